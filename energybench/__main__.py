@@ -1,0 +1,7 @@
+"""``python -m energybench`` is the same as the ``energybench`` command."""
+
+import sys
+
+from energybench.cli import main
+
+sys.exit(main())

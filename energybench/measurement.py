@@ -1,0 +1,169 @@
+"""Immutable records of what one measurement window found.
+
+A ``Measurement`` is data, not behaviour: every figure carries its provenance (``measured`` by a hardware
+counter or ``estimated`` by a model, with the method named), so a printed line, a JSON file and a DataFrame
+all say the same thing and nothing is silently guessed.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # pandas is imported only when a DataFrame is asked for
+    import pandas as pd
+
+JOULES_PER_KWH = 3.6e6
+
+
+@dataclass(frozen=True)
+class DomainEnergy:
+    """Joules of one device/domain over the window, e.g. ``cpu:package-0`` or ``gpu:0``."""
+
+    key: str
+    energy_j: float
+    source: str  # "measured" | "estimated"
+    method: str
+    sampler: str
+    counted: bool = True
+    details: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def device(self) -> str:
+        return self.key.split(":", 1)[0]
+
+
+@dataclass(frozen=True)
+class CarbonInfo:
+    """Grams of CO2e for the window's joules and where the factor came from."""
+
+    co2e_g: float
+    region: str
+    intensity_g_per_kwh: float
+    pue: float
+    source: str  # e.g. "codecarbon 3.3.2 global_energy_mix.json (Ember/...)", "user factor", "CSV path"
+    year: int | None = None
+    method: str = "fixed"  # "fixed" | "region" | "timeseries"
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """The result of one window: joules per domain, duration, carbon, warnings and sampler identity."""
+
+    name: str
+    start_time: float  # unix seconds
+    duration_s: float
+    domains: tuple[DomainEnergy, ...]
+    carbon: CarbonInfo | None = None
+    warnings: tuple[str, ...] = ()
+    metadata: dict[str, Any] = field(default_factory=dict)
+    timeline: tuple[tuple[float, dict[str, float]], ...] = ()  # (seconds from start, watts per domain)
+
+    @property
+    def energy_j(self) -> float:
+        """Total joules, leaving out domains contained in others (psys vs package vs core)."""
+        return sum(d.energy_j for d in self.domains if d.counted)
+
+    @property
+    def mean_power_w(self) -> float:
+        return self.energy_j / self.duration_s if self.duration_s > 0 else 0.0
+
+    @property
+    def co2e_g(self) -> float | None:
+        return self.carbon.co2e_g if self.carbon else None
+
+    @property
+    def source(self) -> str:
+        """``measured`` only when every counted joule came from a hardware counter."""
+        sources = {d.source for d in self.domains if d.counted}
+        if not sources:
+            return "none"
+        return "measured" if sources == {"measured"} else "estimated"
+
+    def energy_by_domain(self) -> dict[str, float]:
+        return {d.key: d.energy_j for d in self.domains}
+
+    def __str__(self) -> str:
+        parts = ", ".join(f"{d.key} {format_joules(d.energy_j)} {d.source}" for d in self.domains if d.counted)
+        line = (
+            f"{self.name}: {format_joules(self.energy_j)} ({parts}) {self.duration_s:.3g} s, "
+            f"{self.mean_power_w:.3g} W"
+        )
+        if self.carbon:
+            c = self.carbon
+            line += f", {format_grams(c.co2e_g)} CO2e ({c.region} {c.intensity_g_per_kwh:.4g} g/kWh"
+            line += f", PUE {c.pue:g})" if c.pue != 1.0 else ")"
+        if self.source != "measured":
+            line += " [estimated: no hardware counter for some domains]"
+        return line
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["energy_j"] = self.energy_j
+        d["mean_power_w"] = self.mean_power_w
+        d["co2e_g"] = self.co2e_g
+        d["source"] = self.source
+        d["timeline"] = [[t, w] for t, w in self.timeline]
+        return d
+
+    def to_json(self, **kwargs: Any) -> str:
+        return json.dumps(self.to_dict(), **kwargs)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Measurement:
+        carbon = CarbonInfo(**d["carbon"]) if d.get("carbon") else None
+        return cls(
+            name=d["name"],
+            start_time=d["start_time"],
+            duration_s=d["duration_s"],
+            domains=tuple(DomainEnergy(**x) for x in d["domains"]),
+            carbon=carbon,
+            warnings=tuple(d.get("warnings", ())),
+            metadata=d.get("metadata", {}),
+            timeline=tuple((t, w) for t, w in d.get("timeline", ())),
+        )
+
+    def to_dataframe(self) -> pd.DataFrame:
+        """One row per domain, with the window's totals and carbon provenance repeated on each row."""
+        import pandas as pd
+
+        rows = []
+        total = self.energy_j
+        for dom in self.domains:
+            share = dom.energy_j / total if (total > 0 and dom.counted) else 0.0
+            rows.append(
+                {
+                    "window": self.name,
+                    "domain": dom.key,
+                    "device": dom.device,
+                    "energy_j": dom.energy_j,
+                    "counted": dom.counted,
+                    "source": dom.source,
+                    "method": dom.method,
+                    "duration_s": self.duration_s,
+                    "mean_power_w": dom.energy_j / self.duration_s if self.duration_s > 0 else 0.0,
+                    "co2e_g": (self.carbon.co2e_g * share) if self.carbon else None,
+                    "region": self.carbon.region if self.carbon else None,
+                    "intensity_g_per_kwh": self.carbon.intensity_g_per_kwh if self.carbon else None,
+                    "pue": self.carbon.pue if self.carbon else None,
+                }
+            )
+        return pd.DataFrame(rows)
+
+
+def format_joules(j: float) -> str:
+    for unit, scale in (("MJ", 1e6), ("kJ", 1e3)):
+        if abs(j) >= scale:
+            return f"{j / scale:.3g} {unit}"
+    if abs(j) >= 1 or j == 0:
+        return f"{j:.3g} J"
+    return f"{j * 1e3:.3g} mJ"
+
+
+def format_grams(g: float) -> str:
+    if abs(g) >= 1000:
+        return f"{g / 1000:.3g} kg"
+    if abs(g) >= 1 or g == 0:
+        return f"{g:.3g} g"
+    return f"{g * 1000:.3g} mg"
