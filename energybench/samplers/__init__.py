@@ -1,0 +1,124 @@
+"""Sampler registry: built-in samplers plus third-party ones from the ``energybench.samplers`` entry points.
+
+Detection returns fresh objects (no module-level hardware handles), so tests inject fakes through the
+options mapping and two meters never share a handle. A *fallback* factory (the CPU power model) is used only
+when no available sampler covers its device: an estimate never doubles a measurement.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from importlib.metadata import entry_points
+from typing import Any
+
+from energybench.samplers.base import Availability, BaseSampler, Domain, Sampler
+
+__all__ = [
+    "Availability",
+    "BaseSampler",
+    "Domain",
+    "Sampler",
+    "SamplerFactory",
+    "detect_samplers",
+    "factories",
+    "probe_all",
+]
+
+ENTRY_POINT_GROUP = "energybench.samplers"
+
+# name -> "module:attribute" of a SamplerFactory; imported lazily so a missing optional dependency of one
+# sampler never breaks the others.
+BUILTIN_FACTORIES = {
+    "powercap": "energybench.samplers.powercap:FACTORY",
+    "nvml": "energybench.samplers.nvml:FACTORY",
+    "tpu": "energybench.samplers.tpu:FACTORY",
+    "cpu-model": "energybench.samplers.cpu_model:FACTORY",
+}
+
+
+@dataclass(frozen=True)
+class SamplerFactory:
+    """How the registry probes and builds one kind of sampler.
+
+    ``probe(options)`` must not raise: it turns every failure into ``Availability(available=False,
+    reason=...)``. ``create(options)`` returns the samplers (one per device or package group; possibly none).
+    ``fallback_for`` names a device (``"cpu"``) this factory only estimates when nothing measures it.
+    """
+
+    name: str
+    probe: Callable[[Mapping[str, Any]], Availability]
+    create: Callable[[Mapping[str, Any]], list[Sampler]]
+    fallback_for: str | None = None
+
+
+def _load(spec: str) -> SamplerFactory:
+    module_name, _, attr = spec.partition(":")
+    return getattr(importlib.import_module(module_name), attr)
+
+
+def factories() -> list[SamplerFactory]:
+    """Built-ins first, then entry-point plugins (a plugin that fails to import becomes an unavailable probe)."""
+    found: list[SamplerFactory] = []
+    for name, spec in BUILTIN_FACTORIES.items():
+        try:
+            found.append(_load(spec))
+        except ImportError as exc:
+            found.append(_broken_factory(name, f"cannot import {spec}: {exc}"))
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        try:
+            obj = ep.load()
+        except Exception as exc:  # a third-party plugin must not break detection
+            found.append(_broken_factory(ep.name, f"plugin {ep.value} failed to load: {exc}"))
+            continue
+        found.append(obj() if callable(obj) and not isinstance(obj, SamplerFactory) else obj)
+    return found
+
+
+def _broken_factory(name: str, reason: str) -> SamplerFactory:
+    return SamplerFactory(
+        name=name,
+        probe=lambda _options: Availability(name=name, available=False, reason=reason),
+        create=lambda _options: [],
+    )
+
+
+def _safe_probe(factory: SamplerFactory, options: Mapping[str, Any]) -> Availability:
+    try:
+        return factory.probe(options)
+    except Exception as exc:  # probing is where hardware failures become stated reasons
+        return Availability(name=factory.name, available=False, reason=f"probe failed: {exc}")
+
+
+def _wanted(name: str, options: Mapping[str, Any]) -> bool:
+    only = options.get("samplers")
+    return not only or name in only
+
+
+def probe_all(options: Mapping[str, Any] | None = None) -> list[Availability]:
+    """Every known sampler and whether it can read here (for ``energybench sensors``)."""
+    options = options or {}
+    return [_safe_probe(f, options) for f in factories() if _wanted(f.name, options)]
+
+
+def detect_samplers(options: Mapping[str, Any] | None = None) -> list[Sampler]:
+    """Build every available sampler; fallbacks only for devices no real sampler covers."""
+    options = options or {}
+    chosen: list[Sampler] = []
+    covered: set[str] = set()
+    fallbacks: list[SamplerFactory] = []
+    for factory in factories():
+        if not _wanted(factory.name, options):
+            continue
+        if factory.fallback_for:
+            fallbacks.append(factory)
+            continue
+        if _safe_probe(factory, options).available:
+            for sampler in factory.create(options):
+                chosen.append(sampler)
+                covered.update(d.device for d in sampler.domains())
+    for factory in fallbacks:
+        if factory.fallback_for not in covered and _safe_probe(factory, options).available:
+            chosen.extend(factory.create(options))
+    return chosen
