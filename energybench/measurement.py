@@ -8,6 +8,7 @@ all say the same thing and nothing is silently guessed.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -63,7 +64,7 @@ class Measurement:
     @property
     def energy_j(self) -> float:
         """Total joules, leaving out domains contained in others (psys vs package vs core)."""
-        return sum(d.energy_j for d in self.domains if d.counted)
+        return sum(d.energy_j for d in self.domains if d.counted and not math.isnan(d.energy_j))
 
     @property
     def mean_power_w(self) -> float:
@@ -153,6 +154,8 @@ class Measurement:
 
 
 def format_joules(j: float) -> str:
+    if math.isnan(j):
+        return "n/a (window too short for the counter)"
     for unit, scale in (("MJ", 1e6), ("kJ", 1e3)):
         if abs(j) >= scale:
             return f"{j / scale:.3g} {unit}"
