@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import math
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -91,6 +92,10 @@ class Meter:
         self._wall_offset = time.time() - time.monotonic()
         self.finalizers: list[Callable[[Measurement], Measurement]] = []
         self._closed = False
+        if _distributed_initialized():
+            from energybench.distributed import make_finalizer
+
+            self.finalizers.append(make_finalizer(self, dict(options or {})))
 
     # -- public API -------------------------------------------------------------------------------------
 
@@ -374,6 +379,12 @@ class Meter:
         else:
             segments = [(window.wall0, window.wall0 + duration, total)]
         return self.provider.carbon(segments)
+
+
+def _distributed_initialized() -> bool:
+    """True inside an initialised torch.distributed job; never imports torch itself (imports stay cheap)."""
+    dist = sys.modules.get("torch.distributed")
+    return bool(dist is not None and dist.is_available() and dist.is_initialized())
 
 
 def _cumulative_difference(times: list[float], cumulative: list[float]) -> Callable[[float, float], float]:
