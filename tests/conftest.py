@@ -4,3 +4,5 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
+
+from conftest_powercap import powercap_tree  # noqa: E402,F401  (the fake RAPL tree fixture)

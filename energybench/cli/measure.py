@@ -1,0 +1,181 @@
+"""``energybench measure -- CMD``: like ``/usr/bin/time``, for joules and grams of CO2e.
+
+The command runs without a shell, its own output untouched; the report goes to stderr. Ctrl-C is
+forwarded to the child and whatever was measured up to then is still printed and written, because an
+interrupted training run has still cost energy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import signal
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from energybench.cli._options import (
+    add_carbon_arguments,
+    add_sampler_arguments,
+    carbon_kwargs,
+    positive_float,
+    sampler_options,
+)
+from energybench.errors import ConfigError
+from energybench.measurement import Measurement, format_joules
+from energybench.report_line import carbon_line
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser(
+        "measure",
+        help="run a command and report its energy, power and CO2e",
+        description="Run CMD (no shell) and report energy per domain, duration, mean power and CO2e on stderr.",
+    )
+    add_carbon_arguments(parser)
+    add_sampler_arguments(parser)
+    parser.add_argument("--interval", type=positive_float, default=0.1, help="polling period of power-only sources, s")
+    parser.add_argument("--json", metavar="PATH", help="also write the measurement as JSON (atomically)")
+    parser.add_argument("--name", default=None, help="window name (default: the command's name)")
+    parser.add_argument("cmd", nargs=argparse.REMAINDER, metavar="-- CMD [ARGS...]")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from energybench.meter import Meter
+
+    cmd = list(args.cmd)
+    if cmd and cmd[0] == "--":
+        cmd = cmd[1:]
+    if not cmd:
+        raise ConfigError("no command given: use `energybench measure [OPTIONS] -- CMD [ARGS...]`")
+    json_path = Path(args.json) if args.json else None
+    if json_path is not None and not json_path.parent.exists():
+        raise ConfigError(f"cannot write --json {json_path}: directory {json_path.parent} does not exist")
+    meter = Meter(interval=args.interval, options=sampler_options(args), **carbon_kwargs(args))
+    name = args.name or Path(cmd[0]).name
+    cpu_before = _machine_busy_cpu_s()
+    rusage_before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    meter.begin(name)
+    try:
+        child = subprocess.Popen(cmd)
+    except FileNotFoundError:
+        meter.end(name)
+        meter.close()
+        print(f"energybench: command not found: {cmd[0]} (check the name and PATH)", file=sys.stderr)
+        return 127
+    except PermissionError:
+        meter.end(name)
+        meter.close()
+        print(f"energybench: permission denied running {cmd[0]} (is it executable?)", file=sys.stderr)
+        return 126
+    interrupted = _wait_forwarding_signals(child)
+    result = meter.end(name)
+    meter.close()
+    rusage_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    tree_cpu = (rusage_after.ru_utime - rusage_before.ru_utime) + (rusage_after.ru_stime - rusage_before.ru_stime)
+    attribution = _attribution(result, tree_cpu, _machine_busy_cpu_s() - cpu_before)
+    code = child.returncode if child.returncode >= 0 else 128 - child.returncode
+    print(format_report(result, cmd, code, attribution, interrupted), file=sys.stderr)
+    if json_path is not None:
+        payload = {
+            "command": cmd,
+            "exit_code": code,
+            "interrupted": interrupted,
+            "process_tree": attribution,
+            "measurement": result.to_dict(),
+        }
+        _write_atomic(json_path, json.dumps(payload, indent=2, default=str))
+    return code
+
+
+def _wait_forwarding_signals(child: subprocess.Popen) -> bool:
+    """Wait for the child; SIGINT/SIGTERM sent to us go to it, and we keep waiting so the window closes."""
+    interrupted = False
+
+    def forward(signum: int, _frame: object) -> None:
+        nonlocal interrupted
+        interrupted = True
+        try:
+            child.send_signal(signum)
+        except ProcessLookupError:
+            pass
+
+    previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        while True:
+            try:
+                child.wait()
+                break
+            except KeyboardInterrupt:  # pragma: no cover - the handler above replaces the default
+                interrupted = True
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return interrupted
+
+
+def _machine_busy_cpu_s() -> float:
+    import psutil
+
+    t = psutil.cpu_times()
+    return sum(t) - t.idle - getattr(t, "iowait", 0.0)
+
+
+def _attribution(result: Measurement, tree_cpu_s: float, machine_busy_s: float) -> dict[str, Any]:
+    """Share of the machine-wide figure due to the command's process tree, by CPU time.
+
+    Only the estimated CPU domains are machine-wide here; the child's CPU seconds come from the kernel
+    (rusage of reaped children), so they are exact even for short-lived grandchildren.
+    """
+    from energybench.samplers.cpu_model import attribute_by_cpu_time
+
+    # DRAM draws by memory held, not CPU time: only the CPU domains are split by CPU seconds
+    cpu = [d for d in result.domains if d.device == "cpu" and d.counted and "dram" not in d.key]
+    machine_j = sum(d.energy_j for d in cpu)
+    idle_j = sum(float(d.details.get("idle_power_w", 0.0)) for d in cpu) * result.duration_s
+    share = attribute_by_cpu_time(machine_j, idle_j, machine_busy_s, tree_cpu_s)
+    return {
+        "cpu_s": tree_cpu_s,
+        "machine_busy_cpu_s": machine_busy_s,
+        "cpu_energy_j": share,
+        "machine_cpu_energy_j": machine_j,
+    }
+
+
+def format_report(
+    result: Measurement, cmd: list[str], code: int, attribution: dict[str, Any], interrupted: bool
+) -> str:
+    status = "interrupted" if interrupted else f"exited {code}"
+    lines = [f"energybench: {' '.join(cmd)} {status}"]
+    lines.append(f"  energy      {format_joules(result.energy_j)} ({result.source})")
+    for d in result.domains:
+        note = "" if d.counted else "  (inside another domain, not added)"
+        lines.append(f"    {d.key:<18} {format_joules(d.energy_j):>10}  {d.source:<9} {d.method}{note}")
+    lines.append(f"  duration    {result.duration_s:.3f} s")
+    lines.append(f"  mean power  {result.mean_power_w:.3g} W")
+    lines.append(f"  CO2e        {carbon_line(result.carbon)}")
+    if attribution["machine_cpu_energy_j"] > 0:
+        lines.append(
+            f"  process tree {attribution['cpu_s']:.2f} CPU-s of {attribution['machine_busy_cpu_s']:.2f} busy "
+            f"CPU-s on the machine: {format_joules(attribution['cpu_energy_j'])} of the CPU energy"
+        )
+    if result.source != "measured":
+        lines.append("  estimated = from a power model, not a hardware counter (no RAPL/NVML counter here)")
+    lines.extend(f"  warning: {w}" for w in result.warnings)
+    return "\n".join(lines)
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

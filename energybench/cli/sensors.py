@@ -1,0 +1,54 @@
+"""``energybench sensors``: what can be read on this machine, measured or estimated, and why not."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from energybench.cli._options import add_sampler_arguments, sampler_options
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser("sensors", help="list samplers, whether they can read here, and why not")
+    add_sampler_arguments(parser)
+    parser.add_argument("--json", action="store_true", help="print machine-readable JSON")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from energybench.samplers import detect_samplers, probe_all
+
+    options = sampler_options(args)
+    probes = probe_all(options)
+    used = {s.name for s in detect_samplers(options)}
+    rows = [
+        {
+            "name": p.name,
+            "available": p.available,
+            "used": p.name in used,
+            "source": p.source,
+            "domains": list(p.domains),
+            "reason": p.reason,
+            "details": p.details,
+        }
+        for p in probes
+    ]
+    if args.json:
+        print(json.dumps(rows, indent=2, default=str))
+        return 0
+    width = max(len(r["name"]) for r in rows) if rows else 8
+    for r in rows:
+        if r["available"]:
+            state = "used" if r["used"] else "available, not used (a measured sampler covers its device)"
+            line = f"{r['name']:<{width}}  {r['source']:<9}  {state}: {', '.join(r['domains'])}"
+            if r["reason"]:
+                line += f"  ({r['reason']})"
+        else:
+            line = f"{r['name']:<{width}}  {'-':<9}  unavailable: {r['reason']}"
+        print(line)
+    if not used:
+        print("no sampler can read here: energy cannot be measured or estimated")
+        return 1
+    if any(r["used"] and r["source"] == "estimated" for r in rows):
+        print("estimated = a power model (no hardware counter), not a measurement; see README 'What estimated means'")
+    return 0
