@@ -1,0 +1,215 @@
+"""Intensity providers: turn a window's joules into grams of CO2e, and say where the factor came from.
+
+Three kinds, chosen by ``resolve_provider``:
+
+* ``region``: a fixed factor from codecarbon's data for a named place (``FRA``, ``USA/california``...);
+* ``fixed``: a factor the user gives (``--intensity 250``, gCO2e/kWh);
+* ``timeseries``: a CSV of (timestamp, gCO2e/kWh) applied interval by interval over the window.
+
+Precedence, when several are given: a factor or a CSV the user supplies is more specific than an annual
+average, so it wins, and the region name (if any) is kept only as the label of the result; in that case the
+name is not looked up, so a place codecarbon lacks (``aws:us-east-1``) can still be labelled. A fixed factor
+and a CSV together are ambiguous and rejected. With none of them there is no provider (``None``): the meter
+reports no CO2e and says to pass ``--region``, rather than silently using a world average.
+
+Every provider multiplies by the PUE (power usage effectiveness, default 1.0, always stated in the result):
+``co2e_g = joules / 3.6e6 * factor * pue``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+
+from energybench.carbon.regions import lookup_region
+from energybench.carbon.timeseries import IntensitySeries, Segment, load_intensity_csv
+from energybench.errors import ConfigError
+from energybench.measurement import JOULES_PER_KWH, CarbonInfo
+
+
+class IntensityProvider(ABC):
+    """Prices a window's energy. ``segments`` are (start unix s, end unix s, joules) covering the window."""
+
+    region: str
+    source: str
+    year: int | None
+    method: str
+    pue: float
+
+    @property
+    @abstractmethod
+    def nominal_intensity_g_per_kwh(self) -> float:
+        """The factor to show before any energy is measured (a series shows its mean)."""
+
+    @abstractmethod
+    def carbon(self, segments: Sequence[Segment]) -> CarbonInfo:
+        """Grams of CO2e for ``segments`` with the effective (energy-weighted) factor, PUE and provenance."""
+
+    def describe(self) -> dict[str, object]:
+        """The carbon settings for a results file header (``docs/results-schema.md``)."""
+        return {
+            "region": self.region,
+            "intensity_g_per_kwh": self.nominal_intensity_g_per_kwh,
+            "year": self.year,
+            "source": self.source,
+            "pue": self.pue,
+            "method": self.method,
+        }
+
+
+class FixedIntensity(IntensityProvider):
+    """One factor for the whole window: a region's annual average or a user's number."""
+
+    def __init__(
+        self,
+        factor_g_per_kwh: float,
+        *,
+        region: str,
+        source: str,
+        year: int | None = None,
+        method: str = "fixed",
+        pue: float = 1.0,
+    ) -> None:
+        self.factor = factor_g_per_kwh
+        self.region = region
+        self.source = source
+        self.year = year
+        self.method = method
+        self.pue = pue
+
+    @property
+    def nominal_intensity_g_per_kwh(self) -> float:
+        return self.factor
+
+    def carbon(self, segments: Sequence[Segment]) -> CarbonInfo:
+        joules = math.fsum(j for _, _, j in segments)
+        return CarbonInfo(
+            co2e_g=joules / JOULES_PER_KWH * self.factor * self.pue,
+            region=self.region,
+            intensity_g_per_kwh=self.factor,
+            pue=self.pue,
+            source=self.source,
+            year=self.year,
+            method=self.method,
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"FixedIntensity({self.factor:g} g/kWh, region={self.region!r}, method={self.method!r}, pue={self.pue:g})"
+        )
+
+
+class TimeSeriesIntensity(IntensityProvider):
+    """A step-wise series: each segment's joules are split over the steps it overlaps."""
+
+    method = "timeseries"
+
+    def __init__(self, series: IntensitySeries, *, region: str | None = None, pue: float = 1.0) -> None:
+        self.series = series
+        self.region = region or "custom"
+        self.source = f"CSV {series.path} ({len(series.times)} rows, step-wise)"
+        self.year = None
+        self.pue = pue
+
+    @property
+    def nominal_intensity_g_per_kwh(self) -> float:
+        return self.series.time_weighted_mean(self.series.start, self.series.end)
+
+    def carbon(self, segments: Sequence[Segment]) -> CarbonInfo:
+        if segments:
+            start = min(s for s, _, _ in segments)
+            end = max(e for _, e, _ in segments)
+            self.series.check_covers(start, end)
+            grams, kwh = self.series.grams_per_pue(segments)
+            effective = grams / kwh if kwh > 0 else self.series.time_weighted_mean(start, end)
+        else:
+            grams, effective = 0.0, self.nominal_intensity_g_per_kwh
+        return CarbonInfo(
+            co2e_g=grams * self.pue,
+            region=self.region,
+            intensity_g_per_kwh=effective,
+            pue=self.pue,
+            source=self.source,
+            year=None,
+            method=self.method,
+        )
+
+    def __repr__(self) -> str:
+        return f"TimeSeriesIntensity({self.series.path!r}, region={self.region!r}, pue={self.pue:g})"
+
+
+def _parse_positive(text: float | str, what: str, fix: str) -> float:
+    if isinstance(text, bool):
+        raise ConfigError(f"{what} {text!r} is not a number: {fix}")
+    if isinstance(text, int | float):
+        value = float(text)
+    else:
+        s = str(text).strip()
+        try:
+            value = float(s)
+        except ValueError:
+            raise ConfigError(f"{what} {text!r} is not a number: {fix}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise ConfigError(f"{what} {text!r} must be a finite number > 0: {fix}")
+    return value
+
+
+def parse_intensity(text: float | str) -> float:
+    """A user's grid factor in gCO2e/kWh (``"250"``, optionally ``"250 g/kWh"``); ``ConfigError`` if bad."""
+    fix = "give gCO2e per kWh, e.g. --intensity 250"
+    if isinstance(text, str):
+        stripped = text.strip()
+        for unit in ("gco2e/kwh", "gco2/kwh", "g/kwh"):
+            if stripped.lower().endswith(unit):
+                stripped = stripped[: -len(unit)].strip()
+                break
+        value = _parse_positive(stripped or text, "intensity", fix)
+    else:
+        value = _parse_positive(text, "intensity", fix)
+    return value
+
+
+def parse_pue(text: float | str) -> float:
+    """A power usage effectiveness (facility / IT energy), >= 1.0; ``ConfigError`` if bad."""
+    fix = "give the data centre's power usage effectiveness, >= 1.0 (e.g. --pue 1.2; 1.0 = none)"
+    value = _parse_positive(text, "PUE", fix)
+    if value < 1.0:
+        raise ConfigError(f"PUE {text!r} is below 1.0, which is impossible: {fix}")
+    return value
+
+
+def resolve_provider(
+    region: str | None = None,
+    intensity: float | str | None = None,
+    intensity_csv: str | os.PathLike[str] | None = None,
+    pue: float | str = 1.0,
+) -> IntensityProvider | None:
+    """The provider for these options, or ``None`` when none is given (then no CO2e is reported).
+
+    Raises ``UnknownRegionError``, ``ConfigError`` or ``IntensityDataError`` with the fix, before anything is
+    measured, so a typo never costs a run.
+    """
+    pue_value = parse_pue(pue)
+    region = region.strip() if isinstance(region, str) and region.strip() else None
+    given_intensity = intensity is not None and not (isinstance(intensity, str) and not intensity.strip())
+    if given_intensity and intensity_csv is not None:
+        raise ConfigError("both --intensity and --intensity-csv were given: pass one (a fixed factor or a time series)")
+    if intensity_csv is not None:
+        return TimeSeriesIntensity(load_intensity_csv(intensity_csv), region=region, pue=pue_value)
+    if given_intensity:
+        assert intensity is not None
+        return FixedIntensity(
+            parse_intensity(intensity),
+            region=region or "custom",
+            source="user factor (--intensity)",
+            method="fixed",
+            pue=pue_value,
+        )
+    if region is not None:
+        r = lookup_region(region)
+        return FixedIntensity(
+            r.intensity_g_per_kwh, region=r.name, source=r.source, year=r.year, method="region", pue=pue_value
+        )
+    return None
