@@ -1,0 +1,306 @@
+"""Estimated CPU and RAM energy for machines without an energy counter (most VMs and containers).
+
+CPU: a linear per-vCPU power model in the style of Cloud Carbon Footprint (CCF),
+``P = n_cpu x idle_w + (max_w - idle_w) x busy_cpus``, where ``busy_cpus`` is how many logical CPUs are
+busy at that instant. Its time integral is exact from the kernel's cumulative CPU-time counters:
+
+    energy(t) = idle_w x n_cpu x elapsed(t) + (max_w - idle_w) x busy_cpu_seconds(t)
+
+so this is a ``counter`` sampler: read at window edges, no polling thread, no overhead, no sampling error.
+
+RAM: ``P = w_per_gb x used_gb`` (used = total - available), integrated with the trapezoid rule between
+successive ``read()`` calls inside the sampler, so it too behaves as a counter.
+
+Defaults, all overridable (options beat environment variables; per-vCPU watts beat a TDP):
+
+- ``cpu_idle_w_per_cpu`` / ``$ENERGYBENCH_CPU_IDLE_W``: idle watts per vCPU, default 0.74 (CCF, AWS
+  average of SPECpower minimum watts per vCPU).
+- ``cpu_max_w_per_cpu`` / ``$ENERGYBENCH_CPU_MAX_W``: fully busy watts per vCPU, default 3.5 (CCF, AWS
+  average maximum).
+- ``cpu_tdp_w`` / ``$ENERGYBENCH_CPU_TDP_W``: TDP of one package instead; then
+  ``max_w = TDP x packages / n_cpu`` and ``idle_w = idle_fraction x max_w``.
+- ``cpu_packages`` / ``$ENERGYBENCH_CPU_PACKAGES``: packages the TDP applies to, default: distinct
+  ``physical_package_id`` in sysfs, else 1.
+- ``cpu_idle_fraction`` / ``$ENERGYBENCH_CPU_IDLE_FRACTION``: idle power over TDP, default 0.1.
+- ``dram_w_per_gb`` / ``$ENERGYBENCH_DRAM_W_PER_GB``: watts per GB of used memory, default 0.392 (CCF).
+
+CCF's figures come from SPECpower results (https://www.cloudcarbonfootprint.org/docs/methodology/). The
+memory figure is CCF's average of Crucial's "3 W per 8 GB of DDR3/DDR4" (0.375 W/GB, also codecarbon's
+pre-3.0 rule) and Micron's DDR4 power note (0.408 W/GB). The 0.1 idle fraction is the zero-load term of
+codecarbon's ``TDP x (0.1 + 0.9 x load^3)``; the model here stays linear in load. Every figure this
+sampler returns is ``estimated`` and its domains say so, with the constants in their details.
+"""
+
+from __future__ import annotations
+
+import glob
+import math
+import os
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import psutil
+
+from energybench.errors import ConfigError
+from energybench.samplers import SamplerFactory
+from energybench.samplers.base import Availability, BaseSampler, Domain, Sampler
+
+NAME = "cpu-model"
+CPU_KEY = "cpu:package"
+DRAM_KEY = "cpu:dram"
+CPU_METHOD = "linear-cpu-time-model"
+DRAM_METHOD = "used-memory-linear-model"
+
+CCF_IDLE_W_PER_CPU = 0.74
+CCF_MAX_W_PER_CPU = 3.5
+CCF_DRAM_W_PER_GB = 0.392
+DEFAULT_IDLE_FRACTION = 0.1
+CCF_SOURCE = "Cloud Carbon Footprint, AWS average of SPECpower min/max watts per vCPU (0.74 W / 3.5 W)"
+DRAM_SOURCE = "Cloud Carbon Footprint memory coefficient 0.392 W/GB (mean of Crucial 0.375 and Micron 0.408)"
+GB = 1e9
+
+_BUSY_FIELDS = ("user", "nice", "system", "irq", "softirq")  # guest time is already inside user/nice
+
+
+def busy_cpu_seconds() -> float:
+    """Machine-wide CPU seconds spent working since boot, summed over all logical CPUs.
+
+    Busy = user + nice + system + irq + softirq. Idle and iowait are waiting; steal is time the hypervisor
+    gave to other guests (not ours to pay for); guest time is already counted in user/nice on Linux.
+    """
+    times = psutil.cpu_times()
+    return sum(getattr(times, name, 0.0) for name in _BUSY_FIELDS)
+
+
+def used_memory_gb() -> float:
+    """Memory in use machine-wide (total - available), in GB (1e9 bytes): page cache is not counted."""
+    vm = psutil.virtual_memory()
+    return (vm.total - vm.available) / GB
+
+
+def cpu_energy_j(idle_w_per_cpu: float, max_w_per_cpu: float, n_cpu: int, elapsed_s: float, busy_cpu_s: float) -> float:
+    """Joules of the linear per-vCPU model over ``elapsed_s`` with ``busy_cpu_s`` CPU-seconds of work."""
+    return idle_w_per_cpu * n_cpu * elapsed_s + (max_w_per_cpu - idle_w_per_cpu) * busy_cpu_s
+
+
+def attribute_by_cpu_time(
+    machine_energy_j: float, idle_energy_j: float, machine_busy_cpu_s: float, tree_cpu_s: float
+) -> float:
+    """Joules to charge a process tree for its share of the machine's work over one window.
+
+    The machine's energy splits into an idle floor (drawn whatever runs: ``idle_energy_j``, e.g.
+    idle_w x n_cpu x duration) and the dynamic rest, caused by whatever kept CPUs busy. The tree is charged
+    the dynamic part in proportion to its CPU time: ``(machine - idle) x tree_cpu_s / machine_busy_cpu_s``.
+    That is the energy the machine would not have drawn without the command; the idle floor is not charged,
+    because it is paid with or without it (report it next to the attribution, not inside it).
+
+    The share is clamped to [0, 1] (the kernel's tick-based busy counter can lag a child's own accounting
+    by a tick), and a window with no busy time or less energy than the floor attributes nothing.
+    """
+    dynamic = machine_energy_j - idle_energy_j
+    if machine_busy_cpu_s <= 0 or dynamic <= 0 or tree_cpu_s <= 0:
+        return 0.0
+    share = min(1.0, tree_cpu_s / machine_busy_cpu_s)
+    return dynamic * share
+
+
+@dataclass(frozen=True)
+class ModelConstants:
+    """The model's constants and where each came from (recorded with every result)."""
+
+    idle_w_per_cpu: float
+    max_w_per_cpu: float
+    n_cpu: int
+    dram_w_per_gb: float
+    source: str
+    dram_source: str
+
+    @property
+    def idle_power_w(self) -> float:
+        """Machine-wide power of the model with every CPU idle."""
+        return self.idle_w_per_cpu * self.n_cpu
+
+
+def _number(options: Mapping[str, Any], key: str, env: str) -> tuple[float | None, str]:
+    """A float from options (first) or the environment; (None, "") when neither is set."""
+    if options.get(key) is not None:
+        raw, label = options[key], f"option {key}"
+    elif os.environ.get(env, "").strip():
+        raw, label = os.environ[env].strip(), f"${env}"
+    else:
+        return None, ""
+    try:
+        value = float(raw)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{label}={raw!r} is not a number: give watts as a plain number, e.g. 3.5") from None
+    if not math.isfinite(value) or value < 0:
+        raise ConfigError(f"{label}={raw!r} must be a finite number >= 0")
+    return value, label
+
+
+def _packages_from_sysfs() -> int:
+    ids = set()
+    for path in glob.glob("/sys/devices/system/cpu/cpu[0-9]*/topology/physical_package_id"):
+        try:
+            with open(path) as fh:
+                ids.add(fh.read().strip())
+        except OSError:
+            continue
+    return max(1, len(ids))
+
+
+def resolve_constants(options: Mapping[str, Any] | None = None, n_cpu: int | None = None) -> ModelConstants:
+    """Constants from options, environment and defaults; a bad value is a ``ConfigError`` naming the fix."""
+    options = options or {}
+    n_cpu = n_cpu or psutil.cpu_count(logical=True) or 1
+    idle, idle_label = _number(options, "cpu_idle_w_per_cpu", "ENERGYBENCH_CPU_IDLE_W")
+    max_w, max_label = _number(options, "cpu_max_w_per_cpu", "ENERGYBENCH_CPU_MAX_W")
+    tdp, tdp_label = _number(options, "cpu_tdp_w", "ENERGYBENCH_CPU_TDP_W")
+    sources: list[str] = []
+    if tdp is not None and (idle is None or max_w is None):
+        if tdp <= 0:
+            raise ConfigError(f"{tdp_label} must be > 0 watts (the package TDP, e.g. 125)")
+        packages, pkg_label = _number(options, "cpu_packages", "ENERGYBENCH_CPU_PACKAGES")
+        if packages is not None and (packages < 1 or packages != int(packages)):
+            raise ConfigError(f"{pkg_label}={packages!r} must be a whole number of CPU packages >= 1")
+        n_packages = int(packages) if packages is not None else _packages_from_sysfs()
+        fraction, frac_label = _number(options, "cpu_idle_fraction", "ENERGYBENCH_CPU_IDLE_FRACTION")
+        if fraction is not None and fraction > 1:
+            raise ConfigError(f"{frac_label}={fraction!r} must be between 0 and 1 (idle power / TDP, e.g. 0.1)")
+        fraction = DEFAULT_IDLE_FRACTION if fraction is None else fraction
+        tdp_max = tdp * n_packages / n_cpu
+        if max_w is None:
+            max_w, max_label = tdp_max, f"TDP {tdp:g} W x {n_packages} package(s) / {n_cpu} CPUs ({tdp_label})"
+        if idle is None:
+            idle, idle_label = fraction * max_w, f"idle fraction {fraction:g} of max"
+    if idle is None:
+        idle, idle_label = CCF_IDLE_W_PER_CPU, ""
+    if max_w is None:
+        max_w, max_label = CCF_MAX_W_PER_CPU, ""
+    if max_w <= 0 or max_w < idle:
+        raise ConfigError(
+            f"CPU model: max {max_w:g} W per CPU must be > 0 and >= idle {idle:g} W per CPU; "
+            "fix ENERGYBENCH_CPU_MAX_W / ENERGYBENCH_CPU_IDLE_W (or the cpu_*_w_per_cpu options)"
+        )
+    if idle_label:
+        sources.append(f"idle from {idle_label}")
+    if max_label:
+        sources.append(f"max from {max_label}")
+    if not idle_label or not max_label:
+        sources.append(CCF_SOURCE)
+    dram, dram_label = _number(options, "dram_w_per_gb", "ENERGYBENCH_DRAM_W_PER_GB")
+    return ModelConstants(
+        idle_w_per_cpu=idle,
+        max_w_per_cpu=max_w,
+        n_cpu=n_cpu,
+        dram_w_per_gb=CCF_DRAM_W_PER_GB if dram is None else dram,
+        source="; ".join(sources),
+        dram_source=f"from {dram_label}" if dram_label else DRAM_SOURCE,
+    )
+
+
+class CpuModelSampler(BaseSampler):
+    """Machine-wide estimated CPU and RAM energy as cumulative joules since the sampler was created.
+
+    ``clock``, ``busy`` and ``memory`` default to the real monotonic clock and psutil; tests of the pure
+    arithmetic may pass their own.
+    """
+
+    name = NAME
+    kind = "counter"
+
+    def __init__(
+        self,
+        constants: ModelConstants,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        busy: Callable[[], float] = busy_cpu_seconds,
+        memory: Callable[[], float] = used_memory_gb,
+    ) -> None:
+        self.constants = constants
+        self._clock, self._busy, self._memory = clock, busy, memory
+        try:
+            tick = os.sysconf("SC_CLK_TCK")
+        except (AttributeError, ValueError, OSError):
+            tick = 100
+        self.resolution_s = 1.0 / tick  # /proc/stat counts CPU time in clock ticks
+        self._lock = threading.Lock()
+        self._t0 = self._t_last = clock()
+        self._busy0 = busy()
+        self._mem_last = memory()
+        self._dram_j = 0.0
+        c = constants
+        self._domains = [
+            Domain(
+                key=CPU_KEY,
+                source="estimated",
+                method=CPU_METHOD,
+                details={
+                    "idle_w_per_cpu": c.idle_w_per_cpu,
+                    "max_w_per_cpu": c.max_w_per_cpu,
+                    "n_cpu": c.n_cpu,
+                    "idle_power_w": c.idle_power_w,
+                    "formula": "idle_w*n_cpu*elapsed + (max_w-idle_w)*busy_cpu_seconds",
+                    "scope": "machine-wide",
+                    "constants_source": c.source,
+                },
+            ),
+            Domain(
+                key=DRAM_KEY,
+                source="estimated",
+                method=DRAM_METHOD,
+                details={
+                    "w_per_gb": c.dram_w_per_gb,
+                    "basis": "used memory (total - available), trapezoid between reads",
+                    "total_gb": psutil.virtual_memory().total / GB,
+                    "scope": "machine-wide",
+                    "constants_source": c.dram_source,
+                },
+            ),
+        ]
+
+    def domains(self) -> list[Domain]:
+        return list(self._domains)
+
+    def read(self) -> dict[str, float]:
+        """Cumulative estimated joules; also advances the RAM integral (safe from several threads)."""
+        with self._lock:
+            now, busy, mem = self._clock(), self._busy(), self._memory()
+            dt = max(0.0, now - self._t_last)
+            self._dram_j += self.constants.dram_w_per_gb * 0.5 * (mem + self._mem_last) * dt
+            self._t_last, self._mem_last = now, mem
+            c = self.constants
+            cpu_j = cpu_energy_j(c.idle_w_per_cpu, c.max_w_per_cpu, c.n_cpu, now - self._t0, busy - self._busy0)
+            return {CPU_KEY: cpu_j, DRAM_KEY: self._dram_j}
+
+    def metadata(self) -> dict[str, Any]:
+        return {"model": CPU_METHOD, "dram_model": DRAM_METHOD, "estimated": True, **asdict(self.constants)}
+
+
+def probe(options: Mapping[str, Any]) -> Availability:
+    """Available wherever psutil reads CPU times; bad constants are reported as the reason."""
+    try:
+        constants = resolve_constants(options)
+        busy_cpu_seconds()
+        used_memory_gb()
+    except ConfigError as exc:
+        return Availability(name=NAME, available=False, reason=str(exc))
+    except (OSError, RuntimeError, NotImplementedError) as exc:
+        return Availability(name=NAME, available=False, reason=f"psutil cannot read CPU times here: {exc}")
+    return Availability(
+        name=NAME,
+        available=True,
+        source="estimated",
+        domains=(CPU_KEY, DRAM_KEY),
+        details={"model": CPU_METHOD, **asdict(constants)},
+    )
+
+
+def create(options: Mapping[str, Any]) -> list[Sampler]:
+    return [CpuModelSampler(resolve_constants(options))]
+
+
+FACTORY = SamplerFactory(name=NAME, probe=probe, create=create, fallback_for="cpu")
