@@ -138,3 +138,10 @@ def test_series_not_covering_the_window_is_an_error_with_the_fix(start, end):
     msg = str(info.value)
     assert "covers 2024-05-01T00:00:00Z to 2024-05-01T04:00:00Z" in msg
     assert "add rows that cover the window" in msg and "\n" not in msg
+
+
+def test_check_covers_lets_a_meter_fail_fast_before_running():
+    hourly().check_covers(T0, T0 + 4 * 3600)
+    with pytest.raises(IntensityDataError, match="covers 2024-05-01T00:00:00Z"):
+        hourly().check_covers(T0 + 5 * 3600, T0 + 5 * 3600)
+    resolve_provider(intensity=100).check_covers(0.0, 1e12)  # a fixed factor prices any time

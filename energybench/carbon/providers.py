@@ -47,6 +47,14 @@ class IntensityProvider(ABC):
     def carbon(self, segments: Sequence[Segment]) -> CarbonInfo:
         """Grams of CO2e for ``segments`` with the effective (energy-weighted) factor, PUE and provenance."""
 
+    def check_covers(self, start: float, end: float) -> None:
+        """Raise ``IntensityDataError`` if this provider cannot price ``[start, end]`` (unix s).
+
+        Always fine for a fixed factor; a time series must cover the span. A meter calls it with the
+        current time before running anything, so a stale CSV fails before a long run, not after it.
+        """
+        return None  # a single factor prices any time
+
     def describe(self) -> dict[str, object]:
         """The carbon settings for a results file header (``docs/results-schema.md``)."""
         return {
@@ -116,6 +124,9 @@ class TimeSeriesIntensity(IntensityProvider):
     @property
     def nominal_intensity_g_per_kwh(self) -> float:
         return self.series.time_weighted_mean(self.series.start, self.series.end)
+
+    def check_covers(self, start: float, end: float) -> None:
+        self.series.check_covers(start, end)
 
     def carbon(self, segments: Sequence[Segment]) -> CarbonInfo:
         if segments:
