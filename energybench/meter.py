@@ -57,7 +57,8 @@ class Meter:
 
     ``interval`` is the polling period of power-only samplers; ``counter_interval`` is how often counters
     are read in between edges, which catches several wraps in a long window and gives reports a power
-    timeline. With only counter samplers and no open window, no thread runs at all.
+    timeline. The polling thread starts with the first window and lives until ``close()``, so a window's
+    begin+end never pays for starting a thread; while no window is open it reads nothing.
     """
 
     def __init__(
@@ -130,8 +131,6 @@ class Meter:
             del self._windows[name]
             result = self._build(window, end)
             self._trim()
-        if not self._windows:
-            self._stop_thread()
         for finalize in self.finalizers:
             result = finalize(result)
         return result
@@ -208,6 +207,8 @@ class Meter:
         tick = min(self.interval, self.counter_interval) if has_power else self.counter_interval
         next_counter = time.monotonic() + self.counter_interval
         while not self._stop.wait(tick):
+            if not self._windows:  # the thread outlives windows so begin/end stay cheap; idle, it only ticks
+                continue
             now = time.monotonic()
             counters_due = now >= next_counter
             if counters_due:
