@@ -123,8 +123,10 @@ def test_bad_constants_are_one_line_config_errors(options: dict, message: str) -
     with pytest.raises(ConfigError) as err:
         resolve_constants(options, n_cpu=4)
     assert message in str(err.value) and "\n" not in str(err.value)
-    avail = probe(options)  # probing never raises: the same line becomes the reason
-    assert not avail.available and message in avail.reason
+    avail = probe(options)  # probing never raises; the machine can run the model, the input is wrong
+    assert avail.available and message in avail.details["config_error"]
+    with pytest.raises(ConfigError, match=message):  # so building the samplers stops with that one line
+        detect_samplers({"samplers": ["cpu-model"], **options})
 
 
 def test_bad_env_value_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:

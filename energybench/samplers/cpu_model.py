@@ -281,25 +281,26 @@ class CpuModelSampler(BaseSampler):
 
 
 def probe(options: Mapping[str, Any]) -> Availability:
-    """Available wherever psutil reads CPU times; bad constants are reported as the reason."""
+    """Available wherever psutil reads CPU times and memory.
+
+    Bad constants are the user's input, not the machine's: the probe still says the model can run here (and
+    names the problem in ``details["config_error"]``) so that ``create`` raises the ``ConfigError`` and the
+    CLI stops with that one line, instead of the estimate silently disappearing from every result.
+    """
     try:
-        constants = resolve_constants(options)
         busy_cpu_seconds()
         used_memory_gb()
-    except ConfigError as exc:
-        return Availability(name=NAME, available=False, reason=str(exc))
     except (OSError, RuntimeError, NotImplementedError) as exc:
         return Availability(name=NAME, available=False, reason=f"psutil cannot read CPU times here: {exc}")
-    return Availability(
-        name=NAME,
-        available=True,
-        source="estimated",
-        domains=(CPU_KEY, DRAM_KEY),
-        details={"model": CPU_METHOD, **asdict(constants)},
-    )
+    try:
+        details: dict[str, Any] = {"model": CPU_METHOD, **asdict(resolve_constants(options))}
+    except ConfigError as exc:
+        details = {"model": CPU_METHOD, "config_error": str(exc)}
+    return Availability(name=NAME, available=True, source="estimated", domains=(CPU_KEY, DRAM_KEY), details=details)
 
 
 def create(options: Mapping[str, Any]) -> list[Sampler]:
+    """One machine-wide sampler; raises ``ConfigError`` (one line, with the fix) on bad constants."""
     return [CpuModelSampler(resolve_constants(options))]
 
 
