@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from energybench.errors import ConfigError, SamplerError, WindowError
+from energybench.errors import ConfigError, IntensityDataError, SamplerError, WindowError
 from energybench.integrate import accumulate_counter, interpolate, trapezoid
 from energybench.measurement import CarbonInfo, DomainEnergy, Measurement
 from energybench.samplers.base import Domain, Sampler
@@ -111,6 +111,9 @@ class Meter:
         with self._lock:
             if name in self._windows:
                 raise WindowError(f"window {name!r} is already open; end it first or use another name")
+        if self.provider is not None:
+            now = time.time()
+            self.provider.check_covers(now, now)  # a stale intensity series fails before the work, not after
         start = self._edge_read()
         t0 = min((r.t for r in start.values()), default=time.monotonic())
         with self._lock:
@@ -279,7 +282,7 @@ class Meter:
         if self.provider is None:
             warnings.append("no CO2e: no region given (pass region=/--region, or an intensity factor)")
         timeline, segments = self._timeline(series_by_state, sorted(grid), window.t0)
-        carbon = self._carbon(segments, window, duration, domains)
+        carbon = self._carbon(segments, window, duration, domains, warnings)
         metadata = {"samplers": {s.sampler.name: _safe_metadata(s.sampler) for s in self._states}}
         return Measurement(
             name=window.name,
@@ -368,6 +371,7 @@ class Meter:
         window: _Window,
         duration: float,
         domains: list[DomainEnergy],
+        warnings: list[str],
     ) -> CarbonInfo | None:
         if self.provider is None:
             return None
@@ -379,7 +383,11 @@ class Meter:
             segments = [(a, b, j * scale) for a, b, j in segments]
         else:
             segments = [(window.wall0, window.wall0 + duration, total)]
-        return self.provider.carbon(segments)
+        try:
+            return self.provider.carbon(segments)
+        except IntensityDataError as exc:  # the joules stand without grams; losing them would be worse
+            warnings.append(f"no CO2e: {exc}")
+            return None
 
 
 def _distributed_initialized() -> bool:
