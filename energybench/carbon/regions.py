@@ -149,16 +149,16 @@ def codecarbon_data() -> CodecarbonData:
             "pip install 'codecarbon>=3.3,<4', or pass --intensity G_PER_KWH"
         )
     root = Path(next(iter(spec.submodule_search_locations)))
-    if not (root / "data").is_dir():  # e.g. a zipped install: fall back to importlib.resources
-        from importlib import resources
+    if not (root / "data").is_dir():
+        raise ConfigError(
+            f"codecarbon's data files are not in {root / 'data'}: reinstall it unzipped "
+            "(pip install --force-reinstall 'codecarbon>=3.3,<4'), or pass --intensity G_PER_KWH"
+        )
+    from importlib.metadata import PackageNotFoundError, version
 
-        with resources.as_file(resources.files("codecarbon")) as p:
-            root = Path(p)
     try:
-        from importlib.metadata import version
-
         ver = version("codecarbon")
-    except Exception:  # metadata missing in an odd install: the path is still exact provenance
+    except PackageNotFoundError:  # a source checkout on sys.path: the file path is still exact provenance
         ver = "(unknown version)"
     return CodecarbonData(root=root, version=ver)
 

@@ -11,7 +11,7 @@ import json
 import sys
 
 from energybench.carbon import closest_names, list_regions
-from energybench.carbon.regions import KINDS, catalog
+from energybench.carbon.regions import KINDS, RegionFactor, catalog
 from energybench.errors import UnknownRegionError
 
 
@@ -53,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def format_table(regions: list) -> str:
+def format_table(regions: list[RegionFactor]) -> str:
     """A fixed-width table; long source strings become numbered footnotes so rows stay one line."""
     sources: list[str] = []
     rows = []
