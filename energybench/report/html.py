@@ -1,0 +1,317 @@
+"""One self-contained HTML file: inline CSS and inline SVG, no script, no fetch, readable on a phone.
+
+A Content-Security-Policy that forbids every external load and every script is part of the page, so even
+a name that slipped past escaping could not run or phone home; escaping is still done everywhere (``esc``)
+because the CSP is a second line, not the first.
+"""
+
+from __future__ import annotations
+
+from energybench.report import formatting as f
+from energybench.report.model import Entry, Report, RunSummary
+from energybench.report.plots import (
+    BASELINE_COLOR,
+    Bar,
+    Point,
+    Series,
+    StackRow,
+    color,
+    esc,
+    hbar_chart,
+    line_chart,
+    scatter_pareto,
+    stacked_hbar,
+)
+
+STAR = " \u2605"
+DOT = " \u00b7 "
+CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
+
+CSS = """
+:root{--fg:#1d1d1f;--muted:#5f6368;--line:#e3e3e3;--card:#fff;--bg:#f4f5f7;--good:#0b7a3e;--bad:#b3261e}
+*{box-sizing:border-box}
+body{margin:0;font:15px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:var(--fg);background:var(--bg)}
+header{background:#12263a;color:#fff;padding:18px 20px}
+header h1{margin:0 0 4px;font-size:1.35rem}
+header p{margin:0;color:#c9d3dd;font-size:.9rem;overflow-wrap:anywhere}
+main{max-width:1200px;margin:0 auto;padding:14px}
+.grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(min(100%,520px),1fr));gap:14px}
+section{background:var(--card);border:1px solid var(--line);border-radius:10px;padding:14px 16px;margin:0 0 14px;
+  min-width:0}
+.grid section{margin:0}
+.grid{margin:0 0 14px}
+tr.group td{background:#f0f3f7;font-weight:600;overflow-wrap:anywhere}
+td small{color:var(--muted)}
+h2{font-size:1.05rem;margin:0 0 8px}
+h3{font-size:.95rem;margin:12px 0 4px;overflow-wrap:anywhere}
+p.note{color:var(--muted);font-size:.85rem;margin:6px 0}
+.scroll{overflow-x:auto;-webkit-overflow-scrolling:touch}
+.plot svg{display:block;width:100%;max-width:680px;height:auto}
+table{border-collapse:collapse;width:100%;font-size:.88rem}
+th,td{text-align:left;padding:5px 8px;border-bottom:1px solid var(--line);vertical-align:top}
+th{color:var(--muted);font-weight:600;white-space:nowrap}
+td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
+td.name{overflow-wrap:anywhere;min-width:8em}
+.cards{display:grid;grid-template-columns:repeat(auto-fit,minmax(min(100%,250px),1fr));gap:10px}
+.card{border:1px solid var(--line);border-radius:8px;padding:10px 12px;background:#fbfbfc}
+.card .big{font-size:1.6rem;font-weight:700}
+.card .big.good{color:var(--good)} .card .big.bad{color:var(--bad)}
+.card .what{overflow-wrap:anywhere}
+.tag{display:inline-block;border-radius:4px;padding:0 6px;font-size:.78rem;font-weight:600}
+.tag.measured{background:#dff3e6;color:#0b5a2e} .tag.estimated{background:#fff0cc;color:#7a4b00}
+.tag.mixed,.tag.unknown{background:#eee;color:#333}
+.verdict-regression,.verdict-higher{color:var(--bad);font-weight:700}
+.verdict-pass,.verdict-lower{color:var(--good);font-weight:700}
+ul.warn{margin:4px 0;padding-left:20px} ul.warn li{margin:3px 0;overflow-wrap:anywhere}
+@media (max-width:600px){body{font-size:14px} main{padding:8px} section{padding:10px} header{padding:12px}}
+"""
+
+
+def _tag(source: str) -> str:
+    return f'<span class="tag {esc(source)}">{esc(source)}</span>'
+
+
+def _group_title(report: Report, run: str, bench: str, phase: str) -> str:
+    return f"{bench} ({phase})" + (f" \u00b7 {run}" if report.multi_run else "")
+
+
+def _colors(report: Report) -> dict[str, str]:
+    """One colour per subject across every chart; the baseline is always grey."""
+    out: dict[str, str] = {report.baseline: BASELINE_COLOR}
+    for e in report.entries:
+        if e.subject not in out:
+            out[e.subject] = color(len(out) - 1)
+    return out
+
+
+def _headline(report: Report) -> str:
+    """Per benchmark, the subject that saves the most energy, and what it costs in quality."""
+    cards = []
+    for (run, bench, phase), entries in report.groups():
+        base = next((e for e in entries if e.is_baseline), None)
+        others = [e for e in entries if not e.is_baseline and e.ratio is not None]
+        if base is None or not others:
+            continue
+        best = min(others, key=lambda e: e.ratio.value)  # type: ignore[union-attr]
+        pct = f.change(best)
+        cls = "good" if best.ratio.value < 1 else "bad"  # type: ignore[union-attr]
+        cost = ""
+        if best.quality and base.quality:
+            cost = (f"<br>{esc(best.quality.metric)}: {best.quality.value:.4g} vs "
+                    f"{base.quality.value:.4g} (baseline)")
+        cards.append(
+            f'<div class="card"><div class="what">{esc(_group_title(report, run, bench, phase))}</div>'
+            f'<div class="big {cls}">{esc(pct)}</div><div class="what">energy per {esc(best.item_unit)} with '
+            f"<b>{esc(best.subject)}</b> ({esc(f.ratio(best))}){cost}</div></div>"
+        )
+    if not cards:
+        return ""
+    return ('<section><h2>At a glance</h2><div class="cards">' + "".join(cards) +
+            '</div><p class="note">Ratios are medians over rounds, with 95% bootstrap confidence intervals.</p>'
+            "</section>")
+
+
+def _ratio_ci(e: Entry) -> str:
+    r = e.ratio
+    if e.is_baseline or r is None or r.low is None or r.high is None:
+        return ""
+    return f"[{r.low:.2f}, {r.high:.2f}]"
+
+
+def _energy_section(report: Report, colors: dict[str, str]) -> str:
+    bars = [
+        Bar(label=e.subject, value=e.per_item.value, low=e.per_item.low, high=e.per_item.high,
+            color=colors.get(e.subject, BASELINE_COLOR),
+            note="" if e.is_baseline or e.ratio is None else f.ratio(e, with_ci=False),
+            group=f"{_group_title(report, *e.group)} per {e.item_unit}")
+        for _, entries in report.groups() for e in entries
+    ]
+    chart = hbar_chart(bars, kind="energy", title="Energy per item by subject and phase, 95% CI",
+                       fmt=f.format_joules, axis_label="energy per item (J), whiskers: 95% CI of the median")
+    rows = []
+    for (run, bench, phase), entries in report.groups():
+        rows.append(f'<tr class="group"><td colspan="7">{esc(_group_title(report, run, bench, phase))}</td></tr>')
+        for e in entries:
+            rows.append(
+                f"<tr><td class=name>{esc(e.subject)}{STAR if e.on_front else ''}</td>"
+                f"<td class=num>{esc(f.per_item(e, with_ci=False))}<br><small>{esc(f.ci(e.per_item))}</small></td>"
+                f"<td class=num>{esc(f.ratio(e, with_ci=False))}<br><small>{esc(_ratio_ci(e))}</small></td>"
+                f"<td class=num>{esc(f.change(e))}</td><td>{esc(f.quality(e))}</td>"
+                f"<td>{_tag(e.source)}</td><td class=num>{e.rounds}</td></tr>"
+            )
+    table = (
+        '<div class="scroll"><table><thead><tr><th>subject</th>'
+        f"<th>energy per item<br>[95% CI]</th><th>vs {esc(report.baseline)}<br>[95% CI]</th><th>change</th>"
+        "<th>quality</th><th>source</th><th>rounds</th></tr></thead><tbody>" + "".join(rows) +
+        "</tbody></table></div>"
+    )
+    return (f'<section><h2>Energy per item</h2><div class="plot scroll">{chart}</div>{table}'
+            '<p class="note">\u2605 on the energy/quality Pareto front.</p></section>')
+
+
+def _pareto_section(report: Report, colors: dict[str, str]) -> str:
+    parts = []
+    for (run, bench, phase), entries in report.groups():
+        rated = [e for e in entries if e.quality is not None]
+        if len(rated) < 2:
+            continue
+        q = rated[0].quality
+        points = [
+            Point(label=e.subject, x=e.per_item.value, y=e.quality.value,  # type: ignore[union-attr]
+                  x_low=e.per_item.low, x_high=e.per_item.high, baseline=e.is_baseline,
+                  on_front=e.on_front, color=colors.get(e.subject, BASELINE_COLOR))
+            for e in rated
+        ]
+        direction = "higher is better" if q.higher_is_better else "lower is better"  # type: ignore[union-attr]
+        chart = scatter_pareto(points, title=f"Energy vs {q.metric}: {bench}",  # type: ignore[union-attr]
+                               fmt_x=f.format_joules, x_label=f"energy per {rated[0].item_unit} (J)",
+                               y_label=f"{q.metric} ({direction})")  # type: ignore[union-attr]
+        parts.append(f"<h3>{esc(_group_title(report, run, bench, phase))}</h3>"
+                     f'<div class="plot scroll">{chart}</div>')
+    if not parts:
+        body = '<p class="note">No benchmark has a quality metric on two or more subjects.</p>'
+    else:
+        body = "".join(parts) + (
+            '<p class="note">Diamond: baseline. Green ring and dashed line: Pareto front (nothing else uses '
+            "less energy at better quality). Horizontal whiskers: 95% CI of energy.</p>")
+    return f"<section><h2>Energy vs quality</h2>{body}</section>"
+
+
+def _domains_section(report: Report) -> str:
+    rows = [StackRow(label=e.subject, parts=e.domains_per_item,
+                     group=f"{_group_title(report, *e.group)} per {e.item_unit}")
+            for _, entries in report.groups() for e in entries if e.domains_per_item]
+    if not rows:
+        return ('<section><h2>Energy by device</h2><p class="note">No per-device figures in these runs.</p>'
+                "</section>")
+    chart = stacked_hbar(rows, title="Energy per item by device/domain", fmt=f.format_joules,
+                         axis_label="energy per item (J), as recorded per domain")
+    return (f'<section><h2>Energy by device</h2><div class="plot scroll">{chart}</div>'
+            '<p class="note">Domains as the samplers reported them (e.g. cpu:package, gpu:0).</p></section>')
+
+
+def _timeline_entry(report: Report) -> Entry | None:
+    with_tl = [e for e in report.entries if e.timeline]
+    return next((e for e in with_tl if e.is_baseline), with_tl[0] if with_tl else None)
+
+
+def _timeline_section(report: Report) -> str:
+    e = _timeline_entry(report)
+    if e is None:
+        return ('<section><h2>Power over time</h2><p class="note">No power timeline was recorded in these runs '
+                "(rounds[].timeline is absent), so there is nothing to plot.</p></section>")
+    keys: list[str] = []
+    for _, watts in e.timeline:
+        keys += [k for k in watts if k not in keys]
+    series = [Series(k, [(t, w.get(k, 0.0)) for t, w in e.timeline], color(i)) for i, k in enumerate(keys)]
+    if len(keys) > 1:
+        series.append(Series("total", [(t, sum(w.values())) for t, w in e.timeline], "#000000"))
+    chart = line_chart(series, title=f"Power over time: {e.benchmark} / {e.subject}", x_label="time in round (s)",
+                       y_label="power (W)")
+    what = f"{e.benchmark} ({e.phase}) / {e.subject}, round {e.timeline_round}" + (
+        f", run {e.run}" if report.multi_run else "")
+    return (f'<section><h2>Power over time</h2><p class="note">One typical trial (the median-energy round): '
+            f"{esc(what)}.</p>"
+            f'<div class="plot scroll">{chart}</div></section>')
+
+
+def _regions_section(report: Report) -> str:
+    if not report.regions:
+        return ""
+    bars = [Bar(label=r.name + (" (yours)" if r.is_user else ""), value=r.co2e_g,
+                color=color(0) if r.is_user else "#8fa3b8") for r in report.regions]
+    chart = hbar_chart(bars, kind="regions", title="CO2e of the same joules by grid region", fmt=f.format_grams,
+                       axis_label="g CO2e")
+    rows = "".join(
+        f"<tr><td class=name>{esc(r.name)}{' <b>(yours)</b>' if r.is_user else ''}</td><td>{esc(r.label)}</td>"
+        f"<td class=num>{esc(f.format_grams(r.co2e_g))}</td><td class=num>{r.intensity_g_per_kwh:.0f}</td>"
+        f"<td class=num>{esc(r.year or '')}</td><td class=name>{esc(r.source)}</td></tr>"
+        for r in report.regions
+    )
+    return (
+        f"<section><h2>CO2e by region</h2><p class=note>The same {esc(f.format_joules(report.region_joules))} "
+        f"({esc(report.region_note)}) on different grids.</p><div class=\"plot scroll\">{chart}</div>"
+        '<div class="scroll"><table><thead><tr><th>region</th><th>name</th><th>CO2e</th><th>g/kWh</th>'
+        f"<th>year</th><th>source</th></tr></thead><tbody>{rows}</tbody></table></div></section>"
+    )
+
+
+def _gates_section(report: Report) -> str:
+    if not report.gates:
+        return ""
+    rows = "".join(
+        f"<tr><td class=name>{esc(g.benchmark)}</td>"
+        f'<td class="verdict-{esc(g.verdict.lower().replace(" ", "-"))}">{esc(g.verdict)}</td>'
+        f"<td class=num>{esc(g.change)}</td><td class=name>{esc(g.detail)}</td></tr>"
+        for g in report.gates
+    )
+    first, last = report.runs[0].run_id, report.runs[-1].run_id
+    return (f"<section><h2>Gates: {esc(first)} \u2192 {esc(last)}</h2><div class=scroll><table><thead><tr>"
+            "<th>benchmark</th><th>verdict</th><th>change in energy [95% CI]</th><th>detail</th></tr></thead>"
+            f"<tbody>{rows}</tbody></table></div></section>")
+
+
+def _machine(run: RunSummary) -> str:
+    m = run.machine
+    facts = [("CPU", f"{m.get('cpu_model', '?')} \u00d7 {m.get('cpu_count', '?')}"),
+             ("memory", f"{m.get('memory_gb', '?')} GB"), ("host", m.get("hostname", "?")),
+             ("platform", m.get("platform", "?")), ("python", m.get("python", "?")),
+             ("torch", f"{m.get('torch', '?')}, {m.get('torch_threads', '?')} threads")]
+    for g in m.get("gpus") or []:
+        limit = g.get("power_limit_w")
+        facts.append((f"GPU {g.get('index', '?')}", f"{g.get('name', '?')}, driver {g.get('driver', '?')}"
+                      + (f", power limit {limit:g} W" if isinstance(limit, int | float) else "")
+                      + (", MIG slice" if g.get("mig") else "")))
+    c = run.commit
+    if c:
+        facts.append(("commit", f"{c.get('id', '?')} on {c.get('branch', '?')}" + (" (dirty)" if c.get("dirty")
+                                                                                  else "")))
+    if run.settings:
+        facts.append(("settings", ", ".join(f"{k}={v}" for k, v in run.settings.items())))
+    if run.idle:
+        facts.append(("idle power", f"{run.idle.get('power_w', '?')} W ({run.idle.get('source', '?')})"))
+    if run.carbon:
+        cb = run.carbon
+        facts.append(("carbon", f"{cb.get('region', '?')} {cb.get('intensity_g_per_kwh', '?')} g/kWh, "
+                                f"PUE {cb.get('pue', 1.0)}, {cb.get('source', '')}"))
+    rows = "".join(f"<tr><th>{esc(k)}</th><td class=name>{esc(v)}</td></tr>" for k, v in facts)
+    samplers = "".join(
+        f"<tr><td class=name>{esc(s.get('name', '?'))}</td><td>{_tag(str(s.get('source', 'unknown')))}</td>"
+        f"<td class=name>{esc(', '.join(map(str, s.get('domains') or [])))}</td>"
+        f"<td class=name>{esc(s.get('method', ''))}</td></tr>"
+        for s in run.samplers
+    ) or '<tr><td colspan="4">no sampler recorded</td></tr>'
+    return (f"<h3>{esc(run.run_id)} \u00b7 {esc(run.created)}</h3><div class=scroll><table>{rows}</table></div>"
+            "<div class=scroll><table><thead><tr><th>sampler</th><th>provenance</th><th>domains</th><th>method</th>"
+            f"</tr></thead><tbody>{samplers}</tbody></table></div>")
+
+
+def _warnings_section(report: Report) -> str:
+    if not report.notices:
+        return '<section><h2>Warnings</h2><p class="note">None: every benchmark was stable.</p></section>'
+    items = "".join(f"<li><b>{esc(n.where)}</b>: {esc(n.text)}</li>" for n in report.notices)
+    return f'<section><h2>Warnings ({len(report.notices)})</h2><ul class="warn">{items}</ul></section>'
+
+
+def render_html(report: Report) -> str:
+    """The whole page as one string; write it with any encoding-aware writer as UTF-8."""
+    colors = _colors(report)
+    runs = ", ".join(r.run_id for r in report.runs)
+    created = ", ".join(r.created for r in report.runs if r.created)
+    body = "".join([
+        _headline(report),
+        _gates_section(report),
+        _energy_section(report, colors),
+        '<div class="grid">', _pareto_section(report, colors), _domains_section(report), "</div>",
+        '<div class="grid">', _timeline_section(report), _regions_section(report), "</div>",
+        "<section><h2>Machine and samplers</h2>" + "".join(_machine(r) for r in report.runs) + "</section>",
+        _warnings_section(report),
+    ])
+    return (
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        f'<meta http-equiv="Content-Security-Policy" content="{CSP}">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>energybench report: {esc(runs)}</title><style>{CSS}</style></head><body>"
+        f"<header><h1>energybench report</h1><p>{esc(runs)}{DOT + esc(created) if created else ''}</p>"
+        f"</header><main>{body}</main></body></html>\n"
+    )
