@@ -1,0 +1,130 @@
+"""``energybench report RESULTS...``: terminal summary, plus optional HTML, Markdown and CSV files.
+
+Every output path is checked before anything is computed, and each file is written through a temp file and
+``os.replace``: a bad path costs one clear line (exit 2), never a half-written report.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from energybench.errors import ConfigError, ResultsError
+
+DEFAULT_REGIONS = "FRA,DEU,USA,CHN,IND"
+
+
+def register(subparsers: Any) -> None:
+    p = subparsers.add_parser(
+        "report",
+        help="summarise runs: energy per item, ratio to baseline, quality, CO2e (terminal, HTML, Markdown, CSV)",
+        description=(
+            "Report on one or more saved runs. RESULTS are result files, directories of runs, run ids "
+            "(0003_main), counters (3), run names or 'latest'. With two runs the gate verdicts of "
+            "`energybench compare` are included (the report itself always exits 0 on success)."
+        ),
+    )
+    p.add_argument("results", metavar="RESULTS", nargs="+", help="result files, directories or run ids")
+    p.add_argument("--html", metavar="PATH", help="write a self-contained HTML report (works offline)")
+    p.add_argument("--markdown", metavar="PATH", help="write a compact Markdown table (PR comment, step summary)")
+    p.add_argument("--csv", metavar="PATH", help="write the tidy per-round table (one row per round)")
+    p.add_argument("--baseline", metavar="SUBJECT", default="baseline",
+                   help="subject the ratios are taken against (default: baseline)")
+    p.add_argument("--regions", metavar="LIST", default=DEFAULT_REGIONS,
+                   help=f"grids to compare CO2e with, after your own (default: {DEFAULT_REGIONS}; "
+                        "names: energybench regions)")
+    p.add_argument("--results-dir", dest="results_dir", metavar="DIR", default="results",
+                   help="where run ids are looked up (default: results)")
+    p.add_argument("--fail-on", metavar="EXPR", nargs="+", action="extend", default=[],
+                   help="gates shown for a two-run report, as in `energybench compare` (e.g. energy:+5%%)")
+    p.add_argument("--alpha", type=float, default=None, help="significance level for the two-run verdicts (0.01)")
+    p.set_defaults(func=run)
+
+
+def resolve_paths(refs: list[str], directory: str) -> list[Path]:
+    """Files for every RESULTS argument, in order, each once; a directory contributes all its runs."""
+    from energybench.storage import list_runs, resolve_run
+
+    paths: list[Path] = []
+    for ref in refs:
+        p = Path(ref)
+        if p.is_dir():
+            found = list_runs(p)
+            if not found:
+                raise ResultsError(f"no results files (NNNN_name.json) in {p}; run `energybench run` first")
+        else:
+            found = [resolve_run(ref, directory)]
+        paths += [f for f in found if f.resolve() not in {q.resolve() for q in paths}]
+    return paths
+
+
+def check_writable(path: str, what: str) -> None:
+    """Fail early, before any work, when ``path`` cannot be written."""
+    p = Path(path)
+    parent = p.parent if str(p.parent) else Path(".")
+    if p.is_dir():
+        raise ConfigError(f"cannot write the {what} to {p}: it is a directory; give a file name")
+    if not parent.is_dir():
+        raise ConfigError(f"cannot write the {what} to {p}: directory {parent} does not exist; create it first")
+    if not os.access(parent, os.W_OK) or (p.exists() and not os.access(p, os.W_OK)):
+        raise ConfigError(f"cannot write the {what} to {p}: permission denied; choose a writable path")
+
+
+def write_text_atomic(path: str, text: str, what: str) -> None:
+    target = Path(path)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent or ".")
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, target)
+    except OSError as exc:
+        raise ConfigError(f"cannot write the {what} to {target}: {exc.strerror}; choose a writable path") from None
+
+
+def _regions(text: str) -> list[str]:
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    from energybench.carbon import lookup_region
+
+    for n in names:
+        lookup_region(n)  # an unknown name fails here with suggestions, before any work
+    return names
+
+
+def run(args: argparse.Namespace) -> int:
+    from energybench.report import build_report, render_html, render_markdown, render_terminal
+    from energybench.storage import load_run
+
+    outputs = [(args.html, "HTML report"), (args.markdown, "Markdown report"), (args.csv, "CSV table")]
+    for path, what in outputs:
+        if path:
+            check_writable(path, what)
+    regions = _regions(args.regions)
+    paths = resolve_paths(args.results, args.results_dir)
+    runs = [load_run(p) for p in paths]
+    gates, notices = [], []
+    if len(runs) == 2:
+        from energybench.report.gates import comparison_rows
+
+        gates, notices = comparison_rows(runs[0], runs[1], args.fail_on, args.alpha)
+    elif args.fail_on:
+        raise ConfigError(f"--fail-on needs exactly two runs to compare, got {len(runs)}")
+    report = build_report(runs, baseline=args.baseline, regions=regions, gates=gates, extra_notices=notices)
+    print(render_terminal(report), end="")
+    if args.html:
+        write_text_atomic(args.html, render_html(report), "HTML report")
+        print(f"HTML report: {args.html}")
+    if args.markdown:
+        write_text_atomic(args.markdown, render_markdown(report), "Markdown report")
+        print(f"Markdown report: {args.markdown}")
+    if args.csv:
+        import pandas as pd
+
+        from energybench.results import load_results
+
+        table = pd.concat([load_results(p) for p in paths], ignore_index=True)
+        write_text_atomic(args.csv, table.to_csv(index=False), "CSV table")
+        print(f"CSV table: {args.csv} ({len(table)} rounds)")
+    return 0
