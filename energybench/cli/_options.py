@@ -58,7 +58,11 @@ def sampler_options(args: argparse.Namespace) -> dict[str, Any]:
 
 def add_carbon_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("carbon")
-    group.add_argument("--region", help="grid region for CO2e, e.g. FRA, DEU (list: `energybench regions`)")
+    group.add_argument(
+        "--region",
+        help="grid region for CO2e, e.g. FRA, USA/california (US-CA), CAN/quebec, NO1, gcp:europe-west1 "
+        "(list: energybench regions)",
+    )
     group.add_argument("--intensity", metavar="G_PER_KWH", help="fixed grid intensity in gCO2e/kWh instead of a region")
     group.add_argument(
         "--intensity-csv",
