@@ -84,8 +84,15 @@ class Meter:
 
             samplers = detect_samplers(options or {})
         self.interval = float(interval)
-        self.counter_interval = float(counter_interval)
         self._states = [_SamplerState(s, list(s.domains())) for s in samplers]
+        # poll counters at least 4x per shortest wrap period, so at most one wrap happens between two reads
+        wrap_periods = [
+            float(d.details["wrap_period_s_at_max_power"])
+            for st in self._states
+            for d in st.domains
+            if d.details.get("wrap_period_s_at_max_power")
+        ]
+        self.counter_interval = min([float(counter_interval), *(p / 4 for p in wrap_periods)])
         self._windows: dict[str, _Window] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
