@@ -1,0 +1,80 @@
+"""``energybench compare BASE NEW``: the energy gate outside pytest (exit 0 pass, 1 regression, 2 bad input)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from energybench.errors import ResultsError
+
+
+def register(subparsers: Any) -> None:
+    p = subparsers.add_parser(
+        "compare",
+        help="compare two runs and fail on an energy regression",
+        description=(
+            "Compare two saved runs per benchmark (medians, change with 95%% CI, rank test) and apply gates. "
+            "BASE and NEW are result files, run ids (0003_main), counters (3), run names, or 'latest' / "
+            "'latest-1'. Exit 0: pass, 1: regression, 2: bad input. A missing BASE passes with a note unless "
+            "--require-baseline."
+        ),
+    )
+    p.add_argument("base", metavar="BASE", help="baseline run (file, run id, counter, name, latest)")
+    p.add_argument("new", metavar="NEW", nargs="?", default="latest", help="new run (default: latest)")
+    p.add_argument(
+        "--fail-on", metavar="EXPR", nargs="+", action="extend", default=[],
+        help="gates, e.g. energy:+5%% energy_per_item:+3%% co2e:+5%% power:+10%% duration:+5%% energy:+0.5J",
+    )
+    p.add_argument("--alpha", type=float, default=0.01, help="significance level of the one-sided test (0.01)")
+    p.add_argument("--results", metavar="DIR", default="results", help="directory of saved runs (results)")
+    p.add_argument("--markdown", metavar="PATH", help="also write the comparison as Markdown to PATH (overwritten)")
+    p.add_argument("--require-baseline", action="store_true", help="a missing baseline is an error (exit 2)")
+    p.set_defaults(func=run)
+
+
+def _load(ref: str, directory: str) -> dict[str, Any]:
+    from energybench.storage import load_run, resolve_run
+
+    return load_run(resolve_run(ref, directory))
+
+
+def _baseline(ref: str, directory: str, require: bool) -> dict[str, Any] | None:
+    """The baseline run, or ``None`` when it does not exist yet (first CI run); corrupt files still fail."""
+    from energybench.storage import resolve_run
+
+    try:
+        path = resolve_run(ref, directory)
+    except ResultsError:
+        if require:
+            raise
+        return None
+    if not Path(path).exists():
+        if require:
+            raise ResultsError(f"baseline {path} does not exist (--require-baseline); save a baseline run first")
+        return None
+    return _load(str(path), directory)
+
+
+def run(args: argparse.Namespace) -> int:
+    from energybench.compare import compare_runs, format_table, to_markdown
+    from energybench.gate import check_alpha, parse_gates
+
+    gates = parse_gates(args.fail_on)
+    alpha = check_alpha(args.alpha)
+    new = _load(args.new, args.results)
+    base = _baseline(args.base, args.results, args.require_baseline)
+    if base is not None and base.get("_path") == new.get("_path"):
+        raise ResultsError(f"BASE and NEW are the same run ({new.get('run_id')}); name two different runs")
+    cmp = compare_runs(base, new, gates, alpha=alpha)
+    print(format_table(cmp))
+    if args.markdown:
+        md = to_markdown(cmp)
+        try:
+            with open(args.markdown, "w", encoding="utf-8") as fh:
+                fh.write(md)
+        except OSError as exc:
+            raise ResultsError(f"cannot write Markdown to {args.markdown}: {exc.strerror}") from None
+    sys.stdout.flush()
+    return cmp.exit_code

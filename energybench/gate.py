@@ -1,0 +1,221 @@
+"""Regression gates: ``energy:+5%``-style expressions and their evaluation on per-round figures.
+
+Shared by the pytest plugin (``--energy-compare-fail``) and ``energybench compare --fail-on`` so both
+decide the same way. A gate fails only when the change of the medians is larger than the threshold AND a
+one-sided Mann-Whitney U test says the new rounds are significantly larger (alpha 0.01 by default): a
+threshold alone fires on noise, a test alone fires on tiny but real changes nobody cares about. With too
+few rounds for the test to ever reach alpha, the threshold decides alone and the result says so.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from energybench import stats
+from energybench.errors import ConfigError, ResultsError
+
+DEFAULT_ALPHA = 0.01
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A gateable figure: its per-round field, its base unit and the absolute units a gate may use."""
+
+    name: str
+    field: str
+    unit: str
+    units: Mapping[str, float]
+    label: str
+
+
+METRICS: dict[str, Metric] = {
+    m.name: m
+    for m in (
+        Metric("energy", "energy_j", "J", {"J": 1.0, "mJ": 1e-3, "kJ": 1e3, "Wh": 3600.0}, "energy per call"),
+        Metric("energy_per_item", "energy_per_item_j", "J", {"J": 1.0, "mJ": 1e-3, "uJ": 1e-6, "kJ": 1e3},
+               "energy per item"),
+        Metric("co2e", "co2e_g", "g", {"g": 1.0, "mg": 1e-3, "ug": 1e-6, "kg": 1e3}, "CO2e per call"),
+        Metric("power", "power_w", "W", {"W": 1.0, "mW": 1e-3, "kW": 1e3}, "mean power"),
+        Metric("duration", "duration_s", "s", {"s": 1.0, "ms": 1e-3, "us": 1e-6}, "duration per call"),
+    )
+}
+
+GRAMMAR = (
+    "gate grammar: METRIC:+N% or METRIC:+N<unit>, METRIC one of "
+    + ", ".join(METRICS)
+    + "; units J/mJ/kJ (energy), g/mg/kg (co2e), W (power), s/ms (duration); e.g. energy:+5% or energy:+0.5J"
+)
+
+_GATE = re.compile(r"^\s*(?P<metric>[^:\s]*)\s*:\s*(?P<sign>[+-]?)\s*(?P<num>[^%a-zA-Z\s]*)\s*(?P<unit>\S*)\s*$")
+
+
+@dataclass(frozen=True)
+class Gate:
+    """A parsed gate: fail when ``metric`` grows by more than ``threshold`` (a fraction if ``relative``)."""
+
+    metric: Metric
+    threshold: float  # fraction (0.05) when relative, else in the metric's base unit
+    relative: bool
+    text: str
+
+    def describe(self) -> str:
+        if self.relative:
+            return f"{self.metric.name}:+{self.threshold * 100:g}%"
+        return f"{self.metric.name}:+{self.threshold:g}{self.metric.unit}"
+
+
+def parse_gate(text: str) -> Gate:
+    """Parse one expression; a ``ConfigError`` names the bad part and shows the grammar."""
+    m = _GATE.match(text or "")
+    if not m or ":" not in text:
+        raise ConfigError(f"bad gate {text!r}: expected METRIC:THRESHOLD; {GRAMMAR}")
+    name, sign, num, unit = m["metric"], m["sign"], m["num"], m["unit"]
+    metric = METRICS.get(name)
+    if metric is None:
+        raise ConfigError(f"bad gate {text!r}: unknown metric {name!r}; {GRAMMAR}")
+    if sign == "-":
+        raise ConfigError(f"bad gate {text!r}: threshold must be an increase (+N), not {sign}{num}; {GRAMMAR}")
+    try:
+        value = float(num)
+    except ValueError:
+        raise ConfigError(f"bad gate {text!r}: threshold {num!r} is not a number; {GRAMMAR}") from None
+    if not math.isfinite(value) or value < 0:
+        raise ConfigError(f"bad gate {text!r}: threshold {num!r} must be a finite number >= 0; {GRAMMAR}")
+    if unit == "%":
+        return Gate(metric, value / 100.0, True, text.strip())
+    if not unit:
+        raise ConfigError(f"bad gate {text!r}: missing unit after {num!r} (% or {metric.unit}); {GRAMMAR}")
+    scale = metric.units.get(unit)
+    if scale is None:
+        raise ConfigError(
+            f"bad gate {text!r}: unit {unit!r} does not fit {metric.name} (use % or "
+            f"{'/'.join(metric.units)}); {GRAMMAR}"
+        )
+    return Gate(metric, value * scale, False, text.strip())
+
+
+def parse_gates(texts: Iterable[str] | None) -> list[Gate]:
+    """Parse several expressions; each argument may also hold comma-separated gates."""
+    gates = []
+    for text in texts or ():
+        for part in str(text).split(","):
+            if part.strip():
+                gates.append(parse_gate(part))
+    return gates
+
+
+def check_alpha(alpha: float) -> float:
+    if not isinstance(alpha, int | float) or not 0 < alpha < 0.5:
+        raise ConfigError(f"alpha must be a significance level between 0 and 0.5, got {alpha!r} (e.g. 0.01)")
+    return float(alpha)
+
+
+def round_values(bench: Mapping[str, Any], field: str) -> list[float]:
+    """Per-round values of ``field`` for one benchmark; derived fields computed like ``load_results``."""
+    out = []
+    for r in bench.get("rounds", []):
+        energy, duration = r.get("energy_j"), r.get("duration_s")
+        if field == "energy_per_item_j":
+            value = r.get(field, energy / (r.get("items") or 1) if energy is not None else None)
+        elif field == "power_w":
+            value = energy / duration if energy is not None and duration else None
+        else:
+            value = r.get(field)
+        if value is not None and not (isinstance(value, float) and math.isnan(value)):
+            out.append(float(value))
+    return out
+
+
+@dataclass(frozen=True)
+class GateResult:
+    """The decision of one gate on one benchmark, with every figure its message quotes."""
+
+    gate: Gate
+    benchmark: str
+    passed: bool
+    base_median: float
+    new_median: float
+    change: float  # fraction when relative, else base unit
+    ci_low: float
+    ci_high: float
+    p: float
+    n_base: int
+    n_new: int
+    tested: bool  # False: too few rounds, decided on the threshold alone
+    message: str
+    warning: str | None = None
+
+
+def _fmt_change(value: float, gate: Gate) -> str:
+    if math.isnan(value):
+        return "n/a"
+    if gate.relative:
+        return f"{value * 100:+.1f}%"
+    return f"{value:+.4g} {gate.metric.unit}"
+
+
+def evaluate_gate(
+    gate: Gate,
+    base: Sequence[float],
+    new: Sequence[float],
+    *,
+    alpha: float = DEFAULT_ALPHA,
+    benchmark: str = "",
+) -> GateResult:
+    """Decide one gate on per-round values of the baseline and the new run."""
+    unit = gate.metric.unit
+    if not base or not new:
+        side = "baseline" if not base else "new run"
+        raise ResultsError(
+            f"gate {gate.text!r} on {benchmark!r}: the {side} has no {gate.metric.field} figures "
+            + ("(run with --energy-region / --region for CO2e)" if gate.metric.name == "co2e" else "")
+        )
+    mb, mn = stats.median(base), stats.median(new)
+    if gate.relative:
+        change = mn / mb - 1.0 if mb > 0 else (math.inf if mn > 0 else 0.0)
+    else:
+        change = mn - mb
+    lo, hi = stats.change_ci(base, new, relative=gate.relative)
+    test = stats.mann_whitney_greater(base, new)
+    tested = stats.min_p_value(len(base), len(new)) < alpha
+    over = change > gate.threshold
+    significant = test.p < alpha
+    passed = not (over and (significant or not tested))
+    warning = None
+    if not tested:
+        warning = (
+            f"{benchmark}: too few rounds (n={len(base)}/{len(new)}) for a significance test at alpha={alpha:g}; "
+            f"gate {gate.describe()} decided on the threshold alone (use more rounds, e.g. --energy-min-rounds 5)"
+        )
+    verdict = "PASS" if passed else "FAIL"
+    why = (
+        "over threshold and significant" if not passed and tested
+        else "over threshold (untested)" if not passed
+        else "over threshold but not significant" if over
+        else "within threshold"
+    )
+    message = (
+        f"{verdict} {benchmark} {gate.describe()}: {gate.metric.label} {_fmt(mb, unit)} -> {_fmt(mn, unit)} "
+        f"(median), change {_fmt_change(change, gate)} [95% CI {_fmt_change(lo, gate)}, {_fmt_change(hi, gate)}], "
+        f"p={test.p:.3g}, n={len(base)}/{len(new)}: {why}"
+    )
+    return GateResult(gate, benchmark, passed, mb, mn, change, lo, hi, test.p, len(base), len(new), tested,
+                      message, warning)
+
+
+def _fmt(value: float, unit: str) -> str:
+    if math.isnan(value):
+        return "n/a"
+    if unit == "J":
+        from energybench.measurement import format_joules
+
+        return format_joules(value)
+    if unit == "g":
+        from energybench.measurement import format_grams
+
+        return format_grams(value)
+    return f"{value:.4g} {unit}"
