@@ -1,1 +1,441 @@
-"""pytest plugin entry point (filled in by the results/gates work)."""
+"""pytest plugin: the ``energy`` fixture, ``--energy-*`` options, results saving, comparison and gates.
+
+Registered through the ``pytest11`` entry point. One ``EnergySession`` per pytest session owns one meter
+(samplers detected once, on first use), collects every benchmark's rounds, and at the end saves the run,
+compares it with a baseline and applies gates; a failed gate turns the session's exit status to 1.
+It coexists with pytest-benchmark: ``energy`` is its own fixture, and ``--energy`` adds the energy of
+pytest-benchmark's rounds to its ``benchmark.extra_info``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import importlib
+import json
+import math
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from energybench.errors import EnergybenchError
+from energybench.fixture import EnergyFixture, EnergyOptions
+
+_SESSION = pytest.StashKey["EnergySession"]()
+SAMPLERS_FROM_ENV = "ENERGYBENCH_PYTEST_SAMPLERS"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    g = parser.getgroup("energybench", "energy benchmarks (energybench)")
+    g.addoption("--energy-save", metavar="NAME", help="save this run as <storage>/NNNN_NAME.json")
+    g.addoption("--energy-autosave", action="store_true", help="save this run, named after the git commit")
+    g.addoption(
+        "--energy-compare", metavar="NUM|ID", nargs="?", const="latest", default=None,
+        help="compare with a saved run: counter, run id, name or 'latest' (default when no value)",
+    )
+    g.addoption(
+        "--energy-compare-fail", metavar="EXPR", nargs="+", action="extend", default=[],
+        help="fail on regression, e.g. energy:+5%% energy_per_item:+3%% co2e:+5%% power:+10%% energy:+0.5J "
+        "(implies --energy-compare latest)",
+    )
+    g.addoption("--energy-storage", metavar="DIR", default="results", help="results directory (results)")
+    g.addoption("--energy-json", metavar="PATH", help="also write this run's JSON to PATH")
+    g.addoption("--energy-region", metavar="R", help="grid region for CO2e (ISO3 country, e.g. FRA)")
+    g.addoption("--energy-skip", action="store_true", help="skip tests that use the energy fixture")
+    g.addoption("--energy-only", action="store_true", help="run only tests that use the energy fixture")
+    g.addoption("--energy-min-rounds", metavar="N", type=int, default=None,
+                help="measured rounds per benchmark, at least (default 10)")
+    g.addoption("--energy-alpha", metavar="A", type=float, default=0.01,
+                help="significance level of the gate's one-sided rank test (0.01)")
+    g.addoption("--energy-require-baseline", action="store_true",
+                help="fail (exit 1) when there is no baseline to compare with, instead of passing with a note")
+    g.addoption("--energy", action="store_true",
+                help="add energy figures to pytest-benchmark's benchmark fixture (extra_info)")
+    # Hidden: "module:callable" returning a list of samplers (tests inject deterministic fakes here).
+    g.addoption("--energy-samplers-from", metavar="MODULE:ATTR", default=None, help=argparse.SUPPRESS)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "energy(" + ", ".join(f"{k}=..." for k in EnergyOptions.keys()) + "): options of the energy fixture",
+    )
+    try:
+        session = EnergySession(config)
+    except EnergybenchError as exc:
+        raise pytest.UsageError(f"energybench: {exc}") from None
+    config.stash[_SESSION] = session
+
+
+def _uses_energy(item: pytest.Item, session: EnergySession) -> bool:
+    names = getattr(item, "fixturenames", ())
+    return "energy" in names or (session.with_benchmark and "benchmark" in names)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    es = config.stash[_SESSION]
+    if es.skip:
+        mark = pytest.mark.skip(reason="energy benchmarks skipped (--energy-skip)")
+        for item in items:
+            if _uses_energy(item, es):
+                item.add_marker(mark)
+    elif es.only:
+        mark = pytest.mark.skip(reason="not an energy benchmark (--energy-only)")
+        for item in items:
+            if not _uses_energy(item, es):
+                item.add_marker(mark)
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    marker = item.get_closest_marker("energy")
+    if marker is None:
+        return
+    if marker.args:
+        pytest.fail("@pytest.mark.energy takes keywords only (e.g. rounds=5)", pytrace=False)
+    try:
+        EnergyOptions().updated(marker.kwargs, "@pytest.mark.energy")
+    except EnergybenchError as exc:
+        pytest.fail(str(exc), pytrace=False)
+
+
+def _json_safe(params: dict[str, Any] | None) -> dict[str, Any]:
+    out = {}
+    for k, v in (params or {}).items():
+        try:
+            json.dumps(v)
+            out[k] = v
+        except (TypeError, ValueError):
+            out[k] = repr(v)
+    return out
+
+
+@pytest.fixture
+def energy(request: pytest.FixtureRequest) -> Iterator[EnergyFixture]:
+    """Measure the energy of a callable: ``energy(fn, *args)``; see ``energybench.fixture.EnergyFixture``."""
+    es: EnergySession = request.config.stash[_SESSION]
+    marker = request.node.get_closest_marker("energy")
+    options = EnergyOptions(rounds=es.min_rounds)
+    try:
+        if marker is not None:
+            options = options.updated(marker.kwargs, "@pytest.mark.energy")
+    except EnergybenchError as exc:
+        pytest.fail(str(exc), pytrace=False)
+    if es.min_rounds and options.rounds is not None and options.rounds < es.min_rounds:
+        options = EnergyOptions(**{**options.__dict__, "rounds": es.min_rounds})
+    callspec = getattr(request.node, "callspec", None)
+    fx = EnergyFixture(
+        nodeid=request.node.nodeid,
+        meter_factory=es.meter,
+        resolution_s=es.resolution_s,
+        options=options,
+        params=_json_safe(callspec.params) if callspec else None,
+    )
+    yield fx
+    if fx.used and not fx.has_error:
+        es.records.append(fx.record())
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> Iterator[None]:
+    """With ``--energy``: meter pytest-benchmark's rounds and add the figures to ``benchmark.extra_info``."""
+    es: EnergySession = pyfuncitem.config.stash[_SESSION]
+    tap = None
+    if es.with_benchmark:
+        bm = getattr(pyfuncitem, "funcargs", {}).get("benchmark")
+        if bm is not None:
+            tap = BenchmarkEnergyTap(bm, es)
+    yield
+    if tap is not None:
+        tap.finish()
+
+
+class BenchmarkEnergyTap:
+    """Wraps a pytest-benchmark ``BenchmarkFixture`` so its measured rounds run inside one meter window.
+
+    pytest-benchmark builds a fresh runner for calibration, warm-up and rounds through ``_make_runner``; the
+    runner times itself, so wrapping it from outside never changes pytest-benchmark's timings. The window
+    opens at the first runner call after the fixture has created its stats (i.e. after calibration) and
+    closes when the test returns; energy per call is that window's mean power x pytest-benchmark's mean
+    time per call. If a future pytest-benchmark renames ``_make_runner``, the tap says so in extra_info
+    instead of failing the test.
+    """
+
+    def __init__(self, bm: Any, session: EnergySession) -> None:
+        self.bm = bm
+        self.session = session
+        self.window = f"pytest-benchmark:{getattr(bm, 'fullname', id(bm))}"
+        self.started = False
+        original = getattr(bm, "_make_runner", None)
+        if original is None or not hasattr(bm, "extra_info"):
+            if hasattr(bm, "extra_info"):
+                bm.extra_info["energy_error"] = "this pytest-benchmark version has no _make_runner to wrap"
+            return
+
+        def make_runner(*args: Any, **kwargs: Any) -> Any:
+            runner = original(*args, **kwargs)
+
+            def wrapped(*a: Any, **kw: Any) -> Any:
+                if not self.started and getattr(bm, "stats", None) is not None:
+                    session.meter().begin(self.window)
+                    self.started = True
+                return runner(*a, **kw)
+
+            return wrapped
+
+        bm._make_runner = make_runner
+
+    def finish(self) -> None:
+        if not self.started:
+            return
+        m = self.session.meter().end(self.window)
+        metadata = self.bm.stats
+        per_call = float(metadata.stats.mean)
+        power = m.mean_power_w
+        self.bm.extra_info.update(
+            {
+                "energy_j": power * per_call,
+                "energy_round_j": power * per_call * metadata.iterations,
+                "energy_power_w": power,
+                "energy_window_s": m.duration_s,
+                "energy_source": m.source,
+                "energy_method": "mean power over the measured rounds x mean time per call",
+            }
+        )
+        if m.co2e_g is not None and m.energy_j > 0:
+            self.bm.extra_info["energy_co2e_g"] = m.co2e_g * power * per_call / m.energy_j
+        self.session.tapped.append((self.bm.fullname, dict(self.bm.extra_info)))
+
+
+class EnergySession:
+    """Per-pytest-session state: options, the meter, collected records, and the end-of-session work."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        from energybench.gate import check_alpha, parse_gates
+
+        opt = config.getoption
+        self.config = config
+        self.save_name: str | None = opt("energy_save")
+        self.autosave: bool = opt("energy_autosave")
+        self.gates = parse_gates(opt("energy_compare_fail"))
+        self.compare_ref: str | None = opt("energy_compare") or ("latest" if self.gates else None)
+        self.storage: str = opt("energy_storage")
+        self.json_path: str | None = opt("energy_json")
+        self.region: str | None = opt("energy_region")
+        self.skip: bool = opt("energy_skip")
+        self.only: bool = opt("energy_only")
+        self.min_rounds: int | None = opt("energy_min_rounds")
+        if self.min_rounds is not None and self.min_rounds < 1:
+            raise EnergybenchError(f"--energy-min-rounds must be >= 1, got {self.min_rounds}")
+        self.alpha = check_alpha(opt("energy_alpha"))
+        self.require_baseline: bool = opt("energy_require_baseline")
+        self.with_benchmark: bool = opt("energy")
+        self.samplers_from: str | None = opt("energy_samplers_from")
+        if self.skip and self.only:
+            raise EnergybenchError("--energy-skip and --energy-only exclude each other; pass one")
+        if self.region:
+            from energybench.carbon import resolve_provider
+
+            resolve_provider(region=self.region)  # an unknown region fails now, before anything runs
+        self.records: list[dict[str, Any]] = []
+        self.tapped: list[tuple[str, dict[str, Any]]] = []
+        self._meter: Any = None
+        self.started = _dt.datetime.now(_dt.UTC)
+        self.saved_path: str | None = None
+        self.comparison: Any = None
+        self.errors: list[str] = []
+        self.notes: list[str] = []
+
+    # -- meter ------------------------------------------------------------------------------------------
+
+    def _samplers(self) -> list[Any] | None:
+        import os
+
+        spec = self.samplers_from or os.environ.get(SAMPLERS_FROM_ENV)
+        if not spec:
+            return None
+        module, _, attr = spec.partition(":")
+        try:
+            factory = getattr(importlib.import_module(module), attr)
+        except (ImportError, AttributeError) as exc:
+            raise EnergybenchError(f"--energy-samplers-from {spec!r}: {exc}; give MODULE:CALLABLE") from None
+        return list(factory())
+
+    def meter(self) -> Any:
+        """The session's meter, created on first use (sampler detection costs time; skip it if unused)."""
+        if self._meter is None:
+            from energybench.meter import Meter
+
+            try:
+                meter = Meter(self._samplers(), region=self.region)
+            except EnergybenchError as exc:
+                pytest.fail(f"energybench: {exc}", pytrace=False)
+            if not meter.samplers:
+                pytest.fail(
+                    "energybench: no energy sampler can read on this machine; run `energybench sensors` for why",
+                    pytrace=False,
+                )
+            self._meter = meter
+        return self._meter
+
+    def resolution_s(self) -> float:
+        return max((float(getattr(s, "resolution_s", 0.0) or 0.0) for s in self.meter().samplers), default=0.0)
+
+    # -- end of session ---------------------------------------------------------------------------------
+
+    def run_record(self) -> dict[str, Any]:
+        from energybench.machine import commit_info, machine_info
+        from energybench.storage import SCHEMA, VERSION
+
+        samplers = self._meter.samplers if self._meter is not None else []
+        carbon = None
+        if self._meter is not None and self._meter.provider is not None:
+            carbon = dict(self._meter.provider.describe())
+        return {
+            "schema": SCHEMA,
+            "version": VERSION,
+            "name": self.save_name or "pytest",
+            "created": self.started.isoformat(timespec="seconds"),
+            "machine": machine_info(samplers),
+            "commit": commit_info(str(self.config.rootpath)),
+            "environment": {"launcher": {"tool": "pytest", "pytest": pytest.__version__}},
+            "carbon": carbon,
+            "benchmarks": self.records,
+        }
+
+    def finish(self, session: pytest.Session) -> None:
+        from energybench.compare import compare_runs
+        from energybench.storage import load_run, resolve_run, save_run, write_json_atomic
+
+        if self._meter is not None:
+            self._meter.close()
+        if not self.records:
+            if self.compare_ref or self.save_name or self.autosave:
+                self.notes.append("no energy benchmarks ran: nothing saved or compared")
+            return
+        run = self.run_record()
+        baseline = None
+        try:
+            if self.compare_ref:
+                try:
+                    baseline = load_run(resolve_run(self.compare_ref, self.storage))
+                except EnergybenchError as exc:
+                    if "does not exist" not in str(exc) and "no run" not in str(exc):
+                        raise
+                    if self.require_baseline:
+                        self.errors.append(f"no baseline ({exc}) and --energy-require-baseline was given")
+            if self.save_name or self.autosave:
+                name = self.save_name or _autosave_name(run.get("commit") or {})
+                path = save_run(run, self.storage, name)
+                self.saved_path = str(path)
+                run = load_run(path)
+            else:
+                run["run_id"] = "(this run, unsaved)"
+            if self.json_path:
+                write_json_atomic(self.json_path, {k: v for k, v in run.items() if not k.startswith("_")})
+            if self.compare_ref:
+                self.comparison = compare_runs(baseline, run, self.gates, alpha=self.alpha)
+        except EnergybenchError as exc:
+            self.errors.append(str(exc))
+        failed = bool(self.errors) or (self.comparison is not None and self.comparison.exit_code)
+        if failed and session.exitstatus == 0:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+    def display(self, tr: Any) -> None:
+        from energybench.compare import format_table
+
+        if self.records:
+            tr.write_sep("-", "energy benchmarks")
+            for line in summary_table(self.records):
+                tr.write_line(line)
+            for rec in self.records:
+                for w in rec.get("warnings", []):
+                    tr.write_line(f"warning: {rec['name']}: {w}", yellow=True)
+            if not self.region:
+                tr.write_line("note: no CO2e: pass --energy-region (e.g. FRA) to convert joules to grams")
+        if self.tapped:
+            tr.write_sep("-", "energy of pytest-benchmark rounds (--energy)")
+            for name, info in self.tapped:
+                from energybench.measurement import format_joules
+
+                tr.write_line(
+                    f"{name}: {format_joules(info['energy_j'])}/call, {info['energy_power_w']:.3g} W "
+                    f"({info['energy_source']})"
+                )
+        if self.saved_path:
+            tr.write_line(f"energy results saved to {self.saved_path}")
+        if self.comparison is not None:
+            tr.write_sep("-", "energy comparison")
+            for line in format_table(self.comparison).splitlines():
+                red = line.startswith("FAIL") or "regression(s)" in line
+                tr.write_line(line, red=red, bold=red)
+        for note in self.notes:
+            tr.write_line(f"note: {note}")
+        for err in self.errors:
+            tr.write_line(f"energybench: error: {err}", red=True, bold=True)
+
+
+def _autosave_name(commit: dict[str, Any]) -> str:
+    if commit.get("id"):
+        return commit["id"][:10] + ("-dirty" if commit.get("dirty") else "")
+    return "autosave"
+
+
+def summary_table(records: list[dict[str, Any]]) -> list[str]:
+    """pytest-benchmark-like table: energy per call, mean power, duration, CO2e, source, spread."""
+    from energybench.measurement import format_grams, format_joules
+
+    headers = ["benchmark", "energy/call", "95% CI", "power", "time/call", "CO2e/call", "J/item", "source",
+               "rounds x iters", "spread"]
+    rows = [headers]
+    for rec in records:
+        s = rec["stats"]
+        e, d, p = s["energy_j"], s["duration_s"], s["power_w"]
+        co2 = s.get("co2e_g")
+        sources = {r["source"] for r in rec["rounds"]}
+        per_item = s["energy_per_item_j"]["median"] if any(r["items"] != 1 for r in rec["rounds"]) else None
+        spread = e.get("spread", math.nan)
+        rows.append(
+            [
+                rec["name"],
+                format_joules(e["median"]),
+                f"{format_joules(e['ci_low'])}..{format_joules(e['ci_high'])}",
+                f"{p['median']:.3g} W",
+                _fmt_time(d["median"]),
+                format_grams(co2["median"]) if co2 else "-",
+                format_joules(per_item) if per_item is not None else "-",
+                "measured" if sources == {"measured"} else "estimated",
+                f"{len(rec['rounds'])} x {rec['extra'].get('iterations')}",
+                "-" if math.isnan(spread) else f"{spread:.1%}" + (" !" if rec.get("warnings") else ""),
+            ]
+        )
+    widths = [max(len(r[i]) for r in rows) for i in range(len(headers))]
+    lines = []
+    for j, row in enumerate(rows):
+        lines.append("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths,
+                                                                                                 strict=True))))
+        if j == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    return lines
+
+
+def _fmt_time(s: float) -> str:
+    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("us", 1e-6)):
+        if abs(s) >= scale:
+            return f"{s / scale:.3g} {unit}"
+    return f"{s * 1e9:.3g} ns"
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    es = session.config.stash.get(_SESSION, None)
+    if es is not None:
+        es.finish(session)
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    es = terminalreporter.config.stash.get(_SESSION, None)
+    if es is not None:
+        es.display(terminalreporter)
+
+

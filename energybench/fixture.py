@@ -1,0 +1,314 @@
+"""The ``energy`` pytest fixture object: calibrated, warmed-up, repeated measurement windows around a callable.
+
+Why calibration: an energy counter only changes every ``resolution_s`` (CPU-time ticks: 10 ms; NVML: ~0.1 s),
+so a window around one fast call reads 0 J or one tick. The fixture repeats the call ``iterations`` times
+inside each window so that every window lasts at least ``max(min_time, WINDOW_RESOLUTIONS x resolution)``
+of the slowest active sampler, then reports figures per call. Rounds are separate windows, so the gate has
+several independent values to test.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields, replace
+from typing import Any
+
+from energybench import stats
+from energybench.errors import ConfigError
+from energybench.measurement import Measurement
+
+#: Each round's window lasts at least this many updates of the slowest sampler's counter (10: quantisation
+#: error of one update is at most 10% of a window, and the median over rounds shrinks it further).
+WINDOW_RESOLUTIONS = 10
+#: Minimum round window in seconds even for exact counters: shorter windows are dominated by edge reads.
+DEFAULT_MIN_TIME_S = 0.1
+DEFAULT_ROUNDS = 10
+DEFAULT_WARMUP_ROUNDS = 1
+MAX_ITERATIONS = 10_000_000
+PHASES = ("train", "inference", "other")
+NO_REGION_NOTE = "no CO2e: no region given"
+
+
+@dataclass(frozen=True)
+class EnergyOptions:
+    """The knobs of one benchmark; the marker ``@pytest.mark.energy(...)`` takes exactly these keywords."""
+
+    rounds: int | None = None
+    warmup_rounds: int = DEFAULT_WARMUP_ROUNDS
+    iterations: int | None = None  # None: calibrate
+    min_time: float = DEFAULT_MIN_TIME_S
+    items: float = 1
+    item_unit: str | None = None
+    phase: str = "other"
+    subject: str = "baseline"
+    method: str | None = None
+    name: str | None = None
+
+    @classmethod
+    def keys(cls) -> list[str]:
+        return [f.name for f in fields(cls)]
+
+    def updated(self, values: Mapping[str, Any], where: str) -> EnergyOptions:
+        unknown = sorted(set(values) - set(self.keys()))
+        if unknown:
+            raise ConfigError(
+                f"{where}: unknown keyword(s) {', '.join(unknown)}; allowed: {', '.join(self.keys())}"
+            )
+        new = replace(self, **dict(values))
+        new.check(where)
+        return new
+
+    def check(self, where: str) -> None:
+        def positive_int(name: str, value: Any, allow_zero: bool = False) -> None:
+            low = 0 if allow_zero else 1
+            if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < low):
+                raise ConfigError(f"{where}: {name} must be an integer >= {low}, got {value!r}")
+
+        positive_int("rounds", self.rounds)
+        positive_int("iterations", self.iterations)
+        positive_int("warmup_rounds", self.warmup_rounds, allow_zero=True)
+        if not isinstance(self.min_time, int | float) or not self.min_time >= 0:
+            raise ConfigError(f"{where}: min_time must be seconds >= 0, got {self.min_time!r}")
+        _check_items(self.items, where)
+        if self.phase not in PHASES:
+            raise ConfigError(f"{where}: phase must be one of {', '.join(PHASES)}, got {self.phase!r}")
+
+
+def _check_items(items: Any, where: str) -> None:
+    if not isinstance(items, int | float) or isinstance(items, bool) or not items > 0 or math.isinf(items):
+        raise ConfigError(f"{where}: items must be a positive number (items processed per call), got {items!r}")
+
+
+@dataclass
+class _Round:
+    measurement: Measurement
+    iterations: int
+
+
+@dataclass
+class EnergyFixture:
+    """What a test receives as ``energy``: call it like pytest-benchmark's ``benchmark``.
+
+    ``energy(fn, *args, **kwargs)`` returns ``fn``'s result; ``energy.pedantic(...)`` gives full control;
+    ``energy.items = N`` (per call) turns on energy per item; ``energy.extra_info`` is saved with the result.
+    """
+
+    nodeid: str
+    meter_factory: Callable[[], Any]  # -> energybench.meter.Meter, created once per session
+    resolution_s: Callable[[], float]
+    options: EnergyOptions = field(default_factory=EnergyOptions)
+    params: dict[str, Any] | None = None
+    extra_info: dict[str, Any] = field(default_factory=dict)
+    quality: dict[str, Any] | None = None
+    has_error: bool = False
+    _rounds: list[_Round] = field(default_factory=list)
+    _mode: str | None = None
+
+    # -- knobs users set in the test ------------------------------------------------------------------
+
+    @property
+    def items(self) -> float:
+        return self.options.items
+
+    @items.setter
+    def items(self, value: float) -> None:
+        _check_items(value, "energy.items")
+        self.options = replace(self.options, items=value)
+
+    @property
+    def phase(self) -> str:
+        return self.options.phase
+
+    @phase.setter
+    def phase(self, value: str) -> None:
+        self.options = self.options.updated({"phase": value}, "energy.phase")
+
+    @property
+    def subject(self) -> str:
+        return self.options.subject
+
+    @subject.setter
+    def subject(self, value: str) -> None:
+        self.options = replace(self.options, subject=str(value))
+
+    # -- running ----------------------------------------------------------------------------------------
+
+    def __call__(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """Calibrate, warm up and measure ``fn(*args, **kwargs)``; return its result."""
+        self._claim("energy(...)")
+
+        def target() -> Any:
+            return fn(*args, **kwargs)
+
+        try:
+            iterations = self.options.iterations or self._calibrate(target)
+            return self._run(lambda: (target, None), self._rounds_wanted(), self.options.warmup_rounds, iterations)
+        except BaseException:
+            self.has_error = True
+            raise
+
+    def pedantic(
+        self,
+        target: Callable[..., Any],
+        args: tuple[Any, ...] = (),
+        kwargs: dict[str, Any] | None = None,
+        setup: Callable[[], Any] | None = None,
+        teardown: Callable[..., Any] | None = None,
+        rounds: int | None = None,
+        warmup_rounds: int | None = None,
+        iterations: int = 1,
+    ) -> Any:
+        """Exactly ``rounds`` windows of ``iterations`` calls each (no calibration), like pytest-benchmark.
+
+        ``setup()`` runs outside the window before each round and may return ``(args, kwargs)``; it needs
+        ``iterations=1`` because each call would need fresh arguments.
+        """
+        self._claim("energy.pedantic(...)")
+        opts = self.options.updated(
+            {k: v for k, v in {"rounds": rounds, "warmup_rounds": warmup_rounds, "iterations": iterations}.items()
+             if v is not None},
+            "energy.pedantic",
+        )
+        if setup is not None and iterations > 1:
+            raise ConfigError("energy.pedantic: setup needs iterations=1 (each call gets fresh arguments)")
+
+        def make_call() -> tuple[Callable[[], Any], Callable[[], Any] | None]:
+            a, kw = args, dict(kwargs or {})
+            if setup is not None:
+                got = setup()
+                if got is not None:
+                    if args or kwargs:
+                        raise ConfigError("energy.pedantic: setup returned arguments and args/kwargs were given")
+                    a, kw = got
+            done = (lambda: teardown(*a, **kw)) if teardown is not None else None
+            return (lambda: target(*a, **kw)), done
+
+        try:
+            return self._run(make_call, opts.rounds or self._rounds_wanted(), opts.warmup_rounds, opts.iterations or 1)
+        except BaseException:
+            self.has_error = True
+            raise
+
+    def _claim(self, mode: str) -> None:
+        if self._mode:
+            self.has_error = True
+            raise ConfigError(f"the energy fixture can be used once per test; it was already used as {self._mode}")
+        self._mode = mode
+
+    def _rounds_wanted(self) -> int:
+        return self.options.rounds or DEFAULT_ROUNDS
+
+    def window_target_s(self) -> float:
+        """How long each round's window must last on the active samplers."""
+        return max(float(self.options.min_time), WINDOW_RESOLUTIONS * self.resolution_s())
+
+    def _calibrate(self, target: Callable[[], Any]) -> int:
+        """Iterations per window so that a window lasts at least ``window_target_s``."""
+        want = self.window_target_s()
+        t0 = time.perf_counter()
+        target()  # first call: also a warm-up (imports, caches, lazy init)
+        one = time.perf_counter() - t0
+        if one >= want or want <= 0:
+            return 1
+        iterations = min(MAX_ITERATIONS, max(1, math.ceil(want / max(one, 1e-7))))
+        for _ in range(3):  # re-time a batch: the first call is often slower than the rest
+            t0 = time.perf_counter()
+            for _ in range(iterations):
+                target()
+            batch = time.perf_counter() - t0
+            if batch >= want * 0.9 or iterations >= MAX_ITERATIONS:
+                break
+            iterations = min(MAX_ITERATIONS, math.ceil(iterations * want * 1.1 / max(batch, 1e-9)))
+        return iterations
+
+    def _run(
+        self,
+        make_call: Callable[[], tuple[Callable[[], Any], Callable[[], Any] | None]],
+        rounds: int,
+        warmup_rounds: int,
+        iterations: int,
+    ) -> Any:
+        """Warm-up rounds (unmeasured), then one meter window per round around ``iterations`` calls."""
+        meter = self.meter_factory()
+        window = f"energy:{self.nodeid}"
+        result = None
+        for i in range(warmup_rounds + rounds):
+            call, done = make_call()
+            if i < warmup_rounds:
+                for _ in range(iterations):
+                    result = call()
+            else:
+                meter.begin(window)
+                try:
+                    for _ in range(iterations):
+                        result = call()
+                finally:
+                    m = meter.end(window)
+                self._rounds.append(_Round(m, iterations))
+            if done is not None:
+                done()
+        return result
+
+    # -- the record saved in the results file -----------------------------------------------------------
+
+    @property
+    def used(self) -> bool:
+        return bool(self._rounds)
+
+    def record(self) -> dict[str, Any]:
+        """The ``benchmarks[]`` entry of the results schema; figures are per call (window / iterations)."""
+        o = self.options
+        rounds = []
+        warnings: list[str] = []
+        for i, r in enumerate(self._rounds):
+            m, it = r.measurement, r.iterations
+            co2 = m.co2e_g
+            rounds.append(
+                {
+                    "round": i,
+                    "energy_j": m.energy_j / it,
+                    "duration_s": m.duration_s / it,
+                    "items": o.items,
+                    "co2e_g": co2 / it if co2 is not None else None,
+                    "source": m.source,
+                    "domains": {k: v / it for k, v in m.energy_by_domain().items()},
+                    "iterations": it,
+                }
+            )
+            for w in m.warnings:
+                if not w.startswith(NO_REGION_NOTE) and w not in warnings:
+                    warnings.append(w)
+        energy = [r["energy_j"] for r in rounds]
+        summary = {
+            "energy_j": stats.summarize(energy),
+            "energy_per_item_j": stats.summarize([e / o.items for e in energy]),
+            "duration_s": stats.summarize([r["duration_s"] for r in rounds]),
+            "power_w": stats.summarize([r["energy_j"] / r["duration_s"] for r in rounds if r["duration_s"] > 0]),
+        }
+        co2 = [r["co2e_g"] for r in rounds if r["co2e_g"] is not None]
+        if co2:
+            summary["co2e_g"] = stats.summarize(co2)
+        unstable = stats.stability_warning(energy)
+        if unstable:
+            warnings.insert(0, unstable)
+        return {
+            "name": o.name or self.nodeid,
+            "subject": o.subject,
+            "method": o.method,
+            "phase": o.phase,
+            "item_unit": o.item_unit,
+            "params": self.params or {},
+            "quality": self.quality,
+            "size": None,
+            "rounds": rounds,
+            "stats": summary,
+            "warnings": warnings,
+            "extra": {
+                "iterations": self._rounds[0].iterations if self._rounds else None,
+                "warmup_rounds": o.warmup_rounds,
+                "mode": self._mode,
+                **self.extra_info,
+            },
+        }
