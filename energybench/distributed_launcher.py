@@ -1,0 +1,159 @@
+"""Who launched this process and where it runs: the launcher's environment, recorded with distributed results.
+
+A distributed result is only reproducible if it says how it was started: how many ranks, which one this is,
+on which host, under which job. Launchers say so through environment variables (``torchrun`` sets
+``WORLD_SIZE``/``RANK``/``LOCAL_RANK``/``TORCHELASTIC_RUN_ID``, Slurm sets ``SLURM_*``, Open MPI
+``OMPI_COMM_WORLD_*``, MPICH/Intel MPI ``PMI_*``), so this module reads them and nothing else: no torch import,
+no collective, safe to call from a results writer at any time.
+
+``launcher_environment()`` is local to the calling process; the list of every rank's host is only known
+after a window's aggregation and lives in ``Measurement.metadata["distributed"]["hosts"]``.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+from collections.abc import Mapping
+from typing import Any
+
+HOST_ENV = "ENERGYBENCH_HOST"
+
+# Recorded verbatim when present. Names only of launch/job bookkeeping: nothing here is a secret.
+RECORDED_ENV = (
+    # torchrun / torch.distributed env:// rendezvous
+    "WORLD_SIZE",
+    "RANK",
+    "LOCAL_RANK",
+    "LOCAL_WORLD_SIZE",
+    "GROUP_RANK",
+    "GROUP_WORLD_SIZE",
+    "ROLE_NAME",
+    "ROLE_RANK",
+    "ROLE_WORLD_SIZE",
+    "MASTER_ADDR",
+    "MASTER_PORT",
+    "TORCHELASTIC_RUN_ID",
+    "TORCHELASTIC_RESTART_COUNT",
+    "TORCHELASTIC_MAX_RESTARTS",
+    "CUDA_VISIBLE_DEVICES",
+    # Slurm
+    "SLURM_JOB_ID",
+    "SLURM_JOB_NAME",
+    "SLURM_JOB_NODELIST",
+    "SLURM_JOB_PARTITION",
+    "SLURM_JOB_ACCOUNT",
+    "SLURM_CLUSTER_NAME",
+    "SLURM_NNODES",
+    "SLURM_NTASKS",
+    "SLURM_NTASKS_PER_NODE",
+    "SLURM_PROCID",
+    "SLURM_LOCALID",
+    "SLURM_NODEID",
+    "SLURM_STEP_ID",
+    "SLURM_ARRAY_JOB_ID",
+    "SLURM_ARRAY_TASK_ID",
+    "SLURM_GPUS_ON_NODE",
+    "SLURMD_NODENAME",
+    # MPI launchers
+    "OMPI_COMM_WORLD_SIZE",
+    "OMPI_COMM_WORLD_RANK",
+    "OMPI_COMM_WORLD_LOCAL_RANK",
+    "PMI_SIZE",
+    "PMI_RANK",
+    "PMIX_RANK",
+    "MPI_LOCALRANKID",
+    # other batch systems
+    "PBS_JOBID",
+    "LSB_JOBID",
+)
+
+# Normalised fields: the first variable present wins.
+_WORLD_SIZE = ("WORLD_SIZE", "SLURM_NTASKS", "OMPI_COMM_WORLD_SIZE", "PMI_SIZE")
+_RANK = ("RANK", "SLURM_PROCID", "OMPI_COMM_WORLD_RANK", "PMI_RANK", "PMIX_RANK")
+_LOCAL_RANK = ("LOCAL_RANK", "SLURM_LOCALID", "OMPI_COMM_WORLD_LOCAL_RANK", "MPI_LOCALRANKID")
+_NODE_RANK = ("GROUP_RANK", "SLURM_NODEID")
+_JOB_ID = ("SLURM_JOB_ID", "PBS_JOBID", "LSB_JOBID", "TORCHELASTIC_RUN_ID")
+
+
+def launcher_kind(environ: Mapping[str, str] | None = None) -> str | None:
+    """``torchrun``, ``slurm``, ``mpi``, ``env`` (plain ``WORLD_SIZE``/``RANK``), or ``None`` outside a launcher.
+
+    torchrun inside a Slurm allocation is ``torchrun``: it is the process that started this one.
+    """
+    env = os.environ if environ is None else environ
+    if "TORCHELASTIC_RUN_ID" in env:
+        return "torchrun"
+    if "SLURM_PROCID" in env and "SLURM_JOB_ID" in env:
+        return "slurm"
+    if "OMPI_COMM_WORLD_RANK" in env or "PMI_RANK" in env or "PMIX_RANK" in env:
+        return "mpi"
+    if "WORLD_SIZE" in env or "RANK" in env:
+        return "env"
+    return None
+
+
+def host_name(options: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None) -> str:
+    """The host this rank runs on, as reports name it.
+
+    ``options["dist_host"]``, else ``$ENERGYBENCH_HOST``, else the machine's hostname. The override exists
+    because devices are de-duplicated per host: containers on one machine that each get their own hostname
+    but share the same RAPL package should say so (and tests simulate several hosts on one machine).
+    """
+    env = os.environ if environ is None else environ
+    options = options or {}
+    name = str(options.get("dist_host") or env.get(HOST_ENV) or socket.gethostname()).strip()
+    return name.replace("/", "_") or "localhost"  # "/" separates host, rank and domain in aggregated keys
+
+
+def launcher_environment(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """This process's place in a distributed job, for a results file header.
+
+    Normalised fields (``world_size``, ``rank``, ``local_rank``, ``node_rank``, ``job_id``, ``master_addr``,
+    ``master_port``, ``launcher``, ``host``, ``pid``), the torch.distributed backend when a process group is
+    initialised (torch is never imported for this), and ``env``: every recorded launcher variable that is set.
+    Outside any launcher it still returns the host and ``launcher: None``, so results always say where they ran.
+    """
+    env = os.environ if environ is None else environ
+    recorded = {name: env[name] for name in RECORDED_ENV if name in env}
+    info: dict[str, Any] = {
+        "launcher": launcher_kind(env),
+        "host": host_name(environ=env),
+        "pid": os.getpid(),
+        "world_size": _first_int(env, _WORLD_SIZE),
+        "rank": _first_int(env, _RANK),
+        "local_rank": _first_int(env, _LOCAL_RANK),
+        "node_rank": _first_int(env, _NODE_RANK),
+        "job_id": next((env[n] for n in _JOB_ID if env.get(n)), None),
+        "master_addr": env.get("MASTER_ADDR"),
+        "master_port": _first_int(env, ("MASTER_PORT",)),
+    }
+    info.update(_torch_distributed_state())
+    info["env"] = recorded
+    return info
+
+
+def _first_int(env: Mapping[str, str], names: tuple[str, ...]) -> int | None:
+    for name in names:
+        value = env.get(name, "").strip()
+        if value:
+            try:
+                return int(value)
+            except ValueError:
+                continue  # a launcher variable we cannot parse is recorded verbatim in "env" anyway
+    return None
+
+
+def _torch_distributed_state() -> dict[str, Any]:
+    """Backend, world size and rank from an initialised process group, without importing torch."""
+    dist = sys.modules.get("torch.distributed")
+    if dist is None or not dist.is_available() or not dist.is_initialized():
+        return {"process_group": None}
+    return {
+        "process_group": {
+            "backend": str(dist.get_backend()),
+            "world_size": dist.get_world_size(),
+            "rank": dist.get_rank(),
+        }
+    }
