@@ -42,6 +42,8 @@ section{background:var(--card);border:1px solid var(--line);border-radius:10px;p
 .grid{margin:0 0 14px}
 tr.group td{background:#f0f3f7;font-weight:600;overflow-wrap:anywhere}
 td small{color:var(--muted)}
+tr.detail td{padding-top:0;overflow-wrap:anywhere}
+tr:has(+ tr.detail) td{border-bottom:0}
 h2{font-size:1.05rem;margin:0 0 8px}
 h3{font-size:.95rem;margin:12px 0 4px;overflow-wrap:anywhere}
 p.note{color:var(--muted);font-size:.85rem;margin:6px 0}
@@ -239,16 +241,19 @@ def _regions_section(report: Report) -> str:
 def _gates_section(report: Report) -> str:
     if not report.gates:
         return ""
-    rows = "".join(
-        f"<tr><td class=name>{esc(g.benchmark)}</td>"
-        f'<td class="verdict-{esc(g.verdict.lower().replace(" ", "-"))}">{esc(g.verdict)}</td>'
-        f"<td class=num>{esc(g.change)}</td><td class=name>{esc(g.detail)}</td></tr>"
-        for g in report.gates
-    )
+    rows = []
+    for g in report.gates:
+        change, _, interval = g.change.partition(" [")
+        rows.append(
+            f"<tr><td class=name>{esc(g.benchmark)}</td>"
+            f'<td class="verdict-{esc(g.verdict.lower().replace(" ", "-"))}">{esc(g.verdict)}</td>'
+            f"<td class=num>{esc(change)}<br><small>{esc('[' + interval if interval else '')}</small></td></tr>"
+            f'<tr class="detail"><td colspan="3"><small>{esc(g.detail)}</small></td></tr>'
+        )
     first, last = report.runs[0].run_id, report.runs[-1].run_id
     return (f"<section><h2>Gates: {esc(first)} \u2192 {esc(last)}</h2><div class=scroll><table><thead><tr>"
-            "<th>benchmark</th><th>verdict</th><th>change in energy [95% CI]</th><th>detail</th></tr></thead>"
-            f"<tbody>{rows}</tbody></table></div></section>")
+            "<th>benchmark</th><th>verdict</th><th>change in energy<br>[95% CI]</th></tr></thead>"
+            f"<tbody>{''.join(rows)}</tbody></table></div></section>")
 
 
 def _machine(run: RunSummary) -> str:

@@ -1,0 +1,137 @@
+"""The report's figures: ratios with CIs, Pareto front, domains, timeline choice, CO2e by region, bad input."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+from report_fixtures import FAKE_FACTORS, fake_lookup, make_bench, make_run
+
+from energybench import stats
+from energybench.errors import ConfigError, ResultsError
+from energybench.report.model import build_report, pareto_front
+
+
+def _by_subject(report):
+    return {e.subject: e for e in report.entries}
+
+
+def test_pareto_front_lower_is_better():
+    # (energy, perplexity): b dominates d (less energy, lower perplexity); a, b, c trade off
+    pts = [(10.0, 1.0), (5.0, 2.0), (2.0, 5.0), (6.0, 3.0)]
+    assert pareto_front(pts, higher_is_better=False) == [True, True, True, False]
+
+
+def test_pareto_front_higher_is_better_and_ties():
+    pts = [(10.0, 0.9), (5.0, 0.9), (5.0, 0.8), (1.0, 0.5)]
+    # (10, .9) is beaten by (5, .9): same accuracy, less energy; (5, .8) by (5, .9)
+    assert pareto_front(pts, higher_is_better=True) == [False, True, False, True]
+
+
+def test_ratios_and_front_from_stored_stats():
+    report = build_report([make_run()], lookup=fake_lookup)
+    e = _by_subject(report)
+    base = e["baseline"]
+    assert base.is_baseline and base.ratio.value == 1.0
+    for name in ("pruned-50", "int8-dynamic", "distilled", "pruned-90"):
+        r = e[name].ratio
+        assert r.value == pytest.approx(e[name].per_item.value / base.per_item.value)
+        assert r.low <= r.value <= r.high
+    # the fixture's int8 beats pruned-50 and pruned-90 on both counts
+    assert {n for n, x in e.items() if x.on_front} == {"baseline", "int8-dynamic", "distilled"}
+    assert e["int8-dynamic"].ratio.high < 1.0  # clearly saves energy
+
+
+def test_ratio_ci_comes_from_the_rounds():
+    """The ratio's CI is the bootstrap CI of the change of medians over the per-round values."""
+    run = make_run()
+    report = build_report([run], lookup=fake_lookup)
+    e = _by_subject(report)["pruned-50"]
+    per_round = {b["subject"]: [r["energy_j"] / r["items"] for r in b["rounds"]] for b in run["benchmarks"]}
+    lo, hi = stats.change_ci(per_round["baseline"], per_round["pruned-50"])
+    assert (e.ratio.low, e.ratio.high) == pytest.approx((1 + lo, 1 + hi))
+
+
+def test_missing_stats_are_computed_from_rounds():
+    run = make_run()
+    stored = {b["subject"]: b["stats"]["energy_per_item_j"]["median"] for b in run["benchmarks"]}
+    for b in run["benchmarks"]:
+        del b["stats"]
+    e = _by_subject(build_report([run], lookup=fake_lookup))
+    for subject, median in stored.items():
+        assert e[subject].per_item.value == pytest.approx(median)
+        assert e[subject].per_item.low <= median <= e[subject].per_item.high
+
+
+def test_domains_sum_to_energy_per_item_and_timeline_is_median_round():
+    run = make_run()
+    e = _by_subject(build_report([run], lookup=fake_lookup))["baseline"]
+    rounds = run["benchmarks"][0]["rounds"]
+    mean_per_item = sum(r["energy_j"] for r in rounds) / sum(r["items"] for r in rounds)
+    assert sum(e.domains_per_item.values()) == pytest.approx(mean_per_item)
+    ordered = sorted(rounds, key=lambda r: r["energy_j"])
+    assert e.timeline_round == ordered[2]["round"]
+    assert len(e.timeline) == len(ordered[2]["timeline"])
+
+
+def test_no_timeline_is_empty_not_an_error():
+    run = make_run(benchmarks=[make_bench("b", "baseline", 1.0, None, timeline=False)])
+    e = build_report([run], lookup=fake_lookup).entries[0]
+    assert e.timeline == () and e.timeline_round is None
+
+
+def test_regions_user_first_with_run_factor_then_lookups():
+    report = build_report([make_run(region="DEU")], lookup=fake_lookup)
+    names = [r.name for r in report.regions]
+    assert names[0] == "DEU" and report.regions[0].is_user
+    assert names[1:] == ["FRA", "USA", "CHN", "IND"]  # the user's region is not repeated
+    kwh = report.region_joules / 3.6e6
+    assert report.regions[0].co2e_g == pytest.approx(kwh * 56.0)  # the factor recorded in the run
+    assert report.regions[-1].co2e_g == pytest.approx(kwh * FAKE_FACTORS["IND"])
+
+
+def test_regions_with_real_codecarbon_factors():
+    report = build_report([make_run(region=None)], regions=["FRA", "IND"])
+    fra, ind = report.regions
+    assert not fra.is_user and "codecarbon" in fra.source and fra.year
+    assert ind.co2e_g / fra.co2e_g == pytest.approx(ind.intensity_g_per_kwh / fra.intensity_g_per_kwh)
+    assert ind.intensity_g_per_kwh > 5 * fra.intensity_g_per_kwh  # coal-heavy vs nuclear-heavy grid
+    assert any("no carbon intensity" in n.text for n in report.notices)
+
+
+def test_every_stability_warning_and_estimated_sampler_is_a_notice():
+    noisy = make_bench("b", "pruned", 0.7, None, spread=0.6, rounds=8)
+    run = make_run(benchmarks=[make_bench("b", "baseline", 1.0, None), noisy])
+    assert noisy["warnings"], "fixture should be unstable"
+    notices = build_report([run], lookup=fake_lookup).notices
+    assert any(n.where == "b / pruned" and "unstable" in n.text for n in notices)
+    assert any(n.where.startswith("sampler cpu-model") and "estimated" in n.text for n in notices)
+
+
+def test_several_runs_keep_only_shared_benchmarks():
+    a = make_run("0001_a", benchmarks=[make_bench("x", "baseline", 1, None), make_bench("y", "baseline", 1, None)])
+    b = make_run("0002_b", benchmarks=[make_bench("x", "baseline", 1, None), make_bench("z", "baseline", 1, None)])
+    report = build_report([a, b], lookup=fake_lookup)
+    assert {(e.run, e.benchmark) for e in report.entries} == {("0001_a", "x"), ("0002_b", "x")}
+
+
+def test_bad_input_is_one_clear_error():
+    a = make_run("0001_a", benchmarks=[make_bench("x", "baseline", 1, None)])
+    b = make_run("0002_b", benchmarks=[make_bench("y", "baseline", 1, None)])
+    with pytest.raises(ResultsError, match="share no benchmark"):
+        build_report([a, b], lookup=fake_lookup)
+    with pytest.raises(ResultsError, match="no runs"):
+        build_report([], lookup=fake_lookup)
+    empty = copy.deepcopy(a)
+    empty["benchmarks"] = []
+    with pytest.raises(ResultsError, match="has no benchmarks"):
+        build_report([empty], lookup=fake_lookup)
+    with pytest.raises(ConfigError, match="pick one of: baseline"):
+        build_report([a], baseline="int4", lookup=fake_lookup)
+
+
+def test_other_baseline_subject():
+    report = build_report([make_run()], baseline="int8-dynamic", lookup=fake_lookup)
+    e = _by_subject(report)
+    assert e["int8-dynamic"].is_baseline and not e["baseline"].is_baseline
+    assert e["baseline"].ratio.value > 1.5  # the uncompressed model costs more than int8

@@ -1,0 +1,101 @@
+"""Terminal, Markdown and HTML renderings: content, escaping of hostile names, self-containment."""
+
+from __future__ import annotations
+
+import re
+from html.parser import HTMLParser
+
+from report_fixtures import fake_lookup, make_bench, make_run
+
+from energybench.report import build_report, markdown_table, md_escape, render_html, render_markdown, render_terminal
+from energybench.report.model import GateRow
+
+EVIL = "<script>document.title='pwned'</script>"
+EVIL_SUBJECT = 'pipe|<img src=x onerror="document.title=1">'
+
+
+def _evil_run():
+    return make_run(benchmarks=[make_bench(EVIL, "baseline", 1.0, 10.0),
+                                make_bench(EVIL, EVIL_SUBJECT, 0.5, 11.0)])
+
+
+class _Collect(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[tuple[str, dict[str, str | None]]] = []
+
+    def handle_starttag(self, tag, attrs):  # noqa: ANN001
+        self.tags.append((tag, dict(attrs)))
+
+
+def _tags(html: str) -> list[tuple[str, dict[str, str | None]]]:
+    p = _Collect()
+    p.feed(html)
+    return p.tags
+
+
+def test_terminal_lists_subjects_ratios_and_regions():
+    text = render_terminal(build_report([make_run()], lookup=fake_lookup))
+    assert "lm/inference-generate (inference)" in text
+    line = next(ln for ln in text.splitlines() if ln.strip().startswith("int8-dynamic"))
+    assert re.search(r"0\.5\dx \[0\.5\d, 0\.5\d\]", line) and "-4" in line and "perplexity 12.6" in line
+    assert "FRA (yours)" in text and "CHN" in text
+    assert "estimated, not measured" in text
+
+
+def test_markdown_table_shape_and_escaping():
+    md = render_markdown(build_report([_evil_run()], lookup=fake_lookup))
+    assert "<script>" not in md and "<img" not in md and "&lt;script&gt;" in md
+    rows = [ln for ln in md.splitlines() if ln.startswith("| ")]
+    cells = [len(re.findall(r"(?<!\\)\|", ln)) for ln in rows[:4]]
+    assert len(set(cells)) == 1, "an unescaped | in a name would add a column"
+
+
+def test_markdown_helpers_for_compare():
+    assert md_escape("a|b <i>_x_</i>\nline") == r"a\|b &lt;i&gt;\_x\_&lt;/i&gt; line"
+    table = markdown_table(["name", "J"], [["x|y", 1.5]], align="lr")
+    assert table.splitlines() == ["| name | J |", "| --- | ---: |", r"| x\|y | 1.5 |"]
+
+
+def test_html_escapes_every_name():
+    html = render_html(build_report([_evil_run()], lookup=fake_lookup))
+    assert EVIL not in html and "onerror=" not in html.replace("onerror=&quot;", "")
+    assert "&lt;script&gt;document.title=&#x27;pwned&#x27;&lt;/script&gt;" in html
+    tags = [t for t, _ in _tags(html)]
+    assert "script" not in tags and "img" not in tags
+
+
+def test_html_is_self_contained():
+    html = render_html(build_report([make_run()], lookup=fake_lookup))
+    assert not re.search(r"https?://|//[a-z0-9.-]+\.[a-z]{2,}/|@import|url\(", html, re.I)
+    for tag, attrs in _tags(html):
+        assert tag not in {"script", "link", "iframe", "img", "object", "embed"}, tag
+        for key in ("src", "href"):
+            assert attrs.get(key) is None or attrs[key].startswith("data:"), (tag, attrs)
+    assert "Content-Security-Policy" in html and "default-src 'none'" in html
+    assert 'name="viewport"' in html
+
+
+def test_html_has_every_plot():
+    html = render_html(build_report([make_run()], lookup=fake_lookup))
+    plots = re.findall(r'data-plot="(\w+)"', html)
+    assert plots == ["energy", "pareto", "domains", "timeline", "regions"]
+    assert html.count('class="errorbar"') == 5  # one CI whisker per subject
+    assert html.count('class="pareto"') == 1 and "point baseline" in html
+
+
+def test_html_says_when_there_is_no_timeline():
+    run = make_run(benchmarks=[make_bench("b", "baseline", 1.0, None, timeline=False)])
+    html = render_html(build_report([run], lookup=fake_lookup))
+    assert 'data-plot="timeline"' not in html
+    assert "No power timeline was recorded" in html
+    assert "No benchmark has a quality metric" in html
+
+
+def test_gate_rows_render_in_every_format():
+    gates = [GateRow("b <x>", "REGRESSION", "+12.0% [+8.0%, +15.0%]", "FAIL b energy:+5%: ...")]
+    report = build_report([make_run()], lookup=fake_lookup, gates=gates)
+    assert "REGRESSION" in render_terminal(report)
+    assert "| b &lt;x&gt; | REGRESSION |" in render_markdown(report)
+    html = render_html(report)
+    assert 'class="verdict-regression">REGRESSION' in html and "b &lt;x&gt;" in html
