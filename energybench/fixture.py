@@ -205,23 +205,28 @@ class EnergyFixture:
         return max(float(self.options.min_time), WINDOW_RESOLUTIONS * self.resolution_s())
 
     def _calibrate(self, target: Callable[[], Any]) -> int:
-        """Iterations per window so that a window lasts at least ``window_target_s``."""
+        """Iterations per window so that a window lasts at least ``window_target_s``.
+
+        Sized from the fastest time per call seen while calibrating, so a window is never shorter than the
+        target unless the code speeds up after calibration.
+        """
         want = self.window_target_s()
         t0 = time.perf_counter()
         target()  # first call: also a warm-up (imports, caches, lazy init)
-        one = time.perf_counter() - t0
-        if one >= want or want <= 0:
+        per_call = time.perf_counter() - t0
+        if per_call >= want or want <= 0:
             return 1
-        iterations = min(MAX_ITERATIONS, max(1, math.ceil(want / max(one, 1e-7))))
-        for _ in range(3):  # re-time a batch: the first call is often slower than the rest
+        iterations = 1
+        for _ in range(3):  # re-time batches: the first call is often slower than the rest
+            iterations = min(MAX_ITERATIONS, max(1, math.ceil(want / max(per_call, 1e-9))))
             t0 = time.perf_counter()
             for _ in range(iterations):
                 target()
             batch = time.perf_counter() - t0
-            if batch >= want * 0.9 or iterations >= MAX_ITERATIONS:
-                break
-            iterations = min(MAX_ITERATIONS, math.ceil(iterations * want * 1.1 / max(batch, 1e-9)))
-        return iterations
+            if batch / iterations >= per_call * 0.95 or iterations >= MAX_ITERATIONS:
+                break  # per-call time has settled
+            per_call = batch / iterations
+        return min(MAX_ITERATIONS, max(1, math.ceil(want / max(min(per_call, batch / iterations), 1e-9))))
 
     def _run(
         self,
