@@ -135,3 +135,30 @@ def test_other_baseline_subject():
     e = _by_subject(report)
     assert e["int8-dynamic"].is_baseline and not e["baseline"].is_baseline
     assert e["baseline"].ratio.value > 1.5  # the uncompressed model costs more than int8
+
+
+def test_verdict_is_the_runners_and_honest_about_noise():
+    same = make_bench("b", "same-cost", 1.0, None, spread=0.3, rounds=6)
+    run = make_run(benchmarks=[make_bench("b", "baseline", 1.0, None, spread=0.3, rounds=6), same,
+                               make_bench("b", "cheap", 0.5, None)])
+    e = _by_subject(build_report([run], lookup=fake_lookup))
+    flat = e["same-cost"]
+    assert flat.verdict == "no significant saving" and flat.ratio.low < 1 < flat.ratio.high
+    assert e["cheap"].verdict.startswith("saves ")
+
+
+def test_saved_vs_baseline_is_used_as_is():
+    run = make_run()
+    run["benchmarks"][1]["extra"]["vs_baseline"] = {"ratio": 0.5, "ci_low": 0.4, "ci_high": 0.6,
+                                                    "verdict": "saves 50%"}
+    e = _by_subject(build_report([run], lookup=fake_lookup))[run["benchmarks"][1]["subject"]]
+    assert (e.ratio.value, e.ratio.low, e.ratio.high, e.verdict) == (0.5, 0.4, 0.6, "saves 50%")
+
+
+def test_run_and_round_warnings_are_notices():
+    run = make_run(benchmarks=[make_bench("b", "baseline", 1.0, None)])
+    run["warnings"] = ["no energy sampler available here"]
+    run["benchmarks"][0]["rounds"][0]["warnings"] = ["window 0.01 s is shorter than the counter resolution"]
+    texts = [n.text for n in build_report([run], lookup=fake_lookup).notices]
+    assert "no energy sampler available here" in texts
+    assert "window 0.01 s is shorter than the counter resolution" in texts

@@ -38,7 +38,7 @@ def test_terminal_lists_subjects_ratios_and_regions():
     text = render_terminal(build_report([make_run()], lookup=fake_lookup))
     assert "lm/inference-generate (inference)" in text
     line = next(ln for ln in text.splitlines() if ln.strip().startswith("int8-dynamic"))
-    assert re.search(r"0\.5\dx \[0\.5\d, 0\.5\d\]", line) and "-4" in line and "perplexity 12.6" in line
+    assert re.search(r"0\.5\dx \[0\.5\d, 0\.5\d\]", line) and "saves 4" in line and "perplexity 12.6" in line
     assert "FRA (yours)" in text and "CHN" in text
     assert "estimated, not measured" in text
 

@@ -7,7 +7,7 @@ import math
 from energybench.measurement import format_grams, format_joules
 from energybench.report.model import Entry, Estimate
 
-__all__ = ["format_grams", "format_joules", "per_item", "ratio", "change", "quality", "ci"]
+__all__ = ["format_grams", "format_joules", "per_item", "ratio", "change", "verdict", "quality", "ci"]
 
 
 def _finite(v: float | None) -> bool:
@@ -47,6 +47,13 @@ def change(e: Entry) -> str:
         return ""
     pct = (e.ratio.value - 1.0) * 100
     return f"{pct:+.0f}%"
+
+
+def verdict(e: Entry) -> str:
+    """The runner's verdict on the saving (significance included), or the bare change when there is none."""
+    if e.is_baseline:
+        return ""
+    return e.verdict or change(e)
 
 
 def quality(e: Entry) -> str:

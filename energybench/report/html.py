@@ -96,7 +96,8 @@ def _headline(report: Report) -> str:
             continue
         best = min(others, key=lambda e: e.ratio.value)  # type: ignore[union-attr]
         pct = f.change(best)
-        cls = "good" if best.ratio.value < 1 else "bad"  # type: ignore[union-attr]
+        r = best.ratio
+        cls = "good" if r.high is not None and r.high < 1 else "bad" if r.low is not None and r.low > 1 else ""
         cost = ""
         if best.quality and base.quality:
             cost = (f"<br>{esc(best.quality.metric)}: {best.quality.value:.4g} vs "
@@ -104,7 +105,7 @@ def _headline(report: Report) -> str:
         cards.append(
             f'<div class="card"><div class="what">{esc(_group_title(report, run, bench, phase))}</div>'
             f'<div class="big {cls}">{esc(pct)}</div><div class="what">energy per {esc(best.item_unit)} with '
-            f"<b>{esc(best.subject)}</b> ({esc(f.ratio(best))}){cost}</div></div>"
+            f"<b>{esc(best.subject)}</b> ({esc(f.ratio(best))}): {esc(f.verdict(best))}{cost}</div></div>"
         )
     if not cards:
         return ""
@@ -138,12 +139,12 @@ def _energy_section(report: Report, colors: dict[str, str]) -> str:
                 f"<tr><td class=name>{esc(e.subject)}{STAR if e.on_front else ''}</td>"
                 f"<td class=num>{esc(f.per_item(e, with_ci=False))}<br><small>{esc(f.ci(e.per_item))}</small></td>"
                 f"<td class=num>{esc(f.ratio(e, with_ci=False))}<br><small>{esc(_ratio_ci(e))}</small></td>"
-                f"<td class=num>{esc(f.change(e))}</td><td>{esc(f.quality(e))}</td>"
+                f"<td>{esc(f.verdict(e))}</td><td>{esc(f.quality(e))}</td>"
                 f"<td>{_tag(e.source)}</td><td class=num>{e.rounds}</td></tr>"
             )
     table = (
         '<div class="scroll"><table><thead><tr><th>subject</th>'
-        f"<th>energy per item<br>[95% CI]</th><th>vs {esc(report.baseline)}<br>[95% CI]</th><th>change</th>"
+        f"<th>energy per item<br>[95% CI]</th><th>vs {esc(report.baseline)}<br>[95% CI]</th><th>verdict</th>"
         "<th>quality</th><th>source</th><th>rounds</th></tr></thead><tbody>" + "".join(rows) +
         "</tbody></table></div>"
     )

@@ -44,11 +44,11 @@ def render_markdown(report: Report) -> str:
             star = " \u2605" if e.on_front else ""
             rows.append([
                 *([run] if report.multi_run else []), bench, phase, e.subject + star,
-                f.per_item(e), f.ratio(e), f.change(e), f.quality(e), e.source,
+                f.per_item(e), f.ratio(e), f.verdict(e), f.quality(e), e.source,
             ])
     headers = [*(["run"] if report.multi_run else []), "benchmark", "phase", "subject",
-               "energy per item [95% CI]", f"vs {report.baseline}", "change", "quality", "source"]
-    align = ("l" if report.multi_run else "") + "lllrrrll"
+               "energy per item [95% CI]", f"vs {report.baseline}", "verdict", "quality", "source"]
+    align = ("l" if report.multi_run else "") + "lllrrlll"
     out += [markdown_table(headers, rows, align), ""]
     if any(e.on_front for e in report.entries):
         out += ["\u2605 on the energy/quality Pareto front (no other subject uses less energy at better quality).",

@@ -56,6 +56,7 @@ class Entry:
     co2e_g_per_item: float | None
     warnings: tuple[str, ...]
     is_baseline: bool
+    verdict: str = ""  # the runner's words: "saves 38%", "no significant saving", "costs 12% more"
     on_front: bool = False
     timeline: tuple[tuple[float, dict[str, float]], ...] = ()
     timeline_round: int | None = None
@@ -162,17 +163,19 @@ def _per_item(bench: Mapping[str, Any]) -> Estimate:
     return Estimate(summary["median"], summary["ci_low"], summary["ci_high"])
 
 
-def _ratio(subject: Mapping[str, Any], baseline: Mapping[str, Any], per_item: Estimate,
-           base: Estimate) -> Estimate:
-    """Ratio of medians; its CI bootstrapped from both sides' rounds when both have enough of them."""
-    value = per_item.value / base.value if base.value else math.nan
-    a, b = _per_round(subject), _per_round(baseline)
-    if len(a) >= 2 and len(b) >= 2 and base.value:
-        from energybench import stats
+def _ratio(subject: Mapping[str, Any], baseline: Mapping[str, Any], default_baseline: bool) -> tuple[Estimate, str]:
+    """Ratio of medians with its bootstrap CI and the runner's verdict (``saves 38%``, ``no significant
+    saving``): the figure the runner saved when it is against the default baseline, else the runner's own
+    ``compare_to_baseline`` on the rounds, so the report and the run file never disagree."""
+    saved = (subject.get("extra") or {}).get("vs_baseline") if default_baseline else None
+    if not saved:
+        from energybench.runner import compare_to_baseline
 
-        low, high = stats.change_ci(b, a, relative=True)
-        return Estimate(value, 1.0 + low, 1.0 + high)
-    return Estimate(value)
+        saved = compare_to_baseline(_per_round(baseline), _per_round(subject))
+    low, high = _opt(saved.get("ci_low")), _opt(saved.get("ci_high"))
+    if low is not None and math.isnan(low):
+        low = high = None
+    return Estimate(float(saved["ratio"]), low, high), str(saved.get("verdict") or "")
 
 
 def _opt(v: Any) -> float | None:
@@ -283,25 +286,29 @@ def build_report(
     notices: list[Notice] = []
     for run in runs:
         run_id = str(run.get("run_id") or run.get("name") or "run")
+        notices += [Notice(f"run {run_id}", str(w)) for w in run.get("warnings") or []]
         benches = [b for b in run["benchmarks"] if str(b["name"]) in keep]
         by_group: dict[tuple[str, str], list[Mapping[str, Any]]] = {}
         for b in benches:
             by_group.setdefault((str(b["name"]), str(b.get("phase", "other"))), []).append(b)
         for (name, phase), members in by_group.items():
             base = next((b for b in members if str(b.get("subject", DEFAULT_BASELINE)) == baseline), None)
-            base_est = _per_item(base) if base is not None else None
             built: list[Entry] = []
             for b in members:
                 subject = str(b.get("subject", DEFAULT_BASELINE))
                 est = _per_item(b)
-                ratio = None
-                if base is not None and base_est is not None:
-                    ratio = Estimate(1.0, 1.0, 1.0) if b is base else _ratio(b, base, est, base_est)
+                ratio, verdict = None, ""
+                if b is base:
+                    ratio = Estimate(1.0, 1.0, 1.0)
+                elif base is not None:
+                    ratio, verdict = _ratio(b, base, baseline == DEFAULT_BASELINE)
                 co2 = [r.get("co2e_g") for r in b.get("rounds") or []]
                 items = sum((r.get("items") or 1) for r in b.get("rounds") or [])
                 co2_item = sum(co2) / items if co2 and None not in co2 and items else None
                 timeline, tl_round = _timeline(b)
-                warnings = tuple(str(w) for w in b.get("warnings") or [])
+                warnings = tuple(dict.fromkeys(
+                    [str(w) for w in b.get("warnings") or []]
+                    + [str(w) for r in b.get("rounds") or [] for w in r.get("warnings") or []]))
                 where = f"{name} / {subject}" + (f" ({run_id})" if len(runs) > 1 else "")
                 notices += [Notice(where, w) for w in warnings]
                 built.append(
@@ -311,7 +318,7 @@ def build_report(
                         quality=_quality(b), domains_per_item=_domains_per_item(b), source=_source(b),
                         rounds=len(b.get("rounds") or []),
                         energy_j=sum(float(r["energy_j"]) for r in b.get("rounds") or []),
-                        co2e_g_per_item=co2_item, warnings=warnings, is_baseline=b is base,
+                        co2e_g_per_item=co2_item, warnings=warnings, is_baseline=b is base, verdict=verdict,
                         timeline=timeline, timeline_round=tl_round,
                     )
                 )

@@ -31,13 +31,13 @@ def render_terminal(report: Report) -> str:
         title = f"{bench} ({phase})" + (f"  [{run}]" if report.multi_run else "")
         out += ["", title]
         rows = [
-            [e.subject + (" *" if e.on_front else ""), f.per_item(e), f.ratio(e), f.change(e), f.quality(e),
+            [e.subject + (" *" if e.on_front else ""), f.per_item(e), f.ratio(e), f.verdict(e), f.quality(e),
              e.source, str(e.rounds)]
             for e in entries
         ]
-        headers = ["subject", "energy per item [95% CI]", f"vs {report.baseline}", "change", "quality",
+        headers = ["subject", "energy per item [95% CI]", f"vs {report.baseline}", "verdict", "quality",
                    "source", "rounds"]
-        out += ["  " + line for line in text_table(headers, rows, right=(1, 2, 3, 6))]
+        out += ["  " + line for line in text_table(headers, rows, right=(1, 2, 6))]
     if any(e.on_front for e in report.entries):
         out += ["", "* on the energy/quality Pareto front"]
     if report.regions:
