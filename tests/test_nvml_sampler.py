@@ -235,7 +235,7 @@ def test_mig_slice_measures_the_whole_gpu_and_says_so(fake: FakeNvml, clock: Man
     warnings = gpu.take_warnings()
     assert any("whole GPU's energy" in w for w in warnings)
     assert any("utilisation/memory not readable" in w for w in warnings)  # MIG: utilisation not supported
-    assert gpu.metadata()["gpu:0"]["window"]["samples"] == 0
+    assert gpu.metadata()["window"]["samples"] == 0
 
 
 def test_mig_enabled_gpu_selected_by_index_is_flagged(fake: FakeNvml) -> None:
@@ -270,10 +270,10 @@ def test_metadata_records_identity_and_window_activity(fake: FakeNvml, clock: Ma
     clock.t = 8.0
     gpu0.on_edge()
     gpu0.read()
-    info = gpu0.metadata()["gpu:0"]
+    info = gpu0.metadata()
     assert info["name"].startswith("NVIDIA A100") and info["uuid"].startswith("GPU-1111")
     assert info["driver_version"] == "550.54.15" and info["power_limit_w"] == 400.0
-    assert info["mig"] is False and info["method"] == nv.METHOD_COUNTER
+    assert info["mig"] is False and info["method"] == nv.METHOD_COUNTER and info["domain"] == "gpu:0"
     window = info["window"]
     assert window["samples"] == 3
     assert window["gpu_util_mean_pct"] == pytest.approx((0 + 97 + 97) / 3)

@@ -374,6 +374,7 @@ class NvmlGpuSampler(BaseSampler):
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         nvml.nvmlInit()  # NVML is reference counted: each sampler holds one reference until close()
+        self.name = f"{NAME}:{key}"  # unique per sampler: the meter keys its readings by sampler name
         self._nvml = nvml
         self._clock = clock
         self._open = True
@@ -425,13 +426,14 @@ class NvmlGpuSampler(BaseSampler):
             cuda.synchronize(index)
 
     def metadata(self) -> dict[str, Any]:
-        """``{domain key: identity + window activity + warnings}``, keyed so several GPUs never collide."""
+        """Identity (name, UUID, driver, power limit, MIG), the last window's activity, and warnings."""
         info = dict(self.identity)
+        info["domain"] = self.key
         info["method"] = self.method
         info["window"] = self.window_stats()
         if self._notes:
             info["warnings"] = list(self._notes)
-        return {self.key: info}
+        return info
 
     def close(self) -> None:
         if self._open:
