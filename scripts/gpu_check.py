@@ -212,7 +212,7 @@ def main(argv: list[str] | None = None) -> int:
         print(sensors_output())
     prepared = prepare_matmuls(args.size, args.dtype, args.gpu_index)
     module, source = load_nvml(args)  # after torch's import, so a replayed trace starts with the windows
-    options = {"nvml_module": module, "gpu_indices": [args.gpu_index], "nvml_mode": "both", "interval": args.interval}
+    options = {"nvml_module": module, "gpu_indices": [args.gpu_index], "nvml_mode": "both"}
     probe = nv.FACTORY.probe(options)
     print(f"== NVML through {source}: {'available' if probe.available else 'unavailable: ' + probe.reason}")
     if not probe.available:

@@ -115,10 +115,9 @@ def test_polling_path_reports_watts_for_gpus_without_a_counter(fake: FakeNvml, c
 
 
 def test_polling_uses_the_instant_power_field_where_supported(fake: FakeNvml, clock: ManualClock) -> None:
-    gpu0 = by_key(nv.FACTORY.create(options(fake, nvml_mode="polling", interval=0.05)))["gpu:0"]
+    gpu0 = by_key(nv.FACTORY.create(options(fake, nvml_mode="polling")))["gpu:0"]
     (domain,) = gpu0.domains()
     assert domain.details["power_source"] == "NVML_FI_DEV_POWER_INSTANT"
-    assert domain.details["poll_interval_s"] == 0.05
     clock.t = 3.3
     assert gpu0.read()["gpu:0"] == pytest.approx(fake.devices[0].power_mw(3.3) / 1000, abs=0.001)
 
@@ -152,17 +151,13 @@ def test_counter_going_backwards_is_detected(clock: ManualClock) -> None:
     assert gpu0.domains()[0].max_value is None  # the meter treats backwards as a reset, not a wrap
 
 
-def test_short_window_reads_zero_and_gets_a_warning_not_a_figure(fake: FakeNvml, clock: ManualClock) -> None:
+def test_short_window_reads_zero_from_the_counter(fake: FakeNvml, clock: ManualClock) -> None:
     gpu0 = by_key(nv.FACTORY.create(options(fake)))["gpu:0"]
     a = gpu0.read()["gpu:0"]
     clock.t = 10.04
     b = gpu0.read()["gpu:0"]
     assert b - a == 0.0  # the counter has not ticked yet
-    message = nv.short_window_warning("gpu:0", 0.04, b - a, gpu0.resolution_s)
-    assert message is not None and "not a measurement" in message and "\n" not in message
-    assert "iterations" in message
-    assert "error" in (nv.short_window_warning("gpu:0", 0.5, 140.0, 0.1) or "")
-    assert nv.short_window_warning("gpu:0", 5.0, 1400.0, 0.1) is None
+    assert gpu0.domains()[0].details["resolution_s"] == 0.1  # what the meter's short-window check uses
 
 
 def test_lost_gpu_raises_a_sampler_error_and_other_gpus_keep_reading(clock: ManualClock) -> None:

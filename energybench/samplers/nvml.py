@@ -19,7 +19,6 @@ Options (the mapping handed to ``FACTORY.probe`` / ``FACTORY.create``):
 * ``nvml_mode``: ``"auto"`` (default: counter where supported, else polling), ``"counter"``, ``"polling"``,
   or ``"both"`` (counter sampler plus a polling sampler on domain ``gpu:N-polled`` with ``counted=False``,
   so one window shows both figures without adding them; ``scripts/gpu_check.py`` uses it).
-* ``interval``: the meter's polling interval in seconds, recorded in the polling domain's details.
 * ``environ``: a mapping used instead of ``os.environ`` (tests of ``CUDA_VISIBLE_DEVICES``).
 * ``clock``: the callable that timestamps utilisation samples, default ``time.monotonic`` (tests pass the
   fake's clock).
@@ -581,29 +580,6 @@ def instant_power_mw(nvml: Any, handle: Any, *, where: str) -> float | None:
     return field_number(values[0])
 
 
-def short_window_warning(key: str, duration_s: float, energy_j: float, resolution_s: float) -> str | None:
-    """The warning a window too short for its sampler deserves, or ``None``.
-
-    The meter should call it with ``Domain.details["resolution_s"]`` (or ``sampler.resolution_s``); when the
-    message says "not a measurement", the domain's joules must not be shown as a figure.
-    """
-    if resolution_s <= 0:
-        return None
-    if energy_j == 0 or duration_s < resolution_s:
-        return (
-            f"{key}: the window lasted {duration_s:.3g} s and the counter updates only every ~{resolution_s:g} s, "
-            f"so its {energy_j:.3g} J is not a measurement: measure a window of at least "
-            f"{10 * resolution_s:g} s (run more iterations inside it)"
-        )
-    if duration_s < 10 * resolution_s:
-        error = 100.0 * resolution_s / duration_s
-        return (
-            f"{key}: the window lasted {duration_s:.3g} s, under 10x the ~{resolution_s:g} s update period: "
-            f"expect up to ~{error:.0f}% error; run more iterations inside the window"
-        )
-    return None
-
-
 # --------------------------------------------------------------------------------------------- factory
 def _identity(nvml: Any, target: GpuTarget, visible: Visible) -> dict[str, Any]:
     handle = target.handle
@@ -749,7 +725,6 @@ def _build(
     use_field = instant_power_mw(nvml, target.handle, where=where) is not None
     polling_details = {
         "power_source": "NVML_FI_DEV_POWER_INSTANT" if use_field else "nvmlDeviceGetPowerUsage (1 s average)",
-        "poll_interval_s": options.get("interval"),
     }
     out: list[NvmlGpuSampler] = []
     common: dict[str, Any] = {"identity": identity, "warnings": notes, "clock": options.get("clock") or time.monotonic}
