@@ -1,0 +1,198 @@
+"""Real torch.distributed runs (gloo, 2 ranks) measuring one fake RAPL tree that both ranks share.
+
+The test process owns the fake powercap tree and advances its counters from a writer thread at a known
+power, so both ranks read the same package at the same time, like two processes on one host. Workers live in
+``tests/dist_workers/window_worker.py`` and write what they saw to JSON; these tests assert on that.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from powercap_tree import FakePowercap
+
+from energybench.measurement import Measurement
+
+WORKER = Path(__file__).parent / "dist_workers" / "window_worker.py"
+PACKAGE_W, DRAM_W, CORE_W = 20.0, 5.0, 8.0
+
+
+def _tree(root: Path) -> FakePowercap:
+    tree = FakePowercap(root)
+    tree.add_package(0, PACKAGE_W, core_w=CORE_W, dram_w=DRAM_W)
+    return tree
+
+
+def _env(tree: FakePowercap, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ENERGYBENCH_", "TORCHELASTIC_"))}
+    env.update(ENERGYBENCH_POWERCAP_ROOT=str(tree.root), OMP_NUM_THREADS="1", **extra)
+    return env
+
+
+def _torchrun(scenario: str, outdir: Path, env: dict[str, str], timeout: float) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
+    cmd += ["--monitor-interval=0.2", str(WORKER), scenario, str(outdir)]
+    return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def _load(outdir: Path, rank: int, proc: subprocess.CompletedProcess) -> dict:
+    path = outdir / f"rank{rank}.json"
+    assert path.exists(), f"rank {rank} wrote nothing; launcher said:\n{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}"
+    return json.loads(path.read_text())
+
+
+@pytest.fixture(scope="module")
+def basic_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, dict]:
+    """One torchrun of the ``basic`` scenario shared by the tests below (starting torch twice is the cost)."""
+    base = tmp_path_factory.mktemp("dist_basic")
+    tree = _tree(base / "powercap")
+    with tree.running():
+        proc = _torchrun("basic", base, _env(tree), timeout=90)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    return _load(base, 0, proc), _load(base, 1, proc)
+
+
+def test_shared_package_is_counted_once_and_every_rank_gets_the_same_total(basic_run: tuple[dict, dict]) -> None:
+    r0, r1 = (Measurement.from_dict(r["shared"]) for r in basic_run)
+    assert r0.energy_j == r1.energy_j and r0.to_dict() == r1.to_dict()  # every rank gets the job's result
+    dist = r0.metadata["distributed"]
+    assert dist["world_size"] == 2
+    (host,) = dist["hosts"]
+    packages = [d for d in r0.domains if d.details["local_key"] == "cpu:package-0"]
+    assert [d.key for d in packages] == [f"{host}/rank0/cpu:package-0"]  # one copy, kept by the lowest rank
+    assert packages[0].details["shared_by_ranks"] == [0, 1]
+    dropped = {d["key"]: d for d in dist["duplicates"]}
+    assert dropped[f"{host}/rank1/cpu:package-0"]["kept_as"] == f"{host}/rank0/cpu:package-0"
+    assert f"{host}/rank1/cpu:dram-0" in dropped
+    # both ranks read the same counter over (nearly) the same window
+    assert dropped[f"{host}/rank1/cpu:package-0"]["energy_j"] == pytest.approx(packages[0].energy_j, rel=0.35)
+    # the total is one host's power over the window, not two: 25 W, where double counting would give 50 W
+    window_s = dist["ranks"][0]["duration_s"]
+    assert window_s >= 0.35
+    assert r0.energy_j / window_s == pytest.approx(PACKAGE_W + DRAM_W, rel=0.3)
+    assert "cpu:package-0:core" not in {d.details["local_key"] for d in r0.domains if d.counted}
+
+
+def test_per_rank_and_per_host_figures_add_up(basic_run: tuple[dict, dict]) -> None:
+    m = Measurement.from_dict(basic_run[0]["shared"])
+    dist = m.metadata["distributed"]
+    ranks = {r["rank"]: r for r in dist["ranks"]}
+    assert set(ranks) == {0, 1}
+    assert sum(r["energy_j"] for r in ranks.values()) == pytest.approx(m.energy_j)
+    assert sum(h["energy_j"] for h in dist["hosts"].values()) == pytest.approx(m.energy_j)
+    assert ranks[1]["energy_j"] == 0.0  # its copies of the shared package and DRAM are counted on rank 0
+    assert ranks[1]["measured_energy_j"] > 0  # ...but what it measured itself is kept
+    assert {d.device.split("/")[1] for d in m.domains} == {"rank0"}
+
+
+def test_simulated_hosts_count_each_package_and_sum_carbon_per_region(basic_run: tuple[dict, dict]) -> None:
+    m = Measurement.from_dict(basic_run[1]["two_hosts"])
+    dist = m.metadata["distributed"]
+    assert set(dist["hosts"]) == {"node0", "node1"}
+    assert dist["duplicates"] == []  # different hosts share nothing
+    assert {d.key for d in m.domains if d.counted} == {
+        "node0/rank0/cpu:package-0",
+        "node0/rank0/cpu:dram-0",
+        "node1/rank1/cpu:package-0",
+        "node1/rank1/cpu:dram-0",
+    }
+    fra, deu = dist["hosts"]["node0"], dist["hosts"]["node1"]
+    assert (fra["region"], deu["region"]) == ("FRA", "DEU")
+    assert fra["co2e_g"] == pytest.approx(fra["energy_j"] / 3.6e6 * fra["intensity_g_per_kwh"])
+    assert deu["intensity_g_per_kwh"] > fra["intensity_g_per_kwh"]
+    assert m.carbon is not None and m.carbon.co2e_g == pytest.approx(fra["co2e_g"] + deu["co2e_g"])
+    assert m.carbon.region.startswith("mixed")
+    assert m.carbon.co2e_g == pytest.approx(m.energy_j / 3.6e6 * m.carbon.intensity_g_per_kwh * m.carbon.pue)
+
+
+def test_mismatched_windows_and_partial_regions_fail_alike_on_every_rank(basic_run: tuple[dict, dict]) -> None:
+    for rank, out in enumerate(basic_run):
+        mismatch = out["mismatch"]
+        assert mismatch["type"] == "DistributedError"
+        assert "ranks ended different windows" in mismatch["message"]
+        assert "'rank-0-window' on rank 0; 'rank-1-window' on rank 1" in mismatch["message"]
+        assert "\n" not in mismatch["message"] and mismatch["elapsed_s"] < 5
+        assert mismatch["local"]["name"] == f"rank-{rank}-window"  # the rank's own figures are kept
+        partial = out["partial_region"]
+        assert "region/intensity is given on rank 0 but not on rank 1" in partial["message"]
+        assert partial["local"] is not None
+        # the group still works after a bad-input error: the next window aggregates
+        assert out["after"]["metadata"]["distributed"]["world_size"] == 2
+
+
+def test_measure_block_and_launcher_environment(basic_run: tuple[dict, dict]) -> None:
+    r0, r1 = basic_run
+    assert r0["measure"]["metadata"]["distributed"]["world_size"] == 2
+    assert r0["measure"]["energy_j"] == r1["measure"]["energy_j"]
+    launcher = r0["shared"]["metadata"]["distributed"]["launcher"]
+    assert launcher["launcher"] == "torchrun"
+    assert (launcher["world_size"], launcher["rank"], launcher["local_rank"]) == (2, 0, 0)
+    assert launcher["env"]["TORCHELASTIC_RUN_ID"]
+    assert launcher["process_group"] == {"backend": "gloo", "world_size": 2, "rank": 0}
+    assert (r1["launcher"]["rank"], r1["launcher"]["local_rank"]) == (1, 1)
+
+
+def test_hung_rank_makes_the_other_fail_within_the_timeout_keeping_its_figures(tmp_path: Path) -> None:
+    tree = _tree(tmp_path / "powercap")
+    started = time.monotonic()
+    with tree.running():
+        proc = _torchrun("hang", tmp_path, _env(tree, ENERGYBENCH_DIST_TIMEOUT_S="3"), timeout=60)
+    assert time.monotonic() - started < 45  # rank 1 sleeps 120 s: nobody waited for it
+    assert proc.returncode != 0
+    out = _load(tmp_path, 0, proc)
+    err = out["timeout"]
+    assert err["type"] == "DistributedTimeoutError"
+    assert "rank(s) 1 did not reach the end within 3 s" in err["message"]
+    assert "ENERGYBENCH_DIST_TIMEOUT_S" in err["message"] and "\n" not in err["message"]
+    assert 2.5 < err["elapsed_s"] < 12
+    local = Measurement.from_dict(err["local"])
+    assert local.name == "train" and local.energy_j > 0  # nothing measured is lost
+    assert "kept on the error's .local" in err["message"]
+    # later windows do not wait on a broken group again
+    assert out["later"]["type"] == "DistributedError" and out["later"]["elapsed_s"] < 1
+    assert "earlier aggregation on this rank failed" in out["later"]["message"]
+    # dist_on_error="local": the local figures come back with a warning instead of an error
+    lenient = out["lenient"]
+    assert lenient["energy_j"] > 0 and "distributed" not in lenient["metadata"]
+    assert any("not aggregated across ranks" in w for w in lenient["warnings"])
+
+
+def test_crashed_rank_under_a_plain_launcher_fails_the_other_at_once(tmp_path: Path) -> None:
+    """Started like srun/mpirun would (no torchrun agent to kill the survivors): the survivor must not hang."""
+    tree = _tree(tmp_path / "powercap")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = _env(tree, ENERGYBENCH_DIST_TIMEOUT_S="20", MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), WORLD_SIZE="2")
+    with tree.running():
+        procs = [
+            subprocess.Popen(
+                [sys.executable, str(WORKER), "crash", str(tmp_path)],
+                env={**env, "RANK": str(rank), "LOCAL_RANK": str(rank)},
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
+            for rank in range(2)
+        ]
+        try:
+            outputs = [p.communicate(timeout=60)[0] for p in procs]
+        finally:
+            for p in procs:
+                if p.poll() is None:
+                    p.kill()
+    assert procs[1].returncode == 17
+    path = tmp_path / "rank0.json"
+    assert path.exists(), outputs[0][-3000:]
+    err = json.loads(path.read_text())["crash"]
+    assert err["type"] == "DistributedTimeoutError"
+    assert "rank(s) 1 dropped out" in err["message"]
+    assert err["elapsed_s"] < 10  # the lost connection is noticed, not waited out (timeout 20 s)
+    assert Measurement.from_dict(err["local"]).energy_j > 0
