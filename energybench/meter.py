@@ -268,10 +268,11 @@ class Meter:
                         warnings.append(self._lost_warning(state))
                         continue
             series_by_state.append((state, in_window))
+            notes: dict[str, list[str]] = {}
             for dom in state.domains:
                 energy, note = self._domain_energy(state, dom, in_window, window.t0, t1)
                 if note:
-                    warnings.append(note)
+                    notes.setdefault(note, []).append(dom.key)
                 details = dict(dom.details)
                 if state.sampler.kind == "power":
                     details.setdefault("interval_s", self.interval)
@@ -286,6 +287,11 @@ class Meter:
                         details=details,
                     )
                 )
+            warnings.extend(f"{', '.join(keys)}: {note}" for note, keys in notes.items())
+        for state in self._states:
+            take = getattr(state.sampler, "take_warnings", None)
+            if take is not None:
+                warnings.extend(f"{state.sampler.name}: {w}" for w in take())
         if self.provider is None:
             warnings.append("no CO2e: no region given (pass region=/--region, or an intensity factor)")
         timeline, segments = self._timeline(series_by_state, sorted(grid), window.t0)
@@ -309,23 +315,23 @@ class Meter:
         if state.sampler.kind == "power":
             times = [r.t for r in readings if dom.key in r.values]
             if len(times) < 2:
-                return math.nan, f"{dom.key}: fewer than 2 power samples in {t1 - t0:.3g} s; measure longer"
+                return math.nan, f"fewer than 2 power samples in {t1 - t0:.3g} s; measure longer"
             return trapezoid(times, values, t0, t1), None
         total = accumulate_counter(values, dom.max_value)
         resolution = float(getattr(state.sampler, "resolution_s", 0.0) or 0.0)
         if resolution > 0 and (t1 - t0) < _RESOLUTION_FACTOR * resolution:
             if total.joules == 0:
                 return math.nan, (
-                    f"{dom.key}: window {t1 - t0:.3g} s is shorter than the counter's update period "
+                    f"window {t1 - t0:.3g} s is shorter than the counter's update period "
                     f"({resolution:g} s) and read 0 J; measure a longer window or more iterations"
                 )
             return total.joules, (
-                f"{dom.key}: window {t1 - t0:.3g} s spans few counter updates ({resolution:g} s each): "
+                f"window {t1 - t0:.3g} s spans few counter updates ({resolution:g} s each): "
                 "expect up to one update of error; measure longer for a precise figure"
             )
         if total.resets:
             return total.joules, (
-                f"{dom.key}: counter went backwards {total.resets}x (driver reload?): figure is a lower bound"
+                f"counter went backwards {total.resets}x (driver reload?): figure is a lower bound"
             )
         return total.joules, None
 

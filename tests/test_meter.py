@@ -52,13 +52,13 @@ def test_overlapping_windows_each_get_their_own_span():
 
 
 def test_several_wraps_in_one_window_are_counted_when_polled():
-    # 20 W into a 0.5 J counter wraps every 25 ms; polling every 5 ms sees each wrap
-    counter = ClockCounter(watts=20.0, max_j=0.5)
+    # 20 W into a 2 J counter wraps every 100 ms; polling every 5 ms sees each wrap even on a busy machine
+    counter = ClockCounter(watts=20.0, max_j=2.0)
     meter = Meter([counter], counter_interval=0.005)
     with meter.window("long") as w:
-        busy(0.4)
+        busy(0.8)
     assert w.result.energy_j == pytest.approx(20.0 * w.result.duration_s, rel=0.02)
-    assert w.result.energy_j > 5 * 0.5  # more than five full ranges: several wraps happened
+    assert w.result.energy_j > 5 * 2.0  # more than five full ranges: several wraps happened
 
 
 def test_window_misuse_is_a_clear_error():

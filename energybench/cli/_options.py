@@ -33,6 +33,7 @@ def add_sampler_arguments(parser: argparse.ArgumentParser) -> None:
         help="measure only this GPU (index as CUDA_VISIBLE_DEVICES shows it); repeat for several",
     )
     group.add_argument("--tpu-watts", type=float, metavar="W", help="per-chip TPU power for generations with no figure")
+    group.add_argument("--tpu-generation", metavar="GEN", help="TPU generation (e.g. v4) when it cannot be detected")
     group.add_argument(
         "--sampler",
         action="append",
@@ -51,6 +52,8 @@ def sampler_options(args: argparse.Namespace) -> dict[str, Any]:
         if args.tpu_watts <= 0:
             raise ConfigError(f"--tpu-watts must be positive, got {args.tpu_watts:g}")
         options["tpu_watts"] = args.tpu_watts
+    if getattr(args, "tpu_generation", None):
+        options["tpu_generation"] = args.tpu_generation
     if getattr(args, "sampler", None):
         options["samplers"] = list(args.sampler)
     return options

@@ -46,6 +46,10 @@ def run(args: argparse.Namespace) -> int:
         else:
             line = f"{r['name']:<{width}}  {'-':<9}  unavailable: {r['reason']}"
         print(line)
+        if r["details"].get("config_error"):
+            print(f"{'':<{width}}  {'':<9}  cannot be used as configured: {r['details']['config_error']}")
+        for warning in r["details"].get("warnings") or ():
+            print(f"{'':<{width}}  {'':<9}  warning: {warning}")
     if not used:
         print("no sampler can read here: energy cannot be measured or estimated")
         return 1

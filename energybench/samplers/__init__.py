@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from importlib.metadata import entry_points
 from typing import Any
 
+from energybench.errors import ConfigError
 from energybench.samplers.base import Availability, BaseSampler, Domain, Sampler
 
 __all__ = [
@@ -118,6 +119,9 @@ def detect_samplers(options: Mapping[str, Any] | None = None) -> list[Sampler]:
             for sampler in factory.create(options):
                 chosen.append(sampler)
                 covered.update(d.device for d in sampler.domains())
+    if options.get("gpu_indices") and not any(s.name.startswith("nvml") for s in chosen):
+        reason = next((p.reason for p in probe_all({**options, "samplers": ["nvml"]})), "no NVML sampler")
+        raise ConfigError(f"--gpu-index given but no GPU can be read here: {reason}")
     for factory in fallbacks:
         if factory.fallback_for not in covered and _safe_probe(factory, options).available:
             chosen.extend(factory.create(options))

@@ -84,6 +84,11 @@ class Sampler(Protocol):
         in the right window. Not called for background polls."""
         ...
 
+    def take_warnings(self) -> list[str]:
+        """Warnings noticed since the last call (counter reset, MIG slice...), each returned once; the meter
+        puts them in the result of the window that ends next."""
+        ...
+
     def close(self) -> None:
         """Release handles; called once when the meter is done with the sampler."""
         ...
@@ -101,6 +106,9 @@ class BaseSampler:
 
     def on_edge(self) -> None:
         return None
+
+    def take_warnings(self) -> list[str]:
+        return []
 
     def close(self) -> None:
         return None
