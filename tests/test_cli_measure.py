@@ -148,3 +148,16 @@ def test_import_stays_light():
     code = "import sys, energybench; energybench.Meter; print('torch' in sys.modules, 'pandas' in sys.modules)"
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.stdout.split() == ["False", "False"], proc.stderr
+
+
+def test_sensors_says_why_gpu_and_tpu_cannot_read_here():
+    rows = {r["name"]: r for r in json.loads(run_cli("sensors", "--json").stdout)}
+    assert rows["nvml"]["available"] is False and "NVML library not found" in rows["nvml"]["reason"]
+    assert rows["tpu"]["available"] is False and "TPU" in rows["tpu"]["reason"]
+
+
+def test_gpu_index_without_a_gpu_is_one_clear_line():
+    proc = run_cli("measure", "--gpu-index", "3", "--", "true")
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "--gpu-index" in lines[0] and "NVML library not found" in lines[0]
