@@ -20,6 +20,10 @@ _LAZY = {
     "EnergybenchError": "energybench.errors",
     "detect_samplers": "energybench.samplers",
     "load_results": "energybench.results",
+    "save_run": "energybench.storage",
+    "load_run": "energybench.storage",
+    "compare_runs": "energybench.compare",
+    "parse_gate": "energybench.gate",
 }
 
 __all__ = sorted(_LAZY) + ["__version__"]
