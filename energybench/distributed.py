@@ -51,7 +51,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from energybench.distributed_launcher import host_name, launcher_environment
 from energybench.errors import ConfigError, EnergybenchError
@@ -59,6 +59,8 @@ from energybench.measurement import CarbonInfo, DomainEnergy, Measurement, forma
 
 if TYPE_CHECKING:
     from energybench.meter import Meter
+
+T = TypeVar("T")
 
 TIMEOUT_ENV = "ENERGYBENCH_DIST_TIMEOUT_S"
 ON_ERROR_ENV = "ENERGYBENCH_DIST_ON_ERROR"
@@ -158,6 +160,30 @@ def aggregation_group(timeout_s: float) -> _AggregationGroup:
     found = _AggregationGroup(world, group, timeout_s)
     _GROUPS[key] = found
     return found
+
+
+def agree(value: T, combine: Callable[[list[T]], T] = max, options: Mapping[str, Any] | None = None) -> T:
+    """One value every rank agrees on, e.g. iterations per window: ``combine`` over all ranks' values.
+
+    Code that decides how often to call a collective (a DDP step) from local timing must agree first, or
+    ranks run different numbers of steps and hang. Collective: every rank must call it. Outside an
+    initialised process group it returns ``value`` unchanged (and never imports torch).
+    """
+    dist = sys.modules.get("torch.distributed")
+    if dist is None or not dist.is_available() or not dist.is_initialized():
+        return value
+    config = DistConfig.from_options(options)
+    group = aggregation_group(config.timeout_s)
+    gathered: list[Any] = [None] * dist.get_world_size(group.group)
+    try:
+        dist.all_gather_object(gathered, value, group=group.group)
+    except RuntimeError as exc:
+        group.broken = f"agreeing on a value failed: {_short(exc)}"
+        raise DistributedTimeoutError(
+            f"ranks could not agree on a value within {config.timeout_s:g} s ({_short(exc)}): every rank must "
+            "reach the same point; a rank crashed or is stuck"
+        ) from exc
+    return combine(gathered)
 
 
 # ----------------------------------------------------------------------------------------- the finalizer

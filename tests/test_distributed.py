@@ -372,3 +372,9 @@ def test_importing_the_distributed_modules_does_not_import_torch() -> None:
     code = "import sys, energybench.distributed, energybench.distributed_launcher; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_agree_outside_a_process_group_returns_the_value_unchanged() -> None:
+    from energybench.distributed import agree
+
+    assert agree(7) == 7 and agree([1, 2], combine=lambda values: values[0]) == [1, 2]

@@ -137,6 +137,7 @@ def test_measure_block_and_launcher_environment(basic_run: tuple[dict, dict]) ->
     assert launcher["env"]["TORCHELASTIC_RUN_ID"]
     assert launcher["process_group"] == {"backend": "gloo", "world_size": 2, "rank": 0}
     assert (r1["launcher"]["rank"], r1["launcher"]["local_rank"]) == (1, 1)
+    assert r0["agreed"] == r1["agreed"] == 4  # agree(rank + 3): the max over ranks, on every rank
 
 
 def test_hung_rank_makes_the_other_fail_within_the_timeout_keeping_its_figures(tmp_path: Path) -> None:

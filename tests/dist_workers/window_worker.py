@@ -24,7 +24,7 @@ from typing import Any
 
 import torch.distributed as dist
 
-from energybench.distributed import DistributedError
+from energybench.distributed import DistributedError, agree
 from energybench.distributed_launcher import launcher_environment
 from energybench.meter import Meter, measure
 
@@ -43,7 +43,7 @@ def error_record(exc: DistributedError, t0: float) -> dict[str, Any]:
 
 
 def basic(rank: int) -> dict[str, Any]:
-    out: dict[str, Any] = {"launcher": launcher_environment()}
+    out: dict[str, Any] = {"launcher": launcher_environment(), "agreed": agree(rank + 3)}
     meter = Meter(options=ONLY_RAPL)
     with meter.window("train") as w:
         time.sleep(WORK_S)
