@@ -31,6 +31,7 @@ import numpy as np  # noqa: E402
 from energybench.fixture import EnergyFixture  # noqa: E402
 from energybench.gate import evaluate_gate, parse_gate, round_values  # noqa: E402
 from energybench.meter import Meter  # noqa: E402
+from energybench.samplers import benchmark_options  # noqa: E402
 
 BASE_REPS = 20
 
@@ -68,7 +69,7 @@ def main() -> None:
     kinds = {"A": BASE_REPS, "B10": round(BASE_REPS * 1.10), "B25": round(BASE_REPS * 1.25)}
     runs: dict[str, list[dict]] = {k: [] for k in kinds}
     t0 = time.perf_counter()
-    with Meter() as meter:
+    with Meter(options=benchmark_options()) as meter:
         print("samplers:", ", ".join(f"{s.name} ({s.resolution_s:g} s)" for s in meter.samplers))
         for cycle in range(args.cycles):
             for kind, reps in kinds.items():

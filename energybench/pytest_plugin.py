@@ -265,9 +265,10 @@ class EnergySession:
         """The session's meter, created on first use (sampler detection costs time; skip it if unused)."""
         if self._meter is None:
             from energybench.meter import Meter
+            from energybench.samplers import benchmark_options
 
             try:
-                meter = Meter(self._samplers(), region=self.region)
+                meter = Meter(self._samplers(), region=self.region, options=benchmark_options())
             except EnergybenchError as exc:
                 pytest.fail(f"energybench: {exc}", pytrace=False)
             if not meter.samplers:

@@ -192,3 +192,42 @@ def test_registry_uses_the_model_when_nothing_measures(monkeypatch: pytest.Monke
     assert sampler.name == "cpu-model" and sampler.kind == "counter"
     assert sampler.metadata()["max_w_per_cpu"] == 4.0
     assert probe({}).available and probe({}).source == "estimated"
+
+
+def test_process_scope_ignores_other_processes_work():
+    """A neighbour's busy loop moves the machine-scope estimate, not the process-scope one."""
+    import subprocess
+    import sys
+    import time as _time
+
+    from energybench.meter import Meter
+    from energybench.samplers.cpu_model import create
+
+    machine = Meter(create({"cpu_scope": "machine"}))
+    process = Meter(create({"cpu_scope": "process"}))
+    spinner = subprocess.Popen([sys.executable, "-c", "import time\nt=time.time()\nwhile time.time()-t<0.8: pass"])
+    try:
+        machine.begin("w")
+        process.begin("w")
+        _time.sleep(0.6)
+        p = process.end("w")
+        m = machine.end("w")
+    finally:
+        spinner.wait()
+    floor = p.domains[0].details["idle_power_w"] * p.duration_s
+    max_extra = p.domains[0].details["max_w_per_cpu"] - p.domains[0].details["idle_w_per_cpu"]
+    p_cpu = next(d.energy_j for d in p.domains if d.key == "cpu:package")
+    m_cpu = next(d.energy_j for d in m.domains if d.key == "cpu:package")
+    assert p.domains[0].details["scope"] == "process"
+    assert p_cpu < floor + 0.05 * max_extra  # sleeping: at most a few hundredths of a CPU-second of our own
+    assert m_cpu > floor + 0.3 * max_extra  # the neighbour's ~0.6 CPU-s shows machine-wide
+
+
+def test_unknown_scope_is_a_config_error():
+    import pytest as _pytest
+
+    from energybench.errors import ConfigError
+    from energybench.samplers.cpu_model import create
+
+    with _pytest.raises(ConfigError, match="scope 'galaxy'"):
+        create({"cpu_scope": "galaxy"})

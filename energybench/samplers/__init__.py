@@ -8,6 +8,7 @@ when no available sampler covers its device: an estimate never doubles a measure
 from __future__ import annotations
 
 import importlib
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from importlib.metadata import entry_points
@@ -22,6 +23,7 @@ __all__ = [
     "Domain",
     "Sampler",
     "SamplerFactory",
+    "benchmark_options",
     "detect_samplers",
     "factories",
     "probe_all",
@@ -95,6 +97,19 @@ def _safe_probe(factory: SamplerFactory, options: Mapping[str, Any]) -> Availabi
 def _wanted(name: str, options: Mapping[str, Any]) -> bool:
     only = options.get("samplers")
     return not only or name in only
+
+
+def benchmark_options(options: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Sampler options for benchmarks (pytest fixture, runner): the CPU estimate counts this process only.
+
+    A benchmark compares code, not whatever else the machine did meanwhile: on a shared box, a
+    machine-wide estimate moves with the neighbours' load and makes gates cry wolf. Users who want the
+    machine-wide figure say so with ``cpu_scope`` or ``ENERGYBENCH_CPU_SCOPE=machine``.
+    """
+    chosen = dict(options or {})
+    if "cpu_scope" not in chosen and not os.environ.get("ENERGYBENCH_CPU_SCOPE"):
+        chosen["cpu_scope"] = "process"
+    return chosen
 
 
 def probe_all(options: Mapping[str, Any] | None = None) -> list[Availability]:

@@ -75,10 +75,36 @@ def busy_cpu_seconds() -> float:
     return sum(getattr(times, name, 0.0) for name in _BUSY_FIELDS)
 
 
+def process_busy_cpu_seconds() -> float:
+    """CPU seconds of this process (all threads) and its reaped children: the "process" scope's busy time."""
+    t = psutil.Process().cpu_times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
+def process_memory_gb() -> float:
+    """Resident memory of this process, in GB: the "process" scope's share of RAM."""
+    return psutil.Process().memory_info().rss / GB
+
+
 def used_memory_gb() -> float:
     """Memory in use machine-wide (total - available), in GB (1e9 bytes): page cache is not counted."""
     vm = psutil.virtual_memory()
     return (vm.total - vm.available) / GB
+
+
+SCOPES = {
+    "machine": (busy_cpu_seconds, used_memory_gb),
+    "process": (process_busy_cpu_seconds, process_memory_gb),
+}
+
+
+def resolve_scope(options: Mapping[str, Any]) -> str:
+    """``machine`` (default: everything the box does) or ``process`` (only this process's CPU time and RSS
+    over the machine's idle floor: what benchmarks compare, unmoved by other jobs on a shared machine)."""
+    scope = str(options.get("cpu_scope") or os.environ.get("ENERGYBENCH_CPU_SCOPE") or "machine").lower()
+    if scope not in SCOPES:
+        raise ConfigError(f"CPU model scope {scope!r} is unknown: use 'machine' or 'process' (ENERGYBENCH_CPU_SCOPE)")
+    return scope
 
 
 def cpu_energy_j(idle_w_per_cpu: float, max_w_per_cpu: float, n_cpu: int, elapsed_s: float, busy_cpu_s: float) -> float:
@@ -219,8 +245,10 @@ class CpuModelSampler(BaseSampler):
         clock: Callable[[], float] = time.monotonic,
         busy: Callable[[], float] = busy_cpu_seconds,
         memory: Callable[[], float] = used_memory_gb,
+        scope: str = "machine",
     ) -> None:
         self.constants = constants
+        self.scope = scope
         self._clock, self._busy, self._memory = clock, busy, memory
         try:
             tick = os.sysconf("SC_CLK_TCK")
@@ -244,7 +272,7 @@ class CpuModelSampler(BaseSampler):
                     "n_cpu": c.n_cpu,
                     "idle_power_w": c.idle_power_w,
                     "formula": "idle_w*n_cpu*elapsed + (max_w-idle_w)*busy_cpu_seconds",
-                    "scope": "machine-wide",
+                    "scope": scope,
                     "constants_source": c.source,
                 },
             ),
@@ -254,9 +282,11 @@ class CpuModelSampler(BaseSampler):
                 method=DRAM_METHOD,
                 details={
                     "w_per_gb": c.dram_w_per_gb,
-                    "basis": "used memory (total - available), trapezoid between reads",
+                    "basis": "used memory (total - available), trapezoid between reads"
+                    if scope == "machine"
+                    else "resident memory of this process, trapezoid between reads",
                     "total_gb": psutil.virtual_memory().total / GB,
-                    "scope": "machine-wide",
+                    "scope": scope,
                     "constants_source": c.dram_source,
                 },
             ),
@@ -277,7 +307,13 @@ class CpuModelSampler(BaseSampler):
             return {CPU_KEY: cpu_j, DRAM_KEY: self._dram_j}
 
     def metadata(self) -> dict[str, Any]:
-        return {"model": CPU_METHOD, "dram_model": DRAM_METHOD, "estimated": True, **asdict(self.constants)}
+        return {
+            "model": CPU_METHOD,
+            "dram_model": DRAM_METHOD,
+            "estimated": True,
+            "scope": self.scope,
+            **asdict(self.constants),
+        }
 
 
 def probe(options: Mapping[str, Any]) -> Availability:
@@ -300,8 +336,10 @@ def probe(options: Mapping[str, Any]) -> Availability:
 
 
 def create(options: Mapping[str, Any]) -> list[Sampler]:
-    """One machine-wide sampler; raises ``ConfigError`` (one line, with the fix) on bad constants."""
-    return [CpuModelSampler(resolve_constants(options))]
+    """One sampler (machine or process scope); raises ``ConfigError`` (one line, with the fix) on bad input."""
+    scope = resolve_scope(options)
+    busy, memory = SCOPES[scope]
+    return [CpuModelSampler(resolve_constants(options), busy=busy, memory=memory, scope=scope)]
 
 
 FACTORY = SamplerFactory(name=NAME, probe=probe, create=create, fallback_for="cpu")
