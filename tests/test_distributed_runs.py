@@ -197,3 +197,28 @@ def test_crashed_rank_under_a_plain_launcher_fails_the_other_at_once(tmp_path: P
     assert "rank(s) 1 dropped out" in err["message"]
     assert err["elapsed_s"] < 10  # the lost connection is noticed, not waited out (timeout 20 s)
     assert Measurement.from_dict(err["local"]).energy_j > 0
+
+
+def test_ddp_scaling_benchmark_runs_both_configurations(tmp_path: Path) -> None:
+    """The benchmark script end to end (tiny workload), on the real CPU model both ranks share."""
+    script = Path(__file__).parents[1] / "benchmarks" / "ddp_scaling.py"
+    env = _env(_tree(tmp_path / "unused"))
+    env.pop("ENERGYBENCH_POWERCAP_ROOT")
+    cmd = [sys.executable, str(script), "--samples=1024", "--batch=64", "--trials=1", "--warmup-steps=2"]
+    cmd += ["--samplers=cpu-model", "--region=FRA", "--json"]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = json.loads(proc.stdout)
+    one, two = out["configs"]["1"], out["configs"]["2"]
+    assert (one["world_size"], two["world_size"]) == (1, 2)
+    assert one["samples_per_trial"] == two["samples_per_trial"] == 1024
+    trial = two["trials"][0]
+    # the CPU model is machine-wide: rank 1's copy is dropped, the job's figure is one machine's
+    assert trial["duplicates_dropped"] == 2
+    assert sorted(key.split("/", 1)[1] for key in trial["domains"]) == ["rank0/cpu:dram", "rank0/cpu:package"]
+    assert trial["ranks"]["1"] == 0.0 and trial["energy_j"] == pytest.approx(sum(trial["domains"].values()))
+    assert two["energy_per_sample_j"] == pytest.approx(two["energy_j"] / 1024)
+    (row,) = out["comparison"]
+    assert row["scaling_efficiency"] == pytest.approx(row["speedup"] / 2)
+    assert row["energy_per_sample_ratio"] == pytest.approx(two["energy_per_sample_j"] / one["energy_per_sample_j"])
+    assert trial["co2e_g"] > 0 and two["source"] == "estimated"
