@@ -13,7 +13,9 @@ Two ways to run it:
 * ``torchrun --nproc_per_node=2 benchmarks/ddp_scaling.py`` runs one configuration and prints its figures.
 
 The data is synthetic (a fixed random linear teacher), so nothing is downloaded. Figures measured on a shared
-machine are noisy; with no RAPL counter the energy is the CPU model's estimate (``source`` says which).
+machine are noisy; with no RAPL counter the energy is the CPU model's estimate (``source`` says which), for
+these processes only by default (``ENERGYBENCH_CPU_SCOPE=machine`` for the whole machine), with the
+machine's idle floor counted once per host.
 """
 
 from __future__ import annotations
@@ -57,6 +59,7 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
 
     from energybench.distributed_launcher import launcher_environment
     from energybench.meter import Meter
+    from energybench.samplers import benchmark_options
 
     torch.set_num_threads(args.threads)
     dist.init_process_group(args.backend)
@@ -98,7 +101,9 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
 
     for i in range(args.warmup_steps):
         step(i)
-    options: dict[str, Any] = {"samplers": args.samplers.split(",")} if args.samplers else {}
+    # benchmark_options: the CPU estimate counts these processes only (set ENERGYBENCH_CPU_SCOPE=machine for
+    # the whole machine), so neighbours' load on a shared box does not leak into the comparison
+    options = benchmark_options({"samplers": args.samplers.split(",")} if args.samplers else {})
     meter = Meter(region=args.region, options=options)
     trials = []
     loss = float("nan")

@@ -22,9 +22,10 @@ not trusted again: later windows on this rank raise (or return local figures) at
 model, and often the same GPUs (NVML lists every GPU a process may see). A domain's physical identity is
 its GPU UUID (``details["uuid"]``) when it has one, else (host, sampler, key): host-wide by default. A
 sampler that reports a per-process figure marks it ``details["scope"] = "process"`` and is summed over
-ranks. Each physical device is counted once, on one rank: for a GPU the rank that drives it (its current
-CUDA device, else ``LOCAL_RANK``), otherwise the lowest rank on the host. The dropped copies are listed in
-``metadata["distributed"]["duplicates"]``.
+ranks; a host-wide floor inside such a figure (``details["host_floor_w"]``, e.g. the CPU model's idle power
+in process scope) is kept once per host and taken out of the other ranks' copies. Each physical device is
+counted once, on one rank: for a GPU the rank that drives it (its current CUDA device, else ``LOCAL_RANK``),
+otherwise the lowest rank on the host. The dropped copies are listed in ``metadata["distributed"]["duplicates"]``.
 
 **The aggregated Measurement.** Domain keys are ``<host>/rank<N>/<local key>`` (``node1/rank0/cpu:package-0``),
 so ``str(result)`` and DataFrames read as a per-host, per-rank breakdown and the total is the job's.
@@ -474,14 +475,53 @@ def _deduplicate(
                 }
             )
     kept: list[tuple[int, DomainEnergy]] = []
+    floor_kept_by: dict[tuple[str, str, str], str] = {}  # (host, sampler, key) -> the copy that keeps the floor
     for rep in reports:  # rank order, each rank's domains in its own order
-        for index, dom in enumerate(measurements[rep["rank"]].domains):
+        m = measurements[rep["rank"]]
+        for index, dom in enumerate(m.domains):
             sharers = sharers_of.get((rep["rank"], index))
             if sharers is None:
                 continue
             details = {**dom.details, "shared_by_ranks": sharers} if len(sharers) > 1 else dict(dom.details)
-            kept.append((rep["rank"], replace(dom, details=details)))
+            dom = replace(dom, details=details)
+            floor_w = host_floor_w(dom)
+            if floor_w:
+                here = prefixed_key(rep["host"], rep["rank"], dom.key)
+                first = floor_kept_by.setdefault((rep["host"], dom.sampler, dom.key), here)
+                if first != here and not math.isnan(dom.energy_j):
+                    floor_j = min(floor_w * m.duration_s, dom.energy_j)
+                    details["host_floor_removed_j"] = floor_j
+                    dom = replace(dom, energy_j=dom.energy_j - floor_j, details=details)
+                    duplicates.append(
+                        {
+                            "key": here,
+                            "energy_j": floor_j,
+                            "counted": dom.counted,
+                            "kept_as": first,
+                            "reason": f"host-wide floor of {floor_w:g} W inside a per-process figure",
+                        }
+                    )
+            kept.append((rep["rank"], dom))
     return kept, duplicates
+
+
+def host_floor_w(domain: DomainEnergy) -> float:
+    """Watts of host-wide draw inside a per-process figure, to be counted once per host (0 when none).
+
+    A per-process estimate may include the machine's idle floor (the CPU model's process scope charges
+    ``idle_power_w`` to every process): summed over ranks on one host, that floor would count once per rank.
+    Declared as ``details["host_floor_w"]``; the CPU model's ``idle_power_w`` in process scope means the same.
+    """
+    if str(domain.details.get("scope", "")).lower() not in ("process", "rank"):
+        return 0.0
+    value = domain.details.get("host_floor_w")
+    if value is None and domain.sampler == "cpu-model":
+        value = domain.details.get("idle_power_w")
+    try:
+        watts = float(value) if value is not None else 0.0
+    except (TypeError, ValueError):
+        return 0.0
+    return watts if math.isfinite(watts) and watts > 0 else 0.0
 
 
 def _prefixed_domain(host: str, rank: int, dom: DomainEnergy) -> DomainEnergy:

@@ -378,3 +378,27 @@ def test_agree_outside_a_process_group_returns_the_value_unchanged() -> None:
     from energybench.distributed import agree
 
     assert agree(7) == 7 and agree([1, 2], combine=lambda values: values[0]) == [1, 2]
+
+
+def test_a_host_floor_inside_per_process_figures_is_counted_once_per_host() -> None:
+    """The CPU model in process scope charges the machine's idle power to every process: keep it once."""
+
+    def cpu(joules: float) -> DomainEnergy:
+        details = {"scope": "process", "idle_power_w": 1.5}
+        return DomainEnergy("cpu:package", joules, "estimated", "linear-cpu-time-model", "cpu-model", True, details)
+
+    reports = [
+        report(0, [cpu(10.0)], duration=2.0),
+        report(1, [cpu(7.0)], duration=2.0),
+        report(2, [cpu(2.0)], duration=2.0, host="h2"),
+    ]
+    m = aggregate(reports, aggregation={"timeout_s": 9})
+    by_key = {d.key: d for d in m.domains}
+    assert by_key["h1/rank0/cpu:package"].energy_j == 10.0
+    assert by_key["h1/rank1/cpu:package"].energy_j == pytest.approx(7.0 - 1.5 * 2.0)
+    assert by_key["h1/rank1/cpu:package"].details["host_floor_removed_j"] == pytest.approx(3.0)
+    assert by_key["h2/rank2/cpu:package"].energy_j == 2.0  # another host's floor is its own
+    assert m.energy_j == pytest.approx(10.0 + 4.0 + 2.0)
+    (dropped,) = m.metadata["distributed"]["duplicates"]
+    assert dropped["kept_as"] == "h1/rank0/cpu:package" and dropped["energy_j"] == pytest.approx(3.0)
+    assert m.metadata["distributed"]["aggregation"] == {"timeout_s": 9}
