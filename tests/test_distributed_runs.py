@@ -227,3 +227,26 @@ def test_ddp_scaling_benchmark_runs_both_configurations(tmp_path: Path) -> None:
     assert row["scaling_efficiency"] == pytest.approx(row["speedup"] / 2)
     assert row["energy_per_sample_ratio"] == pytest.approx(two["energy_per_sample_j"] / one["energy_per_sample_j"])
     assert trial["co2e_g"] > 0 and two["source"] == "estimated"
+
+
+def test_pytest_energy_fixture_under_torchrun_reports_the_jobs_figures(tmp_path: Path) -> None:
+    """pytest run on each rank by torchrun: the fixture's rounds are windows, so they aggregate for free."""
+    (tmp_path / "test_energy_ddp.py").write_text((WORKER.parent / "pytest_energy_case.py").read_text())
+    tree = _tree(tmp_path / "powercap")
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "pytest"]
+    cmd += ["-q", "-p", "no:cacheprovider", "test_energy_ddp.py"]
+    with tree.running():
+        proc = subprocess.run(
+            cmd, cwd=tmp_path, env=_env(tree, DIST_OUT=str(tmp_path)), capture_output=True, text=True, timeout=90
+        )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    records = [_load(tmp_path, rank, proc) for rank in range(2)]
+    assert [len(r["rounds"]) for r in records] == [2, 2]
+    for r0, r1 in zip(records[0]["rounds"], records[1]["rounds"], strict=True):
+        assert r0["energy_j"] == r1["energy_j"]  # the same job-wide figure on both ranks
+        assert {key.split("/", 1)[1] for key in r0["domains"]} == {
+            "rank0/cpu:package-0",
+            "rank0/cpu:package-0:core",
+            "rank0/cpu:dram-0",
+        }
+        assert r0["energy_j"] / r0["duration_s"] == pytest.approx(PACKAGE_W + DRAM_W, rel=0.3)  # not 50 W
