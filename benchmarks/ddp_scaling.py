@@ -151,6 +151,7 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
         "energy_j": statistics.median(t["energy_j"] for t in trials),
         "duration_s": statistics.median(t["duration_s"] for t in trials),
         "source": trials[0]["source"],
+        "co2e_g": statistics.median(t["co2e_g"] for t in trials) if trials[0]["co2e_g"] is not None else None,
         "launcher": launcher_environment(),
     }
     summary["energy_per_sample_j"] = summary["energy_j"] / samples
@@ -169,7 +170,9 @@ def format_one(s: dict[str, Any]) -> str:
     return (
         f"{s['world_size']} rank(s): {s['samples_per_trial']} samples in {s['duration_s']:.3g} s "
         f"({s['samples_per_s']:.4g} samples/s), {s['energy_j']:.4g} J ({s['source']}), "
-        f"{s['energy_per_sample_j'] * 1e3:.4g} mJ/sample; trials {', '.join(f'{e:.3g}' for e in spread)} J; "
+        f"{s['energy_per_sample_j'] * 1e3:.4g} mJ/sample"
+        + (f", {s['co2e_g'] * 1e3:.3g} mg CO2e" if s.get("co2e_g") is not None else "")
+        + f"; trials {', '.join(f'{e:.3g}' for e in spread)} J; "
         f"test accuracy {s['test_accuracy']:.1%}"
     )
 
