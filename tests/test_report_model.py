@@ -162,3 +162,12 @@ def test_run_and_round_warnings_are_notices():
     texts = [n.text for n in build_report([run], lookup=fake_lookup).notices]
     assert "no energy sampler available here" in texts
     assert "window 0.01 s is shorter than the counter resolution" in texts
+
+
+def test_benchmark_without_rounds_is_left_out_with_a_notice():
+    empty = make_bench("b", "int8", 0.5, None)
+    empty["rounds"], empty["stats"] = [], {}
+    run = make_run(benchmarks=[make_bench("b", "baseline", 1.0, None), empty])
+    report = build_report([run], lookup=fake_lookup)
+    assert [e.subject for e in report.entries] == ["baseline"]
+    assert any(n.where == "b / int8" and "no measured rounds" in n.text for n in report.notices)

@@ -287,7 +287,15 @@ def build_report(
     for run in runs:
         run_id = str(run.get("run_id") or run.get("name") or "run")
         notices += [Notice(f"run {run_id}", str(w)) for w in run.get("warnings") or []]
-        benches = [b for b in run["benchmarks"] if str(b["name"]) in keep]
+        benches = []
+        for b in run["benchmarks"]:
+            if str(b["name"]) not in keep:
+                continue
+            if not b.get("rounds"):
+                notices.append(Notice(f"{b['name']} / {b.get('subject', DEFAULT_BASELINE)}",
+                                      "no measured rounds (not run, or stopped before it): left out"))
+                continue
+            benches.append(b)
         by_group: dict[tuple[str, str], list[Mapping[str, Any]]] = {}
         for b in benches:
             by_group.setdefault((str(b["name"]), str(b.get("phase", "other"))), []).append(b)
@@ -330,7 +338,7 @@ def build_report(
     summaries = tuple(_run_summary(r) for r in runs)
     for s in summaries:
         for sampler in s.samplers:
-            if sampler.get("source") == "estimated":
+            if "estimated" in str(sampler.get("source") or ""):
                 notices.append(Notice(f"sampler {sampler.get('name', '?')}",
                                       f"estimated, not measured: {sampler.get('method') or 'a power model'}"))
     first = summaries[0]
