@@ -14,7 +14,9 @@ that ``Meter.end`` runs on the rank's local ``Measurement``:
 and end the same windows in the same order, like any collective. A rank that ends another window, or
 never ends it, makes the others raise ``DistributedError`` (a mismatch is caught at once; a missing rank after
 the timeout): never a hang, and the local figures travel on the error's ``.local`` (and in its message),
-so nothing measured is lost. With ``dist_on_error="local"`` (or ``ENERGYBENCH_DIST_ON_ERROR=local``) a
+so nothing measured is lost. A meter made with ``options={"dist_aggregate": False}`` (or
+``ENERGYBENCH_DIST_AGGREGATE=0``) measures its rank alone, for code that only some ranks run. With
+``dist_on_error="local"`` (or ``ENERGYBENCH_DIST_ON_ERROR=local``) a
 communication failure instead returns the local measurement with a warning. After a failure the group is
 not trusted again: later windows on this rank raise (or return local figures) at once instead of waiting.
 
@@ -43,6 +45,7 @@ intensity (grams / kWh / PUE) and ``region`` set to ``mixed: ...`` when hosts di
 from __future__ import annotations
 
 import bisect
+import functools
 import json
 import math
 import os
@@ -65,6 +68,8 @@ T = TypeVar("T")
 
 TIMEOUT_ENV = "ENERGYBENCH_DIST_TIMEOUT_S"
 ON_ERROR_ENV = "ENERGYBENCH_DIST_ON_ERROR"
+AGGREGATE_ENV = "ENERGYBENCH_DIST_AGGREGATE"
+_TRUE, _FALSE = {"1", "true", "on", "yes"}, {"0", "false", "off", "no"}
 DEFAULT_TIMEOUT_S = 300.0
 ON_ERROR_CHOICES = ("raise", "local")
 REPORT_VERSION = 1
@@ -97,6 +102,7 @@ class DistConfig:
     timeout_s: float = DEFAULT_TIMEOUT_S
     on_error: str = "raise"
     host: str = "localhost"
+    aggregate: bool = True
 
     @classmethod
     def from_options(
@@ -122,7 +128,16 @@ class DistConfig:
                 f"dist_on_error / ${ON_ERROR_ENV}={on_error!r} is not one of {', '.join(ON_ERROR_CHOICES)}: "
                 "'raise' stops with an error keeping local figures on it, 'local' returns them with a warning"
             )
-        return cls(timeout_s=timeout, on_error=on_error, host=host_name(options, env))
+        raw_aggregate = options.get("dist_aggregate")
+        if raw_aggregate is None:
+            raw_aggregate = env.get(AGGREGATE_ENV, "1")
+        text = str(raw_aggregate).strip().lower()
+        if text not in _TRUE | _FALSE:
+            raise ConfigError(
+                f"dist_aggregate / ${AGGREGATE_ENV}={raw_aggregate!r} must be on or off (1/0, true/false): off "
+                "measures this rank alone, e.g. for a window only rank 0 runs"
+            )
+        return cls(timeout_s=timeout, on_error=on_error, host=host_name(options, env), aggregate=text in _TRUE)
 
 
 # --------------------------------------------------------------------------------------------- the group
@@ -195,7 +210,24 @@ def make_finalizer(meter: Meter, options: Mapping[str, Any]) -> Callable[[Measur
     before any work is measured.
     """
     config = DistConfig.from_options(options)
+    if not config.aggregate:
+        return functools.partial(local_only, host=config.host, reason="aggregation off (dist_aggregate)")
     return _Finalizer(meter, config, aggregation_group(config.timeout_s))
+
+
+def local_only(local: Measurement, *, host: str, reason: str, warning: str | None = None) -> Measurement:
+    """This rank's own figures, marked as such so no report mistakes them for the job's."""
+    import torch.distributed as dist
+
+    marker = {
+        "aggregated": False,
+        "reason": reason,
+        "rank": dist.get_rank(),
+        "world_size": dist.get_world_size(),
+        "host": host,
+    }
+    warnings = (*local.warnings, warning) if warning else local.warnings
+    return replace(local, warnings=warnings, metadata={**local.metadata, "distributed": marker})
 
 
 class _Finalizer:
@@ -209,7 +241,10 @@ class _Finalizer:
             reports = self._exchange(rank_report(local, self.meter, self.config))
         except DistributedError as exc:
             if self.config.on_error == "local":
-                return replace(local, warnings=(*local.warnings, f"not aggregated across ranks: {exc}"))
+                note = f"not aggregated across ranks: {exc}"
+                return local_only(
+                    local, host=self.config.host, reason="peer failure (dist_on_error=local)", warning=note
+                )
             raise type(exc)(
                 f"{exc}; this rank's own figures ({format_joules(local.energy_j)}) are kept on the error's .local",
                 local=local,
@@ -362,6 +397,7 @@ def aggregate(reports: Sequence[Mapping[str, Any]], *, aggregation: Mapping[str,
         for name, meta in measurements[rep["rank"]].metadata.get("samplers", {}).items()
     }
     metadata["distributed"] = {
+        "aggregated": True,
         "world_size": reports[0]["world_size"],
         "key_format": KEY_FORMAT,
         "hosts": hosts_info,

@@ -134,7 +134,7 @@ def test_rank_and_host_breakdown_add_up_to_the_total() -> None:
     assert sum(r["energy_j"] for r in ranks.values()) == pytest.approx(m.energy_j)
     assert dist["hosts"]["h1"]["energy_j"] == pytest.approx(m.energy_j)
     assert dist["hosts"]["h1"]["ranks"] == [0, 1]
-    assert dist["world_size"] == 2 and dist["key_format"] == "<host>/rank<N>/<domain>"
+    assert dist["world_size"] == 2 and dist["key_format"] == "<host>/rank<N>/<domain>" and dist["aggregated"]
     assert dist["launcher"] == {"launcher": "torchrun"}
     assert set(m.metadata["samplers"]) == {"h1/rank0/powercap", "h1/rank1/powercap"}
 
@@ -324,6 +324,15 @@ def test_config_from_options_and_environment() -> None:
     assert (cfg.timeout_s, cfg.on_error, cfg.host) == (7.5, "local", "n1")
     cfg = DistConfig.from_options({"dist_timeout_s": 2, "dist_on_error": "raise", "dist_host": "a/b"}, env)
     assert (cfg.timeout_s, cfg.on_error, cfg.host) == (2.0, "raise", "a_b")
+
+
+def test_aggregation_can_be_turned_off_per_meter_or_by_environment() -> None:
+    assert DistConfig.from_options({}, {}).aggregate is True
+    assert DistConfig.from_options({"dist_aggregate": False}, {}).aggregate is False
+    assert DistConfig.from_options({}, {"ENERGYBENCH_DIST_AGGREGATE": "off"}).aggregate is False
+    assert DistConfig.from_options({"dist_aggregate": True}, {"ENERGYBENCH_DIST_AGGREGATE": "0"}).aggregate is True
+    with pytest.raises(ConfigError, match="ENERGYBENCH_DIST_AGGREGATE='maybe' must be on or off"):
+        DistConfig.from_options({}, {"ENERGYBENCH_DIST_AGGREGATE": "maybe"})
 
 
 @pytest.mark.parametrize("value", ["0", "-1", "soon", "inf"])

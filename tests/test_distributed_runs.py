@@ -123,6 +123,11 @@ def test_mismatched_windows_and_partial_regions_fail_alike_on_every_rank(basic_r
         partial = out["partial_region"]
         assert "region/intensity is given on rank 0 but not on rank 1" in partial["message"]
         assert partial["local"] is not None
+        # a meter with aggregation off measures its rank alone (rank 0 ran one that rank 1 never saw)
+        if rank == 0:
+            solo = out["solo"]["metadata"]["distributed"]
+            assert solo["aggregated"] is False and solo["rank"] == 0 and solo["world_size"] == 2
+            assert [d["key"] for d in out["solo"]["domains"] if d["counted"]] == ["cpu:package-0", "cpu:dram-0"]
         # the group still works after a bad-input error: the next window aggregates
         assert out["after"]["metadata"]["distributed"]["world_size"] == 2
 
@@ -161,7 +166,8 @@ def test_hung_rank_makes_the_other_fail_within_the_timeout_keeping_its_figures(t
     assert "earlier aggregation on this rank failed" in out["later"]["message"]
     # dist_on_error="local": the local figures come back with a warning instead of an error
     lenient = out["lenient"]
-    assert lenient["energy_j"] > 0 and "distributed" not in lenient["metadata"]
+    assert lenient["energy_j"] > 0 and lenient["metadata"]["distributed"]["aggregated"] is False
+    assert lenient["metadata"]["distributed"]["rank"] == 0
     assert any("not aggregated across ranks" in w for w in lenient["warnings"])
 
 

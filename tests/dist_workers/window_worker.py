@@ -57,6 +57,13 @@ def basic(rank: int) -> dict[str, Any]:
     except DistributedError as exc:
         out["mismatch"] = error_record(exc, t0)
 
+    if rank == 0:  # a window only rank 0 runs (e.g. evaluation): a local meter, no collective
+        solo = Meter(options={**ONLY_RAPL, "dist_aggregate": False})
+        with solo.window("rank0-only") as w:
+            time.sleep(0.05)
+        out["solo"] = w.result.to_dict() if w.result else None
+        solo.close()
+
     with meter.window("after") as w:  # the group is still usable after a mismatch
         time.sleep(0.05)
     out["after"] = w.result.to_dict() if w.result else None
