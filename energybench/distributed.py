@@ -45,7 +45,6 @@ intensity (grams / kWh / PUE) and ``region`` set to ``mixed: ...`` when hosts di
 from __future__ import annotations
 
 import bisect
-import functools
 import json
 import math
 import os
@@ -211,23 +210,36 @@ def make_finalizer(meter: Meter, options: Mapping[str, Any]) -> Callable[[Measur
     """
     config = DistConfig.from_options(options)
     if not config.aggregate:
-        return functools.partial(local_only, host=config.host, reason="aggregation off (dist_aggregate)")
+        return _LocalFinalizer(config)
     return _Finalizer(meter, config, aggregation_group(config.timeout_s))
 
 
 def local_only(local: Measurement, *, host: str, reason: str, warning: str | None = None) -> Measurement:
     """This rank's own figures, marked as such so no report mistakes them for the job's."""
-    import torch.distributed as dist
-
+    dist = sys.modules.get("torch.distributed")
+    up = dist is not None and dist.is_available() and dist.is_initialized()
     marker = {
         "aggregated": False,
         "reason": reason,
-        "rank": dist.get_rank(),
-        "world_size": dist.get_world_size(),
+        "rank": dist.get_rank() if up else None,
+        "world_size": dist.get_world_size() if up else None,
         "host": host,
     }
     warnings = (*local.warnings, warning) if warning else local.warnings
     return replace(local, warnings=warnings, metadata={**local.metadata, "distributed": marker})
+
+
+class _LocalFinalizer:
+    """A meter with aggregation off: every window is this rank's alone (no group, no collective)."""
+
+    def __init__(self, config: DistConfig) -> None:
+        self.config = config
+
+    def __call__(self, local: Measurement) -> Measurement:
+        return local_only(local, host=self.config.host, reason="aggregation off (dist_aggregate)")
+
+    def local(self, local: Measurement, reason: str) -> Measurement:
+        return local_only(local, host=self.config.host, reason=reason)
 
 
 class _Finalizer:
@@ -235,6 +247,14 @@ class _Finalizer:
         self.meter = meter
         self.config = config
         self.group = group
+
+    def local(self, local: Measurement, reason: str) -> Measurement:
+        """Skip the collective for this window (e.g. its body raised on this rank): the local figures, marked.
+
+        The peers that do reach the window's end then fail after the timeout, naming this rank; waiting here
+        instead would hold this rank's own exception back by the whole timeout.
+        """
+        return local_only(local, host=self.config.host, reason=reason, warning=f"not aggregated across ranks: {reason}")
 
     def __call__(self, local: Measurement) -> Measurement:
         try:

@@ -411,3 +411,19 @@ def test_a_host_floor_inside_per_process_figures_is_counted_once_per_host() -> N
     (dropped,) = m.metadata["distributed"]["duplicates"]
     assert dropped["kept_as"] == "h1/rank0/cpu:package" and dropped["energy_j"] == pytest.approx(3.0)
     assert m.metadata["distributed"]["aggregation"] == {"timeout_s": 9}
+
+
+def test_local_figures_are_marked_as_one_ranks() -> None:
+    from energybench.distributed import local_only
+
+    m = Measurement.from_dict(shared_host_reports()[0]["measurement"])
+    out = local_only(m, host="h1", reason="window body raised", warning="not aggregated across ranks: raised")
+    assert out.metadata["distributed"] == {
+        "aggregated": False,
+        "reason": "window body raised",
+        "rank": None,  # no process group in this test process
+        "world_size": None,
+        "host": "h1",
+    }
+    assert out.energy_j == m.energy_j and out.warnings[-1] == "not aggregated across ranks: raised"
+    assert out.metadata["samplers"] == m.metadata["samplers"]
