@@ -16,9 +16,11 @@ never ends it, makes the others raise ``DistributedError`` (a mismatch is caught
 the timeout): never a hang, and the local figures travel on the error's ``.local`` (and in its message),
 so nothing measured is lost. A meter made with ``options={"dist_aggregate": False}`` (or
 ``ENERGYBENCH_DIST_AGGREGATE=0``) measures its rank alone, for code that only some ranks run. With
-``dist_on_error="local"`` (or ``ENERGYBENCH_DIST_ON_ERROR=local``) a
-communication failure instead returns the local measurement with a warning. After a failure the group is
-not trusted again: later windows on this rank raise (or return local figures) at once instead of waiting.
+``dist_on_error="local"`` (or ``ENERGYBENCH_DIST_ON_ERROR=local``) a communication failure instead returns
+the local measurement with a warning. After a failure the group is not trusted again: later windows on this
+rank raise (or return local figures) at once instead of waiting. Local results are marked
+``metadata["distributed"]["aggregated"] = False``. End windows from one thread per rank: concurrent
+collectives on one group could pair up differently on different ranks.
 
 **No double counting.** Ranks on one host read the same RAPL packages, the same machine-wide CPU/DRAM
 model, and often the same GPUs (NVML lists every GPU a process may see). A domain's physical identity is
