@@ -127,8 +127,12 @@ class Meter:
             self._windows[name] = _Window(name, t0, t0 + self._wall_offset, start)
         self._ensure_thread()
 
-    def end(self, name: str = "window") -> Measurement:
-        """Close window ``name`` and return what it measured."""
+    def end(self, name: str = "window", *, collective: bool = True) -> Measurement:
+        """Close window ``name`` and return what it measured.
+
+        ``collective=False`` skips cross-rank aggregation under torch.distributed: used when the window's
+        body raised on this rank, so the real exception is not held back waiting for ranks that moved on.
+        """
         with self._lock:
             window = self._windows.get(name)
         if window is None:
@@ -142,7 +146,10 @@ class Meter:
             result = self._build(window, end)
             self._trim()
         for finalize in self.finalizers:
-            result = finalize(result)
+            if collective:
+                result = finalize(result)
+            elif hasattr(finalize, "local"):
+                result = finalize.local(result, "the window's body raised on this rank")
         return result
 
     @contextmanager
@@ -152,8 +159,10 @@ class Meter:
         self.begin(name)
         try:
             yield handle
-        finally:
-            handle.result = self.end(name)
+        except BaseException:
+            handle.result = self.end(name, collective=False)
+            raise
+        handle.result = self.end(name)
 
     def close(self) -> None:
         self._stop_thread()
@@ -458,12 +467,14 @@ class measure:  # noqa: N801 - used like a function: ``with energybench.measure(
         self._get_meter().begin(self.name)
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, exc_type: object, *exc: object) -> None:
         meter = self._get_meter()
-        self.result = meter.end(self.name)
-        if self._owns_meter:
-            meter.close()
-            self._meter = None
+        try:
+            self.result = meter.end(self.name, collective=exc_type is None)
+        finally:
+            if self._owns_meter:
+                meter.close()
+                self._meter = None
 
     def __call__(self, fn: F) -> F:
         results: list[Measurement] = []
@@ -473,10 +484,13 @@ class measure:  # noqa: N801 - used like a function: ``with energybench.measure(
             meter = self._get_meter()
             window = f"{self.name}:{fn.__qualname__}"
             meter.begin(window)
+            ok = False
             try:
-                return fn(*args, **kwargs)
+                value = fn(*args, **kwargs)
+                ok = True
+                return value
             finally:
-                self.result = meter.end(window)
+                self.result = meter.end(window, collective=ok)
                 results.append(self.result)
                 wrapper.last_result = self.result  # type: ignore[attr-defined]
 
