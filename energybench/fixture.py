@@ -210,10 +210,14 @@ class EnergyFixture:
         Sized from the fastest time per call seen while calibrating, so a window is never shorter than the
         target unless the code speeds up after calibration.
         """
+        from energybench.distributed import agree  # no-op outside torch.distributed; never imports torch
+
+        # Under torch.distributed every rank must call ``target`` (a DDP step, say) equally often, or the
+        # collectives inside it hang: each decision below is agreed on by all ranks (slowest rank wins).
         want = self.window_target_s()
         t0 = time.perf_counter()
         target()  # first call: also a warm-up (imports, caches, lazy init)
-        per_call = time.perf_counter() - t0
+        per_call = agree(time.perf_counter() - t0)
         if per_call >= want or want <= 0:
             return 1
         iterations = 1
@@ -222,7 +226,7 @@ class EnergyFixture:
             t0 = time.perf_counter()
             for _ in range(iterations):
                 target()
-            batch = time.perf_counter() - t0
+            batch = agree(time.perf_counter() - t0)
             if batch / iterations >= per_call * 0.95 or iterations >= MAX_ITERATIONS:
                 break  # per-call time has settled
             per_call = batch / iterations

@@ -285,6 +285,7 @@ class EnergySession:
     # -- end of session ---------------------------------------------------------------------------------
 
     def run_record(self) -> dict[str, Any]:
+        from energybench.distributed_launcher import launcher_environment
         from energybench.machine import commit_info, machine_info
         from energybench.storage import SCHEMA, VERSION
 
@@ -299,7 +300,9 @@ class EnergySession:
             "created": self.started.isoformat(timespec="seconds"),
             "machine": machine_info(samplers),
             "commit": commit_info(str(self.config.rootpath)),
-            "environment": {"launcher": {"tool": "pytest", "pytest": pytest.__version__}},
+            "environment": {
+                "launcher": {"tool": "pytest", "pytest": pytest.__version__, **launcher_environment()},
+            },
             "carbon": carbon,
             "benchmarks": self.records,
         }
@@ -325,7 +328,8 @@ class EnergySession:
                         raise
                     if self.require_baseline:
                         self.errors.append(f"no baseline ({exc}) and --energy-require-baseline was given")
-            if self.save_name or self.autosave:
+            if (self.save_name or self.autosave) and not _is_nonzero_rank():
+                # every rank holds the same aggregated figures: rank 0 alone writes them
                 name = self.save_name or _autosave_name(run.get("commit") or {})
                 path = save_run(run, self.storage, name)
                 self.saved_path = str(path)
@@ -440,3 +444,9 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         es.display(terminalreporter)
 
 
+def _is_nonzero_rank() -> bool:
+    """True on ranks other than 0 of an initialised torch.distributed job (without importing torch)."""
+    import sys
+
+    dist = sys.modules.get("torch.distributed")
+    return bool(dist is not None and dist.is_available() and dist.is_initialized() and dist.get_rank() != 0)
