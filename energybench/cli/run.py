@@ -1,0 +1,86 @@
+"""``energybench run benchmarks/``: baseline vs compressed subjects, measured as an experiment.
+
+Heavy imports (torch, the runner) happen inside ``run`` so ``energybench --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from typing import Any
+
+from energybench.cli._options import add_carbon_arguments, add_sampler_arguments, carbon_kwargs, sampler_options
+from energybench.errors import ConfigError
+
+
+def register(subparsers: Any) -> None:
+    p = subparsers.add_parser(
+        "run",
+        help="run benchmark suites: baseline vs pruned / quantized / distilled subjects, saved to results/",
+        description="Run the suites declared in BENCHMARKS (modules assigning SUITES), with idle power first, "
+        "warm-up, interleaved trials, a comparison table, and the run saved after every trial.",
+    )
+    p.add_argument("benchmarks", nargs="?", default="benchmarks", help="directory or file declaring SUITES")
+    p.add_argument("--quick", action="store_true", help="small configs and 3 trials: all methods in a few minutes")
+    p.add_argument("--trials", type=int, metavar="N", help="measured trials per subject (default 5, quick 3)")
+    p.add_argument("--warmup", type=int, default=1, metavar="N", help="unmeasured warm-up runs (default 1)")
+    p.add_argument("--subjects", nargs="+", metavar="S",
+                   help="only these: a family (lm), one subject (lm/int8-dynamic) or a method everywhere (bf16)")
+    p.add_argument("--phase", choices=("train", "inference"), help="only this phase")
+    p.add_argument("--results", default="results", metavar="DIR", help="where to save the run (default results/)")
+    p.add_argument("--name", default="compression", help="run name in the file name (default compression)")
+    p.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
+    p.add_argument("--threads", type=int, metavar="N", help="torch intra-op threads to pin (default: torch's)")
+    p.add_argument("--seed", type=int, default=0, help="base seed (default 0)")
+    p.add_argument("--idle", type=float, metavar="S",
+                   help="seconds of idle power before the trials (default 3, quick 2)")
+    p.add_argument("--cache-dir", metavar="DIR",
+                   help="trained baselines (default $ENERGYBENCH_CACHE or ~/.cache/energybench)")
+    p.add_argument("--no-save", action="store_true", help="print the table without saving the run")
+    p.add_argument("--json", action="store_true", help="print the run record as JSON instead of the table")
+    add_carbon_arguments(p)
+    add_sampler_arguments(p)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from energybench.runner import RunConfig, load_suites, run_suites, select
+    from energybench.subjects.table import format_table
+
+    t0 = time.monotonic()
+    trials = args.trials if args.trials is not None else (3 if args.quick else 5)
+    if trials < 1:
+        raise ConfigError(f"--trials must be at least 1, got {trials}")
+    if args.threads is not None and args.threads < 1:
+        raise ConfigError(f"--threads must be at least 1, got {args.threads}")
+    if args.warmup < 0:
+        raise ConfigError(f"--warmup must be 0 or more, got {args.warmup}")
+    suites = select(load_suites(args.benchmarks), args.subjects)
+    cfg = RunConfig(
+        trials=trials,
+        warmup=args.warmup,
+        quick=args.quick,
+        phase=args.phase,
+        subjects=args.subjects,
+        carbon=carbon_kwargs(args),
+        results_dir=args.results,
+        name=args.name,
+        device=args.device,
+        threads=args.threads,
+        seed=args.seed,
+        idle_s=args.idle if args.idle is not None else (2.0 if args.quick else 3.0),
+        cache_dir=args.cache_dir,
+        sampler_options=sampler_options(args),
+        save=not args.no_save,
+    )
+    record = run_suites(suites, cfg)
+    if args.json:
+        import json
+
+        print(json.dumps(record, indent=1, default=str))
+    else:
+        print(format_table(record))
+    where = f"saved {record['run_id']} in {args.results}/" if record.get("run_id") else "not saved (--no-save)"
+    print(f"{where}; wall time {time.monotonic() - t0:.0f} s", file=sys.stderr)
+    return 0

