@@ -24,6 +24,12 @@ _LAZY = {
     "load_run": "energybench.storage",
     "compare_runs": "energybench.compare",
     "parse_gate": "energybench.gate",
+    "Suite": "energybench.runner",
+    "RunConfig": "energybench.runner",
+    "run_suites": "energybench.runner",
+    "Subject": "energybench.subjects.api",
+    "CompressionMethod": "energybench.subjects.api",
+    "launcher_environment": "energybench.distributed_launcher",
 }
 
 __all__ = sorted(_LAZY) + ["__version__"]

@@ -26,7 +26,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-from energybench.errors import ConfigError, EnergybenchError
+from energybench.distributed_launcher import launcher_environment
+from energybench.errors import ConfigError, EnergybenchError, SamplerError
+from energybench.samplers import benchmark_options
 from energybench.subjects.api import (
     PHASES,
     CompressionMethod,
@@ -262,14 +264,18 @@ def run_suites(suites: list[Suite], cfg: RunConfig) -> dict[str, Any]:
     check_device(cfg.device)
     plan = _resolve(suites)  # every name and knob checked before any work
     settings = pin_settings(cfg)
-    meter = Meter(samplers=cfg.samplers, options=cfg.sampler_options, **(cfg.carbon or {"region": cfg.region}))
+    meter = Meter(
+        samplers=cfg.samplers,
+        options=benchmark_options(cfg.sampler_options),
+        **(cfg.carbon or {"region": cfg.region}),
+    )
+    if not meter.samplers:
+        meter.close()
+        raise SamplerError("no energy sampler can read on this machine; `energybench sensors` says why")
     saver = _Saver(cfg, log)
     try:
         run = _new_run(meter, settings)
         saver.run = run
-        if not meter.samplers:
-            run["warnings"] = ["no energy sampler available here: energy figures are 0 J"]
-            log(run["warnings"][0])
         run["idle"] = _measure_idle(meter, cfg, log)
         ctx = Context(device=cfg.device, seed=cfg.seed, quick=cfg.quick, cache_dir=cfg.cache_dir, meter=meter,
                       log=log)
@@ -313,7 +319,7 @@ def _new_run(meter: Any, settings: dict[str, Any]) -> dict[str, Any]:
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": machine_info(meter.samplers),
         "commit": commit_info(),
-        "environment": {"settings": settings},
+        "environment": {"settings": settings, "launcher": launcher_environment()},
         "carbon": None,
         "idle": None,
         "subjects": {},
@@ -489,8 +495,8 @@ class _Saver:
         self.run: dict[str, Any] | None = None
 
     def save(self) -> Path | None:
-        if not self.cfg.save or self.run is None:
-            return None
+        if not self.cfg.save or self.run is None or _is_nonzero_rank():
+            return None  # under torch.distributed every rank holds the aggregated figures; rank 0 writes
         from energybench import storage
 
         if self.path is None:
@@ -562,3 +568,8 @@ def compare_to_baseline(base: Sequence[float], new: Sequence[float]) -> dict[str
         verdict = "no significant saving"
     return {"ratio": ratio, "ci_low": ci[0], "ci_high": ci[1], "verdict": verdict, "n_base": len(base),
             "n": len(new)}
+
+
+def _is_nonzero_rank() -> bool:
+    dist = sys.modules.get("torch.distributed")
+    return bool(dist is not None and dist.is_available() and dist.is_initialized() and dist.get_rank() != 0)
