@@ -7,6 +7,7 @@ Every output path is checked before anything is computed, and each file is writt
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import tempfile
 from pathlib import Path
@@ -74,13 +75,21 @@ def check_writable(path: str, what: str) -> None:
 
 
 def write_text_atomic(path: str, text: str, what: str) -> None:
+    """Temp file in the same directory + ``os.replace``: a reader never sees half a report."""
     target = Path(path)
+    tmp: str | None = None
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent or ".")
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a report is meant to be shared
         os.replace(tmp, target)
     except OSError as exc:
+        if tmp is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
         raise ConfigError(f"cannot write the {what} to {target}: {exc.strerror}; choose a writable path") from None
 
 

@@ -48,7 +48,10 @@ h2{font-size:1.05rem;margin:0 0 8px}
 h3{font-size:.95rem;margin:12px 0 4px;overflow-wrap:anywhere}
 p.note{color:var(--muted);font-size:.85rem;margin:6px 0}
 .scroll{overflow-x:auto;-webkit-overflow-scrolling:touch}
-.plot svg{display:block;width:100%;max-width:680px;height:auto}
+.plot svg{display:block;width:100%;max-width:640px;height:auto}
+.charts{display:grid;grid-template-columns:repeat(auto-fill,minmax(min(100%,440px),1fr));gap:8px 22px;margin:0 0 10px}
+figure.chart{margin:0;min-width:0}
+figcaption{font-weight:600;font-size:.92rem;margin:6px 0 2px;overflow-wrap:anywhere}
 table{border-collapse:collapse;width:100%;font-size:.88rem}
 th,td{text-align:left;padding:5px 8px;border-bottom:1px solid var(--line);vertical-align:top}
 th{color:var(--muted);font-weight:600;white-space:nowrap}
@@ -59,6 +62,7 @@ td.name{overflow-wrap:anywhere;min-width:8em}
 .card .big{font-size:1.6rem;font-weight:700}
 .card .big.good{color:var(--good)} .card .big.bad{color:var(--bad)}
 .card .what{overflow-wrap:anywhere}
+.card ul{margin:2px 0 0;padding-left:18px;font-size:.88rem}
 .tag{display:inline-block;border-radius:4px;padding:0 6px;font-size:.78rem;font-weight:600}
 .tag.measured{background:#dff3e6;color:#0b5a2e} .tag.estimated{background:#fff0cc;color:#7a4b00}
 .tag.mixed,.tag.unknown{background:#eee;color:#333}
@@ -77,6 +81,10 @@ def _group_title(report: Report, run: str, bench: str, phase: str) -> str:
     return f"{bench} ({phase})" + (f" \u00b7 {run}" if report.multi_run else "")
 
 
+def _figure(caption: str, svg: str) -> str:
+    return f'<figure class="chart"><figcaption>{esc(caption)}</figcaption><div class="plot">{svg}</div></figure>'
+
+
 def _colors(report: Report) -> dict[str, str]:
     """One colour per subject across every chart; the baseline is always grey."""
     out: dict[str, str] = {report.baseline: BASELINE_COLOR}
@@ -87,7 +95,8 @@ def _colors(report: Report) -> dict[str, str]:
 
 
 def _headline(report: Report) -> str:
-    """Per benchmark, the subject that saves the most energy, and what it costs in quality."""
+    """Per benchmark: the largest saving and what it costs in quality, then the best trade-offs (the
+    Pareto front), because the biggest saver is often one nobody should ship."""
     cards = []
     for (run, bench, phase), entries in report.groups():
         base = next((e for e in entries if e.is_baseline), None)
@@ -95,23 +104,30 @@ def _headline(report: Report) -> str:
         if base is None or not others:
             continue
         best = min(others, key=lambda e: e.ratio.value)  # type: ignore[union-attr]
-        pct = f.change(best)
         r = best.ratio
         cls = "good" if r.high is not None and r.high < 1 else "bad" if r.low is not None and r.low > 1 else ""
         cost = ""
         if best.quality and base.quality:
             cost = (f"<br>{esc(best.quality.metric)}: {best.quality.value:.4g} vs "
                     f"{base.quality.value:.4g} (baseline)")
+        front = sorted((e for e in others if e.on_front), key=lambda e: e.ratio.value)  # type: ignore[union-attr]
+        trade = "".join(
+            f"<li><b>{esc(e.subject)}</b> {esc(f.ratio(e, with_ci=False))}"
+            + (f", {esc(e.quality.metric)} {e.quality.value:.4g}" if e.quality else "") + "</li>"
+            for e in front[:4]
+        )
+        trade = f'<div class="what">Best trade-offs (Pareto front):<ul>{trade}</ul></div>' if trade else ""
         cards.append(
             f'<div class="card"><div class="what">{esc(_group_title(report, run, bench, phase))}</div>'
-            f'<div class="big {cls}">{esc(pct)}</div><div class="what">energy per {esc(best.item_unit)} with '
-            f"<b>{esc(best.subject)}</b> ({esc(f.ratio(best))}): {esc(f.verdict(best))}{cost}</div></div>"
+            f'<div class="big {cls}">{esc(f.change(best))}</div><div class="what">energy per {esc(best.item_unit)} '
+            f"with <b>{esc(best.subject)}</b> ({esc(f.ratio(best))}): {esc(f.verdict(best))}{cost}</div>"
+            f"{trade}</div>"
         )
     if not cards:
         return ""
     return ('<section><h2>At a glance</h2><div class="cards">' + "".join(cards) +
-            '</div><p class="note">Ratios are medians over rounds, with 95% bootstrap confidence intervals.</p>'
-            "</section>")
+            '</div><p class="note">Ratios are medians over rounds against the baseline, with 95% bootstrap '
+            "confidence intervals; a saving counts only when the whole interval is below 1.</p></section>")
 
 
 def _ratio_ci(e: Entry) -> str:
@@ -122,15 +138,19 @@ def _ratio_ci(e: Entry) -> str:
 
 
 def _energy_section(report: Report, colors: dict[str, str]) -> str:
-    bars = [
-        Bar(label=e.subject, value=e.per_item.value, low=e.per_item.low, high=e.per_item.high,
-            color=colors.get(e.subject, BASELINE_COLOR),
-            note="" if e.is_baseline or e.ratio is None else f.ratio(e, with_ci=False),
-            group=f"{_group_title(report, *e.group)} per {e.item_unit}")
-        for _, entries in report.groups() for e in entries
-    ]
-    chart = hbar_chart(bars, kind="energy", title="Energy per item by subject and phase, 95% CI",
-                       fmt=f.format_joules, axis_label="energy per item (J), whiskers: 95% CI of the median")
+    charts = []
+    for (run, bench, phase), entries in report.groups():
+        bars = [
+            Bar(label=e.subject, value=e.per_item.value, low=e.per_item.low, high=e.per_item.high,
+                color=colors.get(e.subject, BASELINE_COLOR),
+                note="" if e.is_baseline or e.ratio is None else f.ratio(e, with_ci=False))
+            for e in entries
+        ]
+        unit = entries[0].item_unit
+        svg = hbar_chart(bars, kind="energy", title=f"Energy per {unit}: {bench} ({phase})", fmt=f.format_joules,
+                         axis_label=f"J per {unit}; whiskers: 95% CI of the median")
+        charts.append(_figure(_group_title(report, run, bench, phase), svg))
+    chart = f'<div class="charts">{"".join(charts)}</div>'
     rows = []
     for (run, bench, phase), entries in report.groups():
         rows.append(f'<tr class="group"><td colspan="7">{esc(_group_title(report, run, bench, phase))}</td></tr>')
@@ -148,7 +168,7 @@ def _energy_section(report: Report, colors: dict[str, str]) -> str:
         "<th>quality</th><th>source</th><th>rounds</th></tr></thead><tbody>" + "".join(rows) +
         "</tbody></table></div>"
     )
-    return (f'<section><h2>Energy per item</h2><div class="plot scroll">{chart}</div>{table}'
+    return (f'<section><h2>Energy per item</h2>{chart}{table}'
             '<p class="note">\u2605 on the energy/quality Pareto front.</p></section>')
 
 
@@ -168,29 +188,37 @@ def _pareto_section(report: Report, colors: dict[str, str]) -> str:
         direction = "higher is better" if q.higher_is_better else "lower is better"  # type: ignore[union-attr]
         chart = scatter_pareto(points, title=f"Energy vs {q.metric}: {bench}",  # type: ignore[union-attr]
                                fmt_x=f.format_joules, x_label=f"energy per {rated[0].item_unit} (J)",
-                               y_label=f"{q.metric} ({direction})")  # type: ignore[union-attr]
-        parts.append(f"<h3>{esc(_group_title(report, run, bench, phase))}</h3>"
-                     f'<div class="plot scroll">{chart}</div>')
+                               y_label=f"{q.metric}, {direction}")  # type: ignore[union-attr]
+        parts.append(_figure(_group_title(report, run, bench, phase), chart))
     if not parts:
         body = '<p class="note">No benchmark has a quality metric on two or more subjects.</p>'
     else:
-        body = "".join(parts) + (
+        body = '<div class="charts">' + "".join(parts) + "</div>" + (
             '<p class="note">Diamond: baseline. Green ring and dashed line: Pareto front (nothing else uses '
             "less energy at better quality). Horizontal whiskers: 95% CI of energy.</p>")
     return f"<section><h2>Energy vs quality</h2>{body}</section>"
 
 
 def _domains_section(report: Report) -> str:
-    rows = [StackRow(label=e.subject, parts=e.domains_per_item,
-                     group=f"{_group_title(report, *e.group)} per {e.item_unit}")
-            for _, entries in report.groups() for e in entries if e.domains_per_item]
-    if not rows:
+    keys: list[str] = []
+    for e in report.entries:
+        keys += [k for k in e.domains_per_item if k not in keys]
+    dom_colors = {k: color(i) for i, k in enumerate(keys)}
+    charts = []
+    for (run, bench, phase), entries in report.groups():
+        rows = [StackRow(label=e.subject, parts=e.domains_per_item) for e in entries if e.domains_per_item]
+        if not rows:
+            continue
+        unit = entries[0].item_unit
+        svg = stacked_hbar(rows, title=f"Energy per {unit} by device: {bench} ({phase})", fmt=f.format_joules,
+                           axis_label=f"J per {unit}, as recorded per domain", colors=dom_colors)
+        charts.append(_figure(_group_title(report, run, bench, phase), svg))
+    if not charts:
         return ('<section><h2>Energy by device</h2><p class="note">No per-device figures in these runs.</p>'
                 "</section>")
-    chart = stacked_hbar(rows, title="Energy per item by device/domain", fmt=f.format_joules,
-                         axis_label="energy per item (J), as recorded per domain")
-    return (f'<section><h2>Energy by device</h2><div class="plot scroll">{chart}</div>'
-            '<p class="note">Domains as the samplers reported them (e.g. cpu:package, gpu:0).</p></section>')
+    return (f'<section><h2>Energy by device</h2><div class="charts">{"".join(charts)}</div>'
+            '<p class="note">Domains as the samplers reported them (e.g. cpu:package, gpu:0), mean over rounds.'
+            "</p></section>")
 
 
 def _timeline_entry(report: Report) -> Entry | None:
@@ -308,7 +336,8 @@ def render_html(report: Report) -> str:
         _headline(report),
         _gates_section(report),
         _energy_section(report, colors),
-        '<div class="grid">', _pareto_section(report, colors), _domains_section(report), "</div>",
+        _pareto_section(report, colors),
+        _domains_section(report),
         '<div class="grid">', _timeline_section(report), _regions_section(report), "</div>",
         "<section><h2>Machine and samplers</h2>" + "".join(_machine(r) for r in report.runs) + "</section>",
         _warnings_section(report),

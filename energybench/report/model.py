@@ -205,14 +205,15 @@ def _quality(bench: Mapping[str, Any]) -> Quality | None:
     return Quality(str(q.get("metric", "quality")), float(q["value"]), bool(q.get("higher_is_better", True)))
 
 
-def _domains_per_item(bench: Mapping[str, Any]) -> dict[str, float]:
+def _domains_per_item(bench: Mapping[str, Any], per_item: float) -> dict[str, float]:
+    """Energy per item split in the proportions the domains recorded over all rounds, scaled so the parts add
+    up to the headline median (a mean here would disagree with the energy chart on a noisy run)."""
     totals: dict[str, float] = {}
-    items = 0.0
     for r in bench.get("rounds") or []:
-        items += r.get("items") or 1
         for k, v in (r.get("domains") or {}).items():
             totals[str(k)] = totals.get(str(k), 0.0) + float(v)
-    return {k: v / items for k, v in totals.items()} if items else {}
+    whole = sum(totals.values())
+    return {k: per_item * v / whole for k, v in totals.items()} if whole > 0 else {}
 
 
 def _source(bench: Mapping[str, Any]) -> str:
@@ -323,7 +324,7 @@ def build_report(
                     Entry(
                         run=run_id, benchmark=name, subject=subject, method=b.get("method"), phase=phase,
                         item_unit=str(b.get("item_unit") or "item"), per_item=est, ratio=ratio,
-                        quality=_quality(b), domains_per_item=_domains_per_item(b), source=_source(b),
+                        quality=_quality(b), domains_per_item=_domains_per_item(b, est.value), source=_source(b),
                         rounds=len(b.get("rounds") or []),
                         energy_j=sum(float(r["energy_j"]) for r in b.get("rounds") or []),
                         co2e_g_per_item=co2_item, warnings=warnings, is_baseline=b is base, verdict=verdict,

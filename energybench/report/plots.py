@@ -12,8 +12,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from html import escape
 
-# Okabe-Ito: distinguishable with the common kinds of colour blindness.
-PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000")
+# Okabe-Ito (distinguishable with the common kinds of colour blindness), then Paul Tol's muted scheme for
+# suites with many subjects; yellow last because it is faint on white.
+PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#882255", "#44AA99",
+           "#999933", "#332288", "#000000", "#F0E442")
 BASELINE_COLOR = "#555555"
 WIDTH = 480
 FONT = 14
@@ -78,34 +80,45 @@ class Bar:
     high: float | None = None
     color: str = PALETTE[0]
     note: str = ""
-    group: str = ""
+
+
+# Bars sit under their label (not beside it) so long subject names are shown whole and every bar gets the
+# full width, which is what keeps a chart legible at phone width.
+LEFT, ROW_H, BAR_H = 6.0, 36.0, 14.0
+
+
+def _value_axis(ticks: Sequence[float], sx: Callable[[float], float], top: float, axis_y: float, fmt: Formatter,
+                axis_label: str) -> list[str]:
+    """Grid lines, axis and tick labels; drawn first so the bars lie on top of the grid."""
+    out = [f'<path d="M{sx(t):.1f},{top}V{axis_y + 4}" stroke="#e6e6e6"/>' for t in ticks if t]
+    out.append(f'<path d="M{LEFT},{top}V{axis_y}H{sx(ticks[-1]):.1f}" stroke="#888" fill="none"/>')
+    for t in ticks:
+        out.append(_text(sx(t), axis_y + 17, fmt(t) if t else "0", anchor="middle", size=FONT - 2))
+    out.append(_text(WIDTH / 2, axis_y + 34, axis_label, anchor="middle", size=FONT - 1))
+    return out
 
 
 def hbar_chart(bars: Sequence[Bar], *, kind: str, title: str, fmt: Formatter, axis_label: str) -> str:
-    """Horizontal bars with optional CI whiskers, grouped under header lines (one per ``group``)."""
-    label_w, right_pad, row_h, top = 130.0, 112.0, 26.0, 8.0
-    plot_w = WIDTH - label_w - right_pad
+    """Horizontal bars from zero, each under its name, with optional CI whiskers and a note at the end."""
+    right_pad, top = 110.0, 4.0
+    plot_w = WIDTH - LEFT - right_pad
     hi = max([b.high if b.high is not None else b.value for b in bars] + [0.0])
     ticks = nice_ticks(0.0, hi or 1.0)
-    xmax = ticks[-1]
 
     def sx(v: float) -> float:
-        return label_w + plot_w * max(v, 0.0) / xmax
+        return LEFT + plot_w * max(v, 0.0) / ticks[-1]
 
-    body: list[str] = []
+    axis_y = top + ROW_H * len(bars) + 2
+    body = _value_axis(ticks, sx, top, axis_y, fmt, axis_label)
     y = top
-    group = None
     for bar in bars:
-        if bar.group and bar.group != group:
-            group = bar.group
-            body.append(_text(4, y + 15, short(group, 52), extra=' font-weight="600"'))
-            y += row_h
-        cy = y + row_h / 2
+        by = y + 18
+        cy = by + BAR_H / 2
         body.append(
             f'<g class="bar"><title>{esc(bar.label)}: {esc(fmt(bar.value))}</title>'
-            + _text(label_w - 6, cy + 4, short(bar.label, 16), anchor="end")
-            + f'<rect x="{label_w:.1f}" y="{y + 4:.1f}" width="{sx(bar.value) - label_w:.1f}" '
-            f'height="{row_h - 8:.1f}" fill="{esc(bar.color)}" rx="2"/>'
+            + _text(LEFT, y + 14, short(bar.label, 58), size=FONT - 1)
+            + f'<rect x="{LEFT}" y="{by:.1f}" width="{sx(bar.value) - LEFT:.1f}" height="{BAR_H}" '
+            f'fill="{esc(bar.color)}" rx="2"/>'
         )
         if bar.low is not None and bar.high is not None:
             x0, x1 = sx(bar.low), sx(bar.high)
@@ -113,17 +126,10 @@ def hbar_chart(bars: Sequence[Bar], *, kind: str, title: str, fmt: Formatter, ax
                 f'<path class="errorbar" d="M{x0:.1f},{cy:.1f}H{x1:.1f}M{x0:.1f},{cy - 6:.1f}V{cy + 6:.1f}'
                 f'M{x1:.1f},{cy - 6:.1f}V{cy + 6:.1f}" stroke="#222" stroke-width="1.5" fill="none"/>'
             )
-        end = sx(bar.high if bar.high is not None else bar.value)
-        body.append(_text(end + 5, cy + 4, f"{fmt(bar.value)} {bar.note}".strip(), size=FONT - 1))
+        end = sx(max(bar.value, bar.high if bar.high is not None else bar.value))
+        body.append(_text(end + 5, cy + 5, f"{fmt(bar.value)} {bar.note}".strip(), size=FONT - 1))
         body.append("</g>")
-        y += row_h
-    axis_y = y + 4
-    body.append(f'<path d="M{label_w},{top}V{axis_y}H{label_w + plot_w}" stroke="#888" fill="none"/>')
-    for t in ticks:
-        x = sx(t)
-        body.append(f'<path d="M{x:.1f},{axis_y}v4" stroke="#888"/>')
-        body.append(_text(x, axis_y + 17, fmt(t) if t else "0", anchor="middle", size=FONT - 2))
-    body.append(_text(label_w + plot_w / 2, axis_y + 34, axis_label, anchor="middle", size=FONT - 1))
+        y += ROW_H
     return _svg(kind, axis_y + 42, title, body)
 
 
@@ -141,37 +147,97 @@ class Point:
     color: str = PALETTE[0]
 
 
+@dataclass(frozen=True)
+class Axis:
+    """A linear or logarithmic axis from ``lo`` to ``hi`` with its tick values."""
+
+    lo: float
+    hi: float
+    log: bool
+    ticks: tuple[float, ...]
+
+    def frac(self, v: float) -> float:
+        if self.log:
+            v = max(v, self.lo)
+            return (math.log10(v) - math.log10(self.lo)) / (math.log10(self.hi) - math.log10(self.lo))
+        return (v - self.lo) / (self.hi - self.lo)
+
+
+def make_axis(values: Sequence[float], *, log_ratio: float = 8.0) -> Axis:
+    """Linear, unless the values are positive and span more than ``log_ratio`` x: then log, so a 0.04x
+    subject and a 1.3x one (or a perplexity of 13 and one of 75) are both readable on one plot."""
+    lo, hi = min(values), max(values)
+    if lo > 0 and hi / lo > log_ratio:
+        k0, k1 = math.floor(math.log10(lo)), math.ceil(math.log10(hi))
+        marks = sorted(m * 10.0**k for k in range(k0 - 1, k1 + 1) for m in (1, 2, 5))
+        below = max(c for c in marks if c <= lo * (1 + 1e-12))
+        above = min(c for c in marks if c >= hi * (1 - 1e-12))
+        ticks = [c for c in marks if below <= c <= above]
+        if len(ticks) > 8:
+            ticks = [c for c in ticks if math.isclose(10 ** round(math.log10(c)), c)] or ticks
+        return Axis(below, above, True, tuple(ticks))
+    pad = (hi - lo) * 0.08 or abs(hi) * 0.1 or 1.0
+    t = nice_ticks(max(0.0, lo - pad) if lo >= 0 else lo - pad, hi + pad)
+    return Axis(t[0], t[-1], False, tuple(t))
+
+
+def _place_labels(anchors: Sequence[tuple[float, float, str]], bounds: tuple[float, float, float, float],
+                  size: int) -> list[tuple[float, float, str]]:
+    """Greedy label placement: for each point try eight spots around it and keep the first that overlaps no
+    label or marker already there (else the least-overlapping one). Returns (x, y, text-anchor) per label."""
+    x0, y0, x1, y1 = bounds
+    char_w, h = size * 0.58, size + 2.0
+    taken = [(cx - 7, cy - 7, cx + 7, cy + 7) for cx, cy, _ in anchors]
+    spots = ((9, -7, "start"), (9, 13, "start"), (-9, -7, "end"), (-9, 13, "end"), (0, -11, "middle"),
+             (0, 22, "middle"), (16, 3, "start"), (-16, 3, "end"))
+    order = sorted(range(len(anchors)), key=lambda i: anchors[i][1])
+    placed: dict[int, tuple[float, float, str]] = {}
+    for i in order:
+        cx, cy, text = anchors[i]
+        w = char_w * len(text)
+        best, best_cost = None, math.inf
+        for dx, dy, anchor in spots:
+            lx = cx + dx - (w if anchor == "end" else w / 2 if anchor == "middle" else 0)
+            box = (lx, cy + dy - h + 3, lx + w, cy + dy + 3)
+            cost = sum(max(0.0, min(box[2], t[2]) - max(box[0], t[0])) * max(0.0, min(box[3], t[3]) - max(box[1], t[1]))
+                       for t in taken)
+            cost += 1e4 * (box[0] < x0 or box[2] > x1 or box[1] < y0 or box[3] > y1)
+            if cost < best_cost:
+                best, best_cost = (cx + dx, cy + dy, anchor, box), cost
+            if cost == 0:
+                break
+        if best is not None:
+            taken.append(best[3])
+            placed[i] = best[:3]
+    return [placed[i] for i in range(len(anchors))]
+
+
 def scatter_pareto(points: Sequence[Point], *, title: str, fmt_x: Formatter, x_label: str, y_label: str) -> str:
     """Energy (x) against quality (y): the Pareto front joined by a dashed line, the baseline a diamond."""
     left, right, top, bottom = 64.0, 24.0, 16.0, 52.0
-    height = 330.0
+    height = 380.0
     pw, ph = WIDTH - left - right, height - top - bottom
-    xs = [p.x for p in points] + [p.x_low for p in points if p.x_low is not None]
-    xs += [p.x_high for p in points if p.x_high is not None]
-    ys = [p.y for p in points]
-    xlo, xhi = min(xs), max(xs)
-    pad = (xhi - xlo) * 0.08 or abs(xhi) * 0.1 or 1.0
-    xt = nice_ticks(max(0.0, xlo - pad), xhi + pad)
-    ylo, yhi = min(ys), max(ys)
-    ypad = (yhi - ylo) * 0.1 or abs(yhi) * 0.05 or 1.0
-    yt = nice_ticks(ylo - ypad, yhi + ypad)
+    xs = [p.x for p in points] + [v for p in points for v in (p.x_low, p.x_high) if v is not None and v > 0]
+    xa = make_axis(xs)
+    ya = make_axis([p.y for p in points], log_ratio=4.0)
 
     def sx(v: float) -> float:
-        return left + pw * (v - xt[0]) / (xt[-1] - xt[0])
+        return left + pw * xa.frac(v)
 
     def sy(v: float) -> float:
-        return top + ph * (1 - (v - yt[0]) / (yt[-1] - yt[0]))
+        return top + ph * (1 - ya.frac(v))
 
     body = [f'<rect x="{left}" y="{top}" width="{pw}" height="{ph}" fill="#fafafa" stroke="#bbb"/>']
-    for t in xt:
+    for t in xa.ticks:
         body.append(f'<path d="M{sx(t):.1f},{top}V{top + ph}" stroke="#e6e6e6"/>')
         body.append(_text(sx(t), top + ph + 16, fmt_x(t) if t else "0", anchor="middle", size=FONT - 2))
-    for t in yt:
+    for t in ya.ticks:
         body.append(f'<path d="M{left},{sy(t):.1f}H{left + pw}" stroke="#e6e6e6"/>')
         body.append(_text(left - 6, sy(t) + 4, f"{t:.4g}", anchor="end", size=FONT - 2))
-    body.append(_text(left + pw / 2, height - 12, x_label, anchor="middle", size=FONT - 1))
+    body.append(_text(left + pw / 2, height - 12, x_label + (" (log scale)" if xa.log else ""), anchor="middle",
+                      size=FONT - 1))
     body.append(
-        _text(14, top + ph / 2, y_label, anchor="middle", size=FONT - 1,
+        _text(14, top + ph / 2, y_label + (" (log)" if ya.log else ""), anchor="middle", size=FONT - 1,
               extra=f' transform="rotate(-90 14 {top + ph / 2:.1f})"')
     )
     front = sorted((p for p in points if p.on_front), key=lambda p: p.x)
@@ -180,10 +246,12 @@ def scatter_pareto(points: Sequence[Point], *, title: str, fmt_x: Formatter, x_l
         body.append(f'<path class="pareto" d="{d}" stroke="#009E73" stroke-width="2" '
                     'stroke-dasharray="6 4" fill="none"/>')
     for p in points:
+        cy = sy(p.y)
+        if p.x_low is not None and p.x_high is not None:
+            body.append(f'<path d="M{sx(p.x_low):.1f},{cy:.1f}H{sx(p.x_high):.1f}" stroke="#999"/>')
+    for p in points:
         cx, cy = sx(p.x), sy(p.y)
         tip = f"<title>{esc(p.label)}: {esc(fmt_x(p.x))}, {p.y:.4g}</title>"
-        if p.x_low is not None and p.x_high is not None:
-            body.append(f'<path d="M{sx(p.x_low):.1f},{cy:.1f}H{sx(p.x_high):.1f}" stroke="#444"/>')
         if p.baseline:
             body.append(
                 f'<path class="point baseline" d="M{cx:.1f},{cy - 8:.1f}l8,8l-8,8l-8,-8z" '
@@ -193,10 +261,13 @@ def scatter_pareto(points: Sequence[Point], *, title: str, fmt_x: Formatter, x_l
             ring = ' stroke="#009E73" stroke-width="3"' if p.on_front else ' stroke="#fff"'
             body.append(f'<circle class="point" cx="{cx:.1f}" cy="{cy:.1f}" r="6" fill="{esc(p.color)}"{ring}>'
                         f"{tip}</circle>")
-        anchor = "end" if cx > left + pw * 0.7 else "start"
-        dx = -10 if anchor == "end" else 10
-        name = p.label if not p.baseline or "baseline" in p.label else f"{p.label} (baseline)"
-        body.append(_text(cx + dx, cy - 8, short(name, 28), anchor=anchor, size=FONT - 1))
+    names = [short(p.label if not p.baseline or "baseline" in p.label else f"{p.label} (baseline)", 28)
+             for p in points]
+    spots = _place_labels([(sx(p.x), sy(p.y), n) for p, n in zip(points, names, strict=True)],
+                          (left, top, left + pw, top + ph), FONT - 1)
+    for (lx, ly, anchor), name in zip(spots, names, strict=True):
+        body.append(_text(lx, ly, name, anchor=anchor, size=FONT - 1,
+                          extra=' paint-order="stroke" stroke="#fafafa" stroke-width="3"'))
     return _svg("pareto", height, title, body)
 
 
@@ -204,56 +275,50 @@ def scatter_pareto(points: Sequence[Point], *, title: str, fmt_x: Formatter, x_l
 class StackRow:
     label: str
     parts: dict[str, float] = field(default_factory=dict)
-    group: str = ""
 
 
-def stacked_hbar(rows: Sequence[StackRow], *, title: str, fmt: Formatter, axis_label: str) -> str:
+def stacked_hbar(rows: Sequence[StackRow], *, title: str, fmt: Formatter, axis_label: str,
+                 colors: dict[str, str] | None = None) -> str:
     """One horizontal bar per row, split into device/domain segments, with a legend on top."""
     keys: list[str] = []
     for r in rows:
         keys += [k for k in r.parts if k not in keys]
-    colors = {k: color(i) for i, k in enumerate(keys)}
-    label_w, right_pad, row_h = 130.0, 70.0, 26.0
-    plot_w = WIDTH - label_w - right_pad
+    colors = {k: (colors or {}).get(k, color(i)) for i, k in enumerate(keys)}
+    right_pad = 80.0
+    plot_w = WIDTH - LEFT - right_pad
     body: list[str] = []
     # legend, wrapped over as many lines as it needs
-    lx, ly = 4.0, 14.0
+    lx, ly = LEFT, 14.0
     for k in keys:
-        w = 24 + 7.6 * len(short(k, 30))
+        w = 26 + 7.6 * len(short(k, 30))
         if lx + w > WIDTH:
-            lx, ly = 4.0, ly + 18
+            lx, ly = LEFT, ly + 18
         body.append(f'<rect x="{lx:.1f}" y="{ly - 10:.1f}" width="12" height="12" fill="{colors[k]}"/>')
         body.append(_text(lx + 16, ly, short(k, 30), size=FONT - 1))
         lx += w
-    top = ly + 12
+    top = ly + 8
     totals = [sum(r.parts.values()) for r in rows]
     ticks = nice_ticks(0.0, max(totals + [0.0]) or 1.0)
 
     def sx(v: float) -> float:
-        return plot_w * v / ticks[-1]
+        return LEFT + plot_w * v / ticks[-1]
 
-    y, group = top, None
+    axis_y = top + ROW_H * len(rows) + 2
+    body += _value_axis(ticks, sx, top, axis_y, fmt, axis_label)
+    y = top
     for r, total in zip(rows, totals, strict=True):
-        if r.group and r.group != group:
-            group = r.group
-            body.append(_text(4, y + 15, short(group, 52), extra=' font-weight="600"'))
-            y += row_h
-        body.append(_text(label_w - 6, y + row_h / 2 + 4, short(r.label, 16), anchor="end"))
-        x = label_w
+        by = y + 18
+        body.append(_text(LEFT, y + 14, short(r.label, 58), size=FONT - 1))
+        x = LEFT
         for k, v in r.parts.items():
-            w = sx(v)
+            w = sx(v) - LEFT
             body.append(
-                f'<rect class="segment" x="{x:.1f}" y="{y + 4:.1f}" width="{w:.1f}" height="{row_h - 8:.1f}" '
+                f'<rect class="segment" x="{x:.1f}" y="{by:.1f}" width="{w:.1f}" height="{BAR_H}" '
                 f'fill="{colors[k]}"><title>{esc(r.label)} {esc(k)}: {esc(fmt(v))}</title></rect>'
             )
             x += w
-        body.append(_text(x + 5, y + row_h / 2 + 4, fmt(total), size=FONT - 1))
-        y += row_h
-    axis_y = y + 4
-    body.append(f'<path d="M{label_w},{top}V{axis_y}H{label_w + plot_w}" stroke="#888" fill="none"/>')
-    for t in ticks:
-        body.append(_text(label_w + sx(t), axis_y + 17, fmt(t) if t else "0", anchor="middle", size=FONT - 2))
-    body.append(_text(label_w + plot_w / 2, axis_y + 34, axis_label, anchor="middle", size=FONT - 1))
+        body.append(_text(x + 5, by + BAR_H / 2 + 5, fmt(total), size=FONT - 1))
+        y += ROW_H
     return _svg("domains", axis_y + 42, title, body)
 
 
