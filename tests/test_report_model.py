@@ -28,6 +28,12 @@ def test_pareto_front_higher_is_better_and_ties():
     assert pareto_front(pts, higher_is_better=True) == [False, True, False, True]
 
 
+def test_pareto_front_treats_tiny_quality_differences_as_ties():
+    # fp16-like: twice the energy for a perplexity better only in the 5th digit: dominated
+    assert pareto_front([(1.0, 13.21190), (2.0, 13.21180)], higher_is_better=False) == [True, False]
+    assert pareto_front([(1.0, 13.2), (2.0, 12.0)], higher_is_better=False) == [True, True]
+
+
 def test_ratios_and_front_from_stored_stats():
     report = build_report([make_run()], lookup=fake_lookup)
     e = _by_subject(report)

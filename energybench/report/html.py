@@ -68,6 +68,7 @@ td.name{overflow-wrap:anywhere;min-width:8em}
 .tag.mixed,.tag.unknown{background:#eee;color:#333}
 .verdict-regression,.verdict-higher{color:var(--bad);font-weight:700}
 .verdict-pass,.verdict-lower{color:var(--good);font-weight:700}
+ol.sources{margin:6px 0;padding-left:22px;overflow-wrap:anywhere}
 ul.warn{margin:4px 0;padding-left:20px} ul.warn li{margin:3px 0;overflow-wrap:anywhere}
 @media (max-width:600px){body{font-size:14px} main{padding:8px} section{padding:10px} header{padding:12px}}
 """
@@ -137,7 +138,8 @@ def _ratio_ci(e: Entry) -> str:
     return f"[{r.low:.2f}, {r.high:.2f}]"
 
 
-def _energy_section(report: Report, colors: dict[str, str]) -> str:
+def _energy_section(report: Report, colors: dict[str, str]) -> tuple[str, str]:
+    """The per-benchmark bar charts, and the table of every figure (shown further down the page)."""
     charts = []
     for (run, bench, phase), entries in report.groups():
         bars = [
@@ -168,8 +170,9 @@ def _energy_section(report: Report, colors: dict[str, str]) -> str:
         "<th>quality</th><th>source</th><th>rounds</th></tr></thead><tbody>" + "".join(rows) +
         "</tbody></table></div>"
     )
-    return (f'<section><h2>Energy per item</h2>{chart}{table}'
-            '<p class="note">\u2605 on the energy/quality Pareto front.</p></section>')
+    return (f"<section><h2>Energy per item</h2>{chart}</section>",
+            f'<section><h2>All figures</h2>{table}<p class="note">\u2605 on the energy/quality Pareto front.</p>'
+            "</section>")
 
 
 def _pareto_section(report: Report, colors: dict[str, str]) -> str:
@@ -217,7 +220,8 @@ def _domains_section(report: Report) -> str:
         return ('<section><h2>Energy by device</h2><p class="note">No per-device figures in these runs.</p>'
                 "</section>")
     return (f'<section><h2>Energy by device</h2><div class="charts">{"".join(charts)}</div>'
-            '<p class="note">Domains as the samplers reported them (e.g. cpu:package, gpu:0), mean over rounds.'
+            '<p class="note">Domains as the samplers reported them (e.g. cpu:package, gpu:0): their shares over '
+            "all rounds, scaled to the median energy per item."
             "</p></section>")
 
 
@@ -253,17 +257,20 @@ def _regions_section(report: Report) -> str:
                 color=color(0) if r.is_user else "#8fa3b8") for r in report.regions]
     chart = hbar_chart(bars, kind="regions", title="CO2e of the same joules by grid region", fmt=f.format_grams,
                        axis_label="g CO2e")
+    sources = list(dict.fromkeys(r.source for r in report.regions))
     rows = "".join(
         f"<tr><td class=name>{esc(r.name)}{' <b>(yours)</b>' if r.is_user else ''}</td><td>{esc(r.label)}</td>"
         f"<td class=num>{esc(f.format_grams(r.co2e_g))}</td><td class=num>{r.intensity_g_per_kwh:.0f}</td>"
-        f"<td class=num>{esc(r.year or '')}</td><td class=name>{esc(r.source)}</td></tr>"
+        f"<td class=num>{esc(r.year or '')}</td><td class=num>[{sources.index(r.source) + 1}]</td></tr>"
         for r in report.regions
     )
+    notes = "".join(f"<li>{esc(src)}</li>" for src in sources)
     return (
         f"<section><h2>CO2e by region</h2><p class=note>The same {esc(f.format_joules(report.region_joules))} "
-        f"({esc(report.region_note)}) on different grids.</p><div class=\"plot scroll\">{chart}</div>"
+        f"({esc(report.region_note)}) on different grids.</p><div class=\"plot\">{chart}</div>"
         '<div class="scroll"><table><thead><tr><th>region</th><th>name</th><th>CO2e</th><th>g/kWh</th>'
-        f"<th>year</th><th>source</th></tr></thead><tbody>{rows}</tbody></table></div></section>"
+        f"<th>year</th><th>source</th></tr></thead><tbody>{rows}</tbody></table></div>"
+        f'<ol class="sources note">{notes}</ol></section>'
     )
 
 
@@ -303,7 +310,9 @@ def _machine(run: RunSummary) -> str:
     if run.settings:
         facts.append(("settings", ", ".join(f"{k}={v}" for k, v in run.settings.items())))
     if run.idle:
-        facts.append(("idle power", f"{run.idle.get('power_w', '?')} W ({run.idle.get('source', '?')})"))
+        watts = run.idle.get("power_w")
+        shown = f"{watts:.3g}" if isinstance(watts, int | float) else "?"
+        facts.append(("idle power", f"{shown} W ({run.idle.get('source', '?')})"))
     if run.carbon:
         cb = run.carbon
         facts.append(("carbon", f"{cb.get('region', '?')} {cb.get('intensity_g_per_kwh', '?')} g/kWh, "
@@ -332,13 +341,15 @@ def render_html(report: Report) -> str:
     colors = _colors(report)
     runs = ", ".join(r.run_id for r in report.runs)
     created = ", ".join(r.created for r in report.runs if r.created)
+    energy_charts, figures_table = _energy_section(report, colors)
     body = "".join([
         _headline(report),
         _gates_section(report),
-        _energy_section(report, colors),
+        energy_charts,
         _pareto_section(report, colors),
         _domains_section(report),
         '<div class="grid">', _timeline_section(report), _regions_section(report), "</div>",
+        figures_table,
         "<section><h2>Machine and samplers</h2>" + "".join(_machine(r) for r in report.runs) + "</section>",
         _warnings_section(report),
     ])

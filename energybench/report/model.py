@@ -185,13 +185,23 @@ def _opt(v: Any) -> float | None:
 # ---------------------------------------------------------------------------------------------- the build
 
 
-def pareto_front(points: Sequence[tuple[float, float]], higher_is_better: bool) -> list[bool]:
-    """Which (energy, quality) points no other point beats on both counts (less energy, better quality)."""
+def pareto_front(points: Sequence[tuple[float, float]], higher_is_better: bool, rel_tol: float = 1e-3) -> list[bool]:
+    """Which (energy, quality) points no other point beats on both counts (less energy, better quality).
+
+    Qualities within ``rel_tol`` of each other count as equal: a perplexity of 13.2119 is not "better" than
+    13.2118, and the cheaper of the two should win."""
     sign = 1.0 if higher_is_better else -1.0
+
+    def at_least(q2: float, q: float) -> bool:
+        return sign * (q2 - q) >= -rel_tol * max(abs(q), abs(q2))
+
+    def better(q2: float, q: float) -> bool:
+        return sign * (q2 - q) > rel_tol * max(abs(q), abs(q2))
+
     flags = []
     for i, (e, q) in enumerate(points):
         dominated = any(
-            j != i and e2 <= e and sign * q2 >= sign * q and (e2 < e or sign * q2 > sign * q)
+            j != i and e2 <= e and at_least(q2, q) and (e2 < e or better(q2, q))
             for j, (e2, q2) in enumerate(points)
         )
         flags.append(not dominated)

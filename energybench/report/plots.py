@@ -18,7 +18,7 @@ PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#8
            "#999933", "#332288", "#000000", "#F0E442")
 BASELINE_COLOR = "#555555"
 WIDTH = 480
-FONT = 14
+FONT = 15
 
 
 def color(i: int) -> str:
@@ -84,7 +84,7 @@ class Bar:
 
 # Bars sit under their label (not beside it) so long subject names are shown whole and every bar gets the
 # full width, which is what keeps a chart legible at phone width.
-LEFT, ROW_H, BAR_H = 6.0, 36.0, 14.0
+LEFT, ROW_H, BAR_H = 6.0, 38.0, 14.0
 
 
 def _value_axis(ticks: Sequence[float], sx: Callable[[float], float], top: float, axis_y: float, fmt: Formatter,
