@@ -30,6 +30,7 @@ _LAZY = {
     "Subject": "energybench.subjects.api",
     "CompressionMethod": "energybench.subjects.api",
     "launcher_environment": "energybench.distributed_launcher",
+    "build_report": "energybench.report",
 }
 
 __all__ = sorted(_LAZY) + ["__version__"]

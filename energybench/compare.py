@@ -196,21 +196,23 @@ def format_table(cmp: Comparison) -> str:
 
 def to_markdown(cmp: Comparison) -> str:
     """GitHub-flavoured Markdown (for ``$GITHUB_STEP_SUMMARY`` or a PR comment)."""
-    out = [f"### {_title(cmp)}", ""]
+    # names come from result files: every cell and message is escaped so none can become markup
+    from energybench.report.markdown import markdown_table, md_escape
+
+    out = [f"### energy comparison: {md_escape(cmp.base_id or '(no baseline)')} → {md_escape(cmp.new_id)}", ""]
     if cmp.rows:
-        out.append("| " + " | ".join(HEADERS) + " |")
-        out.append("|" + "|".join(["---"] + ["---:"] * (len(HEADERS) - 2) + [":---:"]) + "|")
+        rows = []
         for r in cmp.rows:
             cells = _cells(r, cmp.alpha)
             if r.failed:
-                cells[-1] = "**REGRESSION**"
-            out.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
-        out.append("")
+                cells[-1] = "❌ REGRESSION"
+            rows.append(cells)
+        out += [markdown_table(HEADERS, rows, align="l" + "r" * (len(HEADERS) - 2) + "c"), ""]
     details = [g.message for r in cmp.rows for g in r.gates]
     if details:
-        out += [f"- {'❌' if m.startswith('FAIL') else '✅'} {m}" for m in details] + [""]
-    out += [f"> **warning:** {w}" for w in cmp.warnings]
-    out += [f"> note: {n}" for n in cmp.notes]
+        out += [f"- {'❌' if m.startswith('FAIL') else '✅'} {md_escape(m)}" for m in details] + [""]
+    out += [f"> **warning:** {md_escape(w)}" for w in cmp.warnings]
+    out += [f"> note: {md_escape(n)}" for n in cmp.notes]
     if cmp.gates:
         summary = f"**{len(cmp.regressions)} energy regression(s)**" if cmp.regressions else "**energy gates passed**"
         out += ["", summary]

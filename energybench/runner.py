@@ -87,6 +87,9 @@ class RunConfig:
 # --------------------------------------------------------------------------------------------------------
 # Loading and selecting suites
 
+# counters read this often inside a trial give reports a power-over-time curve; a read costs ~50 us
+TIMELINE_INTERVAL_S = 0.1
+
 
 def load_suites(path: str | Path) -> list[Suite]:
     """``SUITES`` from every ``*.py`` in a directory (sorted, ``_*`` skipped) or from one file."""
@@ -267,6 +270,7 @@ def run_suites(suites: list[Suite], cfg: RunConfig) -> dict[str, Any]:
     meter = Meter(
         samplers=cfg.samplers,
         options=benchmark_options(cfg.sampler_options),
+        counter_interval=TIMELINE_INTERVAL_S,
         **(cfg.carbon or {"region": cfg.region}),
     )
     if not meter.samplers:
@@ -473,6 +477,9 @@ def _trials(entries: list[_Entry], meter: Any, cfg: RunConfig, run: dict[str, An
                     rnd["workload"] = {k: v for k, v in state.items() if isinstance(v, int | float)}
                 if m.warnings:
                     rnd["warnings"] = list(m.warnings)
+                if m.timeline:  # power over time, for the report's plot
+                    rnd["timeline"] = [[round(t, 4), {k: round(w, 4) for k, w in watts.items()}]
+                                       for t, watts in m.timeline]
                 if run["carbon"] is None and m.carbon is not None:
                     c = m.carbon
                     run["carbon"] = {"region": c.region, "intensity_g_per_kwh": c.intensity_g_per_kwh,

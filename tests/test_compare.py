@@ -33,8 +33,8 @@ def test_regression_row_and_verdicts():
     text = format_table(cmp)
     assert "REGRESSION" in text and "FAIL bench energy:+5%" in text and "1 energy regression(s)" in text
     md = to_markdown(cmp)
-    assert md.startswith("### energy comparison: run-bench -> run-bench")
-    assert "| bench |" in md and "**REGRESSION**" in md
+    assert md.startswith("### energy comparison: run-bench → run-bench")
+    assert "| bench |" in md and "❌ REGRESSION" in md
 
 
 def test_no_gates_reports_direction():
@@ -88,7 +88,7 @@ def test_cli_exit_codes(saved):
     bad = cli("main", "latest", "--fail-on", "energy:+5%", "--markdown", "cmp.md", cwd=saved)
     assert bad.returncode == 1
     assert "FAIL bench energy:+5%" in bad.stdout
-    assert "**REGRESSION**" in (saved / "cmp.md").read_text()
+    assert "❌ REGRESSION" in (saved / "cmp.md").read_text()
 
 
 @pytest.mark.parametrize(
@@ -115,3 +115,11 @@ def test_cli_corrupt_baseline_is_exit_2(saved):
     (saved / "results" / "0009_bad.json").write_text("{")
     res = cli("9", "1", cwd=saved)
     assert res.returncode == 2 and "corrupt results file" in res.stderr
+
+
+def test_markdown_escapes_names_from_result_files():
+    evil = "<img src=x onerror=alert(1)>_x_|"
+    cmp = compare_runs(run(BASE, name=evil), run(BASE, name=evil), parse_gates(["energy:+5%"]))
+    md = to_markdown(cmp)
+    assert "<img" not in md and "&lt;img" in md
+    assert "\\_x\\_" in md and "\\|" in md
