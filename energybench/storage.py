@@ -8,15 +8,14 @@ directory and is moved into place with ``os.replace``, so readers see either not
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import re
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from energybench.atomic import write_text_atomic
 from energybench.errors import ResultsError
 
 SCHEMA = "energybench/run"
@@ -88,19 +87,8 @@ def write_json_atomic(path: str | os.PathLike[str], data: Mapping[str, Any]) -> 
     """Write ``data`` to ``path`` through a temp file + ``os.replace`` (readers never see a partial file)."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(data, fh, indent=1, default=_json_default, allow_nan=True)
-            fh.write("\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    return target
+    text = json.dumps(data, indent=1, default=_json_default, allow_nan=True) + "\n"
+    return write_text_atomic(target, text)
 
 
 def save_run(run: Mapping[str, Any], directory: str | os.PathLike[str] = DEFAULT_DIR, name: str | None = None) -> Path:

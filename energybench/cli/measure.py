@@ -9,15 +9,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import resource
 import signal
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
+from energybench.atomic import write_text_atomic
 from energybench.cli._options import (
     add_carbon_arguments,
     add_sampler_arguments,
@@ -89,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
             "process_tree": attribution,
             "measurement": result.to_dict(),
         }
-        _write_atomic(json_path, json.dumps(payload, indent=2, default=str))
+        write_text_atomic(json_path, json.dumps(payload, indent=2, default=str))
     return code
 
 
@@ -168,14 +167,3 @@ def format_report(
         lines.append("  estimated = from a power model, not a hardware counter (no RAPL/NVML counter here)")
     lines.extend(f"  warning: {w}" for w in result.warnings)
     return "\n".join(lines)
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

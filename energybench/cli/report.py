@@ -7,12 +7,11 @@ Every output path is checked before anything is computed, and each file is writt
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
+from energybench.atomic import write_text_atomic
 from energybench.errors import ConfigError, ResultsError
 
 DEFAULT_REGIONS = "FRA,DEU,USA,CHN,IND"
@@ -74,23 +73,12 @@ def check_writable(path: str, what: str) -> None:
         raise ConfigError(f"cannot write the {what} to {p}: permission denied; choose a writable path")
 
 
-def write_text_atomic(path: str, text: str, what: str) -> None:
-    """Temp file in the same directory + ``os.replace``: a reader never sees half a report."""
-    target = Path(path)
-    tmp: str | None = None
+def write_report_file(path: str, text: str, what: str) -> None:
+    """Atomic write; a failure becomes one line naming the file and the fix."""
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent or ".")
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a report is meant to be shared
-        os.replace(tmp, target)
+        write_text_atomic(path, text)
     except OSError as exc:
-        if tmp is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-        raise ConfigError(f"cannot write the {what} to {target}: {exc.strerror}; choose a writable path") from None
+        raise ConfigError(f"cannot write the {what} to {path}: {exc.strerror}; choose a writable path") from None
 
 
 def _regions(text: str) -> list[str]:
@@ -123,10 +111,10 @@ def run(args: argparse.Namespace) -> int:
     report = build_report(runs, baseline=args.baseline, regions=regions, gates=gates, extra_notices=notices)
     print(render_terminal(report), end="")
     if args.html:
-        write_text_atomic(args.html, render_html(report), "HTML report")
+        write_report_file(args.html, render_html(report), "HTML report")
         print(f"HTML report: {args.html}")
     if args.markdown:
-        write_text_atomic(args.markdown, render_markdown(report), "Markdown report")
+        write_report_file(args.markdown, render_markdown(report), "Markdown report")
         print(f"Markdown report: {args.markdown}")
     if args.csv:
         import pandas as pd
@@ -134,6 +122,6 @@ def run(args: argparse.Namespace) -> int:
         from energybench.results import load_results
 
         table = pd.concat([load_results(p) for p in paths], ignore_index=True)
-        write_text_atomic(args.csv, table.to_csv(index=False), "CSV table")
+        write_report_file(args.csv, table.to_csv(index=False), "CSV table")
         print(f"CSV table: {args.csv} ({len(table)} rounds)")
     return 0

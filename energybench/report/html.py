@@ -226,8 +226,10 @@ def _domains_section(report: Report) -> str:
 
 
 def _timeline_entry(report: Report) -> Entry | None:
+    """The baseline trial with the most timeline points: short windows hold one point, which shows nothing."""
     with_tl = [e for e in report.entries if e.timeline]
-    return next((e for e in with_tl if e.is_baseline), with_tl[0] if with_tl else None)
+    baselines = [e for e in with_tl if e.is_baseline] or with_tl
+    return max(baselines, key=lambda e: len(e.timeline), default=None)
 
 
 def _timeline_section(report: Report) -> str:
