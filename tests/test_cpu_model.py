@@ -231,3 +231,16 @@ def test_unknown_scope_is_a_config_error():
 
     with _pytest.raises(ConfigError, match="scope 'galaxy'"):
         create({"cpu_scope": "galaxy"})
+
+
+def test_fast_proc_readers_agree_with_psutil():
+    """The /proc fast paths must read exactly what psutil reads (they only skip its full parse)."""
+    import psutil as _psutil
+    import pytest as _pytest
+
+    from energybench.samplers.cpu_model import _BUSY_FIELDS, busy_cpu_seconds, used_memory_gb
+
+    t = _psutil.cpu_times()
+    assert busy_cpu_seconds() == _pytest.approx(sum(getattr(t, n, 0.0) for n in _BUSY_FIELDS), abs=0.05)
+    vm = _psutil.virtual_memory()
+    assert used_memory_gb() == _pytest.approx((vm.total - vm.available) / 1e9, rel=0.02)

@@ -64,6 +64,10 @@ DRAM_SOURCE = "Cloud Carbon Footprint memory coefficient 0.392 W/GB (mean of Cru
 GB = 1e9
 
 _BUSY_FIELDS = ("user", "nice", "system", "irq", "softirq")  # guest time is already inside user/nice
+try:
+    _CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+except (AttributeError, ValueError, OSError):
+    _CLOCK_TICKS = 100
 
 
 def busy_cpu_seconds() -> float:
@@ -72,6 +76,14 @@ def busy_cpu_seconds() -> float:
     Busy = user + nice + system + irq + softirq. Idle and iowait are waiting; steal is time the hypervisor
     gave to other guests (not ours to pay for); guest time is already counted in user/nice on Linux.
     """
+    try:  # Linux fast path: the meter may poll this every 10 ms, and psutil's parser costs ~10 us
+        with open("/proc/stat", "rb") as fh:
+            fields = fh.readline().split()
+        if fields[0] == b"cpu":  # user nice system idle iowait irq softirq ...
+            ticks = sum(int(fields[i]) for i in (1, 2, 3, 6, 7))
+            return ticks / _CLOCK_TICKS
+    except (OSError, IndexError, ValueError):
+        pass
     times = psutil.cpu_times()
     return sum(getattr(times, name, 0.0) for name in _BUSY_FIELDS)
 
@@ -93,6 +105,18 @@ def process_memory_gb() -> float:
 
 def used_memory_gb() -> float:
     """Memory in use machine-wide (total - available), in GB (1e9 bytes): page cache is not counted."""
+    try:  # Linux fast path: psutil.virtual_memory() parses all of /proc/meminfo (~27 us a call)
+        with open("/proc/meminfo", "rb") as fh:
+            head = fh.read(512)
+        found = {}
+        for line in head.split(b"\n")[:8]:
+            key, _, rest = line.partition(b":")
+            if key in (b"MemTotal", b"MemAvailable"):
+                found[key] = int(rest.split()[0]) * 1024
+        if len(found) == 2:
+            return (found[b"MemTotal"] - found[b"MemAvailable"]) / GB
+    except (OSError, IndexError, ValueError):
+        pass
     vm = psutil.virtual_memory()
     return (vm.total - vm.available) / GB
 
