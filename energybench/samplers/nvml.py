@@ -26,6 +26,7 @@ Options (the mapping handed to ``FACTORY.probe`` / ``FACTORY.create``):
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 import time
@@ -141,14 +142,22 @@ def unavailable_reason(exc: BaseException) -> str:
 
 # --------------------------------------------------------------------------------------------- package check
 def installed_versions(names: Sequence[str] = ("nvidia-ml-py", "pynvml", "nvidia-ml-py3")) -> dict[str, str]:
-    """Versions of the distributions that can provide the ``pynvml`` module."""
+    """Versions of the distributions that can provide the ``pynvml`` module.
+
+    Cached per process: looking them up scans installed metadata (milliseconds), and every ``measure()``
+    block probes NVML; what is installed does not change under a running process."""
+    return dict(_installed_versions(tuple(names)))
+
+
+@functools.cache
+def _installed_versions(names: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
     found = {}
     for name in names:
         try:
             found[name] = importlib_metadata.version(name)
         except importlib_metadata.PackageNotFoundError:
             continue
-    return found
+    return tuple(found.items())
 
 
 def distribution_problem(versions: Mapping[str, str] | None = None) -> str | None:
@@ -624,6 +633,11 @@ def _environ(options: Mapping[str, Any]) -> Mapping[str, str]:
     return os.environ if env is None else env
 
 
+# A missing libnvidia-ml stays missing for the life of the process; remembering that spares every later
+# ``measure()`` block a failing dlopen (~2-8 ms). Only this negative fact is kept, never a handle.
+_missing_library: list[str] = []
+
+
 def probe(options: Mapping[str, Any]) -> Availability:
     """Whether NVML can read here; every failure becomes a stated reason (never raises)."""
     try:
@@ -633,10 +647,16 @@ def probe(options: Mapping[str, Any]) -> Availability:
     problem = None if options.get("nvml_module") is not None else distribution_problem()
     if not hasattr(nvml, "nvmlDeviceGetTotalEnergyConsumption"):
         return Availability(name=NAME, available=False, reason=problem or "pynvml is too old: upgrade nvidia-ml-py")
+    real = options.get("nvml_module") is None
+    if real and _missing_library:
+        return Availability(name=NAME, available=False, reason=_missing_library[0])
     try:
         nvml.nvmlInit()
     except nvml.NVMLError as exc:
-        return Availability(name=NAME, available=False, reason=unavailable_reason(exc))
+        reason = unavailable_reason(exc)
+        if real and getattr(exc, "value", None) == getattr(nvml, "NVML_ERROR_LIBRARY_NOT_FOUND", object()):
+            _missing_library.append(reason)
+        return Availability(name=NAME, available=False, reason=reason)
     try:
         visible = visible_gpus(nvml, _environ(options))
         if not visible.targets:
