@@ -160,8 +160,8 @@ def format_report(
     lines.append(f"  CO2e        {carbon_line(result.carbon)}")
     if attribution["machine_cpu_energy_j"] > 0:
         lines.append(
-            f"  process tree {attribution['cpu_s']:.2f} CPU-s of {attribution['machine_busy_cpu_s']:.2f} busy "
-            f"CPU-s on the machine: {format_joules(attribution['cpu_energy_j'])} of the CPU energy"
+            f"  this command {attribution['cpu_s']:.2f} CPU-s of the machine's {attribution['machine_busy_cpu_s']:.2f} "
+            f"busy CPU-s: {format_joules(attribution['cpu_energy_j'])} of the CPU energy above idle is its share"
         )
     if result.source != "measured":
         lines.append("  estimated = from a power model, not a hardware counter (no RAPL/NVML counter here)")
