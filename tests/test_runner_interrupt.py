@@ -1,0 +1,39 @@
+"""Ctrl-C during `energybench run` keeps every finished trial in the results file."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from test_runner import write_suite
+
+from energybench import storage
+
+
+def test_ctrl_c_keeps_finished_trials(tmp_path: Path) -> None:
+    bench = write_suite(tmp_path / "b", ["bf16"])
+    results = tmp_path / "res"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "energybench", "run", str(bench), "--subjects", "lm", "--trials", "200", "--idle",
+         "0", "--results", str(results)],
+        stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        env={**os.environ, "ENERGYBENCH_CACHE": str(tmp_path / "cache")},
+    )
+    deadline = time.monotonic() + 240
+    seen = ""
+    while "trial 2/200 done" not in seen:  # two whole trials have finished and been saved
+        line = proc.stderr.readline()
+        assert line and time.monotonic() < deadline, f"runner ended or stalled before trial 2:\n{seen}"
+        seen += line
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "kept" in err and "finished trial(s)" in err
+    assert "Traceback" not in err
+    run = storage.load_run(next(results.glob("*.json")))
+    rounds = [len(b["rounds"]) for b in run["benchmarks"]]
+    assert min(rounds) >= 2  # both finished trials of every benchmark survived
