@@ -557,24 +557,35 @@ def finalize(run: dict[str, Any]) -> None:
             b["extra"]["break_even_items"] = one_off["energy_j"] / saving if saving > 0 else None
 
 
+VERDICT_ALPHA = 0.05
+
+
 def compare_to_baseline(base: Sequence[float], new: Sequence[float]) -> dict[str, Any]:
-    """Ratio of medians with a bootstrap CI and an honest verdict (no significant saving when CI spans 1)."""
+    """Ratio of medians with a bootstrap CI and an honest verdict.
+
+    A saving (or a cost) is claimed only when the bootstrap CI of the ratio excludes 1 AND a one-sided
+    Mann-Whitney test in that direction gives p <= 0.05. With few trials a bootstrap CI is too narrow; the
+    rank test is exact, so with 3 trials a side a saving needs every compressed trial below every baseline
+    trial (p = 0.05), and fewer trials can never claim one: the verdict is then "no significant saving".
+    """
     from energybench import stats
 
     mb, mn = stats.median(base), stats.median(new)
     ratio = mn / mb if mb else math.nan
     lo, hi = stats.change_ci(base, new, relative=True)
     ci = (1.0 + lo, 1.0 + hi)
+    lower_p = stats.mann_whitney_greater(new, base).p  # H1: new < base
+    higher_p = stats.mann_whitney_greater(base, new).p  # H1: new > base
     if math.isnan(ratio) or math.isnan(ci[0]):
         verdict = "no baseline energy to compare"
-    elif ci[1] < 1.0:
+    elif ci[1] < 1.0 and lower_p <= VERDICT_ALPHA:
         verdict = f"saves {1 - ratio:.0%}"
-    elif ci[0] > 1.0:
+    elif ci[0] > 1.0 and higher_p <= VERDICT_ALPHA:
         verdict = f"costs {ratio - 1:.0%} more"
     else:
         verdict = "no significant saving"
     return {"ratio": ratio, "ci_low": ci[0], "ci_high": ci[1], "verdict": verdict, "n_base": len(base),
-            "n": len(new)}
+            "n": len(new), "p_lower": lower_p, "p_higher": higher_p}
 
 
 def _is_nonzero_rank() -> bool:

@@ -44,6 +44,11 @@ def test_compare_to_baseline_is_honest() -> None:
     assert half["ratio"] == pytest.approx(0.505, abs=0.01)
     worse = compare_to_baseline([1.0, 1.02, 0.98], [2.0, 2.1, 1.9])
     assert worse["verdict"].startswith("costs")
+    # 3 trials a side, one compressed trial above a baseline one: a bootstrap CI alone would call this a saving
+    overlap = compare_to_baseline([1.0, 1.02, 0.98], [0.95, 0.94, 0.99])
+    assert overlap["verdict"] == "no significant saving" and overlap["p_lower"] > 0.05
+    separated = compare_to_baseline([1.0, 1.02, 0.98], [0.95, 0.94, 0.96])
+    assert separated["verdict"] == "saves 5%" and separated["p_lower"] == pytest.approx(0.05)
 
 
 def test_run_interleaves_saves_and_reports(tmp_path: Path) -> None:
