@@ -128,7 +128,8 @@ def _headline(report: Report) -> str:
         return ""
     return ('<section><h2>At a glance</h2><div class="cards">' + "".join(cards) +
             '</div><p class="note">Ratios are medians over rounds against the baseline, with 95% bootstrap '
-            "confidence intervals; a saving counts only when the whole interval is below 1.</p></section>")
+            "confidence intervals; a saving counts only when the whole interval is below 1 and a rank test on the "
+            "trials agrees (p &lt;= 0.05).</p></section>")
 
 
 def _ratio_ci(e: Entry) -> str:

@@ -100,7 +100,7 @@ def _value_axis(ticks: Sequence[float], sx: Callable[[float], float], top: float
 
 def hbar_chart(bars: Sequence[Bar], *, kind: str, title: str, fmt: Formatter, axis_label: str) -> str:
     """Horizontal bars from zero, each under its name, with optional CI whiskers and a note at the end."""
-    right_pad, top = 110.0, 4.0
+    right_pad, top = 140.0, 4.0  # room for "0.0726 mJ 1.13x" after the longest whisker
     plot_w = WIDTH - LEFT - right_pad
     hi = max([b.high if b.high is not None else b.value for b in bars] + [0.0])
     ticks = nice_ticks(0.0, hi or 1.0)
