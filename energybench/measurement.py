@@ -64,7 +64,9 @@ class Measurement:
     @property
     def energy_j(self) -> float:
         """Total joules, leaving out domains contained in others (psys vs package vs core)."""
-        return sum(d.energy_j for d in self.domains if d.counted and not math.isnan(d.energy_j))
+        figures = [d.energy_j for d in self.domains if d.counted and not math.isnan(d.energy_j)]
+        # no counted domain with a figure (window too short, sampler lost): there is no total, not 0 J
+        return sum(figures) if figures else math.nan
 
     @property
     def mean_power_w(self) -> float:
@@ -77,7 +79,7 @@ class Measurement:
     @property
     def source(self) -> str:
         """``measured`` only when every counted joule came from a hardware counter."""
-        sources = {d.source for d in self.domains if d.counted}
+        sources = {d.source for d in self.domains if d.counted and not math.isnan(d.energy_j)}
         if not sources:
             return "none"
         return "measured" if sources == {"measured"} else "estimated"
@@ -95,8 +97,11 @@ class Measurement:
             c = self.carbon
             line += f", {format_grams(c.co2e_g)} CO2e ({c.region} {c.intensity_g_per_kwh:.4g} g/kWh"
             line += f", PUE {c.pue:g})" if c.pue != 1.0 else ")"
-        if self.source != "measured":
-            line += " [estimated: no hardware counter for some domains]"
+        estimated = {d.source == "estimated" for d in self.domains if d.counted and not math.isnan(d.energy_j)}
+        if estimated == {True}:
+            line += " [estimated: no hardware counter]"
+        elif True in estimated:
+            line += " [partly estimated: no hardware counter for some domains]"
         return line
 
     def to_dict(self) -> dict[str, Any]:
@@ -155,7 +160,7 @@ class Measurement:
 
 def format_joules(j: float) -> str:
     if math.isnan(j):
-        return "n/a (window too short for the counter)"
+        return "n/a (see warnings)"
     for unit, scale in (("MJ", 1e6), ("kJ", 1e3)):
         if abs(j) >= scale:
             return f"{j / scale:.3g} {unit}"

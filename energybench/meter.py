@@ -397,7 +397,11 @@ class Meter:
     ) -> CarbonInfo | None:
         if self.provider is None:
             return None
-        total = sum(d.energy_j for d in domains if d.counted and not math.isnan(d.energy_j))
+        figures = [d.energy_j for d in domains if d.counted and not math.isnan(d.energy_j)]
+        if not figures:
+            warnings.append("no CO2e: no energy figure in this window")
+            return None
+        total = sum(figures)
         seg_total = sum(s[2] for s in segments)
         if seg_total > 0:
             # the timeline carries the shape; scale it so grams always match the reported joules exactly
@@ -482,7 +486,7 @@ class measure:  # noqa: N801 - used like a function: ``with energybench.measure(
         @functools.wraps(fn)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             meter = self._get_meter()
-            window = f"{self.name}:{fn.__qualname__}"
+            window = fn.__qualname__ if self.name == "measure" else self.name  # the default name says nothing
             meter.begin(window)
             ok = False
             try:

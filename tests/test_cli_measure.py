@@ -83,11 +83,47 @@ def test_bad_input_is_one_clear_line(args, needle):
     assert len(lines) == 1 and needle in lines[0] and lines[0].startswith("energybench: error:")
 
 
-@pytest.mark.parametrize("interval", ["0", "-1", "soon"])
-def test_bad_interval_is_a_usage_error(interval):
-    proc = run_cli("measure", "--interval", interval, "--", "true")
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["--interval", "0"], "--interval"),
+        (["--interval", "-1"], "--interval"),
+        (["--interval", "soon"], "--interval"),
+        (["--gpu-index", "abc"], "--gpu-index"),
+        (["--tpu-watts", "nan"], "--tpu-watts"),
+        (["--no-such-flag"], "--no-such-flag"),
+        (["--sampler", "nosuch"], "unknown sampler 'nosuch'"),
+        (["--sampler", "tpu"], "--sampler tpu cannot read here"),
+        (["--powercap-root", "/nonexistent/pc"], "--powercap-root /nonexistent/pc"),
+    ],
+)
+def test_usage_errors_are_one_line(args, needle):
+    proc = run_cli("measure", *args, "--", "true")
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and needle in lines[0] and lines[0].startswith("energybench: error:"), proc.stderr
+
+
+def test_unwritable_json_is_refused_before_the_command_runs(tmp_path):
+    marker = tmp_path / "ran"
+    proc = run_cli("measure", "--json", str(tmp_path), "--", sys.executable, "-c", f"open({str(marker)!r}, 'w')")
     assert proc.returncode == 2
-    assert "interval" in proc.stderr and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines() == [
+        f"energybench: error: cannot write --json {tmp_path}: it is a directory; give a file name"
+    ]
+    assert not marker.exists()
+
+
+def test_a_counter_lost_mid_run_is_an_error_not_zero_joules(powercap_tree, tmp_path):
+    powercap_tree.add_package(0, 20.0)
+    script = f"import os, time; time.sleep(0.2); os.rename({str(powercap_tree.root / 'intel-rapl:0')!r}, " \
+             f"{str(tmp_path / 'gone')!r}); time.sleep(0.2)"
+    proc = run_cli("measure", "--powercap-root", str(powercap_tree.root), "--region", "FRA", "--",
+                   sys.executable, "-c", script)
+    assert proc.returncode == 1, proc.stderr
+    assert "energy      n/a" in proc.stderr and "0 J" not in proc.stderr
+    assert "failed mid-run" in proc.stderr
+    assert proc.stderr.strip().splitlines()[-1].startswith("energybench: error: no energy figure")
 
 
 def test_ctrl_c_is_forwarded_and_what_was_measured_is_kept(tmp_path):

@@ -97,7 +97,9 @@ def test_short_window_on_coarse_counter_is_not_reported_as_zero():
     dom = w.result.domains[0]
     assert math.isnan(dom.energy_j)
     assert any("shorter than the counter's update period" in msg for msg in w.result.warnings)
-    assert "n/a" in str(w.result)
+    assert "n/a" in str(w.result) and " 0 J" not in str(w.result)
+    assert math.isnan(w.result.energy_j)  # no total either: not 0 J
+    assert w.result.source == "none"
 
 
 def test_timeline_shows_power_over_the_window():

@@ -10,7 +10,7 @@ import pytest
 from conftest_powercap import powercap_tree  # noqa: F401  (the shared fixture, exercised below)
 from powercap_tree import FakePowercap
 
-from energybench.errors import SamplerError
+from energybench.errors import ConfigError, SamplerError
 from energybench.samplers import detect_samplers, powercap
 from energybench.samplers.powercap import PowercapSampler, probe, resolve_root
 
@@ -242,7 +242,9 @@ def test_detection_prefers_rapl_over_the_cpu_estimate(
     chosen = detect_samplers({"samplers": ["powercap", "cpu-model"]})
     assert [s.name for s in chosen] == ["powercap"]  # cpu is covered: no estimate doubles the measurement
     monkeypatch.setenv("ENERGYBENCH_POWERCAP_ROOT", str(tree.root / "absent"))
-    assert [s.name for s in detect_samplers({"samplers": ["powercap", "cpu-model"]})] == ["cpu-model"]
+    assert [s.name for s in detect_samplers({})] == ["cpu-model"]  # nothing asked for by name: fall back
+    with pytest.raises(ConfigError, match="--sampler powercap cannot read here: no .*absent"):
+        detect_samplers({"samplers": ["powercap", "cpu-model"]})  # asked for by name: must read
 
 
 def test_metadata_names_root_and_zones(tree: FakePowercap) -> None:

@@ -13,12 +13,20 @@ import os
 import pkgutil
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from energybench.errors import EnergybenchError
 
 
+class _OneLineErrors(argparse.ArgumentParser):
+    """Usage errors as one line naming the problem and where the help is, not argparse's usage block."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"energybench: error: {message} (see `{self.prog} --help`)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _OneLineErrors(
         prog="energybench",
         description="Measure the energy (J) and carbon (g CO2e) of ML work, and whether compression saves it.",
     )

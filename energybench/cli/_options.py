@@ -49,8 +49,8 @@ def sampler_options(args: argparse.Namespace) -> dict[str, Any]:
     if getattr(args, "gpu_index", None):
         options["gpu_indices"] = list(args.gpu_index)
     if getattr(args, "tpu_watts", None) is not None:
-        if args.tpu_watts <= 0:
-            raise ConfigError(f"--tpu-watts must be positive, got {args.tpu_watts:g}")
+        if not 0 < args.tpu_watts < float("inf"):  # also refuses nan
+            raise ConfigError(f"--tpu-watts must be a positive number of watts per chip, got {args.tpu_watts:g}")
         options["tpu_watts"] = args.tpu_watts
     if getattr(args, "tpu_generation", None):
         options["tpu_generation"] = args.tpu_generation

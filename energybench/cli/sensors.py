@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 from energybench.cli._options import add_sampler_arguments, sampler_options
+from energybench.errors import ConfigError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -20,7 +22,11 @@ def run(args: argparse.Namespace) -> int:
 
     options = sampler_options(args)
     probes = probe_all(options)
-    used = {s.name for s in detect_samplers(options)}
+    try:
+        used = {s.name for s in detect_samplers(options)}
+        problem = None
+    except ConfigError as exc:  # still show the table: it is what explains the problem
+        used, problem = set(), str(exc)
     rows = [
         {
             "name": p.name,
@@ -35,11 +41,16 @@ def run(args: argparse.Namespace) -> int:
     ]
     if args.json:
         print(json.dumps(rows, indent=2, default=str))
-        return 0
+        return 2 if problem else 0
     width = max(len(r["name"]) for r in rows) if rows else 8
     for r in rows:
         if r["available"]:
-            state = "used" if r["used"] else "available, not used (a measured sampler covers its device)"
+            if r["used"]:
+                state = "used"
+            elif problem:
+                state = "available, not used (see the error below)"
+            else:
+                state = "available, not used (a measured sampler covers its device)"
             line = f"{r['name']:<{width}}  {r['source']:<9}  {state}: {', '.join(r['domains'])}"
             if r["reason"]:
                 line += f"  ({r['reason']})"
@@ -50,6 +61,9 @@ def run(args: argparse.Namespace) -> int:
             print(f"{'':<{width}}  {'':<9}  cannot be used as configured: {r['details']['config_error']}")
         for warning in r["details"].get("warnings") or ():
             print(f"{'':<{width}}  {'':<9}  warning: {warning}")
+    if problem:
+        print(f"energybench: error: {problem}", file=sys.stderr)
+        return 2
     if not used:
         print("no sampler can read here: energy cannot be measured or estimated")
         return 1

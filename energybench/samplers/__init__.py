@@ -128,25 +128,47 @@ def probe_all(options: Mapping[str, Any] | None = None) -> list[Availability]:
 
 
 def detect_samplers(options: Mapping[str, Any] | None = None) -> list[Sampler]:
-    """Build every available sampler; fallbacks only for devices no real sampler covers."""
+    """Build every available sampler; fallbacks only for devices no real sampler covers.
+
+    What the user asked for by name must work or fail loudly: an unknown ``samplers`` name, a sampler
+    named there that cannot read, a ``powercap_root`` given explicitly that holds no readable RAPL, or a
+    ``gpu_indices`` with no GPU is a one-line ``ConfigError`` with the probe's reason, never a silent
+    fallback to an estimate.
+    """
     options = options or {}
+    all_factories = factories()
+    requested = list(options.get("samplers") or ())
+    unknown = [n for n in requested if n not in {f.name for f in all_factories}]
+    if unknown:
+        known = ", ".join(f.name for f in all_factories)
+        raise ConfigError(f"unknown sampler {', '.join(map(repr, unknown))}: known samplers are {known}")
     chosen: list[Sampler] = []
     covered: set[str] = set()
     fallbacks: list[SamplerFactory] = []
-    for factory in factories():
+    for factory in all_factories:
         if not _wanted(factory.name, options):
             continue
         if factory.fallback_for:
             fallbacks.append(factory)
             continue
-        if _safe_probe(factory, options).available:
+        probe = _safe_probe(factory, options)
+        if probe.available:
             for sampler in factory.create(options):
                 chosen.append(sampler)
                 covered.update(d.device for d in sampler.domains())
+        elif factory.name in requested:
+            raise ConfigError(f"--sampler {factory.name} cannot read here: {probe.reason}")
+        elif factory.name == "powercap" and options.get("powercap_root"):
+            raise ConfigError(f"--powercap-root {options['powercap_root']}: {probe.reason}")
     if options.get("gpu_indices") and not any(s.name.startswith("nvml") for s in chosen):
         reason = next((p.reason for p in probe_all({**options, "samplers": ["nvml"]})), "no NVML sampler")
         raise ConfigError(f"--gpu-index given but no GPU can be read here: {reason}")
     for factory in fallbacks:
-        if factory.fallback_for not in covered and _safe_probe(factory, options).available:
+        if factory.fallback_for in covered:
+            continue
+        probe = _safe_probe(factory, options)
+        if probe.available:
             chosen.extend(factory.create(options))
+        elif factory.name in requested:
+            raise ConfigError(f"--sampler {factory.name} cannot read here: {probe.reason}")
     return chosen
