@@ -98,7 +98,7 @@ def compare_runs(
     if not shared:
         raise ResultsError(
             f"runs {cmp.base_id} and {cmp.new_id} share no benchmark (baseline has "
-            f"{', '.join(sorted(base_b)) or 'none'}); compare runs of the same suite"
+            f"{_some(sorted(base_b))}); compare runs of the same suite"
         )
     cmp.only_base = sorted(k for k in base_b if k not in new_b)
     cmp.only_new = sorted(k for k in new_b if k not in base_b)
@@ -217,3 +217,11 @@ def to_markdown(cmp: Comparison) -> str:
         summary = f"**{len(cmp.regressions)} energy regression(s)**" if cmp.regressions else "**energy gates passed**"
         out += ["", summary]
     return "\n".join(out).rstrip() + "\n"
+
+
+def _some(names: list[str], shown: int = 5) -> str:
+    """A few names and how many more: an error stays one readable line for a suite of hundreds."""
+    if not names:
+        return "none"
+    more = f" and {len(names) - shown} more" if len(names) > shown else ""
+    return ", ".join(names[:shown]) + more

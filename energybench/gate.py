@@ -82,7 +82,8 @@ def parse_gate(text: str) -> Gate:
     try:
         value = float(num)
     except ValueError:
-        raise ConfigError(f"bad gate {text!r}: threshold {num!r} is not a number; {GRAMMAR}") from None
+        what = f"threshold {num!r} is not a number" if num else "the threshold has no number after '+'"
+        raise ConfigError(f"bad gate {text!r}: {what}; {GRAMMAR}") from None
     if not math.isfinite(value) or value < 0:
         raise ConfigError(f"bad gate {text!r}: threshold {num!r} must be a finite number >= 0; {GRAMMAR}")
     if unit == "%":
@@ -189,7 +190,8 @@ def evaluate_gate(
     if not tested:
         warning = (
             f"{benchmark}: too few rounds (n={len(base)}/{len(new)}) for a significance test at alpha={alpha:g}; "
-            f"gate {gate.describe()} decided on the threshold alone (use more rounds, e.g. --energy-min-rounds 5)"
+            f"gate {gate.describe()} decided on the threshold alone "
+            "(use more rounds: --energy-min-rounds 5, or rounds>=5 in pedantic)"
         )
     verdict = "PASS" if passed else "FAIL"
     why = (

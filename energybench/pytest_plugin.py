@@ -14,6 +14,7 @@ import datetime as _dt
 import importlib
 import json
 import math
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -318,16 +319,14 @@ class EnergySession:
                 self.notes.append("no energy benchmarks ran: nothing saved or compared")
             return
         run = self.run_record()
-        baseline = None
-        try:
-            if self.compare_ref:
-                try:
-                    baseline = load_run(resolve_run(self.compare_ref, self.storage))
-                except EnergybenchError as exc:
-                    if "does not exist" not in str(exc) and "no run" not in str(exc):
-                        raise
-                    if self.require_baseline:
-                        self.errors.append(f"no baseline ({exc}) and --energy-require-baseline was given")
+        baseline, base_error = None, None
+        if self.compare_ref:  # resolved before saving, so 'latest' means the run before this one
+            try:
+                baseline = load_run(resolve_run(self.compare_ref, self.storage))
+            except EnergybenchError as exc:
+                base_error = exc
+        bad_input = False
+        try:  # save first: a bad baseline or gate must never cost the figures just measured
             if (self.save_name or self.autosave) and not _is_nonzero_rank():
                 # every rank holds the same aggregated figures: rank 0 alone writes them
                 name = self.save_name or _autosave_name(run.get("commit") or {})
@@ -338,13 +337,31 @@ class EnergySession:
                 run["run_id"] = "(this run, unsaved)"
             if self.json_path:
                 write_json_atomic(self.json_path, {k: v for k, v in run.items() if not k.startswith("_")})
-            if self.compare_ref:
-                self.comparison = compare_runs(baseline, run, self.gates, alpha=self.alpha)
         except EnergybenchError as exc:
             self.errors.append(str(exc))
+            bad_input = True
+        if base_error is not None:
+            text = str(base_error)
+            missing = "does not exist" in text or "no run" in text
+            typo = re.fullmatch(r"\d+|\d{4}_.+", str(self.compare_ref))  # a run id that matches nothing
+            if not missing or typo:
+                self.errors.append(text)
+                bad_input = True
+            elif self.require_baseline:
+                self.errors.append(f"no baseline ({text}) and --energy-require-baseline was given")
+            else:
+                self.notes.append(f"{text}; passing as a first run with no baseline")
+                self.comparison = compare_runs(None, run, self.gates, alpha=self.alpha)
+        elif self.compare_ref:
+            try:
+                self.comparison = compare_runs(baseline, run, self.gates, alpha=self.alpha)
+            except EnergybenchError as exc:
+                self.errors.append(str(exc))
+                bad_input = True
         failed = bool(self.errors) or (self.comparison is not None and self.comparison.exit_code)
         if failed and session.exitstatus == 0:
-            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+            # pytest's own codes: 1 for a regression (tests failed), 4 for bad input (usage error)
+            session.exitstatus = pytest.ExitCode.USAGE_ERROR if bad_input else pytest.ExitCode.TESTS_FAILED
 
     def display(self, tr: Any) -> None:
         from energybench.compare import format_table

@@ -80,7 +80,9 @@ def _json_default(obj: Any) -> Any:
         return os.fspath(obj)
     if isinstance(obj, (set, tuple)):
         return list(obj)
-    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+    # anything else (a user's object in extra_info...) is kept as its repr: losing a run's figures to one
+    # unserialisable value would be far worse than a string
+    return repr(obj)
 
 
 def write_json_atomic(path: str | os.PathLike[str], data: Mapping[str, Any]) -> Path:

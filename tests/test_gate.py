@@ -39,7 +39,7 @@ def test_grammar(text, metric, threshold, relative):
         ("energy:+5", "missing unit"),
         ("energy:+5W", "unit 'W' does not fit energy"),
         ("energy:-5%", "must be an increase"),
-        ("energy:+abc%", "not a number"),
+        ("energy:+abc%", "no number after '+'"),
     ],
 )
 def test_malformed_gate_names_the_part_and_shows_the_grammar(text, part):

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from pathlib import Path
 from typing import Any
 
+from energybench.atomic import write_text_atomic
 from energybench.errors import ResultsError
 
 
@@ -40,21 +42,25 @@ def _load(ref: str, directory: str) -> dict[str, Any]:
     return load_run(resolve_run(ref, directory))
 
 
-def _baseline(ref: str, directory: str, require: bool) -> dict[str, Any] | None:
-    """The baseline run, or ``None`` when it does not exist yet (first CI run); corrupt files still fail."""
+def _baseline(ref: str, directory: str, require: bool) -> tuple[dict[str, Any] | None, str | None]:
+    """The baseline run, or ``None`` and why when it does not exist yet (first CI run).
+
+    A missing baseline *name* (``main``) is the first CI run and passes with a note; a run id or counter
+    that matches nothing is a typo, and corrupt files always fail.
+    """
     from energybench.storage import resolve_run
 
     try:
         path = resolve_run(ref, directory)
-    except ResultsError:
-        if require:
+    except ResultsError as exc:
+        if require or re.fullmatch(r"\d+|\d{4}_.+", ref):
             raise
-        return None
+        return None, str(exc)
     if not Path(path).exists():
         if require:
             raise ResultsError(f"baseline {path} does not exist (--require-baseline); save a baseline run first")
-        return None
-    return _load(str(path), directory)
+        return None, f"baseline file {path} does not exist"
+    return _load(str(path), directory), None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -64,7 +70,9 @@ def run(args: argparse.Namespace) -> int:
     gates = parse_gates(args.fail_on)
     alpha = check_alpha(args.alpha)
     new = _load(args.new, args.results)
-    base = _baseline(args.base, args.results, args.require_baseline)
+    base, missing = _baseline(args.base, args.results, args.require_baseline)
+    if missing:
+        print(f"note: {missing}; passing as a first run with no baseline (--require-baseline makes it an error)")
     if base is not None and base.get("_path") == new.get("_path"):
         raise ResultsError(f"BASE and NEW are the same run ({new.get('run_id')}); name two different runs")
     cmp = compare_runs(base, new, gates, alpha=alpha)
@@ -72,8 +80,7 @@ def run(args: argparse.Namespace) -> int:
     if args.markdown:
         md = to_markdown(cmp)
         try:
-            with open(args.markdown, "w", encoding="utf-8") as fh:
-                fh.write(md)
+            write_text_atomic(args.markdown, md)
         except OSError as exc:
             raise ResultsError(f"cannot write Markdown to {args.markdown}: {exc.strerror}") from None
     sys.stdout.flush()
