@@ -361,8 +361,27 @@ def build_report(
             f"{first.run_id}" + (f", PUE {pue:g}" if pue != 1.0 else ""))
     return Report(
         runs=summaries, entries=tuple(entries), baseline=baseline, regions=tuple(region_rows),
-        region_joules=joules, region_note=note, gates=tuple(gates), notices=tuple(dict.fromkeys(notices)), pue=pue,
+        region_joules=joules, region_note=note, gates=tuple(gates), notices=_collapse(notices), pue=pue,
     )
+
+
+def _collapse(notices: list[Notice]) -> tuple[Notice, ...]:
+    """One notice per message: the same text on 37 benchmarks would bury the warnings that matter."""
+    places: dict[str, list[str]] = {}
+    for n in notices:
+        places.setdefault(n.text, [])
+        if n.where not in places[n.text]:
+            places[n.text].append(n.where)
+    out = []
+    for text, where in places.items():
+        if len(where) == 1:
+            label = where[0]
+        elif len(where) <= 3:
+            label = "; ".join(where)
+        else:
+            label = f"{len(where)} benchmarks ({'; '.join(where[:2])}; ...)"
+        out.append(Notice(label, text))
+    return tuple(out)
 
 
 def _mark_front(entries: list[Entry]) -> list[Entry]:
