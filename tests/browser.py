@@ -35,6 +35,8 @@ def find_chromium() -> str | None:
 def require_chromium() -> str:
     path = find_chromium()
     if path is None:
+        if os.environ.get("ENERGYBENCH_REQUIRE_BROWSER"):  # CI installs Chromium: its absence is a failure there
+            pytest.fail(f"headless Chromium not found on PATH and ENERGYBENCH_REQUIRE_BROWSER is set; {INSTALL_HINT}")
         pytest.skip(f"headless Chromium not found on PATH; {INSTALL_HINT}")
     return path
 
