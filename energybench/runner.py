@@ -460,7 +460,7 @@ def _trials(entries: list[_Entry], meter: Any, cfg: RunConfig, run: dict[str, An
         for trial in range(cfg.trials):
             for e in entries:  # interleaved: A B C A B C ...
                 items, m = _run_once(e, cfg, meter=meter, trial=trial)
-                items = int(items or 1)
+                items = items or 1  # may be fractional: MiniLM counts in thousands of sentences
                 rnd: dict[str, Any] = {
                     "round": trial,
                     "energy_j": m.energy_j,

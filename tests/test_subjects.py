@@ -180,7 +180,7 @@ def test_minilm_methods_keep_or_lose_quality_honestly() -> None:
     pruned = sp[0].apply(base, subject, sp[1], ctx)
     assert pruned.params["heads_removed"] == 6 * 6
     assert pruned.module.encoder.layer[0].attention.self.query.out_features == 192
-    assert subject.workloads(pruned, ctx)[0].run() == 24
+    assert subject.workloads(pruned, ctx)[0].run() == pytest.approx(0.024)  # items are thousands of sentences
     assert model_size(pruned.module)["params"] < model_size(base.module)["params"]
 
 
