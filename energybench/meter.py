@@ -42,6 +42,7 @@ class _Window:
     t0: float
     wall0: float
     start: dict[str, _Reading]  # sampler name -> edge reading
+    t_pre: float = 0.0  # just before the start edge's reads: samplers' own samples from then on belong here
 
 
 @dataclass
@@ -121,10 +122,11 @@ class Meter:
         if self.provider is not None:
             now = time.time()
             self.provider.check_covers(now, now)  # a stale intensity series fails before the work, not after
+        t_pre = time.monotonic()
         start = self._edge_read()
         t0 = min((r.t for r in start.values()), default=time.monotonic())
         with self._lock:
-            self._windows[name] = _Window(name, t0, t0 + self._wall_offset, start)
+            self._windows[name] = _Window(name, t0, t0 + self._wall_offset, start, t_pre)
         self._ensure_thread()
 
     def end(self, name: str = "window", *, collective: bool = True) -> Measurement:
@@ -305,7 +307,7 @@ class Meter:
             warnings.append("no CO2e: no region given (pass region=/--region, or an intensity factor)")
         timeline, segments = self._timeline(series_by_state, sorted(grid), window.t0)
         carbon = self._carbon(segments, window, duration, domains, warnings)
-        metadata = {"samplers": {s.sampler.name: _safe_metadata(s.sampler) for s in self._states}}
+        metadata = {"samplers": {s.sampler.name: _safe_metadata(s.sampler, window.t_pre, t1) for s in self._states}}
         return Measurement(
             name=window.name,
             start_time=window.wall0,
@@ -429,9 +431,17 @@ def _cumulative_difference(times: list[float], cumulative: list[float]) -> Calla
     return energy
 
 
-def _safe_metadata(sampler: Sampler) -> dict[str, Any]:
+def _safe_metadata(sampler: Sampler, start: float, end: float) -> dict[str, Any]:
+    """Identity, plus activity over exactly this window where the sampler keeps it (GPU utilisation,
+    memory): with nested or overlapping windows, "the last window" would be some other window's."""
     try:
-        return dict(sampler.metadata())
+        info = dict(sampler.metadata())
+        window_stats = getattr(sampler, "window_stats", None)
+        if window_stats is not None:
+            clock = getattr(sampler, "clock", time.monotonic)
+            shift = clock() - time.monotonic()  # bounds in the sampler's own time source
+            info["window"] = window_stats(start + shift, end + shift)
+        return info
     except Exception as exc:  # identity is nice to have; it must not cost the figures
         return {"error": f"metadata unavailable: {exc}"}
 

@@ -130,3 +130,21 @@ def test_gpu_check_script_against_the_fake(tmp_path: Path) -> None:
     h = replayed.nvmlDeviceGetHandleByIndex(0)
     assert replayed.nvmlDeviceGetName(h).startswith("NVIDIA A100")
     assert len(trace["devices"][0]["samples"]) >= 10
+
+
+def test_nested_windows_each_get_their_own_gpu_activity() -> None:
+    """Utilisation and memory are summarised over each window's own span, not 'the last window'."""
+    fake = replay()
+    samplers = create(fake, gpu_indices=[0])
+    meter = energybench.Meter(samplers=samplers, counter_interval=0.05)
+    meter.begin("outer")
+    time.sleep(0.4)
+    meter.begin("inner")
+    time.sleep(0.4)
+    inner = meter.end("inner")
+    time.sleep(0.4)
+    outer = meter.end("outer")
+    meter.close()
+    inner_n = inner.metadata["samplers"]["nvml:gpu:0"]["window"]["samples"]
+    outer_n = outer.metadata["samplers"]["nvml:gpu:0"]["window"]["samples"]
+    assert inner_n >= 2 and outer_n > inner_n  # the outer window saw every sample of the inner one and more

@@ -458,6 +458,11 @@ class NvmlGpuSampler(BaseSampler):
         self._reported = len(self._notes)
         return fresh
 
+    @property
+    def clock(self) -> Callable[[], float]:
+        """The time source ``window_stats`` bounds are in (``time.monotonic`` unless a test replays a trace)."""
+        return self._clock
+
     def window_stats(self, start: float | None = None, end: float | None = None) -> dict[str, Any]:
         """Mean utilisation and memory use over ``[start, end]`` (seconds of the ``clock`` option, by default
         ``time.monotonic()``).
