@@ -6,8 +6,11 @@ Heavy imports (torch, the runner) happen inside ``run`` so ``energybench --help`
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from energybench.cli._options import add_carbon_arguments, add_sampler_arguments, carbon_kwargs, sampler_options
@@ -74,7 +77,10 @@ def run(args: argparse.Namespace) -> int:
         sampler_options=sampler_options(args),
         save=not args.no_save,
     )
-    record = run_suites(suites, cfg)
+    with _launched_process_group() as rank:
+        record = run_suites(suites, cfg)
+    if rank:
+        return 0  # every rank holds the job's aggregated figures; rank 0 prints and saves them
     if args.json:
         import json
 
@@ -84,3 +90,26 @@ def run(args: argparse.Namespace) -> int:
     where = f"saved {record['run_id']} in {args.results}/" if record.get("run_id") else "not saved (--no-save)"
     print(f"{where}; wall time {time.monotonic() - t0:.0f} s", file=sys.stderr)
     return 0
+
+
+@contextmanager
+def _launched_process_group() -> Iterator[int]:
+    """Under torchrun (WORLD_SIZE > 1), join the job's process group so every window is measured on all
+    ranks and aggregated (host devices counted once); yields this process's rank (0 when not distributed).
+
+    Every rank runs the same suites with the same seeds, so they open and close the same windows in the same
+    order, as collective windows require.
+    """
+    if int(os.environ.get("WORLD_SIZE", "1") or 1) <= 1:
+        yield 0
+        return
+    import torch.distributed as dist
+
+    if dist.is_initialized():
+        yield dist.get_rank()
+        return
+    dist.init_process_group("gloo")
+    try:
+        yield dist.get_rank()
+    finally:
+        dist.destroy_process_group()

@@ -1,0 +1,31 @@
+"""`energybench run` under torchrun: every rank measures, windows aggregate, rank 0 alone saves."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from test_runner import write_suite
+
+
+def test_runner_under_torchrun_aggregates_ranks_and_saves_once(tmp_path: Path) -> None:
+    bench = write_suite(tmp_path / "b", ["bf16"])
+    results = tmp_path / "res"
+    proc = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "energybench",
+         "run", str(bench), "--subjects", "lm", "--trials", "2", "--idle", "0.2", "--results", str(results)],
+        capture_output=True, text=True, timeout=240, cwd=tmp_path,
+        env={**os.environ, "ENERGYBENCH_CACHE": str(tmp_path / "cache"), "OMP_NUM_THREADS": "1"},
+    )
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    saved = list(results.glob("*.json"))
+    assert len(saved) == 1  # both ranks hold the job's figures; only rank 0 writes them
+    run = json.loads(saved[0].read_text())
+    assert run["environment"]["launcher"]["world_size"] == 2
+    keys = set(run["benchmarks"][0]["rounds"][0]["domains"])
+    assert any(k.endswith("rank0/cpu:package") for k in keys) and any(k.endswith("rank1/cpu:package") for k in keys)
+    assert proc.stdout.count("lm/train-step") >= 2  # one table (two rows of it), printed by rank 0 only
+    assert proc.stdout.count("benchmark ") == 1
