@@ -121,7 +121,7 @@ def round_values(bench: Mapping[str, Any], field: str) -> list[float]:
     for r in bench.get("rounds", []):
         energy, duration = r.get("energy_j"), r.get("duration_s")
         if field == "energy_per_item_j":
-            value = r.get(field, energy / (r.get("items") or 1) if energy is not None else None)
+            value = r.get(field, stats.per_item(energy, r.get("items")) if energy is not None else None)
         elif field == "power_w":
             value = energy / duration if energy is not None and duration else None
         else:

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from energybench.errors import ResultsError
+from energybench.stats import per_item
 from energybench.storage import list_runs, load_run
 
 if TYPE_CHECKING:
@@ -42,7 +43,7 @@ def run_rows(run: dict[str, Any]) -> list[dict[str, Any]]:
                 "duration_s": duration,
                 "items": items,
                 "item_unit": bench.get("item_unit"),
-                "energy_per_item_j": energy / items,
+                "energy_per_item_j": per_item(energy, items),
                 "power_w": energy / duration if duration > 0 else float("nan"),
                 "co2e_g": r.get("co2e_g"),
                 "source": r.get("source"),

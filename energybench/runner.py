@@ -17,7 +17,6 @@ A benchmarks directory declares what to run with modules that define ``SUITES``:
 from __future__ import annotations
 
 import importlib.util
-import math
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -29,6 +28,7 @@ from typing import Any, TextIO
 from energybench.distributed_launcher import launcher_environment
 from energybench.errors import ConfigError, EnergybenchError, SamplerError
 from energybench.samplers import benchmark_options
+from energybench.stats import compare_to_baseline
 from energybench.subjects.api import (
     PHASES,
     CompressionMethod,
@@ -534,7 +534,7 @@ def finalize(run: dict[str, Any]) -> None:
         if not rounds:
             continue
         energy = [r["energy_j"] for r in rounds]
-        per_item = [r["energy_j"] / max(r["items"], 1) for r in rounds]
+        per_item = [stats.per_item(r["energy_j"], r["items"]) for r in rounds]
         b["stats"] = {
             "energy_j": stats.summarize(energy),
             "energy_per_item_j": stats.summarize(per_item),
@@ -543,49 +543,18 @@ def finalize(run: dict[str, Any]) -> None:
         }
         if all("energy_above_idle_j" in r for r in rounds):
             b["stats"]["energy_above_idle_per_item_j"] = stats.summarize(
-                [r["energy_above_idle_j"] / max(r["items"], 1) for r in rounds])
+                [stats.per_item(r["energy_above_idle_j"], r["items"]) for r in rounds])
         warning = stats.stability_warning(per_item)
         b["warnings"] = [w for w in b["warnings"] if not w.startswith("spread ")] + ([warning] if warning else [])
         base = base_by_name.get(b["name"])
         if base is None or base is b or not base["rounds"]:
             continue
-        base_items = [r["energy_j"] / max(r["items"], 1) for r in base["rounds"]]
+        base_items = [stats.per_item(r["energy_j"], r["items"]) for r in base["rounds"]]
         b["extra"]["vs_baseline"] = compare_to_baseline(base_items, per_item)
         one_off = b["extra"].get("one_off") or {}
         if one_off.get("energy_j") is not None and b["phase"] == "inference":
             saving = stats.median(base_items) - stats.median(per_item)
             b["extra"]["break_even_items"] = one_off["energy_j"] / saving if saving > 0 else None
-
-
-VERDICT_ALPHA = 0.05
-
-
-def compare_to_baseline(base: Sequence[float], new: Sequence[float]) -> dict[str, Any]:
-    """Ratio of medians with a bootstrap CI and an honest verdict.
-
-    A saving (or a cost) is claimed only when the bootstrap CI of the ratio excludes 1 AND a one-sided
-    Mann-Whitney test in that direction gives p <= 0.05. With few trials a bootstrap CI is too narrow; the
-    rank test is exact, so with 3 trials a side a saving needs every compressed trial below every baseline
-    trial (p = 0.05), and fewer trials can never claim one: the verdict is then "no significant saving".
-    """
-    from energybench import stats
-
-    mb, mn = stats.median(base), stats.median(new)
-    ratio = mn / mb if mb else math.nan
-    lo, hi = stats.change_ci(base, new, relative=True)
-    ci = (1.0 + lo, 1.0 + hi)
-    lower_p = stats.mann_whitney_greater(new, base).p  # H1: new < base
-    higher_p = stats.mann_whitney_greater(base, new).p  # H1: new > base
-    if math.isnan(ratio) or math.isnan(ci[0]):
-        verdict = "no baseline energy to compare"
-    elif ci[1] < 1.0 and lower_p <= VERDICT_ALPHA:
-        verdict = f"saves {1 - ratio:.0%}"
-    elif ci[0] > 1.0 and higher_p <= VERDICT_ALPHA:
-        verdict = f"costs {ratio - 1:.0%} more"
-    else:
-        verdict = "no significant saving"
-    return {"ratio": ratio, "ci_low": ci[0], "ci_high": ci[1], "verdict": verdict, "n_base": len(base),
-            "n": len(new), "p_lower": lower_p, "p_higher": higher_p}
 
 
 def _is_nonzero_rank() -> bool:

@@ -13,6 +13,7 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 #: Relative spread (IQR / median) above which a benchmark is reported as unstable.
 UNSTABLE_SPREAD = 0.10
@@ -20,6 +21,12 @@ UNSTABLE_SPREAD = 0.10
 BOOTSTRAP_RESAMPLES = 2000
 #: Exact Mann-Whitney distribution up to this many values per side without ties; normal approximation above.
 EXACT_MAX_N = 30
+
+
+def per_item(joules: float, items: float | None) -> float:
+    """Joules per item of one round; ``items`` may be fractional (MiniLM counts thousands of sentences), and
+    a round that recorded no item count is one item. The one place this division is written."""
+    return joules / items if items else joules
 
 
 def _clean(values: Sequence[float]) -> list[float]:
@@ -205,3 +212,32 @@ def mann_whitney_greater(base: Sequence[float], new: Sequence[float]) -> RankTes
     z = (u - mu - 0.5) / math.sqrt(var)
     p = 0.5 * math.erfc(z / math.sqrt(2))
     return RankTest(u=u, p=p, n_base=n2, n_new=n1, method="normal")
+
+
+VERDICT_ALPHA = 0.05
+
+
+def compare_to_baseline(base: Sequence[float], new: Sequence[float]) -> dict[str, Any]:
+    """Ratio of medians with a bootstrap CI and an honest verdict.
+
+    A saving (or a cost) is claimed only when the bootstrap CI of the ratio excludes 1 AND a one-sided
+    Mann-Whitney test in that direction gives p <= 0.05. With few trials a bootstrap CI is too narrow; the
+    rank test is exact, so with 3 trials a side a saving needs every compressed trial below every baseline
+    trial (p = 0.05), and fewer trials can never claim one: the verdict is then "no significant saving".
+    """
+    mb, mn = median(base), median(new)
+    ratio = mn / mb if mb else math.nan
+    lo, hi = change_ci(base, new, relative=True)
+    ci = (1.0 + lo, 1.0 + hi)
+    lower_p = mann_whitney_greater(new, base).p  # H1: new < base
+    higher_p = mann_whitney_greater(base, new).p  # H1: new > base
+    if math.isnan(ratio) or math.isnan(ci[0]):
+        verdict = "no baseline energy to compare"
+    elif ci[1] < 1.0 and lower_p <= VERDICT_ALPHA:
+        verdict = f"saves {1 - ratio:.0%}"
+    elif ci[0] > 1.0 and higher_p <= VERDICT_ALPHA:
+        verdict = f"costs {ratio - 1:.0%} more"
+    else:
+        verdict = "no significant saving"
+    return {"ratio": ratio, "ci_low": ci[0], "ci_high": ci[1], "verdict": verdict, "n_base": len(base),
+            "n": len(new), "p_lower": lower_p, "p_higher": higher_p}

@@ -13,7 +13,8 @@ import pytest
 
 from energybench import storage
 from energybench.errors import ConfigError
-from energybench.runner import RunConfig, Suite, compare_to_baseline, load_suites, run_suites, select
+from energybench.runner import RunConfig, Suite, load_suites, run_suites, select
+from energybench.stats import compare_to_baseline
 from energybench.subjects.api import PluginError
 from energybench.subjects.table import format_table
 
@@ -212,3 +213,16 @@ def test_json_output_is_a_run_record(tmp_path: Path) -> None:
     record = json.loads(res.stdout)
     assert {b["phase"] for b in record["benchmarks"]} == {"inference"}
     assert {b["subject"] for b in record["benchmarks"]} == {"baseline", "int8-dynamic"}
+
+
+def test_fractional_items_give_energy_per_item_not_per_round() -> None:
+    """MiniLM counts thousands of sentences (0.128 per round in quick mode): the stored per-item figure must
+    divide by that, exactly as load_results does, not clamp it to one item."""
+    from energybench.runner import finalize
+
+    rounds = [{"round": i, "energy_j": 10.0, "duration_s": 1.0, "items": 0.128, "source": "estimated"}
+              for i in range(3)]
+    run = {"benchmarks": [{"name": "m/embed", "subject": "baseline", "phase": "inference", "rounds": rounds,
+                           "extra": {}, "warnings": []}]}
+    finalize(run)
+    assert run["benchmarks"][0]["stats"]["energy_per_item_j"]["median"] == pytest.approx(10.0 / 0.128)

@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from energybench import stats
 from energybench.errors import ConfigError, ResultsError
 from energybench.measurement import JOULES_PER_KWH
 
@@ -142,11 +143,7 @@ class Report:
 
 
 def _per_round(bench: Mapping[str, Any]) -> list[float]:
-    values = []
-    for r in bench.get("rounds") or []:
-        items = r.get("items") or 1
-        values.append(float(r["energy_j"]) / items)
-    return values
+    return [stats.per_item(float(r["energy_j"]), r.get("items")) for r in bench.get("rounds") or []]
 
 
 def _per_item(bench: Mapping[str, Any]) -> Estimate:
@@ -154,7 +151,6 @@ def _per_item(bench: Mapping[str, Any]) -> Estimate:
     stored = (bench.get("stats") or {}).get("energy_per_item_j") or {}
     if "median" in stored:
         return Estimate(float(stored["median"]), _opt(stored.get("ci_low")), _opt(stored.get("ci_high")))
-    from energybench import stats
 
     values = _per_round(bench)
     summary = stats.summarize(values)
@@ -169,9 +165,7 @@ def _ratio(subject: Mapping[str, Any], baseline: Mapping[str, Any], default_base
     ``compare_to_baseline`` on the rounds, so the report and the run file never disagree."""
     saved = (subject.get("extra") or {}).get("vs_baseline") if default_baseline else None
     if not saved:
-        from energybench.runner import compare_to_baseline
-
-        saved = compare_to_baseline(_per_round(baseline), _per_round(subject))
+        saved = stats.compare_to_baseline(_per_round(baseline), _per_round(subject))
     low, high = _opt(saved.get("ci_low")), _opt(saved.get("ci_high"))
     if low is not None and math.isnan(low):
         low = high = None
