@@ -58,7 +58,7 @@ from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from energybench.distributed_launcher import host_name, launcher_environment
+from energybench.distributed_launcher import host_name, initialized_dist, launcher_environment
 from energybench.errors import ConfigError, EnergybenchError
 from energybench.measurement import CarbonInfo, DomainEnergy, Measurement, format_joules
 
@@ -186,8 +186,8 @@ def agree(value: T, combine: Callable[[list[T]], T] = max, options: Mapping[str,
     ranks run different numbers of steps and hang. Collective: every rank must call it. Outside an
     initialised process group it returns ``value`` unchanged (and never imports torch).
     """
-    dist = sys.modules.get("torch.distributed")
-    if dist is None or not dist.is_available() or not dist.is_initialized():
+    dist = initialized_dist()
+    if dist is None:
         return value
     config = DistConfig.from_options(options)
     group = aggregation_group(config.timeout_s)
@@ -218,8 +218,8 @@ def make_finalizer(meter: Meter, options: Mapping[str, Any]) -> Callable[[Measur
 
 def local_only(local: Measurement, *, host: str, reason: str, warning: str | None = None) -> Measurement:
     """This rank's own figures, marked as such so no report mistakes them for the job's."""
-    dist = sys.modules.get("torch.distributed")
-    up = dist is not None and dist.is_available() and dist.is_initialized()
+    dist = initialized_dist()
+    up = dist is not None
     marker = {
         "aggregated": False,
         "reason": reason,
@@ -568,13 +568,11 @@ def host_floor_w(domain: DomainEnergy) -> float:
 
     A per-process estimate may include the machine's idle floor (the CPU model's process scope charges
     ``idle_power_w`` to every process): summed over ranks on one host, that floor would count once per rank.
-    Declared as ``details["host_floor_w"]``; the CPU model's ``idle_power_w`` in process scope means the same.
+    Declared by the sampler as ``details["host_floor_w"]`` (the CPU model does so in process scope).
     """
     if str(domain.details.get("scope", "")).lower() not in ("process", "rank"):
         return 0.0
     value = domain.details.get("host_floor_w")
-    if value is None and domain.sampler == "cpu-model":
-        value = domain.details.get("idle_power_w")
     try:
         watts = float(value) if value is not None else 0.0
     except (TypeError, ValueError):

@@ -145,10 +145,24 @@ def _first_int(env: Mapping[str, str], names: tuple[str, ...]) -> int | None:
     return None
 
 
+def initialized_dist() -> Any | None:
+    """``torch.distributed`` when a process group is up, else ``None``; never imports torch (the one place
+    that question is answered, so import-light modules can ask it)."""
+    dist = sys.modules.get("torch.distributed")
+    return dist if dist is not None and dist.is_available() and dist.is_initialized() else None
+
+
+def is_nonzero_rank() -> bool:
+    """True on ranks other than 0 of an initialised job: they hold the same aggregated figures as rank 0,
+    which alone prints and saves them."""
+    dist = initialized_dist()
+    return dist is not None and dist.get_rank() != 0
+
+
 def _torch_distributed_state() -> dict[str, Any]:
     """Backend, world size and rank from an initialised process group, without importing torch."""
-    dist = sys.modules.get("torch.distributed")
-    if dist is None or not dist.is_available() or not dist.is_initialized():
+    dist = initialized_dist()
+    if dist is None:
         return {"process_group": None}
     return {
         "process_group": {

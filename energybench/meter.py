@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import functools
 import math
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -17,6 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from energybench.distributed_launcher import initialized_dist
 from energybench.errors import ConfigError, IntensityDataError, SamplerError, WindowError
 from energybench.integrate import accumulate_counter, interpolate, trapezoid
 from energybench.measurement import CarbonInfo, DomainEnergy, Measurement
@@ -101,7 +101,7 @@ class Meter:
         self._wall_offset = time.time() - time.monotonic()
         self.finalizers: list[Callable[[Measurement], Measurement]] = []
         self._closed = False
-        if _distributed_initialized():
+        if initialized_dist() is not None:
             from energybench.distributed import make_finalizer
 
             self.finalizers.append(make_finalizer(self, dict(options or {})))
@@ -416,12 +416,6 @@ class Meter:
         except IntensityDataError as exc:  # the joules stand without grams; losing them would be worse
             warnings.append(f"no CO2e: {exc}")
             return None
-
-
-def _distributed_initialized() -> bool:
-    """True inside an initialised torch.distributed job; never imports torch itself (imports stay cheap)."""
-    dist = sys.modules.get("torch.distributed")
-    return bool(dist is not None and dist.is_available() and dist.is_initialized())
 
 
 def _cumulative_difference(times: list[float], cumulative: list[float]) -> Callable[[float, float], float]:

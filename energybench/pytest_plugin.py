@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from energybench.distributed_launcher import is_nonzero_rank
 from energybench.errors import EnergybenchError
 from energybench.fixture import EnergyFixture, EnergyOptions
 
@@ -327,7 +328,7 @@ class EnergySession:
                 base_error = exc
         bad_input = False
         try:  # save first: a bad baseline or gate must never cost the figures just measured
-            if (self.save_name or self.autosave) and not _is_nonzero_rank():
+            if (self.save_name or self.autosave) and not is_nonzero_rank():
                 # every rank holds the same aggregated figures: rank 0 alone writes them
                 name = self.save_name or _autosave_name(run.get("commit") or {})
                 path = save_run(run, self.storage, name)
@@ -459,11 +460,3 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
     es = terminalreporter.config.stash.get(_SESSION, None)
     if es is not None:
         es.display(terminalreporter)
-
-
-def _is_nonzero_rank() -> bool:
-    """True on ranks other than 0 of an initialised torch.distributed job (without importing torch)."""
-    import sys
-
-    dist = sys.modules.get("torch.distributed")
-    return bool(dist is not None and dist.is_available() and dist.is_initialized() and dist.get_rank() != 0)

@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-from energybench.distributed_launcher import launcher_environment
+from energybench.distributed_launcher import is_nonzero_rank, launcher_environment
 from energybench.errors import ConfigError, EnergybenchError, SamplerError
 from energybench.samplers import benchmark_options
 from energybench.stats import compare_to_baseline
@@ -502,7 +502,7 @@ class _Saver:
         self.run: dict[str, Any] | None = None
 
     def save(self) -> Path | None:
-        if not self.cfg.save or self.run is None or _is_nonzero_rank():
+        if not self.cfg.save or self.run is None or is_nonzero_rank():
             return None  # under torch.distributed every rank holds the aggregated figures; rank 0 writes
         from energybench import storage
 
@@ -555,8 +555,3 @@ def finalize(run: dict[str, Any]) -> None:
         if one_off.get("energy_j") is not None and b["phase"] == "inference":
             saving = stats.median(base_items) - stats.median(per_item)
             b["extra"]["break_even_items"] = one_off["energy_j"] / saving if saving > 0 else None
-
-
-def _is_nonzero_rank() -> bool:
-    dist = sys.modules.get("torch.distributed")
-    return bool(dist is not None and dist.is_available() and dist.is_initialized() and dist.get_rank() != 0)

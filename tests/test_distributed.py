@@ -393,7 +393,7 @@ def test_a_host_floor_inside_per_process_figures_is_counted_once_per_host() -> N
     """The CPU model in process scope charges the machine's idle power to every process: keep it once."""
 
     def cpu(joules: float) -> DomainEnergy:
-        details = {"scope": "process", "idle_power_w": 1.5}
+        details = {"scope": "process", "host_floor_w": 1.5}
         return DomainEnergy("cpu:package", joules, "estimated", "linear-cpu-time-model", "cpu-model", True, details)
 
     reports = [

@@ -98,9 +98,13 @@ def process_busy_cpu_seconds() -> float:
     return time.process_time() + children.ru_utime + children.ru_stime
 
 
-def process_memory_gb() -> float:
-    """Resident memory of this process, in GB: the "process" scope's share of RAM."""
-    return psutil.Process().memory_info().rss / GB
+def process_memory_reader() -> Callable[[], float]:
+    """Resident memory of this process, in GB: the "process" scope's share of RAM.
+
+    Returns a reader bound to one ``psutil.Process`` made here: building one costs more than the read
+    itself, and the reader runs on every poll."""
+    process = psutil.Process()
+    return lambda: process.memory_info().rss / GB
 
 
 def used_memory_gb() -> float:
@@ -121,9 +125,10 @@ def used_memory_gb() -> float:
     return (vm.total - vm.available) / GB
 
 
-SCOPES = {
-    "machine": (busy_cpu_seconds, used_memory_gb),
-    "process": (process_busy_cpu_seconds, process_memory_gb),
+# scope -> (busy CPU-seconds reader, factory of a used-memory reader)
+SCOPES: dict[str, tuple[Callable[[], float], Callable[[], Callable[[], float]]]] = {
+    "machine": (busy_cpu_seconds, lambda: used_memory_gb),
+    "process": (process_busy_cpu_seconds, process_memory_reader),
 }
 
 
@@ -279,12 +284,7 @@ class CpuModelSampler(BaseSampler):
         self.constants = constants
         self.scope = scope
         self._clock, self._busy, self._memory = clock, busy, memory
-        try:
-            tick = os.sysconf("SC_CLK_TCK")
-        except (AttributeError, ValueError, OSError):
-            tick = 100
-        # /proc/stat counts machine CPU time in clock ticks; the process clock is precise to the nanosecond
-        self.resolution_s = 1.0 / tick if scope == "machine" else 1e-6
+        self.resolution_s = 1.0 / _CLOCK_TICKS if scope == "machine" else 1e-6
         self._lock = threading.Lock()
         self._t0 = self._t_last = clock()
         self._busy0 = busy()
@@ -303,6 +303,9 @@ class CpuModelSampler(BaseSampler):
                     "idle_power_w": c.idle_power_w,
                     "formula": "idle_w*n_cpu*elapsed + (max_w-idle_w)*busy_cpu_seconds",
                     "scope": scope,
+                    # in process scope every process is charged the machine's idle floor: aggregation
+                    # across ranks of one host must count it once
+                    **({"host_floor_w": c.idle_power_w} if scope == "process" else {}),
                     "constants_source": c.source,
                 },
             ),
@@ -368,8 +371,8 @@ def probe(options: Mapping[str, Any]) -> Availability:
 def create(options: Mapping[str, Any]) -> list[Sampler]:
     """One sampler (machine or process scope); raises ``ConfigError`` (one line, with the fix) on bad input."""
     scope = resolve_scope(options)
-    busy, memory = SCOPES[scope]
-    return [CpuModelSampler(resolve_constants(options), busy=busy, memory=memory, scope=scope)]
+    busy, memory_reader = SCOPES[scope]
+    return [CpuModelSampler(resolve_constants(options), busy=busy, memory=memory_reader(), scope=scope)]
 
 
 FACTORY = SamplerFactory(name=NAME, probe=probe, create=create, fallback_for="cpu")
