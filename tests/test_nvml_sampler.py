@@ -230,7 +230,7 @@ def test_mig_slice_measures_the_whole_gpu_and_says_so(fake: FakeNvml, clock: Man
     warnings = gpu.take_warnings()
     assert any("whole GPU's energy" in w for w in warnings)
     assert any("utilisation/memory not readable" in w for w in warnings)  # MIG: utilisation not supported
-    assert gpu.metadata()["window"]["samples"] == 0
+    assert gpu.window_stats(0.0, 100.0)["samples"] == 0  # MIG: no activity samples at all
 
 
 def test_mig_enabled_gpu_selected_by_index_is_flagged(fake: FakeNvml) -> None:
@@ -269,7 +269,7 @@ def test_metadata_records_identity_and_window_activity(fake: FakeNvml, clock: Ma
     assert info["name"].startswith("NVIDIA A100") and info["uuid"].startswith("GPU-1111")
     assert info["driver_version"] == "550.54.15" and info["power_limit_w"] == 400.0
     assert info["mig"] is False and info["method"] == nv.METHOD_COUNTER and info["domain"] == "gpu:0"
-    window = info["window"]
+    window = gpu0.window_stats(1.0, 8.0)  # the meter asks for each window's own span
     assert window["samples"] == 3
     assert window["gpu_util_mean_pct"] == pytest.approx((0 + 97 + 97) / 3)
     assert window["memory_total_bytes"] == 42949672960
@@ -313,11 +313,19 @@ def test_on_edge_synchronises_the_device_this_process_uses(fake: FakeNvml, monke
     assert synced == [1]  # the untouched devices 0 and 2 get no CUDA context
 
 
-def test_on_edge_skips_sync_when_cuda_is_not_initialised(fake: FakeNvml) -> None:
+def test_on_edge_syncs_only_devices_cuda_uses(fake: FakeNvml, monkeypatch: pytest.MonkeyPatch) -> None:
     import torch
 
+    synced: list[int] = []
+    monkeypatch.setattr(torch.cuda, "synchronize", lambda index=None: synced.append(index))
+    gpu = by_key(nv.FACTORY.create(options(fake)))["gpu:0"]
     assert not torch.cuda.is_initialized()
-    by_key(nv.FACTORY.create(options(fake)))["gpu:0"].on_edge()  # must not raise on a CPU-only torch
+    gpu.on_edge()
+    assert synced == []  # CUDA never initialised: nothing queued, and no context may be created
+    monkeypatch.setattr(torch.cuda, "is_initialized", lambda: True)
+    monkeypatch.setattr(torch.cuda, "current_device", lambda: 0)
+    gpu.on_edge()
+    assert synced == [0]  # the device this process uses: queued kernels land in the right window
 
 
 # ------------------------------------------------------------------------------------------ packaging

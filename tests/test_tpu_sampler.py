@@ -214,8 +214,9 @@ def test_window_stats_and_metadata() -> None:
     sampler.read()
     meta = sampler.metadata()["tpu"]
     assert meta["generation"] == "v3" and meta["method"] == tpu.METHOD
-    assert meta["window"]["tpu:0"]["duty_cycle_mean_pct"] == pytest.approx(40.0)
-    assert meta["window"]["tpu:0"]["hbm_total_bytes"] == 1000
+    window = sampler.window_stats(0.0, 2.0)
+    assert window["tpu:0"]["duty_cycle_mean_pct"] == pytest.approx(40.0)
+    assert window["tpu:0"]["hbm_total_bytes"] == 1000
 
 
 def test_a_chip_vanishing_raises_a_sampler_error() -> None:

@@ -395,8 +395,6 @@ class NvmlGpuSampler(BaseSampler):
         self._reported = 0
         self._activity: deque[Activity] = deque(maxlen=MAX_ACTIVITY_SAMPLES)
         self._activity_ok = True
-        self._edge_pending = False
-        self._edges: deque[float] = deque(maxlen=2)
         details = dict(self.identity)
         details["resolution_s"] = self.resolution_s
         if target.mig_uuids or self.identity.get("mig"):
@@ -418,13 +416,12 @@ class NvmlGpuSampler(BaseSampler):
         ]
 
     def on_edge(self) -> None:
-        """Mark the next read as a window edge and let queued CUDA kernels finish first.
+        """Let queued CUDA kernels finish before the edge read, so they count in the right window.
 
         Torch is never imported here: if the program has not imported it, or CUDA is not initialised,
         there is nothing to wait for. Only devices this process already uses are synchronised, because
         synchronising an untouched device would create a CUDA context (hundreds of MB) on it.
         """
-        self._edge_pending = True
         torch = sys.modules.get("torch")
         cuda = getattr(torch, "cuda", None) if torch is not None else None
         if cuda is None or not cuda.is_initialized():
@@ -434,11 +431,10 @@ class NvmlGpuSampler(BaseSampler):
             cuda.synchronize(index)
 
     def metadata(self) -> dict[str, Any]:
-        """Identity (name, UUID, driver, power limit, MIG), the last window's activity, and warnings."""
+        """Identity (name, UUID, driver, power limit, MIG) and warnings; the meter adds each window's activity."""
         info = dict(self.identity)
         info["domain"] = self.key
         info["method"] = self.method
-        info["window"] = self.window_stats()
         if self._notes:
             info["warnings"] = list(self._notes)
         return info
@@ -463,17 +459,10 @@ class NvmlGpuSampler(BaseSampler):
         """The time source ``window_stats`` bounds are in (``time.monotonic`` unless a test replays a trace)."""
         return self._clock
 
-    def window_stats(self, start: float | None = None, end: float | None = None) -> dict[str, Any]:
-        """Mean utilisation and memory use over ``[start, end]`` (seconds of the ``clock`` option, by default
-        ``time.monotonic()``).
-
-        Without arguments: between the last two edge reads (the last window, when windows do not nest).
-        Samples are taken at every ``read()``: both edges, and each background poll for the polling path.
+    def window_stats(self, start: float, end: float) -> dict[str, Any]:
+        """Mean utilisation and memory use over ``[start, end]`` (seconds of ``clock``). Samples are taken at
+        every ``read()``: both edges, and each background poll. The meter asks for each window's own span.
         """
-        if start is None or end is None:
-            if len(self._edges) < 2:
-                return {"samples": 0}
-            start, end = self._edges[0], self._edges[1]
         rows = [a for a in self._activity if start <= a.t <= end]
 
         def mean(values: list[float | None]) -> float | None:
@@ -506,9 +495,6 @@ class NvmlGpuSampler(BaseSampler):
 
     def _sample_activity(self) -> None:
         now = self._clock()
-        if self._edge_pending:
-            self._edge_pending = False
-            self._edges.append(now)
         if not self._activity_ok:
             return
         handle = self.target.handle

@@ -295,8 +295,6 @@ class TpuSampler(BaseSampler):
         self.generation_source = generation_source
         self._clock = clock
         self._samples: deque[tuple[float, list[ChipUsage]]] = deque(maxlen=100_000)
-        self._edge_pending = False
-        self._edges: deque[float] = deque(maxlen=2)
 
     def domains(self) -> list[Domain]:
         details = {
@@ -318,24 +316,19 @@ class TpuSampler(BaseSampler):
                 f"the TPU runtime now reports {len(usage)} chip(s), {self.chips} at start: a chip or the "
                 "runtime went away; figures up to now are kept"
             )
-        now = self._clock()
-        if self._edge_pending:
-            self._edge_pending = False
-            self._edges.append(now)
-        self._samples.append((now, usage))
+        self._samples.append((self._clock(), usage))
         return {
             f"tpu:{u.chip}": max(0.0, min(u.duty_cycle_pct, 100.0)) / 100.0 * self.watts for u in usage[: self.chips]
         }
 
-    def on_edge(self) -> None:
-        self._edge_pending = True
+    @property
+    def clock(self) -> Callable[[], float]:
+        """The time source ``window_stats`` bounds are in."""
+        return self._clock
 
-    def window_stats(self, start: float | None = None, end: float | None = None) -> dict[str, Any]:
-        """Mean duty cycle and HBM use per chip over ``[start, end]`` (default: between the last two edges)."""
-        if start is None or end is None:
-            if len(self._edges) < 2:
-                return {"samples": 0}
-            start, end = self._edges[0], self._edges[1]
+    def window_stats(self, start: float, end: float) -> dict[str, Any]:
+        """Mean duty cycle and HBM use per chip over ``[start, end]``; the meter asks for each window's own
+        span, so nested and overlapping windows each get theirs."""
         rows = [u for t, u in self._samples if start <= t <= end]
         out: dict[str, Any] = {"samples": len(rows)}
         for i in range(self.chips):
@@ -358,7 +351,6 @@ class TpuSampler(BaseSampler):
                 "chip_watts_source": self.watts_source,
                 "duty_cycle_source": self.client.source,
                 "method": METHOD,
-                "window": self.window_stats(),
             }
         }
 
