@@ -145,7 +145,8 @@ def compare_runs(
     return cmp
 
 
-def _pct(x: float) -> str:
+def format_change(x: float) -> str:
+    """A relative change as ``+12.3%`` (``n/a`` when unknown), as every comparison table shows it."""
     return "n/a" if math.isnan(x) else f"{x * 100:+.1f}%"
 
 
@@ -155,8 +156,8 @@ def _cells(row: Row, alpha: float) -> list[str]:
         row.key,
         format_joules(row.base_energy),
         format_joules(row.new_energy),
-        _pct(row.change),
-        f"[{_pct(row.ci_low)}, {_pct(row.ci_high)}]",
+        format_change(row.change),
+        f"[{format_change(row.ci_low)}, {format_change(row.ci_high)}]",
         f"{p:.3g}",
         f"{row.n_base}/{row.n_new}",
         row.source,

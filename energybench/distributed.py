@@ -60,7 +60,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from energybench.distributed_launcher import host_name, initialized_dist, launcher_environment
 from energybench.errors import ConfigError, EnergybenchError
-from energybench.measurement import CarbonInfo, DomainEnergy, Measurement, format_joules
+from energybench.integrate import thin
+from energybench.measurement import JOULES_PER_KWH, CarbonInfo, DomainEnergy, Measurement, format_joules
 
 if TYPE_CHECKING:
     from energybench.meter import Meter
@@ -75,7 +76,6 @@ DEFAULT_TIMEOUT_S = 300.0
 ON_ERROR_CHOICES = ("raise", "local")
 REPORT_VERSION = 1
 KEY_FORMAT = "<host>/rank<N>/<domain>"
-_MAX_TIMELINE_POINTS = 400
 _SKEW_WARN_S = 1.0  # ranks entering a window further apart than this (and 5% of it) get a warning
 _SKEW_WARN_FRACTION = 0.05
 
@@ -647,7 +647,7 @@ def _host_entries(
                 intensity_g_per_kwh=m.carbon.intensity_g_per_kwh,
             )
     for host in hosts.values():
-        kwh = host["energy_j"] / 3.6e6
+        kwh = host["energy_j"] / JOULES_PER_KWH
         if host["co2e_g"] is not None and kwh > 0 and host["pue"]:
             host["intensity_g_per_kwh"] = host["co2e_g"] / (kwh * host["pue"])  # effective over its ranks
         if host["region"] is None:
@@ -674,7 +674,7 @@ def _job_carbon(
     else:
         pue = sum(h["pue"] * h["energy_j"] for h in hosts.values()) / energy if energy > 0 else 1.0
     if energy > 0 and pue > 0:
-        intensity = co2e / (energy / 3.6e6 * pue)
+        intensity = co2e / (energy / JOULES_PER_KWH * pue)
     else:
         intensity = sum(h["intensity_g_per_kwh"] for h in hosts.values()) / len(hosts)
     if len(regions) == 1:
@@ -723,7 +723,7 @@ def _merge_timelines(
 
     Ranks' timelines have their own grids; each series is a step function (mean watts over the segment
     ending at each point), sampled at the union of all grid points so every row holds every series that
-    covers it. Thinned to ``_MAX_TIMELINE_POINTS`` rows.
+    covers it. Thinned by ``integrate.thin``.
     """
     kept_keys = {(rank, dom.details.get("local_key", dom.key)) for rank, dom in kept}
     series: dict[str, tuple[float, list[float], list[float]]] = {}
@@ -739,10 +739,7 @@ def _merge_timelines(
                     s = series.setdefault(prefixed_key(rep["host"], rep["rank"], key), (offset, [], []))
                     s[1].append(end)
                     s[2].append(w)
-    points = sorted(grid)
-    if len(points) > _MAX_TIMELINE_POINTS:
-        step = math.ceil(len(points) / _MAX_TIMELINE_POINTS)
-        points = points[::step] + ([points[-1]] if (len(points) - 1) % step else [])
+    points = thin(sorted(grid))
     rows: list[tuple[float, dict[str, float]]] = []
     for point in points:
         row: dict[str, float] = {}

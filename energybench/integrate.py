@@ -7,6 +7,7 @@ tested on plain numbers.
 from __future__ import annotations
 
 import bisect
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -72,6 +73,19 @@ def trapezoid(times: Sequence[float], watts: Sequence[float], t0: float, t1: flo
     inner = [(t, w) for t, w in zip(times, watts, strict=True) if t0 < t < t1]
     points = [(t0, interpolate(times, watts, t0)), *inner, (t1, interpolate(times, watts, t1))]
     return sum((b[0] - a[0]) * (a[1] + b[1]) / 2.0 for a, b in zip(points, points[1:], strict=False))
+
+
+MAX_TIMELINE_POINTS = 400
+
+
+def thin(points: Sequence[float], limit: int = MAX_TIMELINE_POINTS) -> list[float]:
+    """Every k-th point (and always the last) so at most about ``limit`` remain: a long, finely polled window
+    keeps its shape in a results file without thousands of rows."""
+    points = list(points)
+    if len(points) <= limit:
+        return points
+    step = math.ceil(len(points) / limit)
+    return points[::step] + ([points[-1]] if (len(points) - 1) % step else [])
 
 
 def energy_above_idle(energy_j: float, idle_power_w: float, duration_s: float) -> float:

@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 
 from energybench.distributed_launcher import initialized_dist
 from energybench.errors import ConfigError, IntensityDataError, SamplerError, WindowError
-from energybench.integrate import accumulate_counter, interpolate, trapezoid
+from energybench.integrate import accumulate_counter, counter_delta, interpolate, thin, trapezoid
 from energybench.measurement import CarbonInfo, DomainEnergy, Measurement
 from energybench.samplers.base import Domain, Sampler
 
@@ -26,7 +26,6 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 DEFAULT_INTERVAL_S = 0.1
 DEFAULT_COUNTER_INTERVAL_S = 1.0
-_MAX_TIMELINE_POINTS = 400
 _RESOLUTION_FACTOR = 5  # a window shorter than this many counter updates is flagged as unreliable
 
 
@@ -357,11 +356,9 @@ class Meter:
 
         Counters become a cumulative curve once (unwrapped), so each segment is a difference of two
         interpolated values; power series are integrated per segment. Long, finely polled windows are
-        thinned to ``_MAX_TIMELINE_POINTS`` so results files stay small.
+        thinned (``integrate.thin``) so results files stay small.
         """
-        if len(grid) > _MAX_TIMELINE_POINTS:
-            step = math.ceil(len(grid) / _MAX_TIMELINE_POINTS)
-            grid = grid[::step] + ([grid[-1]] if (len(grid) - 1) % step else [])
+        grid = thin(grid)
         curves: list[tuple[str, Callable[[float, float], float]]] = []
         for state, readings in series:
             for dom in state.domains:
@@ -377,7 +374,7 @@ class Meter:
                 else:
                     cumulative = [0.0]
                     for a, b in zip(pts, pts[1:], strict=False):
-                        cumulative.append(cumulative[-1] + accumulate_counter([a[1], b[1]], dom.max_value).joules)
+                        cumulative.append(cumulative[-1] + counter_delta(a[1], b[1], dom.max_value).joules)
                     curves.append((dom.key, _cumulative_difference(times, cumulative)))
         timeline: list[tuple[float, dict[str, float]]] = []
         segments: list[tuple[float, float, float]] = []

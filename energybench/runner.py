@@ -87,7 +87,8 @@ class RunConfig:
 # --------------------------------------------------------------------------------------------------------
 # Loading and selecting suites
 
-# counters read this often inside a trial give reports a power-over-time curve; a read costs ~50 us
+# counters read this often inside a trial give reports a power-over-time curve; a read costs ~10-20 us
+# (benchmarks/bench_overhead.py)
 TIMELINE_INTERVAL_S = 0.1
 
 

@@ -78,8 +78,8 @@ def _json_default(obj: Any) -> Any:
         return obj.item()
     if isinstance(obj, os.PathLike):
         return os.fspath(obj)
-    if isinstance(obj, (set, tuple)):
-        return list(obj)
+    if isinstance(obj, set):
+        return sorted(obj, key=repr)
     # anything else (a user's object in extra_info...) is kept as its repr: losing a run's figures to one
     # unserialisable value would be far worse than a string
     return repr(obj)

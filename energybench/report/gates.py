@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from energybench.compare import format_change
+from energybench.measurement import format_joules
 from energybench.report.model import GateRow, Notice
-
-
-def _pct(x: float) -> str:
-    return "n/a" if math.isnan(x) else f"{x * 100:+.1f}%"
 
 
 def comparison_rows(
@@ -28,11 +25,11 @@ def comparison_rows(
     rows = []
     for r in cmp.rows:
         detail = "; ".join(g.message for g in r.gates) or (
-            f"median {r.base_energy:.4g} J -> {r.new_energy:.4g} J per round, "
+            f"median {format_joules(r.base_energy)} -> {format_joules(r.new_energy)} per round, "
             f"p={min(r.p_higher, r.p_lower):.3g}, n={r.n_base}/{r.n_new}"
         )
-        rows.append(GateRow(benchmark=r.key, verdict=r.verdict(cmp.alpha),
-                            change=f"{_pct(r.change)} [{_pct(r.ci_low)}, {_pct(r.ci_high)}]", detail=detail))
+        change = f"{format_change(r.change)} [{format_change(r.ci_low)}, {format_change(r.ci_high)}]"
+        rows.append(GateRow(benchmark=r.key, verdict=r.verdict(cmp.alpha), change=change, detail=detail))
     where = f"{cmp.base_id} -> {cmp.new_id}"
     notices = [Notice(where, w) for w in cmp.warnings] + [Notice(where, n) for n in cmp.notes]
     return rows, notices

@@ -12,7 +12,6 @@ import importlib
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from importlib.metadata import entry_points
 from typing import Any
 
 from energybench.errors import ConfigError
@@ -85,6 +84,8 @@ def _plugin_entry_points() -> tuple[Any, ...]:
     """The group's entry points, scanned once per process: scanning every installed distribution's metadata
     costs 5-20 ms, which every ``measure()`` block would otherwise pay. A plugin installed while a process
     runs is seen by the next process."""
+    from importlib.metadata import entry_points  # ~20 ms to import: only when detection runs
+
     return tuple(entry_points(group=ENTRY_POINT_GROUP))
 
 
