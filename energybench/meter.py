@@ -488,16 +488,15 @@ class measure:  # noqa: N801 - used like a function: ``with energybench.measure(
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             meter = self._get_meter()
             window = fn.__qualname__ if self.name == "measure" else self.name  # the default name says nothing
-            meter.begin(window)
-            ok = False
+            handle = WindowHandle(window)
             try:
-                value = fn(*args, **kwargs)
-                ok = True
-                return value
+                with meter.window(window) as handle:  # the one place the collective/local rule lives
+                    return fn(*args, **kwargs)
             finally:
-                self.result = meter.end(window, collective=ok)
-                results.append(self.result)
-                wrapper.last_result = self.result  # type: ignore[attr-defined]
+                if handle.result is not None:
+                    self.result = handle.result
+                    results.append(handle.result)
+                    wrapper.last_result = handle.result  # type: ignore[attr-defined]
 
         wrapper.results = results  # type: ignore[attr-defined]
         wrapper.last_result = None  # type: ignore[attr-defined]

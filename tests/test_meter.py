@@ -144,3 +144,35 @@ def test_no_region_means_no_co2e_and_says_so():
         busy(0.01)
     assert m.result.co2e_g is None
     assert any("no CO2e" in w for w in m.result.warnings)
+
+
+def test_a_window_whose_body_raises_keeps_its_figures_and_ends_locally():
+    """The exception propagates, the result is kept, and the window is closed without any collective step
+    (under torch.distributed a raising rank must not wait for ranks that moved on)."""
+    calls = []
+
+    def finalize(m):
+        calls.append("collective")
+        return m
+
+    finalize.local = lambda m, reason: calls.append(f"local: {reason}") or m
+    meter = Meter([ClockCounter(watts=10.0)])
+    meter.finalizers.append(finalize)
+    with pytest.raises(ZeroDivisionError):
+        with meter.window("w") as w:
+            busy(0.05)
+            1 / 0
+    assert w.result is not None and w.result.energy_j > 0
+    assert calls == ["local: the window's body raised on this rank"]
+
+    @measure(meter=meter, name="step")
+    def step(fail):
+        busy(0.02)
+        if fail:
+            raise ValueError("boom")
+
+    step(False)
+    with pytest.raises(ValueError):
+        step(True)
+    assert len(step.results) == 2 and all(r.energy_j > 0 for r in step.results)
+    assert calls[1:] == ["collective", "local: the window's body raised on this rank"]
