@@ -17,6 +17,7 @@ from energybench.errors import ResultsError
 from energybench.gate import DEFAULT_ALPHA, Gate, GateResult, evaluate_gate, round_values
 from energybench.machine import identity_mismatches
 from energybench.measurement import format_joules
+from energybench.tables import text_table
 
 
 def bench_key(bench: Mapping[str, Any]) -> str:
@@ -176,13 +177,7 @@ def format_table(cmp: Comparison) -> str:
     """Fixed-width text for terminals and CI logs."""
     lines = [_title(cmp)]
     if cmp.rows:
-        body = [HEADERS] + [_cells(r, cmp.alpha) for r in cmp.rows]
-        widths = [max(len(row[i]) for row in body) for i in range(len(HEADERS))]
-        for j, row in enumerate(body):
-            lines.append("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths,
-                                                                                                      strict=True))))
-            if j == 0:
-                lines.append("  ".join("-" * w for w in widths))
+        lines += text_table(HEADERS, [_cells(r, cmp.alpha) for r in cmp.rows], right=range(1, len(HEADERS)))
     for r in cmp.rows:
         for g in r.gates:
             lines.append(g.message)

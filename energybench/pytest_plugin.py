@@ -407,10 +407,11 @@ def _autosave_name(commit: dict[str, Any]) -> str:
 def summary_table(records: list[dict[str, Any]]) -> list[str]:
     """pytest-benchmark-like table: energy per call, mean power, duration, CO2e, source, spread."""
     from energybench.measurement import format_grams, format_joules
+    from energybench.tables import text_table
 
     headers = ["benchmark", "energy/call", "95% CI", "power", "time/call", "CO2e/call", "J/item", "source",
                "rounds x iters", "spread"]
-    rows = [headers]
+    rows = []
     for rec in records:
         s = rec["stats"]
         e, d, p = s["energy_j"], s["duration_s"], s["power_w"]
@@ -432,14 +433,7 @@ def summary_table(records: list[dict[str, Any]]) -> list[str]:
                 "-" if math.isnan(spread) else f"{spread:.1%}" + (" !" if rec.get("warnings") else ""),
             ]
         )
-    widths = [max(len(r[i]) for r in rows) for i in range(len(headers))]
-    lines = []
-    for j, row in enumerate(rows):
-        lines.append("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths,
-                                                                                                 strict=True))))
-        if j == 0:
-            lines.append("  ".join("-" * w for w in widths))
-    return lines
+    return text_table(headers, rows, right=range(1, len(headers)))
 
 
 def _fmt_time(s: float) -> str:

@@ -10,6 +10,7 @@ import math
 from typing import Any
 
 from energybench.measurement import format_joules
+from energybench.tables import text_table
 
 
 def _q(b: dict[str, Any]) -> str:
@@ -74,12 +75,7 @@ HEADER = ["benchmark", "subject", "phase", "energy/item median [95% CI]", "above
 
 
 def format_table(run: dict[str, Any]) -> str:
-    body = rows(run)
-    widths = [max(len(h), *(len(r[i]) for r in body)) if body else len(h) for i, h in enumerate(HEADER)]
-    lines = ["  ".join(h.ljust(w) for h, w in zip(HEADER, widths, strict=True))]
-    lines.append("  ".join("-" * w for w in widths))
-    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in body]
-    lines += _footer(run)
+    lines = text_table(HEADER, rows(run)) + _footer(run)
     return "\n".join(lines)
 
 
