@@ -17,6 +17,7 @@ from energybench.errors import ResultsError
 from energybench.gate import DEFAULT_ALPHA, Gate, GateResult, evaluate_gate, round_values
 from energybench.machine import identity_mismatches
 from energybench.measurement import format_joules
+from energybench.storage import benchmark_source
 from energybench.tables import text_table
 
 
@@ -122,7 +123,6 @@ def compare_runs(
         unstable = stats.stability_warning(ne)
         if unstable:
             cmp.warnings.append(f"{key} (new run): {unstable}")
-        sources = {r.get("source") for r in n.get("rounds", [])} - {None}
         cmp.rows.append(
             Row(
                 key=key,
@@ -135,7 +135,7 @@ def compare_runs(
                 p_lower=stats.mann_whitney_greater(ne, be).p,
                 n_base=len(be),
                 n_new=len(ne),
-                source="measured" if sources == {"measured"} else "estimated" if sources else "none",
+                source=benchmark_source(n),
                 gates=tuple(results),
             )
         )

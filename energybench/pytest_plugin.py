@@ -407,6 +407,7 @@ def _autosave_name(commit: dict[str, Any]) -> str:
 def summary_table(records: list[dict[str, Any]]) -> list[str]:
     """pytest-benchmark-like table: energy per call, mean power, duration, CO2e, source, spread."""
     from energybench.measurement import format_grams, format_joules
+    from energybench.storage import benchmark_source
     from energybench.tables import text_table
 
     headers = ["benchmark", "energy/call", "95% CI", "power", "time/call", "CO2e/call", "J/item", "source",
@@ -416,7 +417,6 @@ def summary_table(records: list[dict[str, Any]]) -> list[str]:
         s = rec["stats"]
         e, d, p = s["energy_j"], s["duration_s"], s["power_w"]
         co2 = s.get("co2e_g")
-        sources = {r["source"] for r in rec["rounds"]}
         per_item = s["energy_per_item_j"]["median"] if any(r["items"] != 1 for r in rec["rounds"]) else None
         spread = e.get("spread", math.nan)
         rows.append(
@@ -428,7 +428,7 @@ def summary_table(records: list[dict[str, Any]]) -> list[str]:
                 _fmt_time(d["median"]),
                 format_grams(co2["median"]) if co2 else "-",
                 format_joules(per_item) if per_item is not None else "-",
-                "measured" if sources == {"measured"} else "estimated",
+                benchmark_source(rec),
                 f"{len(rec['rounds'])} x {rec['extra'].get('iterations')}",
                 "-" if math.isnan(spread) else f"{spread:.1%}" + (" !" if rec.get("warnings") else ""),
             ]

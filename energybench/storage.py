@@ -196,3 +196,12 @@ def resolve_run(ref: str | os.PathLike[str], directory: str | os.PathLike[str] =
         known = ", ".join(r.stem for r in runs[-5:]) or "none"
         raise ResultsError(f"no run {text!r} in {directory} (latest: {known}); give a file, run id or 'latest'")
     return hits[-1]
+
+
+def benchmark_source(bench: Mapping[str, Any]) -> str:
+    """A benchmark's provenance from its rounds: ``measured`` only when every round was, as for a single
+    ``Measurement``; ``estimated`` as soon as one was; ``none`` without rounds. Every table asks here."""
+    sources = {r.get("source") for r in bench.get("rounds") or []} - {None}
+    if not sources:
+        return "none"
+    return "measured" if sources == {"measured"} else "estimated"

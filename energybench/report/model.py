@@ -15,6 +15,7 @@ from typing import Any
 from energybench import stats
 from energybench.errors import ConfigError, ResultsError
 from energybench.measurement import JOULES_PER_KWH
+from energybench.storage import benchmark_source
 
 DEFAULT_BASELINE = "baseline"
 # Grids compared with the user's own, chosen to span low-carbon (FRA) to coal-heavy (IND) supply.
@@ -220,13 +221,6 @@ def _domains_per_item(bench: Mapping[str, Any], per_item: float) -> dict[str, fl
     return {k: per_item * v / whole for k, v in totals.items()} if whole > 0 else {}
 
 
-def _source(bench: Mapping[str, Any]) -> str:
-    sources = {r.get("source", "unknown") for r in bench.get("rounds") or []}
-    if len(sources) == 1:
-        return sources.pop()
-    return "estimated" if "estimated" in sources else "mixed"
-
-
 def _timeline(bench: Mapping[str, Any]) -> tuple[tuple[tuple[float, dict[str, float]], ...], int | None]:
     """The timeline of the median-energy round that has one: a typical trial, not the best or worst."""
     rounds = [r for r in bench.get("rounds") or [] if r.get("timeline")]
@@ -328,8 +322,8 @@ def build_report(
                     Entry(
                         run=run_id, benchmark=name, subject=subject, method=b.get("method"), phase=phase,
                         item_unit=str(b.get("item_unit") or "item"), per_item=est, ratio=ratio,
-                        quality=_quality(b), domains_per_item=_domains_per_item(b, est.value), source=_source(b),
-                        rounds=len(b.get("rounds") or []),
+                        quality=_quality(b), domains_per_item=_domains_per_item(b, est.value),
+                        source=benchmark_source(b), rounds=len(b.get("rounds") or []),
                         energy_j=sum(float(r["energy_j"]) for r in b.get("rounds") or []),
                         co2e_g_per_item=co2_item, warnings=warnings, is_baseline=b is base, verdict=verdict,
                         timeline=timeline, timeline_round=tl_round,

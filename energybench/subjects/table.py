@@ -10,6 +10,7 @@ import math
 from typing import Any
 
 from energybench.measurement import format_joules
+from energybench.storage import benchmark_source
 from energybench.tables import text_table
 
 
@@ -59,13 +60,12 @@ def rows(run: dict[str, Any]) -> list[list[str]]:
         st = b.get("stats") or {}
         unit = b.get("item_unit", "item")
         thr = st.get("throughput_items_per_s")
-        src = b["rounds"][0]["source"] if b.get("rounds") else "-"
         out.append([
             b["name"], b["subject"], b["phase"],
             _energy(st.get("energy_per_item_j"), unit),
             _energy(st.get("energy_above_idle_per_item_j"), unit, ci=False),
             _ratio(b), _q(b), _size(b),
-            f"{thr:.3g}/s" if thr else "-", src,
+            f"{thr:.3g}/s" if thr else "-", benchmark_source(b),
         ])
     return out
 
