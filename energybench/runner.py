@@ -546,6 +546,7 @@ def finalize(run: dict[str, Any]) -> None:
             b["stats"]["energy_above_idle_per_item_j"] = stats.summarize(
                 [stats.per_item(r["energy_above_idle_j"], r["items"]) for r in rounds])
         warning = stats.stability_warning(per_item)
+        # finalize runs after every trial: drop the previous stability verdict (stats words it "spread ...")
         b["warnings"] = [w for w in b["warnings"] if not w.startswith("spread ")] + ([warning] if warning else [])
         base = base_by_name.get(b["name"])
         if base is None or base is b or not base["rounds"]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from energybench import stats
 from energybench.measurement import format_joules
 from energybench.storage import benchmark_source
 from energybench.tables import text_table
@@ -92,16 +93,26 @@ def _footer(run: dict[str, Any]) -> list[str]:
             when = f"after {be:,.0f} {b['item_unit']}s" if be else "never (no per-item saving)"
             out.append(f"{b['name']} [{b['subject']}]: distillation cost {format_joules(one_off['energy_j'])} "
                        f"({one_off['source']}); break-even {when}")
-    unstable = [f"{b['name']} [{b['subject']}]" for b in run["benchmarks"]
-                if any(w.startswith("spread ") for w in b.get("warnings", []))]
+    unstable = [f"{b['name']} [{b['subject']}]" for b in run["benchmarks"] if _unstable(b)]
     if unstable:
-        out.append(f"warning: {len(unstable)} of {len(run['benchmarks'])} benchmarks spread > 10% between trials "
+        out.append(f"warning: {len(unstable)} of {len(run['benchmarks'])} benchmarks spread > "
+                   f"{stats.UNSTABLE_SPREAD:.0%} between trials "
                    "(other load on the machine, or rounds too short): trust only ratios whose CI excludes 1; "
                    f"e.g. {', '.join(unstable[:3])}")
     for b in run["benchmarks"]:
+        stability = stats.stability_warning(_per_item_rounds(b))  # summarised above, not repeated per benchmark
         for w in b.get("warnings", []):
-            if not w.startswith("spread "):
+            if w != stability:
                 out.append(f"warning: {b['name']} [{b['subject']}]: {w}")
     out += [f"note: {n}" for n in run.get("notes", [])]
     out += [f"warning: {w}" for w in run.get("warnings", [])]
     return out
+
+
+def _per_item_rounds(bench: dict[str, Any]) -> list[float]:
+    return [stats.per_item(r["energy_j"], r.get("items")) for r in bench.get("rounds") or []]
+
+
+def _unstable(bench: dict[str, Any]) -> bool:
+    """The runner's stability rule, asked of the rounds rather than read back from a warning's wording."""
+    return stats.stability_warning(_per_item_rounds(bench)) is not None
