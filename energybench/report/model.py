@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from energybench import stats
@@ -125,8 +125,6 @@ class Report:
     region_note: str = ""
     gates: tuple[GateRow, ...] = ()
     notices: tuple[Notice, ...] = ()
-    pue: float = 1.0
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def groups(self) -> list[tuple[tuple[str, str, str], list[Entry]]]:
         """Entries by (run, benchmark, phase), baseline first, in file order."""
@@ -349,7 +347,7 @@ def build_report(
             f"{first.run_id}" + (f", PUE {pue:g}" if pue != 1.0 else ""))
     return Report(
         runs=summaries, entries=tuple(entries), baseline=baseline, regions=tuple(region_rows),
-        region_joules=joules, region_note=note, gates=tuple(gates), notices=_collapse(notices), pue=pue,
+        region_joules=joules, region_note=note, gates=tuple(gates), notices=_collapse(notices),
     )
 
 
