@@ -289,17 +289,8 @@ class EnergyFixture:
             for w in m.warnings:
                 if not w.startswith(NO_REGION_NOTE) and w not in warnings:
                     warnings.append(w)
-        energy = [r["energy_j"] for r in rounds]
-        summary = {
-            "energy_j": stats.summarize(energy),
-            "energy_per_item_j": stats.summarize([e / o.items for e in energy]),
-            "duration_s": stats.summarize([r["duration_s"] for r in rounds]),
-            "power_w": stats.summarize([r["energy_j"] / r["duration_s"] for r in rounds if r["duration_s"] > 0]),
-        }
-        co2 = [r["co2e_g"] for r in rounds if r["co2e_g"] is not None]
-        if co2:
-            summary["co2e_g"] = stats.summarize(co2)
-        unstable = stats.stability_warning(energy)
+        summary = stats.round_stats(rounds)
+        unstable = stats.stability_warning([r["energy_j"] for r in rounds])
         if unstable:
             warnings.insert(0, unstable)
         return {

@@ -534,14 +534,10 @@ def finalize(run: dict[str, Any]) -> None:
         rounds = b["rounds"]
         if not rounds:
             continue
-        energy = [r["energy_j"] for r in rounds]
         per_item = [stats.per_item(r["energy_j"], r["items"]) for r in rounds]
-        b["stats"] = {
-            "energy_j": stats.summarize(energy),
-            "energy_per_item_j": stats.summarize(per_item),
-            "duration_s": stats.summarize([r["duration_s"] for r in rounds]),
-            "throughput_items_per_s": stats.median([r["items"] / r["duration_s"] for r in rounds if r["duration_s"]]),
-        }
+        b["stats"] = stats.round_stats(rounds)
+        b["stats"]["throughput_items_per_s"] = stats.median(
+            [r["items"] / r["duration_s"] for r in rounds if r["duration_s"]])
         if all("energy_above_idle_j" in r for r in rounds):
             b["stats"]["energy_above_idle_per_item_j"] = stats.summarize(
                 [stats.per_item(r["energy_above_idle_j"], r["items"]) for r in rounds])

@@ -126,6 +126,21 @@ def summarize(values: Sequence[float], conf: float = 0.95) -> dict[str, float]:
     }
 
 
+def round_stats(rounds: Sequence[dict[str, Any]]) -> dict[str, dict[str, float]]:
+    """The summary every results file stores for a benchmark's rounds (schema ``stats``), computed in one
+    place for the pytest fixture and the runner alike."""
+    out = {
+        "energy_j": summarize([r["energy_j"] for r in rounds]),
+        "energy_per_item_j": summarize([per_item(r["energy_j"], r.get("items")) for r in rounds]),
+        "duration_s": summarize([r["duration_s"] for r in rounds]),
+        "power_w": summarize([r["energy_j"] / r["duration_s"] for r in rounds if r["duration_s"] > 0]),
+    }
+    co2 = [r["co2e_g"] for r in rounds if r.get("co2e_g") is not None]
+    if co2:
+        out["co2e_g"] = summarize(co2)
+    return out
+
+
 def stability_warning(values: Sequence[float], limit: float = UNSTABLE_SPREAD) -> str | None:
     """A one-line warning when the rounds disagree too much to trust small differences."""
     s = spread(values)
