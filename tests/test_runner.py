@@ -76,6 +76,7 @@ def test_run_interleaves_saves_and_reports(tmp_path: Path) -> None:
     assert saved["subjects"]["lm"]["corpus"]["sha256"]
     table = format_table(saved)
     assert "ratio to baseline" in table and "distillation cost" in table
+    assert "CO2e: n/a" in table and "no region given" in table  # no --region: said, not a world average
     assert "trial 2/2 done" in err.getvalue()
 
 

@@ -10,7 +10,7 @@ import math
 from typing import Any
 
 from energybench import stats
-from energybench.measurement import format_joules
+from energybench.measurement import format_grams, format_joules
 from energybench.storage import benchmark_source
 from energybench.tables import text_table
 
@@ -80,8 +80,21 @@ def format_table(run: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _carbon_line(run: dict[str, Any]) -> str:
+    """CO2e of every trial's joules, with the region, factor, year, source and PUE it came from."""
+    rounds = [r for b in run["benchmarks"] for r in b.get("rounds") or []]
+    joules = sum(r["energy_j"] for r in rounds)
+    c = run.get("carbon")
+    if not c:
+        return f"CO2e: n/a for the {format_joules(joules)} of all trials (no region given: pass --region, e.g. FRA)"
+    grams = sum(r.get("co2e_g") or 0.0 for r in rounds)
+    year = f", {c['year']}" if c.get("year") else ""
+    return (f"CO2e: {format_grams(grams)} for the {format_joules(joules)} of all trials ({c['region']} "
+            f"{c['intensity_g_per_kwh']:.4g} gCO2e/kWh{year}, {c['source']}, PUE {c.get('pue', 1.0):g})")
+
+
 def _footer(run: dict[str, Any]) -> list[str]:
-    out = []
+    out = [_carbon_line(run)]
     idle = run.get("idle")
     if idle:
         out.append(f"idle power {idle['power_w']:.3g} W over {idle['duration_s']:.2g} s ({idle['source']}); "
