@@ -29,8 +29,9 @@ os.environ.setdefault("MKL_NUM_THREADS", "1")
 import numpy as np  # noqa: E402
 
 from energybench.fixture import EnergyFixture  # noqa: E402
-from energybench.gate import evaluate_gate, parse_gate, round_values  # noqa: E402
+from energybench.gate import evaluate_gate, parse_gate  # noqa: E402
 from energybench.meter import Meter  # noqa: E402
+from energybench.record import Benchmark  # noqa: E402
 from energybench.samplers import benchmark_options  # noqa: E402
 
 BASE_REPS = 20
@@ -43,17 +44,17 @@ def workload(reps: int, a: np.ndarray, b: np.ndarray) -> float:
     return acc
 
 
-def one_run(meter: Meter, reps: int, a: np.ndarray, b: np.ndarray) -> dict:
+def one_run(meter: Meter, reps: int, a: np.ndarray, b: np.ndarray) -> Benchmark:
     resolution = max((float(getattr(s, "resolution_s", 0.0) or 0.0) for s in meter.samplers), default=0.0)
     fx = EnergyFixture(nodeid=f"matmul-{reps}", meter_factory=lambda: meter, resolution_s=lambda: resolution)
     fx(workload, reps, a, b)
     return fx.record()
 
 
-def pytest_benchmark_fails(base: dict, new: dict, limit: float = 0.05) -> bool:
+def pytest_benchmark_fails(base: Benchmark, new: Benchmark, limit: float = 0.05) -> bool:
     """pytest-benchmark's ``mean:5%``: the new mean time per call exceeds the old one by more than 5%."""
-    mb = statistics.fmean(round_values(base, "duration_s"))
-    mn = statistics.fmean(round_values(new, "duration_s"))
+    mb = statistics.fmean(base.values("duration_s"))
+    mn = statistics.fmean(new.values("duration_s"))
     return mn > mb * (1 + limit)
 
 
@@ -67,7 +68,7 @@ def main() -> None:
     b = rng.standard_normal((args.size, args.size))
     gate = parse_gate("energy:+5%")
     kinds = {"A": BASE_REPS, "B10": round(BASE_REPS * 1.10), "B25": round(BASE_REPS * 1.25)}
-    runs: dict[str, list[dict]] = {k: [] for k in kinds}
+    runs: dict[str, list[Benchmark]] = {k: [] for k in kinds}
     t0 = time.perf_counter()
     with Meter(options=benchmark_options()) as meter:
         print("samplers:", ", ".join(f"{s.name} ({s.resolution_s:g} s)" for s in meter.samplers))
@@ -82,21 +83,20 @@ def main() -> None:
     }
     first = runs["A"][0]
     print(
-        f"\nworkload: {BASE_REPS} x {args.size}x{args.size} matmul per call, {len(first['rounds'])} rounds x "
-        f"{first['extra']['iterations']} iterations per run, source {first['rounds'][0]['source']}; "
+        f"\nworkload: {BASE_REPS} x {args.size}x{args.size} matmul per call, {len(first.rounds)} rounds x "
+        f"{first.extra['iterations']} iterations per run, source {first.source}; "
         f"{time.perf_counter() - t0:.0f} s total"
     )
     print(f"{'comparison':18} {'n':>3} {'energy gate energy:+5% fails':>30} {'pytest-benchmark mean:5% fails':>32}"
           f" {'median energy change':>22}")
     for label, ps in pairs.items():
-        ours = sum(not evaluate_gate(gate, round_values(b_, "energy_j"), round_values(n_, "energy_j")).passed
-                   for b_, n_ in ps)
+        ours = sum(not evaluate_gate(gate, b_.values("energy_j"), n_.values("energy_j")).passed for b_, n_ in ps)
         theirs = sum(pytest_benchmark_fails(b_, n_) for b_, n_ in ps)
-        changes = [statistics.median(round_values(n_, "energy_j")) / statistics.median(round_values(b_, "energy_j"))
-                   - 1 for b_, n_ in ps]
+        changes = [statistics.median(n_.values("energy_j")) / statistics.median(b_.values("energy_j")) - 1
+                   for b_, n_ in ps]
         print(f"{label:18} {len(ps):>3} {ours:>22}/{len(ps):<7} {theirs:>24}/{len(ps):<7} "
               f"{statistics.median(changes):>+21.1%}")
-    spreads = [r["stats"]["energy_j"]["spread"] for rs in runs.values() for r in rs]
+    spreads = [r.summary("energy_j").spread for rs in runs.values() for r in rs]
     print(f"median within-run spread (IQR/median) of energy rounds: {statistics.median(spreads):.1%}")
 
 

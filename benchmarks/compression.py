@@ -5,7 +5,7 @@ such as pytest-benchmark scripts, are not executed). ``methods=None`` means the 
 ``energybench subjects`` shows every subject and method, including third-party plugins.
 """
 
-from energybench.runner import Suite
+from energybench import Suite
 
 SUITES = [
     # byte-level decoder-only LM trained from scratch on the stdlib's docstrings (cached after the first run)

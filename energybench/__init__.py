@@ -1,39 +1,63 @@
 """energybench: measure the energy and carbon cost of machine-learning work.
 
 ``import energybench`` stays cheap (no torch, no pandas): public names are resolved lazily on first use,
-so the CLI starts fast and users only pay for what they touch.
+so the CLI starts fast and users only pay for what they touch. ``dir(energybench)`` and tab completion
+list them all.
 """
 
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
 _LAZY = {
+    # measuring
     "measure": "energybench.meter",
     "Meter": "energybench.meter",
     "Measurement": "energybench.measurement",
     "DomainEnergy": "energybench.measurement",
     "CarbonInfo": "energybench.measurement",
-    "EnergybenchError": "energybench.errors",
     "detect_samplers": "energybench.samplers",
+    "launcher_environment": "energybench.distributed_launcher",
+    # results
+    "Run": "energybench.record",
+    "Benchmark": "energybench.record",
+    "Round": "energybench.record",
     "load_results": "energybench.results",
     "save_run": "energybench.storage",
     "load_run": "energybench.storage",
+    # comparing and gating
     "compare_runs": "energybench.compare",
     "parse_gate": "energybench.gate",
-    "Suite": "energybench.runner",
+    "build_report": "energybench.report",
+    # compression benchmarks
+    "Suite": "energybench.suites",
     "RunConfig": "energybench.runner",
     "run_suites": "energybench.runner",
     "Subject": "energybench.subjects.api",
     "CompressionMethod": "energybench.subjects.api",
-    "launcher_environment": "energybench.distributed_launcher",
-    "build_report": "energybench.report",
+    "EnergybenchError": "energybench.errors",
 }
 
 __all__ = sorted(_LAZY) + ["__version__"]
+
+if TYPE_CHECKING:  # type checkers and IDEs see the real objects
+    from energybench.compare import compare_runs  # noqa: F401
+    from energybench.distributed_launcher import launcher_environment  # noqa: F401
+    from energybench.errors import EnergybenchError  # noqa: F401
+    from energybench.gate import parse_gate  # noqa: F401
+    from energybench.measurement import CarbonInfo, DomainEnergy, Measurement  # noqa: F401
+    from energybench.meter import Meter, measure  # noqa: F401
+    from energybench.record import Benchmark, Round, Run  # noqa: F401
+    from energybench.report import build_report  # noqa: F401
+    from energybench.results import load_results  # noqa: F401
+    from energybench.runner import RunConfig, run_suites  # noqa: F401
+    from energybench.samplers import detect_samplers  # noqa: F401
+    from energybench.storage import load_run, save_run  # noqa: F401
+    from energybench.subjects.api import CompressionMethod, Subject  # noqa: F401
+    from energybench.suites import Suite  # noqa: F401
 
 
 def __getattr__(name: str) -> Any:
@@ -43,3 +67,8 @@ def __getattr__(name: str) -> Any:
     value = getattr(importlib.import_module(module), name)
     globals()[name] = value
     return value
+
+
+def __dir__() -> list[str]:
+    """The lazy public names too, so ``dir(energybench)`` and notebook completion show ``measure`` & co."""
+    return sorted(set(__all__) | {n for n in globals() if n.startswith("__")})

@@ -61,7 +61,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from energybench.distributed_launcher import host_name, initialized_dist, launcher_environment
 from energybench.errors import ConfigError, EnergybenchError
 from energybench.integrate import thin
-from energybench.measurement import JOULES_PER_KWH, CarbonInfo, DomainEnergy, Measurement, format_joules
+from energybench.measurement import JOULES_PER_KWH, CarbonInfo, DomainEnergy, Measurement
+from energybench.render.units import joules as format_joules
 
 if TYPE_CHECKING:
     from energybench.meter import Meter

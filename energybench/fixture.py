@@ -15,9 +15,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
-from energybench import stats
 from energybench.errors import ConfigError
 from energybench.measurement import Measurement
+from energybench.record import BASELINE, PHASES, Benchmark, Quality, Round
 
 #: Each round's window lasts at least this many updates of the slowest sampler's counter (10: quantisation
 #: error of one update is at most 10% of a window, and the median over rounds shrinks it further).
@@ -27,7 +27,6 @@ DEFAULT_MIN_TIME_S = 0.1
 DEFAULT_ROUNDS = 10
 DEFAULT_WARMUP_ROUNDS = 1
 MAX_ITERATIONS = 10_000_000
-PHASES = ("train", "inference", "other")
 NO_REGION_NOTE = "no CO2e: no region given"
 
 
@@ -42,8 +41,9 @@ class EnergyOptions:
     items: float = 1
     item_unit: str | None = None
     phase: str = "other"
-    subject: str = "baseline"
-    method: str | None = None
+    method: str = BASELINE
+    family: str | None = None
+    subject: str | None = None  # today's spelling of ``method``, kept as an alias
     name: str | None = None
 
     @classmethod
@@ -126,12 +126,15 @@ class EnergyFixture:
         self.options = self.options.updated({"phase": value}, "energy.phase")
 
     @property
-    def subject(self) -> str:
-        return self.options.subject
+    def method(self) -> str:
+        """The compression method this test measures (``baseline`` unless the test says otherwise)."""
+        return self.options.subject or self.options.method
 
-    @subject.setter
-    def subject(self, value: str) -> None:
-        self.options = replace(self.options, subject=str(value))
+    @method.setter
+    def method(self, value: str) -> None:
+        self.options = replace(self.options, method=str(value), subject=None)
+
+    subject = method  # today's spelling
 
     # -- running ----------------------------------------------------------------------------------------
 
@@ -266,49 +269,36 @@ class EnergyFixture:
     def used(self) -> bool:
         return bool(self._rounds)
 
-    def record(self) -> dict[str, Any]:
-        """The ``benchmarks[]`` entry of the results schema; figures are per call (window / iterations)."""
+    def record(self) -> Benchmark:
+        """This test's benchmark for the results file; figures are per call (window / iterations)."""
         o = self.options
         rounds = []
         warnings: list[str] = []
         for i, r in enumerate(self._rounds):
             m, it = r.measurement, r.iterations
             co2 = m.co2e_g
-            rounds.append(
-                {
-                    "round": i,
-                    "energy_j": m.energy_j / it,
-                    "duration_s": m.duration_s / it,
-                    "items": o.items,
-                    "co2e_g": co2 / it if co2 is not None else None,
-                    "source": m.source,
-                    "domains": {k: v / it for k, v in m.energy_by_domain().items()},
-                    "iterations": it,
-                }
-            )
+            rounds.append(Round(
+                index=i, energy_j=m.energy_j / it, duration_s=m.duration_s / it, items=float(o.items),
+                co2e_g=co2 / it if co2 is not None else None, source=m.source,
+                domains={k: v / it for k, v in m.energy_by_domain().items()}, iterations=it,
+            ))
             for w in m.warnings:
                 if not w.startswith(NO_REGION_NOTE) and w not in warnings:
                     warnings.append(w)
-        summary = stats.round_stats(rounds)
-        unstable = stats.stability_warning([r["energy_j"] for r in rounds])
-        if unstable:
-            warnings.insert(0, unstable)
-        return {
-            "name": o.name or self.nodeid,
-            "subject": o.subject,
-            "method": o.method,
-            "phase": o.phase,
-            "item_unit": o.item_unit,
-            "params": self.params or {},
-            "quality": self.quality,
-            "size": None,
-            "rounds": rounds,
-            "stats": summary,
-            "warnings": warnings,
-            "extra": {
-                "iterations": self._rounds[0].iterations if self._rounds else None,
-                "warmup_rounds": o.warmup_rounds,
-                "mode": self._mode,
-                **self.extra_info,
-            },
-        }
+        family, _, workload = (o.name or self.nodeid).partition("::")
+        return Benchmark(
+            name=o.name or self.nodeid, method=self.method, method_name=self.method, family=o.family or family,
+            workload=workload or family, phase=o.phase, item_unit=o.item_unit, params=self.params or {},
+            quality=_quality(self.quality), rounds=tuple(rounds), warnings=tuple(warnings),
+            extra={"iterations": self._rounds[0].iterations if self._rounds else None,
+                   "warmup_rounds": o.warmup_rounds, "mode": self._mode, **self.extra_info},
+        )
+
+
+def _quality(q: Mapping[str, Any] | None) -> Quality | None:
+    """A test's ``energy.quality = {"metric": ..., "value": ..., "higher_is_better": ...}``, if it set one."""
+    if not q or q.get("value") is None:
+        return None
+    extra = {k: v for k, v in q.items() if k not in ("metric", "value", "higher_is_better", "baseline")}
+    return Quality(str(q.get("metric", "quality")), float(q["value"]), bool(q.get("higher_is_better", True)),
+                   q.get("baseline"), extra)

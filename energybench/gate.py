@@ -1,4 +1,4 @@
-"""Regression gates: ``energy:+5%``-style expressions and their evaluation on per-round figures.
+"""Regression gates: ``energy:+5%``-style expressions and their decision on per-round figures (data only).
 
 Shared by the pytest plugin (``--energy-compare-fail``) and ``energybench compare --fail-on`` so both
 decide the same way. A gate fails only when the change of the medians is larger than the threshold AND a
@@ -13,7 +13,6 @@ import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from energybench import stats
 from energybench.errors import ConfigError, ResultsError
@@ -109,31 +108,14 @@ def parse_gates(texts: Iterable[str] | None) -> list[Gate]:
     return gates
 
 
-def check_alpha(alpha: float) -> float:
-    if not isinstance(alpha, int | float) or not 0 < alpha < 0.5:
-        raise ConfigError(f"alpha must be a significance level between 0 and 0.5, got {alpha!r} (e.g. 0.01)")
-    return float(alpha)
-
-
-def round_values(bench: Mapping[str, Any], field: str) -> list[float]:
-    """Per-round values of ``field`` for one benchmark; derived fields computed like ``load_results``."""
-    out = []
-    for r in bench.get("rounds", []):
-        energy, duration = r.get("energy_j"), r.get("duration_s")
-        if field == "energy_per_item_j":
-            value = r.get(field, stats.per_item(energy, r.get("items")) if energy is not None else None)
-        elif field == "power_w":
-            value = energy / duration if energy is not None and duration else None
-        else:
-            value = r.get(field)
-        if value is not None and not (isinstance(value, float) and math.isnan(value)):
-            out.append(float(value))
-    return out
-
-
 @dataclass(frozen=True)
 class GateResult:
-    """The decision of one gate on one benchmark, with every figure its message quotes."""
+    """The decision of one gate on one benchmark, with every figure a message about it quotes.
+
+    ``reason`` is one of ``regression`` (over the threshold and significant), ``untested-regression`` (over
+    the threshold, too few rounds to test), ``not-significant`` (over the threshold, not significant) and
+    ``within`` (within the threshold).
+    """
 
     gate: Gate
     benchmark: str
@@ -147,16 +129,8 @@ class GateResult:
     n_base: int
     n_new: int
     tested: bool  # False: too few rounds, decided on the threshold alone
-    message: str
-    warning: str | None = None
-
-
-def _fmt_change(value: float, gate: Gate) -> str:
-    if math.isnan(value):
-        return "n/a"
-    if gate.relative:
-        return f"{value * 100:+.1f}%"
-    return f"{value:+.4g} {gate.metric.unit}"
+    reason: str
+    alpha: float = DEFAULT_ALPHA
 
 
 def evaluate_gate(
@@ -168,12 +142,11 @@ def evaluate_gate(
     benchmark: str = "",
 ) -> GateResult:
     """Decide one gate on per-round values of the baseline and the new run."""
-    unit = gate.metric.unit
     if not base or not new:
         side = "baseline" if not base else "new run"
         raise ResultsError(
-            f"gate {gate.text!r} on {benchmark!r}: the {side} has no {gate.metric.field} figures "
-            + ("(run with --energy-region / --region for CO2e)" if gate.metric.name == "co2e" else "")
+            f"gate {gate.text!r} on {benchmark!r}: the {side} has no {gate.metric.field} figures"
+            + (" (run with --energy-region / --region for CO2e)" if gate.metric.name == "co2e" else "")
         )
     mb, mn = stats.median(base), stats.median(new)
     if gate.relative:
@@ -186,38 +159,13 @@ def evaluate_gate(
     over = change > gate.threshold
     significant = test.p < alpha
     passed = not (over and (significant or not tested))
-    warning = None
-    if not tested:
-        warning = (
-            f"{benchmark}: too few rounds (n={len(base)}/{len(new)}) for a significance test at alpha={alpha:g}; "
-            f"gate {gate.describe()} decided on the threshold alone "
-            "(use more rounds: --energy-min-rounds 5, or rounds>=5 in pedantic)"
-        )
-    verdict = "PASS" if passed else "FAIL"
-    why = (
-        "over threshold and significant" if not passed and tested
-        else "over threshold (untested)" if not passed
-        else "over threshold but not significant" if over
-        else "within threshold"
-    )
-    message = (
-        f"{verdict} {benchmark} {gate.describe()}: {gate.metric.label} {_fmt(mb, unit)} -> {_fmt(mn, unit)} "
-        f"(median), change {_fmt_change(change, gate)} [95% CI {_fmt_change(lo, gate)}, {_fmt_change(hi, gate)}], "
-        f"p={test.p:.3g}, n={len(base)}/{len(new)}: {why}"
-    )
-    return GateResult(gate, benchmark, passed, mb, mn, change, lo, hi, test.p, len(base), len(new), tested,
-                      message, warning)
-
-
-def _fmt(value: float, unit: str) -> str:
-    if math.isnan(value):
-        return "n/a"
-    if unit == "J":
-        from energybench.measurement import format_joules
-
-        return format_joules(value)
-    if unit == "g":
-        from energybench.measurement import format_grams
-
-        return format_grams(value)
-    return f"{value:.4g} {unit}"
+    if not over:
+        reason = "within"
+    elif not tested:
+        reason = "untested-regression"
+    elif significant:
+        reason = "regression"
+    else:
+        reason = "not-significant"
+    return GateResult(gate, benchmark, passed, mb, mn, change, lo, hi, test.p, len(base), len(new), tested, reason,
+                      alpha)

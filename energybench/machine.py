@@ -15,6 +15,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from energybench.record import Machine
 from energybench.samplers.base import Sampler
 
 
@@ -88,8 +89,8 @@ def _torch_info() -> dict[str, Any]:
     return info
 
 
-def machine_info(samplers: Sequence[Sampler] = ()) -> dict[str, Any]:
-    """The ``machine`` block of a results file."""
+def machine_info(samplers: Sequence[Sampler] = ()) -> Machine:
+    """The ``machine`` block of a results file: this host, its CPU, GPUs and the samplers that measured."""
     entries = [_sampler_entry(s) for s in samplers]
     info: dict[str, Any] = {
         "hostname": socket.gethostname(),
@@ -102,7 +103,7 @@ def machine_info(samplers: Sequence[Sampler] = ()) -> dict[str, Any]:
         "platform": platform.platform(),
     }
     info.update(_torch_info())
-    return info
+    return Machine.from_dict(info)
 
 
 def _git(args: list[str], cwd: str | os.PathLike[str] | None) -> str | None:
@@ -125,15 +126,15 @@ def commit_info(cwd: str | os.PathLike[str] | None = None) -> dict[str, Any]:
     return {"id": commit, "branch": branch, "dirty": bool(status)}
 
 
-def identity_mismatches(base: dict[str, Any], new: dict[str, Any]) -> list[str]:
+def identity_mismatches(base: Machine, new: Machine) -> list[str]:
     """Differences that make energy figures incomparable (CPU/GPU model, GPU count, power limit, samplers).
 
     Hostname, clocks and memory do not count: CI runners differ in those without changing the energy per op.
     """
     out: list[str] = []
-    if base.get("cpu_model") and new.get("cpu_model") and base["cpu_model"] != new["cpu_model"]:
-        out.append(f"CPU model differs: {base['cpu_model']!r} vs {new['cpu_model']!r}")
-    bg, ng = base.get("gpus") or [], new.get("gpus") or []
+    if base.cpu_model and new.cpu_model and base.cpu_model != new.cpu_model:
+        out.append(f"CPU model differs: {base.cpu_model!r} vs {new.cpu_model!r}")
+    bg, ng = base.gpus, new.gpus
     if len(bg) != len(ng):
         out.append(f"GPU count differs: {len(bg)} vs {len(ng)}")
     for a, b in zip(bg, ng, strict=False):
@@ -144,8 +145,8 @@ def identity_mismatches(base: dict[str, Any], new: dict[str, Any]) -> list[str]:
                 f"GPU {a.get('index', '?')} power limit differs: {a.get('power_limit_w')} W vs "
                 f"{b.get('power_limit_w')} W"
             )
-    bs = {(s.get("name"), s.get("source")) for s in base.get("samplers") or []}
-    ns = {(s.get("name"), s.get("source")) for s in new.get("samplers") or []}
+    bs = {(s.get("name"), s.get("source")) for s in base.samplers}
+    ns = {(s.get("name"), s.get("source")) for s in new.samplers}
     if bs and ns and bs != ns:
         fmt = lambda ss: ", ".join(sorted(f"{n} ({s})" for n, s in ss))  # noqa: E731
         out.append(f"energy samplers differ: {fmt(bs)} vs {fmt(ns)}")

@@ -12,6 +12,8 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from energybench.render import units
+
 if TYPE_CHECKING:  # pandas is imported only when a DataFrame is asked for
     import pandas as pd
 
@@ -88,14 +90,14 @@ class Measurement:
         return {d.key: d.energy_j for d in self.domains}
 
     def __str__(self) -> str:
-        parts = ", ".join(f"{d.key} {format_joules(d.energy_j)} {d.source}" for d in self.domains if d.counted)
+        parts = ", ".join(f"{d.key} {units.joules(d.energy_j)} {d.source}" for d in self.domains if d.counted)
         line = (
-            f"{self.name}: {format_joules(self.energy_j)} ({parts}) {self.duration_s:.3g} s, "
-            f"{self.mean_power_w:.3g} W"
+            f"{self.name}: {_total(self.energy_j)} ({parts}) {units.seconds(self.duration_s)}, "
+            f"{units.watts(self.mean_power_w)}"
         )
         if self.carbon:
             c = self.carbon
-            line += f", {format_grams(c.co2e_g)} CO2e ({c.region} {c.intensity_g_per_kwh:.4g} g/kWh"
+            line += f", {units.grams(c.co2e_g)} CO2e ({c.region} {units.intensity(c.intensity_g_per_kwh)}"
             line += f", PUE {c.pue:g})" if c.pue != 1.0 else ")"
         estimated = {d.source == "estimated" for d in self.domains if d.counted and not math.isnan(d.energy_j)}
         if estimated == {True}:
@@ -158,20 +160,5 @@ class Measurement:
         return pd.DataFrame(rows)
 
 
-def format_joules(j: float) -> str:
-    if math.isnan(j):
-        return "n/a (see warnings)"
-    for unit, scale in (("MJ", 1e6), ("kJ", 1e3)):
-        if abs(j) >= scale:
-            return f"{j / scale:.3g} {unit}"
-    if abs(j) >= 1 or j == 0:
-        return f"{j:.3g} J"
-    return f"{j * 1e3:.3g} mJ"
-
-
-def format_grams(g: float) -> str:
-    if abs(g) >= 1000:
-        return f"{g / 1000:.3g} kg"
-    if abs(g) >= 1 or g == 0:
-        return f"{g:.3g} g"
-    return f"{g * 1000:.3g} mg"
+def _total(joules: float) -> str:
+    return "n/a (see warnings)" if math.isnan(joules) else units.joules(joules)

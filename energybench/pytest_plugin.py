@@ -13,9 +13,9 @@ import argparse
 import datetime as _dt
 import importlib
 import json
-import math
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -23,35 +23,33 @@ import pytest
 from energybench.distributed_launcher import is_nonzero_rank
 from energybench.errors import EnergybenchError
 from energybench.fixture import EnergyFixture, EnergyOptions
+from energybench.options import SAMPLER_OPTIONS, add_to_pytest, carbon_kwargs, from_pytest, sampler_options
+from energybench.record import Benchmark, CarbonBasis, Run
 
 _SESSION = pytest.StashKey["EnergySession"]()
 SAMPLERS_FROM_ENV = "ENERGYBENCH_PYTEST_SAMPLERS"
 
 
+#: The options shared with the command line, declared once in ``energybench.options``: ``--energy-NAME``.
+SHARED_OPTIONS = ("results", "region", "intensity", "intensity_csv", "pue", "alpha", "fail_on", "require_baseline",
+                  *SAMPLER_OPTIONS)
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     g = parser.getgroup("energybench", "energy benchmarks (energybench)")
-    g.addoption("--energy-save", metavar="NAME", help="save this run as <storage>/NNNN_NAME.json")
+    add_to_pytest(g, SHARED_OPTIONS)
+    g.addoption("--energy-save", metavar="NAME", help="save this run as <results>/NNNN_NAME.json")
     g.addoption("--energy-autosave", action="store_true", help="save this run, named after the git commit")
     g.addoption(
         "--energy-compare", metavar="NUM|ID", nargs="?", const="latest", default=None,
-        help="compare with a saved run: counter, run id, name or 'latest' (default when no value)",
+        help="compare with a saved run: counter, run id, name or 'latest' (default when no value); "
+        "--energy-fail-on implies --energy-compare latest",
     )
-    g.addoption(
-        "--energy-compare-fail", metavar="EXPR", nargs="+", action="extend", default=[],
-        help="fail on regression, e.g. energy:+5%% energy_per_item:+3%% co2e:+5%% power:+10%% energy:+0.5J "
-        "(implies --energy-compare latest)",
-    )
-    g.addoption("--energy-storage", metavar="DIR", default="results", help="results directory (results)")
     g.addoption("--energy-json", metavar="PATH", help="also write this run's JSON to PATH")
-    g.addoption("--energy-region", metavar="R", help="grid region for CO2e (ISO3 country, e.g. FRA)")
     g.addoption("--energy-skip", action="store_true", help="skip tests that use the energy fixture")
     g.addoption("--energy-only", action="store_true", help="run only tests that use the energy fixture")
     g.addoption("--energy-min-rounds", metavar="N", type=int, default=None,
                 help="measured rounds per benchmark, at least (default 10)")
-    g.addoption("--energy-alpha", metavar="A", type=float, default=0.01,
-                help="significance level of the gate's one-sided rank test (0.01)")
-    g.addoption("--energy-require-baseline", action="store_true",
-                help="fail (exit 1) when there is no baseline to compare with, instead of passing with a note")
     g.addoption("--energy", action="store_true",
                 help="add energy figures to pytest-benchmark's benchmark fixture (extra_info)")
     # Hidden: "module:callable" returning a list of samplers (tests inject deterministic fakes here).
@@ -213,33 +211,34 @@ class EnergySession:
     """Per-pytest-session state: options, the meter, collected records, and the end-of-session work."""
 
     def __init__(self, config: pytest.Config) -> None:
-        from energybench.gate import check_alpha, parse_gates
+        from energybench.carbon import resolve_provider
+        from energybench.gate import parse_gates
 
         opt = config.getoption
+        shared = from_pytest(config, SHARED_OPTIONS)
         self.config = config
         self.save_name: str | None = opt("energy_save")
         self.autosave: bool = opt("energy_autosave")
-        self.gates = parse_gates(opt("energy_compare_fail"))
+        self.gates = parse_gates(shared["fail_on"])
         self.compare_ref: str | None = opt("energy_compare") or ("latest" if self.gates else None)
-        self.storage: str = opt("energy_storage")
+        self.storage: str = shared["results"]
         self.json_path: str | None = opt("energy_json")
-        self.region: str | None = opt("energy_region")
+        self.carbon = carbon_kwargs(shared)
+        self.region: str | None = shared["region"]
+        self.sampler_options = sampler_options(shared)
         self.skip: bool = opt("energy_skip")
         self.only: bool = opt("energy_only")
         self.min_rounds: int | None = opt("energy_min_rounds")
         if self.min_rounds is not None and self.min_rounds < 1:
             raise EnergybenchError(f"--energy-min-rounds must be >= 1, got {self.min_rounds}")
-        self.alpha = check_alpha(opt("energy_alpha"))
-        self.require_baseline: bool = opt("energy_require_baseline")
+        self.alpha: float = shared["alpha"]
+        self.require_baseline: bool = shared["require_baseline"]
         self.with_benchmark: bool = opt("energy")
         self.samplers_from: str | None = opt("energy_samplers_from")
         if self.skip and self.only:
             raise EnergybenchError("--energy-skip and --energy-only exclude each other; pass one")
-        if self.region:
-            from energybench.carbon import resolve_provider
-
-            resolve_provider(region=self.region)  # an unknown region fails now, before anything runs
-        self.records: list[dict[str, Any]] = []
+        self.provider = resolve_provider(**self.carbon)  # an unknown region fails now, before anything runs
+        self.records: list[Benchmark] = []
         self.tapped: list[tuple[str, dict[str, Any]]] = []
         self._meter: Any = None
         self.started = _dt.datetime.now(_dt.UTC)
@@ -270,7 +269,7 @@ class EnergySession:
             from energybench.samplers import benchmark_options
 
             try:
-                meter = Meter(self._samplers(), region=self.region, options=benchmark_options())
+                meter = Meter(self._samplers(), options=benchmark_options(self.sampler_options), **self.carbon)
             except EnergybenchError as exc:
                 pytest.fail(f"energybench: {exc}", pytrace=False)
             if not meter.samplers:
@@ -286,32 +285,25 @@ class EnergySession:
 
     # -- end of session ---------------------------------------------------------------------------------
 
-    def run_record(self) -> dict[str, Any]:
+    def run_record(self) -> Run:
         from energybench.distributed_launcher import launcher_environment
         from energybench.machine import commit_info, machine_info
-        from energybench.storage import SCHEMA, VERSION
 
         samplers = self._meter.samplers if self._meter is not None else []
-        carbon = None
-        if self._meter is not None and self._meter.provider is not None:
-            carbon = dict(self._meter.provider.describe())
-        return {
-            "schema": SCHEMA,
-            "version": VERSION,
-            "name": self.save_name or "pytest",
-            "created": self.started.isoformat(timespec="seconds"),
-            "machine": machine_info(samplers),
-            "commit": commit_info(str(self.config.rootpath)),
-            "environment": {
-                "launcher": {"tool": "pytest", "pytest": pytest.__version__, **launcher_environment()},
-            },
-            "carbon": carbon,
-            "benchmarks": self.records,
-        }
+        return Run(
+            name=self.save_name or "pytest",
+            created=self.started.isoformat(timespec="seconds"),
+            kind="pytest",
+            benchmarks=tuple(self.records),
+            machine=machine_info(samplers),
+            commit=commit_info(str(self.config.rootpath)),
+            environment={"launcher": {"tool": "pytest", "pytest": pytest.__version__, **launcher_environment()}},
+            carbon=CarbonBasis.from_provider(self.provider) if self.provider is not None else None,
+        )
 
     def finish(self, session: pytest.Session) -> None:
         from energybench.compare import compare_runs
-        from energybench.storage import load_run, resolve_run, save_run, write_json_atomic
+        from energybench.storage import RunFile, load_run, resolve_run, write_run
 
         if self._meter is not None:
             self._meter.close()
@@ -330,14 +322,13 @@ class EnergySession:
         try:  # save first: a bad baseline or gate must never cost the figures just measured
             if (self.save_name or self.autosave) and not is_nonzero_rank():
                 # every rank holds the same aggregated figures: rank 0 alone writes them
-                name = self.save_name or _autosave_name(run.get("commit") or {})
-                path = save_run(run, self.storage, name)
-                self.saved_path = str(path)
-                run = load_run(path)
+                name = self.save_name or _autosave_name(run.commit)
+                _, run = RunFile.create(run, self.storage, name)
+                self.saved_path = run.path
             else:
-                run["run_id"] = "(this run, unsaved)"
+                run = replace(run, run_id="(this run, unsaved)")
             if self.json_path:
-                write_json_atomic(self.json_path, {k: v for k, v in run.items() if not k.startswith("_")})
+                write_run(self.json_path, run)
         except EnergybenchError as exc:
             self.errors.append(str(exc))
             bad_input = True
@@ -350,6 +341,7 @@ class EnergySession:
                 bad_input = True
             elif self.require_baseline:
                 self.errors.append(f"no baseline ({text}) and --energy-require-baseline was given")
+                bad_input = True
             else:
                 self.notes.append(f"{text}; passing as a first run with no baseline")
                 self.comparison = compare_runs(None, run, self.gates, alpha=self.alpha)
@@ -365,24 +357,24 @@ class EnergySession:
             session.exitstatus = pytest.ExitCode.USAGE_ERROR if bad_input else pytest.ExitCode.TESTS_FAILED
 
     def display(self, tr: Any) -> None:
-        from energybench.compare import format_table
+        from energybench.render import units
+        from energybench.render.comparison import format_table
+        from energybench.render.pytest_table import summary_table
 
         if self.records:
             tr.write_sep("-", "energy benchmarks")
             for line in summary_table(self.records):
                 tr.write_line(line)
             for rec in self.records:
-                for w in rec.get("warnings", []):
-                    tr.write_line(f"warning: {rec['name']}: {w}", yellow=True)
-            if not self.region:
+                for w in ([rec.stability_warning] if rec.stability_warning else []) + list(rec.warnings):
+                    tr.write_line(f"warning: {rec.name}: {w}", yellow=True)
+            if self.provider is None:
                 tr.write_line("note: no CO2e: pass --energy-region (e.g. FRA) to convert joules to grams")
         if self.tapped:
             tr.write_sep("-", "energy of pytest-benchmark rounds (--energy)")
             for name, info in self.tapped:
-                from energybench.measurement import format_joules
-
                 tr.write_line(
-                    f"{name}: {format_joules(info['energy_j'])}/call, {info['energy_power_w']:.3g} W "
+                    f"{name}: {units.joules(info['energy_j'])}/call, {units.watts(info['energy_power_w'])} "
                     f"({info['energy_source']})"
                 )
         if self.saved_path:
@@ -398,49 +390,10 @@ class EnergySession:
             tr.write_line(f"energybench: error: {err}", red=True, bold=True)
 
 
-def _autosave_name(commit: dict[str, Any]) -> str:
+def _autosave_name(commit: Mapping[str, Any]) -> str:
     if commit.get("id"):
         return commit["id"][:10] + ("-dirty" if commit.get("dirty") else "")
     return "autosave"
-
-
-def summary_table(records: list[dict[str, Any]]) -> list[str]:
-    """pytest-benchmark-like table: energy per call, mean power, duration, CO2e, source, spread."""
-    from energybench.measurement import format_grams, format_joules
-    from energybench.storage import benchmark_source
-    from energybench.tables import text_table
-
-    headers = ["benchmark", "energy/call", "95% CI", "power", "time/call", "CO2e/call", "J/item", "source",
-               "rounds x iters", "spread"]
-    rows = []
-    for rec in records:
-        s = rec["stats"]
-        e, d, p = s["energy_j"], s["duration_s"], s["power_w"]
-        co2 = s.get("co2e_g")
-        per_item = s["energy_per_item_j"]["median"] if any(r["items"] != 1 for r in rec["rounds"]) else None
-        spread = e.get("spread", math.nan)
-        rows.append(
-            [
-                rec["name"],
-                format_joules(e["median"]),
-                f"{format_joules(e['ci_low'])}..{format_joules(e['ci_high'])}",
-                f"{p['median']:.3g} W",
-                _fmt_time(d["median"]),
-                format_grams(co2["median"]) if co2 else "-",
-                format_joules(per_item) if per_item is not None else "-",
-                benchmark_source(rec),
-                f"{len(rec['rounds'])} x {rec['extra'].get('iterations')}",
-                "-" if math.isnan(spread) else f"{spread:.1%}" + (" !" if rec.get("warnings") else ""),
-            ]
-        )
-    return text_table(headers, rows, right=range(1, len(headers)))
-
-
-def _fmt_time(s: float) -> str:
-    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("us", 1e-6)):
-        if abs(s) >= scale:
-            return f"{s / scale:.3g} {unit}"
-    return f"{s * 1e9:.3g} ns"
 
 
 @pytest.hookimpl(tryfirst=True)

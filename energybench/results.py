@@ -1,78 +1,101 @@
-"""Results as a pandas DataFrame: one row per round, ready for groupby/plots.
+"""Results as a pandas DataFrame: one row per round, with columns a user can group by without losing rows.
 
 Kept apart from ``storage`` so that saving a run (done inside pytest, in CI) never imports pandas.
 """
 
 from __future__ import annotations
 
+import math
 import os
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from energybench.errors import ResultsError
-from energybench.stats import per_item
+from energybench.record import Run
 from energybench.storage import list_runs, load_run
 
 if TYPE_CHECKING:
     import pandas as pd
 
-COLUMNS = [
-    "run", "created", "benchmark", "subject", "method", "phase", "round", "energy_j", "duration_s", "items",
-    "item_unit", "energy_per_item_j", "power_w", "co2e_g", "source", "quality_metric", "quality_value",
-]  # fmt: skip
+#: Every column, in order (``param:<name>`` and ``domain:<key>`` columns follow them, sorted).
+COLUMNS = {
+    "run": "run id (NNNN_name)",
+    "created": "when the run started (ISO 8601, UTC)",
+    "kind": "who made the run: suite (energybench run) or pytest",
+    "benchmark": "the workload's full name (lm/inference-generate, or the pytest node id)",
+    "family": "model family (lm, minilm) or, for pytest, the test file",
+    "workload": "the workload alone (inference-generate), or the test name",
+    "method": "full compression spec (prune-l1-0.5, int8-dynamic-perchannel), 'baseline' for the baseline",
+    "method_name": "the registered technique the spec uses (prune-l1, int8-dynamic), 'baseline' for the baseline",
+    "phase": "train, inference or other",
+    "round": "trial (runner) or round (pytest) number",
+    "energy_j": "joules of the round (per call for pytest rounds); NaN when nothing could be measured",
+    "duration_s": "seconds of the round (per call for pytest rounds)",
+    "items": "items the round processed (tokens, 1k sentences, samples); 1 when not counted",
+    "item_unit": "what an item is",
+    "energy_per_item_j": "energy_j / items",
+    "power_w": "energy_j / duration_s",
+    "co2e_g": "grams CO2e of the round (NaN without a region or factor)",
+    "source": "measured (hardware counters only) or estimated (a power model took part)",
+    "quality_metric": "the benchmark's quality figure (perplexity, cosine...), if any",
+    "quality_value": "its value",
+    "quality_higher_is_better": "whether a higher quality_value is better",
+}
+PARAM_PREFIX = "param:"
+DOMAIN_PREFIX = "domain:"
 
 
-def run_rows(run: dict[str, Any]) -> list[dict[str, Any]]:
-    """Flatten one loaded run into per-round rows (domain joules as ``domain:<key>`` columns)."""
+def run_rows(run: Run) -> list[dict[str, Any]]:
+    """Flatten one run into per-round rows: method parameters as ``param:<name>``, domain joules as
+    ``domain:<key>``."""
     rows = []
-    for bench in run.get("benchmarks", []):
-        quality = bench.get("quality") or {}
-        for i, r in enumerate(bench.get("rounds", [])):
-            energy = float(r["energy_j"])
-            duration = float(r["duration_s"])
-            items = r.get("items") or 1
+    for b in run.benchmarks:
+        q = b.quality
+        fixed = {
+            "run": run.run_id, "created": run.created, "kind": run.kind, "benchmark": b.name,
+            "family": b.family if b.family is not None else "", "workload": b.workload or b.name,
+            "method": b.method, "method_name": b.method_name, "phase": b.phase, "item_unit": b.item_unit,
+            "quality_metric": q.metric if q else None, "quality_value": q.value if q else math.nan,
+            "quality_higher_is_better": q.higher_is_better if q else None,
+        }
+        params = {f"{PARAM_PREFIX}{k}": _cell(v) for k, v in b.params.items()}
+        for r in b.rounds:
             row = {
-                "run": run.get("run_id"),
-                "created": run.get("created"),
-                "benchmark": bench["name"],
-                "subject": bench.get("subject") or "baseline",
-                "method": bench.get("method"),
-                "phase": bench.get("phase") or "other",
-                "round": r.get("round", i),
-                "energy_j": energy,
-                "duration_s": duration,
-                "items": items,
-                "item_unit": bench.get("item_unit"),
-                "energy_per_item_j": per_item(energy, items),
-                "power_w": energy / duration if duration > 0 else float("nan"),
-                "co2e_g": r.get("co2e_g"),
-                "source": r.get("source"),
-                "quality_metric": quality.get("metric"),
-                "quality_value": quality.get("value"),
+                **fixed, "round": r.index, "energy_j": r.energy_j, "duration_s": r.duration_s, "items": r.items,
+                "energy_per_item_j": r.energy_per_item_j, "power_w": r.power_w,
+                "co2e_g": math.nan if r.co2e_g is None else r.co2e_g, "source": r.source, **params,
             }
-            for key, joules in (r.get("domains") or {}).items():
-                row[f"domain:{key}"] = joules
+            row.update({f"{DOMAIN_PREFIX}{k}": v for k, v in r.domains.items()})
             rows.append(row)
     return rows
 
 
-def load_results(path_or_dir: str | os.PathLike[str]) -> pd.DataFrame:
-    """Load one results file, or every run in a directory, as a DataFrame with one row per round.
+def _cell(value: Any) -> Any:
+    """Scalars stay as they are (so ``df["param:sparsity"] == 0.5`` works); lists and dicts become text."""
+    return value if value is None or isinstance(value, str | int | float | bool) else str(value)
 
-    Columns: ``run, created, benchmark, subject, method, phase, round, energy_j, duration_s, items,
-    item_unit, energy_per_item_j, power_w, co2e_g, source, quality_metric, quality_value`` and one
-    ``domain:<key>`` column per energy domain. Raises ``ResultsError`` on a missing/corrupt file or an
-    unknown schema version.
+
+def load_results(path_or_dir: str | os.PathLike[str] | Iterable[str | os.PathLike[str]]) -> pd.DataFrame:
+    """Load one results file, every run in a directory, or a list of files: one row per round.
+
+    Columns are ``COLUMNS`` (documented in docs/results-schema.md) then ``param:<name>`` per method or
+    test parameter and ``domain:<key>`` per energy domain. ``family`` and ``method`` are never missing (the
+    baseline's method is ``baseline``), so ``groupby(["benchmark", "method"])`` keeps every row. Raises
+    ``ResultsError`` on a missing/corrupt file or an unknown schema version.
     """
     import pandas as pd
 
-    p = Path(path_or_dir)
-    if p.is_dir():
-        files = list_runs(p)
-        if not files:
-            raise ResultsError(f"no results files (NNNN_name.json) in {p}; run benchmarks with a save option first")
+    if isinstance(path_or_dir, str | os.PathLike):
+        p = Path(path_or_dir)
+        if p.is_dir():
+            files = list_runs(p)
+            if not files:
+                raise ResultsError(f"no results files (NNNN_name.json) in {p}; run benchmarks with a save option first")
+        else:
+            files = [p]
     else:
-        files = [p]
+        files = [Path(f) for f in path_or_dir]
     rows: list[dict[str, Any]] = []
     for f in files:
         rows.extend(run_rows(load_run(f)))
@@ -80,5 +103,6 @@ def load_results(path_or_dir: str | os.PathLike[str]) -> pd.DataFrame:
     for col in COLUMNS:
         if col not in df.columns:
             df[col] = pd.Series(dtype=object)
-    rest = sorted(c for c in df.columns if c not in COLUMNS)
-    return df[COLUMNS + rest]
+    params = sorted(c for c in df.columns if c.startswith(PARAM_PREFIX))
+    domains = sorted(c for c in df.columns if c.startswith(DOMAIN_PREFIX))
+    return df[[*COLUMNS, *params, *domains]]

@@ -13,7 +13,6 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
 
 #: Relative spread (IQR / median) above which a benchmark is reported as unstable.
 UNSTABLE_SPREAD = 0.10
@@ -105,40 +104,48 @@ def change_ci(
     return (float(np.quantile(d, alpha)), float(np.quantile(d, 1 - alpha)))
 
 
-def summarize(values: Sequence[float], conf: float = 0.95) -> dict[str, float]:
-    """The ``stats`` block of the results schema for one figure."""
+@dataclass(frozen=True)
+class Summary:
+    """Median with its 95% bootstrap CI and the usual spread figures, for one figure over rounds.
+
+    ``n == 0`` (no finite value) leaves every figure NaN, so a reader never mistakes "nothing measured"
+    for zero.
+    """
+
+    n: int
+    median: float = math.nan
+    mean: float = math.nan
+    stdev: float = math.nan
+    min: float = math.nan
+    max: float = math.nan
+    iqr: float = math.nan
+    spread: float = math.nan
+    ci_low: float = math.nan
+    ci_high: float = math.nan
+
+    def to_dict(self) -> dict[str, float]:
+        return {k: getattr(self, k) for k in self.__dataclass_fields__} if self.n else {"n": 0}
+
+
+def summarize(values: Sequence[float], conf: float = 0.95) -> Summary:
+    """Median, CI and spread of one figure's rounds (NaN rounds are left out and counted in ``n`` no more)."""
     xs = _clean(values)
     n = len(xs)
     if n == 0:
-        return {"n": 0}
+        return Summary(0)
     lo, hi = bootstrap_ci(xs, conf)
-    return {
-        "median": statistics.median(xs),
-        "mean": statistics.fmean(xs),
-        "stdev": statistics.stdev(xs) if n > 1 else 0.0,
-        "min": min(xs),
-        "max": max(xs),
-        "iqr": quantile(xs, 0.75) - quantile(xs, 0.25),
-        "spread": spread(xs),
-        "ci_low": lo,
-        "ci_high": hi,
-        "n": n,
-    }
-
-
-def round_stats(rounds: Sequence[dict[str, Any]]) -> dict[str, dict[str, float]]:
-    """The summary every results file stores for a benchmark's rounds (schema ``stats``), computed in one
-    place for the pytest fixture and the runner alike."""
-    out = {
-        "energy_j": summarize([r["energy_j"] for r in rounds]),
-        "energy_per_item_j": summarize([per_item(r["energy_j"], r.get("items")) for r in rounds]),
-        "duration_s": summarize([r["duration_s"] for r in rounds]),
-        "power_w": summarize([r["energy_j"] / r["duration_s"] for r in rounds if r["duration_s"] > 0]),
-    }
-    co2 = [r["co2e_g"] for r in rounds if r.get("co2e_g") is not None]
-    if co2:
-        out["co2e_g"] = summarize(co2)
-    return out
+    return Summary(
+        n=n,
+        median=statistics.median(xs),
+        mean=statistics.fmean(xs),
+        stdev=statistics.stdev(xs) if n > 1 else 0.0,
+        min=min(xs),
+        max=max(xs),
+        iqr=quantile(xs, 0.75) - quantile(xs, 0.25),
+        spread=spread(xs),
+        ci_low=lo,
+        ci_high=hi,
+    )
 
 
 def stability_warning(values: Sequence[float], limit: float = UNSTABLE_SPREAD) -> str | None:
@@ -227,32 +234,3 @@ def mann_whitney_greater(base: Sequence[float], new: Sequence[float]) -> RankTes
     z = (u - mu - 0.5) / math.sqrt(var)
     p = 0.5 * math.erfc(z / math.sqrt(2))
     return RankTest(u=u, p=p, n_base=n2, n_new=n1, method="normal")
-
-
-VERDICT_ALPHA = 0.05
-
-
-def compare_to_baseline(base: Sequence[float], new: Sequence[float]) -> dict[str, Any]:
-    """Ratio of medians with a bootstrap CI and an honest verdict.
-
-    A saving (or a cost) is claimed only when the bootstrap CI of the ratio excludes 1 AND a one-sided
-    Mann-Whitney test in that direction gives p <= 0.05. With few trials a bootstrap CI is too narrow; the
-    rank test is exact, so with 3 trials a side a saving needs every compressed trial below every baseline
-    trial (p = 0.05), and fewer trials can never claim one: the verdict is then "no significant saving".
-    """
-    mb, mn = median(base), median(new)
-    ratio = mn / mb if mb else math.nan
-    lo, hi = change_ci(base, new, relative=True)
-    ci = (1.0 + lo, 1.0 + hi)
-    lower_p = mann_whitney_greater(new, base).p  # H1: new < base
-    higher_p = mann_whitney_greater(base, new).p  # H1: new > base
-    if math.isnan(ratio) or math.isnan(ci[0]):
-        verdict = "no baseline energy to compare"
-    elif ci[1] < 1.0 and lower_p <= VERDICT_ALPHA:
-        verdict = f"saves {1 - ratio:.0%}"
-    elif ci[0] > 1.0 and higher_p <= VERDICT_ALPHA:
-        verdict = f"costs {ratio - 1:.0%} more"
-    else:
-        verdict = "no significant saving"
-    return {"ratio": ratio, "ci_low": ci[0], "ci_high": ci[1], "verdict": verdict, "n_base": len(base),
-            "n": len(new), "p_lower": lower_p, "p_higher": higher_p}

@@ -1,4 +1,4 @@
-"""Results files: versioned JSON, one per run, saved atomically and loaded with validation.
+"""Results files on disk: one per run, numbered, saved atomically; their content is ``energybench.record``'s.
 
 Why the care: a CI job and a developer (or two xdist workers) may save into the same directory at once, and
 a crash mid-write must never leave half a file that later breaks a comparison. A run's number is claimed
@@ -8,18 +8,15 @@ directory and is moved into place with ``os.replace``, so readers see either not
 
 from __future__ import annotations
 
-import json
 import os
 import re
-from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 from energybench.atomic import write_text_atomic
 from energybench.errors import ResultsError
+from energybench.record import Run
 
-SCHEMA = "energybench/run"
-VERSION = 1
 DEFAULT_DIR = "results"
 
 _RUN_FILE = re.compile(r"^(?P<num>\d{4,})_(?P<name>.+)\.json$")
@@ -72,87 +69,55 @@ def _claim_number(d: Path) -> tuple[int, Path]:
     raise ResultsError(f"could not claim a run number in {d}: too many concurrent writers; retry")
 
 
-def _json_default(obj: Any) -> Any:
-    # numpy scalars and paths turn up in params/extra; store them as plain JSON.
-    if hasattr(obj, "item"):
-        return obj.item()
-    if isinstance(obj, os.PathLike):
-        return os.fspath(obj)
-    if isinstance(obj, set):
-        return sorted(obj, key=repr)
-    # anything else (a user's object in extra_info...) is kept as its repr: losing a run's figures to one
-    # unserialisable value would be far worse than a string
-    return repr(obj)
+class RunFile:
+    """A run's file in a results directory: numbered once, then rewritten atomically as the run grows.
+
+    ``energybench run`` saves after every trial, so Ctrl-C or a crash keeps every finished trial; each
+    write replaces the whole file through a temp file and ``os.replace``.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    @classmethod
+    def create(cls, run: Run, directory: str | os.PathLike[str] = DEFAULT_DIR, name: str | None = None) -> tuple[
+            RunFile, Run]:
+        """Claim ``<directory>/NNNN_<name>.json`` and write ``run`` there; returns the file and the run as saved
+        (with its ``run_id``, ``name`` and ``path``)."""
+        d = Path(directory)
+        try:
+            d.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ResultsError(f"cannot create results directory {d}: {exc.strerror}; pick another directory") from None
+        run = replace(run, name=slug(name or run.name or "run"))
+        num, marker = _claim_number(d)
+        try:
+            run = replace(run, run_id=f"{num:04d}_{run.name}")
+            path = d / f"{run.run_id}.json"
+            saved = cls(path).write(run)
+        finally:
+            marker.unlink(missing_ok=True)
+        return cls(path), saved
+
+    def write(self, run: Run) -> Run:
+        write_text_atomic(self.path, run.to_json())
+        return replace(run, path=str(self.path))
 
 
-def write_json_atomic(path: str | os.PathLike[str], data: Mapping[str, Any]) -> Path:
-    """Write ``data`` to ``path`` through a temp file + ``os.replace`` (readers never see a partial file)."""
+def save_run(run: Run, directory: str | os.PathLike[str] = DEFAULT_DIR, name: str | None = None) -> Path:
+    """Save ``run`` as ``<directory>/NNNN_<name>.json`` and return the path."""
+    return RunFile.create(run, directory, name)[0].path
+
+
+def write_run(path: str | os.PathLike[str], run: Run) -> Path:
+    """Write ``run`` to an exact path (``--energy-json``), atomically."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(data, indent=1, default=_json_default, allow_nan=True) + "\n"
-    return write_text_atomic(target, text)
+    return write_text_atomic(target, run.to_json())
 
 
-def save_run(run: Mapping[str, Any], directory: str | os.PathLike[str] = DEFAULT_DIR, name: str | None = None) -> Path:
-    """Save ``run`` as ``<directory>/NNNN_<name>.json`` and return the path.
-
-    ``schema``, ``version``, ``name`` and ``run_id`` are filled in; the run is validated first so a bad
-    record is refused before anything touches the disk.
-    """
-    record = dict(run)
-    record["schema"] = SCHEMA
-    record["version"] = VERSION
-    record["name"] = slug(name or record.get("name") or "run")
-    validate_run(record, where="run to save")
-    d = Path(directory)
-    try:
-        d.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ResultsError(f"cannot create results directory {d}: {exc.strerror}; pick another directory") from None
-    num, marker = _claim_number(d)
-    try:
-        record["run_id"] = f"{num:04d}_{record['name']}"
-        return write_json_atomic(d / f"{record['run_id']}.json", record)
-    finally:
-        marker.unlink(missing_ok=True)
-
-
-def validate_run(data: Any, where: str = "results") -> None:
-    """Raise ``ResultsError`` (one line) unless ``data`` is a run of a schema version we understand."""
-    if not isinstance(data, dict):
-        raise ResultsError(f"{where}: not an energybench results file (top level is not an object)")
-    if data.get("schema") != SCHEMA:
-        raise ResultsError(
-            f"{where}: not an energybench results file (schema {data.get('schema')!r}, expected {SCHEMA!r})"
-        )
-    version = data.get("version")
-    if version != VERSION:
-        raise ResultsError(
-            f"{where}: results schema version {version!r} is not supported (this energybench reads version "
-            f"{VERSION}); upgrade energybench or re-run the benchmarks"
-        )
-    benches = data.get("benchmarks")
-    if not isinstance(benches, list):
-        raise ResultsError(f"{where}: malformed results file: 'benchmarks' must be a list")
-    for i, b in enumerate(benches):
-        if not isinstance(b, dict) or not isinstance(b.get("name"), str):
-            raise ResultsError(f"{where}: malformed results file: benchmarks[{i}] has no 'name'")
-        rounds = b.get("rounds")
-        if not isinstance(rounds, list):
-            raise ResultsError(f"{where}: malformed results file: benchmark {b['name']!r} has no 'rounds' list")
-        for j, r in enumerate(rounds):
-            if not isinstance(r, dict):
-                raise ResultsError(f"{where}: malformed results file: {b['name']!r} round {j} is not an object")
-            for key in ("energy_j", "duration_s"):
-                v = r.get(key)
-                if not isinstance(v, (int, float)) or isinstance(v, bool):
-                    raise ResultsError(
-                        f"{where}: malformed results file: {b['name']!r} round {j} has no numeric {key!r}"
-                    )
-
-
-def load_run(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Read and validate one results file; every failure is a one-line ``ResultsError``."""
+def load_run(path: str | os.PathLike[str]) -> Run:
+    """Read one results file (any supported schema version); every failure is a one-line ``ResultsError``."""
     p = Path(path)
     try:
         text = p.read_text(encoding="utf-8")
@@ -162,16 +127,8 @@ def load_run(path: str | os.PathLike[str]) -> dict[str, Any]:
         raise ResultsError(f"{p} is a directory; name a results file, a run id or 'latest'") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ResultsError(f"cannot read results file {p}: {exc}") from None
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ResultsError(
-            f"{p}: corrupt results file (invalid JSON at line {exc.lineno} column {exc.colno}); delete or re-run"
-        ) from None
-    validate_run(data, where=str(p))
-    data.setdefault("run_id", p.stem)
-    data["_path"] = str(p)
-    return data
+    run = Run.from_json(text, where=str(p))
+    return replace(run, run_id=run.run_id or p.stem, path=str(p))
 
 
 def resolve_run(ref: str | os.PathLike[str], directory: str | os.PathLike[str] = DEFAULT_DIR) -> Path:
@@ -196,12 +153,3 @@ def resolve_run(ref: str | os.PathLike[str], directory: str | os.PathLike[str] =
         known = ", ".join(r.stem for r in runs[-5:]) or "none"
         raise ResultsError(f"no run {text!r} in {directory} (latest: {known}); give a file, run id or 'latest'")
     return hits[-1]
-
-
-def benchmark_source(bench: Mapping[str, Any]) -> str:
-    """A benchmark's provenance from its rounds: ``measured`` only when every round was, as for a single
-    ``Measurement``; ``estimated`` as soon as one was; ``none`` without rounds. Every table asks here."""
-    sources = {r.get("source") for r in bench.get("rounds") or []} - {None}
-    if not sources:
-        return "none"
-    return "measured" if sources == {"measured"} else "estimated"

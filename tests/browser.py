@@ -149,8 +149,10 @@ class NetworkSpy:
 
     def page_hosts(self) -> list[str]:
         """Hosts minus the browser's own housekeeping (time sync, account and variations checks on
-        ``*.google.com``, which no flag fully silences). CDNs such as fonts.googleapis.com still count."""
-        return [h for h in self.hosts() if not (h == "google.com" or h.endswith(".google.com"))]
+        ``*.google.com``, and the component updater on update.googleapis.com, which Chromium 156 calls despite
+        ``--disable-component-update``). CDNs such as fonts.googleapis.com still count."""
+        return [h for h in self.hosts() if not (h == "google.com" or h.endswith(".google.com")
+                                                or h == "update.googleapis.com")]
 
     def __enter__(self) -> NetworkSpy:
         self._thread.start()

@@ -1,4 +1,4 @@
-"""Synthetic run records in the ``energybench/run`` schema for report tests.
+"""Synthetic runs (typed ``energybench.record`` objects) for report tests.
 
 The figures are made up (seeded noise around chosen means) and only exercise the renderers; the README's
 screenshot comes from a real run instead.
@@ -7,15 +7,14 @@ screenshot comes from a real run instead.
 from __future__ import annotations
 
 import random
-from typing import Any
 
-from energybench import stats
+from energybench.record import Benchmark, CarbonBasis, Idle, Machine, Quality, Round, Run
 
 SUBJECTS = (
-    # subject, method, energy scale vs baseline, perplexity
-    ("baseline", None, 1.00, 12.3),
+    # method spec, registered method, energy scale vs baseline, perplexity
+    ("baseline", "baseline", 1.00, 12.3),
     ("pruned-50", "pruning", 0.70, 13.1),
-    ("int8-dynamic", "quantization", 0.55, 12.6),
+    ("int8-dynamic", "int8-dynamic", 0.55, 12.6),
     ("distilled", "distillation", 0.45, 15.8),
     ("pruned-90", "pruning", 0.80, 19.0),  # dominated: more energy than int8 at worse quality
 )
@@ -23,78 +22,64 @@ SUBJECTS = (
 
 def make_bench(
     name: str,
-    subject: str,
+    method: str,
     scale: float,
     quality: float | None,
     *,
-    method: str | None = None,
+    method_name: str | None = None,
     phase: str = "inference",
     rounds: int = 5,
     seed: int = 0,
     timeline: bool = True,
     spread: float = 0.02,
-) -> dict[str, Any]:
-    rng = random.Random(f"{name}/{subject}/{seed}")
+) -> Benchmark:
+    rng = random.Random(f"{name}/{method}/{seed}")
     out_rounds = []
     for i in range(rounds):
         energy = 2.0 * scale * (1 + rng.uniform(-spread, spread))
         duration = 0.5 * scale * (1 + rng.uniform(-spread, spread))
         pkg = energy * 0.88
-        rnd: dict[str, Any] = {
-            "round": i, "energy_j": energy, "duration_s": duration, "items": 256,
-            "co2e_g": energy / 3.6e6 * 56.0, "source": "estimated",
-            "domains": {"cpu:package": pkg, "cpu:dram": energy - pkg},
-        }
+        tl = ()
         if timeline:
             steps = 20
-            rnd["timeline"] = [
-                [duration * k / steps, {"cpu:package": pkg / duration * (1 + 0.1 * rng.random()),
-                                        "cpu:dram": (energy - pkg) / duration}]
+            tl = tuple(
+                (duration * k / steps, {"cpu:package": pkg / duration * (1 + 0.1 * rng.random()),
+                                        "cpu:dram": (energy - pkg) / duration})
                 for k in range(steps + 1)
-            ]
-        out_rounds.append(rnd)
-    per_item = [r["energy_j"] / r["items"] for r in out_rounds]
-    bench: dict[str, Any] = {
-        "name": name, "subject": subject, "method": method, "phase": phase, "item_unit": "token",
-        "params": {}, "size": {}, "rounds": out_rounds,
-        "stats": {"energy_j": stats.summarize([r["energy_j"] for r in out_rounds]),
-                  "energy_per_item_j": stats.summarize(per_item)},
-        "warnings": [w for w in [stats.stability_warning(per_item)] if w],
-        "extra": {},
-    }
-    if quality is not None:
-        bench["quality"] = {"metric": "perplexity", "value": quality, "higher_is_better": False}
-    return bench
+            )
+        out_rounds.append(Round(index=i, energy_j=energy, duration_s=duration, items=256,
+                                co2e_g=energy / 3.6e6 * 56.0, source="estimated",
+                                domains={"cpu:package": pkg, "cpu:dram": energy - pkg}, timeline=tl))
+    family, _, workload = name.partition("/")
+    return Benchmark(
+        name=name, method=method, method_name=method_name or method, family=family, workload=workload or name,
+        phase=phase, item_unit="token", rounds=tuple(out_rounds),
+        quality=Quality("perplexity", quality, higher_is_better=False) if quality is not None else None,
+    )
 
 
 def make_run(
     run_id: str = "0001_main",
     *,
-    benchmarks: list[dict[str, Any]] | None = None,
+    benchmarks: list[Benchmark] | None = None,
     name: str = "lm/inference-generate",
     seed: int = 0,
     region: str | None = "FRA",
-) -> dict[str, Any]:
+) -> Run:
     if benchmarks is None:
-        benchmarks = [make_bench(name, s, scale, q, method=m, seed=seed) for s, m, scale, q in SUBJECTS]
-    run: dict[str, Any] = {
-        "schema": "energybench/run", "version": 1, "run_id": run_id, "name": run_id.split("_", 1)[-1],
-        "created": "2026-11-28T18:00:00+00:00",
-        "machine": {
-            "hostname": "test-host", "cpu_model": "Test CPU", "cpu_count": 2, "memory_gb": 8.0, "gpus": [],
-            "samplers": [{"name": "cpu-model", "source": "estimated", "method": "TDP x (0.1 + 0.9 load^3)",
-                          "domains": ["cpu:package", "cpu:dram"]}],
-            "python": "3.11.7", "torch": "2.13.0+cpu", "torch_threads": 2, "platform": "Linux",
-        },
-        "commit": {"id": "abc123", "branch": "main", "dirty": False},
-        "environment": {"settings": {"threads": 2}},
-        "idle": {"power_w": 3.0, "duration_s": 1.0, "source": "estimated"},
-        "benchmarks": benchmarks,
-    }
-    if region:
-        run["carbon"] = {"region": region, "intensity_g_per_kwh": 56.0, "year": 2023, "source": "test factor",
-                         "pue": 1.0, "method": "region"}
-    return run
+        benchmarks = [make_bench(name, m, scale, q, method_name=t, seed=seed) for m, t, scale, q in SUBJECTS]
+    return Run(
+        name=run_id.split("_", 1)[-1], run_id=run_id, created="2026-11-28T18:00:00+00:00",
+        benchmarks=tuple(benchmarks),
+        machine=Machine(hostname="test-host", cpu_model="Test CPU", cpu_count=2, memory_gb=8.0,
+                        samplers=({"name": "cpu-model", "source": "estimated", "method": "TDP x (0.1 + 0.9 load^3)",
+                                   "domains": ["cpu:package", "cpu:dram"]},),
+                        python="3.11.7", torch="2.13.0+cpu", torch_threads=2, platform="Linux"),
+        commit={"id": "abc123", "branch": "main", "dirty": False},
+        environment={"settings": {"threads": 2}},
+        idle=Idle(power_w=3.0, duration_s=1.0, source="estimated"),
+        carbon=CarbonBasis(region, 56.0, "test factor", year=2023, method="region") if region else None,
+    )
 
 
 class FakeRegion:

@@ -2,27 +2,26 @@
 
 import subprocess
 import sys
+from dataclasses import replace
 
 import pytest
 
 from energybench import storage
-from energybench.compare import compare_runs, format_table, to_markdown
+from energybench.compare import compare_runs
 from energybench.errors import ResultsError
 from energybench.gate import parse_gates
+from energybench.record import Benchmark, Machine, Round, Run
+from energybench.render.comparison import format_table, to_markdown
 
 BASE = [10.0, 10.1, 9.9, 10.05, 9.95, 10.02, 9.98, 10.03, 9.97, 10.0]
 
 
 def run(energies, name="bench", cpu="Xeon", gpus=(), co2=True):
-    return {
-        "run_id": f"run-{name}",
-        "machine": {"cpu_model": cpu, "gpus": list(gpus)},
-        "benchmarks": [
-            {"name": name, "subject": "baseline", "phase": "inference",
-             "rounds": [{"round": i, "energy_j": e, "duration_s": 1.0, "items": 4,
-                         "co2e_g": e * 1e-4 if co2 else None, "source": "measured"} for i, e in enumerate(energies)]}
-        ],
-    }
+    rounds = tuple(Round(index=i, energy_j=e, duration_s=1.0, items=4, co2e_g=e * 1e-4 if co2 else None,
+                         source="measured") for i, e in enumerate(energies))
+    return Run(name=name, run_id=f"run-{name}", created="2026-01-01T00:00:00+00:00",
+               machine=Machine(cpu_model=cpu, gpus=tuple(gpus)),
+               benchmarks=(Benchmark(name=name, phase="inference", rounds=rounds),))
 
 
 def test_regression_row_and_verdicts():
@@ -48,9 +47,15 @@ def test_machine_mismatch_warns_but_clock_jitter_does_not():
     text = " ".join(cmp.warnings)
     assert "CPU model differs" in text and "power limit differs: 700.0 W vs 400.0 W" in text
     same = run(BASE, gpus=[gpu])
-    same["machine"]["cpu_mhz"] = 2900  # clocks and hostnames are not identity
-    same["machine"]["hostname"] = "runner-42"
+    # clocks and hostnames are not identity
+    same = replace(same, machine=replace(same.machine, hostname="runner-42", extra={"cpu_mhz": 2900}))
     assert not [w for w in compare_runs(run(BASE, gpus=[gpu]), same).warnings if "machines differ" in w]
+
+
+def test_too_few_rounds_decide_on_the_threshold_alone_with_a_warning():
+    cmp = compare_runs(run([10, 10.1, 9.9]), run([12, 12.1, 11.9]), parse_gates(["energy:+5%"]))
+    assert cmp.exit_code == 1
+    assert any("too few rounds (n=3/3)" in w and "threshold alone" in w for w in cmp.warnings)
 
 
 def test_no_baseline_passes_with_a_note():
@@ -96,7 +101,7 @@ def test_cli_exit_codes(saved):
     [
         (["1", "2", "--fail-on", "energy:+5"], "missing unit"),
         (["1", "nope.json"], "does not exist"),
-        (["1", "2", "--alpha", "2"], "alpha must be"),
+        (["1", "2", "--alpha", "2"], "significance level between 0 and 0.5"),
         (["absent.json", "2", "--require-baseline"], "does not exist"),
     ],
 )

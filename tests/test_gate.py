@@ -4,6 +4,7 @@ import pytest
 
 from energybench.errors import ConfigError, ResultsError
 from energybench.gate import GRAMMAR, evaluate_gate, parse_gate, parse_gates
+from energybench.render.comparison import gate_message
 
 BASE = [10.0, 10.1, 9.9, 10.05, 9.95, 10.02, 9.98, 10.03, 9.97, 10.0]
 
@@ -58,14 +59,15 @@ def test_fails_only_when_over_threshold_and_significant():
     gate = parse_gate("energy:+5%")
     big = evaluate_gate(gate, BASE, shifted(1.25), benchmark="b")
     assert not big.passed and big.tested and big.p < 0.01
-    assert "FAIL b energy:+5%" in big.message and "+25.0%" in big.message and "n=10/10" in big.message
-    assert "p=" in big.message and "95% CI" in big.message
+    message = gate_message(big)
+    assert "FAIL b energy:+5%" in message and "+25%" in message and "n=10/10" in message
+    assert "p=" in message and "95% CI" in message and "10 J -> 12.5 J" in message
     small = evaluate_gate(gate, BASE, shifted(1.02))  # significant, but under the threshold
     assert small.passed and small.p < 0.01
     noisy_base = [10, 13, 8, 12, 9, 11, 7, 14, 10, 9]
     noisy_new = [v * 1.06 for v in [9, 12, 8, 13, 10, 11, 8, 14, 9, 10]]  # +6% median, not significant
     res = evaluate_gate(gate, noisy_base, noisy_new)
-    assert res.change > 0.05 and res.p > 0.01 and res.passed and "not significant" in res.message
+    assert res.change > 0.05 and res.p > 0.01 and res.passed and "not significant" in gate_message(res)
 
 
 def test_absolute_threshold():
@@ -77,8 +79,8 @@ def test_absolute_threshold():
 def test_too_few_rounds_falls_back_to_the_threshold_with_a_warning():
     gate = parse_gate("energy:+5%")
     res = evaluate_gate(gate, [10, 10.1, 9.9], [12, 12.1, 11.9], benchmark="b")
-    assert not res.tested and not res.passed
-    assert "too few rounds (n=3/3)" in res.warning and "threshold alone" in res.warning
+    assert not res.tested and not res.passed and res.reason == "untested-regression"
+    assert "over threshold (untested)" in gate_message(res)
 
 
 def test_alpha_is_configurable():

@@ -14,8 +14,9 @@ import pytest
 from browser import NetworkSpy, colour_counts, dump_dom, dump_dom_at, phone_frame, require_chromium, screenshot
 from report_fixtures import fake_lookup, make_bench, make_run
 
-from energybench.report import build_report, render_html
-from energybench.report.plots import PALETTE
+from energybench.render.plots import PALETTE
+from energybench.render.report_html import render_html
+from energybench.report import build_report
 
 EVIL = "<script>document.title='pwned'</script>"
 

@@ -44,8 +44,8 @@ def test_writes_html_markdown_csv(results: Path, tmp_path: Path):
     assert html.startswith("<!DOCTYPE html>") and html.count("<svg") == 5
     assert "| lm/inference-generate | inference | int8-dynamic" in (out / "r.md").read_text(encoding="utf-8")
     rows = list(csv.DictReader((out / "r.csv").open(encoding="utf-8")))
-    assert len(rows) == 25 and {r["subject"] for r in rows} >= {"baseline", "distilled"}
-    assert {"run", "benchmark", "subject", "phase", "round", "energy_per_item_j", "source"} <= set(rows[0])
+    assert len(rows) == 25 and {r["method"] for r in rows} >= {"baseline", "distilled"}
+    assert {"run", "benchmark", "family", "method", "phase", "round", "energy_per_item_j", "source"} <= set(rows[0])
     assert not list(out.glob(".*.tmp")), "temp files must not be left behind"
 
 
@@ -62,7 +62,7 @@ def test_two_runs_show_gate_verdicts(results: Path, tmp_path: Path):
         (["nowhere/0001_x.json"], "does not exist"),
         (["0042_missing"], "no run '0042_missing'"),
         (["EMPTY"], "no results files"),
-        (["RESULTS", "--baseline", "int4"], "baseline subject 'int4'"),
+        (["RESULTS", "--baseline", "int4"], "baseline 'int4'"),
         (["RESULTS", "--html", "no/such/dir/r.html"], "directory no/such/dir does not exist"),
         (["RESULTS", "--markdown", "RESULTS"], "it is a directory"),
         (["RESULTS", "--regions", "FRA,Atlantis"], "Atlantis"),

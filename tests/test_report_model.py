@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
-import copy
+from dataclasses import replace
 
 import pytest
 from report_fixtures import FAKE_FACTORS, fake_lookup, make_bench, make_run
 
 from energybench import stats
 from energybench.errors import ConfigError, ResultsError
+from energybench.render import cells, run_table
 from energybench.report.model import build_report, pareto_front
+from energybench.verdicts import vs_baseline
 
 
 def _by_subject(report):
-    return {e.subject: e for e in report.entries}
+    return {e.method: e for e in report.entries}
 
 
 def test_pareto_front_lower_is_better():
@@ -34,7 +36,7 @@ def test_pareto_front_treats_tiny_quality_differences_as_ties():
     assert pareto_front([(1.0, 13.2), (2.0, 12.0)], higher_is_better=False) == [True, True]
 
 
-def test_ratios_and_front_from_stored_stats():
+def test_ratios_and_front_from_the_rounds():
     report = build_report([make_run()], lookup=fake_lookup)
     e = _by_subject(report)
     base = e["baseline"]
@@ -53,32 +55,30 @@ def test_ratio_ci_comes_from_the_rounds():
     run = make_run()
     report = build_report([run], lookup=fake_lookup)
     e = _by_subject(report)["pruned-50"]
-    per_round = {b["subject"]: [r["energy_j"] / r["items"] for r in b["rounds"]] for b in run["benchmarks"]}
+    per_round = {b.method: [r.energy_j / r.items for r in b.rounds] for b in run.benchmarks}
     lo, hi = stats.change_ci(per_round["baseline"], per_round["pruned-50"])
     assert (e.ratio.low, e.ratio.high) == pytest.approx((1 + lo, 1 + hi))
 
 
-def test_missing_stats_are_computed_from_rounds():
+def test_energy_per_item_is_the_median_of_the_rounds_with_its_ci():
     run = make_run()
-    stored = {b["subject"]: b["stats"]["energy_per_item_j"]["median"] for b in run["benchmarks"]}
-    for b in run["benchmarks"]:
-        del b["stats"]
     e = _by_subject(build_report([run], lookup=fake_lookup))
-    for subject, median in stored.items():
-        assert e[subject].per_item.value == pytest.approx(median)
-        assert e[subject].per_item.low <= median <= e[subject].per_item.high
+    for b in run.benchmarks:
+        median = stats.median([r.energy_j / r.items for r in b.rounds])
+        assert e[b.method].per_item.value == pytest.approx(median)
+        assert e[b.method].per_item.low <= median <= e[b.method].per_item.high
 
 
 def test_domains_add_up_to_the_median_and_timeline_is_median_round():
     run = make_run()
     e = _by_subject(build_report([run], lookup=fake_lookup))["baseline"]
-    rounds = run["benchmarks"][0]["rounds"]
+    rounds = run.benchmarks[0].rounds
     assert sum(e.domains_per_item.values()) == pytest.approx(e.per_item.value)
-    package = sum(r["domains"]["cpu:package"] for r in rounds) / sum(r["energy_j"] for r in rounds)
+    package = sum(r.domains["cpu:package"] for r in rounds) / sum(r.energy_j for r in rounds)
     assert e.domains_per_item["cpu:package"] / e.per_item.value == pytest.approx(package)
-    ordered = sorted(rounds, key=lambda r: r["energy_j"])
-    assert e.timeline_round == ordered[2]["round"]
-    assert len(e.timeline) == len(ordered[2]["timeline"])
+    ordered = sorted(rounds, key=lambda r: r.energy_j)
+    assert e.timeline_round == ordered[2].index
+    assert len(e.timeline) == len(ordered[2].timeline)
 
 
 def test_no_timeline_is_empty_not_an_error():
@@ -109,7 +109,7 @@ def test_regions_with_real_codecarbon_factors():
 def test_every_stability_warning_and_estimated_sampler_is_a_notice():
     noisy = make_bench("b", "pruned", 0.7, None, spread=0.6, rounds=8)
     run = make_run(benchmarks=[make_bench("b", "baseline", 1.0, None), noisy])
-    assert noisy["warnings"], "fixture should be unstable"
+    assert noisy.stability_warning, "fixture should be unstable"
     notices = build_report([run], lookup=fake_lookup).notices
     assert any(n.where == "b / pruned" and "unstable" in n.text for n in notices)
     assert any(n.where.startswith("sampler cpu-model") and "estimated" in n.text for n in notices)
@@ -129,15 +129,14 @@ def test_bad_input_is_one_clear_error():
         build_report([a, b], lookup=fake_lookup)
     with pytest.raises(ResultsError, match="no runs"):
         build_report([], lookup=fake_lookup)
-    empty = copy.deepcopy(a)
-    empty["benchmarks"] = []
+    empty = replace(a, benchmarks=())
     with pytest.raises(ResultsError, match="has no benchmarks"):
         build_report([empty], lookup=fake_lookup)
     with pytest.raises(ConfigError, match="pick one of: baseline"):
         build_report([a], baseline="int4", lookup=fake_lookup)
 
 
-def test_other_baseline_subject():
+def test_other_baseline_method():
     report = build_report([make_run()], baseline="int8-dynamic", lookup=fake_lookup)
     e = _by_subject(report)
     assert e["int8-dynamic"].is_baseline and not e["baseline"].is_baseline
@@ -150,31 +149,34 @@ def test_verdict_is_the_runners_and_honest_about_noise():
                                make_bench("b", "cheap", 0.5, None)])
     e = _by_subject(build_report([run], lookup=fake_lookup))
     flat = e["same-cost"]
-    assert flat.verdict == "no significant saving" and flat.ratio.low < 1 < flat.ratio.high
-    assert e["cheap"].verdict.startswith("saves ")
+    assert flat.vs.outcome == "same" and flat.ratio.low < 1 < flat.ratio.high
+    assert cells.entry_verdict(flat) == "no significant saving"
+    assert e["cheap"].vs.outcome == "saves" and cells.entry_verdict(e["cheap"]).startswith("saves ")
 
 
-def test_saved_vs_baseline_is_used_as_is():
+def test_report_and_run_table_give_the_same_verdict():
+    """One rule for every reader: the report's verdict is the run table's (``energybench.verdicts``)."""
     run = make_run()
-    run["benchmarks"][1]["extra"]["vs_baseline"] = {"ratio": 0.5, "ci_low": 0.4, "ci_high": 0.6,
-                                                    "verdict": "saves 50%"}
-    e = _by_subject(build_report([run], lookup=fake_lookup))[run["benchmarks"][1]["subject"]]
-    assert (e.ratio.value, e.ratio.low, e.ratio.high, e.verdict) == (0.5, 0.4, 0.6, "saves 50%")
+    e = _by_subject(build_report([run], lookup=fake_lookup))
+    for b in run.benchmarks[1:]:
+        vs = vs_baseline(run, b)
+        assert e[b.method].vs == vs
+        assert cells.verdict(vs) in run_table.format_table(run)
 
 
 def test_run_and_round_warnings_are_notices():
-    run = make_run(benchmarks=[make_bench("b", "baseline", 1.0, None)])
-    run["warnings"] = ["no energy sampler available here"]
-    run["benchmarks"][0]["rounds"][0]["warnings"] = ["window 0.01 s is shorter than the counter resolution"]
+    bench = make_bench("b", "baseline", 1.0, None)
+    first = replace(bench.rounds[0], warnings=("window 0.01 s is shorter than the counter resolution",))
+    bench = replace(bench, rounds=(first, *bench.rounds[1:]))
+    run = replace(make_run(benchmarks=[bench]), warnings=("no energy sampler available here",))
     texts = [n.text for n in build_report([run], lookup=fake_lookup).notices]
     assert "no energy sampler available here" in texts
     assert "window 0.01 s is shorter than the counter resolution" in texts
 
 
 def test_benchmark_without_rounds_is_left_out_with_a_notice():
-    empty = make_bench("b", "int8", 0.5, None)
-    empty["rounds"], empty["stats"] = [], {}
+    empty = replace(make_bench("b", "int8", 0.5, None), rounds=())
     run = make_run(benchmarks=[make_bench("b", "baseline", 1.0, None), empty])
     report = build_report([run], lookup=fake_lookup)
-    assert [e.subject for e in report.entries] == ["baseline"]
+    assert [e.method for e in report.entries] == ["baseline"]
     assert any(n.where == "b / int8" and "no measured rounds" in n.text for n in report.notices)

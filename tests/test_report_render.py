@@ -7,8 +7,13 @@ from html.parser import HTMLParser
 
 from report_fixtures import fake_lookup, make_bench, make_run
 
-from energybench.report import build_report, markdown_table, md_escape, render_html, render_markdown, render_terminal
-from energybench.report.model import GateRow
+from energybench.compare import compare_runs
+from energybench.gate import parse_gates
+from energybench.render.report_html import render_html
+from energybench.render.report_markdown import render_markdown
+from energybench.render.report_text import render_terminal
+from energybench.render.tables import markdown_table, md_escape
+from energybench.report import build_report
 
 EVIL = "<script>document.title='pwned'</script>"
 EVIL_SUBJECT = 'pipe|<img src=x onerror="document.title=1">'
@@ -93,9 +98,12 @@ def test_html_says_when_there_is_no_timeline():
 
 
 def test_gate_rows_render_in_every_format():
-    gates = [GateRow("b <x>", "REGRESSION", "+12.0% [+8.0%, +15.0%]", "FAIL b energy:+5%: ...")]
-    report = build_report([make_run()], lookup=fake_lookup, gates=gates)
-    assert "REGRESSION" in render_terminal(report)
+    base = make_run("0001_a", benchmarks=[make_bench("b <x>", "baseline", 1.0, None, rounds=10)])
+    new = make_run("0002_b", benchmarks=[make_bench("b <x>", "baseline", 1.25, None, rounds=10, seed=1)])
+    cmp = compare_runs(base, new, parse_gates(["energy:+5%"]))
+    report = build_report([base, new], lookup=fake_lookup, comparison=cmp)
+    text = render_terminal(report)
+    assert "REGRESSION" in text and "FAIL b <x> energy:+5%" in text
     assert "| b &lt;x&gt; | REGRESSION |" in render_markdown(report)
     html = render_html(report)
     assert 'class="verdict-regression">REGRESSION' in html and "b &lt;x&gt;" in html

@@ -13,10 +13,11 @@ import pytest
 
 from energybench import storage
 from energybench.errors import ConfigError
+from energybench.record import Benchmark, Round, Run
+from energybench.render.run_table import format_table
 from energybench.runner import RunConfig, Suite, load_suites, run_suites, select
-from energybench.stats import compare_to_baseline
 from energybench.subjects.api import PluginError
-from energybench.subjects.table import format_table
+from energybench.verdicts import compare_to_baseline, vs_baseline
 
 TINY = {
     "d_model": 16, "n_heads": 2, "n_layers": 2, "d_ff": 32, "context": 16, "batch": 4, "train_steps": 20,
@@ -29,7 +30,7 @@ PLUGIN_SRC = Path(__file__).parent / "plugin_pkg"
 def write_suite(directory: Path, methods: list[str]) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "suite.py").write_text(
-        "from energybench.runner import Suite\n"
+        "from energybench import Suite\n"
         f"SUITES = [Suite('lm', methods={methods!r}, options={{'lm': {TINY!r}}}),\n"
         "          Suite('toy', methods=['toy-scale-0.5'])]\n"
     )
@@ -38,18 +39,20 @@ def write_suite(directory: Path, methods: list[str]) -> Path:
 
 
 def test_compare_to_baseline_is_honest() -> None:
+    from energybench.render.cells import verdict
+
     same = compare_to_baseline([1.0, 1.1, 0.9, 1.05], [1.02, 0.95, 1.08, 1.0])
-    assert same["verdict"] == "no significant saving" and same["ci_low"] < 1 < same["ci_high"]
+    assert verdict(same) == "no significant saving" and same.ci_low < 1 < same.ci_high
     half = compare_to_baseline([1.0, 1.02, 0.98, 1.01], [0.5, 0.52, 0.49, 0.51])
-    assert half["verdict"].startswith("saves") and half["ci_high"] < 1
-    assert half["ratio"] == pytest.approx(0.505, abs=0.01)
+    assert verdict(half).startswith("saves") and half.ci_high < 1
+    assert half.ratio == pytest.approx(0.505, abs=0.01)
     worse = compare_to_baseline([1.0, 1.02, 0.98], [2.0, 2.1, 1.9])
-    assert worse["verdict"].startswith("costs")
+    assert verdict(worse).startswith("costs")
     # 3 trials a side, one compressed trial above a baseline one: a bootstrap CI alone would call this a saving
     overlap = compare_to_baseline([1.0, 1.02, 0.98], [0.95, 0.94, 0.99])
-    assert overlap["verdict"] == "no significant saving" and overlap["p_lower"] > 0.05
+    assert verdict(overlap) == "no significant saving" and overlap.p_lower > 0.05
     separated = compare_to_baseline([1.0, 1.02, 0.98], [0.95, 0.94, 0.96])
-    assert separated["verdict"] == "saves 5%" and separated["p_lower"] == pytest.approx(0.05)
+    assert verdict(separated) == "saves 5.0%" and separated.p_lower == pytest.approx(0.05)
 
 
 def test_run_interleaves_saves_and_reports(tmp_path: Path) -> None:
@@ -59,23 +62,26 @@ def test_run_interleaves_saves_and_reports(tmp_path: Path) -> None:
     cfg = RunConfig(trials=2, quick=True, results_dir=str(tmp_path / "res"), cache_dir=str(tmp_path / "c"),
                     idle_s=0.2, threads=1, stream=err)
     run = run_suites(suites, cfg)
-    saved = storage.load_run(tmp_path / "res" / f"{run['run_id']}.json")
-    assert saved["environment"]["settings"]["mha_fastpath"] is False
-    assert saved["environment"]["settings"]["threads"] == 1
-    assert saved["idle"]["duration_s"] >= 0.2
-    benches = {(b["name"], b["subject"]): b for b in saved["benchmarks"]}
+    saved = storage.load_run(tmp_path / "res" / f"{run.run_id}.json")
+    assert saved.benchmarks == run.benchmarks
+    assert saved.environment["settings"]["mha_fastpath"] is False
+    assert saved.environment["settings"]["threads"] == 1
+    assert saved.idle.duration_s >= 0.2
+    benches = {(b.name, b.method): b for b in saved.benchmarks}
     assert ("lm/train-step", "int8-dynamic") not in benches  # no backward pass: reported as a note instead
-    assert any("int8-dynamic" in n and "not applicable" in n for n in saved["notes"])
-    assert all(len(b["rounds"]) == 2 for b in saved["benchmarks"])
+    assert any("int8-dynamic" in n and "not applicable" in n for n in saved.notes)
+    assert all(len(b.rounds) == 2 for b in saved.benchmarks)
     gen = benches[("lm/inference-generate", "int8-dynamic")]
-    assert gen["extra"]["vs_baseline"]["verdict"] and gen["size"]["bytes"] > 0
-    assert gen["quality"]["metric"] == "perplexity" and "change" in gen["quality"]
-    assert "energy_above_idle_j" in gen["rounds"][0]
+    assert gen.family == "lm" and gen.workload == "inference-generate" and gen.method_name == "int8-dynamic"
+    assert vs_baseline(saved, gen) is not None and gen.size.bytes > 0
+    assert gen.quality.metric == "perplexity" and gen.quality.change is not None
+    assert gen.rounds[0].energy_above_idle_j is not None
     distilled = benches[("lm/inference-generate", "distill-hard-s3")]
-    assert distilled["extra"]["one_off"]["steps"] == 3 and distilled["extra"]["one_off"]["energy_j"] >= 0
-    assert saved["subjects"]["lm"]["corpus"]["sha256"]
+    assert distilled.one_off.extra["steps"] == 3 and distilled.one_off.energy_j >= 0
+    assert distilled.params["steps"] == 3 and distilled.method_name == "distill-hard"
+    assert saved.subjects["lm"]["corpus"]["sha256"]
     table = format_table(saved)
-    assert "ratio to baseline" in table and "distillation cost" in table
+    assert "ratio to baseline" in table and "distillation training cost" in table
     assert "CO2e: n/a" in table and "no region given" in table  # no --region: said, not a world average
     assert "trial 2/2 done" in err.getvalue()
 
@@ -86,10 +92,10 @@ def test_interleaved_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
     order: list[str] = []
     real = runner._run_once
 
-    def spy(e, cfg, warm=False, meter=None, trial=0):  # type: ignore[no-untyped-def]
+    def spy(e, cfg, meter=None, trial=0):  # type: ignore[no-untyped-def]
         if meter is not None:
-            order.append(e.record["subject"])
-        return real(e, cfg, warm=warm, meter=meter, trial=trial)
+            order.append(e.bench.method)
+        return real(e, cfg, meter=meter, trial=trial)
 
     monkeypatch.setattr(runner, "_run_once", spy)
     cfg = RunConfig(trials=2, quick=True, phase="inference", results_dir=str(tmp_path), save=False, idle_s=0,
@@ -157,14 +163,14 @@ def test_plugin_is_listed_and_runs(plugin_path: str, tmp_path: Path) -> None:
     assert res.returncode == 0, res.stderr
     assert "toy/inference" in res.stdout and "toy-scale-0.5" in res.stdout
     run = storage.load_run(next((tmp_path / "res").glob("*.json")))
-    assert {b["subject"] for b in run["benchmarks"]} == {"baseline", "toy-scale-0.5"}
+    assert {b.method for b in run.benchmarks} == {"baseline", "toy-scale-0.5"}
 
 
 def test_plugin_that_raises_keeps_finished_trials(plugin_path: str, tmp_path: Path) -> None:
     bench = tmp_path / "b"
     bench.mkdir()
     (bench / "s.py").write_text(
-        "from energybench.runner import Suite\n"
+        "from energybench import Suite\n"
         "SUITES = [Suite('toy', methods=['toy-scale-0.5'], options={'toy': {'fail_after': 5}})]\n"
     )
     env = {"PYTHONPATH": plugin_path}
@@ -175,7 +181,7 @@ def test_plugin_that_raises_keeps_finished_trials(plugin_path: str, tmp_path: Pa
     assert "Traceback" not in res.stderr
     run = storage.load_run(next((tmp_path / "res").glob("*.json")))
     # 2 warm-up calls, then trials: calls 3, 4 (trial 0) and 5 (trial 1, baseline) succeed, the 6th raises
-    assert sum(len(b["rounds"]) for b in run["benchmarks"]) == 3
+    assert sum(len(b.rounds) for b in run.benchmarks) == 3
     boom = cli(["run", str(bench), "--subjects", "toy/toy-boom", "--idle", "0", "--no-save"], env)
     assert boom.returncode == 3 and "boom from the toy plugin" in boom.stderr and "Traceback" not in boom.stderr
 
@@ -213,17 +219,15 @@ def test_json_output_is_a_run_record(tmp_path: Path) -> None:
     assert res.returncode == 0, res.stderr
     record = json.loads(res.stdout)
     assert {b["phase"] for b in record["benchmarks"]} == {"inference"}
-    assert {b["subject"] for b in record["benchmarks"]} == {"baseline", "int8-dynamic"}
+    assert {b["method"] for b in record["benchmarks"]} == {"baseline", "int8-dynamic"}
+    assert Run.from_dict(record).benchmarks[0].family == "lm"
 
 
 def test_fractional_items_give_energy_per_item_not_per_round() -> None:
     """MiniLM counts thousands of sentences (0.128 per round in quick mode): the stored per-item figure must
     divide by that, exactly as load_results does, not clamp it to one item."""
-    from energybench.runner import finalize
-
-    rounds = [{"round": i, "energy_j": 10.0, "duration_s": 1.0, "items": 0.128, "source": "estimated"}
-              for i in range(3)]
-    run = {"benchmarks": [{"name": "m/embed", "subject": "baseline", "phase": "inference", "rounds": rounds,
-                           "extra": {}, "warnings": []}]}
-    finalize(run)
-    assert run["benchmarks"][0]["stats"]["energy_per_item_j"]["median"] == pytest.approx(10.0 / 0.128)
+    rounds = tuple(Round(index=i, energy_j=10.0, duration_s=1.0, items=0.128, source="estimated")
+                   for i in range(3))
+    bench = Benchmark(name="m/embed", phase="inference", rounds=rounds)
+    assert bench.energy_per_item.median == pytest.approx(10.0 / 0.128)
+    assert bench.stats_dict()["energy_per_item_j"]["median"] == pytest.approx(10.0 / 0.128)

@@ -35,5 +35,5 @@ def test_ctrl_c_keeps_finished_trials(tmp_path: Path) -> None:
     assert "kept" in err and "finished trial(s)" in err
     assert "Traceback" not in err
     run = storage.load_run(next(results.glob("*.json")))
-    rounds = [len(b["rounds"]) for b in run["benchmarks"]]
+    rounds = [len(b.rounds) for b in run.benchmarks]
     assert min(rounds) >= 2  # both finished trials of every benchmark survived

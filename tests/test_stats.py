@@ -32,9 +32,9 @@ def test_complete_separation_reaches_the_minimum_p():
 def test_summary_and_bootstrap_ci_bracket_the_median():
     values = [10.0, 10.2, 9.9, 10.1, 10.05, 30.0]  # one slow round
     s = stats.summarize(values)
-    assert s["n"] == 6 and s["median"] == pytest.approx(10.075)
-    assert s["ci_low"] <= s["median"] <= s["ci_high"]
-    assert s["ci_high"] < 30  # the median CI is not dragged by the outlier
+    assert s.n == 6 and s.median == pytest.approx(10.075)
+    assert s.ci_low <= s.median <= s.ci_high
+    assert s.ci_high < 30  # the median CI is not dragged by the outlier
     assert stats.bootstrap_ci(values) == stats.bootstrap_ci(values)  # deterministic
 
 

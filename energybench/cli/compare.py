@@ -10,6 +10,10 @@ from typing import Any
 
 from energybench.atomic import write_text_atomic
 from energybench.errors import ResultsError
+from energybench.options import add_to_argparse, from_namespace
+from energybench.record import Run
+
+SHARED = ("results", "fail_on", "alpha", "require_baseline")
 
 
 def register(subparsers: Any) -> None:
@@ -25,24 +29,18 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument("base", metavar="BASE", help="baseline run (file, run id, counter, name, latest)")
     p.add_argument("new", metavar="NEW", nargs="?", default="latest", help="new run (default: latest)")
-    p.add_argument(
-        "--fail-on", metavar="EXPR", nargs="+", action="extend", default=[],
-        help="gates, e.g. energy:+5%% energy_per_item:+3%% co2e:+5%% power:+10%% duration:+5%% energy:+0.5J",
-    )
-    p.add_argument("--alpha", type=float, default=0.01, help="significance level of the one-sided test (0.01)")
-    p.add_argument("--results", metavar="DIR", default="results", help="directory of saved runs (results)")
+    add_to_argparse(p, SHARED)
     p.add_argument("--markdown", metavar="PATH", help="also write the comparison as Markdown to PATH (overwritten)")
-    p.add_argument("--require-baseline", action="store_true", help="a missing baseline is an error (exit 2)")
     p.set_defaults(func=run)
 
 
-def _load(ref: str, directory: str) -> dict[str, Any]:
+def _load(ref: str, directory: str) -> Run:
     from energybench.storage import load_run, resolve_run
 
     return load_run(resolve_run(ref, directory))
 
 
-def _baseline(ref: str, directory: str, require: bool) -> tuple[dict[str, Any] | None, str | None]:
+def _baseline(ref: str, directory: str, require: bool) -> tuple[Run | None, str | None]:
     """The baseline run, or ``None`` and why when it does not exist yet (first CI run).
 
     A missing baseline *name* (``main``) is the first CI run and passes with a note; a run id or counter
@@ -64,18 +62,19 @@ def _baseline(ref: str, directory: str, require: bool) -> tuple[dict[str, Any] |
 
 
 def run(args: argparse.Namespace) -> int:
-    from energybench.compare import compare_runs, format_table, to_markdown
-    from energybench.gate import check_alpha, parse_gates
+    from energybench.compare import compare_runs
+    from energybench.gate import parse_gates
+    from energybench.render.comparison import format_table, to_markdown
 
-    gates = parse_gates(args.fail_on)
-    alpha = check_alpha(args.alpha)
-    new = _load(args.new, args.results)
-    base, missing = _baseline(args.base, args.results, args.require_baseline)
+    values = from_namespace(args, SHARED)
+    gates = parse_gates(values["fail_on"])
+    new = _load(args.new, values["results"])
+    base, missing = _baseline(args.base, values["results"], values["require_baseline"])
     if missing:
         print(f"note: {missing}; passing as a first run with no baseline (--require-baseline makes it an error)")
-    if base is not None and base.get("_path") == new.get("_path"):
-        raise ResultsError(f"BASE and NEW are the same run ({new.get('run_id')}); name two different runs")
-    cmp = compare_runs(base, new, gates, alpha=alpha)
+    if base is not None and base.path == new.path:
+        raise ResultsError(f"BASE and NEW are the same run ({new.label}); name two different runs")
+    cmp = compare_runs(base, new, gates, alpha=values["alpha"])
     print(format_table(cmp))
     if args.markdown:
         md = to_markdown(cmp)

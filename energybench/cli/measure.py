@@ -19,16 +19,18 @@ from pathlib import Path
 from typing import Any
 
 from energybench.atomic import write_text_atomic
-from energybench.cli._options import (
-    add_carbon_arguments,
-    add_sampler_arguments,
+from energybench.errors import ConfigError, SamplerError
+from energybench.measurement import Measurement
+from energybench.options import (
+    CARBON_OPTIONS,
+    SAMPLER_OPTIONS,
+    add_to_argparse,
     carbon_kwargs,
-    positive_float,
+    from_namespace,
+    positive_seconds,
     sampler_options,
 )
-from energybench.errors import ConfigError, SamplerError
-from energybench.measurement import Measurement, format_joules
-from energybench.report_line import carbon_line
+from energybench.render.measurement import format_report
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -37,9 +39,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="run a command and report its energy, power and CO2e",
         description="Run CMD (no shell) and report energy per domain, duration, mean power and CO2e on stderr.",
     )
-    add_carbon_arguments(parser)
-    add_sampler_arguments(parser)
-    parser.add_argument("--interval", type=positive_float, default=0.1, help="polling period of power-only sources, s")
+    add_to_argparse(parser, CARBON_OPTIONS, "carbon")
+    add_to_argparse(parser, SAMPLER_OPTIONS, "samplers")
+    parser.add_argument("--interval", type=_seconds, default=0.1, help="polling period of power-only sources, s")
     parser.add_argument("--json", metavar="PATH", help="also write the measurement as JSON (atomically)")
     parser.add_argument("--name", default=None, help="window name (default: the command's name)")
     parser.add_argument("cmd", nargs=argparse.REMAINDER, metavar="-- CMD [ARGS...]")
@@ -57,7 +59,8 @@ def run(args: argparse.Namespace) -> int:
     json_path = Path(args.json) if args.json else None
     if json_path is not None:
         _check_writable(json_path)
-    meter = Meter(interval=args.interval, options=sampler_options(args), **carbon_kwargs(args))
+    values = from_namespace(args, [*CARBON_OPTIONS, *SAMPLER_OPTIONS])
+    meter = Meter(interval=args.interval, options=sampler_options(values), **carbon_kwargs(values))
     if not meter.samplers:
         meter.close()
         raise SamplerError("no energy sampler can read here with these options; `energybench sensors` says why")
@@ -104,6 +107,13 @@ def run(args: argparse.Namespace) -> int:
         print("energybench: error: no energy figure for this command (see the warnings above)", file=sys.stderr)
         failed = True
     return code if code or not failed else 1
+
+
+def _seconds(text: str) -> float:
+    try:
+        return positive_seconds(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _check_writable(path: Path) -> None:
@@ -182,33 +192,3 @@ def _no_counter_reasons(result: Measurement) -> list[str]:
     from energybench.samplers import probe_all
 
     return [f"{p.name}: {p.reason}" for p in probe_all() if not p.available and p.name in ("powercap", "nvml")]
-
-
-def format_report(
-    result: Measurement,
-    cmd: list[str],
-    code: int,
-    attribution: dict[str, Any],
-    interrupted: bool,
-    no_counter: list[str] | None = None,
-) -> str:
-    status = "interrupted" if interrupted else f"exited {code}"
-    lines = [f"energybench: {' '.join(cmd)} {status}"]
-    lines.append(f"  energy      {format_joules(result.energy_j)} ({result.source})")
-    for d in result.domains:
-        note = "" if d.counted else "  (inside another domain, not added)"
-        lines.append(f"    {d.key:<18} {format_joules(d.energy_j):>10}  {d.source:<9} {d.method}{note}")
-    lines.append(f"  duration    {result.duration_s:.3f} s")
-    lines.append(f"  mean power  {result.mean_power_w:.3g} W")
-    no_co2e = next((w.removeprefix("no CO2e: ") for w in result.warnings if w.startswith("no CO2e: ")), None)
-    lines.append(f"  CO2e        {carbon_line(result.carbon, no_co2e)}")
-    if attribution["machine_cpu_energy_j"] > 0:
-        lines.append(
-            f"  this command {attribution['cpu_s']:.2f} CPU-s of the machine's {attribution['machine_busy_cpu_s']:.2f} "
-            f"busy CPU-s: {format_joules(attribution['cpu_energy_j'])} of the CPU energy above idle is its share"
-        )
-    if result.source == "estimated":
-        why = "; ".join(no_counter or []) or "no hardware counter covers these domains"
-        lines.append(f"  estimated = from a power model, not a hardware counter ({why})")
-    lines.extend(f"  warning: {w}" for w in result.warnings if not w.startswith("no CO2e: "))
-    return "\n".join(lines)

@@ -13,6 +13,9 @@ from typing import Any
 
 from energybench.atomic import write_text_atomic
 from energybench.errors import ConfigError, ResultsError
+from energybench.options import add_to_argparse, from_namespace
+
+SHARED = ("results", "fail_on", "alpha")
 
 DEFAULT_REGIONS = "FRA,DEU,USA,CHN,IND"
 
@@ -27,20 +30,16 @@ def register(subparsers: Any) -> None:
             "`energybench compare` are included (the report itself always exits 0 on success)."
         ),
     )
-    p.add_argument("results", metavar="RESULTS", nargs="+", help="result files, directories or run ids")
+    p.add_argument("runs", metavar="RESULTS", nargs="+", help="result files, directories or run ids")
     p.add_argument("--html", metavar="PATH", help="write a self-contained HTML report (works offline)")
     p.add_argument("--markdown", metavar="PATH", help="write a compact Markdown table (PR comment, step summary)")
     p.add_argument("--csv", metavar="PATH", help="write the tidy per-round table (one row per round)")
-    p.add_argument("--baseline", metavar="SUBJECT", default="baseline",
-                   help="subject the ratios are taken against (default: baseline)")
+    p.add_argument("--baseline", metavar="METHOD", default="baseline",
+                   help="method the ratios are taken against (default: baseline)")
     p.add_argument("--regions", metavar="LIST", default=DEFAULT_REGIONS,
                    help=f"grids to compare CO2e with, after your own (default: {DEFAULT_REGIONS}; "
                         "names: energybench regions)")
-    p.add_argument("--results-dir", dest="results_dir", metavar="DIR", default="results",
-                   help="where run ids are looked up (default: results)")
-    p.add_argument("--fail-on", metavar="EXPR", nargs="+", action="extend", default=[],
-                   help="gates shown for a two-run report, as in `energybench compare` (e.g. energy:+5%%)")
-    p.add_argument("--alpha", type=float, default=None, help="significance level for the two-run verdicts (0.01)")
+    add_to_argparse(p, SHARED)
     p.set_defaults(func=run)
 
 
@@ -91,24 +90,29 @@ def _regions(text: str) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from energybench.report import build_report, render_html, render_markdown, render_terminal
+    from energybench.render.report_html import render_html
+    from energybench.render.report_markdown import render_markdown
+    from energybench.render.report_text import render_terminal
+    from energybench.report import build_report
     from energybench.storage import load_run
 
+    values = from_namespace(args, SHARED)
     outputs = [(args.html, "HTML report"), (args.markdown, "Markdown report"), (args.csv, "CSV table")]
     for path, what in outputs:
         if path:
             check_writable(path, what)
     regions = _regions(args.regions)
-    paths = resolve_paths(args.results, args.results_dir)
+    paths = resolve_paths(args.runs, values["results"])
     runs = [load_run(p) for p in paths]
-    gates, notices = [], []
+    comparison = None
     if len(runs) == 2:
-        from energybench.report.gates import comparison_rows
+        from energybench.compare import compare_runs
+        from energybench.gate import parse_gates
 
-        gates, notices = comparison_rows(runs[0], runs[1], args.fail_on, args.alpha)
-    elif args.fail_on:
+        comparison = compare_runs(runs[0], runs[1], parse_gates(values["fail_on"]), alpha=values["alpha"])
+    elif values["fail_on"]:
         raise ConfigError(f"--fail-on needs exactly two runs to compare, got {len(runs)}")
-    report = build_report(runs, baseline=args.baseline, regions=regions, gates=gates, extra_notices=notices)
+    report = build_report(runs, baseline=args.baseline, regions=regions, comparison=comparison)
     print(render_terminal(report), end="")
     if args.html:
         write_report_file(args.html, render_html(report), "HTML report")
@@ -117,11 +121,9 @@ def run(args: argparse.Namespace) -> int:
         write_report_file(args.markdown, render_markdown(report), "Markdown report")
         print(f"Markdown report: {args.markdown}")
     if args.csv:
-        import pandas as pd
-
         from energybench.results import load_results
 
-        table = pd.concat([load_results(p) for p in paths], ignore_index=True)
+        table = load_results(paths)
         write_report_file(args.csv, table.to_csv(index=False), "CSV table")
         print(f"CSV table: {args.csv} ({len(table)} rounds)")
     return 0

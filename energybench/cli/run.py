@@ -13,8 +13,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from energybench.cli._options import add_carbon_arguments, add_sampler_arguments, carbon_kwargs, sampler_options
 from energybench.errors import ConfigError
+from energybench.options import (
+    CARBON_OPTIONS,
+    SAMPLER_OPTIONS,
+    add_to_argparse,
+    carbon_kwargs,
+    from_namespace,
+    sampler_options,
+)
 
 
 def register(subparsers: Any) -> None:
@@ -31,7 +38,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--subjects", nargs="+", metavar="S",
                    help="only these: a family (lm), one subject (lm/int8-dynamic) or a method everywhere (bf16)")
     p.add_argument("--phase", choices=("train", "inference"), help="only this phase")
-    p.add_argument("--results", default="results", metavar="DIR", help="where to save the run (default results/)")
+    add_to_argparse(p, ["results"])
     p.add_argument("--name", default="compression", help="run name in the file name (default compression)")
     p.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
     p.add_argument("--threads", type=int, metavar="N", help="torch intra-op threads to pin (default: torch's)")
@@ -42,14 +49,14 @@ def register(subparsers: Any) -> None:
                    help="trained baselines (default $ENERGYBENCH_CACHE or ~/.cache/energybench)")
     p.add_argument("--no-save", action="store_true", help="print the table without saving the run")
     p.add_argument("--json", action="store_true", help="print the run record as JSON instead of the table")
-    add_carbon_arguments(p)
-    add_sampler_arguments(p)
+    add_to_argparse(p, CARBON_OPTIONS, "carbon")
+    add_to_argparse(p, SAMPLER_OPTIONS, "samplers")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from energybench.render.run_table import format_table
     from energybench.runner import RunConfig, load_suites, run_suites, select
-    from energybench.subjects.table import format_table
 
     t0 = time.monotonic()
     trials = args.trials if args.trials is not None else (3 if args.quick else 5)
@@ -59,6 +66,7 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--threads must be at least 1, got {args.threads}")
     if args.warmup < 0:
         raise ConfigError(f"--warmup must be 0 or more, got {args.warmup}")
+    values = from_namespace(args, ["results", *CARBON_OPTIONS, *SAMPLER_OPTIONS])
     suites = select(load_suites(args.benchmarks), args.subjects)
     cfg = RunConfig(
         trials=trials,
@@ -66,15 +74,15 @@ def run(args: argparse.Namespace) -> int:
         quick=args.quick,
         phase=args.phase,
         subjects=args.subjects,
-        carbon=carbon_kwargs(args),
-        results_dir=args.results,
+        carbon=carbon_kwargs(values),
+        results_dir=values["results"],
         name=args.name,
         device=args.device,
         threads=args.threads,
         seed=args.seed,
         idle_s=args.idle if args.idle is not None else (2.0 if args.quick else 3.0),
         cache_dir=args.cache_dir,
-        sampler_options=sampler_options(args),
+        sampler_options=sampler_options(values),
         save=not args.no_save,
     )
     with _launched_process_group() as rank:
@@ -82,12 +90,10 @@ def run(args: argparse.Namespace) -> int:
     if rank:
         return 0  # every rank holds the job's aggregated figures; rank 0 prints and saves them
     if args.json:
-        import json
-
-        print(json.dumps(record, indent=1, default=str))
+        print(record.to_json(), end="")
     else:
         print(format_table(record))
-    where = f"saved {record['run_id']} in {args.results}/" if record.get("run_id") else "not saved (--no-save)"
+    where = f"saved {record.run_id} in {values['results']}/" if record.run_id else "not saved (--no-save)"
     print(f"{where}; wall time {time.monotonic() - t0:.0f} s", file=sys.stderr)
     return 0
 

@@ -6,13 +6,13 @@ import argparse
 import json
 import sys
 
-from energybench.cli._options import add_sampler_arguments, sampler_options
 from energybench.errors import ConfigError
+from energybench.options import SAMPLER_OPTIONS, add_to_argparse, from_namespace, sampler_options
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("sensors", help="list samplers, whether they can read here, and why not")
-    add_sampler_arguments(parser)
+    add_to_argparse(parser, SAMPLER_OPTIONS, "samplers")
     parser.add_argument("--json", action="store_true", help="print machine-readable JSON")
     parser.set_defaults(func=run)
 
@@ -20,7 +20,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from energybench.samplers import detect_samplers, probe_all
 
-    options = sampler_options(args)
+    options = sampler_options(from_namespace(args, SAMPLER_OPTIONS))
     probes = probe_all(options)
     try:
         used = {s.name for s in detect_samplers(options)}

@@ -1,23 +1,24 @@
 """What a report says, computed once from run records and then rendered by terminal, Markdown and HTML.
 
 Keeping the figures here (and out of the renderers) means the three outputs can never disagree: the same
-energy per item, CI, ratio to baseline, Pareto front and CO2e reach every format. Input is run dicts in the
-``energybench/run`` schema (docs/results-schema.md), as the storage module loads them.
+energy per item, CI, ratio to baseline, verdict, Pareto front and CO2e reach every format. Input is typed
+``Run`` records as ``energybench.storage.load_run`` returns them.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
-from energybench import stats
+from energybench.compare import Comparison
 from energybench.errors import ConfigError, ResultsError
 from energybench.measurement import JOULES_PER_KWH
-from energybench.storage import benchmark_source
+from energybench.record import BASELINE, Benchmark, Run
+from energybench.verdicts import VsBaseline, break_even_items, compare_to_baseline
 
-DEFAULT_BASELINE = "baseline"
+DEFAULT_BASELINE = BASELINE
 # Grids compared with the user's own, chosen to span low-carbon (FRA) to coal-heavy (IND) supply.
 DEFAULT_REGIONS = ("FRA", "DEU", "USA", "CHN", "IND")
 
@@ -40,12 +41,11 @@ class Quality:
 
 @dataclass(frozen=True)
 class Entry:
-    """One subject of one benchmark/phase in one run: the unit every table row and bar is made of."""
+    """One method of one benchmark/phase in one run: the unit every table row and bar is made of."""
 
     run: str
     benchmark: str
-    subject: str
-    method: str | None
+    method: str
     phase: str
     item_unit: str
     per_item: Estimate
@@ -58,7 +58,8 @@ class Entry:
     co2e_g_per_item: float | None
     warnings: tuple[str, ...]
     is_baseline: bool
-    verdict: str = ""  # the runner's words: "saves 38%", "no significant saving", "costs 12% more"
+    vs: VsBaseline | None = None
+    break_even_items: float | None = None
     on_front: bool = False
     timeline: tuple[tuple[float, dict[str, float]], ...] = ()
     timeline_round: int | None = None
@@ -66,22 +67,6 @@ class Entry:
     @property
     def group(self) -> tuple[str, str, str]:
         return (self.run, self.benchmark, self.phase)
-
-
-@dataclass(frozen=True)
-class RunSummary:
-    run_id: str
-    name: str
-    created: str
-    machine: dict[str, Any]
-    commit: dict[str, Any]
-    carbon: dict[str, Any] | None
-    idle: dict[str, Any] | None
-    settings: dict[str, Any]
-
-    @property
-    def samplers(self) -> list[dict[str, Any]]:
-        return list(self.machine.get("samplers") or [])
 
 
 @dataclass(frozen=True)
@@ -98,18 +83,8 @@ class RegionCO2:
 
 
 @dataclass(frozen=True)
-class GateRow:
-    """One benchmark of a two-run comparison, flattened for rendering (see ``report.gates``)."""
-
-    benchmark: str
-    verdict: str  # "pass", "REGRESSION", "higher", "lower", "no significant change"
-    change: str  # "+3.1% [+1.0%, +5.2%]"
-    detail: str  # the gate messages, or the test's p and n
-
-
-@dataclass(frozen=True)
 class Notice:
-    """A warning together with what it is about (a benchmark/subject, a run, a region)."""
+    """A warning together with what it is about (a benchmark/method, a run, a region)."""
 
     where: str
     text: str
@@ -117,13 +92,13 @@ class Notice:
 
 @dataclass(frozen=True)
 class Report:
-    runs: tuple[RunSummary, ...]
+    runs: tuple[Run, ...]
     entries: tuple[Entry, ...]
     baseline: str
     regions: tuple[RegionCO2, ...] = ()
     region_joules: float = 0.0
     region_note: str = ""
-    gates: tuple[GateRow, ...] = ()
+    comparison: Comparison | None = None  # two runs: the same comparison ``energybench compare`` makes
     notices: tuple[Notice, ...] = ()
 
     def groups(self) -> list[tuple[tuple[str, str, str], list[Entry]]]:
@@ -141,38 +116,24 @@ class Report:
 # ----------------------------------------------------------------------------------------------- statistics
 
 
-def _per_round(bench: Mapping[str, Any]) -> list[float]:
-    return [stats.per_item(float(r["energy_j"]), r.get("items")) for r in bench.get("rounds") or []]
+def _per_item(bench: Benchmark) -> Estimate:
+    s = bench.energy_per_item
+    if not s.n:
+        raise ResultsError(f"benchmark {bench.name!r} has no rounds with an energy figure: nothing to report")
+    return Estimate(s.median, _finite(s.ci_low), _finite(s.ci_high))
 
 
-def _per_item(bench: Mapping[str, Any]) -> Estimate:
-    """The stored summary when the run has one (it is what the gate saw); else summarise the rounds."""
-    stored = (bench.get("stats") or {}).get("energy_per_item_j") or {}
-    if "median" in stored:
-        return Estimate(float(stored["median"]), _opt(stored.get("ci_low")), _opt(stored.get("ci_high")))
-
-    values = _per_round(bench)
-    summary = stats.summarize(values)
-    if not summary.get("n"):
-        raise ResultsError(f"benchmark {bench.get('name', '?')!r} has no rounds: nothing to report")
-    return Estimate(summary["median"], summary["ci_low"], summary["ci_high"])
+def _finite(v: float | None) -> float | None:
+    return v if v is not None and math.isfinite(v) else None
 
 
-def _ratio(subject: Mapping[str, Any], baseline: Mapping[str, Any], default_baseline: bool) -> tuple[Estimate, str]:
-    """Ratio of medians with its bootstrap CI and the runner's verdict (``saves 38%``, ``no significant
-    saving``): the figure the runner saved when it is against the default baseline, else the runner's own
-    ``compare_to_baseline`` on the rounds, so the report and the run file never disagree."""
-    saved = (subject.get("extra") or {}).get("vs_baseline") if default_baseline else None
-    if not saved:
-        saved = stats.compare_to_baseline(_per_round(baseline), _per_round(subject))
-    low, high = _opt(saved.get("ci_low")), _opt(saved.get("ci_high"))
-    if low is not None and math.isnan(low):
+def _ratio(subject: Benchmark, baseline: Benchmark) -> tuple[Estimate, VsBaseline]:
+    """Ratio of medians with its bootstrap CI and the verdict, the same rule as ``energybench run``'s table."""
+    vs = compare_to_baseline(baseline.values("energy_per_item_j"), subject.values("energy_per_item_j"))
+    low, high = _finite(vs.ci_low), _finite(vs.ci_high)
+    if low is None or high is None:
         low = high = None
-    return Estimate(float(saved["ratio"]), low, high), str(saved.get("verdict") or "")
-
-
-def _opt(v: Any) -> float | None:
-    return None if v is None else float(v)
+    return Estimate(vs.ratio, low, high), vs
 
 
 # ---------------------------------------------------------------------------------------------- the build
@@ -201,153 +162,129 @@ def pareto_front(points: Sequence[tuple[float, float]], higher_is_better: bool, 
     return flags
 
 
-def _quality(bench: Mapping[str, Any]) -> Quality | None:
-    q = bench.get("quality")
-    if not q or q.get("value") is None:
+def _quality(bench: Benchmark) -> Quality | None:
+    q = bench.quality
+    if q is None or not math.isfinite(q.value):
         return None
-    return Quality(str(q.get("metric", "quality")), float(q["value"]), bool(q.get("higher_is_better", True)))
+    return Quality(q.metric, q.value, q.higher_is_better)
 
 
-def _domains_per_item(bench: Mapping[str, Any], per_item: float) -> dict[str, float]:
+def _domains_per_item(bench: Benchmark, per_item: float) -> dict[str, float]:
     """Energy per item split in the proportions the domains recorded over all rounds, scaled so the parts add
     up to the headline median (a mean here would disagree with the energy chart on a noisy run)."""
     totals: dict[str, float] = {}
-    for r in bench.get("rounds") or []:
-        for k, v in (r.get("domains") or {}).items():
-            totals[str(k)] = totals.get(str(k), 0.0) + float(v)
+    for r in bench.rounds:
+        for k, v in r.domains.items():
+            if math.isfinite(v):
+                totals[k] = totals.get(k, 0.0) + v
     whole = sum(totals.values())
     return {k: per_item * v / whole for k, v in totals.items()} if whole > 0 else {}
 
 
-def _timeline(bench: Mapping[str, Any]) -> tuple[tuple[tuple[float, dict[str, float]], ...], int | None]:
+def _timeline(bench: Benchmark) -> tuple[tuple[tuple[float, dict[str, float]], ...], int | None]:
     """The timeline of the median-energy round that has one: a typical trial, not the best or worst."""
-    rounds = [r for r in bench.get("rounds") or [] if r.get("timeline")]
+    rounds = sorted((r for r in bench.rounds if r.timeline and math.isfinite(r.energy_j)), key=lambda r: r.energy_j)
     if not rounds:
         return (), None
-    rounds.sort(key=lambda r: float(r["energy_j"]))
     mid = rounds[(len(rounds) - 1) // 2]
-    points = tuple((float(t), {str(k): float(v) for k, v in w.items()}) for t, w in mid["timeline"])
-    return points, mid.get("round")
+    return tuple((t, dict(w)) for t, w in mid.timeline), mid.index
 
 
-def _run_summary(run: Mapping[str, Any]) -> RunSummary:
-    env = run.get("environment") or {}
-    return RunSummary(
-        run_id=str(run.get("run_id") or run.get("name") or "run"),
-        name=str(run.get("name") or ""),
-        created=str(run.get("created") or ""),
-        machine=dict(run.get("machine") or {}),
-        commit=dict(run.get("commit") or {}),
-        carbon=dict(run["carbon"]) if run.get("carbon") else None,
-        idle=dict(run["idle"]) if run.get("idle") else None,
-        settings=dict(env.get("settings") or {}),
-    )
-
-
-def common_benchmarks(runs: Sequence[Mapping[str, Any]]) -> set[str]:
-    names = [{str(b["name"]) for b in r.get("benchmarks") or []} for r in runs]
+def common_benchmarks(runs: Sequence[Run]) -> set[str]:
+    names = [{b.name for b in r.benchmarks} for r in runs]
     return set.intersection(*names) if names else set()
 
 
 def build_report(
-    runs: Sequence[Mapping[str, Any]],
+    runs: Sequence[Run],
     *,
     baseline: str = DEFAULT_BASELINE,
     regions: Sequence[str] = DEFAULT_REGIONS,
     lookup: Callable[[str], Any] | None = None,
-    gates: Sequence[GateRow] = (),
-    extra_notices: Sequence[Notice] = (),
+    comparison: Comparison | None = None,
 ) -> Report:
-    """Turn run dicts into a ``Report``.
+    """Turn runs into a ``Report``.
 
     With several runs only the benchmarks they all share are kept (a report compares like with like); none
-    shared, or a ``baseline`` subject that appears nowhere, is a ``ConfigError``. ``lookup`` resolves region
+    shared, or a ``baseline`` method that appears nowhere, is a ``ConfigError``. ``lookup`` resolves region
     names (``energybench.carbon.lookup_region`` by default).
     """
     if not runs:
         raise ResultsError("no runs to report on: pass result files, directories or run ids")
     for r in runs:
-        if not r.get("benchmarks"):
-            raise ResultsError(f"run {r.get('run_id', '?')} has no benchmarks: nothing to report")
+        if not r.benchmarks:
+            raise ResultsError(f"run {r.label} has no benchmarks: nothing to report")
     keep = common_benchmarks(runs)
     if not keep:
-        ids = ", ".join(str(r.get("run_id", "?")) for r in runs)
-        raise ResultsError(f"runs {ids} share no benchmark: report runs of the same suite")
-    subjects = {str(b.get("subject", DEFAULT_BASELINE)) for r in runs for b in r["benchmarks"]}
-    if baseline != DEFAULT_BASELINE and baseline not in subjects:
-        raise ConfigError(
-            f"baseline subject {baseline!r} is in none of the runs; pick one of: {', '.join(sorted(subjects))}"
-        )
+        raise ResultsError(f"runs {', '.join(r.label for r in runs)} share no benchmark: report runs of the same suite")
+    methods = {b.method for r in runs for b in r.benchmarks}
+    if baseline != DEFAULT_BASELINE and baseline not in methods:
+        raise ConfigError(f"baseline {baseline!r} is in none of the runs; pick one of: {', '.join(sorted(methods))}")
 
     entries: list[Entry] = []
     notices: list[Notice] = []
     for run in runs:
-        run_id = str(run.get("run_id") or run.get("name") or "run")
-        notices += [Notice(f"run {run_id}", str(w)) for w in run.get("warnings") or []]
-        benches = []
-        for b in run["benchmarks"]:
-            if str(b["name"]) not in keep:
+        notices += [Notice(f"run {run.label}", w) for w in run.warnings]
+        notices += [Notice(f"run {run.label}", n) for n in run.notes]
+        by_group: dict[tuple[str, str], list[Benchmark]] = {}
+        for b in run.benchmarks:
+            if b.name not in keep:
                 continue
-            if not b.get("rounds"):
-                notices.append(Notice(f"{b['name']} / {b.get('subject', DEFAULT_BASELINE)}",
+            if not b.values("energy_per_item_j"):
+                notices.append(Notice(f"{b.name} / {b.method}",
                                       "no measured rounds (not run, or stopped before it): left out"))
                 continue
-            benches.append(b)
-        by_group: dict[tuple[str, str], list[Mapping[str, Any]]] = {}
-        for b in benches:
-            by_group.setdefault((str(b["name"]), str(b.get("phase", "other"))), []).append(b)
+            by_group.setdefault((b.name, b.phase), []).append(b)
         for (name, phase), members in by_group.items():
-            base = next((b for b in members if str(b.get("subject", DEFAULT_BASELINE)) == baseline), None)
-            built: list[Entry] = []
-            for b in members:
-                subject = str(b.get("subject", DEFAULT_BASELINE))
-                est = _per_item(b)
-                ratio, verdict = None, ""
-                if b is base:
-                    ratio = Estimate(1.0, 1.0, 1.0)
-                elif base is not None:
-                    ratio, verdict = _ratio(b, base, baseline == DEFAULT_BASELINE)
-                co2 = [r.get("co2e_g") for r in b.get("rounds") or []]
-                items = sum((r.get("items") or 1) for r in b.get("rounds") or [])
-                co2_item = sum(co2) / items if co2 and None not in co2 and items else None
-                timeline, tl_round = _timeline(b)
-                warnings = tuple(dict.fromkeys(
-                    [str(w) for w in b.get("warnings") or []]
-                    + [str(w) for r in b.get("rounds") or [] for w in r.get("warnings") or []]))
-                where = f"{name} / {subject}" + (f" ({run_id})" if len(runs) > 1 else "")
-                notices += [Notice(where, w) for w in warnings]
-                built.append(
-                    Entry(
-                        run=run_id, benchmark=name, subject=subject, method=b.get("method"), phase=phase,
-                        item_unit=str(b.get("item_unit") or "item"), per_item=est, ratio=ratio,
-                        quality=_quality(b), domains_per_item=_domains_per_item(b, est.value),
-                        source=benchmark_source(b), rounds=len(b.get("rounds") or []),
-                        energy_j=sum(float(r["energy_j"]) for r in b.get("rounds") or []),
-                        co2e_g_per_item=co2_item, warnings=warnings, is_baseline=b is base, verdict=verdict,
-                        timeline=timeline, timeline_round=tl_round,
-                    )
-                )
-            built = _mark_front(built)
-            entries += built
+            base = next((b for b in members if b.method == baseline), None)
+            built = [_entry(run, b, base, len(runs) > 1, notices) for b in members]
+            entries += _mark_front(built)
             if base is None:
-                notices.append(Notice(f"{name} ({phase})", f"no {baseline!r} subject: ratios not shown"))
-    notices += extra_notices
-    summaries = tuple(_run_summary(r) for r in runs)
-    for s in summaries:
-        for sampler in s.samplers:
+                notices.append(Notice(f"{name} ({phase})", f"no {baseline!r} method: ratios not shown"))
+    if comparison is not None:
+        where = f"{comparison.base_id} -> {comparison.new_id}"
+        notices += [Notice(where, w) for w in comparison.warnings] + [Notice(where, n) for n in comparison.notes]
+    for run in runs:
+        for sampler in run.machine.samplers:
             if "estimated" in str(sampler.get("source") or ""):
                 notices.append(Notice(f"sampler {sampler.get('name', '?')}",
                                       f"estimated, not measured: {sampler.get('method') or 'a power model'}"))
-    first = summaries[0]
-    joules = sum(e.energy_j for e in entries if e.run == first.run_id)
+    first = runs[0]
+    joules = sum(e.energy_j for e in entries if e.run == first.label)
     region_rows, region_notices = _regions(first, joules, regions, lookup)
     notices += region_notices
-    pue = float((first.carbon or {}).get("pue") or 1.0)
-    note = (f"all {sum(e.rounds for e in entries if e.run == first.run_id)} measured rounds of run "
-            f"{first.run_id}" + (f", PUE {pue:g}" if pue != 1.0 else ""))
+    pue = first.carbon.pue if first.carbon else 1.0
+    note = (f"all {sum(e.rounds for e in entries if e.run == first.label)} measured rounds of run "
+            f"{first.label}" + (f", PUE {pue:g}" if pue != 1.0 else ""))
     return Report(
-        runs=summaries, entries=tuple(entries), baseline=baseline, regions=tuple(region_rows),
-        region_joules=joules, region_note=note, gates=tuple(gates), notices=_collapse(notices),
+        runs=tuple(runs), entries=tuple(entries), baseline=baseline, regions=tuple(region_rows),
+        region_joules=joules, region_note=note, comparison=comparison, notices=_collapse(notices),
+    )
+
+
+def _entry(run: Run, b: Benchmark, base: Benchmark | None, multi: bool, notices: list[Notice]) -> Entry:
+    est = _per_item(b)
+    ratio, vs = None, None
+    if b is base:
+        ratio = Estimate(1.0, 1.0, 1.0)
+    elif base is not None:
+        ratio, vs = _ratio(b, base)
+    co2 = [r.co2e_g for r in b.rounds]
+    items = sum(r.items for r in b.rounds)
+    co2_item = sum(co2) / items if co2 and None not in co2 and items else None  # type: ignore[arg-type]
+    timeline, tl_round = _timeline(b)
+    warnings = tuple(dict.fromkeys([*b.warnings, *(w for r in b.rounds for w in r.warnings)]))
+    if (unstable := b.stability_warning) is not None and unstable not in warnings:
+        warnings = (unstable, *warnings)
+    where = f"{b.name} / {b.method}" + (f" ({run.label})" if multi else "")
+    notices += [Notice(where, w) for w in warnings]
+    return Entry(
+        run=run.label, benchmark=b.name, method=b.method, phase=b.phase, item_unit=b.item_unit or "item",
+        per_item=est, ratio=ratio, quality=_quality(b), domains_per_item=_domains_per_item(b, est.value),
+        source=b.source, rounds=len(b.rounds), energy_j=sum(r.energy_j for r in b.rounds if math.isfinite(r.energy_j)),
+        co2e_g_per_item=co2_item, warnings=warnings, is_baseline=b is base, vs=vs,
+        break_even_items=break_even_items(run, b) if vs is not None else None,
+        timeline=timeline, timeline_round=tl_round,
     )
 
 
@@ -377,34 +314,26 @@ def _mark_front(entries: list[Entry]) -> list[Entry]:
     hib = rated[0].quality.higher_is_better  # type: ignore[union-attr]
     flags = pareto_front([(e.per_item.value, e.quality.value) for e in rated], hib)  # type: ignore[union-attr]
     front = {id(e) for e, f in zip(rated, flags, strict=True) if f}
-    return [_replace(e, on_front=id(e) in front) for e in entries]
-
-
-def _replace(e: Entry, **changes: Any) -> Entry:
-    from dataclasses import replace
-
-    return replace(e, **changes)
+    return [replace(e, on_front=id(e) in front) for e in entries]
 
 
 def _regions(
-    run: RunSummary, joules: float, names: Sequence[str], lookup: Callable[[str], Any] | None
+    run: Run, joules: float, names: Sequence[str], lookup: Callable[[str], Any] | None
 ) -> tuple[list[RegionCO2], list[Notice]]:
-    """The user's grid first (the factor the run itself used), then the comparison grids."""
-    pue = float((run.carbon or {}).get("pue") or 1.0)
+    """The user's grid first (the factor the run's rounds were priced at), then the comparison grids."""
+    pue = run.carbon.pue if run.carbon else 1.0
     kwh = joules / JOULES_PER_KWH * pue
     rows: list[RegionCO2] = []
     notices: list[Notice] = []
     user = None
-    if run.carbon and run.carbon.get("intensity_g_per_kwh") is not None:
+    if run.carbon is not None:
         c = run.carbon
-        user = str(c.get("region") or "your factor")
-        rows.append(RegionCO2(
-            name=user, label=str(c.get("label") or user), intensity_g_per_kwh=float(c["intensity_g_per_kwh"]),
-            year=c.get("year"), source=str(c.get("source") or c.get("method") or "as recorded in the run"),
-            co2e_g=kwh * float(c["intensity_g_per_kwh"]), is_user=True,
-        ))
+        user = c.region
+        factor = run.effective_intensity_g_per_kwh or c.intensity_g_per_kwh
+        rows.append(RegionCO2(name=user, label=str(c.extra.get("label") or user), intensity_g_per_kwh=factor,
+                              year=c.year, source=c.source, co2e_g=kwh * factor, is_user=True))
     else:
-        notices.append(Notice(f"run {run.run_id}", "no carbon intensity recorded: your region is not shown"))
+        notices.append(Notice(f"run {run.label}", "no carbon intensity recorded: your region is not shown"))
     if lookup is None:
         from energybench.carbon import lookup_region
 

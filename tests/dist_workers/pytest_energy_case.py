@@ -23,4 +23,4 @@ def process_group():
 def test_sleep_energy(energy):
     energy.pedantic(time.sleep, args=(0.15,), rounds=2, warmup_rounds=0, iterations=1)
     with open(os.path.join(os.environ["DIST_OUT"], f"rank{dist.get_rank()}.json"), "w") as fh:
-        json.dump(energy.record(), fh)
+        json.dump(energy.record().to_dict(), fh)

@@ -7,9 +7,10 @@ because the CSP is a second line, not the first.
 
 from __future__ import annotations
 
-from energybench.report import formatting as f
-from energybench.report.model import Entry, Report, RunSummary
-from energybench.report.plots import (
+from energybench.record import Run
+from energybench.render import cells, units
+from energybench.render.comparison import change_with_ci, gate_message
+from energybench.render.plots import (
     BASELINE_COLOR,
     Bar,
     Point,
@@ -22,6 +23,7 @@ from energybench.report.plots import (
     scatter_pareto,
     stacked_hbar,
 )
+from energybench.report.model import Entry, Report
 
 STAR = " \u2605"
 DOT = " \u00b7 "
@@ -87,11 +89,11 @@ def _figure(caption: str, svg: str) -> str:
 
 
 def _colors(report: Report) -> dict[str, str]:
-    """One colour per subject across every chart; the baseline is always grey."""
+    """One colour per method across every chart; the baseline is always grey."""
     out: dict[str, str] = {report.baseline: BASELINE_COLOR}
     for e in report.entries:
-        if e.subject not in out:
-            out[e.subject] = color(len(out) - 1)
+        if e.method not in out:
+            out[e.method] = color(len(out) - 1)
     return out
 
 
@@ -113,15 +115,16 @@ def _headline(report: Report) -> str:
                     f"{base.quality.value:.4g} (baseline)")
         front = sorted((e for e in others if e.on_front), key=lambda e: e.ratio.value)  # type: ignore[union-attr]
         trade = "".join(
-            f"<li><b>{esc(e.subject)}</b> {esc(f.ratio(e, with_ci=False))}"
+            f"<li><b>{esc(e.method)}</b> {esc(cells.entry_ratio(e, with_ci=False))}"
             + (f", {esc(e.quality.metric)} {e.quality.value:.4g}" if e.quality else "") + "</li>"
             for e in front[:4]
         )
         trade = f'<div class="what">Best trade-offs (Pareto front):<ul>{trade}</ul></div>' if trade else ""
         cards.append(
             f'<div class="card"><div class="what">{esc(_group_title(report, run, bench, phase))}</div>'
-            f'<div class="big {cls}">{esc(f.change(best))}</div><div class="what">energy per {esc(best.item_unit)} '
-            f"with <b>{esc(best.subject)}</b> ({esc(f.ratio(best))}): {esc(f.verdict(best))}{cost}</div>"
+            f'<div class="big {cls}">{esc(cells.entry_change(best))}</div><div class="what">energy per '
+            f"{esc(best.item_unit)} with <b>{esc(best.method)}</b> ({esc(cells.entry_ratio(best))}): "
+            f"{esc(cells.entry_verdict(best))}{cost}</div>"
             f"{trade}</div>"
         )
     if not cards:
@@ -130,6 +133,10 @@ def _headline(report: Report) -> str:
             '</div><p class="note">Ratios are medians over rounds against the baseline, with 95% bootstrap '
             "confidence intervals; a saving counts only when the whole interval is below 1 and a rank test on the "
             "trials agrees (p &lt;= 0.05).</p></section>")
+
+
+def _per_item_ci(e: Entry) -> str:
+    return units.interval(e.per_item.low, e.per_item.high, units.joules)
 
 
 def _ratio_ci(e: Entry) -> str:
@@ -144,13 +151,13 @@ def _energy_section(report: Report, colors: dict[str, str]) -> tuple[str, str]:
     charts = []
     for (run, bench, phase), entries in report.groups():
         bars = [
-            Bar(label=e.subject, value=e.per_item.value, low=e.per_item.low, high=e.per_item.high,
-                color=colors.get(e.subject, BASELINE_COLOR),
-                note="" if e.is_baseline or e.ratio is None else f.ratio(e, with_ci=False))
+            Bar(label=e.method, value=e.per_item.value, low=e.per_item.low, high=e.per_item.high,
+                color=colors.get(e.method, BASELINE_COLOR),
+                note="" if e.is_baseline or e.ratio is None else cells.entry_ratio(e, with_ci=False))
             for e in entries
         ]
         unit = entries[0].item_unit
-        svg = hbar_chart(bars, kind="energy", title=f"Energy per {unit}: {bench} ({phase})", fmt=f.format_joules,
+        svg = hbar_chart(bars, kind="energy", title=f"Energy per {unit}: {bench} ({phase})", fmt=units.joules,
                          axis_label=f"J per {unit}; whiskers: 95% CI of the median")
         charts.append(_figure(_group_title(report, run, bench, phase), svg))
     chart = f'<div class="charts">{"".join(charts)}</div>'
@@ -159,14 +166,15 @@ def _energy_section(report: Report, colors: dict[str, str]) -> tuple[str, str]:
         rows.append(f'<tr class="group"><td colspan="7">{esc(_group_title(report, run, bench, phase))}</td></tr>')
         for e in entries:
             rows.append(
-                f"<tr><td class=name>{esc(e.subject)}{STAR if e.on_front else ''}</td>"
-                f"<td class=num>{esc(f.per_item(e, with_ci=False))}<br><small>{esc(f.ci(e.per_item))}</small></td>"
-                f"<td class=num>{esc(f.ratio(e, with_ci=False))}<br><small>{esc(_ratio_ci(e))}</small></td>"
-                f"<td>{esc(f.verdict(e))}</td><td>{esc(f.quality(e))}</td>"
+                f"<tr><td class=name>{esc(e.method)}{STAR if e.on_front else ''}</td>"
+                f"<td class=num>{esc(cells.entry_per_item(e, with_ci=False))}<br>"
+                f"<small>{esc(_per_item_ci(e))}</small></td>"
+                f"<td class=num>{esc(cells.entry_ratio(e, with_ci=False))}<br><small>{esc(_ratio_ci(e))}</small></td>"
+                f"<td>{esc(cells.entry_verdict(e))}</td><td>{esc(cells.entry_quality(e))}</td>"
                 f"<td>{_tag(e.source)}</td><td class=num>{e.rounds}</td></tr>"
             )
     table = (
-        '<div class="scroll"><table><thead><tr><th>subject</th>'
+        '<div class="scroll"><table><thead><tr><th>method</th>'
         f"<th>energy per item<br>[95% CI]</th><th>vs {esc(report.baseline)}<br>[95% CI]</th><th>verdict</th>"
         "<th>quality</th><th>source</th><th>rounds</th></tr></thead><tbody>" + "".join(rows) +
         "</tbody></table></div>"
@@ -184,18 +192,18 @@ def _pareto_section(report: Report, colors: dict[str, str]) -> str:
             continue
         q = rated[0].quality
         points = [
-            Point(label=e.subject, x=e.per_item.value, y=e.quality.value,  # type: ignore[union-attr]
+            Point(label=e.method, x=e.per_item.value, y=e.quality.value,  # type: ignore[union-attr]
                   x_low=e.per_item.low, x_high=e.per_item.high, baseline=e.is_baseline,
-                  on_front=e.on_front, color=colors.get(e.subject, BASELINE_COLOR))
+                  on_front=e.on_front, color=colors.get(e.method, BASELINE_COLOR))
             for e in rated
         ]
         direction = "higher is better" if q.higher_is_better else "lower is better"  # type: ignore[union-attr]
         chart = scatter_pareto(points, title=f"Energy vs {q.metric}: {bench}",  # type: ignore[union-attr]
-                               fmt_x=f.format_joules, x_label=f"energy per {rated[0].item_unit} (J)",
+                               fmt_x=units.joules, x_label=f"energy per {rated[0].item_unit} (J)",
                                y_label=f"{q.metric}, {direction}")  # type: ignore[union-attr]
         parts.append(_figure(_group_title(report, run, bench, phase), chart))
     if not parts:
-        body = '<p class="note">No benchmark has a quality metric on two or more subjects.</p>'
+        body = '<p class="note">No benchmark has a quality metric on two or more methods.</p>'
     else:
         body = '<div class="charts">' + "".join(parts) + "</div>" + (
             '<p class="note">Diamond: baseline. Green ring and dashed line: Pareto front (nothing else uses '
@@ -210,11 +218,11 @@ def _domains_section(report: Report) -> str:
     dom_colors = {k: color(i) for i, k in enumerate(keys)}
     charts = []
     for (run, bench, phase), entries in report.groups():
-        rows = [StackRow(label=e.subject, parts=e.domains_per_item) for e in entries if e.domains_per_item]
+        rows = [StackRow(label=e.method, parts=e.domains_per_item) for e in entries if e.domains_per_item]
         if not rows:
             continue
         unit = entries[0].item_unit
-        svg = stacked_hbar(rows, title=f"Energy per {unit} by device: {bench} ({phase})", fmt=f.format_joules,
+        svg = stacked_hbar(rows, title=f"Energy per {unit} by device: {bench} ({phase})", fmt=units.joules,
                            axis_label=f"J per {unit}, as recorded per domain", colors=dom_colors)
         charts.append(_figure(_group_title(report, run, bench, phase), svg))
     if not charts:
@@ -244,9 +252,9 @@ def _timeline_section(report: Report) -> str:
     series = [Series(k, [(t, w.get(k, 0.0)) for t, w in e.timeline], color(i)) for i, k in enumerate(keys)]
     if len(keys) > 1:
         series.append(Series("total", [(t, sum(w.values())) for t, w in e.timeline], "#000000"))
-    chart = line_chart(series, title=f"Power over time: {e.benchmark} / {e.subject}", x_label="time in round (s)",
+    chart = line_chart(series, title=f"Power over time: {e.benchmark} / {e.method}", x_label="time in round (s)",
                        y_label="power (W)")
-    what = f"{e.benchmark} ({e.phase}) / {e.subject}, round {e.timeline_round}" + (
+    what = f"{e.benchmark} ({e.phase}) / {e.method}, round {e.timeline_round}" + (
         f", run {e.run}" if report.multi_run else "")
     return (f'<section><h2>Power over time</h2><p class="note">One typical trial (the median-energy round): '
             f"{esc(what)}.</p>"
@@ -258,18 +266,18 @@ def _regions_section(report: Report) -> str:
         return ""
     bars = [Bar(label=r.name + (" (yours)" if r.is_user else ""), value=r.co2e_g,
                 color=color(0) if r.is_user else "#8fa3b8") for r in report.regions]
-    chart = hbar_chart(bars, kind="regions", title="CO2e of the same joules by grid region", fmt=f.format_grams,
+    chart = hbar_chart(bars, kind="regions", title="CO2e of the same joules by grid region", fmt=units.grams,
                        axis_label="g CO2e")
     sources = list(dict.fromkeys(r.source for r in report.regions))
     rows = "".join(
         f"<tr><td class=name>{esc(r.name)}{' <b>(yours)</b>' if r.is_user else ''}</td><td>{esc(r.label)}</td>"
-        f"<td class=num>{esc(f.format_grams(r.co2e_g))}</td><td class=num>{r.intensity_g_per_kwh:.0f}</td>"
+        f"<td class=num>{esc(units.grams(r.co2e_g))}</td><td class=num>{r.intensity_g_per_kwh:.0f}</td>"
         f"<td class=num>{esc(r.year or '')}</td><td class=num>[{sources.index(r.source) + 1}]</td></tr>"
         for r in report.regions
     )
     notes = "".join(f"<li>{esc(src)}</li>" for src in sources)
     return (
-        f"<section><h2>CO2e by region</h2><p class=note>The same {esc(f.format_joules(report.region_joules))} "
+        f"<section><h2>CO2e by region</h2><p class=note>The same {esc(units.joules(report.region_joules))} "
         f"({esc(report.region_note)}) on different grids.</p><div class=\"plot\">{chart}</div>"
         '<div class="scroll"><table><thead><tr><th>region</th><th>name</th><th>CO2e</th><th>g/kWh</th>'
         f"<th>year</th><th>source</th></tr></thead><tbody>{rows}</tbody></table></div>"
@@ -278,30 +286,35 @@ def _regions_section(report: Report) -> str:
 
 
 def _gates_section(report: Report) -> str:
-    if not report.gates:
+    cmp = report.comparison
+    if cmp is None or not cmp.rows:
         return ""
     rows = []
-    for g in report.gates:
-        change, _, interval = g.change.partition(" [")
+    for r in cmp.rows:
+        verdict = r.verdict(cmp.alpha)
+        detail = "; ".join(gate_message(g) for g in r.gates) or (
+            f"median {units.joules(r.base_energy)} -> {units.joules(r.new_energy)} per round, "
+            f"p={r.p:.3g}, n={r.n_base}/{r.n_new}")
+        change, _, interval = change_with_ci(r).partition(" [")
         rows.append(
-            f"<tr><td class=name>{esc(g.benchmark)}</td>"
-            f'<td class="verdict-{esc(g.verdict.lower().replace(" ", "-"))}">{esc(g.verdict)}</td>'
+            f"<tr><td class=name>{esc(r.key)}</td>"
+            f'<td class="verdict-{esc(verdict.lower().replace(" ", "-"))}">{esc(verdict)}</td>'
             f"<td class=num>{esc(change)}<br><small>{esc('[' + interval if interval else '')}</small></td></tr>"
-            f'<tr class="detail"><td colspan="3"><small>{esc(g.detail)}</small></td></tr>'
+            f'<tr class="detail"><td colspan="3"><small>{esc(detail)}</small></td></tr>'
         )
-    first, last = report.runs[0].run_id, report.runs[-1].run_id
-    return (f"<section><h2>Gates: {esc(first)} \u2192 {esc(last)}</h2><div class=scroll><table><thead><tr>"
-            "<th>benchmark</th><th>verdict</th><th>change in energy<br>[95% CI]</th></tr></thead>"
+    title = "Gates" if cmp.gates else "Comparison"
+    return (f"<section><h2>{title}: {esc(cmp.base_id)} \u2192 {esc(cmp.new_id)}</h2><div class=scroll><table><thead>"
+            "<tr><th>benchmark</th><th>verdict</th><th>change in energy<br>[95% CI]</th></tr></thead>"
             f"<tbody>{''.join(rows)}</tbody></table></div></section>")
 
 
-def _machine(run: RunSummary) -> str:
+def _machine(run: Run) -> str:
     m = run.machine
-    facts = [("CPU", f"{m.get('cpu_model', '?')} \u00d7 {m.get('cpu_count', '?')}"),
-             ("memory", f"{m.get('memory_gb', '?')} GB"), ("host", m.get("hostname", "?")),
-             ("platform", m.get("platform", "?")), ("python", m.get("python", "?")),
-             ("torch", f"{m.get('torch', '?')}, {m.get('torch_threads', '?')} threads")]
-    for g in m.get("gpus") or []:
+    facts = [("CPU", f"{m.cpu_model or '?'} \u00d7 {m.cpu_count or '?'}"),
+             ("memory", f"{m.memory_gb if m.memory_gb is not None else '?'} GB"), ("host", m.hostname or "?"),
+             ("platform", m.platform or "?"), ("python", m.python or "?"),
+             ("torch", f"{m.torch or '?'}, {m.torch_threads or '?'} threads")]
+    for g in m.gpus:
         limit = g.get("power_limit_w")
         facts.append((f"GPU {g.get('index', '?')}", f"{g.get('name', '?')}, driver {g.get('driver', '?')}"
                       + (f", power limit {limit:g} W" if isinstance(limit, int | float) else "")
@@ -310,24 +323,22 @@ def _machine(run: RunSummary) -> str:
     if c:
         facts.append(("commit", f"{c.get('id', '?')} on {c.get('branch', '?')}" + (" (dirty)" if c.get("dirty")
                                                                                   else "")))
-    if run.settings:
-        facts.append(("settings", ", ".join(f"{k}={v}" for k, v in run.settings.items())))
+    settings = run.environment.get("settings") or {}
+    if settings:
+        facts.append(("settings", ", ".join(f"{k}={v}" for k, v in settings.items())))
     if run.idle:
-        watts = run.idle.get("power_w")
-        shown = f"{watts:.3g}" if isinstance(watts, int | float) else "?"
-        facts.append(("idle power", f"{shown} W ({run.idle.get('source', '?')})"))
+        facts.append(("idle power", f"{units.watts(run.idle.power_w)} ({run.idle.source})"))
     if run.carbon:
         cb = run.carbon
-        facts.append(("carbon", f"{cb.get('region', '?')} {cb.get('intensity_g_per_kwh', '?')} g/kWh, "
-                                f"PUE {cb.get('pue', 1.0)}, {cb.get('source', '')}"))
+        facts.append(("carbon", f"{cb.region} {units.intensity(cb.intensity_g_per_kwh)}, PUE {cb.pue:g}, {cb.source}"))
     rows = "".join(f"<tr><th>{esc(k)}</th><td class=name>{esc(v)}</td></tr>" for k, v in facts)
     samplers = "".join(
         f"<tr><td class=name>{esc(s.get('name', '?'))}</td><td>{_tag(str(s.get('source', 'unknown')))}</td>"
         f"<td class=name>{esc(', '.join(map(str, s.get('domains') or [])))}</td>"
         f"<td class=name>{esc(s.get('method', ''))}</td></tr>"
-        for s in run.samplers
+        for s in m.samplers
     ) or '<tr><td colspan="4">no sampler recorded</td></tr>'
-    return (f"<h3>{esc(run.run_id)} \u00b7 {esc(run.created)}</h3><div class=scroll><table>{rows}</table></div>"
+    return (f"<h3>{esc(run.label)} \u00b7 {esc(run.created)}</h3><div class=scroll><table>{rows}</table></div>"
             "<div class=scroll><table><thead><tr><th>sampler</th><th>provenance</th><th>domains</th><th>method</th>"
             f"</tr></thead><tbody>{samplers}</tbody></table></div>")
 
@@ -342,7 +353,7 @@ def _warnings_section(report: Report) -> str:
 def render_html(report: Report) -> str:
     """The whole page as one string; write it with any encoding-aware writer as UTF-8."""
     colors = _colors(report)
-    runs = ", ".join(r.run_id for r in report.runs)
+    runs = ", ".join(r.label for r in report.runs)
     created = ", ".join(r.created for r in report.runs if r.created)
     energy_charts, figures_table = _energy_section(report, colors)
     body = "".join([

@@ -1,0 +1,319 @@
+"""Every option the command line and the pytest plugin share, declared once.
+
+Why: the same setting used to be spelt four ways (``--results``, ``--results-dir``, ``--energy-storage``)
+and to mean different things in different places. Here each option has one name, one default, one
+environment variable and one help text; ``add_to_argparse`` adds it to a subcommand as ``--NAME`` and
+``add_to_pytest`` adds it to pytest as ``--energy-NAME``, as pytest-benchmark does with its
+``--benchmark-`` prefix. Old spellings stay as aliases.
+
+A value is taken from, in order: the command line, the environment variable, the ``[tool.energybench]``
+table of the nearest ``pyproject.toml`` (as codecarbon users keep a ``.codecarbon.config``), the default.
+A bad value from any of them is one ``ConfigError`` line that says where it came from.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import tomllib
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from energybench.errors import ConfigError
+
+PYTEST_PREFIX = "energy"
+CONFIG_TABLE = "tool.energybench"
+
+
+# ------------------------------------------------------------------------------------------------ parsers
+def _number(text: Any, what: str) -> float:
+    if isinstance(text, bool):
+        raise ValueError(f"{what} is not a number")
+    try:
+        value = float(text)
+    except (TypeError, ValueError):
+        raise ValueError(f"{text!r} is not a number") from None
+    if not math.isfinite(value):
+        raise ValueError(f"{text!r} is not a finite number")
+    return value
+
+
+def positive_seconds(text: Any) -> float:
+    value = _number(text, "seconds")
+    if value <= 0:
+        raise ValueError(f"must be a positive number of seconds, got {text!r} (e.g. 0.1)")
+    return value
+
+
+def alpha_level(text: Any) -> float:
+    value = _number(text, "alpha")
+    if not 0 < value < 0.5:
+        raise ValueError(f"must be a significance level between 0 and 0.5, got {text!r} (e.g. 0.01)")
+    return value
+
+
+def positive_watts(text: Any) -> float:
+    value = _number(text, "watts")
+    if value <= 0:
+        raise ValueError(f"must be a positive number of watts per chip, got {text!r}")
+    return value
+
+
+def non_negative_int(text: Any) -> int:
+    value = _number(text, "count")
+    if value != int(value) or value < 0:
+        raise ValueError(f"must be a whole number >= 0, got {text!r}")
+    return int(value)
+
+
+def positive_int(text: Any) -> int:
+    value = non_negative_int(text)
+    if value < 1:
+        raise ValueError(f"must be a whole number >= 1, got {text!r}")
+    return value
+
+
+def non_empty(text: Any) -> str:
+    value = str(text).strip()
+    if not value:
+        raise ValueError("is empty")
+    return value
+
+
+def text_value(text: Any) -> str:
+    return str(text)
+
+
+def boolean(text: Any) -> bool:
+    if isinstance(text, bool):
+        return text
+    value = str(text).strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError(f"must be true or false (1/0, yes/no), got {text!r}")
+
+
+# ------------------------------------------------------------------------------------------------ options
+@dataclass(frozen=True)
+class Option:
+    """One setting shared by the CLI and pytest.
+
+    ``parse`` turns a string (command line, environment) or a TOML value into the value, raising
+    ``ValueError`` with what is wrong; ``repeat`` options collect every occurrence and also split comma
+    lists (``--fail-on a,b --fail-on c``).
+    """
+
+    name: str
+    help: str
+    parse: Callable[[Any], Any] = text_value
+    default: Any = None
+    env: str | None = None
+    metavar: str | None = None
+    flag: bool = False
+    repeat: bool = False
+    cli_aliases: tuple[str, ...] = ()
+    pytest_aliases: tuple[str, ...] = ()
+    in_config: bool = True
+
+    @property
+    def cli_flag(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+    @property
+    def pytest_flag(self) -> str:
+        return f"--{PYTEST_PREFIX}-" + self.name.replace("_", "-")
+
+    @property
+    def pytest_dest(self) -> str:
+        return f"{PYTEST_PREFIX}_{self.name}"
+
+
+def _declare(*options: Option) -> dict[str, Option]:
+    return {o.name: o for o in options}
+
+
+OPTIONS: dict[str, Option] = _declare(
+    Option("results", "directory of saved runs (default: results)", non_empty, "results", "ENERGYBENCH_RESULTS",
+           "DIR", cli_aliases=("--results-dir",), pytest_aliases=("--energy-storage",)),
+    Option("region", "grid region for CO2e, e.g. FRA, USA/california (US-CA), CAN/quebec, NO1, gcp:europe-west1 "
+           "(list: energybench regions)", non_empty, None, "ENERGYBENCH_REGION", "REGION"),
+    Option("intensity", "fixed grid intensity in gCO2e/kWh instead of a region", non_empty, None,
+           "ENERGYBENCH_INTENSITY", "G_PER_KWH"),
+    Option("intensity_csv", "time series CSV of (timestamp, gCO2e/kWh), applied interval by interval", non_empty,
+           None, "ENERGYBENCH_INTENSITY_CSV", "PATH"),
+    Option("pue", "data-centre power usage effectiveness applied to CO2e (default 1.0)", text_value, "1.0",
+           "ENERGYBENCH_PUE", "PUE"),
+    Option("alpha", "significance level of the one-sided test behind a verdict (default 0.01)", alpha_level, 0.01,
+           "ENERGYBENCH_ALPHA", "A"),
+    Option("fail_on", "fail on a regression: METRIC:+N%% or METRIC:+N<unit>, e.g. energy:+5%%, co2e:+2mg; repeat "
+           "or give a comma list", non_empty, (), "ENERGYBENCH_FAIL_ON", "EXPR", repeat=True,
+           pytest_aliases=("--energy-compare-fail",)),
+    Option("require_baseline", "a missing baseline is bad input (CLI exit 2, pytest exit 4) instead of a pass "
+           "with a note", boolean, False, "ENERGYBENCH_REQUIRE_BASELINE", flag=True),
+    Option("powercap_root", "where the RAPL powercap tree is (default: $ENERGYBENCH_POWERCAP_ROOT or "
+           "/sys/class/powercap)", non_empty, None, None, "DIR"),
+    Option("gpu_index", "measure only this GPU (index as CUDA_VISIBLE_DEVICES shows it); repeat for several",
+           non_negative_int, (), None, "N", repeat=True),
+    Option("tpu_watts", "per-chip TPU power for generations with no published figure", positive_watts, None,
+           "ENERGYBENCH_TPU_WATTS", "W"),
+    Option("tpu_generation", "TPU generation (e.g. v4) when it cannot be detected", non_empty, None, None, "GEN"),
+    Option("sampler", "use only these samplers (see `energybench sensors`); repeat for several", non_empty, (),
+           None, "NAME", repeat=True),
+)
+
+SAMPLER_OPTIONS = ("powercap_root", "gpu_index", "tpu_watts", "tpu_generation", "sampler")
+CARBON_OPTIONS = ("region", "intensity", "intensity_csv", "pue")
+
+
+# ------------------------------------------------------------------------------------------------ adding
+def add_to_argparse(parser: argparse.ArgumentParser | Any, names: Iterable[str], title: str | None = None) -> None:
+    """Add the named options as ``--NAME`` (plus aliases); unset options stay ``None`` so ``resolve`` can fall
+    back to the environment, the config file and the default."""
+    target = parser.add_argument_group(title) if title else parser
+    for name in names:
+        opt = OPTIONS[name]
+        target.add_argument(opt.cli_flag, *opt.cli_aliases, **_argument_kwargs(opt, opt.name))
+
+
+def add_to_pytest(group: Any, names: Iterable[str]) -> None:
+    """Add the named options to a pytest option group as ``--energy-NAME`` (plus today's aliases)."""
+    for name in names:
+        opt = OPTIONS[name]
+        group.addoption(opt.pytest_flag, *opt.pytest_aliases, **_argument_kwargs(opt, opt.pytest_dest))
+
+
+def _argument_kwargs(opt: Option, dest: str) -> dict[str, Any]:
+    kwargs: dict[str, Any] = {"dest": dest, "default": None, "help": opt.help}
+    if opt.env:
+        kwargs["help"] += f" [env {opt.env}]"
+    if opt.flag:
+        kwargs["action"] = "store_true"
+    else:
+        kwargs["metavar"] = opt.metavar or opt.name.upper()
+        if opt.repeat:
+            kwargs["action"] = "append"
+    return kwargs
+
+
+# ------------------------------------------------------------------------------------------------ resolving
+@dataclass(frozen=True)
+class Config:
+    """The ``[tool.energybench]`` table in force (empty when there is none) and the file it came from."""
+
+    values: Mapping[str, Any]
+    path: Path | None = None
+
+
+def find_config(start: str | os.PathLike[str] | None = None) -> Config:
+    """The nearest ``pyproject.toml`` from ``start`` (default: the working directory) upwards that has a
+    ``[tool.energybench]`` table; an unknown key there is a ``ConfigError`` naming the file."""
+    here = Path(start or os.getcwd()).resolve()
+    return _find_config(here)
+
+
+@lru_cache(maxsize=16)
+def _find_config(here: Path) -> Config:
+    for directory in (here, *here.parents):
+        candidate = directory / "pyproject.toml"
+        if not candidate.is_file():
+            continue
+        try:
+            data = tomllib.loads(candidate.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigError(f"cannot read {candidate}: {exc}; fix the file or run from another directory") from None
+        table = data.get("tool", {}).get("energybench")
+        if table is None:
+            continue
+        if not isinstance(table, dict):
+            raise ConfigError(f"[{CONFIG_TABLE}] in {candidate} must be a table of settings")
+        allowed = sorted(n for n, o in OPTIONS.items() if o.in_config)
+        unknown = sorted(set(table) - set(allowed) - {n.replace("_", "-") for n in allowed})
+        if unknown:
+            raise ConfigError(f"unknown setting(s) {', '.join(unknown)} in [{CONFIG_TABLE}] of {candidate}; "
+                              f"known: {', '.join(allowed)}")
+        return Config({k.replace("-", "_"): v for k, v in table.items()}, candidate)
+    return Config({})
+
+
+def resolve(name: str, given: Any = None, *, config: Config | None = None,
+            environ: Mapping[str, str] | None = None) -> Any:
+    """The value of option ``name``: ``given`` (command line) if set, else its environment variable, else the
+    config file, else the default; parsed and checked, with the source named in any error."""
+    opt = OPTIONS[name]
+    env = os.environ if environ is None else environ
+    if given is not None and given != [] and given is not False:
+        return _parse(opt, given, f"{opt.cli_flag}")
+    if opt.env and opt.env in env:
+        return _parse(opt, env[opt.env], f"${opt.env}")
+    cfg = config if config is not None else find_config()
+    if opt.in_config and name in cfg.values:
+        return _parse(opt, cfg.values[name], f"{name} in [{CONFIG_TABLE}] of {cfg.path}")
+    return opt.default
+
+
+def _parse(opt: Option, raw: Any, source: str) -> Any:
+    try:
+        if opt.flag:
+            return boolean(raw)
+        if opt.repeat:
+            items = raw if isinstance(raw, list | tuple) else [raw]
+            parts = [p.strip() for item in items for p in (str(item).split(",") if opt.name in _COMMA_LISTS
+                                                                  else [item])]
+            return tuple(opt.parse(p) for p in parts if not (isinstance(p, str) and not p))
+        return opt.parse(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{source} {_show(raw)}: {exc}") from None
+
+
+_COMMA_LISTS = ("fail_on", "sampler")
+
+
+def _show(raw: Any) -> str:
+    return f"= {raw!r}" if not isinstance(raw, list | tuple) else f"= {', '.join(map(repr, raw))}"
+
+
+def resolve_all(names: Sequence[str], given: Mapping[str, Any], *, config: Config | None = None) -> dict[str, Any]:
+    """``resolve`` for several options at once; ``given`` maps option names to command-line values."""
+    cfg = config if config is not None else find_config()
+    return {name: resolve(name, given.get(name), config=cfg) for name in names}
+
+
+def from_namespace(args: argparse.Namespace, names: Sequence[str]) -> dict[str, Any]:
+    """Resolved values of the named options from an argparse namespace (see ``add_to_argparse``)."""
+    return resolve_all(names, {n: getattr(args, n, None) for n in names})
+
+
+def from_pytest(config: Any, names: Sequence[str]) -> dict[str, Any]:
+    """Resolved values of the named options from a pytest config; the config file is looked up from
+    pytest's root directory, so a suite run from elsewhere still finds its project's settings."""
+    cfg = find_config(getattr(config, "rootpath", None))
+    return resolve_all(names, {n: config.getoption(OPTIONS[n].pytest_dest) for n in names}, config=cfg)
+
+
+# ------------------------------------------------------------------------------------------------ groups
+def sampler_options(values: Mapping[str, Any]) -> dict[str, Any]:
+    """The resolved sampler options as the ``options`` mapping samplers take."""
+    options: dict[str, Any] = {}
+    if values.get("powercap_root"):
+        options["powercap_root"] = values["powercap_root"]
+    if values.get("gpu_index"):
+        options["gpu_indices"] = list(values["gpu_index"])
+    if values.get("tpu_watts") is not None:
+        options["tpu_watts"] = values["tpu_watts"]
+    if values.get("tpu_generation"):
+        options["tpu_generation"] = values["tpu_generation"]
+    if values.get("sampler"):
+        options["samplers"] = list(values["sampler"])
+    return options
+
+
+def carbon_kwargs(values: Mapping[str, Any]) -> dict[str, Any]:
+    """The resolved carbon options as ``Meter``/``resolve_provider`` keywords."""
+    return {"region": values.get("region"), "intensity": values.get("intensity"),
+            "intensity_csv": values.get("intensity_csv"), "pue": values.get("pue") or "1.0"}

@@ -1,0 +1,102 @@
+"""A comparison of two runs as text for terminals and CI logs, and as Markdown for a PR or step summary."""
+
+from __future__ import annotations
+
+import math
+
+from energybench.compare import Comparison, Row
+from energybench.gate import GateResult
+from energybench.render import units
+from energybench.render.tables import markdown_table, md_escape, text_table
+
+HEADERS = ["benchmark", "baseline (median)", "new (median)", "change", "95% CI", "p", "n", "source", "verdict"]
+_WHY = {
+    "regression": "over threshold and significant",
+    "untested-regression": "over threshold (untested)",
+    "not-significant": "over threshold but not significant",
+    "within": "within threshold",
+}
+
+
+def figure(value: float, unit: str) -> str:
+    """A gate metric's value in its unit (SI prefixes for joules, grams, watts and seconds)."""
+    if unit == "g":
+        return units.grams(value)
+    if unit == "s":
+        return units.seconds(value)
+    return units.si(value, unit)
+
+
+def gate_change(value: float, result: GateResult) -> str:
+    if math.isnan(value):
+        return units.NA
+    if result.gate.relative:
+        return units.change(value)
+    return ("+" if value > 0 else "") + figure(value, result.gate.metric.unit)
+
+
+def gate_message(r: GateResult) -> str:
+    """``FAIL bench energy:+5%: energy per call 1.2 J -> 1.5 J (median), change +25% [95% CI ...], p, n: why``."""
+    unit = r.gate.metric.unit
+    return (
+        f"{'PASS' if r.passed else 'FAIL'} {r.benchmark} {r.gate.describe()}: {r.gate.metric.label} "
+        f"{figure(r.base_median, unit)} -> {figure(r.new_median, unit)} (median), change {gate_change(r.change, r)} "
+        f"[95% CI {gate_change(r.ci_low, r)}, {gate_change(r.ci_high, r)}], p={r.p:.3g}, "
+        f"n={r.n_base}/{r.n_new}: {_WHY[r.reason]}"
+    )
+
+
+def change_with_ci(row: Row) -> str:
+    return f"{units.change(row.change)} [{units.change(row.ci_low)}, {units.change(row.ci_high)}]"
+
+
+def _cells(row: Row, alpha: float) -> list[str]:
+    return [
+        row.key, units.joules(row.base_energy), units.joules(row.new_energy), units.change(row.change),
+        f"[{units.change(row.ci_low)}, {units.change(row.ci_high)}]", f"{row.p:.3g}", f"{row.n_base}/{row.n_new}",
+        row.source, row.verdict(alpha),
+    ]
+
+
+def _title(cmp: Comparison) -> str:
+    return f"energy comparison: {cmp.base_id or '(no baseline)'} -> {cmp.new_id}"
+
+
+def summary_line(cmp: Comparison) -> str | None:
+    if not cmp.gates:
+        return None
+    return f"{len(cmp.regressions)} energy regression(s)" if cmp.regressions else "energy gates passed"
+
+
+def format_table(cmp: Comparison) -> str:
+    """Fixed-width text for terminals and CI logs."""
+    lines = [_title(cmp)]
+    if cmp.rows:
+        lines += text_table(HEADERS, [_cells(r, cmp.alpha) for r in cmp.rows], right=range(1, len(HEADERS)))
+    lines += [gate_message(g) for r in cmp.rows for g in r.gates]
+    lines += [f"warning: {w}" for w in cmp.warnings]
+    lines += [f"note: {n}" for n in cmp.notes]
+    if (summary := summary_line(cmp)) is not None:
+        lines.append(summary)
+    return "\n".join(lines)
+
+
+def to_markdown(cmp: Comparison) -> str:
+    """GitHub-flavoured Markdown (for ``$GITHUB_STEP_SUMMARY`` or a PR comment); every name is escaped."""
+    out = [f"### energy comparison: {md_escape(cmp.base_id or '(no baseline)')} → {md_escape(cmp.new_id)}", ""]
+    if cmp.rows:
+        rows = []
+        for r in cmp.rows:
+            cells = _cells(r, cmp.alpha)
+            if r.failed:
+                cells[-1] = "❌ REGRESSION"
+            rows.append(cells)
+        out += [markdown_table(HEADERS, rows, align="l" + "r" * (len(HEADERS) - 2) + "c"), ""]
+    details = [(g.passed, gate_message(g)) for r in cmp.rows for g in r.gates]
+    if details:
+        out += [f"- {'✅' if ok else '❌'} {md_escape(m)}" for ok, m in details] + [""]
+    out += [f"> **warning:** {md_escape(w)}" for w in cmp.warnings]
+    out += [f"> note: {md_escape(n)}" for n in cmp.notes]
+    if (summary := summary_line(cmp)) is not None:
+        out += ["", f"**{summary}**"]
+    return "\n".join(out).rstrip() + "\n"
