@@ -299,9 +299,7 @@ class Meter:
                 )
             warnings.extend(f"{', '.join(keys)}: {note}" for note, keys in notes.items())
         for state in self._states:
-            take = getattr(state.sampler, "take_warnings", None)
-            if take is not None:
-                warnings.extend(f"{state.sampler.name}: {w}" for w in take())
+            warnings.extend(f"{state.sampler.name}: {w}" for w in state.sampler.take_warnings())
         if self.provider is None:
             warnings.append("no CO2e: no region given (pass region=/--region, or an intensity factor)")
         timeline, segments = self._timeline(series_by_state, sorted(grid), window.t0)
@@ -328,7 +326,7 @@ class Meter:
                 return math.nan, f"fewer than 2 power samples in {t1 - t0:.3g} s; measure longer"
             return trapezoid(times, values, t0, t1), None
         total = accumulate_counter(values, dom.max_value)
-        resolution = float(getattr(state.sampler, "resolution_s", 0.0) or 0.0)
+        resolution = float(state.sampler.resolution_s or 0.0)
         if resolution > 0 and (t1 - t0) < _RESOLUTION_FACTOR * resolution:
             if total.joules == 0:
                 return math.nan, (
@@ -427,11 +425,13 @@ def _safe_metadata(sampler: Sampler, start: float, end: float) -> dict[str, Any]
     memory): with nested or overlapping windows, "the last window" would be some other window's."""
     try:
         info = dict(sampler.metadata())
+        # the protocol's one optional pair: a sampler not derived from BaseSampler may lack it
         window_stats = getattr(sampler, "window_stats", None)
         if window_stats is not None:
-            clock = getattr(sampler, "clock", time.monotonic)
-            shift = clock() - time.monotonic()  # bounds in the sampler's own time source
-            info["window"] = window_stats(start + shift, end + shift)
+            shift = getattr(sampler, "clock", time.monotonic)() - time.monotonic()  # its own time source
+            stats = window_stats(start + shift, end + shift)
+            if stats is not None:
+                info["window"] = stats
         return info
     except Exception as exc:  # identity is nice to have; it must not cost the figures
         return {"error": f"metadata unavailable: {exc}"}

@@ -447,7 +447,7 @@ class NvmlGpuSampler(BaseSampler):
             except self._nvml.NVMLError:
                 pass  # shutting down a lost GPU's NVML must not hide the figures already taken
 
-    # -- extras the meter may use ----------------------------------------------------------------------
+    # -- activity extras of the protocol (clock, window_stats) and take_warnings ---------------------------
     def take_warnings(self) -> list[str]:
         """Warnings raised since the last call (counter reset, activity not supported...), each once."""
         fresh = self._notes[self._reported :]
