@@ -1,7 +1,7 @@
 """Energy of torch.distributed jobs: measure on every rank, aggregate at each window's end.
 
-How it works. When a process group is initialised, every ``Meter`` gets a *finalizer* (``make_finalizer``)
-that ``Meter.end`` runs on the rank's local ``Measurement``:
+How it works. When a process group is initialised, every ``Meter`` gets a *window hook* (``window_hook``,
+found through the meter's ``WINDOW_HOOKS``) that ``Meter.end`` runs on the rank's local ``Measurement``:
 
 1. every rank sends a small report (its local measurement, host, rank, carbon settings) to every other rank
    with ``all_gather_object`` over a dedicated **gloo** group (``new_group(backend="gloo")``), created once
@@ -64,7 +64,7 @@ from energybench.integrate import thin
 from energybench.measurement import JOULES_PER_KWH, CarbonInfo, DomainEnergy, Measurement, format_joules
 
 if TYPE_CHECKING:
-    from energybench.meter import Meter
+    from energybench.meter import Meter, WindowHook
 
 T = TypeVar("T")
 
@@ -203,17 +203,20 @@ def agree(value: T, combine: Callable[[list[T]], T] = max, options: Mapping[str,
     return combine(gathered)
 
 
-# ----------------------------------------------------------------------------------------- the finalizer
-def make_finalizer(meter: Meter, options: Mapping[str, Any]) -> Callable[[Measurement], Measurement]:
-    """What ``Meter`` calls when torch.distributed is initialised: returns the window-end aggregation step.
+# ------------------------------------------------------------------------------------------ the window hook
+def window_hook(meter: Meter, options: Mapping[str, Any]) -> WindowHook | None:
+    """The ``WindowHookFactory`` the meter's ``WINDOW_HOOKS`` names: while a process group is initialised,
+    the hook that aggregates each window across ranks (or marks it local with ``dist_aggregate`` off).
 
     Creates the aggregation group now (collective), so a rank that never creates its meter is reported here,
     before any work is measured.
     """
+    if initialized_dist() is None:
+        return None
     config = DistConfig.from_options(options)
     if not config.aggregate:
-        return _LocalFinalizer(config)
-    return _Finalizer(meter, config, aggregation_group(config.timeout_s))
+        return LocalHook(config)
+    return AggregatingHook(meter, config, aggregation_group(config.timeout_s))
 
 
 def local_only(local: Measurement, *, host: str, reason: str, warning: str | None = None) -> Measurement:
@@ -231,51 +234,55 @@ def local_only(local: Measurement, *, host: str, reason: str, warning: str | Non
     return replace(local, warnings=warnings, metadata={**local.metadata, "distributed": marker})
 
 
-class _LocalFinalizer:
+class LocalHook:
     """A meter with aggregation off: every window is this rank's alone (no group, no collective)."""
 
     def __init__(self, config: DistConfig) -> None:
         self.config = config
 
-    def __call__(self, local: Measurement) -> Measurement:
-        return local_only(local, host=self.config.host, reason="aggregation off (dist_aggregate)")
+    def finalize(self, result: Measurement) -> Measurement:
+        return local_only(result, host=self.config.host, reason="aggregation off (dist_aggregate)")
 
-    def local(self, local: Measurement, reason: str) -> Measurement:
-        return local_only(local, host=self.config.host, reason=reason)
+    def finalize_local(self, result: Measurement, reason: str) -> Measurement:
+        return local_only(result, host=self.config.host, reason=reason)
 
 
-class _Finalizer:
+class AggregatingHook:
+    """Makes every window collective: each rank's result becomes the job's, identical on every rank."""
+
     def __init__(self, meter: Meter, config: DistConfig, group: _AggregationGroup) -> None:
         self.meter = meter
         self.config = config
         self.group = group
 
-    def local(self, local: Measurement, reason: str) -> Measurement:
+    def finalize_local(self, result: Measurement, reason: str) -> Measurement:
         """Skip the collective for this window (e.g. its body raised on this rank): the local figures, marked.
 
         The peers that do reach the window's end then fail after the timeout, naming this rank; waiting here
         instead would hold this rank's own exception back by the whole timeout.
         """
-        return local_only(local, host=self.config.host, reason=reason, warning=f"not aggregated across ranks: {reason}")
+        return local_only(
+            result, host=self.config.host, reason=reason, warning=f"not aggregated across ranks: {reason}"
+        )
 
-    def __call__(self, local: Measurement) -> Measurement:
+    def finalize(self, result: Measurement) -> Measurement:
         try:
-            reports = self._exchange(rank_report(local, self.meter, self.config))
+            reports = self._exchange(rank_report(result, self.meter, self.config))
         except DistributedError as exc:
             if self.config.on_error == "local":
                 note = f"not aggregated across ranks: {exc}"
                 return local_only(
-                    local, host=self.config.host, reason="peer failure (dist_on_error=local)", warning=note
+                    result, host=self.config.host, reason="peer failure (dist_on_error=local)", warning=note
                 )
             raise type(exc)(
-                f"{exc}; this rank's own figures ({format_joules(local.energy_j)}) are kept on the error's .local",
-                local=local,
-                window=local.name,
+                f"{exc}; this rank's own figures ({format_joules(result.energy_j)}) are kept on the error's .local",
+                local=result,
+                window=result.name,
             ) from exc.__cause__
         try:
             return aggregate(reports, aggregation={"backend": "gloo", "timeout_s": self.config.timeout_s})
         except DistributedError as exc:  # bad input (mismatched windows, regions): raised alike on every rank
-            exc.local, exc.window = local, local.name
+            exc.local, exc.window = result, result.name
             raise
 
     def _exchange(self, report: dict[str, Any]) -> list[dict[str, Any]]:

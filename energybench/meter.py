@@ -3,20 +3,29 @@
 The meter owns time: it reads counter samplers synchronously at window edges (exact and free), polls
 power-only samplers in one background thread, and turns both into a ``Measurement`` per window. Windows are
 named and may nest or overlap, because real code measures an epoch inside a run inside a job.
+
+A *window hook* (``WindowHook``) is a step every window's result passes through as it ends: the one built in
+aggregates windows across torch.distributed ranks. That code sits above the meter (it reads the meter's carbon
+settings), so the meter declares the protocol and imports no implementation: ``Meter(hooks=[...])`` takes them
+from the caller, else ``WINDOW_HOOKS`` names factories as ``"module:attribute"`` (like
+``samplers.BUILTIN_FACTORIES``), each imported only once the program itself has imported its trigger module
+(no process group exists before ``torch.distributed`` is imported). A plain ``measure()`` thus never loads
+distributed code, and the factory decides whether it applies (a process group is up), so users set nothing.
 """
 
 from __future__ import annotations
 
 import functools
+import importlib
 import math
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
-from energybench.distributed_launcher import initialized_dist
 from energybench.errors import ConfigError, IntensityDataError, SamplerError, WindowError
 from energybench.integrate import accumulate_counter, counter_delta, interpolate, thin, trapezoid
 from energybench.measurement import CarbonInfo, DomainEnergy, Measurement
@@ -27,6 +36,26 @@ F = TypeVar("F", bound=Callable[..., Any])
 DEFAULT_INTERVAL_S = 0.1
 DEFAULT_COUNTER_INTERVAL_S = 1.0
 _RESOLUTION_FACTOR = 5  # a window shorter than this many counter updates is flagged as unreliable
+_BODY_RAISED = "the window's body raised on this rank"
+
+# (trigger module, "module:attribute" of a WindowHookFactory): see the module docstring
+WINDOW_HOOKS: tuple[tuple[str, str], ...] = (("torch.distributed", "energybench.distributed:window_hook"),)
+
+
+class WindowHook(Protocol):
+    """A step every window's result passes through as the window ends, e.g. aggregation across ranks."""
+
+    def finalize(self, result: Measurement) -> Measurement:
+        """The result of a window that ended normally; may be collective (every rank calls it)."""
+        ...
+
+    def finalize_local(self, result: Measurement, reason: str) -> Measurement:
+        """The same without communicating, for a window whose body raised here: waiting for peers would
+        hold the real exception back."""
+        ...
+
+
+WindowHookFactory = Callable[["Meter", Mapping[str, Any]], "WindowHook | None"]
 
 
 @dataclass
@@ -58,7 +87,8 @@ class Meter:
     ``interval`` is the polling period of power-only samplers; ``counter_interval`` is how often counters
     are read in between edges, which catches several wraps in a long window and gives reports a power
     timeline. The polling thread starts with the first window and lives until ``close()``, so a window's
-    begin+end never pays for starting a thread; while no window is open it reads nothing.
+    begin+end never pays for starting a thread; while no window is open it reads nothing. ``hooks``
+    replaces the registered window hooks (``[]``: none, even under torch.distributed).
     """
 
     def __init__(
@@ -72,6 +102,7 @@ class Meter:
         interval: float = DEFAULT_INTERVAL_S,
         counter_interval: float = DEFAULT_COUNTER_INTERVAL_S,
         options: Mapping[str, Any] | None = None,
+        hooks: Sequence[WindowHook] | None = None,
     ) -> None:
         for label, value in (("interval", interval), ("counter interval", counter_interval)):
             if not isinstance(value, int | float) or not value > 0 or math.isinf(value):
@@ -98,12 +129,8 @@ class Meter:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._wall_offset = time.time() - time.monotonic()
-        self.finalizers: list[Callable[[Measurement], Measurement]] = []
         self._closed = False
-        if initialized_dist() is not None:
-            from energybench.distributed import make_finalizer
-
-            self.finalizers.append(make_finalizer(self, dict(options or {})))
+        self.hooks: list[WindowHook] = list(hooks) if hooks is not None else _registered_hooks(self, options or {})
 
     # -- public API -------------------------------------------------------------------------------------
 
@@ -146,11 +173,8 @@ class Meter:
             del self._windows[name]
             result = self._build(window, end)
             self._trim()
-        for finalize in self.finalizers:
-            if collective:
-                result = finalize(result)
-            elif hasattr(finalize, "local"):
-                result = finalize.local(result, "the window's body raised on this rank")
+        for hook in self.hooks:
+            result = hook.finalize(result) if collective else hook.finalize_local(result, _BODY_RAISED)
         return result
 
     @contextmanager
@@ -192,8 +216,7 @@ class Meter:
         except SamplerError as exc:
             state.error = str(exc)
             return None
-        reading = _Reading(time.monotonic(), dict(values))
-        return reading
+        return _Reading(time.monotonic(), dict(values))
 
     def _edge_read(self) -> dict[str, _Reading]:
         readings: dict[str, _Reading] = {}
@@ -411,6 +434,17 @@ class Meter:
         except IntensityDataError as exc:  # the joules stand without grams; losing them would be worse
             warnings.append(f"no CO2e: {exc}")
             return None
+
+
+def _registered_hooks(meter: Meter, options: Mapping[str, Any]) -> list[WindowHook]:
+    """What ``WINDOW_HOOKS`` gives this meter; a factory's errors (e.g. ranks that never came) propagate."""
+    hooks: list[WindowHook | None] = []
+    for trigger, spec in WINDOW_HOOKS:
+        if trigger in sys.modules:  # a library the program never imported needs no hook
+            module, _, attr = spec.partition(":")
+            factory: WindowHookFactory = getattr(importlib.import_module(module), attr)
+            hooks.append(factory(meter, dict(options)))
+    return [hook for hook in hooks if hook is not None]
 
 
 def _cumulative_difference(times: list[float], cumulative: list[float]) -> Callable[[float, float], float]:
