@@ -29,7 +29,7 @@ _LAZY = {
     "run_suites": "energybench.runner",
     "Subject": "energybench.subjects.api",
     "CompressionMethod": "energybench.subjects.api",
-    "launcher_environment": "energybench.distributed_launcher",
+    "launcher_environment": "energybench.distributed.launcher",
     "build_report": "energybench.report",
 }
 

@@ -39,7 +39,7 @@ _RESOLUTION_FACTOR = 5  # a window shorter than this many counter updates is fla
 _BODY_RAISED = "the window's body raised on this rank"
 
 # (trigger module, "module:attribute" of a WindowHookFactory): see the module docstring
-WINDOW_HOOKS: tuple[tuple[str, str], ...] = (("torch.distributed", "energybench.distributed:window_hook"),)
+WINDOW_HOOKS: tuple[tuple[str, str], ...] = (("torch.distributed", "energybench.distributed.hook:window_hook"),)
 
 
 class WindowHook(Protocol):

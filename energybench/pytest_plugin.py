@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from energybench.distributed_launcher import is_nonzero_rank
+from energybench.distributed.launcher import is_nonzero_rank
 from energybench.errors import EnergybenchError
 from energybench.fixture import EnergyFixture, EnergyOptions
 
@@ -287,7 +287,7 @@ class EnergySession:
     # -- end of session ---------------------------------------------------------------------------------
 
     def run_record(self) -> dict[str, Any]:
-        from energybench.distributed_launcher import launcher_environment
+        from energybench.distributed.launcher import launcher_environment
         from energybench.machine import commit_info, machine_info
         from energybench.storage import SCHEMA, VERSION
 

@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-from energybench.distributed_launcher import is_nonzero_rank, launcher_environment
+from energybench.distributed.launcher import is_nonzero_rank, launcher_environment
 from energybench.errors import ConfigError, EnergybenchError, SamplerError
 from energybench.samplers import benchmark_options
 from energybench.stats import compare_to_baseline
