@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
 from energybench.errors import ConfigError, IntensityDataError, SamplerError, WindowError
-from energybench.integrate import accumulate_counter, counter_delta, interpolate, thin, trapezoid
+from energybench.integrate import accumulate_counter, energy_between, thin, trapezoid
 from energybench.measurement import CarbonInfo, DomainEnergy, Measurement
 from energybench.samplers.base import Domain, Sampler
 
@@ -375,28 +375,18 @@ class Meter:
     ) -> tuple[list[tuple[float, dict[str, float]]], list[tuple[float, float, float]]]:
         """Mean power per domain between grid points (counter reads), and joules per segment for carbon.
 
-        Counters become a cumulative curve once (unwrapped), so each segment is a difference of two
-        interpolated values; power series are integrated per segment. Long, finely polled windows are
-        thinned (``integrate.thin``) so results files stay small.
+        Each counted domain's series becomes an ``integrate.energy_between`` curve, cut at the grid. Long,
+        finely polled windows are thinned (``integrate.thin``) so results files stay small.
         """
         grid = thin(grid)
         curves: list[tuple[str, Callable[[float, float], float]]] = []
         for state, readings in series:
-            for dom in state.domains:
-                if not dom.counted:
-                    continue
+            for dom in (d for d in state.domains if d.counted):
                 pts = [(r.t, r.values[dom.key]) for r in readings if dom.key in r.values]
-                if len(pts) < 2:
-                    continue
-                times = [p[0] for p in pts]
-                if state.sampler.kind == "power":
-                    watts = [p[1] for p in pts]
-                    curves.append((dom.key, functools.partial(trapezoid, times, watts)))
-                else:
-                    cumulative = [0.0]
-                    for a, b in zip(pts, pts[1:], strict=False):
-                        cumulative.append(cumulative[-1] + counter_delta(a[1], b[1], dom.max_value).joules)
-                    curves.append((dom.key, _cumulative_difference(times, cumulative)))
+                if len(pts) >= 2:
+                    times, values = [p[0] for p in pts], [p[1] for p in pts]
+                    power = state.sampler.kind == "power"
+                    curves.append((dom.key, energy_between(times, values, power=power, max_value=dom.max_value)))
         timeline: list[tuple[float, dict[str, float]]] = []
         segments: list[tuple[float, float, float]] = []
         for a, b in zip(grid, grid[1:], strict=False):
@@ -445,13 +435,6 @@ def _registered_hooks(meter: Meter, options: Mapping[str, Any]) -> list[WindowHo
             factory: WindowHookFactory = getattr(importlib.import_module(module), attr)
             hooks.append(factory(meter, dict(options)))
     return [hook for hook in hooks if hook is not None]
-
-
-def _cumulative_difference(times: list[float], cumulative: list[float]) -> Callable[[float, float], float]:
-    def energy(a: float, b: float) -> float:
-        return interpolate(times, cumulative, b) - interpolate(times, cumulative, a)
-
-    return energy
 
 
 def _safe_metadata(sampler: Sampler, start: float, end: float) -> dict[str, Any]:
