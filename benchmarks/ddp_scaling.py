@@ -57,7 +57,7 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
     import torch.distributed as dist
     from torch.nn.parallel import DistributedDataParallel as DDP
 
-    from energybench.distributed_launcher import launcher_environment
+    from energybench.distributed.launcher import launcher_environment
     from energybench.meter import Meter
     from energybench.samplers import benchmark_options
 

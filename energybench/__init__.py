@@ -20,7 +20,7 @@ _LAZY = {
     "DomainEnergy": "energybench.measurement",
     "CarbonInfo": "energybench.measurement",
     "detect_samplers": "energybench.samplers",
-    "launcher_environment": "energybench.distributed_launcher",
+    "launcher_environment": "energybench.distributed.launcher",
     # results
     "Run": "energybench.record",
     "Benchmark": "energybench.record",
@@ -45,7 +45,7 @@ __all__ = sorted(_LAZY) + ["__version__"]
 
 if TYPE_CHECKING:  # type checkers and IDEs see the real objects
     from energybench.compare import compare_runs  # noqa: F401
-    from energybench.distributed_launcher import launcher_environment  # noqa: F401
+    from energybench.distributed.launcher import launcher_environment  # noqa: F401
     from energybench.errors import EnergybenchError  # noqa: F401
     from energybench.gate import parse_gate  # noqa: F401
     from energybench.measurement import CarbonInfo, DomainEnergy, Measurement  # noqa: F401

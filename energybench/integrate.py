@@ -7,8 +7,9 @@ tested on plain numbers.
 from __future__ import annotations
 
 import bisect
+import functools
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 
@@ -73,6 +74,24 @@ def trapezoid(times: Sequence[float], watts: Sequence[float], t0: float, t1: flo
     inner = [(t, w) for t, w in zip(times, watts, strict=True) if t0 < t < t1]
     points = [(t0, interpolate(times, watts, t0)), *inner, (t1, interpolate(times, watts, t1))]
     return sum((b[0] - a[0]) * (a[1] + b[1]) / 2.0 for a, b in zip(points, points[1:], strict=False))
+
+
+def energy_between(
+    times: Sequence[float], values: Sequence[float], *, power: bool, max_value: float | None = None
+) -> Callable[[float, float], float]:
+    """Joules between any two instants of one series, for cutting a window into timeline segments.
+
+    A power series (watts) is integrated per segment with the trapezoid rule. A counter series (cumulative
+    joules, wrapping at ``max_value``) is unwrapped once into a cumulative curve, so each segment is a
+    difference of two interpolated values instead of a fresh walk over the readings.
+    """
+    times = list(times)
+    if power:
+        return functools.partial(trapezoid, times, list(values))
+    cumulative = [0.0]
+    for a, b in zip(values, values[1:], strict=False):
+        cumulative.append(cumulative[-1] + counter_delta(a, b, max_value).joules)
+    return lambda a, b: interpolate(times, cumulative, b) - interpolate(times, cumulative, a)
 
 
 MAX_TIMELINE_POINTS = 400

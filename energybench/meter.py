@@ -3,22 +3,31 @@
 The meter owns time: it reads counter samplers synchronously at window edges (exact and free), polls
 power-only samplers in one background thread, and turns both into a ``Measurement`` per window. Windows are
 named and may nest or overlap, because real code measures an epoch inside a run inside a job.
+
+A *window hook* (``WindowHook``) is a step every window's result passes through as it ends: the one built in
+aggregates windows across torch.distributed ranks. That code sits above the meter (it reads the meter's carbon
+settings), so the meter declares the protocol and imports no implementation: ``Meter(hooks=[...])`` takes them
+from the caller, else ``WINDOW_HOOKS`` names factories as ``"module:attribute"`` (like
+``samplers.BUILTIN_FACTORIES``), each imported only once the program itself has imported its trigger module
+(no process group exists before ``torch.distributed`` is imported). A plain ``measure()`` thus never loads
+distributed code, and the factory decides whether it applies (a process group is up), so users set nothing.
 """
 
 from __future__ import annotations
 
 import functools
+import importlib
 import math
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
-from energybench.distributed_launcher import initialized_dist
 from energybench.errors import ConfigError, IntensityDataError, SamplerError, WindowError
-from energybench.integrate import accumulate_counter, counter_delta, interpolate, thin, trapezoid
+from energybench.integrate import accumulate_counter, energy_between, thin, trapezoid
 from energybench.measurement import CarbonInfo, DomainEnergy, Measurement
 from energybench.samplers.base import Domain, Sampler
 
@@ -27,6 +36,26 @@ F = TypeVar("F", bound=Callable[..., Any])
 DEFAULT_INTERVAL_S = 0.1
 DEFAULT_COUNTER_INTERVAL_S = 1.0
 _RESOLUTION_FACTOR = 5  # a window shorter than this many counter updates is flagged as unreliable
+_BODY_RAISED = "the window's body raised on this rank"
+
+# (trigger module, "module:attribute" of a WindowHookFactory): see the module docstring
+WINDOW_HOOKS: tuple[tuple[str, str], ...] = (("torch.distributed", "energybench.distributed.hook:window_hook"),)
+
+
+class WindowHook(Protocol):
+    """A step every window's result passes through as the window ends, e.g. aggregation across ranks."""
+
+    def finalize(self, result: Measurement) -> Measurement:
+        """The result of a window that ended normally; may be collective (every rank calls it)."""
+        ...
+
+    def finalize_local(self, result: Measurement, reason: str) -> Measurement:
+        """The same without communicating, for a window whose body raised here: waiting for peers would
+        hold the real exception back."""
+        ...
+
+
+WindowHookFactory = Callable[["Meter", Mapping[str, Any]], "WindowHook | None"]
 
 
 @dataclass
@@ -58,7 +87,8 @@ class Meter:
     ``interval`` is the polling period of power-only samplers; ``counter_interval`` is how often counters
     are read in between edges, which catches several wraps in a long window and gives reports a power
     timeline. The polling thread starts with the first window and lives until ``close()``, so a window's
-    begin+end never pays for starting a thread; while no window is open it reads nothing.
+    begin+end never pays for starting a thread; while no window is open it reads nothing. ``hooks``
+    replaces the registered window hooks (``[]``: none, even under torch.distributed).
     """
 
     def __init__(
@@ -72,6 +102,7 @@ class Meter:
         interval: float = DEFAULT_INTERVAL_S,
         counter_interval: float = DEFAULT_COUNTER_INTERVAL_S,
         options: Mapping[str, Any] | None = None,
+        hooks: Sequence[WindowHook] | None = None,
     ) -> None:
         for label, value in (("interval", interval), ("counter interval", counter_interval)):
             if not isinstance(value, int | float) or not value > 0 or math.isinf(value):
@@ -98,12 +129,8 @@ class Meter:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._wall_offset = time.time() - time.monotonic()
-        self.finalizers: list[Callable[[Measurement], Measurement]] = []
         self._closed = False
-        if initialized_dist() is not None:
-            from energybench.distributed import make_finalizer
-
-            self.finalizers.append(make_finalizer(self, dict(options or {})))
+        self.hooks: list[WindowHook] = list(hooks) if hooks is not None else _registered_hooks(self, options or {})
 
     # -- public API -------------------------------------------------------------------------------------
 
@@ -146,11 +173,8 @@ class Meter:
             del self._windows[name]
             result = self._build(window, end)
             self._trim()
-        for finalize in self.finalizers:
-            if collective:
-                result = finalize(result)
-            elif hasattr(finalize, "local"):
-                result = finalize.local(result, "the window's body raised on this rank")
+        for hook in self.hooks:
+            result = hook.finalize(result) if collective else hook.finalize_local(result, _BODY_RAISED)
         return result
 
     @contextmanager
@@ -192,8 +216,7 @@ class Meter:
         except SamplerError as exc:
             state.error = str(exc)
             return None
-        reading = _Reading(time.monotonic(), dict(values))
-        return reading
+        return _Reading(time.monotonic(), dict(values))
 
     def _edge_read(self) -> dict[str, _Reading]:
         readings: dict[str, _Reading] = {}
@@ -299,9 +322,7 @@ class Meter:
                 )
             warnings.extend(f"{', '.join(keys)}: {note}" for note, keys in notes.items())
         for state in self._states:
-            take = getattr(state.sampler, "take_warnings", None)
-            if take is not None:
-                warnings.extend(f"{state.sampler.name}: {w}" for w in take())
+            warnings.extend(f"{state.sampler.name}: {w}" for w in state.sampler.take_warnings())
         if self.provider is None:
             warnings.append("no CO2e: no region given (pass region=/--region, or an intensity factor)")
         timeline, segments = self._timeline(series_by_state, sorted(grid), window.t0)
@@ -328,7 +349,7 @@ class Meter:
                 return math.nan, f"fewer than 2 power samples in {t1 - t0:.3g} s; measure longer"
             return trapezoid(times, values, t0, t1), None
         total = accumulate_counter(values, dom.max_value)
-        resolution = float(getattr(state.sampler, "resolution_s", 0.0) or 0.0)
+        resolution = float(state.sampler.resolution_s or 0.0)
         if resolution > 0 and (t1 - t0) < _RESOLUTION_FACTOR * resolution:
             if total.joules == 0:
                 return math.nan, (
@@ -354,28 +375,18 @@ class Meter:
     ) -> tuple[list[tuple[float, dict[str, float]]], list[tuple[float, float, float]]]:
         """Mean power per domain between grid points (counter reads), and joules per segment for carbon.
 
-        Counters become a cumulative curve once (unwrapped), so each segment is a difference of two
-        interpolated values; power series are integrated per segment. Long, finely polled windows are
-        thinned (``integrate.thin``) so results files stay small.
+        Each counted domain's series becomes an ``integrate.energy_between`` curve, cut at the grid. Long,
+        finely polled windows are thinned (``integrate.thin``) so results files stay small.
         """
         grid = thin(grid)
         curves: list[tuple[str, Callable[[float, float], float]]] = []
         for state, readings in series:
-            for dom in state.domains:
-                if not dom.counted:
-                    continue
+            for dom in (d for d in state.domains if d.counted):
                 pts = [(r.t, r.values[dom.key]) for r in readings if dom.key in r.values]
-                if len(pts) < 2:
-                    continue
-                times = [p[0] for p in pts]
-                if state.sampler.kind == "power":
-                    watts = [p[1] for p in pts]
-                    curves.append((dom.key, functools.partial(trapezoid, times, watts)))
-                else:
-                    cumulative = [0.0]
-                    for a, b in zip(pts, pts[1:], strict=False):
-                        cumulative.append(cumulative[-1] + counter_delta(a[1], b[1], dom.max_value).joules)
-                    curves.append((dom.key, _cumulative_difference(times, cumulative)))
+                if len(pts) >= 2:
+                    times, values = [p[0] for p in pts], [p[1] for p in pts]
+                    power = state.sampler.kind == "power"
+                    curves.append((dom.key, energy_between(times, values, power=power, max_value=dom.max_value)))
         timeline: list[tuple[float, dict[str, float]]] = []
         segments: list[tuple[float, float, float]] = []
         for a, b in zip(grid, grid[1:], strict=False):
@@ -415,11 +426,15 @@ class Meter:
             return None
 
 
-def _cumulative_difference(times: list[float], cumulative: list[float]) -> Callable[[float, float], float]:
-    def energy(a: float, b: float) -> float:
-        return interpolate(times, cumulative, b) - interpolate(times, cumulative, a)
-
-    return energy
+def _registered_hooks(meter: Meter, options: Mapping[str, Any]) -> list[WindowHook]:
+    """What ``WINDOW_HOOKS`` gives this meter; a factory's errors (e.g. ranks that never came) propagate."""
+    hooks: list[WindowHook | None] = []
+    for trigger, spec in WINDOW_HOOKS:
+        if trigger in sys.modules:  # a library the program never imported needs no hook
+            module, _, attr = spec.partition(":")
+            factory: WindowHookFactory = getattr(importlib.import_module(module), attr)
+            hooks.append(factory(meter, dict(options)))
+    return [hook for hook in hooks if hook is not None]
 
 
 def _safe_metadata(sampler: Sampler, start: float, end: float) -> dict[str, Any]:
@@ -427,11 +442,13 @@ def _safe_metadata(sampler: Sampler, start: float, end: float) -> dict[str, Any]
     memory): with nested or overlapping windows, "the last window" would be some other window's."""
     try:
         info = dict(sampler.metadata())
+        # the protocol's one optional pair: a sampler not derived from BaseSampler may lack it
         window_stats = getattr(sampler, "window_stats", None)
         if window_stats is not None:
-            clock = getattr(sampler, "clock", time.monotonic)
-            shift = clock() - time.monotonic()  # bounds in the sampler's own time source
-            info["window"] = window_stats(start + shift, end + shift)
+            shift = getattr(sampler, "clock", time.monotonic)() - time.monotonic()  # its own time source
+            stats = window_stats(start + shift, end + shift)
+            if stats is not None:
+                info["window"] = stats
         return info
     except Exception as exc:  # identity is nice to have; it must not cost the figures
         return {"error": f"metadata unavailable: {exc}"}

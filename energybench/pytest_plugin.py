@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from energybench.distributed_launcher import is_nonzero_rank
+from energybench.distributed.launcher import is_nonzero_rank
 from energybench.errors import EnergybenchError
 from energybench.fixture import EnergyFixture, EnergyOptions
 from energybench.options import SAMPLER_OPTIONS, add_to_pytest, carbon_kwargs, from_pytest, sampler_options
@@ -286,7 +286,7 @@ class EnergySession:
     # -- end of session ---------------------------------------------------------------------------------
 
     def run_record(self) -> Run:
-        from energybench.distributed_launcher import launcher_environment
+        from energybench.distributed.launcher import launcher_environment
         from energybench.machine import commit_info, machine_info
 
         samplers = self._meter.samplers if self._meter is not None else []

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
-from energybench.distributed_launcher import is_nonzero_rank, launcher_environment
+from energybench.distributed.launcher import is_nonzero_rank, launcher_environment
 from energybench.errors import ConfigError, EnergybenchError, SamplerError
 from energybench.record import BASELINE, Benchmark, CarbonBasis, Idle, OneOff, Quality, Round, Run, Size
 from energybench.render.progress import Progress

@@ -10,6 +10,7 @@ import threading
 import time
 
 from energybench.errors import SamplerError
+from energybench.measurement import Measurement
 from energybench.samplers.base import BaseSampler, Domain
 
 
@@ -80,3 +81,23 @@ class VanishingCounter(ClockCounter):
             self.reads += 1
             raise SamplerError(f"{self.key} is lost (GPU fell off the bus); reboot or reseat the device")
         return super().read()
+
+
+class RecordingHook:
+    """A window hook (``energybench.meter.WindowHook``) that records which way each window ended."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    def finalize(self, result: Measurement) -> Measurement:
+        self.calls.append("collective")
+        return result
+
+    def finalize_local(self, result: Measurement, reason: str) -> Measurement:
+        self.calls.append(f"local: {reason}")
+        return result
+
+
+def recording_hook_factory(meter: object, options: dict) -> RecordingHook | None:
+    """A ``WindowHookFactory`` for registry tests: a hook unless ``options["no_hook"]``."""
+    return None if options.get("no_hook") else RecordingHook()

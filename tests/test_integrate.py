@@ -8,6 +8,7 @@ from energybench.integrate import (
     accumulate_counter,
     counter_delta,
     energy_above_idle,
+    energy_between,
     interpolate,
     trapezoid,
 )
@@ -70,3 +71,14 @@ def test_energy_above_idle_never_negative():
     assert energy_above_idle(100.0, 10.0, 5.0) == pytest.approx(50.0)
     assert energy_above_idle(10.0, 10.0, 5.0) == 0.0
     assert not math.isnan(energy_above_idle(0.0, 0.0, 0.0))
+
+
+def test_energy_between_cuts_a_wrapping_counter_and_a_power_series_into_segments():
+    # 10 W counter wrapping at 25 J, read every second: 0, 10, 20, 5 (wrapped), 15
+    counter = energy_between([0.0, 1.0, 2.0, 3.0, 4.0], [0.0, 10.0, 20.0, 5.0, 15.0], power=False, max_value=25.0)
+    assert counter(0.0, 4.0) == pytest.approx(40.0)
+    assert counter(2.5, 3.5) == pytest.approx(10.0)  # across the wrap, interpolated at both ends
+    assert counter(0.0, 2.0) + counter(2.0, 4.0) == pytest.approx(counter(0.0, 4.0))
+    power = energy_between([0.0, 2.0], [10.0, 30.0], power=True)
+    assert power(0.0, 2.0) == pytest.approx(trapezoid([0.0, 2.0], [10.0, 30.0], 0.0, 2.0)) == pytest.approx(40.0)
+    assert power(1.0, 2.0) == pytest.approx(25.0)

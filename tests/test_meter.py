@@ -1,10 +1,12 @@
 """The meter end to end over protocol-level doubles with a known truth."""
 
 import math
+import subprocess
+import sys
 import time
 
 import pytest
-from sampler_doubles import ClockCounter, ConstantPower, VanishingCounter
+from sampler_doubles import ClockCounter, ConstantPower, RecordingHook, VanishingCounter
 
 from energybench.errors import ConfigError, WindowError
 from energybench.measurement import Measurement
@@ -149,19 +151,13 @@ def test_no_region_means_no_co2e_and_says_so():
 def test_a_window_whose_body_raises_keeps_its_figures_and_ends_locally():
     """The exception propagates, the result is kept, and the window is closed without any collective step
     (under torch.distributed a raising rank must not wait for ranks that moved on)."""
-    calls = []
-
-    def finalize(m):
-        calls.append("collective")
-        return m
-
-    finalize.local = lambda m, reason: calls.append(f"local: {reason}") or m
-    meter = Meter([ClockCounter(watts=10.0)])
-    meter.finalizers.append(finalize)
+    hook = RecordingHook()
+    calls = hook.calls
+    meter = Meter([ClockCounter(watts=10.0)], hooks=[hook])
     with pytest.raises(ZeroDivisionError):
         with meter.window("w") as w:
             busy(0.05)
-            1 / 0
+            1 / 0  # noqa: B018 - the body raises
     assert w.result is not None and w.result.energy_j > 0
     assert calls == ["local: the window's body raised on this rank"]
 
@@ -176,3 +172,37 @@ def test_a_window_whose_body_raises_keeps_its_figures_and_ends_locally():
         step(True)
     assert len(step.results) == 2 and all(r.energy_j > 0 for r in step.results)
     assert calls[1:] == ["collective", "local: the window's body raised on this rank"]
+
+
+def test_registered_hooks_load_only_once_their_trigger_module_is_imported(monkeypatch):
+    """The meter finds window hooks by name (it imports no implementation), and loads a factory only when
+    the program already imported the library the hook serves; the factory may still decline."""
+    import energybench.meter as meter_module
+
+    monkeypatch.setattr(
+        meter_module,
+        "WINDOW_HOOKS",
+        (
+            ("no_such_library_imported", "no_such_module:factory"),
+            ("sampler_doubles", "sampler_doubles:recording_hook_factory"),
+        ),
+    )
+    meter = Meter([ClockCounter()])
+    (hook,) = meter.hooks
+    assert isinstance(hook, RecordingHook)
+    meter.begin("w")
+    meter.end("w")
+    assert hook.calls == ["collective"]
+    assert Meter([ClockCounter()], options={"no_hook": True}).hooks == []
+    assert Meter([ClockCounter()], hooks=[]).hooks == []  # explicit hooks replace the registered ones
+
+
+def test_a_plain_meter_loads_no_distributed_code():
+    code = (
+        "import sys; from energybench.meter import Meter, measure; sys.path.insert(0, 'tests');"
+        "from sampler_doubles import ClockCounter\n"
+        "with measure(samplers=[ClockCounter()]) as m: pass\n"
+        "print(sorted(n for n in sys.modules if n.startswith(('energybench.distributed', 'torch'))))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

@@ -9,10 +9,16 @@ while polling costs CPU and loses resolution:
 * ``kind == "power"``: instantaneous power only (NVML power on old GPUs, TPU duty cycle x watts, DRAM
   estimate). ``read()`` returns watts per domain; the meter polls them in one background thread and
   integrates with the trapezoid rule.
+
+Everything the meter asks of a sampler is declared in ``Sampler``, so the meter calls it directly and a
+sampler's author sees the whole contract in one place. ``BaseSampler`` gives every member that has a sensible
+"nothing to say" a default, so a sampler writes only what it has.
 """
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, runtime_checkable
 
@@ -61,6 +67,11 @@ class Sampler(Protocol):
     ``resolution_s`` is how often the underlying figure really changes (NVML's counter: ~0.1 s); windows
     shorter than a few resolutions get a warning instead of a misleading 0 J, and the pytest fixture sizes
     its rounds from it.
+
+    ``clock`` and ``window_stats`` are the *activity extras* (GPU utilisation, TPU duty cycle over a window).
+    They are the protocol's only optional members: a sampler that does not derive from ``BaseSampler`` may
+    leave them out, and the meter then records no activity for it. Everything else is required; derive from
+    ``BaseSampler`` to get the defaults.
     """
 
     name: str
@@ -89,6 +100,18 @@ class Sampler(Protocol):
         puts them in the result of the window that ends next."""
         ...
 
+    @property
+    def clock(self) -> Callable[[], float]:
+        """The time source of this sampler's own timestamps, in which ``window_stats`` takes its bounds
+        (``time.monotonic`` unless a test replays a recorded trace on its own clock). Optional."""
+        ...
+
+    def window_stats(self, start: float, end: float) -> dict[str, Any] | None:
+        """Activity over exactly ``[start, end]`` (seconds of ``clock``), or ``None`` when the sampler keeps
+        none. The meter asks for each window's own span, so nested and overlapping windows each get theirs.
+        Optional."""
+        ...
+
     def close(self) -> None:
         """Release handles; called once when the meter is done with the sampler."""
         ...
@@ -100,6 +123,9 @@ class BaseSampler:
     name: str = "base"
     kind: Kind = "counter"
     resolution_s: float = 0.0
+    # A plain attribute, not a property, so a subclass may still assign ``self.clock`` (a builtin function
+    # does not bind, so instances read ``time.monotonic`` itself).
+    clock: Callable[[], float] = time.monotonic
 
     def metadata(self) -> dict[str, Any]:
         return {}
@@ -109,6 +135,9 @@ class BaseSampler:
 
     def take_warnings(self) -> list[str]:
         return []
+
+    def window_stats(self, start: float, end: float) -> dict[str, Any] | None:
+        return None  # no activity kept: the result's metadata then has no "window" entry
 
     def close(self) -> None:
         return None

@@ -25,7 +25,7 @@ from typing import Any
 import torch.distributed as dist
 
 from energybench.distributed import DistributedError, agree
-from energybench.distributed_launcher import launcher_environment
+from energybench.distributed.launcher import launcher_environment
 from energybench.meter import Meter, measure
 
 ONLY_RAPL = {"samplers": ["powercap"]}

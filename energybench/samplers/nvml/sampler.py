@@ -1,0 +1,255 @@
+"""The NVML samplers: one per physical GPU, reading its energy counter or polling its power.
+
+``NvmlEnergySampler`` reads the cumulative counter at window edges (``kind="counter"``); ``NvmlPowerSampler``
+is polled by the meter (``kind="power"``). Both share identity, typed errors, CUDA synchronisation at edges
+and activity samples (utilisation, memory) in ``NvmlGpuSampler``.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from energybench.samplers.base import BaseSampler, Domain
+from energybench.samplers.nvml.errors import GPU_IS_LOST, nvml_error
+from energybench.samplers.nvml.visibility import GpuTarget
+
+NAME = "nvml"
+METHOD_COUNTER = "nvml-energy-counter"
+METHOD_POLLING = "nvml-power-polling"
+COUNTER_RESOLUTION_S = 0.1  # the energy counter's update period (NVML docs: "updated every ~100 ms")
+INSTANT_POWER_RESOLUTION_S = 0.1
+AVERAGE_POWER_RESOLUTION_S = 1.0  # nvmlDeviceGetPowerUsage is a 1 s average on Ampere+
+MAX_ACTIVITY_SAMPLES = 100_000
+
+
+@dataclass(frozen=True)
+class Activity:
+    """One utilisation/memory reading (``t`` is ``time.monotonic()``)."""
+
+    t: float
+    gpu_pct: float | None
+    mem_bw_pct: float | None
+    mem_used_b: float | None
+    mem_total_b: float | None
+
+
+class NvmlGpuSampler(BaseSampler):
+    """Shared parts of both NVML samplers: identity, typed errors, activity samples, NVML refcount."""
+
+    name = NAME
+
+    def __init__(
+        self,
+        nvml: Any,
+        target: GpuTarget,
+        *,
+        key: str,
+        method: str,
+        identity: Mapping[str, Any],
+        counted: bool = True,
+        warnings: Sequence[str] = (),
+        extra_details: Mapping[str, Any] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        nvml.nvmlInit()  # NVML is reference counted: each sampler holds one reference until close()
+        self.name = f"{NAME}:{key}"  # unique per sampler: the meter keys its readings by sampler name
+        self._nvml = nvml
+        self._clock = clock
+        self._open = True
+        self.target = target
+        self.key = key
+        self.method = method
+        self.identity = dict(identity)
+        self._counted = counted
+        self._notes: list[str] = list(warnings)
+        self._reported = 0
+        self._activity: deque[Activity] = deque(maxlen=MAX_ACTIVITY_SAMPLES)
+        self._activity_ok = True
+        details = dict(self.identity)
+        details["resolution_s"] = self.resolution_s
+        if target.mig_uuids or self.identity.get("mig"):
+            details["mig_note"] = "MIG enabled: the energy is the whole GPU's, shared by every slice on it"
+        details.update(extra_details or {})
+        self._details = details
+
+    # -- protocol --------------------------------------------------------------------------------------
+    def domains(self) -> list[Domain]:
+        return [
+            Domain(
+                key=self.key,
+                source="measured",
+                method=self.method,
+                max_value=None,  # never wraps: going backwards is a reset (driver reload)
+                counted=self._counted,
+                details=dict(self._details),
+            )
+        ]
+
+    def on_edge(self) -> None:
+        """Let queued CUDA kernels finish before the edge read, so they count in the right window.
+
+        Torch is never imported here: if the program has not imported it, or CUDA is not initialised,
+        there is nothing to wait for. Only devices this process already uses are synchronised, because
+        synchronising an untouched device would create a CUDA context (hundreds of MB) on it.
+        """
+        torch = sys.modules.get("torch")
+        cuda = getattr(torch, "cuda", None) if torch is not None else None
+        if cuda is None or not cuda.is_initialized():
+            return
+        index = self.target.process_index
+        if index == cuda.current_device() or cuda.memory_reserved(index) > 0:
+            cuda.synchronize(index)
+
+    def metadata(self) -> dict[str, Any]:
+        """Identity (name, UUID, driver, power limit, MIG) and warnings; the meter adds each window's activity."""
+        info = dict(self.identity)
+        info["domain"] = self.key
+        info["method"] = self.method
+        if self._notes:
+            info["warnings"] = list(self._notes)
+        return info
+
+    def close(self) -> None:
+        if self._open:
+            self._open = False
+            try:
+                self._nvml.nvmlShutdown()
+            except self._nvml.NVMLError:
+                pass  # shutting down a lost GPU's NVML must not hide the figures already taken
+
+    # -- activity extras of the protocol (clock, window_stats) and take_warnings ---------------------------
+    def take_warnings(self) -> list[str]:
+        """Warnings raised since the last call (counter reset, activity not supported...), each once."""
+        fresh = self._notes[self._reported :]
+        self._reported = len(self._notes)
+        return fresh
+
+    @property
+    def clock(self) -> Callable[[], float]:
+        """The time source ``window_stats`` bounds are in (``time.monotonic`` unless a test replays a trace)."""
+        return self._clock
+
+    def window_stats(self, start: float, end: float) -> dict[str, Any]:
+        """Mean utilisation and memory use over ``[start, end]`` (seconds of ``clock``). Samples are taken at
+        every ``read()``: both edges, and each background poll. The meter asks for each window's own span.
+        """
+        rows = [a for a in self._activity if start <= a.t <= end]
+
+        def mean(values: list[float | None]) -> float | None:
+            known = [v for v in values if v is not None]
+            return sum(known) / len(known) if known else None
+
+        used = [a.mem_used_b for a in rows if a.mem_used_b is not None]
+        return {
+            "samples": len(rows),
+            "gpu_util_mean_pct": mean([a.gpu_pct for a in rows]),
+            "memory_bw_util_mean_pct": mean([a.mem_bw_pct for a in rows]),
+            "memory_used_mean_bytes": mean(list(used)),
+            "memory_used_max_bytes": max(used) if used else None,
+            "memory_total_bytes": next((a.mem_total_b for a in rows if a.mem_total_b), None),
+        }
+
+    # -- helpers ---------------------------------------------------------------------------------------
+    def _where(self) -> str:
+        return f"{self.key} ({self.identity.get('name')}, {self.target.uuid})"
+
+    def _call(self, fn: str, *args: Any) -> Any:
+        try:
+            return getattr(self._nvml, fn)(*args)
+        except self._nvml.NVMLError as exc:
+            raise nvml_error(exc, fn, self._where()) from exc
+
+    def _note(self, message: str) -> None:
+        if message not in self._notes:
+            self._notes.append(message)
+
+    def _sample_activity(self) -> None:
+        now = self._clock()
+        if not self._activity_ok:
+            return
+        handle = self.target.handle
+        try:
+            util = self._nvml.nvmlDeviceGetUtilizationRates(handle)
+            mem = self._nvml.nvmlDeviceGetMemoryInfo(handle)
+        except self._nvml.NVMLError as exc:
+            if getattr(exc, "value", None) == GPU_IS_LOST:
+                raise nvml_error(exc, "nvmlDeviceGetUtilizationRates", self._where()) from exc
+            self._activity_ok = False  # e.g. MIG-enabled GPUs report utilisation as not supported
+            self._note(f"{self.key}: utilisation/memory not readable ({exc}); window activity left out")
+            return
+        self._activity.append(Activity(now, float(util.gpu), float(util.memory), float(mem.used), float(mem.total)))
+
+
+class NvmlEnergySampler(NvmlGpuSampler):
+    """Cumulative joules from ``nvmlDeviceGetTotalEnergyConsumption`` (mJ since the driver loaded)."""
+
+    kind = "counter"
+    resolution_s = COUNTER_RESOLUTION_S
+
+    def __init__(self, nvml: Any, target: GpuTarget, **kwargs: Any) -> None:
+        self._last_j: float | None = None
+        super().__init__(nvml, target, method=METHOD_COUNTER, **kwargs)
+
+    def read(self) -> dict[str, float]:
+        millijoules = self._call("nvmlDeviceGetTotalEnergyConsumption", self.target.handle)
+        joules = float(millijoules) / 1000.0
+        if self._last_j is not None and joules < self._last_j:
+            self._note(
+                f"{self.key}: NVML energy counter went backwards ({self._last_j:.3f} J -> {joules:.3f} J), "
+                "so the driver was reloaded or the GPU reset; energy before the reset is missing from the "
+                "window: measure again"
+            )
+        self._last_j = joules
+        self._sample_activity()
+        return {self.key: joules}
+
+
+class NvmlPowerSampler(NvmlGpuSampler):
+    """Watts from the instant-power field where supported, else ``nvmlDeviceGetPowerUsage``; the meter
+    polls and integrates."""
+
+    kind = "power"
+
+    def __init__(self, nvml: Any, target: GpuTarget, *, use_field: bool, **kwargs: Any) -> None:
+        self._use_field = use_field
+        self.resolution_s = INSTANT_POWER_RESOLUTION_S if use_field else AVERAGE_POWER_RESOLUTION_S
+        super().__init__(nvml, target, method=METHOD_POLLING, **kwargs)
+
+    def read(self) -> dict[str, float]:
+        milliwatts = None
+        if self._use_field:
+            milliwatts = instant_power_mw(self._nvml, self.target.handle, where=self._where())
+            if milliwatts is None:  # the field stopped answering: fall back for good, and say so
+                self._use_field = False
+                self._note(f"{self.key}: instant power field stopped answering; using nvmlDeviceGetPowerUsage")
+        if milliwatts is None:
+            milliwatts = self._call("nvmlDeviceGetPowerUsage", self.target.handle)
+        self._sample_activity()
+        return {self.key: float(milliwatts) / 1000.0}
+
+
+def field_number(value: Any) -> float:
+    """The number in a ``c_nvmlFieldValue_t``, read from the union member its ``valueType`` names."""
+    member = {0: "dVal", 1: "uiVal", 2: "ulVal", 3: "ullVal", 4: "sllVal", 5: "siVal"}.get(value.valueType, "uiVal")
+    return float(getattr(value.value, member))
+
+
+def instant_power_mw(nvml: Any, handle: Any, *, where: str) -> float | None:
+    """``NVML_FI_DEV_POWER_INSTANT`` in mW, or ``None`` when the driver does not offer the field."""
+    field_id = getattr(nvml, "NVML_FI_DEV_POWER_INSTANT", None)
+    if field_id is None:
+        return None
+    try:
+        values = nvml.nvmlDeviceGetFieldValues(handle, [field_id])
+    except nvml.NVMLError as exc:
+        if getattr(exc, "value", None) == GPU_IS_LOST:
+            raise nvml_error(exc, "nvmlDeviceGetFieldValues", where) from exc
+        return None
+    if values[0].nvmlReturn != 0:
+        return None
+    return field_number(values[0])
