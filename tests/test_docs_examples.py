@@ -28,6 +28,7 @@ FENCE = re.compile(r"^```python\n(.*?)^```$", flags=re.S | re.M)
 PYTHON_FENCE = re.compile(r"^[ \t]*```[ \t]*(python|py|python3|pycon)\b.*$", flags=re.M)
 # run elsewhere for real: the torchrun example by tests/test_distributed_runs.py, pytest files by pytester
 ELSEWHERE = ("torchrun", "def test_")
+README_LIMIT = 12_000  # bytes: the README is the front door, the manual is under docs/
 
 
 def _blocks(page: Path) -> list[str]:
@@ -77,6 +78,11 @@ def test_python_block_runs(page, index, code, tmp_path):
         env={**os.environ, "HOME": str(tmp_path)},
     )
     assert proc.returncode == 0, f"{_rel(page)} block {index} failed:\n{code}\n{proc.stderr[-2000:]}"
+
+
+def test_readme_stays_a_front_door():
+    size = len((ROOT / "README.md").read_bytes())
+    assert size < README_LIMIT, f"README.md is {size} bytes (limit {README_LIMIT}): move detail into docs/"
 
 
 def test_every_docs_page_is_in_the_nav():
