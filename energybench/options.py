@@ -88,6 +88,26 @@ def text_value(text: Any) -> str:
     return str(text)
 
 
+def pue_value(text: Any) -> float:
+    """A PUE by the carbon module's own rule (a number >= 1.0), as a ``ValueError`` for ``resolve`` to place."""
+    from energybench.carbon.providers import parse_pue
+
+    try:
+        return parse_pue(text)
+    except ConfigError as exc:
+        raise ValueError(str(exc)) from None
+
+
+def intensity_value(text: Any) -> float:
+    """A grid factor in gCO2e/kWh by the carbon module's own rule (``250`` or ``250 g/kWh``)."""
+    from energybench.carbon.providers import parse_intensity
+
+    try:
+        return parse_intensity(text)
+    except ConfigError as exc:
+        raise ValueError(str(exc)) from None
+
+
 def boolean(text: Any) -> bool:
     if isinstance(text, bool):
         return text
@@ -143,11 +163,11 @@ OPTIONS: dict[str, Option] = _declare(
            "DIR", cli_aliases=("--results-dir",), pytest_aliases=("--energy-storage",)),
     Option("region", "grid region for CO2e, e.g. FRA, USA/california (US-CA), CAN/quebec, NO1, gcp:europe-west1 "
            "(list: energybench regions)", non_empty, None, "ENERGYBENCH_REGION", "REGION"),
-    Option("intensity", "fixed grid intensity in gCO2e/kWh instead of a region", non_empty, None,
+    Option("intensity", "fixed grid intensity in gCO2e/kWh instead of a region", intensity_value, None,
            "ENERGYBENCH_INTENSITY", "G_PER_KWH"),
     Option("intensity_csv", "time series CSV of (timestamp, gCO2e/kWh), applied interval by interval", non_empty,
            None, "ENERGYBENCH_INTENSITY_CSV", "PATH"),
-    Option("pue", "data-centre power usage effectiveness applied to CO2e (default 1.0)", text_value, "1.0",
+    Option("pue", "data-centre power usage effectiveness applied to CO2e (default 1.0)", pue_value, 1.0,
            "ENERGYBENCH_PUE", "PUE"),
     Option("alpha", "significance level of the one-sided test behind a verdict (default 0.01)", alpha_level, 0.01,
            "ENERGYBENCH_ALPHA", "A"),
@@ -316,4 +336,4 @@ def sampler_options(values: Mapping[str, Any]) -> dict[str, Any]:
 def carbon_kwargs(values: Mapping[str, Any]) -> dict[str, Any]:
     """The resolved carbon options as ``Meter``/``resolve_provider`` keywords."""
     return {"region": values.get("region"), "intensity": values.get("intensity"),
-            "intensity_csv": values.get("intensity_csv"), "pue": values.get("pue") or "1.0"}
+            "intensity_csv": values.get("intensity_csv"), "pue": values.get("pue") or 1.0}

@@ -516,7 +516,9 @@ class CarbonBasis:
     @classmethod
     def from_provider(cls, provider: Any) -> CarbonBasis:
         """From an intensity provider's ``describe()``: the one way both writers fill it."""
-        return cls.parse(_Field(dict(provider.describe()), "carbon", "carbon settings"))
+        basis = cls.parse(_Field(dict(provider.describe()), "carbon", "carbon settings"))
+        assert basis is not None  # describe() always returns a mapping
+        return basis
 
     def to_dict(self) -> dict[str, Any]:
         return {"region": self.region, "intensity_g_per_kwh": self.intensity_g_per_kwh, "year": self.year,
@@ -757,7 +759,8 @@ def _migrate_1_to_2(data: dict[str, Any]) -> dict[str, Any]:
                                                                                        dict) else {}
     out["kind"] = "pytest" if isinstance(launcher, dict) and launcher.get("tool") == "pytest" else "suite"
     benches = []
-    for b in data.get("benchmarks") if isinstance(data.get("benchmarks"), list) else []:
+    listed = data.get("benchmarks")
+    for b in listed if isinstance(listed, list) else []:
         if not isinstance(b, dict):
             benches.append(b)
             continue

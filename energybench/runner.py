@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any, TextIO
 
 from energybench.distributed.launcher import is_nonzero_rank, launcher_environment
@@ -250,13 +251,13 @@ def _prepare(plan: Any, ctx: Context, cfg: RunConfig, state: _State, log: Callab
             state.notes.append(reason)
             continue
         ctx.options = suite.options
-        baseline: Model = _plugin_call(f"subject {subject.name!r} (baseline)", lambda s=subject: s.baseline(ctx))
+        baseline: Model = _plugin_call(f"subject {subject.name!r} (baseline)", partial(subject.baseline, ctx))
         models: list[tuple[Model, str, str]] = [(baseline, BASELINE, BASELINE)]
         for spec, method, params in resolved:
             log(f"{subject.name}: applying {spec}")
             try:
                 model = _plugin_call(f"method {spec!r} on {subject.name!r}",
-                                     lambda m=method, p=params, s=subject, b=baseline: m.apply(b, s, p, ctx))
+                                     partial(method.apply, baseline, subject, params, ctx))
             except NotApplicable as why:
                 note = f"{subject.name}/{spec}: not applicable: {why}"
                 log(note)
@@ -268,9 +269,9 @@ def _prepare(plan: Any, ctx: Context, cfg: RunConfig, state: _State, log: Callab
         state.subjects[subject.name] = {"description": subject.description, **_safe(subject.metadata)}
         for model, spec, technique in models:
             quality = _plugin_call(f"quality of {subject.name!r}/{spec}",
-                                   lambda m=model, s=subject, b=baseline: s.quality(m, b, ctx))
+                                   partial(subject.quality, model, baseline, ctx))
             size = model_size(model.module)
-            workloads = _plugin_call(f"workloads of {subject.name!r}", lambda m=model, s=subject: s.workloads(m, ctx))
+            workloads = _plugin_call(f"workloads of {subject.name!r}", partial(subject.workloads, model, ctx))
             for wl in workloads:
                 if cfg.phase and wl.phase != cfg.phase:
                     continue

@@ -39,6 +39,11 @@ def list_runs(directory: str | os.PathLike[str] = DEFAULT_DIR) -> list[Path]:
     return [p for _, p in sorted(found)]
 
 
+def _run_number(path: Path) -> int | None:
+    m = _RUN_FILE.match(path.name)
+    return int(m["num"]) if m else None
+
+
 def _numbers_in_use(d: Path) -> set[int]:
     used = set()
     for p in d.iterdir():
@@ -62,7 +67,7 @@ def _claim_number(d: Path) -> tuple[int, Path]:
             continue
         os.close(fd)
         # A writer may have finished (file in place, marker removed) between our listing and our claim.
-        if any(_RUN_FILE.match(p.name) and int(_RUN_FILE.match(p.name)["num"]) == num for p in d.iterdir()):
+        if any(_run_number(p) == num for p in d.iterdir()):
             marker.unlink(missing_ok=True)
             continue
         return num, marker
@@ -146,9 +151,9 @@ def resolve_run(ref: str | os.PathLike[str], directory: str | os.PathLike[str] =
             raise ResultsError(f"no run {text!r} in {directory}: it holds {len(runs)} run(s); save one first")
         return runs[-1 - back]
     if text.isdigit():
-        hits = [r for r in runs if int(_RUN_FILE.match(r.name)["num"]) == int(text)]
+        hits = [r for r in runs if _run_number(r) == int(text)]
     else:
-        hits = [r for r in runs if r.stem == text] or [r for r in runs if _RUN_FILE.match(r.name)["name"] == text]
+        hits = [r for r in runs if r.stem == text] or [r for r in runs if r.stem.split("_", 1)[-1] == text]
     if not hits:
         known = ", ".join(r.stem for r in runs[-5:]) or "none"
         raise ResultsError(f"no run {text!r} in {directory} (latest: {known}); give a file, run id or 'latest'")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from typing import Any
 
 from energybench.errors import ConfigError
 from energybench.options import SAMPLER_OPTIONS, add_to_argparse, from_namespace, sampler_options
@@ -27,7 +28,7 @@ def run(args: argparse.Namespace) -> int:
         problem = None
     except ConfigError as exc:  # still show the table: it is what explains the problem
         used, problem = set(), str(exc)
-    rows = [
+    rows: list[dict[str, Any]] = [
         {
             "name": p.name,
             "available": p.available,

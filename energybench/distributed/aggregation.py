@@ -426,10 +426,10 @@ def _merge_timelines(
     rows: list[tuple[float, dict[str, float]]] = []
     for point in points:
         row: dict[str, float] = {}
-        for key, (offset, ends, watts) in series.items():
+        for key, (offset, ends, levels) in series.items():
             if point <= offset or point > ends[-1]:
                 continue
-            row[key] = watts[bisect.bisect_left(ends, point)]
+            row[key] = levels[bisect.bisect_left(ends, point)]
         if row:
             rows.append((point, row))
     return tuple(rows)

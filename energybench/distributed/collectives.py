@@ -61,7 +61,7 @@ def aggregation_group(timeout_s: float) -> AggregationGroup:
     return found
 
 
-def agree(value: T, combine: Callable[[list[T]], T] = max, options: Mapping[str, Any] | None = None) -> T:
+def agree(value: T, combine: Callable[[list[Any]], Any] = max, options: Mapping[str, Any] | None = None) -> T:
     """One value every rank agrees on, e.g. iterations per window: ``combine`` over all ranks' values.
 
     Code that decides how often to call a collective (a DDP step) from local timing must agree first, or

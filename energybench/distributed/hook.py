@@ -55,12 +55,11 @@ def window_hook(meter: Meter, options: Mapping[str, Any]) -> WindowHook | None:
 def local_only(local: Measurement, *, host: str, reason: str, warning: str | None = None) -> Measurement:
     """This rank's own figures, marked as such so no report mistakes them for the job's."""
     dist = initialized_dist()
-    up = dist is not None
     marker = {
         "aggregated": False,
         "reason": reason,
-        "rank": dist.get_rank() if up else None,
-        "world_size": dist.get_world_size() if up else None,
+        "rank": dist.get_rank() if dist is not None else None,
+        "world_size": dist.get_world_size() if dist is not None else None,
         "host": host,
     }
     warnings = (*local.warnings, warning) if warning else local.warnings

@@ -108,6 +108,7 @@ def _headline(report: Report) -> str:
             continue
         best = min(others, key=lambda e: e.ratio.value)  # type: ignore[union-attr]
         r = best.ratio
+        assert r is not None
         cls = "good" if r.high is not None and r.high < 1 else "bad" if r.low is not None and r.low > 1 else ""
         cost = ""
         if best.quality and base.quality:

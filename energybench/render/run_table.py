@@ -61,7 +61,7 @@ def rows(run: Run) -> list[list[str]]:
             b.name, b.method, b.phase, _energy(b.energy_per_item, b.item_unit),
             _energy(b.summary("energy_above_idle_per_item_j"), b.item_unit, ci=False),
             _ratio(run, b), _quality(b), _size(b),
-            units.rate(throughput.median, b.item_unit) if throughput.n else "-", b.source,
+            units.rate(throughput.median, b.item_unit or "") if throughput.n else "-", b.source,
         ])
     return out
 

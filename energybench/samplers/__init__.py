@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import importlib
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -52,7 +52,7 @@ class SamplerFactory:
 
     name: str
     probe: Callable[[Mapping[str, Any]], Availability]
-    create: Callable[[Mapping[str, Any]], list[Sampler]]
+    create: Callable[[Mapping[str, Any]], Sequence[Sampler]]
     fallback_for: str | None = None
 
 

@@ -47,7 +47,7 @@ import psutil
 
 from energybench.errors import ConfigError
 from energybench.samplers import SamplerFactory
-from energybench.samplers.base import Availability, BaseSampler, Domain, Sampler
+from energybench.samplers.base import Availability, BaseSampler, Domain, Kind, Sampler
 
 NAME = "cpu-model"
 CPU_KEY = "cpu:package"
@@ -270,7 +270,7 @@ class CpuModelSampler(BaseSampler):
     """
 
     name = NAME
-    kind = "counter"
+    kind: Kind = "counter"
 
     def __init__(
         self,

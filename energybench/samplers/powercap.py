@@ -33,7 +33,7 @@ from typing import Any
 
 from energybench.errors import SamplerError
 from energybench.samplers import SamplerFactory
-from energybench.samplers.base import Availability, BaseSampler, Domain, Sampler
+from energybench.samplers.base import Availability, BaseSampler, Domain, Kind, Sampler
 
 NAME = "powercap"
 METHOD = "rapl-powercap"
@@ -235,7 +235,7 @@ class PowercapSampler(BaseSampler):
     """Reads every RAPL zone under one powercap root as cumulative joules."""
 
     name = NAME
-    kind = "counter"
+    kind: Kind = "counter"
     resolution_s = RESOLUTION_S
 
     def __init__(self, root: Path | str) -> None:

@@ -29,7 +29,7 @@ from typing import Any, Protocol
 
 from energybench.errors import ConfigError, SamplerError
 from energybench.samplers import SamplerFactory
-from energybench.samplers.base import Availability, BaseSampler, Domain
+from energybench.samplers.base import Availability, BaseSampler, Domain, Kind
 from energybench.samplers.tpu_power import PCI_DEVICE_IDS, PCI_V2_V3, TABLE, chip_power, normalize_generation
 
 NAME = "tpu"
@@ -69,7 +69,9 @@ class LibtpuSdkClient:
 
     def __init__(self, monitoring: Any = None) -> None:
         if monitoring is None:
-            from libtpu.sdk import tpumonitoring as monitoring  # optional: only on TPU VMs
+            from libtpu.sdk import tpumonitoring  # optional: only on TPU VMs
+
+            monitoring = tpumonitoring
         self._m = monitoring
         try:
             self._supported = {str(n) for n in self._m.list_supported_metrics()}
@@ -273,7 +275,7 @@ class TpuSampler(BaseSampler):
     """Watts per chip = duty cycle / 100 x chip watts; the meter polls and integrates."""
 
     name = NAME
-    kind = "power"
+    kind: Kind = "power"
     resolution_s = DUTY_CYCLE_RESOLUTION_S
 
     def __init__(
@@ -293,7 +295,7 @@ class TpuSampler(BaseSampler):
         self.watts_source = watts_source
         self.generation = generation
         self.generation_source = generation_source
-        self._clock = clock
+        self._clock = self.clock = clock  # the time source window_stats bounds are in
         self._samples: deque[tuple[float, list[ChipUsage]]] = deque(maxlen=100_000)
 
     def domains(self) -> list[Domain]:
@@ -321,10 +323,6 @@ class TpuSampler(BaseSampler):
             f"tpu:{u.chip}": max(0.0, min(u.duty_cycle_pct, 100.0)) / 100.0 * self.watts for u in usage[: self.chips]
         }
 
-    @property
-    def clock(self) -> Callable[[], float]:
-        """The time source ``window_stats`` bounds are in."""
-        return self._clock
 
     def window_stats(self, start: float, end: float) -> dict[str, Any]:
         """Mean duty cycle and HBM use per chip over ``[start, end]``; the meter asks for each window's own
@@ -333,7 +331,7 @@ class TpuSampler(BaseSampler):
         out: dict[str, Any] = {"samples": len(rows)}
         for i in range(self.chips):
             duty = [r[i].duty_cycle_pct for r in rows if i < len(r)]
-            hbm = [r[i].hbm_used_bytes for r in rows if i < len(r) and r[i].hbm_used_bytes is not None]
+            hbm = [h for r in rows if i < len(r) and (h := r[i].hbm_used_bytes) is not None]
             out[f"tpu:{i}"] = {
                 "duty_cycle_mean_pct": sum(duty) / len(duty) if duty else None,
                 "hbm_used_mean_bytes": sum(hbm) / len(hbm) if hbm else None,

@@ -58,7 +58,7 @@ class Workload:
     name: str
     phase: str
     item_unit: str
-    run: Callable[[], int]
+    run: Callable[[], float]
     setup: Callable[[], None] | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
 

@@ -85,7 +85,8 @@ _HINTS: dict[int, tuple[type[NvmlError], str, str]] = {
 def nvml_error(exc: BaseException, call: str, where: str) -> NvmlError:
     """Turn a ``pynvml.NVMLError`` into the typed, one-line error the CLI prints."""
     code = getattr(exc, "value", None)
-    cls, text, fix = _HINTS.get(code, (NvmlError, str(exc) or "NVML error", "see `nvidia-smi` for the GPU state"))
+    fallback = (NvmlError, str(exc) or "NVML error", "see `nvidia-smi` for the GPU state")
+    cls, text, fix = _HINTS.get(code, fallback) if isinstance(code, int) else fallback
     suffix = f" (NVML code {code})" if code is not None else ""
     return cls(f"NVML {call} failed for {where}: {text}{suffix}: {fix}")
 

@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from energybench.samplers.base import BaseSampler, Domain
+from energybench.samplers.base import BaseSampler, Domain, Kind
 from energybench.samplers.nvml.errors import GPU_IS_LOST, nvml_error
 from energybench.samplers.nvml.visibility import GpuTarget
 
@@ -59,7 +59,7 @@ class NvmlGpuSampler(BaseSampler):
         nvml.nvmlInit()  # NVML is reference counted: each sampler holds one reference until close()
         self.name = f"{NAME}:{key}"  # unique per sampler: the meter keys its readings by sampler name
         self._nvml = nvml
-        self._clock = clock
+        self._clock = self.clock = clock  # the time source window_stats bounds are in
         self._open = True
         self.target = target
         self.key = key
@@ -89,6 +89,10 @@ class NvmlGpuSampler(BaseSampler):
                 details=dict(self._details),
             )
         ]
+
+    def read(self) -> dict[str, float]:
+        """Joules (counter) or watts (power) of this GPU: each concrete sampler reads its own NVML figure."""
+        raise NotImplementedError
 
     def on_edge(self) -> None:
         """Let queued CUDA kernels finish before the edge read, so they count in the right window.
@@ -129,10 +133,6 @@ class NvmlGpuSampler(BaseSampler):
         self._reported = len(self._notes)
         return fresh
 
-    @property
-    def clock(self) -> Callable[[], float]:
-        """The time source ``window_stats`` bounds are in (``time.monotonic`` unless a test replays a trace)."""
-        return self._clock
 
     def window_stats(self, start: float, end: float) -> dict[str, Any]:
         """Mean utilisation and memory use over ``[start, end]`` (seconds of ``clock``). Samples are taken at
@@ -188,7 +188,7 @@ class NvmlGpuSampler(BaseSampler):
 class NvmlEnergySampler(NvmlGpuSampler):
     """Cumulative joules from ``nvmlDeviceGetTotalEnergyConsumption`` (mJ since the driver loaded)."""
 
-    kind = "counter"
+    kind: Kind = "counter"
     resolution_s = COUNTER_RESOLUTION_S
 
     def __init__(self, nvml: Any, target: GpuTarget, **kwargs: Any) -> None:
@@ -213,7 +213,7 @@ class NvmlPowerSampler(NvmlGpuSampler):
     """Watts from the instant-power field where supported, else ``nvmlDeviceGetPowerUsage``; the meter
     polls and integrates."""
 
-    kind = "power"
+    kind: Kind = "power"
 
     def __init__(self, nvml: Any, target: GpuTarget, *, use_field: bool, **kwargs: Any) -> None:
         self._use_field = use_field
