@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from energybench.errors import ConfigError
+from energybench.gate import DEFAULT_ALPHA
 
 PYTEST_PREFIX = "energy"
 CONFIG_TABLE = "tool.energybench"
@@ -169,7 +170,8 @@ OPTIONS: dict[str, Option] = _declare(
            None, "ENERGYBENCH_INTENSITY_CSV", "PATH"),
     Option("pue", "data-centre power usage effectiveness applied to CO2e (default 1.0)", pue_value, 1.0,
            "ENERGYBENCH_PUE", "PUE"),
-    Option("alpha", "significance level of the one-sided test behind a verdict (default 0.01)", alpha_level, 0.01,
+    Option("alpha", f"significance level of the one-sided test behind a verdict (default {DEFAULT_ALPHA})", alpha_level,
+           DEFAULT_ALPHA,
            "ENERGYBENCH_ALPHA", "A"),
     Option("fail_on", "fail on a regression: METRIC:+N%% or METRIC:+N<unit>, e.g. energy:+5%%, co2e:+2mg; repeat "
            "or give a comma list", non_empty, (), "ENERGYBENCH_FAIL_ON", "EXPR", repeat=True,

@@ -27,7 +27,7 @@ def test_regions_fra_shows_factor_year_and_source():
     lines = out.stdout.splitlines()
     assert lines[0].split() == ["NAME", "ALIAS", "KIND", "gCO2e/kWh", "YEAR", "PLACE", "SOURCE"]
     fra = lookup_region("FRA")
-    first = lines[1].split()
+    first = lines[2].split()  # after the header and its rule
     assert first[:4] == ["FRA", "country", f"{fra.intensity_g_per_kwh:.1f}", str(fra.year)]
     footnote = first[-1]  # e.g. "[1]"
     assert f"{footnote} {fra.source}" in lines

@@ -11,8 +11,9 @@ import json
 import sys
 
 from energybench.carbon import closest_names, list_regions
-from energybench.carbon.regions import KINDS, RegionFactor, catalog
+from energybench.carbon.regions import KINDS, catalog
 from energybench.errors import UnknownRegionError
+from energybench.render.regions import format_table
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -51,42 +52,3 @@ def run(args: argparse.Namespace) -> int:
     for note in catalog().notes:
         print(f"note: {note}", file=sys.stderr)
     return 0
-
-
-def format_table(regions: list[RegionFactor]) -> str:
-    """A fixed-width table; long source strings become numbered footnotes so rows stay one line."""
-    sources: list[str] = []
-    rows = []
-    for r in regions:
-        if r.source not in sources:
-            sources.append(r.source)
-        rows.append(
-            (
-                r.name,
-                ", ".join(r.aliases),
-                r.kind,
-                f"{r.intensity_g_per_kwh:.1f}",
-                str(r.year) if r.year is not None else "-",
-                r.label,
-                f"[{sources.index(r.source) + 1}]",
-            )
-        )
-    header = ("NAME", "ALIAS", "KIND", "gCO2e/kWh", "YEAR", "PLACE", "SOURCE")
-    widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(header)]
-    right = {3}  # numbers right-aligned
-
-    def line(cells: tuple[str, ...]) -> str:
-        parts = [c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths, strict=True))]
-        return "  ".join(parts).rstrip()
-
-    out = [line(header)] + [line(row) for row in rows]
-    out.append("")
-    out.extend(f"[{i}] {s}" for i, s in enumerate(sources, start=1))
-    n = len(regions)
-    out.append(
-        f"{n} region{'s' if n != 1 else ''}; use a NAME or ALIAS with --region (any case). "
-        "China's factors are CO2 only."
-        if any(r.kind == "cn-province" for r in regions)
-        else f"{n} region{'s' if n != 1 else ''}; use a NAME or ALIAS with --region (any case)."
-    )
-    return "\n".join(out) + "\n"

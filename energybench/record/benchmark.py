@@ -1,0 +1,144 @@
+"""A benchmark: one workload of one subject under one method, with its rounds and derived summaries."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+from energybench import stats
+from energybench.record.parse import _extra, _Field, _required_list
+from energybench.record.parts import BASELINE, FIGURES, OneOff, Quality, Round, Size
+
+
+@dataclass(frozen=True)
+class Benchmark:
+    """One workload of one subject under one method, with all its rounds.
+
+    ``name`` identifies the workload (``lm/inference-generate``, or a pytest node id); ``method`` is the
+    full compression spec (``prune-l1-0.5``) or ``baseline``; ``method_name`` is the registered technique
+    (``prune-l1``); ``family`` is the model family (``lm``) and ``workload`` the workload alone. A benchmark
+    is matched across runs by ``key`` (name plus method).
+    """
+
+    name: str
+    method: str = BASELINE
+    method_name: str = BASELINE
+    family: str | None = None
+    workload: str | None = None
+    phase: str = "other"
+    item_unit: str | None = None
+    params: Mapping[str, Any] = field(default_factory=dict)
+    quality: Quality | None = None
+    size: Size | None = None
+    rounds: tuple[Round, ...] = ()
+    warnings: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
+    one_off: OneOff | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)  # the file's free-form "extra" object
+    unknown: Mapping[str, Any] = field(default_factory=dict)  # keys this version does not know, kept as they are
+
+    @property
+    def is_baseline(self) -> bool:
+        return self.method == BASELINE
+
+    @property
+    def key(self) -> str:
+        """How a benchmark is matched across runs: its name, plus the method when it is not the baseline."""
+        return self.name if self.is_baseline else f"{self.name} [{self.method}]"
+
+    @property
+    def source(self) -> str:
+        """``measured`` only when every round was; ``estimated`` as soon as one was; ``none`` without rounds."""
+        sources = {r.source for r in self.rounds} - {"none"}
+        if not sources:
+            return "none"
+        return "measured" if sources == {"measured"} else "estimated"
+
+    @property
+    def has_items(self) -> bool:
+        """Whether the rounds count items (energy per item means something beyond energy per call)."""
+        return any(r.items != 1 for r in self.rounds) or self.item_unit is not None
+
+    def values(self, figure: str) -> list[float]:
+        """The finite per-round values of one of ``FIGURES``."""
+        out = []
+        for r in self.rounds:
+            v = r.value(figure)
+            if v is not None and math.isfinite(v):
+                out.append(float(v))
+        return out
+
+    def summary(self, figure: str) -> stats.Summary:
+        """Median, CI and spread of one figure, computed once per benchmark."""
+        cache = self._summaries
+        if figure not in cache:
+            cache[figure] = stats.summarize(self.values(figure))
+        return cache[figure]
+
+    @cached_property
+    def _summaries(self) -> dict[str, stats.Summary]:
+        return {}
+
+    @property
+    def energy_per_item(self) -> stats.Summary:
+        return self.summary("energy_per_item_j")
+
+    @property
+    def stability_warning(self) -> str | None:
+        """The stability rule on energy per item (per call for pytest rounds, where items are constant)."""
+        return stats.stability_warning(self.values("energy_per_item_j"))
+
+    def stats_dict(self) -> dict[str, dict[str, float]]:
+        """Derived summaries as written to the file for other tools (ignored on load)."""
+        out = {}
+        for fig in FIGURES:
+            s = self.summary(fig)
+            if s.n:
+                out[fig] = s.to_dict()
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {
+            "name": self.name, "method": self.method, "method_name": self.method_name, "family": self.family,
+            "workload": self.workload, "phase": self.phase, "item_unit": self.item_unit,
+            "params": dict(self.params),
+            "quality": self.quality.to_dict() if self.quality else None,
+            "size": self.size.to_dict() if self.size else None,
+            "rounds": [r.to_dict() for r in self.rounds],
+            "warnings": list(self.warnings), "notes": list(self.notes),
+            "one_off": self.one_off.to_dict() if self.one_off else None,
+            "stats": self.stats_dict(), "extra": dict(self.extra),
+        }
+        return {**d, **self.unknown}
+
+    @classmethod
+    def parse(cls, f: _Field) -> Benchmark:
+        d = f.obj()
+        name = f.child("name").text()
+        phase = f.child("phase").opt_text() or "other"
+        params = f.child("params").opt_obj() or {}
+        return cls(
+            name=name,
+            method=f.child("method").opt_text() or BASELINE,
+            method_name=f.child("method_name").opt_text() or f.child("method").opt_text() or BASELINE,
+            family=f.child("family").opt_text(),
+            workload=f.child("workload").opt_text(),
+            phase=phase,
+            item_unit=f.child("item_unit").opt_text(),
+            params=dict(params),
+            quality=Quality.parse(f.child("quality")),
+            size=Size.parse(f.child("size")),
+            rounds=tuple(Round.parse(r, i) for i, r in enumerate(_required_list(f, "rounds"))),
+            warnings=f.child("warnings").texts(),
+            notes=f.child("notes").texts(),
+            one_off=OneOff.parse(f.child("one_off")),
+            extra=f.child("extra").opt_obj() or {},
+            unknown=_extra(d, _BENCH_KEYS),
+        )
+
+
+_BENCH_KEYS = ("name", "method", "method_name", "family", "workload", "phase", "item_unit", "params", "quality",
+               "size", "rounds", "warnings", "notes", "one_off", "stats", "extra")

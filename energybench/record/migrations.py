@@ -1,0 +1,69 @@
+"""Older run files, brought up to the current schema on load (version by version)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from energybench.record.parts import BASELINE
+
+
+def _split_name(name: str) -> tuple[str | None, str]:
+    """``lm/inference-generate`` -> (``lm``, ``inference-generate``); a pytest node id splits at ``::``."""
+    if "::" in name:
+        family, _, workload = name.partition("::")
+        return family, workload
+    if "/" in name:
+        family, _, workload = name.partition("/")
+        return family, workload
+    return None, name
+
+
+def _technique(spec: str) -> str:
+    """The registered method a v1 spec came from (``int8-dynamic-perchannel`` -> ``int8-dynamic``)."""
+    if spec == BASELINE:
+        return BASELINE
+    from energybench.subjects.api import BUILTIN_METHODS  # a table of names; imports nothing heavy
+
+    for name in sorted(BUILTIN_METHODS, key=len, reverse=True):
+        if spec == name or spec.startswith(name + "-"):
+            return name
+    return spec
+
+
+def _migrate_1_to_2(data: dict[str, Any]) -> dict[str, Any]:
+    """Version 1 (before the typed record): ``subject`` held the method spec, ``method`` its first word;
+    ``extra`` held notes, one-off costs and the runner's verdicts (now derived, so dropped)."""
+    out = dict(data)
+    launcher = ((data.get("environment") or {}).get("launcher") or {}) if isinstance(data.get("environment"),
+                                                                                       dict) else {}
+    out["kind"] = "pytest" if isinstance(launcher, dict) and launcher.get("tool") == "pytest" else "suite"
+    benches = []
+    listed = data.get("benchmarks")
+    for b in listed if isinstance(listed, list) else []:
+        if not isinstance(b, dict):
+            benches.append(b)
+            continue
+        nb = dict(b)
+        subject = b.get("subject")
+        spec = subject if isinstance(subject, str) and subject and subject != BASELINE else BASELINE
+        nb["method"] = spec
+        nb["method_name"] = _technique(spec)
+        if isinstance(b.get("name"), str):
+            nb["family"], nb["workload"] = _split_name(b["name"])
+        extra = dict(b.get("extra") or {}) if isinstance(b.get("extra"), dict) else {}
+        nb["notes"] = extra.pop("notes", [])
+        nb["one_off"] = extra.pop("one_off", None)
+        if nb["one_off"] is not None and "energy_j" not in nb["one_off"]:
+            nb["one_off"] = None  # a method that measured nothing once (no meter) had no cost to report
+        for derived in ("vs_baseline", "break_even_items"):
+            extra.pop(derived, None)
+        nb.pop("subject", None)
+        nb["extra"] = extra
+        benches.append(nb)
+    out["benchmarks"] = benches
+    out["version"] = 2
+    return out
+
+
+MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _migrate_1_to_2}
