@@ -77,7 +77,10 @@ def seconds(value: float | None) -> str:
 
 
 def count(value: float | None, digits: int = 3) -> str:
-    """A plain quantity with an SI prefix and no space: ``2.02k``, ``1.5M``, ``512``."""
+    """A plain quantity with an SI prefix and no space: ``2.02k``, ``1.5M``, ``512``, ``0.748`` (no milli- for
+    a count: nobody writes 748m runs)."""
+    if value is not None and _finite(value) and abs(value) < 1000:
+        return f"{value:.{digits}g}"
     return si(value, "", digits=digits, space=False)
 
 
