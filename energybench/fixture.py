@@ -17,6 +17,7 @@ from typing import Any
 
 from energybench.errors import ConfigError
 from energybench.measurement import Measurement
+from energybench.noise import Probe
 from energybench.record import BASELINE, PHASES, Benchmark, Quality, Round
 
 #: Each round's window lasts at least this many updates of the slowest sampler's counter (10: quantisation
@@ -85,6 +86,8 @@ def _check_items(items: Any, where: str) -> None:
 class _Round:
     measurement: Measurement
     iterations: int
+    load: dict[str, float]
+    flags: tuple[str, ...]
 
 
 @dataclass
@@ -98,6 +101,7 @@ class EnergyFixture:
     nodeid: str
     meter_factory: Callable[[], Any]  # -> energybench.meter.Meter, created once per session
     resolution_s: Callable[[], float]
+    before_round: Callable[[], None] | None = None  # an A/B session hands the turn over here
     options: EnergyOptions = field(default_factory=EnergyOptions)
     params: dict[str, Any] | None = None
     extra_info: dict[str, Any] = field(default_factory=dict)
@@ -252,13 +256,18 @@ class EnergyFixture:
                 for _ in range(iterations):
                     result = call()
             else:
+                if self.before_round is not None:
+                    self.before_round()
+                probe = Probe()
+                probe.start()
                 meter.begin(window)
                 try:
                     for _ in range(iterations):
                         result = call()
                 finally:
                     m = meter.end(window)
-                self._rounds.append(_Round(m, iterations))
+                    load, flags = probe.stop()
+                self._rounds.append(_Round(m, iterations, load, flags))
             if done is not None:
                 done()
         return result
@@ -280,7 +289,8 @@ class EnergyFixture:
             rounds.append(Round(
                 index=i, energy_j=m.energy_j / it, duration_s=m.duration_s / it, items=float(o.items),
                 co2e_g=co2 / it if co2 is not None else None, source=m.source,
-                domains={k: v / it for k, v in m.energy_by_domain().items()}, iterations=it,
+                domains={k: v / it for k, v in m.energy_by_domain().items()}, iterations=it, load=r.load,
+                flags=r.flags,
             ))
             for w in m.warnings:
                 if not w.startswith(NO_REGION_NOTE) and w not in warnings:

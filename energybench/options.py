@@ -27,6 +27,10 @@ from energybench.errors import ConfigError
 from energybench.gate import DEFAULT_ALPHA
 
 PYTEST_PREFIX = "energy"
+#: Trials per benchmark of ``energybench run``: enough that a real 20% saving is still claimed after correcting
+#: across a table of ~35 rows (tests/test_verdict_statistics.py simulates it); 3 never could be.
+TRIALS = 15
+QUICK_TRIALS = 12
 CONFIG_TABLE = "tool.energybench"
 
 
@@ -176,8 +180,12 @@ OPTIONS: dict[str, Option] = _declare(
     Option("fail_on", "fail on a regression: METRIC:+N%% or METRIC:+N<unit>, e.g. energy:+5%%, co2e:+2mg; repeat "
            "or give a comma list", non_empty, (), "ENERGYBENCH_FAIL_ON", "EXPR", repeat=True,
            pytest_aliases=("--energy-compare-fail",)),
+    Option("history", "gate against the spread of up to N past runs of the baseline (runs saved under the baseline's "
+           "name; used when there are 3 or more, 0 turns it off)", non_negative_int, 10, "ENERGYBENCH_HISTORY", "N"),
     Option("require_baseline", "a missing baseline is bad input (CLI exit 2, pytest exit 4) instead of a pass "
            "with a note", boolean, False, "ENERGYBENCH_REQUIRE_BASELINE", flag=True),
+    Option("threads", "pin torch's intra-op threads and the BLAS/OpenMP pools to N (default: leave them, record "
+           "them)", positive_int, None, "ENERGYBENCH_THREADS", "N"),
     Option("powercap_root", "where the RAPL powercap tree is (default: $ENERGYBENCH_POWERCAP_ROOT or "
            "/sys/class/powercap)", non_empty, None, None, "DIR"),
     Option("gpu_index", "measure only this GPU (index as CUDA_VISIBLE_DEVICES shows it); repeat for several",

@@ -27,6 +27,8 @@ from typing import Any, TextIO
 
 from energybench.distributed.launcher import is_nonzero_rank, launcher_environment
 from energybench.errors import ConfigError, EnergybenchError, SamplerError
+from energybench.noise import Probe
+from energybench.options import TRIALS
 from energybench.record import BASELINE, Benchmark, CarbonBasis, Idle, OneOff, Quality, Round, Run, Size
 from energybench.render.progress import Progress
 from energybench.samplers import benchmark_options
@@ -54,7 +56,7 @@ __all__ = ["RunConfig", "Suite", "load_suites", "run_suites", "select"]
 class RunConfig:
     """Everything a run needs besides the suites; the CLI fills it from its flags."""
 
-    trials: int = 5
+    trials: int = TRIALS
     warmup: int = 1
     quick: bool = False
     phase: str | None = None
@@ -71,6 +73,7 @@ class RunConfig:
     samplers: Sequence[Any] | None = None
     sampler_options: dict[str, Any] | None = None
     save: bool = True
+    one_off_repeats: int = 3  # one-off costs (distillation, calibration) are measured this many times
     progress: bool | None = None  # None: only when stderr is a terminal
     stream: TextIO | None = None  # where notes and the progress bar go (stderr)
 
@@ -89,6 +92,7 @@ class _Entry:
     workload: Workload
     bench: Benchmark
     rounds: list[Round] = field(default_factory=list)
+    load: tuple[dict[str, float], tuple[str, ...]] = ({}, ())  # the machine's load around the last trial
 
     @property
     def label(self) -> str:
@@ -117,12 +121,13 @@ def pin_settings(cfg: RunConfig) -> dict[str, Any]:
     """Pin threads, MHA fast path and seeds; return what was set, for the results file."""
     import torch
 
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
+    from energybench import threads
+
+    pinned = threads.pin(cfg.threads)[0] if cfg.threads else threads.current()
     torch.backends.mha.set_fastpath_enabled(False)
     torch.manual_seed(cfg.seed)
     return {
-        "threads": torch.get_num_threads(),
+        "threads": pinned,
         "interop_threads": torch.get_num_interop_threads(),
         "mha_fastpath": torch.backends.mha.get_fastpath_enabled(),
         "compile": False,
@@ -265,6 +270,7 @@ def _prepare(plan: Any, ctx: Context, cfg: RunConfig, state: _State, log: Callab
                 continue
             model.method = spec
             model.params = {**params, **model.params}
+            _repeat_one_off(model, spec, cfg, log)
             models.append((model, spec, method.name))
         state.subjects[subject.name] = {"description": subject.description, **_safe(subject.metadata)}
         for model, spec, technique in models:
@@ -289,12 +295,29 @@ def _prepare(plan: Any, ctx: Context, cfg: RunConfig, state: _State, log: Callab
         raise ConfigError("nothing to run: every subject was skipped or filtered out (see the notes above)")
 
 
+def _repeat_one_off(model: Model, spec: str, cfg: RunConfig, log: Callable[[str], None]) -> None:
+    """Measure a method's one-off work (distillation, calibration) ``cfg.one_off_repeats`` times in all, so its
+    cost carries an interval instead of one sample."""
+    if model.repeat_one_off is None or model.one_off_energy_j is None or cfg.one_off_repeats < 2:
+        return
+    energies = [model.one_off_energy_j]
+    for i in range(cfg.one_off_repeats - 1):
+        log(f"{spec}: measuring its one-off cost again ({i + 2}/{cfg.one_off_repeats})")
+        m = _plugin_call(f"repeating the one-off work of {spec!r}", model.repeat_one_off)
+        if m is not None:
+            energies.append(m.energy_j)
+    model.one_off["energies"] = energies
+
+
 def _one_off(model: Model) -> OneOff | None:
     if model.one_off_energy_j is None and not model.one_off:
         return None
     info = dict(model.one_off)
-    return OneOff(what=str(info.pop("what", "one-off cost")), energy_j=model.one_off_energy_j,
-                  duration_s=info.pop("duration_s", None), source=info.pop("source", None),
+    energies = tuple(float(e) for e in info.pop("energies", ()) if e is not None)
+    finite = [e for e in energies if e == e]
+    energy = sum(finite) / len(finite) if finite else model.one_off_energy_j
+    return OneOff(what=str(info.pop("what", "one-off cost")), energy_j=energy,
+                  duration_s=info.pop("duration_s", None), source=info.pop("source", None), energies=energies,
                   extra={k: v for k, v in info.items() if k != "energy_j"})
 
 
@@ -328,6 +351,8 @@ def _run_once(e: _Entry, cfg: RunConfig, meter: Any = None, trial: int = 0) -> A
     if cfg.device == "cuda":
         torch.cuda.synchronize()
     window = f"trial{trial}:{e.label}"
+    probe = Probe()
+    probe.start()
     meter.begin(window)
     try:
         items = _plugin_call(e.label, e.workload.run)
@@ -335,6 +360,7 @@ def _run_once(e: _Entry, cfg: RunConfig, meter: Any = None, trial: int = 0) -> A
             torch.cuda.synchronize()
     finally:
         result = meter.end(window)
+        e.load = probe.stop()
     return items, result
 
 
@@ -348,6 +374,7 @@ def _round(e: _Entry, trial: int, items: Any, m: Any, idle_w: float | None) -> R
         timeline=tuple((round(t, 4), {k: round(w, 4) for k, w in watts.items()}) for t, watts in m.timeline),
         warnings=tuple(m.warnings),
         workload={k: v for k, v in state.items() if isinstance(v, int | float)},
+        load=e.load[0], flags=e.load[1],
     )
 
 

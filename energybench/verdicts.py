@@ -1,92 +1,170 @@
-"""Verdicts on a run's compressed models against their baseline: ratio, interval, test and outcome.
+"""Verdicts on a run's compressed models against their baseline: ratio, interval, test, correction, outcome.
 
-Data only (the words "saves 38%" are the renderers'): every table, report and export asks here, so a
-verdict reads the same everywhere. Derived from the rounds each time, never stored, so an old file is
-judged by today's rules rather than by whatever rule wrote it.
+Why these statistics (and not the rank test on two piles of rounds used before): trials run interleaved, so
+trial ``t`` of the baseline and trial ``t`` of a method share whatever the machine was doing at that moment.
+The per-trial log ratio cancels that shared drift, and a paired t-test on it gives the ratio (a geometric
+mean), its 95% interval and a p-value at any n (``stats.paired_ratio``). A run table holds dozens of such
+rows, so the p-values are corrected across the whole table (Holm at ``VERDICT_ALPHA`` by
+default): a table of identical models claims nothing in 95% of runs instead of something in most of them.
+
+Data only (the words "saves 38%" are the renderers'). Derived from the rounds each time, never stored, so an
+old file is judged by today's rules.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from energybench import stats
-from energybench.record import BASELINE, Benchmark, Run
+from energybench.record import BASELINE, Benchmark, Round, Run
+from energybench.stats.correction import DEFAULT, METHODS
 
-#: Significance level of each row's one-sided rank test.
+#: Level at which the corrected p-value of a row must fall for a claim ("saves" / "costs").
 VERDICT_ALPHA = 0.05
+#: How the family of rows is corrected (``stats.correction``: Holm by default).
+VERDICT_CORRECTION = DEFAULT
+#: Fewer pairs than this give no claim: the row says it cannot reach significance at its n.
+MIN_PAIRS = 3
 
 
 @dataclass(frozen=True)
 class VsBaseline:
-    """One method's energy per item against the baseline's, over the same workload.
+    """One method's energy per item against the baseline's, over the same workload and the same trials.
 
-    ``outcome`` is ``saves`` / ``costs`` (the ratio's CI excludes 1 and the rank test in that direction is
-    significant), ``same`` (no significant difference) or ``no-baseline`` (nothing to compare with).
+    ``outcome``: ``saves`` / ``costs`` (corrected p <= ``alpha``, so the CI excludes 1), ``same`` (no
+    significant difference), ``untestable`` (fewer than ``MIN_PAIRS`` usable trial pairs: significance is out of
+    reach at this n) or ``no-baseline``. ``p`` is the row's own two-sided p, ``p_adjusted`` after correcting
+    across ``family_size`` rows with ``correction`` (the name of the method).
     """
 
     ratio: float
     ci_low: float
     ci_high: float
-    p_lower: float
-    p_higher: float
-    n_base: int
+    p: float
+    p_adjusted: float
     n: int
+    test: str
     outcome: str
+    alpha: float = VERDICT_ALPHA
+    correction: str = METHODS[VERDICT_CORRECTION]
+    family_size: int = 1
+    excluded_trials: int = 0
 
     @property
     def change(self) -> float:
-        """The relative change of the medians (-0.38 = 38% less energy per item)."""
+        """The relative change (-0.38 = 38% less energy per item)."""
         return self.ratio - 1.0
 
+    @property
+    def significant(self) -> bool:
+        return self.outcome in ("saves", "costs")
 
-def compare_to_baseline(base: Sequence[float], new: Sequence[float], alpha: float = VERDICT_ALPHA) -> VsBaseline:
-    """Ratio of medians with a bootstrap CI and an honest outcome.
 
-    A saving (or a cost) is claimed only when the bootstrap CI of the ratio excludes 1 AND a one-sided
-    Mann-Whitney test in that direction gives p <= alpha. With few trials a bootstrap CI is too narrow; the
-    rank test is exact, so with 3 trials a side a saving needs every compressed trial below every baseline
-    trial (p = 0.05), and fewer trials can never claim one.
-    """
-    mb, mn = stats.median(base), stats.median(new)
-    ratio = mn / mb if mb else math.nan
-    lo, hi = stats.change_ci(base, new, relative=True)
-    ci_low, ci_high = 1.0 + lo, 1.0 + hi
-    p_lower = stats.mann_whitney_greater(new, base).p  # H1: new < base
-    p_higher = stats.mann_whitney_greater(base, new).p  # H1: new > base
-    if math.isnan(ratio) or math.isnan(ci_low):
-        outcome = "no-baseline"
-    elif ci_high < 1.0 and p_lower <= alpha:
-        outcome = "saves"
-    elif ci_low > 1.0 and p_higher <= alpha:
-        outcome = "costs"
-    else:
-        outcome = "same"
-    return VsBaseline(ratio, ci_low, ci_high, p_lower, p_higher, len(stats._clean(base)), len(stats._clean(new)),
-                      outcome)
+def _outcome(test: stats.RatioTest, p_adjusted: float, alpha: float) -> str:
+    if not math.isfinite(test.ratio):
+        return "no-baseline"
+    if test.n < MIN_PAIRS or not test.testable:
+        return "untestable"
+    if p_adjusted <= alpha:
+        return "saves" if test.ratio < 1 else "costs"
+    return "same"
+
+
+def usable(r: Round) -> bool:
+    """Whether a round can stand in a comparison: it has a finite figure and was not flagged as taken on a
+    saturated machine or with a domain missing (``Round.excluded`` explains it)."""
+    return math.isfinite(r.energy_per_item_j) and not r.excluded
+
+
+def paired_values(base: Benchmark, bench: Benchmark, figure: str = "energy_per_item_j") -> tuple[
+        list[float], list[float], int]:
+    """Values of both benchmarks for the trials they share (matched by ``Round.index``), leaving a trial out
+    on both sides when either round is unusable; returns (base values, values, trials left out)."""
+    by_trial = {r.index: r for r in base.rounds}
+    xs, ys, dropped = [], [], 0
+    for r in bench.rounds:
+        b = by_trial.get(r.index)
+        if b is None:
+            continue
+        if not (usable(b) and usable(r)):
+            dropped += 1
+            continue
+        xs.append(float(b.value(figure) or math.nan))
+        ys.append(float(r.value(figure) or math.nan))
+    return xs, ys, dropped
 
 
 def baseline_of(run: Run, bench: Benchmark, baseline: str = BASELINE) -> Benchmark | None:
     """The benchmark ``bench`` is judged against: the same workload under the ``baseline`` method."""
-    return next((b for b in run.benchmarks if b.name == bench.name and b.method == baseline and b.rounds), None)
+    return next((b for b in run.benchmarks if b.name == bench.name and b.method == baseline and b.rounds
+                 and getattr(b, "device", None) == getattr(bench, "device", None)), None)
+
+
+def run_verdicts(run: Run, baseline: str = BASELINE, alpha: float = VERDICT_ALPHA,
+                 correction: str = VERDICT_CORRECTION) -> dict[str, VsBaseline]:
+    """Every method row of the run against its baseline, corrected across the whole table; keyed by
+    ``Benchmark.key``."""
+    rows: list[tuple[Benchmark, stats.RatioTest, int]] = []
+    for bench in run.benchmarks:
+        base = baseline_of(run, bench, baseline)
+        if base is None or base is bench or not bench.rounds:
+            continue
+        xs, ys, dropped = paired_values(base, bench)
+        rows.append((bench, stats.paired_ratio(xs, ys), dropped))
+    testable = [t.n >= MIN_PAIRS and t.testable for _, t, _ in rows]
+    adjusted = stats.adjust([t.p if ok else math.nan for (_, t, _), ok in zip(rows, testable, strict=True)],
+                            correction)
+    family = sum(testable)
+    out = {}
+    for (bench, test, dropped), p_adj in zip(rows, adjusted, strict=True):
+        p_adj = 1.0 if math.isnan(p_adj) else p_adj
+        out[bench.key] = VsBaseline(
+            ratio=test.ratio, ci_low=test.ci_low, ci_high=test.ci_high, p=test.p, p_adjusted=p_adj, n=test.n,
+            test=test.test, outcome=_outcome(test, p_adj, alpha), alpha=alpha, correction=METHODS[correction],
+            family_size=family, excluded_trials=dropped,
+        )
+    return out
 
 
 def vs_baseline(run: Run, bench: Benchmark, baseline: str = BASELINE) -> VsBaseline | None:
-    """``bench`` against its baseline in the same run (``None`` for the baseline itself or without one)."""
-    base = baseline_of(run, bench, baseline)
-    if base is None or base is bench or not bench.rounds:
-        return None
-    return compare_to_baseline(base.values("energy_per_item_j"), bench.values("energy_per_item_j"))
+    """``bench`` against its baseline, corrected across the run's table (``None`` for the baseline itself)."""
+    return run_verdicts(run, baseline).get(bench.key) if not bench.method == baseline else None
 
 
-def break_even_items(run: Run, bench: Benchmark) -> float | None:
-    """Items the method must serve before its per-item saving repays its one-off cost (distillation):
-    ``None`` when there is no one-off cost, no baseline, or no saving per item."""
+def compare_to_baseline(base: Sequence[float], new: Sequence[float], alpha: float = VERDICT_ALPHA) -> VsBaseline:
+    """A single row, uncorrected: paired when both sides have the same number of values (trial by trial),
+    else a Welch t-test on the logs."""
+    test = stats.paired_ratio(base, new) if len(base) == len(new) else stats.welch_ratio(base, new)
+    return VsBaseline(ratio=test.ratio, ci_low=test.ci_low, ci_high=test.ci_high, p=test.p, p_adjusted=test.p,
+                      n=test.n, test=test.test, outcome=_outcome(test, test.p, alpha), alpha=alpha,
+                      correction="none (one row)")
+
+
+@dataclass(frozen=True)
+class BreakEven:
+    """Items a method must serve before its per-item saving repays its one-off cost, with an interval from
+    the one-off cost's interval and the saving's."""
+
+    items: float
+    low: float
+    high: float
+
+
+def break_even(run: Run, bench: Benchmark, verdicts: Mapping[str, VsBaseline] | None = None) -> BreakEven | None:
+    """Shown only for a significant saving of an inference workload with a measured one-off cost."""
     if bench.one_off is None or bench.one_off.energy_j is None or bench.phase != "inference":
         return None
+    vs = (verdicts if verdicts is not None else run_verdicts(run)).get(bench.key)
     base = baseline_of(run, bench)
-    if base is None:
+    if vs is None or base is None or vs.outcome != "saves":
         return None
-    saving = base.energy_per_item.median - bench.energy_per_item.median
-    return bench.one_off.energy_j / saving if saving > 0 else math.inf
+    per_item = base.energy_per_item.median
+    saving, most, least = per_item * (1 - vs.ratio), per_item * (1 - vs.ci_low), per_item * (1 - vs.ci_high)
+    cost = bench.one_off.energy_j
+    cost_low = bench.one_off.ci_low if bench.one_off.ci_low is not None else cost
+    cost_high = bench.one_off.ci_high if bench.one_off.ci_high is not None else cost
+    if saving <= 0 or most <= 0:
+        return None
+    return BreakEven(cost / saving, cost_low / most, cost_high / least if least > 0 else math.inf)

@@ -16,7 +16,9 @@ from typing import Any
 from energybench.errors import ConfigError
 from energybench.options import (
     CARBON_OPTIONS,
+    QUICK_TRIALS,
     SAMPLER_OPTIONS,
+    TRIALS,
     add_to_argparse,
     carbon_kwargs,
     from_namespace,
@@ -32,8 +34,12 @@ def register(subparsers: Any) -> None:
         "warm-up, interleaved trials, a comparison table, and the run saved after every trial.",
     )
     p.add_argument("benchmarks", nargs="?", default="benchmarks", help="directory or file declaring SUITES")
-    p.add_argument("--quick", action="store_true", help="small configs and 3 trials: all methods in a few minutes")
-    p.add_argument("--trials", type=int, metavar="N", help="measured trials per subject (default 5, quick 3)")
+    p.add_argument("--quick", action="store_true",
+                   help=f"small configs and {QUICK_TRIALS} trials: all methods in a few minutes")
+    p.add_argument("--trials", type=int, metavar="N",
+                   help=f"measured trials per benchmark (default {TRIALS}, quick {QUICK_TRIALS})")
+    p.add_argument("--one-off-repeats", type=int, default=3, metavar="N",
+                   help="measure one-off costs (distillation, calibration) this many times, for an interval (3)")
     p.add_argument("--warmup", type=int, default=1, metavar="N", help="unmeasured warm-up runs (default 1)")
     p.add_argument("--subjects", nargs="+", metavar="S",
                    help="only these: a family (lm), one subject (lm/int8-dynamic) or a method everywhere (bf16)")
@@ -59,11 +65,13 @@ def run(args: argparse.Namespace) -> int:
     from energybench.runner import RunConfig, load_suites, run_suites, select
 
     t0 = time.monotonic()
-    trials = args.trials if args.trials is not None else (3 if args.quick else 5)
+    trials = args.trials if args.trials is not None else (QUICK_TRIALS if args.quick else TRIALS)
     if trials < 1:
         raise ConfigError(f"--trials must be at least 1, got {trials}")
     if args.threads is not None and args.threads < 1:
         raise ConfigError(f"--threads must be at least 1, got {args.threads}")
+    if args.one_off_repeats < 1:
+        raise ConfigError(f"--one-off-repeats must be at least 1, got {args.one_off_repeats}")
     if args.warmup < 0:
         raise ConfigError(f"--warmup must be 0 or more, got {args.warmup}")
     values = from_namespace(args, ["results", *CARBON_OPTIONS, *SAMPLER_OPTIONS])
@@ -84,6 +92,7 @@ def run(args: argparse.Namespace) -> int:
         cache_dir=args.cache_dir,
         sampler_options=sampler_options(values),
         save=not args.no_save,
+        one_off_repeats=args.one_off_repeats,
     )
     with _launched_process_group() as rank:
         record = run_suites(suites, cfg)

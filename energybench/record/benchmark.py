@@ -62,14 +62,27 @@ class Benchmark:
         """Whether the rounds count items (energy per item means something beyond energy per call)."""
         return any(r.items != 1 for r in self.rounds) or self.item_unit is not None
 
-    def values(self, figure: str) -> list[float]:
-        """The finite per-round values of one of ``FIGURES``."""
-        out = []
-        for r in self.rounds:
-            v = r.value(figure)
-            if v is not None and math.isfinite(v):
-                out.append(float(v))
-        return out
+    def values(self, figure: str, *, unflagged: bool = False) -> list[float]:
+        """The finite per-round values of one of ``FIGURES`` (``unflagged``: only rounds no flag excludes);
+        computed once per benchmark and figure (a results file may hold hundreds of thousands of rounds)."""
+        key = (figure, unflagged)
+        cache = self._values
+        if key not in cache:
+            if figure not in FIGURES:
+                raise ValueError(f"unknown figure {figure!r}; one of {', '.join(FIGURES)}")
+            out = []
+            for r in self.rounds:
+                if unflagged and r.excluded:
+                    continue
+                v = getattr(r, figure)
+                if v is not None and math.isfinite(v):
+                    out.append(float(v))
+            cache[key] = out
+        return list(cache[key])
+
+    @cached_property
+    def _values(self) -> dict[tuple[str, bool], list[float]]:
+        return {}
 
     def summary(self, figure: str) -> stats.Summary:
         """Median, CI and spread of one figure, computed once per benchmark."""

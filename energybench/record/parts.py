@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import statistics
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -39,7 +40,14 @@ class Round:
     timeline: tuple[tuple[float, Mapping[str, float]], ...] = ()
     warnings: tuple[str, ...] = ()
     workload: Mapping[str, float] = field(default_factory=dict)
+    load: Mapping[str, float] = field(default_factory=dict)  # what else the machine did (energybench.noise)
+    flags: tuple[str, ...] = ()  # why this round must not stand in a comparison (saturated machine...)
     extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def excluded(self) -> bool:
+        """Whether comparisons and gates leave this round out (its ``flags`` say why)."""
+        return bool(self.flags)
 
     @property
     def energy_per_item_j(self) -> float:
@@ -78,6 +86,10 @@ class Round:
             d["workload"] = dict(self.workload)
         if self.warnings:
             d["warnings"] = list(self.warnings)
+        if self.load:
+            d["load"] = dict(self.load)
+        if self.flags:
+            d["flags"] = list(self.flags)
         if self.timeline:
             d["timeline"] = [[t, dict(w)] for t, w in self.timeline]
         return {**d, **self.extra}
@@ -106,12 +118,14 @@ class Round:
             timeline=tuple(timeline),
             warnings=f.child("warnings").texts(),
             workload=f.child("workload").numbers(allow_nan=True),
+            load=f.child("load").numbers(allow_nan=True),
+            flags=f.child("flags").texts(),
             extra=_extra(d, _ROUND_KEYS),
         )
 
 
 _ROUND_KEYS = ("round", "energy_j", "duration_s", "items", "co2e_g", "source", "domains", "iterations",
-               "energy_above_idle_j", "timeline", "warnings", "workload")
+               "energy_above_idle_j", "timeline", "warnings", "workload", "load", "flags")
 
 
 @dataclass(frozen=True)
@@ -177,29 +191,64 @@ class Size:
 
 @dataclass(frozen=True)
 class OneOff:
-    """Energy a method spent once to make its model (distillation training, calibration)."""
+    """Energy a method spent once to make its model (distillation training, calibration).
+
+    ``energies`` holds every repeat of that work (measured more than once so the cost has an interval);
+    ``energy_j`` is their mean, or the single figure of an older file.
+    """
 
     what: str
     energy_j: float | None
     duration_s: float | None = None
     source: str | None = None
+    energies: tuple[float, ...] = ()
     extra: Mapping[str, Any] = field(default_factory=dict)
 
+    @property
+    def repeats(self) -> int:
+        return len(self.energies) or (1 if self.energy_j is not None else 0)
+
+    @property
+    def interval(self) -> tuple[float, float] | None:
+        """95% t interval of the mean cost (``None`` with fewer than two repeats)."""
+        xs = [e for e in self.energies if math.isfinite(e)]
+        if len(xs) < 2:
+            return None
+        from energybench.stats.distributions import t_ppf
+
+        mean, sd = statistics.fmean(xs), statistics.stdev(xs)
+        half = t_ppf(0.975, len(xs) - 1) * sd / math.sqrt(len(xs))
+        return (max(0.0, mean - half), mean + half)
+
+    @property
+    def ci_low(self) -> float | None:
+        return self.interval[0] if self.interval else None
+
+    @property
+    def ci_high(self) -> float | None:
+        return self.interval[1] if self.interval else None
+
     def to_dict(self) -> dict[str, Any]:
-        return {**_drop_none({"what": self.what, "energy_j": self.energy_j, "duration_s": self.duration_s,
-                              "source": self.source}), **self.extra}
+        d = _drop_none({"what": self.what, "energy_j": self.energy_j, "duration_s": self.duration_s,
+                        "source": self.source})
+        if self.energies:
+            d["energies"] = list(self.energies)
+        return {**d, **self.extra}
 
     @classmethod
     def parse(cls, f: _Field) -> OneOff | None:
         d = f.opt_obj()
         if not d:
             return None
+        energies = tuple(e.number(allow_nan=True, minimum=0) for e in f.child("energies").items()) \
+            if d.get("energies") is not None else ()
         return cls(
             what=f.child("what").opt_text() or "one-off cost",
             energy_j=f.child("energy_j").opt_number(allow_nan=True, minimum=0),
             duration_s=f.child("duration_s").opt_number(minimum=0),
             source=f.child("source").opt_text(),
-            extra=_extra(d, ("what", "energy_j", "duration_s", "source")),
+            energies=energies,
+            extra=_extra(d, ("what", "energy_j", "duration_s", "source", "energies")),
         )
 
 

@@ -4,23 +4,49 @@ terminal, a PR comment and HTML."""
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 
+from energybench.record import OneOff
 from energybench.render import units
 from energybench.report.model import Entry
-from energybench.verdicts import VsBaseline
+from energybench.verdicts import MIN_PAIRS, BreakEven, VsBaseline
 
 _OUTCOME = {"same": "no significant saving", "no-baseline": "no baseline energy to compare"}
 
 
 def verdict(vs: VsBaseline | None) -> str:
-    """``saves 38%``, ``costs 12% more``, ``no significant saving``; empty for the baseline itself."""
+    """``saves 38%``, ``costs 12% more``, ``no significant saving``, or why no claim is possible at this n;
+    empty for the baseline itself."""
     if vs is None:
         return ""
     if vs.outcome == "saves":
         return f"saves {units.percent(-vs.change)}"
     if vs.outcome == "costs":
         return f"costs {units.percent(vs.change)} more"
+    if vs.outcome == "untestable":
+        return f"cannot be tested: {vs.n} trial pair(s), {MIN_PAIRS} needed"
     return _OUTCOME[vs.outcome]
+
+
+def evidence(vs: VsBaseline | None) -> str:
+    """What a claim rests on: ``p=0.002 (adj. 0.011), n=8``; the test and the correction are in the footer."""
+    if vs is None or vs.outcome in ("untestable", "no-baseline"):
+        return ""
+    return f"p={vs.p:.2g} (adj. {vs.p_adjusted:.2g}), n={vs.n}"
+
+
+def method_line(verdicts: Mapping[str, VsBaseline]) -> str | None:
+    """The footer every verdict table carries: the test, the interval and the correction, with the family."""
+    vs = next(iter(verdicts.values()), None)
+    if vs is None:
+        return None
+    excluded = sum(v.excluded_trials for v in verdicts.values())
+    text = (f"verdicts: {vs.test} per workload (trials interleaved, so trial t of both sides shares the machine's "
+            f"state); ratio = geometric mean of per-trial ratios with its 95% CI; {vs.correction} across "
+            f"{vs.family_size} rows at {units.percent(vs.alpha)}")
+    if excluded:
+        text += f"; {excluded} trial pair(s) left out (a side was taken on a saturated machine or is partial)"
+    return text
 
 
 def ratio_with_ci(ratio: float | None, low: float | None, high: float | None) -> str:
@@ -40,13 +66,21 @@ def energy_per_item(median: float, low: float | None, high: float | None, unit: 
     return text
 
 
-def break_even(items: float | None, unit: str | None) -> str:
-    """``after 10,583 tokens`` or ``never (no per-item saving)``."""
-    if items is None:
+def break_even(be: BreakEven | None, unit: str | None) -> str:
+    """``after 17.6k tokens [12.1k, 30.2k]`` (shown only for a significant saving)."""
+    if be is None:
         return ""
-    if math.isinf(items):
-        return "never (no per-item saving)"
-    return f"after {units.count(items)} {unit or 'item'}s"
+    what = f"{unit or 'item'}s"
+    high = "never" if math.isinf(be.high) else units.count(be.high)
+    return f"after {units.count(be.items)} {what} [{units.count(be.low)}, {high}]"
+
+
+def one_off(o: OneOff) -> str:
+    """``24.9 J [22.1 J, 27.7 J] over 3 repeats (estimated)``."""
+    text = units.joules(o.energy_j)
+    if o.interval is not None:
+        text += f" {units.interval(o.interval[0], o.interval[1], units.joules)}"
+    return text + f" over {o.repeats} repeat{'s' if o.repeats != 1 else ''} ({o.source or 'unknown source'})"
 
 
 def quality(metric: str, value: float, higher_is_better: bool) -> str:

@@ -6,12 +6,14 @@ carries its CI and a verdict in words, so a method that saves nothing reads "no 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from energybench import stats
 from energybench.record import Benchmark, Run
 from energybench.render import cells, units
 from energybench.render.carbon import NO_REGION, basis
 from energybench.render.tables import text_table
-from energybench.verdicts import break_even_items, vs_baseline
+from energybench.verdicts import VsBaseline, break_even, run_verdicts
 
 HEADER = ["benchmark", "method", "phase", "energy/item median [95% CI]", "above idle",
           "ratio to baseline [CI]", "quality (change)", "size", "throughput", "source"]
@@ -44,30 +46,33 @@ def _energy(s: stats.Summary, unit: str | None, ci: bool = True) -> str:
     return cells.energy_per_item(s.median, s.ci_low if ci and s.n > 1 else None, s.ci_high, unit)
 
 
-def _ratio(run: Run, b: Benchmark) -> str:
+def _ratio(b: Benchmark, verdicts: Mapping[str, VsBaseline]) -> str:
     if b.is_baseline:
         return "1 (baseline)"
-    vs = vs_baseline(run, b)
+    vs = verdicts.get(b.key)
     if vs is None:
         return "-"
-    return f"{cells.ratio_with_ci(vs.ratio, vs.ci_low, vs.ci_high)} {cells.verdict(vs)}"
+    text = f"{cells.ratio_with_ci(vs.ratio, vs.ci_low, vs.ci_high)} {cells.verdict(vs)}"
+    return text + (f" ({evidence})" if (evidence := cells.evidence(vs)) and vs.significant else "")
 
 
-def rows(run: Run) -> list[list[str]]:
+def rows(run: Run, verdicts: Mapping[str, VsBaseline] | None = None) -> list[list[str]]:
+    verdicts = run_verdicts(run) if verdicts is None else verdicts
     out = []
     for b in sorted(run.benchmarks, key=lambda x: (x.name, not x.is_baseline)):
         throughput = b.summary("throughput_items_per_s")
         out.append([
             b.name, b.method, b.phase, _energy(b.energy_per_item, b.item_unit),
             _energy(b.summary("energy_above_idle_per_item_j"), b.item_unit, ci=False),
-            _ratio(run, b), _quality(b), _size(b),
+            _ratio(b, verdicts), _quality(b), _size(b),
             units.rate(throughput.median, b.item_unit or "") if throughput.n else "-", b.source,
         ])
     return out
 
 
 def format_table(run: Run) -> str:
-    return "\n".join(text_table(HEADER, rows(run)) + footer(run))
+    verdicts = run_verdicts(run)
+    return "\n".join(text_table(HEADER, rows(run, verdicts)) + footer(run, verdicts))
 
 
 def carbon_line(run: Run) -> str:
@@ -79,16 +84,19 @@ def carbon_line(run: Run) -> str:
             f"({basis(run.carbon, run.effective_intensity_g_per_kwh)})")
 
 
-def footer(run: Run) -> list[str]:
-    out = [carbon_line(run)]
+def footer(run: Run, verdicts: Mapping[str, VsBaseline] | None = None) -> list[str]:
+    verdicts = run_verdicts(run) if verdicts is None else verdicts
+    out = [line for line in (cells.method_line(verdicts),) if line]
+    out.append(carbon_line(run))
     if run.idle:
         out.append(f"idle power {units.watts(run.idle.power_w)} over {units.seconds(run.idle.duration_s)} "
                    f"({run.idle.source}); 'above idle' subtracts it; gross energy is the headline")
     for b in run.benchmarks:
-        items = break_even_items(run, b)
-        if items is not None and b.one_off is not None:
-            out.append(f"{b.name} [{b.method}]: {b.one_off.what} cost {units.joules(b.one_off.energy_j)} "
-                       f"({b.one_off.source}); break-even {cells.break_even(items, b.item_unit)}")
+        if b.one_off is None or b.one_off.energy_j is None or b.phase != "inference":
+            continue
+        be = break_even(run, b, verdicts)
+        when = f"break-even {cells.break_even(be, b.item_unit)}" if be else "no break-even: no significant saving"
+        out.append(f"{b.name} [{b.method}]: {b.one_off.what} cost {cells.one_off(b.one_off)}; {when}")
     unstable = [f"{b.name} [{b.method}]" for b in run.benchmarks if b.stability_warning is not None]
     if unstable:
         out.append(f"warning: {len(unstable)} of {len(run.benchmarks)} benchmarks spread > "

@@ -8,19 +8,22 @@ energy per item, CI, ratio to baseline, verdict, Pareto front and CO2e reach eve
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
 from energybench.compare import Comparison
 from energybench.errors import ConfigError, ResultsError
+from energybench.history import Trend, trends
 from energybench.measurement import JOULES_PER_KWH
 from energybench.record import BASELINE, Benchmark, Run
-from energybench.verdicts import VsBaseline, break_even_items, compare_to_baseline
+from energybench.verdicts import BreakEven, VsBaseline, break_even, run_verdicts
 
 DEFAULT_BASELINE = BASELINE
 # Grids compared with the user's own, chosen to span low-carbon (FRA) to coal-heavy (IND) supply.
 DEFAULT_REGIONS = ("FRA", "DEU", "USA", "CHN", "IND")
+#: A report over this many runs or more shows each benchmark's trend over them.
+MIN_TREND_RUNS = 3
 
 
 @dataclass(frozen=True)
@@ -59,7 +62,7 @@ class Entry:
     warnings: tuple[str, ...]
     is_baseline: bool
     vs: VsBaseline | None = None
-    break_even_items: float | None = None
+    break_even: BreakEven | None = None
     on_front: bool = False
     timeline: tuple[tuple[float, dict[str, float]], ...] = ()
     timeline_round: int | None = None
@@ -99,6 +102,7 @@ class Report:
     region_joules: float = 0.0
     region_note: str = ""
     comparison: Comparison | None = None  # two runs: the same comparison ``energybench compare`` makes
+    trends: tuple[Trend, ...] = ()  # three or more runs: each benchmark over them, with change points
     notices: tuple[Notice, ...] = ()
 
     def groups(self) -> list[tuple[tuple[str, str, str], list[Entry]]]:
@@ -127,13 +131,12 @@ def _finite(v: float | None) -> float | None:
     return v if v is not None and math.isfinite(v) else None
 
 
-def _ratio(subject: Benchmark, baseline: Benchmark) -> tuple[Estimate, VsBaseline]:
-    """Ratio of medians with its bootstrap CI and the verdict, the same rule as ``energybench run``'s table."""
-    vs = compare_to_baseline(baseline.values("energy_per_item_j"), subject.values("energy_per_item_j"))
+def _ratio(vs: VsBaseline) -> Estimate:
+    """The verdict's ratio (geometric mean of per-trial ratios) with its 95% interval, as the run table shows it."""
     low, high = _finite(vs.ci_low), _finite(vs.ci_high)
     if low is None or high is None:
         low = high = None
-    return Estimate(vs.ratio, low, high), vs
+    return Estimate(vs.ratio, low, high)
 
 
 # ---------------------------------------------------------------------------------------------- the build
@@ -226,6 +229,7 @@ def build_report(
     for run in runs:
         notices += [Notice(f"run {run.label}", w) for w in run.warnings]
         notices += [Notice(f"run {run.label}", n) for n in run.notes]
+        verdicts = run_verdicts(run, baseline)
         by_group: dict[tuple[str, str], list[Benchmark]] = {}
         for b in run.benchmarks:
             if b.name not in keep:
@@ -237,7 +241,7 @@ def build_report(
             by_group.setdefault((b.name, b.phase), []).append(b)
         for (name, phase), members in by_group.items():
             base = next((b for b in members if b.method == baseline), None)
-            built = [_entry(run, b, base, len(runs) > 1, notices) for b in members]
+            built = [_entry(run, b, base, verdicts, len(runs) > 1, notices) for b in members]
             entries += _mark_front(built)
             if base is None:
                 notices.append(Notice(f"{name} ({phase})", f"no {baseline!r} method: ratios not shown"))
@@ -258,17 +262,19 @@ def build_report(
             f"{first.label}" + (f", PUE {pue:g}" if pue != 1.0 else ""))
     return Report(
         runs=tuple(runs), entries=tuple(entries), baseline=baseline, regions=tuple(region_rows),
-        region_joules=joules, region_note=note, comparison=comparison, notices=_collapse(notices),
+        region_joules=joules, region_note=note, comparison=comparison,
+        trends=tuple(trends(runs)) if len(runs) >= MIN_TREND_RUNS else (), notices=_collapse(notices),
     )
 
 
-def _entry(run: Run, b: Benchmark, base: Benchmark | None, multi: bool, notices: list[Notice]) -> Entry:
+def _entry(run: Run, b: Benchmark, base: Benchmark | None, verdicts: Mapping[str, VsBaseline], multi: bool,
+           notices: list[Notice]) -> Entry:
     est = _per_item(b)
     ratio, vs = None, None
     if b is base:
         ratio = Estimate(1.0, 1.0, 1.0)
-    elif base is not None:
-        ratio, vs = _ratio(b, base)
+    elif base is not None and (vs := verdicts.get(b.key)) is not None:
+        ratio = _ratio(vs)
     co2 = [r.co2e_g for r in b.rounds]
     items = sum(r.items for r in b.rounds)
     co2_item = sum(co2) / items if co2 and None not in co2 and items else None  # type: ignore[arg-type]
@@ -283,7 +289,7 @@ def _entry(run: Run, b: Benchmark, base: Benchmark | None, multi: bool, notices:
         per_item=est, ratio=ratio, quality=_quality(b), domains_per_item=_domains_per_item(b, est.value),
         source=b.source, rounds=len(b.rounds), energy_j=sum(r.energy_j for r in b.rounds if math.isfinite(r.energy_j)),
         co2e_g_per_item=co2_item, warnings=warnings, is_baseline=b is base, vs=vs,
-        break_even_items=break_even_items(run, b) if vs is not None else None,
+        break_even=break_even(run, b, verdicts) if vs is not None else None,
         timeline=timeline, timeline_round=tl_round,
     )
 

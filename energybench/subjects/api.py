@@ -93,7 +93,9 @@ class Model:
     """A model ready to benchmark plus what was done to it.
 
     ``one_off_energy_j`` is energy a method spent making it (distillation's training): the runner reports it
-    and the break-even point in items instead of hiding it.
+    and the break-even point in items instead of hiding it. ``repeat_one_off`` does that work once more
+    (discarding the result) and returns its measurement, so the runner can give the cost an interval: one
+    measurement of a training run is one sample of a noisy figure (146 J in one run, 402 J in the next).
     """
 
     module: Any
@@ -102,6 +104,7 @@ class Model:
     notes: list[str] = field(default_factory=list)
     one_off_energy_j: float | None = None
     one_off: dict[str, Any] = field(default_factory=dict)
+    repeat_one_off: Callable[[], Any] | None = None
     trainable: bool = True
     dtype: str = "float32"
 

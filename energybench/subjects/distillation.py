@@ -47,11 +47,37 @@ class _Distillation(CompressionMethod):
         return params
 
     def apply(self, baseline: Model, subject: Subject, params: dict[str, Any], ctx: Context) -> Model:
+        spec = subject.distillation()
+        teacher = baseline.module
+        n_teacher = sum(p.numel() for p in teacher.parameters())
+        steps = int(params.get("steps") or spec.steps())
+        student, result = self._distil(spec, teacher, params, ctx, steps, ctx.seed)
+        n_student = sum(p.numel() for p in student.parameters())
+        one_off: dict[str, Any] = {"what": "distillation training", "steps": steps}
+        energy = None
+        if result is not None:
+            energy = result.energy_j
+            one_off.update(energy_j=energy, duration_s=result.duration_s, source=result.source)
+
+        def repeat(seed: list[int] = [ctx.seed]) -> Any:  # noqa: B006 - a counter of repeats, on purpose
+            seed[0] += 1000  # another student from another start: a fresh sample of the same work
+            return self._distil(spec, teacher, params, ctx, steps, seed[0])[1]
+
+        return Model(
+            student,
+            params={**params, "steps": steps, "teacher_params": n_teacher, "student_params": n_student,
+                    "loss": "KL(T) * T^2 on teacher soft labels" if self.soft else "CE on teacher argmax labels"},
+            one_off_energy_j=energy,
+            one_off=one_off,
+            repeat_one_off=repeat if ctx.meter is not None else None,
+        )
+
+    def _distil(self, spec: Any, teacher: Any, params: dict[str, Any], ctx: Context, steps: int, seed: int
+                ) -> tuple[Any, Any]:
+        """Train one student from scratch inside a meter window: (the student, the window's measurement)."""
         import torch
         import torch.nn.functional as F
 
-        spec = subject.distillation()
-        teacher = baseline.module
         student = spec.make_student(teacher, params["width"], params["depth"]).to(ctx.device)
         n_teacher = sum(p.numel() for p in teacher.parameters())
         n_student = sum(p.numel() for p in student.parameters())
@@ -60,10 +86,9 @@ class _Distillation(CompressionMethod):
                 f"{self.name}: student ({n_student} params) is not smaller than its teacher ({n_teacher}); "
                 "lower w<width> or d<depth>"
             )
-        steps = int(params.get("steps") or spec.steps())
         temperature = float(params.get("temperature", 1.0))
-        batches = spec.batches(ctx.seed + 101)
-        torch.manual_seed(ctx.seed)
+        batches = spec.batches(seed + 101)
+        torch.manual_seed(seed)
         opt = torch.optim.AdamW(student.parameters(), lr=spec.lr(), weight_decay=0.01)
         teacher.eval()
         student.train()
@@ -91,18 +116,7 @@ class _Distillation(CompressionMethod):
         finally:
             result = ctx.meter.end(window) if ctx.meter is not None else None
         student.eval()
-        one_off: dict[str, Any] = {"what": "distillation training", "steps": steps}
-        energy = None
-        if result is not None:
-            energy = result.energy_j
-            one_off.update(energy_j=energy, duration_s=result.duration_s, source=result.source)
-        return Model(
-            student,
-            params={**params, "steps": steps, "teacher_params": n_teacher, "student_params": n_student,
-                    "loss": "KL(T) * T^2 on teacher soft labels" if self.soft else "CE on teacher argmax labels"},
-            one_off_energy_j=energy,
-            one_off=one_off,
-        )
+        return student, result
 
 
 class SoftDistillation(_Distillation):
