@@ -1,5 +1,18 @@
 """Comparison of two runs: per-benchmark rows, gate decisions, warnings and notes (data only).
 
+Three ways to compare, chosen by what the runs are (``gate.MODES``):
+
+* two runs of one **A/B session** (``energybench ab``: baseline and candidate measured interleaved, trial by
+  trial) are compared pair by pair, so slow drift of the machine cancels;
+* with a **history** of baseline runs (``history=``, three or more), the new run's median is tested against
+  the spread of the baseline runs' medians, so the variance between runs is in the p-value;
+* otherwise the rounds of the two runs are tested as two samples, which cannot see drift between runs (the
+  comparison says so).
+
+Every p-value of a comparison is corrected across its rows (Holm): thirty identical benchmarks
+no longer flag one of them as changed in every other comparison. Rounds flagged as taken on a saturated
+machine (``Round.flags``) are left out when enough clean rounds remain.
+
 The pytest plugin, ``energybench compare`` and two-run reports all build a ``Comparison`` here and hand it
 to ``energybench.render.comparison``, so a CI log, a PR comment and a report show the same figures.
 """
@@ -8,23 +21,31 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 from energybench import stats
 from energybench.errors import ResultsError
-from energybench.gate import DEFAULT_ALPHA, Gate, GateResult, evaluate_gate
+from energybench.gate import DEFAULT_ALPHA, MODES, Gate, GateResult, evaluate_gate
 from energybench.machine import identity_mismatches
-from energybench.record import Run
+from energybench.record import Benchmark, Run
+from energybench.stats.correction import DEFAULT, METHODS
+
+#: Flagged rounds are left out of a comparison only if at least this many clean rounds remain (and half).
+MIN_CLEAN_ROUNDS = 5
+#: Fewest runs (the baseline and its history) whose medians give a between-run spread worth testing against.
+MIN_HISTORY_RUNS = 3
+CORRECTION = DEFAULT
 
 
 @dataclass(frozen=True)
 class Row:
-    """One benchmark present in both runs."""
+    """One benchmark present in both runs (energy per call)."""
 
     key: str
     base_energy: float  # median J per call
     new_energy: float
-    change: float  # relative change of medians
+    change: float  # relative change (paired/history: the test's own estimate)
     ci_low: float
     ci_high: float
     p_higher: float
@@ -33,24 +54,28 @@ class Row:
     n_new: int
     source: str
     gates: tuple[GateResult, ...] = ()
+    mode: str = "independent"
+    p_adjusted: float = math.nan  # two-sided, corrected across the comparison's rows
+    alpha: float = DEFAULT_ALPHA
 
     @property
     def failed(self) -> bool:
         return any(not g.passed for g in self.gates)
 
-    def verdict(self, alpha: float) -> str:
-        """``REGRESSION`` / ``pass`` with gates; else ``higher`` / ``lower`` / ``no significant change``."""
-        if self.gates:
-            return "REGRESSION" if self.failed else "pass"
-        if self.p_higher < alpha:
-            return "higher"
-        if self.p_lower < alpha:
-            return "lower"
-        return "no significant change"
-
     @property
     def p(self) -> float:
-        return min(self.p_higher, self.p_lower)
+        return min(1.0, 2 * min(self.p_higher, self.p_lower))
+
+    def verdict(self, alpha: float | None = None) -> str:
+        """``REGRESSION`` / ``pass`` with gates; else ``higher`` / ``lower`` / ``no significant change`` by the
+        corrected two-sided p."""
+        alpha = self.alpha if alpha is None else alpha
+        if self.gates:
+            return "REGRESSION" if self.failed else "pass"
+        p = self.p_adjusted if math.isfinite(self.p_adjusted) else self.p
+        if p < alpha:
+            return "higher" if self.p_higher < self.p_lower else "lower"
+        return "no significant change"
 
 
 @dataclass
@@ -66,6 +91,9 @@ class Comparison:
     only_new: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    mode: str = "independent"
+    correction: str = METHODS[CORRECTION]
+    history: tuple[str, ...] = ()  # run ids whose medians formed the between-run spread
 
     @property
     def regressions(self) -> list[GateResult]:
@@ -75,13 +103,80 @@ class Comparison:
     def exit_code(self) -> int:
         return 1 if self.regressions else 0
 
+    @property
+    def test(self) -> str:
+        return MODES[self.mode]
 
-def compare_runs(base: Run | None, new: Run, gates: Sequence[Gate] = (), *, alpha: float = DEFAULT_ALPHA) -> Comparison:
-    """Compare ``new`` against ``base`` (``None``: no baseline yet, which passes with a note)."""
+
+def ab_session(run: Run) -> str | None:
+    """The A/B session a run was measured in (``energybench ab``), if any."""
+    ab = run.environment.get("ab") if isinstance(run.environment, dict) else None
+    return str(ab.get("session")) if isinstance(ab, dict) and ab.get("session") else None
+
+
+def clean_values(bench: Benchmark, figure: str) -> tuple[list[float], int]:
+    """A benchmark's values without its flagged rounds, when enough clean ones remain; (values, left out)."""
+    every = bench.values(figure)
+    clean = bench.values(figure, unflagged=True)
+    if len(clean) < len(every) and len(clean) >= max(MIN_CLEAN_ROUNDS, len(every) / 2):
+        return clean, len(every) - len(clean)
+    return every, 0
+
+
+def _pairs(b: Benchmark, n: Benchmark, figure: str) -> tuple[list[float], list[float]]:
+    """Values of the trials both sides of an A/B session measured, a trial left out if either round is flagged."""
+    by_trial = {r.index: r for r in b.rounds}
+    xs, ys = [], []
+    for r in n.rounds:
+        other = by_trial.get(r.index)
+        if other is None or r.excluded or other.excluded:
+            continue
+        x, y = other.value(figure), r.value(figure)
+        if x is not None and y is not None and math.isfinite(x) and math.isfinite(y):
+            xs.append(float(x))
+            ys.append(float(y))
+    return xs, ys
+
+
+def _samples(mode: str, b: Benchmark, n: Benchmark, figure: str, history: Sequence[Run]) -> tuple[
+        list[float], list[float]]:
+    if mode == "paired":
+        return _pairs(b, n, figure)
+    if mode == "history":
+        medians = []
+        for run in history:
+            past = run.by_key().get(b.key)
+            if past is not None and (values := clean_values(past, figure)[0]):
+                medians.append(stats.median(values))
+        return medians, clean_values(n, figure)[0]
+    return clean_values(b, figure)[0], clean_values(n, figure)[0]
+
+
+def compare_runs(
+    base: Run | None,
+    new: Run,
+    gates: Sequence[Gate] = (),
+    *,
+    alpha: float = DEFAULT_ALPHA,
+    history: Sequence[Run] = (),
+) -> Comparison:
+    """Compare ``new`` against ``base`` (``None``: no baseline yet, which passes with a note).
+
+    ``history``: older runs of the baseline; with ``base`` they make ``MIN_HISTORY_RUNS`` or more, the
+    comparison tests against their medians' spread.
+    """
     cmp = Comparison(base_id=base.label if base else None, new_id=new.label, alpha=alpha, gates=tuple(gates))
     if base is None:
         cmp.notes.append("no baseline to compare against yet: passing (the first run becomes the baseline)")
         return cmp
+    runs = [base, *[h for h in history if h.path != base.path or h.path is None]]
+    if ab_session(base) and ab_session(base) == ab_session(new):
+        cmp.mode = "paired"
+    elif len(runs) >= MIN_HISTORY_RUNS:
+        cmp.mode, cmp.history = "history", tuple(r.label for r in runs)
+    elif history:
+        cmp.notes.append(f"history of {len(runs)} baseline run(s): {MIN_HISTORY_RUNS} are needed for a between-run "
+                         "spread; compared with the baseline's rounds instead")
     base_b, new_b = base.by_key(), new.by_key()
     shared = [k for k in new_b if k in base_b]
     if not shared:
@@ -93,36 +188,69 @@ def compare_runs(base: Run | None, new: Run, gates: Sequence[Gate] = (), *, alph
     cmp.only_new = sorted(k for k in new_b if k not in base_b)
     for msg in identity_mismatches(base.machine, new.machine):
         cmp.warnings.append(f"machines differ, energy may not be comparable: {msg}")
+    threads = [(r.environment.get("settings") or {}).get("threads") for r in (base, new)]
+    if all(isinstance(t, dict) for t in threads) and _thread_counts(threads[0]) != _thread_counts(threads[1]):
+        cmp.warnings.append(f"thread counts differ, energy may not be comparable: {_thread_counts(threads[0])} vs "
+                            f"{_thread_counts(threads[1])} (pin them with --energy-threads / --threads)")
+    if cmp.mode == "independent":
+        cmp.notes.append("one baseline run: the test sees the spread of rounds inside each run, not the drift "
+                         "between runs; on a shared machine gate an A/B session (energybench ab) or against a "
+                         "history of baseline runs (--history)")
+    left_out = 0
     for key in shared:
         b, n = base_b[key], new_b[key]
-        be, ne = b.values("energy_j"), n.values("energy_j")
-        results = []
-        for gate in gates:
-            res = evaluate_gate(gate, b.values(gate.metric.field), n.values(gate.metric.field), alpha=alpha,
-                                benchmark=key)
-            results.append(res)
-            if not res.tested:
-                warning = (f"{key}: too few rounds (n={res.n_base}/{res.n_new}) for a significance test at "
-                           f"alpha={alpha:g}; gate {gate.describe()} decided on the threshold alone (use more "
-                           "rounds: --energy-min-rounds 5, or rounds>=5 in pedantic)")
-                if warning not in cmp.warnings:
-                    cmp.warnings.append(warning)
-        mb, mn = stats.median(be), stats.median(ne)
-        lo, hi = stats.change_ci(be, ne)
-        unstable = stats.stability_warning(ne)
+        left_out += clean_values(n, "energy_j")[1] + (clean_values(b, "energy_j")[1] if cmp.mode != "history" else 0)
+        cmp.rows.append(_row(cmp, key, b, n, runs))
+        unstable = n.stability_warning
         if unstable:
             cmp.warnings.append(f"{key} (new run): {unstable}")
-        cmp.rows.append(
-            Row(
-                key=key, base_energy=mb, new_energy=mn, change=(mn / mb - 1.0) if mb else math.nan,
-                ci_low=lo, ci_high=hi, p_higher=stats.mann_whitney_greater(be, ne).p,
-                p_lower=stats.mann_whitney_greater(ne, be).p, n_base=len(be), n_new=len(ne), source=n.source,
-                gates=tuple(results),
-            )
-        )
+    if left_out:
+        cmp.notes.append(f"{left_out} round(s) taken on a saturated machine left out of the comparison "
+                         "(their flags are in the results file)")
+    _correct(cmp)
     cmp.notes += [f"{key}: only in the baseline (removed?)" for key in cmp.only_base]
     cmp.notes += [f"{key}: new benchmark, no baseline yet" for key in cmp.only_new]
     return cmp
+
+
+def _row(cmp: Comparison, key: str, b: Benchmark, n: Benchmark, runs: Sequence[Run]) -> Row:
+    be, ne = _samples(cmp.mode, b, n, "energy_j", runs)
+    if cmp.mode == "independent":
+        lo, hi = stats.change_ci(be, ne)
+        mb, mn = stats.median(be), stats.median(ne)
+        change = mn / mb - 1.0 if mb else math.nan
+        p_higher, p_lower = stats.mann_whitney_greater(be, ne).p, stats.mann_whitney_greater(ne, be).p
+    else:
+        test = stats.paired_ratio(be, ne) if cmp.mode == "paired" else stats.prediction_ratio(be, stats.median(ne))
+        mb, mn = stats.median(be), stats.median(ne)
+        change, lo, hi = test.ratio - 1.0, test.ci_low - 1.0, test.ci_high - 1.0
+        p_higher, p_lower = test.p_higher, test.p_lower
+    results = []
+    for gate in cmp.gates:
+        bv, nv = _samples(cmp.mode, b, n, gate.metric.field, runs)
+        results.append(evaluate_gate(gate, bv, nv, alpha=cmp.alpha, benchmark=key, mode=cmp.mode))
+        if not results[-1].tested:
+            warning = (f"{key}: too few rounds (n={results[-1].n_base}/{results[-1].n_new}) for a significance test "
+                       f"at alpha={cmp.alpha:g}; gate {gate.describe()} decided on the threshold alone (use more "
+                       "rounds: --energy-min-rounds 5, or rounds>=5 in pedantic)")
+            if warning not in cmp.warnings:
+                cmp.warnings.append(warning)
+    return Row(key=key, base_energy=mb, new_energy=mn, change=change, ci_low=lo, ci_high=hi, p_higher=p_higher,
+               p_lower=p_lower, n_base=len(be), n_new=len(ne), source=n.source, gates=tuple(results), mode=cmp.mode,
+               alpha=cmp.alpha)
+
+
+def _correct(cmp: Comparison) -> None:
+    """Correct the rows' two-sided p-values, and every gate decision, across the comparison."""
+    row_p = stats.adjust([r.p for r in cmp.rows], CORRECTION)
+    gate_p = stats.adjust([g.p for r in cmp.rows for g in r.gates], CORRECTION)
+    it = iter(gate_p)
+    cmp.rows = [replace(r, p_adjusted=p, gates=tuple(g.decided(next(it)) for g in r.gates))
+                for r, p in zip(cmp.rows, row_p, strict=True)]
+
+
+def _thread_counts(state: Any) -> dict[str, object]:
+    return {k: v for k, v in state.items() if k in ("torch", "pools")} if isinstance(state, dict) else {}
 
 
 def _some(names: list[str], shown: int = 5) -> str:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from energybench import stats
 from energybench.errors import ConfigError, ResultsError
@@ -108,13 +108,23 @@ def parse_gates(texts: Iterable[str] | None) -> list[Gate]:
     return gates
 
 
+#: How the baseline is compared: two separate runs (rounds vs rounds), an A/B session (trial pairs measured
+#: interleaved), or a history of baseline runs (their medians' spread is the between-run variance).
+MODES = {
+    "independent": "one-sided Mann-Whitney U on the rounds of two separate runs (run-to-run drift is not in it)",
+    "paired": "paired t on per-trial log ratios of an A/B session (drift cancels)",
+    "history": "prediction t on log run medians (the baseline's run-to-run spread is in it)",
+}
+
+
 @dataclass(frozen=True)
 class GateResult:
     """The decision of one gate on one benchmark, with every figure a message about it quotes.
 
     ``reason`` is one of ``regression`` (over the threshold and significant), ``untested-regression`` (over
     the threshold, too few rounds to test), ``not-significant`` (over the threshold, not significant) and
-    ``within`` (within the threshold).
+    ``within`` (within the threshold). ``p`` is the test's own one-sided p; ``p_adjusted`` after correcting
+    across every gate decision of the comparison (what decides).
     """
 
     gate: Gate
@@ -131,6 +141,29 @@ class GateResult:
     tested: bool  # False: too few rounds, decided on the threshold alone
     reason: str
     alpha: float = DEFAULT_ALPHA
+    mode: str = "independent"
+    p_adjusted: float = math.nan
+
+    def decided(self, p_adjusted: float) -> GateResult:
+        """This result decided on the corrected p (the comparison corrects across all its gate decisions)."""
+        over = self.reason != "within"
+        significant = p_adjusted < self.alpha
+        passed = not (over and (significant or not self.tested))
+        if not over:
+            reason = "within"
+        elif not self.tested:
+            reason = "untested-regression"
+        elif significant:
+            reason = "regression"
+        else:
+            reason = "not-significant"
+        return replace(self, passed=passed, reason=reason, p_adjusted=p_adjusted)
+
+
+def _change(mb: float, mn: float, relative: bool) -> float:
+    if relative:
+        return mn / mb - 1.0 if mb > 0 else (math.inf if mn > 0 else 0.0)
+    return mn - mb
 
 
 def evaluate_gate(
@@ -140,8 +173,15 @@ def evaluate_gate(
     *,
     alpha: float = DEFAULT_ALPHA,
     benchmark: str = "",
+    mode: str = "independent",
 ) -> GateResult:
-    """Decide one gate on per-round values of the baseline and the new run."""
+    """Test one gate on one benchmark, uncorrected (``GateResult.decided`` applies a corrected p).
+
+    ``independent``: ``base`` and ``new`` are the rounds of two runs. ``paired``: they are aligned trial by
+    trial (an A/B session). ``history``: ``base`` holds one median per past baseline run.
+    """
+    if mode not in MODES:
+        raise ValueError(f"unknown gate mode {mode!r}")
     if not base or not new:
         side = "baseline" if not base else "new run"
         raise ResultsError(
@@ -149,23 +189,18 @@ def evaluate_gate(
             + (" (run with --energy-region / --region for CO2e)" if gate.metric.name == "co2e" else "")
         )
     mb, mn = stats.median(base), stats.median(new)
-    if gate.relative:
-        change = mn / mb - 1.0 if mb > 0 else (math.inf if mn > 0 else 0.0)
+    change = _change(mb, mn, gate.relative)
+    if mode == "independent":
+        lo, hi = stats.change_ci(base, new, relative=gate.relative)
+        p = stats.mann_whitney_greater(base, new).p
+        tested = stats.min_p_value(len(base), len(new)) < alpha
     else:
-        change = mn - mb
-    lo, hi = stats.change_ci(base, new, relative=gate.relative)
-    test = stats.mann_whitney_greater(base, new)
-    tested = stats.min_p_value(len(base), len(new)) < alpha
-    over = change > gate.threshold
-    significant = test.p < alpha
-    passed = not (over and (significant or not tested))
-    if not over:
-        reason = "within"
-    elif not tested:
-        reason = "untested-regression"
-    elif significant:
-        reason = "regression"
-    else:
-        reason = "not-significant"
-    return GateResult(gate, benchmark, passed, mb, mn, change, lo, hi, test.p, len(base), len(new), tested, reason,
-                      alpha)
+        test = stats.paired_ratio(base, new) if mode == "paired" else stats.prediction_ratio(base, mn)
+        p, tested = test.p_higher, test.testable and test.n >= 3
+        scale = 1.0 if gate.relative else mb  # a ratio's interval, in the metric's unit for absolute gates
+        lo, hi = scale * (test.ci_low - 1.0), scale * (test.ci_high - 1.0)
+        if math.isfinite(test.ratio):  # the test's own estimate: drift cancelled (paired), vs the runs' centre
+            change = scale * (test.ratio - 1.0)
+    result = GateResult(gate, benchmark, True, mb, mn, change, lo, hi, p, len(base), len(new), tested,
+                        "within" if change <= gate.threshold else "not-significant", alpha, mode)
+    return result.decided(p)

@@ -32,7 +32,7 @@ SAMPLERS_FROM_ENV = "ENERGYBENCH_PYTEST_SAMPLERS"
 
 #: The options shared with the command line, declared once in ``energybench.options``: ``--energy-NAME``.
 SHARED_OPTIONS = ("results", "region", "intensity", "intensity_csv", "pue", "alpha", "fail_on", "require_baseline",
-                  *SAMPLER_OPTIONS)
+                  "history", "threads", *SAMPLER_OPTIONS)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -128,6 +128,7 @@ def energy(request: pytest.FixtureRequest) -> Iterator[EnergyFixture]:
         nodeid=request.node.nodeid,
         meter_factory=es.meter,
         resolution_s=es.resolution_s,
+        before_round=es.turns.hand_over if es.turns is not None else None,
         options=options,
         params=_json_safe(callspec.params) if callspec else None,
     )
@@ -232,12 +233,18 @@ class EnergySession:
         if self.min_rounds is not None and self.min_rounds < 1:
             raise EnergybenchError(f"--energy-min-rounds must be >= 1, got {self.min_rounds}")
         self.alpha: float = shared["alpha"]
+        self.history: int = shared["history"]
+        self.threads: int | None = shared["threads"]
+        self.thread_state: dict[str, Any] = {}
         self.require_baseline: bool = shared["require_baseline"]
         self.with_benchmark: bool = opt("energy")
         self.samplers_from: str | None = opt("energy_samplers_from")
         if self.skip and self.only:
             raise EnergybenchError("--energy-skip and --energy-only exclude each other; pass one")
         self.provider = resolve_provider(**self.carbon)  # an unknown region fails now, before anything runs
+        from energybench.ab import Turns
+
+        self.turns = Turns.from_environment()  # one side of an A/B session (energybench ab), or None
         self.records: list[Benchmark] = []
         self.tapped: list[tuple[str, dict[str, Any]]] = []
         self._meter: Any = None
@@ -265,6 +272,13 @@ class EnergySession:
     def meter(self) -> Any:
         """The session's meter, created on first use (sampler detection costs time; skip it if unused)."""
         if self._meter is None:
+            from energybench import threads
+
+            if self.threads is not None:  # pinned before the first measured round, as `energybench run` does
+                self.thread_state, notes = threads.pin(self.threads)
+                self.notes += notes
+            else:
+                self.thread_state = threads.current()
             from energybench.meter import Meter
             from energybench.samplers import benchmark_options
 
@@ -297,13 +311,22 @@ class EnergySession:
             benchmarks=tuple(self.records),
             machine=machine_info(samplers),
             commit=commit_info(str(self.config.rootpath)),
-            environment={"launcher": {"tool": "pytest", "pytest": pytest.__version__, **launcher_environment()}},
+            environment={"launcher": {"tool": "pytest", "pytest": pytest.__version__, **launcher_environment()},
+                         "settings": {"threads": self.thread_state},
+                         **({"ab": self.turns.describe()} if self.turns is not None else {})},
             carbon=CarbonBasis.from_provider(self.provider) if self.provider is not None else None,
         )
 
     def finish(self, session: pytest.Session) -> None:
+        try:
+            self._finish(session)
+        finally:
+            if self.turns is not None:  # the other side of an A/B session may go on alone now
+                self.turns.finish(self.saved_path)
+
+    def _finish(self, session: pytest.Session) -> None:
         from energybench.compare import compare_runs
-        from energybench.storage import RunFile, load_run, resolve_run, write_run
+        from energybench.storage import RunFile, history_runs, load_run, resolve_run, write_run
 
         if self._meter is not None:
             self._meter.close()
@@ -347,7 +370,8 @@ class EnergySession:
                 self.comparison = compare_runs(None, run, self.gates, alpha=self.alpha)
         elif self.compare_ref:
             try:
-                self.comparison = compare_runs(baseline, run, self.gates, alpha=self.alpha)
+                history = history_runs(baseline, self.storage, self.history) if baseline is not None else []
+                self.comparison = compare_runs(baseline, run, self.gates, alpha=self.alpha, history=history)
             except EnergybenchError as exc:
                 self.errors.append(str(exc))
                 bad_input = True
@@ -394,6 +418,14 @@ def _autosave_name(commit: Mapping[str, Any]) -> str:
     if commit.get("id"):
         return commit["id"][:10] + ("-dirty" if commit.get("dirty") else "")
     return "autosave"
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtestloop(session: pytest.Session) -> None:
+    """In an A/B session, wait here (after collection, before any test) for this side's first turn."""
+    es = session.config.stash.get(_SESSION, None)
+    if es is not None and es.turns is not None and not session.config.option.collectonly:
+        es.turns.ready()
 
 
 @pytest.hookimpl(tryfirst=True)

@@ -158,3 +158,23 @@ def resolve_run(ref: str | os.PathLike[str], directory: str | os.PathLike[str] =
         known = ", ".join(r.stem for r in runs[-5:]) or "none"
         raise ResultsError(f"no run {text!r} in {directory} (latest: {known}); give a file, run id or 'latest'")
     return hits[-1]
+
+
+def history_runs(baseline: Run, directory: str | os.PathLike[str] = DEFAULT_DIR, limit: int = 10) -> list[Run]:
+    """Up to ``limit`` saved runs of the baseline's name (``main``, ``main``, ...) older than the baseline, newest
+    first: the run-to-run spread a gate compares against. Unreadable files are skipped, not fatal."""
+    if limit <= 0 or baseline.path is None:
+        return []
+    own = _run_number(Path(baseline.path))
+    found = []
+    for path in reversed(list_runs(directory)):
+        number = _run_number(path)
+        if number is None or own is None or number >= own or path.stem.split("_", 1)[-1] != baseline.name:
+            continue
+        try:
+            found.append(load_run(path))
+        except ResultsError:
+            continue
+        if len(found) >= limit - 1:
+            break
+    return found

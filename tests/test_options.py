@@ -99,7 +99,12 @@ def test_pytest_fail_on_takes_one_expression_so_a_path_after_it_stays_a_path(pyt
 
 
 def test_configuration_page_lists_every_shared_option():
+    """The page's table is the declaration's (fix: python scripts/options_table.py --write)."""
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from options_table import replace_table
+
     page = (ROOT / "docs" / "configuration.md").read_text(encoding="utf-8")
+    assert replace_table(page) == page, "docs/configuration.md is stale: run python scripts/options_table.py --write"
     for opt in OPTIONS.values():
         for flag in (opt.cli_flag, opt.pytest_flag, *opt.cli_aliases, *opt.pytest_aliases):
             assert f"`{flag}`" in page, flag

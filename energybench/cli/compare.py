@@ -13,7 +13,7 @@ from energybench.errors import ResultsError
 from energybench.options import add_to_argparse, from_namespace
 from energybench.record import Run
 
-SHARED = ("results", "fail_on", "alpha", "require_baseline")
+SHARED = ("results", "fail_on", "alpha", "require_baseline", "history")
 
 
 def register(subparsers: Any) -> None:
@@ -74,7 +74,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"note: {missing}; passing as a first run with no baseline (--require-baseline makes it an error)")
     if base is not None and base.path == new.path:
         raise ResultsError(f"BASE and NEW are the same run ({new.label}); name two different runs")
-    cmp = compare_runs(base, new, gates, alpha=values["alpha"])
+    from energybench.storage import history_runs
+
+    history = history_runs(base, values["results"], values["history"]) if base is not None else []
+    cmp = compare_runs(base, new, gates, alpha=values["alpha"], history=history)
     print(format_table(cmp))
     if args.markdown:
         md = to_markdown(cmp)

@@ -9,7 +9,7 @@ from energybench.gate import GateResult
 from energybench.render import units
 from energybench.render.tables import markdown_table, md_escape, text_table
 
-HEADERS = ["benchmark", "baseline (median)", "new (median)", "change", "95% CI", "p", "n", "source", "verdict"]
+HEADERS = ["benchmark", "baseline (median)", "new (median)", "change", "95% CI", "p adj.", "n", "source", "verdict"]
 _WHY = {
     "regression": "over threshold and significant",
     "untested-regression": "over threshold (untested)",
@@ -41,8 +41,8 @@ def gate_message(r: GateResult) -> str:
     return (
         f"{'PASS' if r.passed else 'FAIL'} {r.benchmark} {r.gate.describe()}: {r.gate.metric.label} "
         f"{figure(r.base_median, unit)} -> {figure(r.new_median, unit)} (median), change {gate_change(r.change, r)} "
-        f"[95% CI {gate_change(r.ci_low, r)}, {gate_change(r.ci_high, r)}], p={r.p:.3g}, "
-        f"n={r.n_base}/{r.n_new}: {_WHY[r.reason]}"
+        f"[95% CI {gate_change(r.ci_low, r)}, {gate_change(r.ci_high, r)}], p={r.p:.3g} "
+        f"(adj. {r.p_adjusted:.3g}), n={r.n_base}/{r.n_new}: {_WHY[r.reason]}"
     )
 
 
@@ -53,13 +53,23 @@ def change_with_ci(row: Row) -> str:
 def _cells(row: Row, alpha: float) -> list[str]:
     return [
         row.key, units.joules(row.base_energy), units.joules(row.new_energy), units.change(row.change),
-        f"[{units.change(row.ci_low)}, {units.change(row.ci_high)}]", f"{row.p:.3g}", f"{row.n_base}/{row.n_new}",
+        f"[{units.change(row.ci_low)}, {units.change(row.ci_high)}]",
+        f"{row.p_adjusted if math.isfinite(row.p_adjusted) else row.p:.3g}", f"{row.n_base}/{row.n_new}",
         row.source, row.verdict(alpha),
     ]
 
 
 def _title(cmp: Comparison) -> str:
     return f"energy comparison: {cmp.base_id or '(no baseline)'} -> {cmp.new_id}"
+
+
+def method_line(cmp: Comparison) -> str | None:
+    """How the comparison decided: the test, the baseline runs, the correction and its level."""
+    if not cmp.rows:
+        return None
+    history = f" over {len(cmp.history)} baseline runs ({', '.join(cmp.history)})" if cmp.history else ""
+    return (f"test: {cmp.test}{history}; p-values corrected with {cmp.correction} across {len(cmp.rows)} "
+            f"benchmark(s){' and every gate decision' if cmp.gates else ''}, level {cmp.alpha:g}")
 
 
 def summary_line(cmp: Comparison) -> str | None:
@@ -73,6 +83,7 @@ def format_table(cmp: Comparison) -> str:
     lines = [_title(cmp)]
     if cmp.rows:
         lines += text_table(HEADERS, [_cells(r, cmp.alpha) for r in cmp.rows], right=range(1, len(HEADERS)))
+        lines.append(method_line(cmp) or "")
     lines += [gate_message(g) for r in cmp.rows for g in r.gates]
     lines += [f"warning: {w}" for w in cmp.warnings]
     lines += [f"note: {n}" for n in cmp.notes]
@@ -91,7 +102,8 @@ def to_markdown(cmp: Comparison) -> str:
             if r.failed:
                 cells[-1] = "❌ REGRESSION"
             rows.append(cells)
-        out += [markdown_table(HEADERS, rows, align="l" + "r" * (len(HEADERS) - 2) + "c"), ""]
+        out += [markdown_table(HEADERS, rows, align="l" + "r" * (len(HEADERS) - 2) + "c"), "",
+                md_escape(method_line(cmp) or ""), ""]
     details = [(g.passed, gate_message(g)) for r in cmp.rows for g in r.gates]
     if details:
         out += [f"- {'✅' if ok else '❌'} {md_escape(m)}" for ok, m in details] + [""]

@@ -309,6 +309,27 @@ def _gates_section(report: Report) -> str:
             f"<tbody>{''.join(rows)}</tbody></table></div></section>")
 
 
+def _trend_section(report: Report) -> str:
+    """Each benchmark's energy per item over the runs (three or more), with the runs where its level changed."""
+    if not report.trends:
+        return ""
+    charts, notes = [], []
+    for i, t in enumerate(report.trends):
+        series = [Series("median", [(float(k), p.median) for k, p in enumerate(t.points)], color(i))]
+        low, high = min(p.median for p in t.points), max(p.median for p in t.points)
+        series += [Series(f"change at run {cp}", [(float(cp), low), (float(cp), high)], "#b3261e")
+                   for cp in t.change_points]
+        charts.append(_figure(t.key, line_chart(series, title=f"Trend: {t.key}", x_label="run (oldest first)",
+                                                y_label="J per item (median)")))
+        for cp in t.change_points:
+            notes.append(f"<li><b>{esc(t.key)}</b>: level changed by {esc(units.change(t.step(cp)))} at run "
+                         f"{esc(t.points[cp].run)}</li>")
+    found = f'<ul class="warn">{"".join(notes)}</ul>' if notes else '<p class="note">No change point: one level.</p>'
+    return (f'<section><h2>Trend over {len(report.runs)} runs</h2><div class="charts">{"".join(charts)}</div>'
+            f'{found}<p class="note">Change points: PELT on log run medians (BIC penalty); a run is a point.</p>'
+            "</section>")
+
+
 def _machine(run: Run) -> str:
     m = run.machine
     facts = [("CPU", f"{m.cpu_model or '?'} \u00d7 {m.cpu_count or '?'}"),
@@ -360,6 +381,7 @@ def render_html(report: Report) -> str:
     body = "".join([
         _headline(report),
         _gates_section(report),
+        _trend_section(report),
         energy_charts,
         _pareto_section(report, colors),
         _domains_section(report),

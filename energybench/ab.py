@@ -1,0 +1,293 @@
+"""A/B sessions: baseline and candidate measured in one session, turn by turn, so drift hits both alike.
+
+Why: two runs measured minutes apart on a shared machine differ by several percent for reasons that have
+nothing to do with the code (other jobs, thermal state, the host's clock). A gate comparing them cries wolf
+or needs a threshold above the drift. Interleaving fixes it at the source: round 0 of the baseline, round 0
+of the candidate, round 1 of the baseline, ... and the comparison is made pair by pair (``compare`` mode
+``paired``), where shared drift cancels.
+
+For pytest suites the two sides are two pytest processes (the baseline's code checked out from a git ref
+in a worktree), coordinated so that only one of them runs at any moment: each runs until it is about to
+measure a round, then hands the turn over (``Turns``), so one side's imports, set-up or teardown never
+overlaps the other's measured rounds. The orchestrator (``Orchestrator``) relays the turn over a local
+socket. For two plain commands the alternation happens in one process (``measure_commands``).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shlex
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from multiprocessing.connection import Client, Connection, Listener, wait
+from pathlib import Path
+from typing import Any
+
+from energybench.errors import ConfigError, EnergybenchError
+
+ENV_ADDRESS = "ENERGYBENCH_AB_ADDRESS"
+ENV_AUTHKEY = "ENERGYBENCH_AB_AUTHKEY"
+ENV_SIDE = "ENERGYBENCH_AB_SIDE"
+ENV_SESSION = "ENERGYBENCH_AB_SESSION"
+ENV_REF = "ENERGYBENCH_AB_REF"
+SIDES = ("base", "new")
+#: A side that does not hand the turn back within this many seconds is taken to have hung.
+TURN_TIMEOUT_S = 3600.0
+
+
+class ABError(EnergybenchError):
+    """An A/B session could not run (a side crashed, a ref does not exist, git is missing)."""
+
+
+# ------------------------------------------------------------------------------------------------ one side
+class Turns:
+    """One side's end of the turn-taking: wait for the turn, hand it over, say goodbye."""
+
+    def __init__(self, conn: Connection, side: str, session: str, ref: str | None) -> None:
+        self.conn = conn
+        self.side = side
+        self.session = session
+        self.ref = ref
+        self.closed = False
+
+    @classmethod
+    def from_environment(cls, environ: dict[str, str] | os._Environ[str] | None = None) -> Turns | None:
+        env = os.environ if environ is None else environ
+        if not env.get(ENV_ADDRESS):
+            return None
+        conn = Client(env[ENV_ADDRESS], authkey=bytes.fromhex(env[ENV_AUTHKEY]))
+        return cls(conn, env.get(ENV_SIDE, "?"), env.get(ENV_SESSION, ""), env.get(ENV_REF) or None)
+
+    def ready(self) -> None:
+        """Say this side has finished starting up (imports, collection) and wait for the first turn: nothing
+        either side measures may overlap the other's start-up."""
+        self.conn.send(("ready", self.side))
+        self.wait()
+
+    def describe(self) -> dict[str, Any]:
+        """What the run record says about the session (``Run.environment["ab"]``)."""
+        return {"session": self.session, "side": self.side, "ref": self.ref}
+
+    def wait(self) -> None:
+        """Block until it is this side's turn."""
+        if self.closed:
+            return
+        message = self.conn.recv()
+        if message != "go":
+            raise ABError(f"A/B session: unexpected message {message!r} from the orchestrator")
+
+    def hand_over(self) -> None:
+        """Give the turn to the other side and wait for it to come back."""
+        if self.closed:
+            return
+        self.conn.send(("yield", self.side))
+        self.wait()
+
+    def finish(self, saved: str | None) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        try:
+            self.conn.send(("exit", saved))
+            self.conn.close()
+        except OSError:
+            pass
+
+
+# ------------------------------------------------------------------------------------------------ orchestrator
+@dataclass
+class Side:
+    name: str
+    cmd: list[str]
+    cwd: Path
+    env: dict[str, str]
+    proc: subprocess.Popen[bytes] | None = None
+    conn: Connection | None = None
+    saved: str | None = None
+    done: bool = False
+    log: Path | None = None
+
+
+@dataclass
+class Orchestrator:
+    """Starts both sides, relays the turn between them, and collects where each saved its run."""
+
+    sides: list[Side]
+    session: str = field(default_factory=lambda: secrets.token_hex(8))
+    workdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="energybench-ab-")))
+
+    def run(self) -> dict[str, Side]:
+        address = str(self.workdir / "turns.sock")
+        authkey = secrets.token_bytes(16)
+        with Listener(address, family="AF_UNIX", authkey=authkey) as listener:
+            for side in self.sides:
+                side.log = self.workdir / f"{side.name}.log"
+                env = {**side.env, ENV_ADDRESS: address, ENV_AUTHKEY: authkey.hex(), ENV_SIDE: side.name,
+                       ENV_SESSION: self.session}
+                with open(side.log, "wb") as log:
+                    side.proc = subprocess.Popen(side.cmd, cwd=side.cwd, env=env, stdout=log, stderr=subprocess.STDOUT)
+            by_name = {s.name: s for s in self.sides}
+            for conn in self._accept_all(listener):
+                kind, name = conn.recv()
+                if kind != "ready" or name not in by_name:
+                    raise ABError(f"A/B session: a side said {kind!r} {name!r} instead of ready")
+                by_name[name].conn = conn
+            self._relay()
+        for side in self.sides:
+            if side.proc is not None:
+                side.proc.wait()
+        return by_name
+
+    def _accept_all(self, listener: Listener) -> list[Connection]:
+        """Both sides' connections; a side that dies before connecting must not leave us waiting forever."""
+        accepted: list[Connection] = []
+
+        def accept() -> None:
+            for _ in self.sides:
+                accepted.append(listener.accept())
+
+        thread = threading.Thread(target=accept, name="energybench-ab-accept", daemon=True)
+        thread.start()
+        deadline = time.monotonic() + 600
+        while thread.is_alive():
+            thread.join(0.5)
+            for side in self.sides:
+                if side.proc is not None and side.proc.poll() is not None and len(accepted) < len(self.sides):
+                    raise ABError(f"A/B session: the {side.name} side exited (code {side.proc.returncode}) before "
+                                  f"its tests started; see {side.log}")
+            if time.monotonic() > deadline:
+                raise ABError("A/B session: a side did not start its tests within 10 minutes")
+        return accepted
+
+    def _relay(self) -> None:
+        """Hand the turn to one side at a time: base first, then whoever is waiting, until both have exited."""
+        order = [s for s in self.sides]
+        current = 0
+        self._go(order[current])
+        while not all(s.done for s in order):
+            side = order[current]
+            message = self._receive(side)
+            if message is None or message[0] == "exit":
+                side.done = True
+                side.saved = message[1] if message else None
+            other = order[1 - current]
+            nxt = other if not other.done else side
+            if nxt.done:
+                continue
+            current = order.index(nxt)
+            self._go(nxt)
+
+    def _go(self, side: Side) -> None:
+        assert side.conn is not None
+        try:
+            side.conn.send("go")
+        except OSError:
+            side.done = True
+
+    def _receive(self, side: Side) -> tuple[str, Any] | None:
+        assert side.conn is not None
+        if not wait([side.conn], timeout=TURN_TIMEOUT_S):
+            raise ABError(f"A/B session: the {side.name} side kept the turn for {TURN_TIMEOUT_S:.0f} s; see {side.log}")
+        try:
+            message: tuple[str, Any] = side.conn.recv()
+            return message
+        except (EOFError, OSError):
+            return None
+
+
+# ------------------------------------------------------------------------------------------------ git
+def _git(args: Sequence[str], cwd: Path) -> str:
+    try:
+        out = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, timeout=120, check=False)
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise ABError(f"git {' '.join(args)} failed: {exc}; is git installed?") from None
+    if out.returncode != 0:
+        why = out.stderr.strip().splitlines()[-1] if out.stderr.strip() else f"exit {out.returncode}"
+        raise ABError(f"git {' '.join(args)} failed: {why}")
+    return out.stdout.strip()
+
+
+def checkout(ref: str, repo: Path, into: Path) -> Path:
+    """A detached worktree of ``ref`` (the baseline's code); the caller removes it with ``remove_checkout``."""
+    root = Path(_git(["rev-parse", "--show-toplevel"], repo))
+    try:
+        _git(["rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"], root)
+    except ABError:
+        raise ConfigError(f"git ref {ref!r} does not exist in {root}: give a branch, tag or commit") from None
+    _git(["worktree", "add", "--detach", "--force", str(into), ref], root)
+    return into
+
+
+def remove_checkout(path: Path, repo: Path) -> None:
+    try:
+        _git(["worktree", "remove", "--force", str(path)], repo)
+    except ABError:
+        pass
+
+
+def side_environment(tree: Path, environ: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment a side runs in: its tree (and its ``src/``) first on ``PYTHONPATH``, so the tests import
+    that tree's code even when the project is installed in editable mode from the other one."""
+    env = dict(os.environ if environ is None else environ)
+    paths = [str(tree)] + ([str(tree / "src")] if (tree / "src").is_dir() else [])
+    env["PYTHONPATH"] = os.pathsep.join(paths + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
+    return env
+
+
+# ------------------------------------------------------------------------------------------------ commands
+def measure_commands(commands: Sequence[str], rounds: int, *, region: dict[str, Any] | None = None,
+                     cwd: Path | None = None) -> list[Any]:
+    """Run two commands alternately (A B A B ...), one meter window each, and return two runs whose rounds pair up
+    by index (one A/B session)."""
+    from energybench.machine import commit_info, machine_info
+    from energybench.meter import Meter
+    from energybench.noise import Probe
+    from energybench.record import Benchmark, CarbonBasis, Round, Run
+    from energybench.samplers import benchmark_options
+
+    if len(commands) != 2:
+        raise ConfigError(f"--command needs exactly two commands (the baseline, then the candidate), got "
+                          f"{len(commands)}")
+    argvs = [shlex.split(c) for c in commands]
+    if any(not a for a in argvs):
+        raise ConfigError("an empty --command: give the command line to measure, e.g. --command 'python a.py'")
+    session = secrets.token_hex(8)
+    meter = Meter(options=benchmark_options(), **(region or {}))
+    rounds_by_side: list[list[Round]] = [[], []]
+    try:
+        for trial in range(rounds):
+            for side, argv in enumerate(argvs):
+                probe = Probe()
+                probe.start()
+                meter.begin(f"ab:{side}:{trial}")
+                try:
+                    code = subprocess.run(argv, cwd=cwd, stdout=subprocess.DEVNULL, check=False).returncode
+                except FileNotFoundError:
+                    meter.end(f"ab:{side}:{trial}")
+                    raise ConfigError(f"command not found: {argv[0]} (check the name and PATH)") from None
+                m = meter.end(f"ab:{side}:{trial}")
+                load, flags = probe.stop()
+                if code != 0:
+                    raise ABError(f"{commands[side]!r} exited {code} in round {trial}: an A/B comparison needs both "
+                                  "commands to succeed")
+                rounds_by_side[side].append(Round(index=trial, energy_j=m.energy_j, duration_s=m.duration_s,
+                                                  co2e_g=m.co2e_g, source=m.source, domains=m.energy_by_domain(),
+                                                  load=load, flags=flags, warnings=tuple(m.warnings)))
+        carbon = CarbonBasis.from_provider(meter.provider) if meter.provider is not None else None
+        machine = machine_info(meter.samplers)
+    finally:
+        meter.close()
+    created = datetime.now(UTC).isoformat(timespec="seconds")
+    return [
+        Run(name=f"ab-{name}", created=created, kind="ab-command", machine=machine, commit=commit_info(),
+            environment={"ab": {"session": session, "side": name, "command": commands[i]}}, carbon=carbon,
+            benchmarks=(Benchmark(name="command", family="command", workload="command",
+                                  rounds=tuple(rounds_by_side[i])),))
+        for i, name in enumerate(SIDES)
+    ]
