@@ -1,26 +1,32 @@
 """How often does the energy gate cry wolf, and how often does it catch real regressions?
 
-Runs a real CPU workload (numpy matrix products, one BLAS thread) with the ``energy`` fixture's machinery at
-its defaults (calibrated windows, 1 warm-up round, 10 rounds) on the samplers detected here, in cycles of
-three runs: A (baseline work), B10 (+10% work), B25 (+25% work). Then:
+A real CPU workload (numpy matrix products, one BLAS thread) is measured with the energy fixture's machinery
+at its defaults, in cycles. Each cycle measures, as separate runs, the baseline A and three candidates with
++5%, +10% and +25% more work, and, as A/B sessions (rounds alternating baseline and candidate), A against A
+and A against each candidate. The gate ``energy:+5%`` then decides every comparison three ways:
 
-* A/A: consecutive A runs compared (same code both sides) -> false-alarm rate;
-* A vs B10, A vs B25 -> detection rates;
+* separate runs: a candidate run against the baseline run of the same cycle (A/A: two consecutive A runs);
+* history: the same, with the previous baseline runs' medians as the between-run spread (``--history``);
+* A/B: the pairs of one interleaved session (``energybench ab``);
 
-for our gate ``energy:+5%`` (threshold AND one-sided Mann-Whitney at alpha 0.01) and, on the very same
-rounds, pytest-benchmark's ``--benchmark-compare-fail=mean:5%`` rule (fail when the mean time per call grew
-by more than 5%). Runs are interleaved so slow drifts of foreign load hit all three kinds alike.
+next to pytest-benchmark's ``--benchmark-compare-fail=mean:5%`` rule (fail when the mean time per call grew by
+more than 5%) on the very same rounds. ``--noise`` starts a neighbour process whose load steps on and off on
+every CPU (a fixed, seeded schedule: a reproducible stand-in for a shared CI runner).
 
-    python benchmarks/bench_gate_accuracy.py            # 21 cycles: 20 A/A, 21 +10%, 21 +25% comparisons
-    python benchmarks/bench_gate_accuracy.py --cycles 6 # quick look
+    python benchmarks/bench_gate_accuracy.py                 # quiet machine, 24 cycles (~8 minutes)
+    python benchmarks/bench_gate_accuracy.py --noise         # with the neighbour
+    python benchmarks/bench_gate_accuracy.py --cycles 6      # a quick look
 """
 
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import os
+import random
 import statistics
 import time
+from datetime import UTC, datetime
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -28,13 +34,17 @@ os.environ.setdefault("MKL_NUM_THREADS", "1")
 
 import numpy as np  # noqa: E402
 
+from energybench.compare import compare_runs  # noqa: E402
 from energybench.fixture import EnergyFixture  # noqa: E402
-from energybench.gate import evaluate_gate, parse_gate  # noqa: E402
+from energybench.gate import parse_gates  # noqa: E402
 from energybench.meter import Meter  # noqa: E402
-from energybench.record import Benchmark  # noqa: E402
+from energybench.noise import Probe, cpus_available  # noqa: E402
+from energybench.record import Benchmark, Round, Run  # noqa: E402
 from energybench.samplers import benchmark_options  # noqa: E402
 
-BASE_REPS = 20
+BASE_REPS = 40
+KINDS = {"A/A (same work)": 1.0, "+5% work": 1.05, "+10% work": 1.10, "+25% work": 1.25}
+HISTORY = 5
 
 
 def workload(reps: int, a: np.ndarray, b: np.ndarray) -> float:
@@ -44,60 +54,114 @@ def workload(reps: int, a: np.ndarray, b: np.ndarray) -> float:
     return acc
 
 
-def one_run(meter: Meter, reps: int, a: np.ndarray, b: np.ndarray) -> Benchmark:
-    resolution = max((float(getattr(s, "resolution_s", 0.0) or 0.0) for s in meter.samplers), default=0.0)
-    fx = EnergyFixture(nodeid=f"matmul-{reps}", meter_factory=lambda: meter, resolution_s=lambda: resolution)
+def separate_run(meter: Meter, reps: int, a: np.ndarray, b: np.ndarray) -> Run:
+    """One run of the workload as a pytest session measures it: calibrated windows, 1 warm-up, 10 rounds."""
+    resolution = max((float(s.resolution_s) for s in meter.samplers), default=0.0)
+    fx = EnergyFixture(nodeid="matmul", meter_factory=lambda: meter, resolution_s=lambda: resolution)
     fx(workload, reps, a, b)
-    return fx.record()
+    return Run(name="run", created="", benchmarks=(fx.record(),))
 
 
-def pytest_benchmark_fails(base: Benchmark, new: Benchmark, limit: float = 0.05) -> bool:
+def ab_session(meter: Meter, reps: tuple[int, int], a: np.ndarray, b: np.ndarray, iterations: int,
+               rounds: int = 10) -> tuple[Run, Run]:
+    """An A/B session: rounds alternate baseline and candidate, each a window of ``iterations`` calls."""
+    session = f"{time.monotonic_ns()}"
+    sides: list[list[Round]] = [[], []]
+    workload(reps[0], a, b)  # warm-up
+    for r in range(rounds):
+        for side in (0, 1):
+            probe = Probe()
+            probe.start()
+            meter.begin("ab")
+            for _ in range(iterations):
+                workload(reps[side], a, b)
+            m = meter.end("ab")
+            load, flags = probe.stop()
+            sides[side].append(Round(index=r, energy_j=m.energy_j / iterations, duration_s=m.duration_s / iterations,
+                                     source=m.source, load=load, flags=flags))
+    return tuple(  # type: ignore[return-value]
+        Run(name=name, created="", environment={"ab": {"session": session, "side": name}},
+            benchmarks=(Benchmark(name="matmul", rounds=tuple(rs)),))
+        for name, rs in zip(("base", "new"), sides, strict=True))
+
+
+def pytest_benchmark_fails(base: Run, new: Run, limit: float = 0.05) -> bool:
     """pytest-benchmark's ``mean:5%``: the new mean time per call exceeds the old one by more than 5%."""
-    mb = statistics.fmean(base.values("duration_s"))
-    mn = statistics.fmean(new.values("duration_s"))
+    mb = statistics.fmean(base.benchmarks[0].values("duration_s"))
+    mn = statistics.fmean(new.benchmarks[0].values("duration_s"))
     return mn > mb * (1 + limit)
+
+
+def neighbour(stop: multiprocessing.synchronize.Event, seed: int) -> None:  # type: ignore[name-defined]
+    """Load every CPU for 1-4 s, then idle for 1-4 s, on a seeded schedule, until told to stop."""
+    rng = random.Random(seed)
+    while not stop.is_set():
+        end = time.monotonic() + rng.uniform(1, 4)
+        while time.monotonic() < end and not stop.is_set():
+            pass
+        stop.wait(rng.uniform(1, 4))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--cycles", type=int, default=21, help="A/B10/B25 cycles (A/A comparisons = cycles - 1)")
+    parser.add_argument("--cycles", type=int, default=24, help="cycles (A/A comparisons = cycles - 1)")
     parser.add_argument("--size", type=int, default=96, help="matrix size")
+    parser.add_argument("--noise", action="store_true", help="run a neighbour whose load steps on and off")
     args = parser.parse_args()
     rng = np.random.default_rng(0)
-    a = rng.standard_normal((args.size, args.size))
-    b = rng.standard_normal((args.size, args.size))
-    gate = parse_gate("energy:+5%")
-    kinds = {"A": BASE_REPS, "B10": round(BASE_REPS * 1.10), "B25": round(BASE_REPS * 1.25)}
-    runs: dict[str, list[Benchmark]] = {k: [] for k in kinds}
+    a, b = rng.standard_normal((args.size, args.size)), rng.standard_normal((args.size, args.size))
+    gates = parse_gates(["energy:+5%"])
+    stop = multiprocessing.Event()
+    hogs = []
+    if args.noise:
+        hogs = [multiprocessing.Process(target=neighbour, args=(stop, i), daemon=True) for i in range(cpus_available())]
+        for h in hogs:
+            h.start()
+    reps = {k: round(BASE_REPS * f) for k, f in KINDS.items()}
+    separate: dict[str, list[Run]] = {k: [] for k in KINDS}
+    paired: dict[str, list[tuple[Run, Run]]] = {k: [] for k in KINDS}
     t0 = time.perf_counter()
-    with Meter(options=benchmark_options()) as meter:
-        print("samplers:", ", ".join(f"{s.name} ({s.resolution_s:g} s)" for s in meter.samplers))
-        for cycle in range(args.cycles):
-            for kind, reps in kinds.items():
-                runs[kind].append(one_run(meter, reps, a, b))
-            print(f"cycle {cycle + 1}/{args.cycles} done ({time.perf_counter() - t0:.0f} s)", flush=True)
-    pairs = {
-        "A/A (same work)": list(zip(runs["A"], runs["A"][1:], strict=False)),
-        "+10% work": list(zip(runs["A"], runs["B10"], strict=True)),
-        "+25% work": list(zip(runs["A"], runs["B25"], strict=True)),
-    }
-    first = runs["A"][0]
-    print(
-        f"\nworkload: {BASE_REPS} x {args.size}x{args.size} matmul per call, {len(first.rounds)} rounds x "
-        f"{first.extra['iterations']} iterations per run, source {first.source}; "
-        f"{time.perf_counter() - t0:.0f} s total"
-    )
-    print(f"{'comparison':18} {'n':>3} {'energy gate energy:+5% fails':>30} {'pytest-benchmark mean:5% fails':>32}"
-          f" {'median energy change':>22}")
-    for label, ps in pairs.items():
-        ours = sum(not evaluate_gate(gate, b_.values("energy_j"), n_.values("energy_j")).passed for b_, n_ in ps)
-        theirs = sum(pytest_benchmark_fails(b_, n_) for b_, n_ in ps)
-        changes = [statistics.median(n_.values("energy_j")) / statistics.median(b_.values("energy_j")) - 1
-                   for b_, n_ in ps]
-        print(f"{label:18} {len(ps):>3} {ours:>22}/{len(ps):<7} {theirs:>24}/{len(ps):<7} "
-              f"{statistics.median(changes):>+21.1%}")
-    spreads = [r.summary("energy_j").spread for rs in runs.values() for r in rs]
-    print(f"median within-run spread (IQR/median) of energy rounds: {statistics.median(spreads):.1%}")
+    try:
+        with Meter(options=benchmark_options()) as meter:
+            print("samplers:", ", ".join(f"{s.name} ({s.resolution_s:g} s)" for s in meter.samplers), flush=True)
+            for cycle in range(args.cycles):
+                for kind, n in reps.items():
+                    separate[kind].append(separate_run(meter, n, a, b))
+                iterations = separate["A/A (same work)"][-1].benchmarks[0].extra["iterations"]
+                for kind, n in reps.items():
+                    paired[kind].append(ab_session(meter, (BASE_REPS, n), a, b, iterations))
+                print(f"cycle {cycle + 1}/{args.cycles} done ({time.perf_counter() - t0:.0f} s)", flush=True)
+    finally:
+        stop.set()
+        for h in hogs:
+            h.join()
+    table = []
+    base_runs = separate["A/A (same work)"]
+    for kind in KINDS:
+        if kind.startswith("A/A"):
+            pairs = list(zip(base_runs, base_runs[1:], strict=False))
+        else:
+            pairs = list(zip(base_runs, separate[kind], strict=True))
+        ours = sum(compare_runs(bs, nw, gates).exit_code for bs, nw in pairs)
+        theirs = sum(pytest_benchmark_fails(bs, nw) for bs, nw in pairs)
+        hist_pairs = [(i, nw) for i, (_, nw) in enumerate(pairs) if i >= HISTORY - 1]
+        hist = sum(compare_runs(base_runs[i], nw, gates, history=base_runs[i - HISTORY + 1:i]).exit_code
+                   for i, nw in hist_pairs)
+        ab = sum(compare_runs(bs, nw, gates).exit_code for bs, nw in paired[kind])
+        ab_theirs = sum(pytest_benchmark_fails(bs, nw) for bs, nw in paired[kind])
+        table.append((kind, len(pairs), ours, theirs, len(hist_pairs), hist, len(paired[kind]), ab, ab_theirs))
+    first = base_runs[0].benchmarks[0]
+    flagged = sum(r.excluded for runs in separate.values() for run in runs for r in run.benchmarks[0].rounds)
+    total = sum(len(run.benchmarks[0].rounds) for runs in separate.values() for run in runs)
+    print(f"\n{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} CPUs; noise: {'on' if args.noise else 'off'}; "
+          f"workload {BASE_REPS} x {args.size}x{args.size} matmul per call, {len(first.rounds)} rounds x "
+          f"{first.extra['iterations']} iterations per run, source {first.source}; "
+          f"{time.perf_counter() - t0:.0f} s; {flagged} of {total} rounds flagged by the noise guard")
+    print("gate energy:+5%, failures / comparisons; pytest-benchmark mean:5% on the same rounds in brackets")
+    print(f"{'comparison':16} {'separate runs':>22} {'history (5 runs)':>18} {'A/B session':>22}")
+    for kind, n, ours, theirs, hn, hist, an, ab, ab_theirs in table:
+        print(f"{kind:16} {ours:>6}/{n:<3} [{theirs:>3}/{n:<3}]  {hist:>8}/{hn:<7}  "
+              f"{ab:>6}/{an:<3} [{ab_theirs:>3}/{an:<3}]")
 
 
 if __name__ == "__main__":

@@ -124,18 +124,22 @@ def clean_values(bench: Benchmark, figure: str) -> tuple[list[float], int]:
 
 
 def _pairs(b: Benchmark, n: Benchmark, figure: str) -> tuple[list[float], list[float]]:
-    """Values of the trials both sides of an A/B session measured, a trial left out if either round is flagged."""
+    """Values of the trials both sides of an A/B session measured; a trial is left out when either round is
+    flagged, if enough clean pairs remain (the rule of ``clean_values``)."""
     by_trial = {r.index: r for r in b.rounds}
-    xs, ys = [], []
+    pairs = []
     for r in n.rounds:
         other = by_trial.get(r.index)
-        if other is None or r.excluded or other.excluded:
-            continue
-        x, y = other.value(figure), r.value(figure)
+        x, y = (other.value(figure), r.value(figure)) if other is not None else (None, None)
         if x is not None and y is not None and math.isfinite(x) and math.isfinite(y):
-            xs.append(float(x))
-            ys.append(float(y))
-    return xs, ys
+            assert other is not None
+            pairs.append((float(x), float(y), r.excluded or other.excluded))
+    clean = [(x, y) for x, y, flagged in pairs if not flagged]
+    if len(clean) < len(pairs) and len(clean) >= max(MIN_CLEAN_ROUNDS, len(pairs) / 2):
+        chosen = clean
+    else:
+        chosen = [(x, y) for x, y, _ in pairs]
+    return [x for x, _ in chosen], [y for _, y in chosen]
 
 
 def _samples(mode: str, b: Benchmark, n: Benchmark, figure: str, history: Sequence[Run]) -> tuple[

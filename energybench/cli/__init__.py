@@ -43,7 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = _parse(parser, list(sys.argv[1:] if argv is None else argv))
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
@@ -59,6 +59,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())  # so the interpreter's final flush does not complain
         return 0
+
+
+def _parse(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:
+    """A command that takes a command line after ``--`` (``energybench ab BASE --fail-on X -- pytest ...``) declares
+    ``tail`` (the attribute that receives it): argparse alone would give it everything after BASE."""
+    if "--" in argv:
+        cut = argv.index("--")
+        head = parser.parse_args(argv[:cut])
+        if getattr(head, "tail", None):
+            setattr(head, head.tail, argv[cut + 1:])
+            return head
+    return parser.parse_args(argv)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -39,9 +39,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--name", default="ab", help="prefix of the two saved runs' names (default ab)")
     add_to_argparse(p, SHARED)
     add_to_argparse(p, CARBON_OPTIONS, "carbon")
-    p.add_argument("pytest_args", nargs=argparse.REMAINDER, metavar="-- pytest ARGS",
-                   help="the pytest command line both sides run (after --)")
-    p.set_defaults(func=run)
+    # the pytest command line both sides run comes after "--" (see energybench.cli.main: TAIL)
+    p.set_defaults(func=run, tail="pytest_args", pytest_args=[])
 
 
 def run(args: argparse.Namespace) -> int:

@@ -1,0 +1,179 @@
+"""Gates that see drift: A/B sessions (real git trees, real pytest processes taking turns, real commands),
+a history of baseline runs, and the noise guard (real neighbour processes)."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from energybench import noise, storage
+from energybench.compare import clean_values, compare_runs
+from energybench.gate import parse_gates
+from energybench.record import Benchmark, Round, Run
+
+FAKE_SAMPLERS = '''
+import time
+from energybench.samplers.base import BaseSampler, Domain
+
+class Clock(BaseSampler):
+    name = "fake-clock"
+    kind = "counter"
+
+    def __init__(self):
+        self.t0 = time.monotonic()
+
+    def domains(self):
+        return [Domain("cpu:package-0", "measured", "fake 10 W clock counter")]
+
+    def read(self):
+        return {"cpu:package-0": 10.0 * (time.monotonic() - self.t0)}
+
+def samplers():
+    return [Clock()]
+'''
+
+TEST_FILE = '''
+import os, time
+from work import WORK
+
+def test_work(energy):
+    def step():
+        with open(os.environ["AB_LOG"], "a") as fh:
+            fh.write(os.environ.get("ENERGYBENCH_AB_SIDE", "?") + "\\n")
+        time.sleep(WORK)
+    energy.pedantic(step, rounds=8, warmup_rounds=0, iterations=1)
+'''
+
+
+def _git(*args: str, cwd: Path) -> None:
+    subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True,
+                   env={**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t",
+                        "GIT_COMMITTER_EMAIL": "t@t"})
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    root = tmp_path / "repo"
+    root.mkdir()
+    (root / "work.py").write_text("WORK = 0.02\n")
+    (root / "test_ab.py").write_text(TEST_FILE)
+    (root / "fakesamplers.py").write_text(FAKE_SAMPLERS)
+    _git("init", "-q", "-b", "main", cwd=root)
+    _git("add", ".", cwd=root)
+    _git("commit", "-q", "-m", "base", cwd=root)
+    return root
+
+
+def _ab(repo: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "energybench", "ab", "main", "--results", str(repo.parent / "res"), *extra, "--",
+         "pytest", "test_ab.py", "-q", "-p", "no:randomly", "--energy-samplers-from", "fakesamplers:samplers"],
+        cwd=repo, capture_output=True, text=True, timeout=300,
+        env={**os.environ, "AB_LOG": str(repo.parent / "turns.log"), "PYTHONPATH": str(repo)})
+
+
+def test_ab_session_takes_turns_round_by_round_and_catches_a_regression(repo: Path) -> None:
+    (repo / "work.py").write_text("WORK = 0.03\n")  # the working tree does 50% more work than main
+    res = _ab(repo, "--fail-on", "energy:+20%")
+    assert res.returncode == 1, res.stdout + res.stderr
+    assert "paired t on per-trial log ratios" in res.stdout and "REGRESSION" in res.stdout
+    turns = (repo.parent / "turns.log").read_text().split()
+    assert turns == ["base", "new"] * 8  # never two rounds of one side in a row: drift hits both alike
+    runs = [storage.load_run(p) for p in storage.list_runs(repo.parent / "res")]
+    assert {r.environment["ab"]["side"] for r in runs} == {"base", "new"}
+    assert len({r.environment["ab"]["session"] for r in runs}) == 1
+    assert not (repo.parent / "repo" / ".git" / "worktrees").exists() or not list(
+        (repo / ".git" / "worktrees").iterdir())  # the baseline's worktree was removed
+
+
+def test_ab_session_of_the_same_code_passes(repo: Path) -> None:
+    res = _ab(repo, "--fail-on", "energy:+5%")
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "energy gates passed" in res.stdout
+
+
+def test_ab_bad_input_is_one_line(repo: Path) -> None:
+    res = subprocess.run([sys.executable, "-m", "energybench", "ab", "no-such-ref", "--", "pytest", "x.py"], cwd=repo,
+                         capture_output=True, text=True, timeout=60)
+    assert res.returncode == 2 and "git ref 'no-such-ref' does not exist" in res.stderr
+    assert res.stderr.count("\n") == 1
+
+
+def test_ab_commands_alternate_and_compare_pairwise(tmp_path: Path) -> None:
+    light = f"{sys.executable} -c 'sum(range(2 * 10**6))'"
+    heavy = f"{sys.executable} -c 'sum(range(8 * 10**6))'"
+    res = subprocess.run([sys.executable, "-m", "energybench", "ab", "--command", light, "--command", heavy,
+                          "--rounds", "6", "--fail-on", "energy:+20%", "--results", str(tmp_path)],
+                         capture_output=True, text=True, timeout=300)
+    assert res.returncode == 1, res.stdout + res.stderr
+    assert "paired t" in res.stdout and "REGRESSION" in res.stdout
+    base, new = (storage.load_run(p) for p in storage.list_runs(tmp_path))
+    assert base.kind == "ab-command" and len(base.benchmarks[0].rounds) == 6
+
+
+def _run(name: str, values: list[float], path: Path | None = None) -> Run:
+    rounds = tuple(Round(index=i, energy_j=v, duration_s=1.0) for i, v in enumerate(values))
+    return Run(name=name, created="", benchmarks=(Benchmark(name="b", rounds=rounds),))
+
+
+def test_history_mode_tests_against_the_spread_between_runs(tmp_path: Path) -> None:
+    """Runs of the same code drift by a few percent as a whole; rounds inside each are tight. Against one
+    baseline run the drift looks significant; against the history's spread it does not."""
+    drifts = [1.00, 1.04, 0.97, 1.03, 0.98]
+    for d in drifts:
+        storage.save_run(_run("main", [d * (1 + 0.002 * (i % 5)) for i in range(10)]), tmp_path, "main")
+    new = _run("pr", [1.05 * (1 + 0.002 * (i % 5)) for i in range(10)])
+    base = storage.load_run(storage.list_runs(tmp_path)[-1])
+    gates = parse_gates(["energy:+1%"])
+    alone = compare_runs(base, new, gates)
+    assert alone.mode == "independent" and alone.exit_code == 1  # the false alarm a single baseline gives
+    history = storage.history_runs(base, tmp_path, 10)
+    assert [r.run_id for r in history] == ["0004_main", "0003_main", "0002_main", "0001_main"]
+    with_history = compare_runs(base, new, gates, history=history)
+    assert with_history.mode == "history" and with_history.exit_code == 0
+    worse = _run("pr", [1.40 * (1 + 0.002 * (i % 5)) for i in range(10)])
+    assert compare_runs(base, worse, gates, history=history).exit_code == 1  # a real +40% still fails
+
+
+def _hog(seconds: float) -> None:
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        pass
+
+
+def test_noise_guard_flags_a_round_taken_while_neighbours_saturate_the_machine() -> None:
+    cpus = noise.cpus_available()
+    probe = noise.Probe()
+    procs = [multiprocessing.get_context("spawn").Process(target=_hog, args=(2.5,)) for _ in range(cpus + 1)]
+    for p in procs:
+        p.start()
+    time.sleep(0.8)  # the neighbours are up
+    probe.start()
+    _hog(0.8)
+    busy_load, busy_flags = probe.stop()
+    for p in procs:
+        p.join()
+    assert busy_load["other_cpus"] >= 1.0
+    assert any(f.startswith("saturated:") for f in busy_flags), (busy_load, busy_flags)
+    assert 0 < busy_load["own_cpus"] <= 1.05  # our own busy loop (one thread), sharing the CPUs with neighbours
+
+
+def test_flagged_rounds_are_left_out_when_enough_clean_ones_remain() -> None:
+    rounds = tuple(Round(index=i, energy_j=1.0 if i % 4 else 1.8, duration_s=1.0,
+                         flags=("saturated: test",) if i % 4 == 0 else ()) for i in range(12))
+    bench = Benchmark(name="b", rounds=rounds)
+    values, left_out = clean_values(bench, "energy_j")
+    assert left_out == 3 and values == [1.0] * 9
+    few = Benchmark(name="b", rounds=rounds[:5])  # too few clean rounds would remain: keep them all, say so
+    assert clean_values(few, "energy_j")[1] == 0
+    # our own threads keeping every CPU busy is not noise; a neighbour doing so is
+    assert noise.flags({"own_cpus": 2.0, "other_cpus": 0.05, "cpu_pressure": 0.4, "busy_fraction": 1.0}) == ()
+    assert noise.flags({"own_cpus": 1.0, "other_cpus": 1.2, "cpu_pressure": 0.5, "busy_fraction": 1.0})[0].startswith(
+        "saturated: tasks waited for a CPU 50% of the time")
+    assert noise.flags({"other_cpus": 1.0, "busy_fraction": 0.97})[0].startswith("saturated: the CPUs were 97% busy")
