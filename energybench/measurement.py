@@ -47,7 +47,10 @@ class CarbonInfo:
     pue: float
     source: str  # e.g. "codecarbon 3.3.2 global_energy_mix.json (Ember/...)", "user factor", "CSV path"
     year: int | None = None
-    method: str = "fixed"  # "fixed" | "region" | "timeseries"
+    method: str = "fixed"  # "fixed" | "region" | "timeseries" | a provider plugin's name
+    # "average" (the grid's mean mix: codecarbon's annual figures) or "marginal" (the plant that answers an
+    # extra kWh: WattTime's MOER, a CSV declared marginal); the SCI spec accepts both but they are not comparable
+    factor_kind: str = "average"
 
 
 @dataclass(frozen=True)

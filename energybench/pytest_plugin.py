@@ -32,7 +32,7 @@ SAMPLERS_FROM_ENV = "ENERGYBENCH_PYTEST_SAMPLERS"
 
 #: The options shared with the command line, declared once in ``energybench.options``: ``--energy-NAME``.
 SHARED_OPTIONS = ("results", "region", "intensity", "intensity_csv", "pue", "alpha", "fail_on", "require_baseline",
-                  *SAMPLER_OPTIONS)
+                  *SAMPLER_OPTIONS, "intensity_kind", "intensity_provider", "intensity_api_url", "embodied")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -224,6 +224,7 @@ class EnergySession:
         self.storage: str = shared["results"]
         self.json_path: str | None = opt("energy_json")
         self.carbon = carbon_kwargs(shared)
+        self.embodied = shared["embodied"]
         self.region: str | None = shared["region"]
         self.sampler_options = sampler_options(shared)
         self.skip: bool = opt("energy_skip")
@@ -299,6 +300,7 @@ class EnergySession:
             commit=commit_info(str(self.config.rootpath)),
             environment={"launcher": {"tool": "pytest", "pytest": pytest.__version__, **launcher_environment()}},
             carbon=CarbonBasis.from_provider(self.provider) if self.provider is not None else None,
+            embodied=tuple(self.embodied),
         )
 
     def finish(self, session: pytest.Session) -> None:
