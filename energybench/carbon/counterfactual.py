@@ -115,6 +115,16 @@ def shift_in_time(series: IntensitySeries, energy_j: float, duration_s: float, p
                  mean_intensity_g_per_kwh=mean, mean_co2e_g=kwh * mean * pue)
 
 
+def _label(region: str) -> str:
+    from energybench.carbon.regions import lookup_region
+    from energybench.errors import UnknownRegionError
+
+    try:
+        return str(lookup_region(region).label)
+    except UnknownRegionError:  # a user's own label (--region aws:us-east-1 --intensity 380)
+        return region
+
+
 def run_counterfactuals(run: Run, regions: Sequence[str], series: IntensitySeries | None = None,
                         series_kind: str = "average", lookup: Callable[[str], Any] | None = None) -> Counterfactuals:
     """Both counterfactuals for a whole run: its measured joules and the time its rounds took."""
@@ -123,7 +133,7 @@ def run_counterfactuals(run: Run, regions: Sequence[str], series: IntensitySerie
     user = None
     if run.carbon is not None:
         factor = run.effective_intensity_g_per_kwh or run.carbon.intensity_g_per_kwh
-        user = (run.carbon.region, str(run.carbon.extra.get("label") or run.carbon.region), factor)
+        user = (run.carbon.region, _label(run.carbon.region), factor)
     rows = in_regions(energy, pue, regions, user, lookup)
     shift = None
     if series is not None:

@@ -41,7 +41,8 @@ def parse_embodied(text: str) -> Embodied:
     name = name.strip()
     if not sep or not name or not rest.strip():
         raise ConfigError(f"embodied emissions {text!r} are not NAME=KGCO2E: {fix}")
-    parts = [p.strip() for p in rest.strip().removesuffix("kg").split(":")]
+    parts = [p.strip() for p in rest.strip().split(":")]
+    parts[0] = parts[0].removesuffix("kg").strip()  # "3000kg" reads as it says
     if len(parts) > 3:
         raise ConfigError(f"embodied emissions {text!r} have too many fields: {fix}")
     try:
@@ -122,6 +123,7 @@ class SciReport:
     factor_kind: str
     region: str
     pue: float
+    run: str = ""  # the run's label, for reports that show several
 
     @property
     def complete(self) -> bool:
@@ -164,4 +166,4 @@ def run_sci(run: Run, devices: Sequence[Embodied] | None = None) -> SciReport | 
     if not results:
         return None
     return SciReport(results=results, devices=used, factor_kind=run.carbon.factor_kind, region=run.carbon.region,
-                     pue=run.carbon.pue)
+                     pue=run.carbon.pue, run=run.label)

@@ -148,6 +148,17 @@ class MlflowExporter(Exporter):
         parser.add_argument("--no-html", action="store_true", help="do not attach the HTML report")
 
     def export(self, run: Run, args: argparse.Namespace) -> Exported:
+        from mlflow.exceptions import MlflowException
+
+        from energybench.errors import ConfigError
+
+        try:
+            return self._export(run, args)
+        except MlflowException as exc:  # a bad URI, a refused store, an unknown run id: one line, not a traceback
+            first = (str(exc.message).strip().splitlines() or ["error"])[0]
+            raise ConfigError(f"MLflow refused the export: {first}") from None
+
+    def _export(self, run: Run, args: argparse.Namespace) -> Exported:
         import mlflow
         from mlflow.tracking import MlflowClient
 
