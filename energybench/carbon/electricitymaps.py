@@ -42,7 +42,8 @@ def parse_history(body: Any, zone: str) -> tuple[list[tuple[float, float]], floa
     for row in body["history"]:
         value = row.get("carbonIntensity") if isinstance(row, dict) else None
         if value is None:
-            continue  # an hour Electricity Maps has no figure for
+            points = []  # an hour with no figure: keep only what follows, so nothing is priced across the gap
+            continue
         points.append((parse_timestamp(str(row["datetime"])), float(value)))
         kinds.add(str(row.get("emissionFactorType") or "lifecycle"))
     step = STEPS.get(str(body.get("temporalGranularity") or "hourly"), 3600.0)
