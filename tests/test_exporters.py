@@ -17,7 +17,6 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from exporter_fixtures import real_run  # noqa: F401  (the shared real run)
 
 from energybench.carbon.sci import run_sci
 from energybench.exporters import BUILTIN_EXPORTERS

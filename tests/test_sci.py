@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 
 import pytest
-from exporter_fixtures import DEVICES, real_run  # noqa: F401  (the shared real run)
 
 from energybench.carbon import load_intensity_csv, lookup_region, resolve_provider
 from energybench.carbon.counterfactual import in_regions, run_counterfactuals, shift_in_time

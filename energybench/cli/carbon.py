@@ -42,7 +42,7 @@ def register(subparsers: Any) -> None:
 def _providers(as_json: bool) -> int:
     from energybench.carbon.sources import sources
 
-    rows = []
+    rows: list[dict[str, Any]] = []
     for name, e in sorted(sources().items()):
         obj = e.obj
         rows.append({"name": name, "origin": e.origin, "available": e.error is None,

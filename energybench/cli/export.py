@@ -31,7 +31,7 @@ def register(subparsers: Any) -> None:
 def _list(as_json: bool) -> int:
     from energybench.exporters import exporters
 
-    rows = []
+    rows: list[dict[str, Any]] = []
     for name, e in sorted(exporters().items()):
         reason = e.error or e.obj.unavailable_reason()
         rows.append({"name": name, "origin": e.origin, "available": reason is None,

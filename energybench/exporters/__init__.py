@@ -57,7 +57,7 @@ class Exporter(ABC):
             return f"needs {self.requires}: pip install 'energybench[{self.extra}]'"
         return None
 
-    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:  # noqa: B027 - optional hook, no-op default
         """Options of this exporter (the CLI adds RUN, --results and --output first)."""
 
     @abstractmethod

@@ -78,7 +78,7 @@ def rows(run: Run) -> list[dict[str, Any]]:
         def kwh(j: float) -> float:
             return j / JOULES_PER_KWH * pue
 
-        def watts(j: float) -> float:
+        def watts(j: float, duration: float = duration) -> float:
             return j / duration * pue if duration > 0 else 0.0
 
         country = carbon.region.split("/", 1)[0] if carbon is not None and kind in ("country", "us-state",

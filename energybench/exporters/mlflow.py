@@ -70,7 +70,8 @@ def run_params(run: Run) -> dict[str, str]:
         params.update({"carbon.region": c.region, "carbon.intensity_g_per_kwh": c.intensity_g_per_kwh,
                        "carbon.factor_kind": c.factor_kind, "carbon.pue": c.pue, "carbon.source": c.source[:500]})
     for d in run.embodied:
-        params[f"sci.embodied.{slug(d.name, _NAME_CHARS)}"] = f"{d.kgco2e:g} kgCO2e, {d.lifetime_years:g} y, share {d.share:g}"
+        params[f"sci.embodied.{slug(d.name, _NAME_CHARS)}"] = (f"{d.kgco2e:g} kgCO2e, {d.lifetime_years:g} y, "
+                                                               f"share {d.share:g}")
     for b in run.benchmarks:
         params[f"{metric_prefix(b.name, b.method)}/source"] = b.source
     return {k: str(v) for k, v in params.items() if v is not None}

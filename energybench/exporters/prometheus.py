@@ -74,7 +74,7 @@ def registry_for(run: Run) -> Any:
     from prometheus_client import CollectorRegistry
 
     registry = CollectorRegistry(auto_describe=True)
-    registry.register(RunCollector(run))  # type: ignore[arg-type]
+    registry.register(RunCollector(run))
     return registry
 
 

@@ -32,5 +32,5 @@ from energybench.record.parts import (
 from energybench.record.run import SCHEMA, VERSION, Run
 from energybench.record.sci import Embodied
 
-__all__ = ["BASELINE", "FIGURES", "PHASES", "SCHEMA", "VERSION", "Benchmark", "CarbonBasis", "Embodied", "Idle", "Machine",
-           "OneOff", "Quality", "Round", "Run", "Size"]
+__all__ = ["BASELINE", "FIGURES", "PHASES", "SCHEMA", "VERSION", "Benchmark", "CarbonBasis", "Embodied", "Idle",
+           "Machine", "OneOff", "Quality", "Round", "Run", "Size"]

@@ -300,8 +300,8 @@ def _sci_section(report: Report) -> str:
             f"<td class=num>{esc(units.count(r.items))}</td>"
             f"<td class=num>{esc(units.grams(r.operational_per_item_g))}</td>"
             f"<td class=num>{esc(units.grams(r.embodied_per_item_g) if r.complete else 'n/a')}</td>"
-            f"<td class=num><b>{esc(units.grams(r.sci_g))}</b>{'' if r.complete else '<br><small>operational only</small>'}"
-            "</td></tr>"
+            f"<td class=num><b>{esc(units.grams(r.sci_g))}</b>"
+            f"{'' if r.complete else '<br><small>operational only</small>'}</td></tr>"
             for r in sci.results)
         notes = "".join(f"<li>{esc(a)}</li>" for a in assumptions(sci))
         title = f"<h3>{esc(sci.run)}</h3>" if report.multi_run else ""

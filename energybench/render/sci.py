@@ -16,7 +16,7 @@ def per(value: float | None, unit: str) -> str:
 
 def assumptions(report: SciReport) -> list[str]:
     """Every input the figures rest on, in words: what a reader needs to judge or redo them."""
-    out = [f"SCI = (E x I + M) / R (Green Software Foundation SCI v1.1, ISO/IEC 21031:2024), per benchmark; "
+    out = ["SCI = (E x I + M) / R (Green Software Foundation SCI v1.1, ISO/IEC 21031:2024), per benchmark; "
            "R = the benchmark's own item",
            f"E x I: each measured round's CO2e ({report.region}, {report.factor_kind} factor, PUE {report.pue:g}); "
            "market-based instruments are not used"]
