@@ -64,7 +64,7 @@ def test_sci_is_written_derived_and_recomputed_on_load(tmp_path):
     assert data["carbon"]["factor_kind"] == "marginal"
     block = data["sci"]
     assert block["inputs"]["embodied"] == [{"name": "server", "kgco2e": 1000.0, "lifetime_years": 4.0,
-                                            "share": 0.5, "source": "user (--embodied)"}]
+                                            "share": 0.5, "source": "given with --embodied"}]
     assert block["results"]["factor_kind"] == "marginal"
     # a tampered derived figure is ignored: the file cannot disagree with its rounds
     block["results"]["per_benchmark"][0]["sci_g_per_item"] = 123.0
@@ -215,3 +215,43 @@ def test_pue_and_energy_of_real_run_carry_into_counterfactuals(real_run):
     user = cf.regions[0]
     assert user.is_user and user.co2e_g == pytest.approx(real_run.co2e_g, rel=1e-9)
     assert math.isclose(cf.energy_j, real_run.energy_j)
+
+
+def test_pytest_plugin_records_embodied_devices_and_sci():
+    """``--energy-embodied`` and ``--energy-intensity-kind`` reach the pytest run's saved JSON."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as d:
+        root = Path(d)
+        (root / "test_work.py").write_text(
+            "import pytest\n\n@pytest.mark.energy(item_unit='sample')\n"
+            "def test_sum(energy):\n    energy.items = 10\n    energy(lambda: sum(range(20000)))\n")
+        out = root / "run.json"
+        proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                               str(root / "test_work.py"),
+                               "--energy-intensity", "300", "--energy-intensity-kind", "marginal",
+                               "--energy-embodied", "laptop=300:4:1", "--energy-json", str(out)],
+                              capture_output=True, text=True, timeout=300, cwd=root)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        data = json.loads(out.read_text())
+    assert data["carbon"]["factor_kind"] == "marginal"
+    assert data["sci"]["inputs"]["embodied"][0]["name"] == "laptop"
+    (result,) = data["sci"]["results"]["per_benchmark"]
+    assert result["functional_unit"] == "sample" and result["complete"] is True
+    assert result["sci_g_per_item"] == pytest.approx(result["operational_g_per_item"] + result["embodied_g_per_item"])
+
+
+def test_an_exporter_whose_library_is_missing_says_which_extra():
+    from energybench.exporters import Exporter
+
+    class NeedsNothingReal(Exporter):
+        name = "x"
+        description = "x"
+        requires = "energybench_no_such_library"
+        extra = "x-extra"
+
+        def export(self, run, args):
+            raise AssertionError("never called")
+
+    assert NeedsNothingReal().unavailable_reason() == ("needs energybench_no_such_library: pip install "
+                                                       "'energybench[x-extra]'")

@@ -29,7 +29,7 @@ class Embodied:
     kgco2e: float
     lifetime_years: float = DEFAULT_LIFETIME_YEARS
     share: float = 1.0
-    source: str = "user (--embodied)"
+    source: str = "given with --embodied"
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "kgco2e": self.kgco2e, "lifetime_years": self.lifetime_years,
@@ -47,7 +47,7 @@ class Embodied:
         return cls(name=f.child("name").text(), kgco2e=f.child("kgco2e").number(minimum=0),
                    lifetime_years=lifetime if lifetime is not None else DEFAULT_LIFETIME_YEARS,
                    share=share if share is not None else 1.0,
-                   source=f.child("source").opt_text() or "user (--embodied)")
+                   source=f.child("source").opt_text() or "given with --embodied")
 
 
 def parse_embodied_list(f: _Field) -> tuple[Embodied, ...]:

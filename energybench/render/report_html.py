@@ -306,8 +306,9 @@ def _sci_section(report: Report) -> str:
         notes = "".join(f"<li>{esc(a)}</li>" for a in assumptions(sci))
         title = f"<h3>{esc(sci.run)}</h3>" if report.multi_run else ""
         parts.append(
-            f'{title}<div class="scroll"><table><thead><tr><th>benchmark</th><th>R</th><th>E</th><th>I</th><th>M</th>'
-            "<th>items</th><th>operational<br>per item</th><th>embodied<br>per item</th><th>SCI<br>per item</th>"
+            f'{title}<div class="scroll"><table><thead><tr><th>benchmark</th><th>R</th><th>E</th>'
+            "<th>I &times; PUE</th><th>M</th><th>items</th><th>operational<br>per item</th>"
+            "<th>embodied<br>per item</th><th>SCI<br>per item</th>"
             f'</tr></thead><tbody>{rows}</tbody></table></div><ul class="warn note">{notes}</ul>')
     if not parts:
         return ""
