@@ -153,6 +153,9 @@ class MlflowExporter(Exporter):
 
         from energybench.errors import ConfigError
 
+        if args.output:
+            raise ConfigError("the mlflow exporter logs to a tracking store, not a file: drop --output and give "
+                              "--tracking-uri (e.g. sqlite:///mlflow.db) or set $MLFLOW_TRACKING_URI")
         try:
             return self._export(run, args)
         except MlflowException as exc:  # a bad URI, a refused store, an unknown run id: one line, not a traceback

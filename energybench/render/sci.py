@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from energybench.carbon.counterfactual import Counterfactuals
 from energybench.carbon.sci import SciReport
 from energybench.render import units
@@ -58,6 +56,3 @@ def format_counterfactuals(cf: Counterfactuals) -> str:
             f"start saves {units.percent(s.saving_vs_mean)} against the mean")
     return "\n".join(out)
 
-
-def sci_lines(reports: Sequence[SciReport]) -> list[str]:
-    return [format_sci(r) for r in reports]
