@@ -219,6 +219,7 @@ def test_prometheus_push_reaches_a_real_pushgateway(real_run, pushgateway):
 
 
 def test_prometheus_push_to_nowhere_is_one_line(real_run):
+    pytest.importorskip("prometheus_client", reason="pip install -e '.[prometheus]'")
     proc = cli("export", "prometheus", real_run.label, "--results", str(Path(real_run.path).parent), "--push",
                f"http://127.0.0.1:{_free_port()}")
     assert proc.returncode == 2 and "cannot push" in proc.stderr and "Traceback" not in proc.stderr
