@@ -47,7 +47,10 @@ class CarbonInfo:
     pue: float
     source: str  # e.g. "codecarbon 3.3.2 global_energy_mix.json (Ember/...)", "user factor", "CSV path"
     year: int | None = None
-    method: str = "fixed"  # "fixed" | "region" | "timeseries"
+    method: str = "fixed"  # "fixed" | "region" | "timeseries" | a provider plugin's name
+    # "average" (the grid's mean mix: codecarbon's annual figures) or "marginal" (the plant that answers an
+    # extra kWh: WattTime's MOER, a CSV declared marginal); the SCI spec accepts both but they are not comparable
+    factor_kind: str = "average"
 
 
 @dataclass(frozen=True)
@@ -97,7 +100,8 @@ class Measurement:
         )
         if self.carbon:
             c = self.carbon
-            line += f", {units.grams(c.co2e_g)} CO2e ({c.region} {units.intensity(c.intensity_g_per_kwh)}"
+            kind = " marginal" if c.factor_kind == "marginal" else ""  # average is what a reader assumes
+            line += f", {units.grams(c.co2e_g)} CO2e ({c.region} {units.intensity(c.intensity_g_per_kwh)}{kind}"
             line += f", PUE {c.pue:g})" if c.pue != 1.0 else ")"
         estimated = {d.source == "estimated" for d in self.domains if d.counted and not math.isnan(d.energy_j)}
         if estimated == {True}:
@@ -155,6 +159,7 @@ class Measurement:
                     "region": self.carbon.region if self.carbon else None,
                     "intensity_g_per_kwh": self.carbon.intensity_g_per_kwh if self.carbon else None,
                     "pue": self.carbon.pue if self.carbon else None,
+                    "factor_kind": self.carbon.factor_kind if self.carbon else None,
                 }
             )
         return pd.DataFrame(rows)

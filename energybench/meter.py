@@ -99,6 +99,9 @@ class Meter:
         intensity: float | str | None = None,
         intensity_csv: str | None = None,
         pue: float | str = 1.0,
+        intensity_kind: str | None = None,
+        intensity_provider: str | None = None,
+        intensity_api_url: str | None = None,
         interval: float = DEFAULT_INTERVAL_S,
         counter_interval: float = DEFAULT_COUNTER_INTERVAL_S,
         options: Mapping[str, Any] | None = None,
@@ -109,7 +112,9 @@ class Meter:
                 raise ConfigError(f"{label} must be a positive number of seconds, got {value!r} (e.g. 0.1)")
         from energybench.carbon import resolve_provider
 
-        self.provider = resolve_provider(region=region, intensity=intensity, intensity_csv=intensity_csv, pue=pue)
+        self.provider = resolve_provider(region=region, intensity=intensity, intensity_csv=intensity_csv, pue=pue,
+                                         intensity_kind=intensity_kind, intensity_provider=intensity_provider,
+                                         intensity_api_url=intensity_api_url)
         if samplers is None:
             from energybench.samplers import detect_samplers
 

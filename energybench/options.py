@@ -113,6 +113,23 @@ def intensity_value(text: Any) -> float:
         raise ValueError(str(exc)) from None
 
 
+def factor_kind(text: Any) -> str:
+    value = str(text).strip().lower()
+    if value not in ("average", "marginal"):
+        raise ValueError(f"must be average or marginal, got {text!r}")
+    return value
+
+
+def embodied_value(text: Any) -> Any:
+    """One device's embodied emissions (``gpu=150:5:0.5``) by the SCI module's own rule."""
+    from energybench.carbon.sci import parse_embodied
+
+    try:
+        return parse_embodied(str(text))
+    except ConfigError as exc:
+        raise ValueError(str(exc)) from None
+
+
 def boolean(text: Any) -> bool:
     if isinstance(text, bool):
         return text
@@ -174,6 +191,16 @@ OPTIONS: dict[str, Option] = _declare(
            None, "ENERGYBENCH_INTENSITY_CSV", "PATH"),
     Option("pue", "data-centre power usage effectiveness applied to CO2e (default 1.0)", pue_value, 1.0,
            "ENERGYBENCH_PUE", "PUE"),
+    Option("intensity_kind", "what --intensity / --intensity-csv are: average (default) or marginal factors; "
+           "recorded with every CO2e figure", factor_kind, None, "ENERGYBENCH_INTENSITY_KIND", "KIND"),
+    Option("intensity_provider", "intensity source plugin: codecarbon (offline default), electricitymaps "
+           "($ELECTRICITYMAPS_API_TOKEN), watttime ($WATTTIME_USER/$WATTTIME_PASSWORD); --region names its zone "
+           "(list: energybench carbon --providers)", non_empty, None, "ENERGYBENCH_INTENSITY_PROVIDER", "NAME"),
+    Option("intensity_api_url", "base URL of the intensity provider's API (a proxy or a test server)", non_empty,
+           None, "ENERGYBENCH_INTENSITY_API_URL", "URL"),
+    Option("embodied", "embodied emissions of hardware the work used, for SCI: NAME=KGCO2E[:LIFETIME_YEARS[:SHARE]] "
+           "(lifetime default 4 years, share of the device reserved default 1); repeat per device",
+           embodied_value, (), "ENERGYBENCH_EMBODIED", "DEVICE", repeat=True),
     Option("alpha", f"significance level of the one-sided test behind a verdict (default {DEFAULT_ALPHA})", alpha_level,
            DEFAULT_ALPHA,
            "ENERGYBENCH_ALPHA", "A"),
@@ -198,7 +225,9 @@ OPTIONS: dict[str, Option] = _declare(
 )
 
 SAMPLER_OPTIONS = ("powercap_root", "gpu_index", "tpu_watts", "tpu_generation", "sampler")
-CARBON_OPTIONS = ("region", "intensity", "intensity_csv", "pue")
+CARBON_OPTIONS = ("region", "intensity", "intensity_csv", "pue", "intensity_kind", "intensity_provider",
+                  "intensity_api_url")
+SCI_OPTIONS = ("embodied",)
 
 
 # ------------------------------------------------------------------------------------------------ adding
@@ -301,7 +330,7 @@ def _parse(opt: Option, raw: Any, source: str) -> Any:
         raise ConfigError(f"{source} {_show(raw)}: {exc}") from None
 
 
-_COMMA_LISTS = ("fail_on", "sampler")
+_COMMA_LISTS = ("fail_on", "sampler", "embodied")
 
 
 def _show(raw: Any) -> str:
@@ -346,4 +375,6 @@ def sampler_options(values: Mapping[str, Any]) -> dict[str, Any]:
 def carbon_kwargs(values: Mapping[str, Any]) -> dict[str, Any]:
     """The resolved carbon options as ``Meter``/``resolve_provider`` keywords."""
     return {"region": values.get("region"), "intensity": values.get("intensity"),
-            "intensity_csv": values.get("intensity_csv"), "pue": values.get("pue") or 1.0}
+            "intensity_csv": values.get("intensity_csv"), "pue": values.get("pue") or 1.0,
+            "intensity_kind": values.get("intensity_kind"), "intensity_provider": values.get("intensity_provider"),
+            "intensity_api_url": values.get("intensity_api_url")}

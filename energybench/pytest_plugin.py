@@ -32,7 +32,8 @@ SAMPLERS_FROM_ENV = "ENERGYBENCH_PYTEST_SAMPLERS"
 
 #: The options shared with the command line, declared once in ``energybench.options``: ``--energy-NAME``.
 SHARED_OPTIONS = ("results", "region", "intensity", "intensity_csv", "pue", "alpha", "fail_on", "require_baseline",
-                  "history", "threads", *SAMPLER_OPTIONS)
+                  "history", "threads", *SAMPLER_OPTIONS, "intensity_kind", "intensity_provider",
+                  "intensity_api_url", "embodied")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -225,6 +226,7 @@ class EnergySession:
         self.storage: str = shared["results"]
         self.json_path: str | None = opt("energy_json")
         self.carbon = carbon_kwargs(shared)
+        self.embodied = shared["embodied"]
         self.region: str | None = shared["region"]
         self.sampler_options = sampler_options(shared)
         self.skip: bool = opt("energy_skip")
@@ -315,6 +317,7 @@ class EnergySession:
                          "settings": {"threads": self.thread_state},
                          **({"ab": self.turns.describe()} if self.turns is not None else {})},
             carbon=CarbonBasis.from_provider(self.provider) if self.provider is not None else None,
+            embodied=tuple(self.embodied),
         )
 
     def finish(self, session: pytest.Session) -> None:

@@ -41,6 +41,12 @@ COLUMNS = {
     "quality_metric": "the benchmark's quality figure (perplexity, cosine...), if any",
     "quality_value": "its value",
     "quality_higher_is_better": "whether a higher quality_value is better",
+    "factor_kind": "kind of grid factor behind co2e_g: average or marginal (empty without CO2e)",
+    "sci_g_per_item": "Software Carbon Intensity of the benchmark, (E x I + M) / R, gCO2e per item (repeated on "
+                      "each of its rows; operational only when sci_embodied_g_per_item is NaN)",
+    "sci_operational_g_per_item": "the E x I part of sci_g_per_item",
+    "sci_embodied_g_per_item": "the M part (embodied emissions amortised over the rounds' time); NaN when no "
+                               "--embodied device was given",
 }
 PARAM_PREFIX = "param:"
 DOMAIN_PREFIX = "domain:"
@@ -49,9 +55,20 @@ DOMAIN_PREFIX = "domain:"
 def run_rows(run: Run) -> list[dict[str, Any]]:
     """Flatten one run into per-round rows: method parameters as ``param:<name>``, domain joules as
     ``domain:<key>``."""
+    from energybench.carbon.sci import run_sci
+
+    sci = run_sci(run)
+    sci_by_key = sci.by_key() if sci is not None else {}
+    kind = run.carbon.factor_kind if run.carbon is not None else None
     rows = []
     for b in run.benchmarks:
         q = b.quality
+        s = sci_by_key.get(b.key)
+        sci_cells = {
+            "factor_kind": kind, "sci_g_per_item": s.sci_g if s else math.nan,
+            "sci_operational_g_per_item": s.operational_per_item_g if s else math.nan,
+            "sci_embodied_g_per_item": s.embodied_per_item_g if s and s.embodied_per_item_g is not None else math.nan,
+        }
         fixed = {
             "run": run.run_id, "created": run.created, "kind": run.kind, "benchmark": b.name,
             "family": b.family if b.family is not None else "", "workload": b.workload or b.name,
@@ -64,7 +81,7 @@ def run_rows(run: Run) -> list[dict[str, Any]]:
             row = {
                 **fixed, "round": r.index, "energy_j": r.energy_j, "duration_s": r.duration_s, "items": r.items,
                 "energy_per_item_j": r.energy_per_item_j, "power_w": r.power_w,
-                "co2e_g": math.nan if r.co2e_g is None else r.co2e_g, "source": r.source, **params,
+                "co2e_g": math.nan if r.co2e_g is None else r.co2e_g, "source": r.source, **sci_cells, **params,
             }
             row.update({f"{DOMAIN_PREFIX}{k}": v for k, v in r.domains.items()})
             rows.append(row)

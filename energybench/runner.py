@@ -76,6 +76,7 @@ class RunConfig:
     one_off_repeats: int = 3  # one-off costs (distillation, calibration) are measured this many times
     progress: bool | None = None  # None: only when stderr is a terminal
     stream: TextIO | None = None  # where notes and the progress bar go (stderr)
+    embodied: Sequence[Any] = ()  # record.Embodied per device, for the run's SCI (carbon.sci)
 
 
 # counters read this often inside a trial give reports a power-over-time curve; a read costs ~10-20 us
@@ -177,7 +178,7 @@ def run_suites(suites: list[Suite], cfg: RunConfig) -> Run:
     if not meter.samplers:
         meter.close()
         raise SamplerError("no energy sampler can read on this machine; `energybench sensors` says why")
-    state = _State(_new_run(meter, settings, cfg.name))
+    state = _State(replace(_new_run(meter, settings, cfg.name), embodied=tuple(cfg.embodied)))
     saver = _Saver(cfg)
     try:
         state.run = replace(state.run, idle=_measure_idle(meter, cfg, log))

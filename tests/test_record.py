@@ -128,6 +128,11 @@ JSON_ALLOWED = {
     "energybench/carbon/regions.py": "codecarbon's data files",
     "energybench/subjects/lm.py": "the LM cache key",
     "energybench/pytest_plugin.py": "checking that pytest params are JSON-safe",
+    "energybench/carbon/electricitymaps.py": "Electricity Maps' API responses",
+    "energybench/cli/carbon.py": "`energybench carbon --json` (SCI and counterfactuals, not a run)",
+    "energybench/cli/export.py": "`energybench export --list --json`",
+    "energybench/exporters/github_benchmark.py": "github-action-benchmark's custom JSON (not a run)",
+    "energybench/exporters/bencher.py": "Bencher Metric Format JSON (not a run)",
 }
 
 

@@ -28,6 +28,9 @@ from energybench.carbon.timeseries import IntensitySeries, Segment, load_intensi
 from energybench.errors import ConfigError
 from energybench.measurement import JOULES_PER_KWH, CarbonInfo
 
+FACTOR_KINDS = ("average", "marginal")
+DEFAULT_SOURCE = "codecarbon"  # the offline default: codecarbon's shipped annual averages
+
 
 class IntensityProvider(ABC):
     """Prices a window's energy. ``segments`` are (start unix s, end unix s, joules) covering the window."""
@@ -37,6 +40,7 @@ class IntensityProvider(ABC):
     year: int | None
     method: str
     pue: float
+    factor_kind: str = "average"  # "average" or "marginal" (see CarbonInfo.factor_kind)
 
     @property
     @abstractmethod
@@ -64,6 +68,7 @@ class IntensityProvider(ABC):
             "source": self.source,
             "pue": self.pue,
             "method": self.method,
+            "factor_kind": self.factor_kind,
         }
 
 
@@ -79,8 +84,10 @@ class FixedIntensity(IntensityProvider):
         year: int | None = None,
         method: str = "fixed",
         pue: float = 1.0,
+        factor_kind: str = "average",
     ) -> None:
         self.factor = factor_g_per_kwh
+        self.factor_kind = factor_kind
         self.region = region
         self.source = source
         self.year = year
@@ -101,6 +108,7 @@ class FixedIntensity(IntensityProvider):
             source=self.source,
             year=self.year,
             method=self.method,
+            factor_kind=self.factor_kind,
         )
 
     def __repr__(self) -> str:
@@ -114,8 +122,10 @@ class TimeSeriesIntensity(IntensityProvider):
 
     method = "timeseries"
 
-    def __init__(self, series: IntensitySeries, *, region: str | None = None, pue: float = 1.0) -> None:
+    def __init__(self, series: IntensitySeries, *, region: str | None = None, pue: float = 1.0,
+                 factor_kind: str = "average") -> None:
         self.series = series
+        self.factor_kind = factor_kind
         self.region = region or "custom"
         self.source = f"CSV {series.path} ({len(series.times)} rows, step-wise)"
         self.year = None
@@ -145,6 +155,7 @@ class TimeSeriesIntensity(IntensityProvider):
             source=self.source,
             year=None,
             method=self.method,
+            factor_kind=self.factor_kind,
         )
 
     def __repr__(self) -> str:
@@ -191,24 +202,51 @@ def parse_pue(text: float | str) -> float:
     return value
 
 
+def parse_factor_kind(text: str | None) -> str | None:
+    """``average`` or ``marginal`` (``None`` stays ``None``: the source's own kind); ``ConfigError`` if bad."""
+    if text is None or not str(text).strip():
+        return None
+    kind = str(text).strip().lower()
+    if kind not in FACTOR_KINDS:
+        raise ConfigError(f"intensity kind {text!r} is neither 'average' nor 'marginal': pass --intensity-kind "
+                          "marginal for a marginal series (e.g. WattTime MOER), else leave it out")
+    return kind
+
+
 def resolve_provider(
     region: str | None = None,
     intensity: float | str | None = None,
     intensity_csv: str | os.PathLike[str] | None = None,
     pue: float | str = 1.0,
+    intensity_kind: str | None = None,
+    intensity_provider: str | None = None,
+    intensity_api_url: str | None = None,
 ) -> IntensityProvider | None:
     """The provider for these options, or ``None`` when none is given (then no CO2e is reported).
 
-    Raises ``UnknownRegionError``, ``ConfigError`` or ``IntensityDataError`` with the fix, before anything is
-    measured, so a typo never costs a run.
+    ``intensity_kind`` declares what a user's factor or CSV is (``average``, the default, or ``marginal``);
+    ``intensity_provider`` names an intensity-source plugin (``codecarbon``, the offline default,
+    ``electricitymaps``, ``watttime`` or a third party's; ``energybench.carbon.sources``) that prices
+    ``region`` itself. Raises ``UnknownRegionError``, ``ConfigError`` or ``IntensityDataError`` with the fix,
+    before anything is measured, so a typo never costs a run.
     """
     pue_value = parse_pue(pue)
+    kind = parse_factor_kind(intensity_kind)
     region = region.strip() if isinstance(region, str) and region.strip() else None
     given_intensity = intensity is not None and not (isinstance(intensity, str) and not intensity.strip())
     if given_intensity and intensity_csv is not None:
         raise ConfigError("both --intensity and --intensity-csv were given: pass one (a fixed factor or a time series)")
+    source = (intensity_provider or "").strip().lower() or None
+    if source is not None and source != DEFAULT_SOURCE:
+        if given_intensity or intensity_csv is not None:
+            raise ConfigError(f"--intensity-provider {source} fetches its own factors: drop --intensity and "
+                              "--intensity-csv, or drop --intensity-provider to use yours")
+        from energybench.carbon.sources import get_source
+
+        return get_source(source).create(region, pue=pue_value, factor_kind=kind, api_url=intensity_api_url)
     if intensity_csv is not None:
-        return TimeSeriesIntensity(load_intensity_csv(intensity_csv), region=region, pue=pue_value)
+        return TimeSeriesIntensity(load_intensity_csv(intensity_csv), region=region, pue=pue_value,
+                                   factor_kind=kind or "average")
     if given_intensity:
         assert intensity is not None
         return FixedIntensity(
@@ -217,10 +255,18 @@ def resolve_provider(
             source="user factor (--intensity)",
             method="fixed",
             pue=pue_value,
+            factor_kind=kind or "average",
         )
     if region is not None:
+        if kind == "marginal":
+            raise ConfigError("codecarbon's region factors are annual averages, not marginal: give a marginal "
+                              "series with --intensity-csv, a factor with --intensity, or --intensity-provider "
+                              "watttime")
         r = lookup_region(region)
         return FixedIntensity(
             r.intensity_g_per_kwh, region=r.name, source=r.source, year=r.year, method="region", pue=pue_value
         )
+    if kind is not None:
+        raise ConfigError("--intensity-kind says what a factor is, but no factor was given: add --intensity, "
+                          "--intensity-csv or --region")
     return None

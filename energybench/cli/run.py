@@ -18,6 +18,7 @@ from energybench.options import (
     CARBON_OPTIONS,
     QUICK_TRIALS,
     SAMPLER_OPTIONS,
+    SCI_OPTIONS,
     TRIALS,
     add_to_argparse,
     carbon_kwargs,
@@ -56,6 +57,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--no-save", action="store_true", help="print the table without saving the run")
     p.add_argument("--json", action="store_true", help="print the run record as JSON instead of the table")
     add_to_argparse(p, CARBON_OPTIONS, "carbon")
+    add_to_argparse(p, SCI_OPTIONS, "software carbon intensity (SCI)")
     add_to_argparse(p, SAMPLER_OPTIONS, "samplers")
     p.set_defaults(func=run)
 
@@ -74,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--one-off-repeats must be at least 1, got {args.one_off_repeats}")
     if args.warmup < 0:
         raise ConfigError(f"--warmup must be 0 or more, got {args.warmup}")
-    values = from_namespace(args, ["results", *CARBON_OPTIONS, *SAMPLER_OPTIONS])
+    values = from_namespace(args, ["results", *CARBON_OPTIONS, *SAMPLER_OPTIONS, *SCI_OPTIONS])
     suites = select(load_suites(args.benchmarks), args.subjects)
     cfg = RunConfig(
         trials=trials,
@@ -93,6 +95,7 @@ def run(args: argparse.Namespace) -> int:
         sampler_options=sampler_options(values),
         save=not args.no_save,
         one_off_repeats=args.one_off_repeats,
+        embodied=values["embodied"],
     )
     with _launched_process_group() as rank:
         record = run_suites(suites, cfg)
@@ -101,7 +104,13 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(record.to_json(), end="")
     else:
+        from energybench.carbon.sci import run_sci
+        from energybench.render.sci import format_sci
+
         print(format_table(record))
+        sci = run_sci(record)
+        if sci is not None:
+            print(format_sci(sci))
     where = f"saved {record.run_id} in {values['results']}/" if record.run_id else "not saved (--no-save)"
     print(f"{where}; wall time {time.monotonic() - t0:.0f} s", file=sys.stderr)
     return 0

@@ -30,6 +30,7 @@ from energybench.record.parts import (
     Size,
 )
 from energybench.record.run import SCHEMA, VERSION, Run
+from energybench.record.sci import Embodied
 
-__all__ = ["BASELINE", "FIGURES", "PHASES", "SCHEMA", "VERSION", "Benchmark", "CarbonBasis", "Idle", "Machine",
-           "OneOff", "Quality", "Round", "Run", "Size"]
+__all__ = ["BASELINE", "FIGURES", "PHASES", "SCHEMA", "VERSION", "Benchmark", "CarbonBasis", "Embodied", "Idle",
+           "Machine", "OneOff", "Quality", "Round", "Run", "Size"]

@@ -313,6 +313,7 @@ class CarbonBasis:
     pue: float = 1.0
     year: int | None = None
     method: str = "fixed"
+    factor_kind: str = "average"  # or "marginal": which kind of grid factor priced the joules
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -324,7 +325,8 @@ class CarbonBasis:
 
     def to_dict(self) -> dict[str, Any]:
         return {"region": self.region, "intensity_g_per_kwh": self.intensity_g_per_kwh, "year": self.year,
-                "source": self.source, "pue": self.pue, "method": self.method, **self.extra}
+                "source": self.source, "pue": self.pue, "method": self.method, "factor_kind": self.factor_kind,
+                **self.extra}
 
     @classmethod
     def parse(cls, f: _Field) -> CarbonBasis | None:
@@ -339,8 +341,20 @@ class CarbonBasis:
             pue=f.child("pue").opt_number(minimum=1) or 1.0,
             year=int(year) if year is not None else None,
             method=f.child("method").opt_text() or "fixed",
-            extra=_extra(d, ("region", "intensity_g_per_kwh", "source", "pue", "year", "method")),
+            factor_kind=_factor_kind(f.child("factor_kind")),
+            extra=_extra(d, ("region", "intensity_g_per_kwh", "source", "pue", "year", "method", "factor_kind")),
         )
+
+
+FACTOR_KINDS = ("average", "marginal")
+
+
+def _factor_kind(f: _Field) -> str:
+    """Files written before factor kinds were recorded priced with codecarbon's annual averages."""
+    kind = f.opt_text() or "average"
+    if kind not in FACTOR_KINDS:
+        raise f.fail(f"must be one of {', '.join(FACTOR_KINDS)}, got {kind!r}")
+    return kind
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from energybench.record.benchmark import Benchmark
 from energybench.record.migrations import MIGRATIONS
 from energybench.record.parse import _extra, _Field, _required_list
 from energybench.record.parts import CarbonBasis, Idle, Machine, Round
+from energybench.record.sci import Embodied, parse_embodied_list
 
 SCHEMA = "energybench/run"
 VERSION = 2
@@ -44,6 +45,7 @@ class Run:
     warnings: tuple[str, ...] = ()
     extra: Mapping[str, Any] = field(default_factory=dict)
     path: str | None = field(default=None, compare=False)
+    embodied: tuple[Embodied, ...] = ()  # SCI inputs: the hardware's embodied emissions (``carbon.sci``)
 
     @property
     def label(self) -> str:
@@ -92,7 +94,20 @@ class Run:
             "subjects": dict(self.subjects), "notes": list(self.notes), "warnings": list(self.warnings),
             "benchmarks": [b.to_dict() for b in self.benchmarks],
         }
+        sci = self.sci_dict()
+        if sci is not None:
+            d["sci"] = sci
         return {**d, **self.extra}
+
+    def sci_dict(self) -> dict[str, Any] | None:
+        """SCI inputs and the derived per-benchmark figures (``carbon.sci``; the figures are ignored on load)."""
+        from energybench.carbon.sci import run_sci  # derived like stats; imported only when writing
+
+        report = run_sci(self)
+        if report is None and not self.embodied:
+            return None
+        return {"inputs": {"embodied": [e.to_dict() for e in self.embodied]},
+                "results": report.to_dict() if report is not None else None}
 
     def to_json(self) -> str:
         """The file's text: indented JSON, NaN for figures that could not be measured."""
@@ -147,11 +162,12 @@ class Run:
             notes=f.child("notes").texts(),
             warnings=f.child("warnings").texts(),
             extra=_extra(d, _RUN_KEYS),
+            embodied=parse_embodied_list(f.child("sci").child("inputs").child("embodied")),
         )
 
 
 _RUN_KEYS = ("schema", "version", "run_id", "name", "kind", "created", "machine", "commit", "environment",
-             "carbon", "idle", "subjects", "notes", "warnings", "benchmarks", "_path")
+             "carbon", "idle", "subjects", "notes", "warnings", "benchmarks", "_path", "sci")
 
 
 def _depth(value: Any, limit: int = _MAX_DEPTH + 1) -> int:

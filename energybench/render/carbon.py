@@ -14,7 +14,8 @@ def basis(carbon: Any, intensity: float | None = None) -> str:
     measurement or ``CarbonBasis`` of a run; ``intensity`` overrides the stated factor, e.g. the effective one)."""
     year = f", {carbon.year}" if carbon.year else ""
     factor = carbon.intensity_g_per_kwh if intensity is None else intensity
-    return f"{carbon.region} {units.intensity(factor)}{year}, {carbon.source}, PUE {carbon.pue:g}"
+    kind = getattr(carbon, "factor_kind", "average")
+    return f"{carbon.region} {units.intensity(factor)} {kind}{year}, {carbon.source}, PUE {carbon.pue:g}"
 
 
 def carbon_line(carbon: Any, reason: str | None = None) -> str:

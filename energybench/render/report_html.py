@@ -286,6 +286,36 @@ def _regions_section(report: Report) -> str:
     )
 
 
+def _sci_section(report: Report) -> str:
+    """Software Carbon Intensity per functional unit, operational vs embodied, with its inputs and assumptions."""
+    from energybench.render.sci import assumptions
+
+    parts = []
+    for sci in report.sci:
+        rows = "".join(
+            f"<tr><td class=name>{esc(r.benchmark)}</td><td>{esc(r.functional_unit)}</td>"
+            f"<td class=num>{esc(units.si(r.energy_kwh * 1000, 'Wh'))}</td>"
+            f"<td class=num>{esc(units.intensity(r.intensity_g_per_kwh))}</td>"
+            f"<td class=num>{esc(units.grams(r.embodied_g) if r.embodied_g is not None else 'not given')}</td>"
+            f"<td class=num>{esc(units.count(r.items))}</td>"
+            f"<td class=num>{esc(units.grams(r.operational_per_item_g))}</td>"
+            f"<td class=num>{esc(units.grams(r.embodied_per_item_g) if r.complete else 'n/a')}</td>"
+            f"<td class=num><b>{esc(units.grams(r.sci_g))}</b>"
+            f"{'' if r.complete else '<br><small>operational only</small>'}</td></tr>"
+            for r in sci.results)
+        notes = "".join(f"<li>{esc(a)}</li>" for a in assumptions(sci))
+        title = f"<h3>{esc(sci.run)}</h3>" if report.multi_run else ""
+        parts.append(
+            f'{title}<div class="scroll"><table><thead><tr><th>benchmark</th><th>R</th><th>E</th>'
+            "<th>I &times; PUE</th><th>M</th><th>items</th><th>operational<br>per item</th>"
+            "<th>embodied<br>per item</th><th>SCI<br>per item</th>"
+            f'</tr></thead><tbody>{rows}</tbody></table></div><ul class="warn note">{notes}</ul>')
+    if not parts:
+        return ""
+    return ("<section><h2>Software Carbon Intensity (SCI = (E \u00d7 I + M) / R)</h2>" + "".join(parts) +
+            "</section>")
+
+
 def _gates_section(report: Report) -> str:
     cmp = report.comparison
     if cmp is None or not cmp.rows:
@@ -352,7 +382,8 @@ def _machine(run: Run) -> str:
         facts.append(("idle power", f"{units.watts(run.idle.power_w)} ({run.idle.source})"))
     if run.carbon:
         cb = run.carbon
-        facts.append(("carbon", f"{cb.region} {units.intensity(cb.intensity_g_per_kwh)}, PUE {cb.pue:g}, {cb.source}"))
+        facts.append(("carbon", f"{cb.region} {units.intensity(cb.intensity_g_per_kwh)} ({cb.factor_kind}), "
+                      f"PUE {cb.pue:g}, {cb.source}"))
     rows = "".join(f"<tr><th>{esc(k)}</th><td class=name>{esc(v)}</td></tr>" for k, v in facts)
     samplers = "".join(
         f"<tr><td class=name>{esc(s.get('name', '?'))}</td><td>{_tag(str(s.get('source', 'unknown')))}</td>"
@@ -386,6 +417,7 @@ def render_html(report: Report) -> str:
         _pareto_section(report, colors),
         _domains_section(report),
         '<div class="grid">', _timeline_section(report), _regions_section(report), "</div>",
+        _sci_section(report),
         figures_table,
         "<section><h2>Machine and samplers</h2>" + "".join(_machine(r) for r in report.runs) + "</section>",
         _warnings_section(report),

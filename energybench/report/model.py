@@ -104,6 +104,7 @@ class Report:
     comparison: Comparison | None = None  # two runs: the same comparison ``energybench compare`` makes
     trends: tuple[Trend, ...] = ()  # three or more runs: each benchmark over them, with change points
     notices: tuple[Notice, ...] = ()
+    sci: tuple[Any, ...] = ()  # carbon.sci.SciReport per run that has CO2e
 
     def groups(self) -> list[tuple[tuple[str, str, str], list[Entry]]]:
         """Entries by (run, benchmark, phase), baseline first, in file order."""
@@ -260,10 +261,13 @@ def build_report(
     pue = first.carbon.pue if first.carbon else 1.0
     note = (f"all {sum(e.rounds for e in entries if e.run == first.label)} measured rounds of run "
             f"{first.label}" + (f", PUE {pue:g}" if pue != 1.0 else ""))
+    from energybench.carbon.sci import run_sci
+
     return Report(
         runs=tuple(runs), entries=tuple(entries), baseline=baseline, regions=tuple(region_rows),
         region_joules=joules, region_note=note, comparison=comparison,
         trends=tuple(trends(runs)) if len(runs) >= MIN_TREND_RUNS else (), notices=_collapse(notices),
+        sci=tuple(s for r in runs if (s := run_sci(r)) is not None),
     )
 
 

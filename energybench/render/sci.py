@@ -1,0 +1,58 @@
+"""SCI and counterfactuals as text: operational vs embodied per functional unit, with every assumption."""
+
+from __future__ import annotations
+
+from energybench.carbon.counterfactual import Counterfactuals
+from energybench.carbon.sci import SciReport
+from energybench.render import units
+from energybench.render.tables import text_table
+
+
+def per(value: float | None, unit: str) -> str:
+    return "n/a" if value is None else f"{units.grams(value)}/{unit}"
+
+
+def assumptions(report: SciReport) -> list[str]:
+    """Every input the figures rest on, in words: what a reader needs to judge or redo them."""
+    out = ["SCI = (E x I + M) / R (Green Software Foundation SCI v1.1, ISO/IEC 21031:2024), per benchmark; "
+           "R = the benchmark's own item",
+           f"E x I: each measured round's CO2e ({report.region}, {report.factor_kind} factor, PUE {report.pue:g}); "
+           "market-based instruments are not used"]
+    if not report.devices:
+        out.append("M: not given (pass --embodied NAME=KGCO2E[:YEARS[:SHARE]] per device), so SCI covers "
+                   "operational emissions only")
+    for d in report.devices:
+        out.append(f"M: {d.name} {d.kgco2e:g} kgCO2e embodied ({d.source}), {d.lifetime_years:g}-year life, "
+                   f"{d.share:g} of it reserved, for the measured time of each benchmark's rounds")
+    return out
+
+
+def format_sci(report: SciReport) -> str:
+    """The SCI table (one row per benchmark) followed by its assumptions."""
+    rows = [[r.benchmark, r.phase, r.functional_unit, per(r.operational_per_item_g, r.functional_unit),
+             per(r.embodied_per_item_g, r.functional_unit),
+             per(r.sci_g, r.functional_unit) + ("" if r.complete else " (operational only)")]
+            for r in report.results]
+    table = "\n".join(text_table(["benchmark", "phase", "R", "operational (E x I)", "embodied (M)", "SCI"], rows))
+    lines = "\n".join(f"  - {a}" for a in assumptions(report))
+    return f"Software Carbon Intensity per functional unit:\n{table}\nassumptions:\n{lines}"
+
+
+def format_counterfactuals(cf: Counterfactuals) -> str:
+    """What the same joules would emit elsewhere, and at the cleanest time of a series."""
+    rows = [[r.name + (" (yours)" if r.is_user else ""), r.label, units.intensity(r.intensity_g_per_kwh),
+             units.grams(r.co2e_g), units.change(r.change) if r.change is not None else ""]
+            for r in cf.regions]
+    out = [f"The same {units.joules(cf.energy_j)} (PUE {cf.pue:g}) elsewhere:",
+           *text_table(["region", "place", "factor", "CO2e", "vs yours"], rows)]
+    if cf.shift is not None:
+        s = cf.shift
+        out.append(
+            f"Shifted in time along {s.series} ({s.factor_kind} factors; {units.seconds(s.duration_s)} of work, its "
+            f"energy spread evenly): cleanest start {s.best_start_iso} at "
+            f"{units.intensity(s.best_intensity_g_per_kwh)} -> {units.grams(s.best_co2e_g)}; dirtiest "
+            f"{s.worst_start_iso} at {units.intensity(s.worst_intensity_g_per_kwh)} -> {units.grams(s.worst_co2e_g)}; "
+            f"series mean {units.intensity(s.mean_intensity_g_per_kwh)} -> {units.grams(s.mean_co2e_g)}: the cleanest "
+            f"start saves {units.percent(s.saving_vs_mean)} against the mean")
+    return "\n".join(out)
+
