@@ -10,6 +10,7 @@ from energybench import stats
 from energybench.record import Benchmark, Run
 from energybench.render import cells, units
 from energybench.render.carbon import NO_REGION, basis
+from energybench.render.printable import printable_output
 from energybench.render.tables import text_table
 from energybench.verdicts import break_even_items, vs_baseline
 
@@ -66,6 +67,7 @@ def rows(run: Run) -> list[list[str]]:
     return out
 
 
+@printable_output
 def format_table(run: Run) -> str:
     return "\n".join(text_table(HEADER, rows(run)) + footer(run))
 
