@@ -423,7 +423,7 @@ class EnergySession:
             self.internal_errors.append(internal_error_line(exc))
             if self.session is not None:
                 self._set_exit_status(self.session)
-        for err in self.internal_errors:
+        for err in dict.fromkeys(self.internal_errors):  # once each, however many tests hit it
             tr.write_line(f"energybench: {printable(err)}", red=True, bold=True)
 
     def _display(self, tr: Any) -> None:
