@@ -28,6 +28,7 @@ from typing import Any, TextIO
 from energybench.distributed.launcher import is_nonzero_rank, launcher_environment
 from energybench.errors import ConfigError, EnergybenchError, SamplerError, WriteError
 from energybench.record import BASELINE, Benchmark, CarbonBasis, Idle, OneOff, Quality, Round, Run, Size
+from energybench.render.printable import printable
 from energybench.render.progress import Progress
 from energybench.samplers import benchmark_options
 from energybench.subjects.api import (
@@ -162,7 +163,7 @@ def run_suites(suites: list[Suite], cfg: RunConfig) -> Run:
     stream = cfg.stream or sys.stderr
 
     def log(msg: str) -> None:
-        stream.write(f"energybench: {msg}\n")
+        stream.write(printable(f"energybench: {msg}\n"))  # notes carry plugins' text
         stream.flush()
 
     _check_numbers(cfg)
