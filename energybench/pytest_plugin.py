@@ -23,7 +23,16 @@ import pytest
 from energybench.distributed.launcher import is_nonzero_rank
 from energybench.errors import EXIT_NOT_SAVED, EnergybenchError, WriteError, debug_enabled, internal_error_line
 from energybench.fixture import EnergyFixture, EnergyOptions
-from energybench.options import OPTIONS, SAMPLER_OPTIONS, add_to_pytest, carbon_kwargs, from_pytest, sampler_options
+from energybench.options import (
+    OPTIONS,
+    SAMPLER_OPTIONS,
+    add_to_pytest,
+    carbon_kwargs,
+    for_argparse,
+    from_pytest,
+    min_rounds_count,
+    sampler_options,
+)
 from energybench.pytest_safety import INTERNAL_ERROR, TermHandler, check_rootdir, internal_exit
 from energybench.record import Benchmark, CarbonBasis, Run
 from energybench.render.printable import printable
@@ -50,7 +59,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--energy-json", metavar="PATH", help="also write this run's JSON to PATH")
     g.addoption("--energy-skip", action="store_true", help="skip tests that use the energy fixture")
     g.addoption("--energy-only", action="store_true", help="run only tests that use the energy fixture")
-    g.addoption("--energy-min-rounds", metavar="N", type=int, default=None,
+    g.addoption("--energy-min-rounds", metavar="N", type=for_argparse(min_rounds_count), default=None,
                 help="measured rounds per benchmark, at least (default 10)")
     g.addoption("--energy", action="store_true",
                 help="add energy figures to pytest-benchmark's benchmark fixture (extra_info)")

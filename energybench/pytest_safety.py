@@ -78,13 +78,23 @@ def internal_exit(exc: BaseException) -> NoReturn:
 
 def check_rootdir(config: pytest.Config, option_flags: list[str]) -> None:
     """Refuse a run whose root directory (and so every benchmark name) was changed by the value of an
-    ``--energy-*`` option given with a space; ``pytest.UsageError`` with the ``=`` spelling as the fix."""
+    ``--energy-*`` option given with a space; ``pytest.UsageError`` with the ``=`` spelling as the fix.
+
+    The root directory is recomputed from the real test paths with and without those values; only when the
+    values change it, and pytest did use the changed one, is the run refused (a value of another plugin's
+    option given with a space is that plugin's business).
+    """
     args = _initial_args(config)
     spaced = [(flag, args[i + 1]) for i, flag in enumerate(args[:-1]) if flag in option_flags]
     if not spaced:
         return
-    correct = _rootdir_without_hijack(config, args)
-    if correct is None or correct == Path(config.rootpath):
+    setup = _root_finder(config, args)
+    if setup is None:
+        return
+    positional, find = setup
+    correct = find(positional)
+    hijacked = find([*positional, *(value for _, value in spaced)])
+    if correct is None or hijacked is None or hijacked == correct or Path(config.rootpath) == correct:
         return
     flag, value = next(((f, v) for f, v in spaced if Path(v).exists()), spaced[0])
     raise pytest.UsageError(
@@ -104,22 +114,26 @@ def _initial_args(config: pytest.Config) -> list[str]:
     return [*extra, *map(str, config.invocation_params.args)]
 
 
-def _rootdir_without_hijack(config: pytest.Config, args: list[str]) -> Path | None:
-    """The root directory pytest would choose now that the plugin's options are known; ``None`` if this
-    pytest's internals do not allow recomputing it (then nothing is refused)."""
+def _root_finder(config: pytest.Config, args: list[str]) -> tuple[list[str], Any] | None:
+    """The real test paths of ``args`` (every option now known) and a function giving the root directory
+    pytest would choose for a list of paths; ``None`` if this pytest's internals do not allow it (then
+    nothing is refused)."""
     try:
         from _pytest.config.findpaths import determine_setup
 
         ns = config._parser.parse_known_args(args, namespace=copy.copy(config.option))
-        candidates = {
-            "inifile": ns.inifilename,
-            "override_ini": getattr(ns, "override_ini", None),
-            "args": ns.file_or_dir,
-            "rootdir_cmd_arg": ns.rootdir or None,
-            "invocation_dir": config.invocation_params.dir,
-        }
         accepted = inspect.signature(determine_setup).parameters
-        result = determine_setup(**{k: v for k, v in candidates.items() if k in accepted})
-        return Path(result[0])
+        fixed = {"inifile": ns.inifilename, "override_ini": getattr(ns, "override_ini", None),
+                 "rootdir_cmd_arg": ns.rootdir or None, "invocation_dir": config.invocation_params.dir}
+        positional = [str(a) for a in ns.file_or_dir]
     except Exception:  # a private API that moved: the check is a courtesy, the run goes on
         return None
+
+    def find(paths: list[str]) -> Path | None:
+        try:
+            kwargs = {k: v for k, v in {**fixed, "args": paths}.items() if k in accepted}
+            return Path(determine_setup(**kwargs)[0])
+        except Exception:  # as above
+            return None
+
+    return positional, find

@@ -168,6 +168,8 @@ def resolve_run(ref: str | os.PathLike[str], directory: str | os.PathLike[str] =
     """Turn a file path, a run id (``0003_main``), a counter (``3`` / ``0003``), a run name or ``latest``
     (``latest-1`` for the one before) into a path; ``ResultsError`` if nothing matches."""
     text = os.fspath(ref)
+    if "\x00" in text:
+        raise ResultsError(f"no run {text!r}: a run reference cannot contain a NUL character")
     p = Path(text)
     if p.is_file() or text.endswith(".json") or os.sep in text:
         return p

@@ -31,6 +31,7 @@ from energybench.options import (
     sampler_options,
 )
 from energybench.render.measurement import format_report
+from energybench.render.printable import printable
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -76,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
         meter.end(name)
         meter.close()
         code, why = _cannot_start(cmd[0], exc)
-        print(f"energybench: {why}", file=sys.stderr)
+        print(printable(f"energybench: {why}"), file=sys.stderr)
         return code
     interrupted = forwarder.wait(child)
     result = meter.end(name)
