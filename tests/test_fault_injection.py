@@ -125,6 +125,18 @@ except WriteError as exc:
     assert no_debris(tmp_path) == []
 
 
+def test_an_unwritable_model_cache_does_not_cost_the_trained_baseline(tmp_path):
+    from test_runner import write_suite as lm_suite
+
+    (tmp_path / "a-file").write_text("x")
+    proc = energybench("run", str(lm_suite(tmp_path / "b", ["bf16"])), "--subjects", "lm/bf16", "--phase",
+                       "inference", "--trials", "1", "--idle", "0", "--no-save", "--cache-dir",
+                       str(tmp_path / "a-file" / "cache"))
+    assert proc.returncode == 0, proc.stderr
+    assert "could not cache the trained baseline" in proc.stderr and "Not a directory" in proc.stderr
+    assert "lm/inference-generate" in proc.stdout and "Traceback" not in proc.stderr
+
+
 def test_energy_json_at_a_directory_or_with_too_long_a_name(tmp_path):
     (tmp_path / "test_energy.py").write_text(ENERGY_TESTS)
     (tmp_path / "out").mkdir()
