@@ -244,7 +244,7 @@ OPTIONS: dict[str, Option] = _declare(
     Option("powercap_root", "where the RAPL powercap tree is (default: $ENERGYBENCH_POWERCAP_ROOT or "
            "/sys/class/powercap)", non_empty, None, None, "DIR"),
     Option("gpu_index", "measure only this GPU (index as CUDA_VISIBLE_DEVICES shows it); repeat for several",
-           non_negative_int, (), None, "N", repeat=True),
+           bounded_int(0, 1023, "GPU index"), (), None, "N", repeat=True),
     Option("tpu_watts", "per-chip TPU power for generations with no published figure", positive_watts, None,
            "ENERGYBENCH_TPU_WATTS", "W"),
     Option("tpu_generation", "TPU generation (e.g. v4) when it cannot be detected", non_empty, None, None, "GEN"),
@@ -349,8 +349,8 @@ def _parse(opt: Option, raw: Any, source: str) -> Any:
             return boolean(raw)
         if opt.repeat:
             items = raw if isinstance(raw, list | tuple) else [raw]
-            parts = [p.strip() for item in items for p in (str(item).split(",") if opt.name in _COMMA_LISTS
-                                                                  else [item])]
+            parts = [p.strip() if isinstance(p, str) else p  # TOML gives numbers too: gpu_index = [0, 1]
+                     for item in items for p in (str(item).split(",") if opt.name in _COMMA_LISTS else [item])]
             return tuple(opt.parse(p) for p in parts if not (isinstance(p, str) and not p))
         return opt.parse(raw)
     except ValueError as exc:

@@ -264,6 +264,16 @@ def test_any_option_value_gives_a_value_or_one_line(name: str, text: str) -> Non
 
 
 @FAST
+@given(name=st.sampled_from(sorted(n for n, o in options.OPTIONS.items() if o.in_config)), value=JSON_VALUES)
+def test_any_config_file_value_gives_a_value_or_one_line(name: str, value: Any) -> None:
+    """``[tool.energybench]`` values are TOML: numbers, lists and tables as well as strings."""
+    try:
+        options.resolve(name, config=options.Config({name: value}, None), environ={})
+    except ConfigError as exc:
+        assert "\n" not in str(exc)
+
+
+@FAST
 @given(parse=st.sampled_from([options.trials_count, options.warmup_count, options.thread_count, options.seed_value,
                               options.idle_seconds, options.min_rounds_count, options.positive_seconds,
                               options.alpha_level, parse_intensity, parse_pue]), text=OPTION_TEXT | MARKER_VALUES)
