@@ -405,7 +405,7 @@ def _trials(state: _State, meter: Any, cfg: RunConfig, saver: _Saver, stream: Te
     finally:
         progress.close()
     if not state.entries:
-        raise ConfigError("nothing to run: every benchmark was not applicable (see the notes above)")
+        raise ConfigError("nothing to run: no benchmark was applicable (see the notes above)")
 
 
 def _drop(state: _State, e: _Entry, why: NotApplicable, log: Callable[[str], None]) -> None:
