@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
-from energybench.errors import ConfigError
+from energybench.errors import ConfigError, EnergybenchError
 from energybench.measurement import Measurement
 from energybench.noise import Probe
 from energybench.record import BASELINE, PHASES, Benchmark, Quality, Round
@@ -28,6 +28,9 @@ DEFAULT_MIN_TIME_S = 0.1
 DEFAULT_ROUNDS = 10
 DEFAULT_WARMUP_ROUNDS = 1
 MAX_ITERATIONS = 10_000_000
+MAX_ROUNDS = 100_000
+MAX_MIN_TIME_S = 3600.0
+MAX_ITEMS = 1e15  # a run file refuses larger figures (energybench.record.parse.MAX_FIGURE)
 NO_REGION_NOTE = "no CO2e: no region given"
 
 
@@ -62,24 +65,39 @@ class EnergyOptions:
         return new
 
     def check(self, where: str) -> None:
-        def positive_int(name: str, value: Any, allow_zero: bool = False) -> None:
+        """Every knob by type and range, so a typo in a marker is one line naming it, and every record the
+        fixture writes can be read back (counts and items stay within what a run file accepts)."""
+        def positive_int(name: str, value: Any, high: int, allow_zero: bool = False) -> None:
             low = 0 if allow_zero else 1
-            if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < low):
-                raise ConfigError(f"{where}: {name} must be an integer >= {low}, got {value!r}")
+            if value is not None and (not isinstance(value, int) or isinstance(value, bool)
+                                      or not low <= value <= high):
+                raise ConfigError(f"{where}: {name} must be an integer from {low} to {high}, got {_show(value)}")
 
-        positive_int("rounds", self.rounds)
-        positive_int("iterations", self.iterations)
-        positive_int("warmup_rounds", self.warmup_rounds, allow_zero=True)
-        if not isinstance(self.min_time, int | float) or not self.min_time >= 0:
-            raise ConfigError(f"{where}: min_time must be seconds >= 0, got {self.min_time!r}")
+        positive_int("rounds", self.rounds, MAX_ROUNDS)
+        positive_int("iterations", self.iterations, MAX_ITERATIONS)
+        positive_int("warmup_rounds", self.warmup_rounds, MAX_ROUNDS, allow_zero=True)
+        if (not isinstance(self.min_time, int | float) or isinstance(self.min_time, bool)
+                or not 0 <= self.min_time <= MAX_MIN_TIME_S):
+            raise ConfigError(f"{where}: min_time must be seconds from 0 to {MAX_MIN_TIME_S:g}, got "
+                              f"{_show(self.min_time)}")
         _check_items(self.items, where)
         if self.phase not in PHASES:
-            raise ConfigError(f"{where}: phase must be one of {', '.join(PHASES)}, got {self.phase!r}")
+            raise ConfigError(f"{where}: phase must be one of {', '.join(PHASES)}, got {_show(self.phase)}")
+        for name in ("item_unit", "method", "family", "subject", "name"):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, str):
+                raise ConfigError(f"{where}: {name} must be text, got {_show(value)}")
+
+
+def _show(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _check_items(items: Any, where: str) -> None:
-    if not isinstance(items, int | float) or isinstance(items, bool) or not items > 0 or math.isinf(items):
-        raise ConfigError(f"{where}: items must be a positive number (items processed per call), got {items!r}")
+    if (not isinstance(items, int | float) or isinstance(items, bool) or not 0 < items <= MAX_ITEMS):
+        raise ConfigError(f"{where}: items must be a positive number up to {MAX_ITEMS:g} (items processed per "
+                          f"call), got {_show(items)}")
 
 
 @dataclass
@@ -107,6 +125,9 @@ class EnergyFixture:
     extra_info: dict[str, Any] = field(default_factory=dict)
     quality: dict[str, Any] | None = None
     has_error: bool = False
+    #: an unexpected exception from energybench's own code (the meter), not the test's: the session ends with
+    #: pytest's internal-error code instead of looking like a failed test
+    internal_error: BaseException | None = None
     _rounds: list[_Round] = field(default_factory=list)
     _mode: str | None = None
 
@@ -209,7 +230,17 @@ class EnergyFixture:
 
     def window_target_s(self) -> float:
         """How long each round's window must last on the active samplers."""
-        return max(float(self.options.min_time), WINDOW_RESOLUTIONS * self.resolution_s())
+        return max(float(self.options.min_time), WINDOW_RESOLUTIONS * self._ours(self.resolution_s))
+
+    def _ours(self, fn: Callable[[], Any]) -> Any:
+        """Call energybench's own code (not the test's), noting an unexpected exception as internal."""
+        try:
+            return fn()
+        except EnergybenchError:
+            raise
+        except Exception as exc:
+            self.internal_error = exc
+            raise
 
     def _calibrate(self, target: Callable[[], Any]) -> int:
         """Iterations per window so that a window lasts at least ``window_target_s``.
@@ -247,7 +278,7 @@ class EnergyFixture:
         iterations: int,
     ) -> Any:
         """Warm-up rounds (unmeasured), then one meter window per round around ``iterations`` calls."""
-        meter = self.meter_factory()
+        meter = self._ours(self.meter_factory)
         window = f"energy:{self.nodeid}"
         result = None
         for i in range(warmup_rounds + rounds):
@@ -260,12 +291,12 @@ class EnergyFixture:
                     self.before_round()
                 probe = Probe()
                 probe.start()
-                meter.begin(window)
+                self._ours(lambda: meter.begin(window))
                 try:
                     for _ in range(iterations):
                         result = call()
                 finally:
-                    m = meter.end(window)
+                    m = self._ours(lambda: meter.end(window))
                     load, flags = probe.stop()
                 self._rounds.append(_Round(m, iterations, load, flags))
             if done is not None:

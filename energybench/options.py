@@ -41,51 +41,114 @@ def _number(text: Any, what: str) -> float:
     try:
         value = float(text)
     except (TypeError, ValueError):
-        raise ValueError(f"{text!r} is not a number") from None
+        raise ValueError(f"{_short(text)} is not a number") from None
+    except OverflowError:  # an integer beyond any float
+        raise ValueError(f"{_short(text)} is too large") from None
     if not math.isfinite(value):
         raise ValueError(f"{text!r} is not a finite number")
     return value
 
 
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
 def positive_seconds(text: Any) -> float:
     value = _number(text, "seconds")
     if value <= 0:
-        raise ValueError(f"must be a positive number of seconds, got {text!r} (e.g. 0.1)")
+        raise ValueError(f"must be a positive number of seconds, got {_short(text)} (e.g. 0.1)")
     return value
 
 
 def alpha_level(text: Any) -> float:
     value = _number(text, "alpha")
     if not 0 < value < 0.5:
-        raise ValueError(f"must be a significance level between 0 and 0.5, got {text!r} (e.g. 0.01)")
+        raise ValueError(f"must be a significance level between 0 and 0.5, got {_short(text)} (e.g. 0.01)")
     return value
 
 
 def positive_watts(text: Any) -> float:
     value = _number(text, "watts")
     if value <= 0:
-        raise ValueError(f"must be a positive number of watts per chip, got {text!r}")
+        raise ValueError(f"must be a positive number of watts per chip, got {_short(text)}")
     return value
 
 
 def non_negative_int(text: Any) -> int:
     value = _number(text, "count")
     if value != int(value) or value < 0:
-        raise ValueError(f"must be a whole number >= 0, got {text!r}")
+        raise ValueError(f"must be a whole number >= 0, got {_short(text)}")
     return int(value)
 
 
 def positive_int(text: Any) -> int:
     value = non_negative_int(text)
     if value < 1:
-        raise ValueError(f"must be a whole number >= 1, got {text!r}")
+        raise ValueError(f"must be a whole number >= 1, got {_short(text)}")
     return value
+
+
+def bounded_int(low: int, high: int, what: str) -> Callable[[Any], int]:
+    """A parser of whole numbers in ``[low, high]``: ``1e3`` is 1000, ``2.5``, ``nan`` or ``1e99`` are refused."""
+
+    def parse(text: Any) -> int:
+        value = _number(text, what)
+        if value != int(value) or not low <= value <= high:
+            raise ValueError(f"must be a whole number from {low} to {high} ({what}), got {_short(text)}")
+        return int(value)
+
+    parse.__name__ = what.replace(" ", "_")
+    return parse
+
+
+def bounded_seconds(low: float, high: float, what: str) -> Callable[[Any], float]:
+    """A parser of seconds in ``[low, high]``, finite (``nan`` and ``inf`` are refused)."""
+
+    def parse(text: Any) -> float:
+        value = _number(text, what)
+        if not low <= value <= high:
+            raise ValueError(f"must be {low:g} to {high:g} seconds ({what}), got {_short(text)}")
+        return value
+
+    parse.__name__ = what.replace(" ", "_")
+    return parse
+
+
+#: ``energybench run``'s numeric options: wide enough for any real machine and experiment, narrow enough that
+#: a typo or a NaN is refused in one line instead of reaching torch (which segfaults on 10**5 threads).
+MAX_THREADS = 1024
+MAX_SEED = 2**32 - 1  # numpy's and most seeding APIs' range; torch takes it too
+MAX_TRIALS = 100_000
+MAX_WARMUP = 10_000
+MAX_IDLE_S = 3600.0
+trials_count = bounded_int(1, MAX_TRIALS, "measured trials")
+warmup_count = bounded_int(0, MAX_WARMUP, "warm-up runs")
+thread_count = bounded_int(1, MAX_THREADS, "torch threads")
+seed_value = bounded_int(0, MAX_SEED, "seed")
+idle_seconds = bounded_seconds(0.0, MAX_IDLE_S, "idle seconds")
+min_rounds_count = bounded_int(1, MAX_TRIALS, "rounds")
+
+
+def for_argparse(parse: Callable[[Any], Any]) -> Callable[[str], Any]:
+    """``parse`` as an argparse ``type=``: its ``ValueError`` text becomes argparse's one-line error."""
+
+    def convert(text: str) -> Any:
+        try:
+            return parse(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    convert.__name__ = getattr(parse, "__name__", "value")
+    return convert
 
 
 def non_empty(text: Any) -> str:
     value = str(text).strip()
     if not value:
-        raise ValueError("is empty")
+        raise ValueError("is empty: give a value, or leave the option out for its default")
+    if "\x00" in value:
+        raise ValueError("contains a NUL character")
     return value
 
 
@@ -138,7 +201,7 @@ def boolean(text: Any) -> bool:
         return True
     if value in ("0", "false", "no", "off", ""):
         return False
-    raise ValueError(f"must be true or false (1/0, yes/no), got {text!r}")
+    raise ValueError(f"must be true or false (1/0, yes/no), got {_short(text)}")
 
 
 # ------------------------------------------------------------------------------------------------ options
@@ -216,7 +279,7 @@ OPTIONS: dict[str, Option] = _declare(
     Option("powercap_root", "where the RAPL powercap tree is (default: $ENERGYBENCH_POWERCAP_ROOT or "
            "/sys/class/powercap)", non_empty, None, None, "DIR"),
     Option("gpu_index", "measure only this GPU (index as CUDA_VISIBLE_DEVICES shows it); repeat for several",
-           non_negative_int, (), None, "N", repeat=True),
+           bounded_int(0, 1023, "GPU index"), (), None, "N", repeat=True),
     Option("tpu_watts", "per-chip TPU power for generations with no published figure", positive_watts, None,
            "ENERGYBENCH_TPU_WATTS", "W"),
     Option("tpu_generation", "TPU generation (e.g. v4) when it cannot be detected", non_empty, None, None, "GEN"),
@@ -301,13 +364,14 @@ def _find_config(here: Path) -> Config:
 
 
 def resolve(name: str, given: Any = None, *, config: Config | None = None,
-            environ: Mapping[str, str] | None = None) -> Any:
+            environ: Mapping[str, str] | None = None, pytest: bool = False) -> Any:
     """The value of option ``name``: ``given`` (command line) if set, else its environment variable, else the
-    config file, else the default; parsed and checked, with the source named in any error."""
+    config file, else the default; parsed and checked, with the source named in any error (``--energy-NAME``
+    when ``pytest``)."""
     opt = OPTIONS[name]
     env = os.environ if environ is None else environ
     if given is not None and given != [] and given is not False:
-        return _parse(opt, given, f"{opt.cli_flag}")
+        return _parse(opt, given, opt.pytest_flag if pytest else opt.cli_flag)
     if opt.env and opt.env in env:
         return _parse(opt, env[opt.env], f"${opt.env}")
     cfg = config if config is not None else find_config()
@@ -322,8 +386,8 @@ def _parse(opt: Option, raw: Any, source: str) -> Any:
             return boolean(raw)
         if opt.repeat:
             items = raw if isinstance(raw, list | tuple) else [raw]
-            parts = [p.strip() for item in items for p in (str(item).split(",") if opt.name in _COMMA_LISTS
-                                                                  else [item])]
+            parts = [p.strip() if isinstance(p, str) else p  # TOML gives numbers too: gpu_index = [0, 1]
+                     for item in items for p in (str(item).split(",") if opt.name in _COMMA_LISTS else [item])]
             return tuple(opt.parse(p) for p in parts if not (isinstance(p, str) and not p))
         return opt.parse(raw)
     except ValueError as exc:
@@ -337,10 +401,11 @@ def _show(raw: Any) -> str:
     return f"= {raw!r}" if not isinstance(raw, list | tuple) else f"= {', '.join(map(repr, raw))}"
 
 
-def resolve_all(names: Sequence[str], given: Mapping[str, Any], *, config: Config | None = None) -> dict[str, Any]:
+def resolve_all(names: Sequence[str], given: Mapping[str, Any], *, config: Config | None = None,
+                pytest: bool = False) -> dict[str, Any]:
     """``resolve`` for several options at once; ``given`` maps option names to command-line values."""
     cfg = config if config is not None else find_config()
-    return {name: resolve(name, given.get(name), config=cfg) for name in names}
+    return {name: resolve(name, given.get(name), config=cfg, pytest=pytest) for name in names}
 
 
 def from_namespace(args: argparse.Namespace, names: Sequence[str]) -> dict[str, Any]:
@@ -352,7 +417,8 @@ def from_pytest(config: Any, names: Sequence[str]) -> dict[str, Any]:
     """Resolved values of the named options from a pytest config; the config file is looked up from
     pytest's root directory, so a suite run from elsewhere still finds its project's settings."""
     cfg = find_config(getattr(config, "rootpath", None))
-    return resolve_all(names, {n: config.getoption(OPTIONS[n].pytest_dest) for n in names}, config=cfg)
+    return resolve_all(names, {n: config.getoption(OPTIONS[n].pytest_dest) for n in names}, config=cfg,
+                       pytest=True)
 
 
 # ------------------------------------------------------------------------------------------------ groups

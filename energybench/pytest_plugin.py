@@ -21,10 +21,21 @@ from typing import Any
 import pytest
 
 from energybench.distributed.launcher import is_nonzero_rank
-from energybench.errors import EnergybenchError
+from energybench.errors import EXIT_NOT_SAVED, EnergybenchError, WriteError, debug_enabled, internal_error_line
 from energybench.fixture import EnergyFixture, EnergyOptions
-from energybench.options import SAMPLER_OPTIONS, add_to_pytest, carbon_kwargs, from_pytest, sampler_options
+from energybench.options import (
+    OPTIONS,
+    SAMPLER_OPTIONS,
+    add_to_pytest,
+    carbon_kwargs,
+    for_argparse,
+    from_pytest,
+    min_rounds_count,
+    sampler_options,
+)
+from energybench.pytest_safety import INTERNAL_ERROR, TermHandler, check_rootdir, internal_exit
 from energybench.record import Benchmark, CarbonBasis, Run
+from energybench.render.printable import printable
 
 _SESSION = pytest.StashKey["EnergySession"]()
 SAMPLERS_FROM_ENV = "ENERGYBENCH_PYTEST_SAMPLERS"
@@ -49,12 +60,18 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--energy-json", metavar="PATH", help="also write this run's JSON to PATH")
     g.addoption("--energy-skip", action="store_true", help="skip tests that use the energy fixture")
     g.addoption("--energy-only", action="store_true", help="run only tests that use the energy fixture")
-    g.addoption("--energy-min-rounds", metavar="N", type=int, default=None,
+    g.addoption("--energy-min-rounds", metavar="N", type=for_argparse(min_rounds_count), default=None,
                 help="measured rounds per benchmark, at least (default 10)")
     g.addoption("--energy", action="store_true",
                 help="add energy figures to pytest-benchmark's benchmark fixture (extra_info)")
     # Hidden: "module:callable" returning a list of samplers (tests inject deterministic fakes here).
     g.addoption("--energy-samplers-from", metavar="MODULE:ATTR", default=None, help=argparse.SUPPRESS)
+
+
+#: Our options that take a value, which pytest may mistake for a test path when written with a space.
+VALUE_FLAGS = [*(f for n in SHARED_OPTIONS if not OPTIONS[n].flag for f in (OPTIONS[n].pytest_flag,
+                                                                             *OPTIONS[n].pytest_aliases)),
+               "--energy-save", "--energy-compare", "--energy-json", "--energy-min-rounds", "--energy-samplers-from"]
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -63,10 +80,22 @@ def pytest_configure(config: pytest.Config) -> None:
         "energy(" + ", ".join(f"{k}=..." for k in EnergyOptions.keys()) + "): options of the energy fixture",
     )
     try:
+        check_rootdir(config, VALUE_FLAGS)
         session = EnergySession(config)
     except EnergybenchError as exc:
         raise pytest.UsageError(f"energybench: {exc}") from None
+    except (pytest.UsageError, KeyboardInterrupt):
+        raise
+    except Exception as exc:
+        internal_exit(exc)
     config.stash[_SESSION] = session
+    session.term.install()
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    es = config.stash.get(_SESSION, None)
+    if es is not None:
+        es.term.restore()
 
 
 def _uses_energy(item: pytest.Item, session: EnergySession) -> bool:
@@ -134,6 +163,8 @@ def energy(request: pytest.FixtureRequest) -> Iterator[EnergyFixture]:
         params=_json_safe(callspec.params) if callspec else None,
     )
     yield fx
+    if fx.internal_error is not None:
+        es.internal_errors.append(internal_error_line(fx.internal_error))
     if fx.used and not fx.has_error:
         es.records.append(fx.record())
 
@@ -255,6 +286,10 @@ class EnergySession:
         self.comparison: Any = None
         self.errors: list[str] = []
         self.notes: list[str] = []
+        self.internal_errors: list[str] = []  # unexpected exceptions in our own code: exit 3, never a verdict
+        self.write_errors: list[str] = []  # a results file could not be written: exit 73, figures still printed
+        self.term = TermHandler()
+        self.session: pytest.Session | None = None
 
     # -- meter ------------------------------------------------------------------------------------------
 
@@ -321,18 +356,39 @@ class EnergySession:
         )
 
     def finish(self, session: pytest.Session) -> None:
+        """Save, compare and gate; whatever goes wrong here, the figures are still printed by ``display``
+        and the exit status says what happened (docs/failure-modes.md)."""
+        self.session = session
         try:
             self._finish(session)
+        except Exception as exc:
+            if debug_enabled():
+                raise
+            self.internal_errors.append(internal_error_line(exc))
         finally:
             if self.turns is not None:  # the other side of an A/B session may go on alone now
                 self.turns.finish(self.saved_path)
+        self._set_exit_status(session)
+
+    def _set_exit_status(self, session: pytest.Session) -> None:
+        if self.term.received:
+            session.exitstatus = self.term.exit_status()  # 143: finished benchmarks were kept above
+        elif self.internal_errors:
+            session.exitstatus = INTERNAL_ERROR
+        elif self.write_errors and session.exitstatus == 0:
+            session.exitstatus = EXIT_NOT_SAVED
 
     def _finish(self, session: pytest.Session) -> None:
         from energybench.compare import compare_runs
         from energybench.storage import RunFile, history_runs, load_run, resolve_run, write_run
 
         if self._meter is not None:
-            self._meter.close()
+            try:
+                self._meter.close()
+            except Exception as exc:  # closing samplers must never cost the figures: saving goes on
+                if debug_enabled():
+                    raise
+                self.internal_errors.append(internal_error_line(exc))
         if not self.records:
             if self.compare_ref or self.save_name or self.autosave:
                 self.notes.append("no energy benchmarks ran: nothing saved or compared")
@@ -353,11 +409,17 @@ class EnergySession:
                 self.saved_path = run.path
             else:
                 run = replace(run, run_id="(this run, unsaved)")
-            if self.json_path:
-                write_run(self.json_path, run)
+        except WriteError as exc:  # the figures are printed anyway; the JSON copy is still tried
+            self.write_errors.append(f"{exc}; the table above has every figure")
+            run = replace(run, run_id="(this run, unsaved)")
         except EnergybenchError as exc:
             self.errors.append(str(exc))
             bad_input = True
+        if self.json_path:
+            try:
+                write_run(self.json_path, run)
+            except WriteError as exc:
+                self.write_errors.append(f"{exc}; the table above has every figure")
         if base_error is not None:
             text = str(base_error)
             missing = "does not exist" in text or "no run" in text
@@ -384,6 +446,19 @@ class EnergySession:
             session.exitstatus = pytest.ExitCode.USAGE_ERROR if bad_input else pytest.ExitCode.TESTS_FAILED
 
     def display(self, tr: Any) -> None:
+        """The energy table, comparison, notes and errors; an unexpected failure here is one line, exit 3."""
+        try:
+            self._display(tr)
+        except Exception as exc:
+            if debug_enabled():
+                raise
+            self.internal_errors.append(internal_error_line(exc))
+            if self.session is not None:
+                self._set_exit_status(self.session)
+        for err in dict.fromkeys(self.internal_errors):  # once each, however many tests hit it
+            tr.write_line(f"energybench: {printable(err)}", red=True, bold=True)
+
+    def _display(self, tr: Any) -> None:
         from energybench.render import units
         from energybench.render.comparison import format_table
         from energybench.render.pytest_table import summary_table
@@ -394,16 +469,16 @@ class EnergySession:
                 tr.write_line(line)
             for rec in self.records:
                 for w in ([rec.stability_warning] if rec.stability_warning else []) + list(rec.warnings):
-                    tr.write_line(f"warning: {rec.name}: {w}", yellow=True)
+                    tr.write_line(printable(f"warning: {rec.name}: {w}"), yellow=True)
             if self.provider is None:
                 tr.write_line("note: no CO2e: pass --energy-region (e.g. FRA) to convert joules to grams")
         if self.tapped:
             tr.write_sep("-", "energy of pytest-benchmark rounds (--energy)")
             for name, info in self.tapped:
-                tr.write_line(
+                tr.write_line(printable(
                     f"{name}: {units.joules(info['energy_j'])}/call, {units.watts(info['energy_power_w'])} "
                     f"({info['energy_source']})"
-                )
+                ))
         if self.saved_path:
             tr.write_line(f"energy results saved to {self.saved_path}")
         if self.comparison is not None:
@@ -412,9 +487,9 @@ class EnergySession:
                 red = line.startswith("FAIL") or "regression(s)" in line
                 tr.write_line(line, red=red, bold=red)
         for note in self.notes:
-            tr.write_line(f"note: {note}")
-        for err in self.errors:
-            tr.write_line(f"energybench: error: {err}", red=True, bold=True)
+            tr.write_line(printable(f"note: {note}"))
+        for err in [*self.write_errors, *self.errors]:
+            tr.write_line(printable(f"energybench: error: {err}"), red=True, bold=True)
 
 
 def _autosave_name(commit: Mapping[str, Any]) -> str:

@@ -26,10 +26,11 @@ from functools import partial
 from typing import Any, TextIO
 
 from energybench.distributed.launcher import is_nonzero_rank, launcher_environment
-from energybench.errors import ConfigError, EnergybenchError, SamplerError
+from energybench.errors import ConfigError, EnergybenchError, SamplerError, WriteError
 from energybench.noise import Probe
 from energybench.options import TRIALS
 from energybench.record import BASELINE, Benchmark, CarbonBasis, Idle, OneOff, Quality, Round, Run, Size
+from energybench.render.printable import printable
 from energybench.render.progress import Progress
 from energybench.samplers import benchmark_options
 from energybench.subjects.api import (
@@ -49,7 +50,15 @@ from energybench.subjects.api import (
 )
 from energybench.suites import Suite, load_suites, select
 
-__all__ = ["RunConfig", "Suite", "load_suites", "run_suites", "select"]
+__all__ = ["RunConfig", "RunNotSaved", "Suite", "load_suites", "run_suites", "select"]
+
+
+class RunNotSaved(WriteError):
+    """The run finished but its file could not be (re)written; ``run`` holds every figure, for printing."""
+
+    def __init__(self, message: str, run: Run) -> None:
+        super().__init__(message)
+        self.run = run
 
 
 @dataclass
@@ -94,6 +103,7 @@ class _Entry:
     bench: Benchmark
     rounds: list[Round] = field(default_factory=list)
     load: tuple[dict[str, float], tuple[str, ...]] = ({}, ())  # the machine's load around the last trial
+    skip: bool = False  # turned out not applicable during the trials: no further trials
 
     @property
     def label(self) -> str:
@@ -159,11 +169,10 @@ def run_suites(suites: list[Suite], cfg: RunConfig) -> Run:
     stream = cfg.stream or sys.stderr
 
     def log(msg: str) -> None:
-        stream.write(f"energybench: {msg}\n")
+        stream.write(printable(f"energybench: {msg}\n"))  # notes carry plugins' text
         stream.flush()
 
-    if cfg.trials < 1:
-        raise ConfigError(f"--trials must be at least 1, got {cfg.trials}")
+    _check_numbers(cfg)
     if cfg.phase is not None and cfg.phase not in PHASES:
         raise ConfigError(f"unknown phase {cfg.phase!r}; use --phase train or --phase inference")
     check_device(cfg.device)
@@ -179,7 +188,7 @@ def run_suites(suites: list[Suite], cfg: RunConfig) -> Run:
         meter.close()
         raise SamplerError("no energy sampler can read on this machine; `energybench sensors` says why")
     state = _State(replace(_new_run(meter, settings, cfg.name), embodied=tuple(cfg.embodied)))
-    saver = _Saver(cfg)
+    saver = _Saver(cfg, log)
     try:
         state.run = replace(state.run, idle=_measure_idle(meter, cfg, log))
         ctx = Context(device=cfg.device, seed=cfg.seed, quick=cfg.quick, cache_dir=cfg.cache_dir, meter=meter,
@@ -187,16 +196,42 @@ def run_suites(suites: list[Suite], cfg: RunConfig) -> Run:
         _prepare(plan, ctx, cfg, state, log)
         saver.save(state)
         _warm_up(state, cfg, log)
-        _trials(state, meter, cfg, saver, stream)
-        return saver.save(state)
+        _trials(state, meter, cfg, saver, stream, log)
+        final = saver.save(state)
     except BaseException:
         if state.rounds:
             saved = saver.save(state)
-            where = saved.path if saved.path else "memory (not saved: --no-save)"
-            log(f"kept {state.rounds} finished trial(s) in {where}")
+            if saver.error is None:
+                where = saved.path if saved.path else "memory (not saved: --no-save)"
+                log(f"kept {state.rounds} finished trial(s) in {where}")
+            else:  # nothing else holds them: print them before the process ends
+                from energybench.render.run_table import format_table
+
+                log(f"{saver.error}; the {state.rounds} finished trial(s) are printed below and nowhere else")
+                stream.write(format_table(saved) + "\n")
+                stream.flush()
         raise
     finally:
         meter.close()
+    if saver.error is not None:
+        raise RunNotSaved(f"{saver.error}; {saver.kept()}", final)
+    return final
+
+
+def _check_numbers(cfg: RunConfig) -> None:
+    """The numeric settings by the same rules as the command line's options (NaN, inf, a negative or absurd
+    count is one ``ConfigError`` naming the option, never a traceback from torch or ``time.sleep``)."""
+    from energybench import options
+
+    checks = [("--trials", options.trials_count, cfg.trials), ("--warmup", options.warmup_count, cfg.warmup),
+              ("--seed", options.seed_value, cfg.seed), ("--idle", options.idle_seconds, cfg.idle_s)]
+    if cfg.threads is not None:
+        checks.append(("--threads", options.thread_count, cfg.threads))
+    for flag, parse, value in checks:
+        try:
+            parse(value)
+        except ValueError as exc:
+            raise ConfigError(f"{flag} {exc}") from None
 
 
 def _resolve(suites: list[Suite]) -> list[tuple[Subject, Suite, list[tuple[str, CompressionMethod, dict]]]]:
@@ -379,27 +414,53 @@ def _round(e: _Entry, trial: int, items: Any, m: Any, idle_w: float | None) -> R
     )
 
 
-def _trials(state: _State, meter: Any, cfg: RunConfig, saver: _Saver, stream: TextIO) -> None:
+def _trials(state: _State, meter: Any, cfg: RunConfig, saver: _Saver, stream: TextIO,
+            log: Callable[[str], None]) -> None:
     progress = Progress(len(state.entries) * cfg.trials, stream, cfg.progress)
     idle_w = state.run.idle.power_w if state.run.idle else None
     try:
         for trial in range(cfg.trials):
-            for e in state.entries:  # interleaved: A B C A B C ...
-                items, m = _run_once(e, cfg, meter=meter, trial=trial)
+            for e in [x for x in state.entries if not x.skip]:  # interleaved: A B C A B C ...
+                try:
+                    items, m = _run_once(e, cfg, meter=meter, trial=trial)
+                except NotApplicable as why:  # with --warmup 0 the first trial is where this shows
+                    _drop(state, e, why, log)
+                    continue
                 e.rounds.append(_round(e, trial, items, m, idle_w))
                 saver.save(state)
                 progress.step(e.label)
             progress.trial_done(trial, cfg.trials)
     finally:
         progress.close()
+    if not state.entries:
+        raise ConfigError("nothing to run: no benchmark was applicable (see the notes above)")
+
+
+def _drop(state: _State, e: _Entry, why: NotApplicable, log: Callable[[str], None]) -> None:
+    """A benchmark that turned out not applicable during the trials: noted, and no further trials; rounds
+    it already finished stay in the record."""
+    note = f"{e.label}: not applicable: {why}"
+    log(note)
+    state.notes.append(note)
+    e.skip = True
+    if not e.rounds:
+        state.entries.remove(e)
 
 
 class _Saver:
-    """First save claims ``NNNN_<name>.json``; later saves atomically rewrite that same file."""
+    """First save claims ``NNNN_<name>.json``; later saves atomically rewrite that same file.
 
-    def __init__(self, cfg: RunConfig) -> None:
+    A save that fails (full disk, read-only directory) never stops the measuring: the figures stay in
+    memory, the first failure is logged once, every later save tries again, and ``error`` holds the last
+    failure (``None`` once a save succeeds again), so the caller can print the figures and say so.
+    """
+
+    def __init__(self, cfg: RunConfig, log: Callable[[str], None] = lambda _msg: None) -> None:
         self.cfg = cfg
+        self.log = log
         self.file: Any = None
+        self.error: WriteError | None = None
+        self.saved_rounds: int | None = None  # rounds in the file as last written
 
     def save(self, state: _State) -> Run:
         run = state.snapshot()
@@ -407,8 +468,24 @@ class _Saver:
             return run  # under torch.distributed every rank holds the aggregated figures; rank 0 writes
         from energybench.storage import RunFile
 
-        if self.file is None:
-            self.file, saved = RunFile.create(run, self.cfg.results_dir, self.cfg.name)
-            state.run = replace(state.run, name=saved.name, run_id=saved.run_id)
-            return saved
-        return self.file.write(run)
+        try:
+            if self.file is None:
+                self.file, saved = RunFile.create(run, self.cfg.results_dir, self.cfg.name)
+                state.run = replace(state.run, name=saved.name, run_id=saved.run_id)
+            else:
+                saved = self.file.write(run)
+        except WriteError as exc:
+            if self.error is None:
+                self.log(f"warning: {exc}; measuring goes on and the figures will be printed")
+            self.error = exc
+            return replace(run, run_id=state.run.run_id, path=None)
+        self.error = None
+        self.saved_rounds = state.rounds
+        return saved
+
+    def kept(self) -> str:
+        """What the results directory holds of this run, for the message after a failed save."""
+        if self.saved_rounds is None:
+            return "nothing of this run was saved; the table above is every figure"
+        return (f"{self.file.path} still holds the run as last saved ({self.saved_rounds} round(s)); the table "
+                "above is every figure")

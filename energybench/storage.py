@@ -4,16 +4,21 @@ Why the care: a CI job and a developer (or two xdist workers) may save into the 
 a crash mid-write must never leave half a file that later breaks a comparison. A run's number is claimed
 with ``O_CREAT | O_EXCL`` (exactly one writer wins each number); the content goes to a temp file in the same
 directory and is moved into place with ``os.replace``, so readers see either nothing or the whole file.
+
+A write that fails (full disk, read-only or missing directory, a name the file system refuses) is one
+``WriteError`` naming the file and the fix; the file saved before, if any, is left as it was. Claim markers
+and temp files of a writer that was killed are removed by the next save into the directory.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 from dataclasses import replace
 from pathlib import Path
 
-from energybench.atomic import write_text_atomic
+from energybench.atomic import fcntl, unlink_if_unlocked, write_error, write_text_atomic
 from energybench.errors import ResultsError
 from energybench.record import Run
 
@@ -22,12 +27,15 @@ DEFAULT_DIR = "results"
 _RUN_FILE = re.compile(r"^(?P<num>\d{4,})_(?P<name>.+)\.json$")
 _NAME_OK = re.compile(r"[^A-Za-z0-9._-]+")
 _MAX_CLAIM_TRIES = 1000
+#: Longest run name kept in a file name: ``NNNN_<name>.json`` and its temp file stay far below the 255-byte
+#: limit of common file systems, so no run name can make a save fail.
+MAX_NAME_CHARS = 120
 
 
 def slug(name: str) -> str:
-    """A run name safe for a file name (``feature/x y`` -> ``feature-x-y``)."""
+    """A run name safe for a file name (``feature/x y`` -> ``feature-x-y``), cut to ``MAX_NAME_CHARS``."""
     cleaned = _NAME_OK.sub("-", name.strip()).strip("-.")
-    return cleaned or "run"
+    return cleaned[:MAX_NAME_CHARS].rstrip("-.") or "run"
 
 
 def list_runs(directory: str | os.PathLike[str] = DEFAULT_DIR) -> list[Path]:
@@ -51,12 +59,15 @@ def _numbers_in_use(d: Path) -> set[int]:
         if m:
             used.add(int(m["num"]))
         elif p.name.startswith(".claim-") and p.name[7:].isdigit():
+            if unlink_if_unlocked(p):  # its writer died before writing the run: the number is free again
+                continue
             used.add(int(p.name[7:]))
     return used
 
 
-def _claim_number(d: Path) -> tuple[int, Path]:
-    """Reserve the next free counter with an exclusive-create marker; retry on collision."""
+def _claim_number(d: Path) -> tuple[int, Path, int]:
+    """Reserve the next free counter with an exclusive-create marker, ``flock``-ed while the run is written
+    (so a later save can tell a dead writer's marker from a live one); retry on collision."""
     for _ in range(_MAX_CLAIM_TRIES):
         used = _numbers_in_use(d)
         num = max(used, default=0) + 1
@@ -65,13 +76,22 @@ def _claim_number(d: Path) -> tuple[int, Path]:
             fd = os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
         except FileExistsError:
             continue
-        os.close(fd)
+        if fcntl is not None:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            if os.fstat(fd).st_nlink == 0:  # a cleanup removed it before we locked it: claim again
+                os.close(fd)
+                continue
         # A writer may have finished (file in place, marker removed) between our listing and our claim.
         if any(_run_number(p) == num for p in d.iterdir()):
-            marker.unlink(missing_ok=True)
+            _release(marker, fd)
             continue
-        return num, marker
+        return num, marker, fd
     raise ResultsError(f"could not claim a run number in {d}: too many concurrent writers; retry")
+
+
+def _release(marker: Path, fd: int) -> None:
+    marker.unlink(missing_ok=True)
+    os.close(fd)
 
 
 class RunFile:
@@ -90,22 +110,27 @@ class RunFile:
         """Claim ``<directory>/NNNN_<name>.json`` and write ``run`` there; returns the file and the run as saved
         (with its ``run_id``, ``name`` and ``path``)."""
         d = Path(directory)
+        run = replace(run, name=slug(name or run.name or "run"))
         try:
             d.mkdir(parents=True, exist_ok=True)
+            num, marker, fd = _claim_number(d)
         except OSError as exc:
-            raise ResultsError(f"cannot create results directory {d}: {exc.strerror}; pick another directory") from None
-        run = replace(run, name=slug(name or run.name or "run"))
-        num, marker = _claim_number(d)
+            raise write_error("a run file in results directory", d, exc) from None
         try:
             run = replace(run, run_id=f"{num:04d}_{run.name}")
             path = d / f"{run.run_id}.json"
             saved = cls(path).write(run)
         finally:
-            marker.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                _release(marker, fd)
         return cls(path), saved
 
     def write(self, run: Run) -> Run:
-        write_text_atomic(self.path, run.to_json())
+        """Rewrite the file with ``run``; ``WriteError`` if that fails (the previous version stays intact)."""
+        try:
+            write_text_atomic(self.path, run.to_json())
+        except OSError as exc:
+            raise write_error("the run file", self.path, exc) from None
         return replace(run, path=str(self.path))
 
 
@@ -117,8 +142,11 @@ def save_run(run: Run, directory: str | os.PathLike[str] = DEFAULT_DIR, name: st
 def write_run(path: str | os.PathLike[str], run: Run) -> Path:
     """Write ``run`` to an exact path (``--energy-json``), atomically."""
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    return write_text_atomic(target, run.to_json())
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        return write_text_atomic(target, run.to_json())
+    except OSError as exc:
+        raise write_error("the run JSON", target, exc) from None
 
 
 def load_run(path: str | os.PathLike[str]) -> Run:
@@ -130,8 +158,8 @@ def load_run(path: str | os.PathLike[str]) -> Run:
         raise ResultsError(f"results file {p} does not exist; check the path or run id") from None
     except IsADirectoryError:
         raise ResultsError(f"{p} is a directory; name a results file, a run id or 'latest'") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ResultsError(f"cannot read results file {p}: {exc}") from None
+    except (OSError, UnicodeDecodeError, ValueError) as exc:  # ValueError: a NUL in the path
+        raise ResultsError(f"cannot read results file {str(p)!r}: {exc}") from None
     run = Run.from_json(text, where=str(p))
     return replace(run, run_id=run.run_id or p.stem, path=str(p))
 
@@ -140,6 +168,8 @@ def resolve_run(ref: str | os.PathLike[str], directory: str | os.PathLike[str] =
     """Turn a file path, a run id (``0003_main``), a counter (``3`` / ``0003``), a run name or ``latest``
     (``latest-1`` for the one before) into a path; ``ResultsError`` if nothing matches."""
     text = os.fspath(ref)
+    if "\x00" in text:
+        raise ResultsError(f"no run {text!r}: a run reference cannot contain a NUL character")
     p = Path(text)
     if p.is_file() or text.endswith(".json") or os.sep in text:
         return p

@@ -60,12 +60,13 @@ def test_factor_and_csv_together_are_ambiguous():
         resolve_provider(intensity=200, intensity_csv=DATA / "intensity_hourly.csv")
 
 
-@pytest.mark.parametrize("text, value", [("250", 250.0), (" 12.5 ", 12.5), ("300 g/kWh", 300.0), (99, 99.0)])
+@pytest.mark.parametrize("text, value", [("250", 250.0), (" 12.5 ", 12.5), ("300 g/kWh", 300.0), (99, 99.0),
+                                         ("0", 0.0), (0, 0.0), ("0 g/kWh", 0.0)])
 def test_parse_intensity_accepts(text, value):
     assert parse_intensity(text) == value
 
 
-@pytest.mark.parametrize("text", ["abc", "0", "-5", "nan", "inf", "", "g/kWh", True])
+@pytest.mark.parametrize("text", ["abc", "-5", "-0.001", "nan", "inf", "", "g/kWh", True])
 def test_parse_intensity_rejects_with_the_fix(text):
     with pytest.raises(ConfigError) as info:
         parse_intensity(text)

@@ -109,7 +109,7 @@ def test_unwritable_json_is_refused_before_the_command_runs(tmp_path):
     proc = run_cli("measure", "--json", str(tmp_path), "--", sys.executable, "-c", f"open({str(marker)!r}, 'w')")
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == [
-        f"energybench: error: cannot write --json {tmp_path}: it is a directory; give a file name"
+        f"energybench: error: cannot write the --json file to {tmp_path}: it is a directory; give a file name"
     ]
     assert not marker.exists()
 

@@ -84,5 +84,5 @@ def test_unwritable_output_leaves_nothing(results: Path, tmp_path: Path):
     target = tmp_path / "file-not-dir"
     target.write_text("x")
     proc = _cli(str(results), "--html", str(target / "r.html"), cwd=tmp_path)
-    _one_line_error(proc, "does not exist")
+    _one_line_error(proc, "file-not-dir is a file, not a directory")
     assert proc.stdout == "", "nothing should be computed before the output paths are known to work"

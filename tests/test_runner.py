@@ -197,7 +197,7 @@ def test_plugin_that_raises_keeps_finished_trials(plugin_path: str, tmp_path: Pa
      (["--subjects", "lm/prune-l1-1.5"], "strictly between 0 and 1"),
      (["--subjects", "lm/distill-soft-w1.5"], "student larger than its teacher"),
      (["--device", "cuda"], "no CUDA GPU"),
-     (["--trials", "0"], "--trials must be at least 1")],
+     (["--trials", "0"], "argument --trials: must be a whole number from 1")],
 )
 def test_bad_input_is_one_line(args: list[str], words: str, tmp_path: Path) -> None:
     import torch

@@ -162,34 +162,40 @@ class TimeSeriesIntensity(IntensityProvider):
         return f"TimeSeriesIntensity({self.series.path!r}, region={self.region!r}, pue={self.pue:g})"
 
 
-def _parse_positive(text: float | str, what: str, fix: str) -> float:
+def _parse_positive(text: float | str, what: str, fix: str, *, allow_zero: bool = False) -> float:
     if isinstance(text, bool):
         raise ConfigError(f"{what} {text!r} is not a number: {fix}")
     if isinstance(text, int | float):
-        value = float(text)
+        try:
+            value = float(text)
+        except OverflowError:  # an integer beyond any float (from a TOML config)
+            raise ConfigError(f"{what} {str(text)[:20]}... is too large: {fix}") from None
     else:
         s = str(text).strip()
         try:
             value = float(s)
         except ValueError:
             raise ConfigError(f"{what} {text!r} is not a number: {fix}") from None
-    if not math.isfinite(value) or value <= 0:
-        raise ConfigError(f"{what} {text!r} must be a finite number > 0: {fix}")
-    return value
+    if not math.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
+        raise ConfigError(f"{what} {text!r} must be a finite number {'>= 0' if allow_zero else '> 0'}: {fix}")
+    return value or 0.0  # -0.0 reads as 0
 
 
 def parse_intensity(text: float | str) -> float:
-    """A user's grid factor in gCO2e/kWh (``"250"``, optionally ``"250 g/kWh"``); ``ConfigError`` if bad."""
-    fix = "give gCO2e per kWh, e.g. --intensity 250"
+    """A user's grid factor in gCO2e/kWh (``"250"``, optionally ``"250 g/kWh"``); ``ConfigError`` if bad.
+
+    0 is a factor like any other (a contract for zero-carbon power, like a CSV row of 0): it prices every
+    joule at 0 g and still says which factor was used, unlike giving no factor at all."""
+    fix = "give gCO2e per kWh (0 or more), e.g. --intensity 250"
     if isinstance(text, str):
         stripped = text.strip()
         for unit in ("gco2e/kwh", "gco2/kwh", "g/kwh"):
             if stripped.lower().endswith(unit):
                 stripped = stripped[: -len(unit)].strip()
                 break
-        value = _parse_positive(stripped or text, "intensity", fix)
+        value = _parse_positive(stripped or text, "intensity", fix, allow_zero=True)
     else:
-        value = _parse_positive(text, "intensity", fix)
+        value = _parse_positive(text, "intensity", fix, allow_zero=True)
     return value
 
 

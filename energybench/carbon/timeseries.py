@@ -32,8 +32,18 @@ from energybench.measurement import JOULES_PER_KWH
 Segment = tuple[float, float, float]  # (start unix s, end unix s, joules)
 
 
+#: Unix seconds of 0001-01-01 and 9999-12-31T23:59:59Z: what ``datetime`` can show. A timestamp outside is
+#: refused on the line it is on (millisecond epochs are the usual cause), never crashes a later message.
+MIN_UNIX_S = -62_135_596_800.0
+MAX_UNIX_S = 253_402_300_799.0
+
+
 def format_time(t: float) -> str:
-    return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """ISO-8601 UTC for unix seconds; the raw number for anything ``datetime`` cannot show."""
+    try:
+        return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    except (ValueError, OverflowError, OSError):
+        return f"{t:g} (unix s)"
 
 
 @dataclass(frozen=True)
@@ -100,15 +110,19 @@ def parse_timestamp(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
-        pass
-    else:
-        if not math.isfinite(value):
-            raise ValueError(f"timestamp {text!r} is not finite")
-        return value
-    dt = datetime.fromisoformat(text)
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=UTC)
-    return dt.timestamp()
+        try:
+            dt = datetime.fromisoformat(text)
+            if dt.tzinfo is None:
+                dt = dt.replace(tzinfo=UTC)
+            value = dt.timestamp()
+        except (OverflowError, OSError) as exc:  # an offset that pushes year 1 or 9999 out of range
+            raise ValueError(f"timestamp {text!r} is out of range: {exc}") from None
+    if not math.isfinite(value):
+        raise ValueError(f"timestamp {text!r} is not finite")
+    if not MIN_UNIX_S <= value <= MAX_UNIX_S:
+        hint = " (milliseconds? divide by 1000)" if MIN_UNIX_S * 1000 <= value <= MAX_UNIX_S * 1000 else ""
+        raise ValueError(f"timestamp {text!r} is not unix seconds between years 1 and 9999{hint}")
+    return value
 
 
 def _is_timestamp(text: str) -> bool:
@@ -149,9 +163,10 @@ def parse_intensity_series(text: str, path: str = "<memory>") -> IntensitySeries
             raise IntensityDataError(f"{where}: expected 2 columns (timestamp, gCO2e/kWh), got {len(cells)}: {raw!r}")
         try:
             t = parse_timestamp(cells[0])
-        except ValueError:
+        except ValueError as exc:
+            why = str(exc) if "unix seconds between" in str(exc) else f"bad timestamp {cells[0]!r}"
             raise IntensityDataError(
-                f"{where}: bad timestamp {cells[0]!r}: use ISO-8601 (2024-05-01T13:00:00Z) or unix seconds"
+                f"{where}: {why}: use ISO-8601 (2024-05-01T13:00:00Z) or unix seconds"
             ) from None
         try:
             v = float(cells[1])

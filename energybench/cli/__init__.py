@@ -11,11 +11,21 @@ import argparse
 import importlib
 import os
 import pkgutil
+import signal
 import sys
+import threading
 from collections.abc import Sequence
-from typing import NoReturn
+from typing import Any, NoReturn
 
-from energybench.errors import EnergybenchError
+from energybench.errors import (
+    EXIT_INTERNAL,
+    EXIT_SIGINT,
+    EXIT_SIGTERM,
+    EnergybenchError,
+    Terminated,
+    debug_enabled,
+    internal_error_line,
+)
 
 
 class _OneLineErrors(argparse.ArgumentParser):
@@ -42,23 +52,59 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command and return its exit code (docs/failure-modes.md): 0, 1 for a verdict or a failed
+    command, 2 bad input, 3 a plugin raised, 70 an internal error, 73 a file could not be written (figures
+    printed), 130 Ctrl-C, 143 SIGTERM; ``measure`` passes on its command's code."""
     parser = build_parser()
     args = _parse(parser, list(sys.argv[1:] if argv is None else argv))
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    previous = _terminate_like_ctrl_c()
     try:
         return int(args.func(args) or 0)
     except EnergybenchError as exc:
-        print(f"energybench: error: {exc}", file=sys.stderr)
+        _error(str(exc))
         return exc.exit_code
+    except Terminated:
+        print("energybench: terminated (SIGTERM)", file=sys.stderr)
+        return EXIT_SIGTERM
     except KeyboardInterrupt:
         print("energybench: interrupted", file=sys.stderr)
-        return 130
+        return EXIT_SIGINT
     except BrokenPipeError:  # `energybench report ... | head`: the reader left, nothing is wrong
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())  # so the interpreter's final flush does not complain
         return 0
+    except Exception as exc:  # a bug: never a verdict's code, never a bare traceback unless asked for
+        if debug_enabled():
+            raise
+        _error(internal_error_line(exc))
+        return EXIT_INTERNAL
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _error(text: str) -> None:
+    from energybench.render.printable import printable
+
+    print(f"energybench: error: {' '.join(printable(text).split())}", file=sys.stderr)
+
+
+def _raise_terminated(signum: int, _frame: object) -> None:
+    raise Terminated(f"signal {signum}")
+
+
+def _terminate_like_ctrl_c() -> Any:
+    """SIGTERM (what a CI timeout or ``kill`` sends) raises ``Terminated`` where Ctrl-C raises
+    ``KeyboardInterrupt``, so the same code keeps every finished trial and says so. Only in the main thread
+    and only over the default action; returns the handler to restore (``None`` if left alone)."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        return None
+    return signal.signal(signal.SIGTERM, _raise_terminated)
 
 
 def _parse(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:

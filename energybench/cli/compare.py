@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from energybench.atomic import write_text_atomic
+from energybench.atomic import write_error, write_text_atomic
 from energybench.errors import ResultsError
 from energybench.options import add_to_argparse, from_namespace
 from energybench.record import Run
@@ -79,11 +79,14 @@ def run(args: argparse.Namespace) -> int:
     history = history_runs(base, values["results"], values["history"]) if base is not None else []
     cmp = compare_runs(base, new, gates, alpha=values["alpha"], history=history)
     print(format_table(cmp))
-    if args.markdown:
-        md = to_markdown(cmp)
-        try:
-            write_text_atomic(args.markdown, md)
-        except OSError as exc:
-            raise ResultsError(f"cannot write Markdown to {args.markdown}: {exc.strerror}") from None
     sys.stdout.flush()
+    if args.markdown:
+        try:
+            write_text_atomic(args.markdown, to_markdown(cmp))
+        except OSError as exc:
+            error = write_error("the Markdown comparison", args.markdown, exc, "the table above is the comparison")
+            if cmp.exit_code:  # the verdict comes first: a regression stays exit 1, with the line below it
+                print(f"energybench: error: {error}", file=sys.stderr)
+                return cmp.exit_code
+            raise error from None
     return cmp.exit_code

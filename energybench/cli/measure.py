@@ -8,9 +8,9 @@ interrupted training run has still cost energy.
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import math
-import os
 import resource
 import signal
 import subprocess
@@ -18,8 +18,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from energybench.atomic import write_text_atomic
-from energybench.errors import ConfigError, SamplerError
+from energybench.atomic import write_error, write_text_atomic
+from energybench.errors import EXIT_NOT_SAVED, ConfigError, SamplerError
 from energybench.measurement import Measurement
 from energybench.options import (
     CARBON_OPTIONS,
@@ -31,6 +31,7 @@ from energybench.options import (
     sampler_options,
 )
 from energybench.render.measurement import format_report
+from energybench.render.printable import printable
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -71,15 +72,13 @@ def run(args: argparse.Namespace) -> int:
     meter.begin(name)
     try:
         child = subprocess.Popen(cmd)
-    except (FileNotFoundError, PermissionError) as exc:
+    except (OSError, ValueError) as exc:  # not found, not executable, not a program, a NUL in an argument
         forwarder.restore()
         meter.end(name)
         meter.close()
-        if isinstance(exc, FileNotFoundError):
-            print(f"energybench: command not found: {cmd[0]} (check the name and PATH)", file=sys.stderr)
-            return 127
-        print(f"energybench: permission denied running {cmd[0]} (is it executable?)", file=sys.stderr)
-        return 126
+        code, why = _cannot_start(cmd[0], exc)
+        print(printable(f"energybench: {why}"), file=sys.stderr)
+        return code
     interrupted = forwarder.wait(child)
     result = meter.end(name)
     meter.close()
@@ -88,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
     attribution = _attribution(result, tree_cpu, _machine_busy_cpu_s() - cpu_before)
     code = child.returncode if child.returncode >= 0 else 128 - child.returncode
     print(format_report(result, cmd, code, attribution, interrupted, _no_counter_reasons(result)), file=sys.stderr)
-    failed = False
+    failed = not_saved = False
     if json_path is not None:
         payload = {
             "command": cmd,
@@ -100,13 +99,29 @@ def run(args: argparse.Namespace) -> int:
         try:
             write_text_atomic(json_path, json.dumps(payload, indent=2, default=str))
         except OSError as exc:
-            print(f"energybench: error: cannot write --json {json_path}: {exc.strerror}; the report above is all "
-                  "that was kept", file=sys.stderr)
-            failed = True
+            error = write_error("--json file", json_path, exc, "the report above is all that was kept")
+            print(f"energybench: error: {error}", file=sys.stderr)
+            not_saved = True
     if math.isnan(result.energy_j):
         print("energybench: error: no energy figure for this command (see the warnings above)", file=sys.stderr)
         failed = True
-    return code if code or not failed else 1
+    if code:
+        return code  # the command's own failure comes first, as with /usr/bin/time
+    return 1 if failed else EXIT_NOT_SAVED if not_saved else 0
+
+
+def _cannot_start(program: str, exc: Exception) -> tuple[int, str]:
+    """A shell's exit code and one line for a command that could not be started (127 not found, 126 found
+    but not runnable)."""
+    if isinstance(exc, FileNotFoundError):
+        return 127, f"command not found: {program} (check the name and PATH)"
+    if isinstance(exc, PermissionError | IsADirectoryError):
+        return 126, f"permission denied running {program} (is it an executable file?)"
+    if isinstance(exc, OSError) and exc.errno == errno.ENOEXEC:
+        return 126, (f"cannot execute {program}: exec format error (not a program for this machine, or a script "
+                     "without a #! line)")
+    reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+    return 126, f"cannot execute {program}: {reason}"
 
 
 def _seconds(text: str) -> float:
@@ -118,12 +133,9 @@ def _seconds(text: str) -> float:
 
 def _check_writable(path: Path) -> None:
     """Refuse an unusable --json path before the command runs, not after it has spent its energy."""
-    if path.is_dir():
-        raise ConfigError(f"cannot write --json {path}: it is a directory; give a file name")
-    if not path.parent.is_dir():
-        raise ConfigError(f"cannot write --json {path}: directory {path.parent} does not exist; create it first")
-    if not os.access(path.parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
-        raise ConfigError(f"cannot write --json {path}: permission denied; choose a writable path")
+    from energybench.cli.report import check_writable
+
+    check_writable(str(path), "--json file")
 
 
 class _SignalForwarder:

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from energybench.atomic import write_text_atomic
-from energybench.errors import ConfigError, ResultsError
+from energybench.atomic import write_error, write_text_atomic
+from energybench.errors import ConfigError, ResultsError, WriteError
 from energybench.options import add_to_argparse, from_namespace
 
 SHARED = ("results", "fail_on", "alpha")
@@ -61,23 +63,50 @@ def resolve_paths(refs: list[str], directory: str) -> list[Path]:
 
 
 def check_writable(path: str, what: str) -> None:
-    """Fail early, before any work, when ``path`` cannot be written."""
+    """Fail early, before any work, when ``path`` clearly cannot be written (a directory, a missing or
+    non-directory parent, a name the file system refuses, no permission). What only a write can reveal (a
+    full disk, a size limit) is reported after the figures are printed (``write_report_file``)."""
+    if "\x00" in path or not path.strip():
+        raise ConfigError(f"cannot write the {what} to {path!r}: give a file name (no NUL characters)")
     p = Path(path)
     parent = p.parent if str(p.parent) else Path(".")
     if p.is_dir():
         raise ConfigError(f"cannot write the {what} to {p}: it is a directory; give a file name")
     if not parent.is_dir():
+        blocker = _first_file(parent)
+        if blocker is not None:
+            raise ConfigError(f"cannot write the {what} to {p}: {blocker} is a file, not a directory; pick another "
+                              "path")
         raise ConfigError(f"cannot write the {what} to {p}: directory {parent} does not exist; create it first")
+    if len(os.fsencode(p.name)) > _name_max(parent):
+        raise ConfigError(f"cannot write the {what} to {p}: the file name is too long for this file system; "
+                          "use a shorter name")
     if not os.access(parent, os.W_OK) or (p.exists() and not os.access(p, os.W_OK)):
         raise ConfigError(f"cannot write the {what} to {p}: permission denied; choose a writable path")
 
 
+def _first_file(p: Path) -> Path | None:
+    """The first component of ``p`` that exists and is not a directory (``report.html/x`` -> ``report.html``)."""
+    for q in reversed((p, *p.parents)):
+        if q.exists() and not q.is_dir():
+            return q
+    return None
+
+
+def _name_max(directory: Path) -> int:
+    try:
+        return os.pathconf(directory, "PC_NAME_MAX")
+    except (OSError, ValueError):
+        return 255
+
+
 def write_report_file(path: str, text: str, what: str) -> None:
-    """Atomic write; a failure becomes one line naming the file and the fix."""
+    """Atomic write; a failure is one ``WriteError`` line naming the file, the reason and the fix (the terminal
+    report was printed first, so nothing computed is lost)."""
     try:
         write_text_atomic(path, text)
     except OSError as exc:
-        raise ConfigError(f"cannot write the {what} to {path}: {exc.strerror}; choose a writable path") from None
+        raise write_error(f"the {what}", path, exc) from None
 
 
 def _regions(text: str) -> list[str]:
@@ -114,16 +143,28 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--fail-on needs exactly two runs to compare, got {len(runs)}")
     report = build_report(runs, baseline=args.baseline, regions=regions, comparison=comparison)
     print(render_terminal(report), end="")
+    failures: list[WriteError] = []  # each file is tried even when another failed; then one line each
     if args.html:
-        write_report_file(args.html, render_html(report), "HTML report")
-        print(f"HTML report: {args.html}")
+        _write(args.html, lambda: render_html(report), "HTML report", failures)
     if args.markdown:
-        write_report_file(args.markdown, render_markdown(report), "Markdown report")
-        print(f"Markdown report: {args.markdown}")
+        _write(args.markdown, lambda: render_markdown(report), "Markdown report", failures)
     if args.csv:
+        from energybench.render.csv import safe_csv
         from energybench.results import load_results
 
         table = load_results(paths)
-        write_report_file(args.csv, table.to_csv(index=False), "CSV table")
-        print(f"CSV table: {args.csv} ({len(table)} rounds)")
+        _write(args.csv, lambda: safe_csv(table), "CSV table", failures, f" ({len(table)} rounds)")
+    for extra in failures[:-1]:
+        print(f"energybench: error: {extra}", file=sys.stderr)
+    if failures:
+        raise failures[-1]
     return 0
+
+
+def _write(path: str, render: Callable[[], str], what: str, failures: list[WriteError], detail: str = "") -> None:
+    try:
+        write_report_file(path, render(), what)
+    except WriteError as exc:
+        failures.append(exc)
+    else:
+        print(f"{what}: {path}{detail}")

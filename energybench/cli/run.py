@@ -13,7 +13,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from energybench.errors import ConfigError
 from energybench.options import (
     CARBON_OPTIONS,
     QUICK_TRIALS,
@@ -22,8 +21,14 @@ from energybench.options import (
     TRIALS,
     add_to_argparse,
     carbon_kwargs,
+    for_argparse,
     from_namespace,
+    idle_seconds,
     sampler_options,
+    seed_value,
+    thread_count,
+    trials_count,
+    warmup_count,
 )
 
 
@@ -37,20 +42,22 @@ def register(subparsers: Any) -> None:
     p.add_argument("benchmarks", nargs="?", default="benchmarks", help="directory or file declaring SUITES")
     p.add_argument("--quick", action="store_true",
                    help=f"small configs and {QUICK_TRIALS} trials: all methods in a few minutes")
-    p.add_argument("--trials", type=int, metavar="N",
+    p.add_argument("--trials", type=for_argparse(trials_count), metavar="N",
                    help=f"measured trials per benchmark (default {TRIALS}, quick {QUICK_TRIALS})")
-    p.add_argument("--one-off-repeats", type=int, default=3, metavar="N",
+    p.add_argument("--one-off-repeats", type=for_argparse(trials_count), default=3, metavar="N",
                    help="measure one-off costs (distillation, calibration) this many times, for an interval (3)")
-    p.add_argument("--warmup", type=int, default=1, metavar="N", help="unmeasured warm-up runs (default 1)")
+    p.add_argument("--warmup", type=for_argparse(warmup_count), default=1, metavar="N",
+                   help="unmeasured warm-up runs (default 1)")
     p.add_argument("--subjects", nargs="+", metavar="S",
                    help="only these: a family (lm), one subject (lm/int8-dynamic) or a method everywhere (bf16)")
     p.add_argument("--phase", choices=("train", "inference"), help="only this phase")
     add_to_argparse(p, ["results"])
     p.add_argument("--name", default="compression", help="run name in the file name (default compression)")
     p.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
-    p.add_argument("--threads", type=int, metavar="N", help="torch intra-op threads to pin (default: torch's)")
-    p.add_argument("--seed", type=int, default=0, help="base seed (default 0)")
-    p.add_argument("--idle", type=float, metavar="S",
+    p.add_argument("--threads", type=for_argparse(thread_count), metavar="N",
+                   help="torch intra-op threads to pin (default: torch's)")
+    p.add_argument("--seed", type=for_argparse(seed_value), default=0, help="base seed (default 0)")
+    p.add_argument("--idle", type=for_argparse(idle_seconds), metavar="S",
                    help="seconds of idle power before the trials (default 3, quick 2)")
     p.add_argument("--cache-dir", metavar="DIR",
                    help="trained baselines (default $ENERGYBENCH_CACHE or ~/.cache/energybench)")
@@ -64,18 +71,10 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from energybench.render.run_table import format_table
-    from energybench.runner import RunConfig, load_suites, run_suites, select
+    from energybench.runner import RunConfig, RunNotSaved, load_suites, run_suites, select
 
     t0 = time.monotonic()
     trials = args.trials if args.trials is not None else (QUICK_TRIALS if args.quick else TRIALS)
-    if trials < 1:
-        raise ConfigError(f"--trials must be at least 1, got {trials}")
-    if args.threads is not None and args.threads < 1:
-        raise ConfigError(f"--threads must be at least 1, got {args.threads}")
-    if args.one_off_repeats < 1:
-        raise ConfigError(f"--one-off-repeats must be at least 1, got {args.one_off_repeats}")
-    if args.warmup < 0:
-        raise ConfigError(f"--warmup must be 0 or more, got {args.warmup}")
     values = from_namespace(args, ["results", *CARBON_OPTIONS, *SAMPLER_OPTIONS, *SCI_OPTIONS])
     suites = select(load_suites(args.benchmarks), args.subjects)
     cfg = RunConfig(
@@ -98,10 +97,21 @@ def run(args: argparse.Namespace) -> int:
         embodied=values["embodied"],
     )
     with _launched_process_group() as rank:
-        record = run_suites(suites, cfg)
+        try:
+            record = run_suites(suites, cfg)
+        except RunNotSaved as exc:  # every figure is in exc.run: print it, then the one line (exit 73)
+            _print(exc.run, args.json, format_table)
+            raise
     if rank:
         return 0  # every rank holds the job's aggregated figures; rank 0 prints and saves them
-    if args.json:
+    _print(record, args.json, format_table)
+    where = f"saved {record.run_id} as {record.path}" if record.path else "not saved (--no-save)"
+    print(f"{where}; wall time {time.monotonic() - t0:.0f} s", file=sys.stderr)
+    return 0
+
+
+def _print(record: Any, as_json: bool, format_table: Any) -> None:
+    if as_json:
         print(record.to_json(), end="")
     else:
         from energybench.carbon.sci import run_sci
@@ -111,9 +121,7 @@ def run(args: argparse.Namespace) -> int:
         sci = run_sci(record)
         if sci is not None:
             print(format_sci(sci))
-    where = f"saved {record.run_id} in {values['results']}/" if record.run_id else "not saved (--no-save)"
-    print(f"{where}; wall time {time.monotonic() - t0:.0f} s", file=sys.stderr)
-    return 0
+    sys.stdout.flush()
 
 
 @contextmanager

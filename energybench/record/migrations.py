@@ -54,7 +54,7 @@ def _migrate_1_to_2(data: dict[str, Any]) -> dict[str, Any]:
         extra = dict(b.get("extra") or {}) if isinstance(b.get("extra"), dict) else {}
         nb["notes"] = extra.pop("notes", [])
         nb["one_off"] = extra.pop("one_off", None)
-        if nb["one_off"] is not None and "energy_j" not in nb["one_off"]:
+        if isinstance(nb["one_off"], dict) and "energy_j" not in nb["one_off"]:
             nb["one_off"] = None  # a method that measured nothing once (no meter) had no cost to report
         for derived in ("vs_baseline", "break_even_items"):
             extra.pop(derived, None)

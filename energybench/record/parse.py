@@ -9,6 +9,10 @@ from typing import Any
 
 from energybench.errors import ResultsError
 
+#: The largest magnitude a figure in a run file may have (1e15 J is 278 GWh in one round; 1e15 s is 31 million
+#: years): anything larger is a corrupt file, not a measurement.
+MAX_FIGURE = 1e15
+
 
 class _Field:
     """A cursor into the JSON being parsed: every type error names its path (``benchmarks[2].rounds[0]``)."""
@@ -40,11 +44,20 @@ class _Field:
             raise self.fail(f"expected a list, got {_kind(self.value)}")
         return (self.child(i) for i in range(len(self.value)))
 
-    def number(self, *, allow_nan: bool = False, minimum: float | None = None) -> float:
+    def number(self, *, allow_nan: bool = False, minimum: float | None = None, above: float | None = None,
+               maximum: float | None = MAX_FIGURE) -> float:
+        """A finite number (NaN only with ``allow_nan``) within ``[minimum, maximum]`` and ``> above``.
+
+        ``maximum`` defaults to ``MAX_FIGURE``: a figure beyond any real measurement is a corrupt file, and
+        refusing it here keeps every sum, ratio and statistic downstream finite.
+        """
         v = self.value
         if isinstance(v, bool) or not isinstance(v, int | float):
             raise self.fail(f"expected a number, got {_kind(v)}")
-        v = float(v)
+        try:
+            v = float(v)
+        except OverflowError:  # an integer literal beyond any float
+            raise self.fail("is too large to be a number") from None
         if math.isnan(v):
             if allow_nan:
                 return v
@@ -53,7 +66,18 @@ class _Field:
             raise self.fail("is infinite")
         if minimum is not None and v < minimum:
             raise self.fail(f"must be >= {minimum:g}, got {v:g}")
+        if above is not None and v <= above:
+            raise self.fail(f"must be > {above:g}, got {v:g}")
+        if maximum is not None and abs(v) > maximum:
+            raise self.fail(f"{v:g} is beyond any plausible figure (at most {maximum:g})")
         return v
+
+    def boolean(self, default: bool) -> bool:
+        if self.value is None:
+            return default
+        if not isinstance(self.value, bool):
+            raise self.fail(f"expected true or false, got {_kind(self.value)}")
+        return self.value
 
     def opt_number(self, **kw: Any) -> float | None:
         return None if self.value is None else self.number(**kw)
@@ -101,3 +125,22 @@ def _required_list(f: _Field, key: str) -> list[_Field]:
     if child.value is None:
         raise child.fail("missing (a list is required)")
     return list(child.items())
+
+
+def _checked_entries(f: _Field, texts: Sequence[str] = (), numbers: Sequence[str] = (),
+                     text_lists: Sequence[str] = ()) -> tuple[dict[str, Any], ...]:
+    """A list of free-form objects (GPUs, samplers) whose keys that readers show are checked by type, so a
+    report never meets a list where it prints a name."""
+    if f.value is None:
+        return ()
+    out = []
+    for item in f.items():
+        d = item.obj()
+        for key in texts:
+            item.child(key).opt_text()
+        for key in numbers:
+            item.child(key).opt_number(allow_nan=True)
+        for key in text_lists:
+            item.child(key).texts()
+        out.append(d)
+    return tuple(out)

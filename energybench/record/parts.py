@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from energybench import stats
-from energybench.record.parse import _drop_none, _extra, _Field, _names
+from energybench.record.parse import _checked_entries, _drop_none, _extra, _Field, _names
 
 BASELINE = "baseline"
 PHASES = ("train", "inference", "other")
@@ -109,7 +109,7 @@ class Round:
             index=int(number) if number is not None else index,
             energy_j=f.child("energy_j").number(allow_nan=True, minimum=0),
             duration_s=f.child("duration_s").number(minimum=0),
-            items=f.child("items").opt_number(minimum=0) or 1.0,
+            items=f.child("items").opt_number(above=0) or 1.0,
             co2e_g=f.child("co2e_g").opt_number(allow_nan=True, minimum=0),
             source=f.child("source").opt_text() or "none",
             domains=f.child("domains").numbers(allow_nan=True),
@@ -159,9 +159,9 @@ class Quality:
             return None
         return cls(
             metric=f.child("metric").opt_text() or "quality",
-            value=f.child("value").number(allow_nan=True),
-            higher_is_better=bool(d.get("higher_is_better", True)),
-            baseline=f.child("baseline").opt_number(allow_nan=True),
+            value=f.child("value").number(allow_nan=True, maximum=None),  # a broken model's perplexity is huge
+            higher_is_better=f.child("higher_is_better").boolean(True),
+            baseline=f.child("baseline").opt_number(allow_nan=True, maximum=None),
             extra=_extra(d, ("metric", "value", "higher_is_better", "baseline", "change")),
         )
 
@@ -291,8 +291,9 @@ class Machine:
             hostname=f.child("hostname").opt_text(), cpu_model=f.child("cpu_model").opt_text(),
             cpu_count=int(count) if count is not None else None,
             memory_gb=f.child("memory_gb").opt_number(minimum=0),
-            gpus=tuple(g.obj() for g in (f.child("gpus").items() if d.get("gpus") is not None else ())),
-            samplers=tuple(s.obj() for s in (f.child("samplers").items() if d.get("samplers") is not None else ())),
+            gpus=_checked_entries(f.child("gpus"), texts=("name",), numbers=("power_limit_w",)),
+            samplers=_checked_entries(f.child("samplers"), texts=("name", "source", "method"),
+                                      text_lists=("domains",)),
             python=f.child("python").opt_text(), platform=f.child("platform").opt_text(),
             torch=f.child("torch").opt_text(), torch_threads=int(threads) if threads is not None else None,
             extra=_extra(d, _names(cls)),
@@ -333,7 +334,7 @@ class CarbonBasis:
         d = f.opt_obj()
         if d is None:
             return None
-        year = f.child("year").opt_number()
+        year = f.child("year").opt_number(minimum=1, maximum=9999)
         return cls(
             region=f.child("region").opt_text() or "custom",
             intensity_g_per_kwh=f.child("intensity_g_per_kwh").number(minimum=0),

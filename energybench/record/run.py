@@ -125,6 +125,9 @@ class Run:
             ) from None
         except RecursionError:
             raise ResultsError(f"{where}: malformed results file: nested too deeply to be a run") from None
+        except ValueError as exc:  # e.g. an integer literal of more digits than Python converts
+            raise ResultsError(f"{where}: corrupt results file ({' '.join(str(exc).split())[:120]}); "
+                               "delete or re-run") from None
         return cls.from_dict(data, where)
 
     @classmethod
@@ -146,6 +149,9 @@ class Run:
             data, version = MIGRATIONS[version](data), version + 1
         f = _Field(data, "", where)
         d = f.obj()
+        f.child("environment").child("settings").opt_obj()  # shown key by key in reports
+        for key in ("id", "branch"):
+            f.child("commit").child(key).opt_text()
         benches = [Benchmark.parse(b) for b in _required_list(f, "benchmarks")]
         return cls(
             name=f.child("name").opt_text() or "run",

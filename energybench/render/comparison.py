@@ -7,6 +7,7 @@ import math
 from energybench.compare import Comparison, Row
 from energybench.gate import GateResult
 from energybench.render import units
+from energybench.render.printable import printable_output
 from energybench.render.tables import markdown_table, md_escape, text_table
 
 HEADERS = ["benchmark", "baseline (median)", "new (median)", "change", "95% CI", "p adj.", "n", "source", "verdict"]
@@ -78,6 +79,7 @@ def summary_line(cmp: Comparison) -> str | None:
     return f"{len(cmp.regressions)} energy regression(s)" if cmp.regressions else "energy gates passed"
 
 
+@printable_output
 def format_table(cmp: Comparison) -> str:
     """Fixed-width text for terminals and CI logs."""
     lines = [_title(cmp)]
@@ -92,6 +94,7 @@ def format_table(cmp: Comparison) -> str:
     return "\n".join(lines)
 
 
+@printable_output
 def to_markdown(cmp: Comparison) -> str:
     """GitHub-flavoured Markdown (for ``$GITHUB_STEP_SUMMARY`` or a PR comment); every name is escaped."""
     out = [f"### energy comparison: {md_escape(cmp.base_id or '(no baseline)')} → {md_escape(cmp.new_id)}", ""]

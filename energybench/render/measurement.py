@@ -7,8 +7,10 @@ from typing import Any
 from energybench.measurement import Measurement
 from energybench.render import units
 from energybench.render.carbon import carbon_line
+from energybench.render.printable import printable_output
 
 
+@printable_output
 def format_report(
     result: Measurement,
     cmd: list[str],

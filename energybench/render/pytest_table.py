@@ -6,12 +6,14 @@ from collections.abc import Sequence
 
 from energybench.record import Benchmark
 from energybench.render import units
+from energybench.render.printable import printable_output
 from energybench.render.tables import text_table
 
 HEADERS = ["benchmark", "energy/call", "95% CI", "power", "time/call", "CO2e/call", "energy/item", "source",
            "rounds x iters", "spread"]
 
 
+@printable_output
 def summary_table(benches: Sequence[Benchmark]) -> list[str]:
     """Energy per call with its CI, mean power, time, CO2e, energy per item (only for tests that count
     items), provenance and spread (``!`` marks an unstable benchmark)."""

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from energybench.carbon.regions import RegionFactor
+from energybench.render.printable import printable_output
 from energybench.render.tables import text_table
 
 HEADER = ["NAME", "ALIAS", "KIND", "gCO2e/kWh", "YEAR", "PLACE", "SOURCE"]
 
 
+@printable_output
 def format_table(regions: list[RegionFactor]) -> str:
     """A fixed-width table; long source strings become numbered footnotes so rows stay one line."""
     sources: list[str] = []

@@ -23,6 +23,7 @@ from energybench.render.plots import (
     scatter_pareto,
     stacked_hbar,
 )
+from energybench.render.printable import printable_output
 from energybench.report.model import Entry, Report
 
 STAR = " \u2605"
@@ -403,6 +404,7 @@ def _warnings_section(report: Report) -> str:
     return f'<section><h2>Warnings ({len(report.notices)})</h2><ul class="warn">{items}</ul></section>'
 
 
+@printable_output
 def render_html(report: Report) -> str:
     """The whole page as one string; write it with any encoding-aware writer as UTF-8."""
     colors = _colors(report)

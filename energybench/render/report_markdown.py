@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from energybench.render import cells, units
 from energybench.render.comparison import change_with_ci, gate_message
+from energybench.render.printable import printable_output
 from energybench.render.tables import markdown_table, md_escape
 from energybench.report.model import Report
 
 
+@printable_output
 def render_markdown(report: Report) -> str:
     """Headline table (energy per item, ratio, quality, provenance), CO2e by region, gates, warnings."""
     out = [f"### energybench report: {md_escape(', '.join(r.label for r in report.runs))}", ""]

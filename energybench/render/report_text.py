@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from energybench.render import cells, units
 from energybench.render.comparison import change_with_ci, gate_message
+from energybench.render.printable import printable_output
 from energybench.render.tables import text_table
 from energybench.report.model import Report
 
 
+@printable_output
 def render_terminal(report: Report) -> str:
     out: list[str] = []
     for run in report.runs:

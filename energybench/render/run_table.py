@@ -12,6 +12,7 @@ from energybench import stats
 from energybench.record import Benchmark, Run
 from energybench.render import cells, units
 from energybench.render.carbon import NO_REGION, basis
+from energybench.render.printable import printable_output
 from energybench.render.tables import text_table
 from energybench.verdicts import VsBaseline, break_even, run_verdicts
 
@@ -70,6 +71,7 @@ def rows(run: Run, verdicts: Mapping[str, VsBaseline] | None = None) -> list[lis
     return out
 
 
+@printable_output
 def format_table(run: Run) -> str:
     verdicts = run_verdicts(run)
     return "\n".join(text_table(HEADER, rows(run, verdicts)) + footer(run, verdicts))

@@ -9,12 +9,14 @@ from __future__ import annotations
 import re
 from collections.abc import Collection, Sequence
 
+from energybench.render.printable import printable
+
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]|#])")
 
 
 def text_table(headers: Sequence[str], rows: Sequence[Sequence[object]], right: Collection[int] = ()) -> list[str]:
     """Columns padded to their widest cell; indexes in ``right`` are right-aligned (numbers)."""
-    cells = [list(headers)] + [[" ".join(str(c).split()) for c in row] for row in rows]
+    cells = [list(headers)] + [[" ".join(printable(str(c)).split()) for c in row] for row in rows]
     widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
 
     def line(row: Sequence[str]) -> str:
@@ -26,7 +28,7 @@ def text_table(headers: Sequence[str], rows: Sequence[Sequence[object]], right: 
 
 def md_escape(text: object) -> str:
     """Text safe inside a Markdown table cell: HTML entities, Markdown specials backslashed, one line."""
-    s = str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    s = printable(str(text)).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     s = _MD_SPECIAL.sub(r"\\\1", s)
     return " ".join(s.split())
 

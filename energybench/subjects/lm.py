@@ -12,6 +12,7 @@ Tokens are bytes (vocabulary 256): no tokenizer to ship or train.
 from __future__ import annotations
 
 import ast
+import contextlib
 import hashlib
 import json
 import math
@@ -280,12 +281,18 @@ class LMSubject(Subject):
             batches = Batches(self._train_tokens, cfg.context, cfg.batch, ctx.seed, ctx.device)
             train(module, batches, cfg.train_steps, cfg.lr)
             loss = val_loss(module, self._val_tokens, cfg, ctx.device)
-            cache.parent.mkdir(parents=True, exist_ok=True)
-            tmp = cache.with_suffix(f".tmp{os.getpid()}")
-            torch.save({"model": module.state_dict(), "val_loss": loss}, tmp)
-            os.replace(tmp, cache)
             self._baseline_info = {"cache": str(cache), "cached": False, "train_steps": cfg.train_steps,
                                    "val_loss": loss}
+            tmp = cache.with_suffix(f".tmp{os.getpid()}")
+            try:
+                cache.parent.mkdir(parents=True, exist_ok=True)
+                torch.save({"model": module.state_dict(), "val_loss": loss}, tmp)
+                os.replace(tmp, cache)
+            except OSError as exc:  # a full or read-only cache must not cost the baseline just trained
+                with contextlib.suppress(OSError):
+                    tmp.unlink(missing_ok=True)
+                ctx.log(f"lm: could not cache the trained baseline in {cache.parent}: {exc.strerror or exc}; the "
+                        "run goes on (the baseline will be trained again next time; --cache-dir DIR to change)")
         module.eval()
         return Model(module)
 
