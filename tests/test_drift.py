@@ -177,3 +177,23 @@ def test_flagged_rounds_are_left_out_when_enough_clean_ones_remain() -> None:
     assert noise.flags({"own_cpus": 1.0, "other_cpus": 1.2, "cpu_pressure": 0.5, "busy_fraction": 1.0})[0].startswith(
         "saturated: tasks waited for a CPU 50% of the time")
     assert noise.flags({"other_cpus": 1.0, "busy_fraction": 0.97})[0].startswith("saturated: the CPUs were 97% busy")
+
+
+def test_history_command_and_report_show_the_trend_and_its_change_point(tmp_path: Path) -> None:
+    rng = __import__("random").Random(4)
+    levels = [(1.0 if i < 4 else 1.2) * (1 + rng.gauss(0, 0.015)) for i in range(8)]  # a 20% step at run 5
+    for level in levels:
+        storage.save_run(_run("main", [level * (1 + 0.001 * (i % 3)) for i in range(8)]), tmp_path, "main")
+    res = subprocess.run([sys.executable, "-m", "energybench", "history", "--name", "main", "--figure", "energy_j",
+                          "--results", str(tmp_path)], capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0, res.stderr
+    lines = res.stdout.splitlines()
+    marked = [ln for ln in lines if "change point" in ln and "<-" in ln]
+    assert len(marked) == 1 and marked[0].lstrip().startswith("0005_main"), res.stdout
+    assert "change point: +2" in marked[0] or "change point: +1" in marked[0]
+    html = tmp_path / "r.html"
+    rep = subprocess.run([sys.executable, "-m", "energybench", "report", str(tmp_path), "--html", str(html)],
+                         capture_output=True, text=True, timeout=120)
+    assert rep.returncode == 0, rep.stderr
+    page = html.read_text(encoding="utf-8")
+    assert "Trend over 8 runs" in page and "at run 0005_main" in page and page.count("level changed by") == 1

@@ -19,8 +19,9 @@ def noise_scale(values: Sequence[float]) -> float:
     diffs = [b - a for a, b in zip(values, values[1:], strict=False)]
     if not diffs:
         return 0.0
-    mad = statistics.median(abs(d - statistics.median(diffs)) for d in diffs)
-    return 1.4826 * mad / math.sqrt(2)
+    # successive differences of a piecewise-constant series are noise except at the few steps: their median
+    # absolute value (not centred, so a step cannot pull the centre) is a robust scale of sqrt(2) x the noise
+    return 1.4826 * statistics.median(abs(d) for d in diffs) / math.sqrt(2)
 
 
 def pelt(values: Sequence[float], penalty: float, min_size: int = 1) -> list[int]:
