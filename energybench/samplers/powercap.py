@@ -40,6 +40,12 @@ METHOD = "rapl-powercap"
 DEFAULT_ROOT = "/sys/class/powercap"
 ROOT_ENV = "ENERGYBENCH_POWERCAP_ROOT"
 RESOLUTION_S = 0.001  # RAPL updates its counters about every millisecond (Intel SDM, vol. 3B, 15.10)
+#: Headroom over a zone's highest ``constraint_*_max_power_uw``: short-term limits (PL2, PL4) let a package
+#: draw above its long-term constraint for a while, never several times over.
+POWER_HEADROOM = 1.5
+#: The most one RAPL zone can draw when the kernel states no limit: three times the highest package TDP
+#: shipping in 2026 (500 W server parts). Only impossible readings are caught by it, so it is generous.
+PHYSICAL_MAX_W = 1500.0
 
 # A zone directory: "intel-rapl:0", "intel-rapl:0:1", "amd-rapl:1". The hyphenated "intel-rapl-mmio:0" does
 # not match on purpose (see module docstring).
@@ -58,11 +64,23 @@ class Zone:
     name: str  # content of the zone's ``name`` file, e.g. "package-0", "dram"
     parent: str | None  # zone id of the package for a subzone
     max_range_uj: int | None
-    max_power_w: float | None
+    max_power_w: float | None  # constraint_0 (long-term) max power, the zone's rating
 
     @property
     def energy_path(self) -> Path:
         return self.path / "energy_uj"
+
+    @property
+    def power_bound_w(self) -> tuple[float, str]:
+        """The most this zone can draw (``Domain.max_power_w``) and where the figure comes from."""
+        limits = []
+        for path in sorted(self.path.glob("constraint_*_max_power_uw")):
+            value = _optional_int(path)
+            if value and value > 0:
+                limits.append(value / 1e6)
+        if limits:
+            return max(limits) * POWER_HEADROOM, f"{POWER_HEADROOM:g} x the highest constraint_*_max_power_uw"
+        return PHYSICAL_MAX_W, "physical bound (the zone states no max power)"
 
 
 def resolve_root(options: Mapping[str, Any] | None = None) -> Path:
@@ -184,13 +202,16 @@ def zone_domains(zones: list[Zone]) -> list[tuple[Zone, Domain]]:
             continue
         seen.add(key)
         details: dict[str, Any] = {"zone": zone.zone_id, "zone_name": zone.name, "role": role}
+        bound_w, bound_source = zone.power_bound_w
+        details["power_bound_w"] = bound_w
+        details["power_bound_source"] = bound_source
         if zone.max_range_uj:
             details["max_energy_range_uj"] = zone.max_range_uj
+            # How often the meter must read to catch every wrap even at the most the zone can draw; reads
+            # further apart make the figure a lower bound.
+            details["wrap_period_s_at_max_power"] = zone.max_range_uj / 1e6 / bound_w
         if zone.max_power_w:
             details["max_power_w"] = zone.max_power_w
-            if zone.max_range_uj:
-                # How often the meter must read to catch every wrap even at full power.
-                details["wrap_period_s_at_max_power"] = zone.max_range_uj / 1e6 / zone.max_power_w
         domain = Domain(
             key=key,
             source="measured",
@@ -198,6 +219,7 @@ def zone_domains(zones: list[Zone]) -> list[tuple[Zone, Domain]]:
             max_value=zone.max_range_uj / 1e6 if zone.max_range_uj else None,
             counted=counted,
             details=details,
+            max_power_w=bound_w,
         )
         result.append((zone, domain))
     return result
