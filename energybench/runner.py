@@ -8,8 +8,12 @@ Why it is shaped like this:
   (gross energy stays the headline: the machine draws idle power whether or not you count it);
 * all bad input (unknown subject or method, bad knob values) is resolved before the first joule is spent;
 * trials run A B C A B C ..., so slow drifts (thermal, other load) hit every model alike;
-* one measurement window per trial; after each trial the whole run is rewritten atomically, so Ctrl-C or a
-  crashing plugin never loses a finished trial.
+* one measurement window per trial, long enough for the slowest energy counter in use (a GPU's updates
+  ~0.1 s apart): a workload faster than that is repeated inside the window (``energybench.calibration``,
+  as the pytest fixture does) and the round records how often; a trial whose total still misses a device
+  or is only a lower bound is kept but marked partial, and left out of medians and ratios;
+* after each trial the whole run is rewritten atomically, so Ctrl-C or a crashing plugin never loses a
+  finished trial.
 
 The run is a typed ``energybench.record.Run``; statistics and verdicts are derived from its rounds by
 whoever reads it (``energybench.verdicts``), so nothing here computes a median.
@@ -17,6 +21,7 @@ whoever reads it (``energybench.verdicts``), so nothing here computes a median.
 
 from __future__ import annotations
 
+import math
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -25,7 +30,8 @@ from datetime import UTC, datetime
 from functools import partial
 from typing import Any, TextIO
 
-from energybench.distributed.launcher import is_nonzero_rank, launcher_environment
+from energybench.calibration import MAX_ITERATIONS, calibrate, window_target_s
+from energybench.distributed.launcher import initialized_dist, is_nonzero_rank, launcher_environment
 from energybench.errors import ConfigError, EnergybenchError, SamplerError
 from energybench.record import BASELINE, Benchmark, CarbonBasis, Idle, OneOff, Quality, Round, Run, Size
 from energybench.render.progress import Progress
@@ -89,6 +95,9 @@ class _Entry:
     workload: Workload
     bench: Benchmark
     rounds: list[Round] = field(default_factory=list)
+    repeats: int = 1  # workload runs per trial window at least (see energybench.calibration)
+    want_s: float = 0.0  # how long a trial window must last; 0: no minimum
+    last_runs: int = 1  # runs in the latest trial window
 
     @property
     def label(self) -> str:
@@ -180,7 +189,7 @@ def run_suites(suites: list[Suite], cfg: RunConfig) -> Run:
                       log=log)
         _prepare(plan, ctx, cfg, state, log)
         saver.save(state)
-        _warm_up(state, cfg, log)
+        _warm_up(state, cfg, log, window_target_s(meter.samplers))
         _trials(state, meter, cfg, saver, stream)
         return saver.save(state)
     except BaseException:
@@ -305,19 +314,74 @@ def _safe(fn: Callable[[], dict[str, Any]]) -> dict[str, Any]:
         return {"metadata_error": str(exc)}
 
 
-def _warm_up(state: _State, cfg: RunConfig, log: Callable[[str], None]) -> None:
+def _warm_up(state: _State, cfg: RunConfig, log: Callable[[str], None], want_s: float) -> None:
+    """Unmeasured runs, then how many runs each trial window needs to last ``want_s``."""
     for e in list(state.entries):
         try:
+            last_s = None
             for _ in range(cfg.warmup):
-                _run_once(e, cfg)
+                last_s = _timed_run(e, cfg)
+            e.repeats = _repeats(e, cfg, want_s, last_s, state.notes, log)
+            e.want_s = want_s if e.workload.can_repeat else 0.0
         except NotApplicable as why:
             note = f"{e.label}: not applicable: {why}"
             log(note)
             state.notes.append(note)
             state.entries.remove(e)
+            continue
+        e.bench = replace(e.bench, extra={**e.bench.extra, "min_runs_per_trial": e.repeats, "window_target_s": want_s})
+
+
+def _timed_run(e: _Entry, cfg: RunConfig) -> float:
+    """One unmeasured run after its setup; its duration (setup excluded)."""
+    import torch
+
+    if e.workload.setup is not None:
+        _plugin_call(e.label, e.workload.setup)
+    torch.manual_seed(cfg.seed)
+    t0 = time.perf_counter()
+    _plugin_call(e.label, e.workload.run)
+    _sync(cfg)
+    return time.perf_counter() - t0
+
+
+def _repeats(e: _Entry, cfg: RunConfig, want_s: float, last_s: float | None, notes: list[str],
+             log: Callable[[str], None]) -> int:
+    """Runs per trial window so the window covers ``want_s`` (enough updates of the slowest counter)."""
+    if want_s <= 0 or (last_s is not None and last_s >= want_s):
+        return 1
+    if not e.workload.can_repeat:
+        note = (f"{e.label}: one run{f' ({last_s:.3g} s)' if last_s is not None else ''} may be shorter than "
+                f"the {want_s:.3g} s the slowest energy counter needs, and this workload cannot be repeated "
+                "inside a window: a device may be missing from its trials (they are then marked partial)")
+        log(note)
+        notes.append(note)
+        return 1
+    if e.workload.setup is not None:
+        _plugin_call(e.label, e.workload.setup)
+
+    def once() -> None:
+        _plugin_call(e.label, e.workload.run)
+        _sync(cfg)
+
+    repeats = calibrate(once, want_s, first_call_s=last_s)
+    if repeats > 1:
+        log(f"{e.label}: {repeats} runs per trial window (the slowest energy counter needs {want_s:.3g} s)")
+    return repeats
+
+
+def _sync(cfg: RunConfig) -> None:
+    if cfg.device.startswith("cuda"):
+        import torch
+
+        torch.cuda.synchronize()
 
 
 def _run_once(e: _Entry, cfg: RunConfig, meter: Any = None, trial: int = 0) -> Any:
+    """One trial: setup outside the window, then at least ``e.repeats`` runs inside it, and more while the
+    window is shorter than ``e.want_s`` (load can make the calibrated count too few). Under
+    torch.distributed the count alone decides, so every rank runs its collectives equally often.
+    Returns (items, measurement); ``e.last_runs`` is how many runs the window held."""
     import torch
 
     if e.workload.setup is not None:
@@ -325,35 +389,41 @@ def _run_once(e: _Entry, cfg: RunConfig, meter: Any = None, trial: int = 0) -> A
     torch.manual_seed(cfg.seed + trial)
     if meter is None:
         return _plugin_call(e.label, e.workload.run), None
-    if cfg.device == "cuda":
-        torch.cuda.synchronize()
+    _sync(cfg)
     window = f"trial{trial}:{e.label}"
+    top_up = e.want_s if initialized_dist() is None else 0.0
+    items, runs = 0.0, 0
     meter.begin(window)
+    t0 = time.perf_counter()
     try:
-        items = _plugin_call(e.label, e.workload.run)
-        if cfg.device == "cuda":
-            torch.cuda.synchronize()
+        while runs < e.repeats or time.perf_counter() - t0 < top_up:
+            items += float(_plugin_call(e.label, e.workload.run) or 1)  # fractional: MiniLM counts 1k sentences
+            runs += 1
+        _sync(cfg)
     finally:
         result = meter.end(window)
+        e.last_runs = max(runs, 1)
     return items, result
 
 
 def _round(e: _Entry, trial: int, items: Any, m: Any, idle_w: float | None) -> Round:
-    items = items or 1  # may be fractional: MiniLM counts in thousands of sentences
+    items = items or 1
     state = e.workload.metadata.get("_state") or {}
     return Round(
         index=trial, energy_j=m.energy_j, duration_s=m.duration_s, items=float(items), co2e_g=m.co2e_g,
-        source=m.source, domains=m.energy_by_domain(),
+        source=m.source, domains=m.energy_by_domain(), iterations=e.last_runs,
         energy_above_idle_j=max(0.0, m.energy_j - idle_w * m.duration_s) if idle_w is not None else None,
         timeline=tuple((round(t, 4), {k: round(w, 4) for k, w in watts.items()}) for t, watts in m.timeline),
         warnings=tuple(m.warnings),
         workload={k: v for k, v in state.items() if isinstance(v, int | float)},
+        missing=m.missing_domains, lower_bound=m.lower_bound_domains,
     )
 
 
 def _trials(state: _State, meter: Any, cfg: RunConfig, saver: _Saver, stream: TextIO) -> None:
     progress = Progress(len(state.entries) * cfg.trials, stream, cfg.progress)
     idle_w = state.run.idle.power_w if state.run.idle else None
+    want_s = window_target_s(meter.samplers)
     try:
         for trial in range(cfg.trials):
             for e in state.entries:  # interleaved: A B C A B C ...
@@ -361,6 +431,10 @@ def _trials(state: _State, meter: Any, cfg: RunConfig, saver: _Saver, stream: Te
                 e.rounds.append(_round(e, trial, items, m, idle_w))
                 saver.save(state)
                 progress.step(e.label)
+                if e.workload.can_repeat and 0 < m.duration_s < want_s:
+                    # ran faster than calibrated (less load now): lengthen the next windows. The duration is
+                    # the aggregated window's under torch.distributed, so every rank decides alike.
+                    e.repeats = min(MAX_ITERATIONS, math.ceil(e.repeats * want_s / m.duration_s * 1.1))
             progress.trial_done(trial, cfg.trials)
     finally:
         progress.close()

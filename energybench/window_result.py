@@ -169,10 +169,12 @@ def _domain_energy(
     if total.steps == 0 and len(values) >= 2:
         return math.nan, notes, False
     if resolution > 0 and (t1 - t0) < RESOLUTION_FACTOR * resolution:
-        if total.joules == 0:
+        if total.joules == 0 or (t1 - t0) < resolution:
+            # 0 J, or a whole update landing in a window shorter than one: neither is this window's energy
             return math.nan, [
-                f"window {t1 - t0:.3g} s is shorter than the counter's update period "
-                f"({resolution:g} s) and read 0 J; measure a longer window or more iterations"
+                f"window {t1 - t0:.3g} s is shorter than the counter's update period ({resolution:g} s) and "
+                f"read {'0 J' if total.joules == 0 else 'a whole update or none'}: no figure; measure a longer "
+                "window or more iterations"
             ], False
         notes.append(
             f"window {t1 - t0:.3g} s spans few counter updates ({resolution:g} s each): "
