@@ -35,6 +35,7 @@ from energybench.distributed.launcher import initialized_dist, is_nonzero_rank, 
 from energybench.errors import ConfigError, EnergybenchError, SamplerError
 from energybench.record import BASELINE, Benchmark, CarbonBasis, Idle, OneOff, Quality, Round, Run, Size
 from energybench.render.progress import Progress
+from energybench.run_devices import check_device, devices_record, sampler_options_for
 from energybench.samplers import benchmark_options
 from energybench.subjects.api import (
     PHASES,
@@ -145,16 +146,6 @@ def pin_settings(cfg: RunConfig) -> dict[str, Any]:
     }
 
 
-def check_device(device: str) -> None:
-    if device not in ("cpu", "cuda"):
-        raise ConfigError(f"unknown device {device!r}; use --device cpu or --device cuda")
-    if device == "cuda":
-        import torch
-
-        if not torch.cuda.is_available():
-            raise ConfigError("--device cuda but no CUDA GPU is visible to torch here; use --device cpu")
-
-
 def run_suites(suites: list[Suite], cfg: RunConfig) -> Run:
     """Run the suites and return the run (also saved under ``cfg.results_dir`` after every trial)."""
     from energybench.meter import Meter
@@ -172,16 +163,28 @@ def run_suites(suites: list[Suite], cfg: RunConfig) -> Run:
     check_device(cfg.device)
     plan = _resolve(suites)  # every name and knob checked before any work
     settings = pin_settings(cfg)
+    options = benchmark_options(cfg.sampler_options)
+    chosen_by = "--gpu-index" if options.get("gpu_indices") else f"--device {cfg.device}"
+    if cfg.samplers is None:  # only the run's own GPUs: idle ones and other jobs' would pull ratios to 1
+        options = sampler_options_for(cfg.device, options)
+    else:
+        chosen_by = "the samplers passed to the run"
     meter = Meter(
         samplers=cfg.samplers,
-        options=benchmark_options(cfg.sampler_options),
+        options=options,
         counter_interval=TIMELINE_INTERVAL_S,
         **(cfg.carbon or {"region": cfg.region}),
     )
     if not meter.samplers:
         meter.close()
         raise SamplerError("no energy sampler can read on this machine; `energybench sensors` says why")
-    state = _State(_new_run(meter, settings, cfg.name))
+    try:
+        devices = devices_record(cfg.device, options, meter.samplers, chosen_by=chosen_by,
+                                 detected=cfg.samplers is None)
+    except ConfigError:
+        meter.close()
+        raise
+    state = _State(_new_run(meter, settings, cfg.name, devices))
     saver = _Saver(cfg)
     try:
         state.run = replace(state.run, idle=_measure_idle(meter, cfg, log))
@@ -217,7 +220,7 @@ def _resolve(suites: list[Suite]) -> list[tuple[Subject, Suite, list[tuple[str, 
     return plan
 
 
-def _new_run(meter: Any, settings: dict[str, Any], name: str) -> Run:
+def _new_run(meter: Any, settings: dict[str, Any], name: str, devices: dict[str, Any]) -> Run:
     from energybench.machine import commit_info, machine_info
 
     return Run(
@@ -226,7 +229,7 @@ def _new_run(meter: Any, settings: dict[str, Any], name: str) -> Run:
         kind="suite",
         machine=machine_info(meter.samplers),
         commit=commit_info(),
-        environment={"settings": settings, "launcher": launcher_environment()},
+        environment={"settings": settings, "launcher": launcher_environment(), "devices": devices},
         carbon=CarbonBasis.from_provider(meter.provider) if meter.provider is not None else None,
     )
 

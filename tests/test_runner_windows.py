@@ -11,6 +11,7 @@ import time
 import pytest
 from fake_nvml import FakeNvml
 
+from energybench.errors import ConfigError
 from energybench.record import Benchmark, Round, Run
 from energybench.render.run_table import format_table
 from energybench.runner import RunConfig, Suite, run_suites
@@ -96,3 +97,62 @@ def test_the_report_says_which_rounds_were_partial() -> None:
     (entry,) = report.entries
     assert entry.rounds == 2
     assert any("1 of 3 rounds partial (trial 1: no figure for gpu:0)" in n.text for n in report.notices)
+
+
+# ------------------------------------------------------------------------------------------ the run's GPUs only
+def test_a_cpu_run_measures_no_gpu_and_says_which_it_left_out(test_subjects, tmp_path) -> None:
+    """Three GPUs are visible (the fake NVML); a run on the CPU uses none of them, so none is added to its
+    trials (their idle draw would pull every ratio towards 1), and the table says so."""
+    fake = FakeNvml("nvml_synthetic.json")
+    cfg = RunConfig(trials=2, warmup=1, idle_s=0, save=False, results_dir=str(tmp_path), stream=io.StringIO(),
+                    sampler_options={"nvml_module": fake, "environ": {}})
+    result = run_suites([Suite("fast", methods=[])], cfg)
+    (bench,) = result.benchmarks
+    assert all(not any(k.startswith("gpu") for k in r.domains) for r in bench.rounds)
+    devices = result.environment["devices"]
+    assert devices["gpus_measured"] == [] and devices["gpus_not_measured"] == ["gpu:0", "gpu:1", "gpu:2"]
+    table = format_table(result)
+    assert ("GPUs measured: none (chosen by --device cpu); seen but not measured: gpu:0, gpu:1, gpu:2 "
+            "(not used by this run)") in table
+    assert fake.init_count == 0
+
+
+def test_a_cuda_run_measures_its_own_gpu_through_cuda_visible_devices() -> None:
+    from energybench.meter import Meter
+    from energybench.run_devices import devices_record, sampler_options_for
+
+    fake = FakeNvml("nvml_synthetic.json")
+    options = sampler_options_for("cuda:0", {"nvml_module": fake, "environ": {"CUDA_VISIBLE_DEVICES": "2,0"},
+                                             "samplers": ["nvml"]})
+    meter = Meter(options=options)
+    try:
+        keys = [d.key for s in meter.samplers for d in s.domains()]
+        assert keys == ["gpu:0"]  # this process's cuda:0 ...
+        assert meter.samplers[0].domains()[0].details["physical_index"] == 2  # ... is physical GPU 2
+        record = devices_record("cuda:0", options, meter.samplers, chosen_by="--device cuda:0")
+    finally:
+        meter.close()
+    assert [g["key"] for g in record["gpus_measured"]] == ["gpu:0"]
+    assert record["gpus_measured"][0]["name"].startswith("NVIDIA A100-SXM4-80GB")
+    assert record["gpus_not_measured"] == ["gpu:1"]  # the other visible one (physical 0)
+
+
+def test_plain_cuda_means_the_gpu_of_the_processs_cuda_context(monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch
+
+    from energybench.run_devices import parse_device, run_gpu_indices, sampler_options_for
+
+    monkeypatch.setattr(torch.cuda, "current_device", lambda: 1)  # no GPU here: the context's device, faked
+    assert run_gpu_indices("cuda") == [1] and run_gpu_indices("cuda:3") == [3] and run_gpu_indices("cpu") == []
+    assert sampler_options_for("cuda", {"gpu_indices": [0]})["gpu_indices"] == [0]  # --gpu-index wins
+    for bad in ("gpu", "cuda:x", "cpu:0", "cuda:-1"):
+        with pytest.raises(ConfigError, match="unknown device"):
+            parse_device(bad)
+
+
+def test_a_gpu_run_whose_gpu_cannot_be_measured_is_refused() -> None:
+    from energybench.run_devices import devices_record
+
+    with pytest.raises(ConfigError, match=r"--device cuda:0: the GPU cannot be measured here \(.*\); its energy"):
+        devices_record("cuda:0", {"nvml_module": FakeNvml({"init_error": "NVML_ERROR_DRIVER_NOT_LOADED"})},
+                       [], chosen_by="--device cuda:0")

@@ -81,6 +81,19 @@ def carbon_line(run: Run) -> str:
             f"({basis(run.carbon, run.effective_intensity_g_per_kwh)})")
 
 
+def gpu_line(run: Run) -> str | None:
+    """Which GPUs the run measured and which it saw but left out (``None`` on a machine without GPUs)."""
+    devices = run.environment.get("devices") or {}
+    measured, left_out = devices.get("gpus_measured") or [], devices.get("gpus_not_measured") or []
+    if not measured and not left_out:
+        return None
+    named = ", ".join(f"{g.get('key')} ({g.get('name')})" if g.get("name") else str(g.get("key")) for g in measured)
+    text = f"GPUs measured: {named or 'none'} (chosen by {devices.get('chosen_by', 'the run')})"
+    if left_out:
+        text += f"; seen but not measured: {', '.join(left_out)} (not used by this run)"
+    return text
+
+
 def _warnings_by_text(run: Run) -> dict[str, list[str]]:
     """Each distinct benchmark or trial warning once, with the benchmarks it came from (the CO2e line
     already says why there are no grams)."""
@@ -99,6 +112,8 @@ def _places(where: list[str]) -> str:
 
 def footer(run: Run) -> list[str]:
     out = [carbon_line(run)]
+    if (gpus := gpu_line(run)) is not None:
+        out.append(gpus)
     if run.idle:
         out.append(f"idle power {units.watts(run.idle.power_w)} over {units.seconds(run.idle.duration_s)} "
                    f"({run.idle.source}); 'above idle' subtracts it; gross energy is the headline")
