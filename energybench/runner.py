@@ -241,6 +241,10 @@ def _measure_idle(meter: Any, cfg: RunConfig, log: Callable[[str], None]) -> Idl
     with meter.window("idle") as w:
         time.sleep(cfg.idle_s)
     m = w.result
+    for sampler in meter.samplers:  # e.g. RAPL's process share in process scope needs the package's idle draw
+        set_floor = getattr(sampler, "set_idle_floor", None)
+        if set_floor is not None:
+            set_floor(m)
     return Idle(power_w=m.mean_power_w, duration_s=m.duration_s, energy_j=m.energy_j, source=m.source)
 
 

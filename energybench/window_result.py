@@ -161,6 +161,8 @@ def _domain_energy(
     resolution = float(state.sampler.resolution_s or 0.0)
     if state.sampler.kind == "power":
         return _power_energy(dom, times, values, t0, t1, resolution)
+    if values and all(math.isnan(v) for v in values):
+        return math.nan, ["the sampler gave no figure in this window (its warnings say why): n/a"], False
     total = accumulate_counter(
         values, dom.max_value, times=times, started=began, max_power_w=dom.max_power_w,
         slack_s=max(resolution, MIN_STEP_SLACK_S),
@@ -169,8 +171,9 @@ def _domain_energy(
     if total.steps == 0 and len(values) >= 2:
         return math.nan, notes, False
     if resolution > 0 and (t1 - t0) < RESOLUTION_FACTOR * resolution:
-        if total.joules == 0 or (t1 - t0) < resolution:
-            # 0 J, or a whole update landing in a window shorter than one: neither is this window's energy
+        if total.joules == 0 or ((t1 - t0) < resolution and dom.source == "measured"):
+            # 0 J, or a hardware counter's whole update landing in a window shorter than one (a GPU's 0.1 s of
+            # energy in a 2 ms window): neither is this window's energy. An estimate's error stays stated below.
             return math.nan, [
                 f"window {t1 - t0:.3g} s is shorter than the counter's update period ({resolution:g} s) and "
                 f"read {'0 J' if total.joules == 0 else 'a whole update or none'}: no figure; measure a longer "

@@ -273,8 +273,7 @@ def test_a_faulty_nvml_counter_is_never_counted_as_measured(glitch: dict, expect
         assert d.lower_bound and d.energy_j < truth and "at least" in str(result)
     else:
         assert math.isnan(d.energy_j) and result.missing_domains == ("gpu:0",)
-        assert any("no plausible counter step" in w for w in result.warnings)
-        assert any("outside the possible range" in w for w in result.warnings)
+        assert any("gave no figure in this window" in w for w in result.warnings)
 
 
 def test_an_absurd_power_reading_is_ignored_not_integrated() -> None:

@@ -20,10 +20,15 @@ skipped: they are the same package counter read through MMIO, and adding them wo
 
 The root directory is ``options["powercap_root"]``, else ``$ENERGYBENCH_POWERCAP_ROOT`` (containers mount the
 host's sysfs elsewhere), else ``/sys/class/powercap``.
+
+RAPL measures the whole machine whatever ``cpu_scope`` says; in process scope (benchmarks) the sampler says
+so in every window and adds this process's CPU-time share of the package energy above the idle floor as a
+separate, uncounted ``cpu:process-share`` domain (``energybench.samplers.rapl_share``).
 """
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from collections.abc import Mapping
@@ -34,6 +39,9 @@ from typing import Any
 from energybench.errors import SamplerError
 from energybench.samplers import SamplerFactory
 from energybench.samplers.base import Availability, BaseSampler, Domain, Kind, Sampler
+from energybench.samplers.rapl_share import IDLE_ENV, SCOPE_NOTE, ProcessShare, idle_floor_option
+from energybench.samplers.rapl_share import KEY as SHARE_KEY
+from energybench.samplers.rapl_share import METHOD as SHARE_METHOD
 
 NAME = "powercap"
 METHOD = "rapl-powercap"
@@ -260,19 +268,56 @@ class PowercapSampler(BaseSampler):
     kind: Kind = "counter"
     resolution_s = RESOLUTION_S
 
-    def __init__(self, root: Path | str) -> None:
+    def __init__(
+        self, root: Path | str, *, scope: str = "machine", idle_w: float | None = None, idle_source: str = ""
+    ) -> None:
         self.root = Path(root)
         zones = discover_zones(self.root)
         if not zones:
             raise SamplerError(f"no RAPL zones under {self.root}: set {ROOT_ENV} to the host's powercap directory")
         self._pairs = zone_domains(zones)
         self._paths = [(d.key, z.energy_path) for z, d in self._pairs]
+        self.scope = scope
+        self.share: ProcessShare | None = None
+        if scope == "process":
+            # the share is of the CPU packages' energy: DRAM draws by memory held, not by CPU time
+            basis = [d for _, d in self._pairs if d.counted and d.details.get("role", "").startswith(("package",
+                                                                                                        "platform"))]
+            self.share = ProcessShare(
+                [d.key for d in basis], {d.key: d.max_value for d in basis},
+                sum(d.max_power_w or PHYSICAL_MAX_W for d in basis), idle_w=idle_w, idle_source=idle_source,
+            )
 
     def domains(self) -> list[Domain]:
-        return [d for _, d in self._pairs]
+        found = [d for _, d in self._pairs]
+        if self.share is not None:
+            found.append(Domain(key=SHARE_KEY, source="estimated", method=SHARE_METHOD, counted=False,
+                                details=self.share.details()))
+        return found
 
     def read(self) -> dict[str, float]:
-        return {key: read_energy_uj(path, self.root) / 1e6 for key, path in self._paths}
+        values = {key: read_energy_uj(path, self.root) / 1e6 for key, path in self._paths}
+        if self.share is not None:
+            values[SHARE_KEY] = self.share.advance(values)
+        return values
+
+    def take_warnings(self) -> list[str]:
+        """In process scope, every window says that RAPL is the machine's (a standing condition)."""
+        if self.share is None:
+            return []
+        if self.share.idle_w is None:
+            return [f"{SCOPE_NOTE}; it is n/a here: no idle floor known (set {IDLE_ENV} to the package's idle "
+                    "watts, or let `energybench run` measure it)"]
+        return [SCOPE_NOTE]
+
+    def set_idle_floor(self, idle: Any) -> None:
+        """Take the idle floor of the process share from an idle window's ``Measurement`` (``energybench run``
+        measures one before its trials)."""
+        if self.share is None or idle is None or not idle.duration_s > 0:
+            return
+        joules = [d.energy_j for d in idle.domains if d.key in self.share.keys]
+        if joules and all(math.isfinite(j) for j in joules):
+            self.share.set_idle(sum(joules) / idle.duration_s, f"measured idle window of {idle.duration_s:.3g} s")
 
     def metadata(self) -> dict[str, Any]:
         return {
@@ -318,7 +363,11 @@ def probe(options: Mapping[str, Any]) -> Availability:
 
 
 def create(options: Mapping[str, Any]) -> list[Sampler]:
-    return [PowercapSampler(resolve_root(options))]
+    from energybench.samplers.cpu_model import resolve_scope
+
+    scope = resolve_scope(options)
+    idle_w, idle_source = idle_floor_option(options) if scope == "process" else (None, "")
+    return [PowercapSampler(resolve_root(options), scope=scope, idle_w=idle_w, idle_source=idle_source)]
 
 
 FACTORY = SamplerFactory(name=NAME, probe=probe, create=create)
