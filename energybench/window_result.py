@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from energybench.errors import IntensityDataError
-from energybench.integrate import accumulate_counter, energy_between, thin, trapezoid, valid_reading
+from energybench.integrate import CounterDelta, accumulate_counter, energy_between, thin, trapezoid, valid_reading
 from energybench.measurement import CarbonInfo, DomainEnergy, Measurement
 from energybench.samplers.base import Domain, Sampler
 
@@ -186,7 +186,7 @@ def _domain_energy(
     return total.joules, notes, total.lower_bound
 
 
-def _counter_notes(dom: Domain, total: Any, n_readings: int) -> list[str]:
+def _counter_notes(dom: Domain, total: CounterDelta, n_readings: int) -> list[str]:
     notes: list[str] = []
     if total.bad_readings:
         top = f"{dom.max_value:.6g} J" if dom.max_value is not None else "no limit"

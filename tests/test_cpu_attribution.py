@@ -18,7 +18,6 @@ import pytest
 from energybench.measurement import Measurement
 from energybench.meter import Meter
 from energybench.samplers import cpu_model
-from energybench.samplers.cpu_time import cpu_share, machine_busy_reader
 
 SPIN = "import time\nt = time.process_time()\nwhile time.process_time() - t < {s}: pass"
 
@@ -129,6 +128,8 @@ def cgroup_tree(tmp_path: Path, proc_lines: str, files: dict[str, str]) -> tuple
 
 def test_a_cgroup_v2_quota_caps_a_small_container_on_a_big_host(tmp_path: Path) -> None:
     """A 1.5-CPU quota on a 192-thread host: the floor is 1.5 CPUs (1.1 W), not 192 (142 W)."""
+    from energybench.samplers.cpu_time import cpu_share, machine_busy_reader
+
     proc_self, root = cgroup_tree(tmp_path, "0::/kubepods/pod1/ctr\n", {
         "kubepods/cpu.max": "max 100000\n",
         "kubepods/pod1/cpu.max": "400000 100000\n",
@@ -151,6 +152,8 @@ def test_a_cgroup_v2_quota_caps_a_small_container_on_a_big_host(tmp_path: Path) 
 def test_a_cgroup_v1_quota_is_read_where_the_container_sees_it(tmp_path: Path, visible: bool) -> None:
     """v1: ``cpu.cfs_quota_us / cpu.cfs_period_us``; inside a container the host's path in /proc/self/cgroup
     is not under the mount, whose root is then the container's own cgroup."""
+    from energybench.samplers.cpu_time import cpu_share, machine_busy_reader
+
     where = "cpu,cpuacct/docker/abc" if visible else "cpu,cpuacct"
     proc_self, root = cgroup_tree(tmp_path, "5:memory:/docker/abc\n4:cpu,cpuacct:/docker/abc\n0::/\n", {
         f"{where}/cpu.cfs_quota_us": "50000\n",
@@ -165,6 +168,8 @@ def test_a_cgroup_v1_quota_is_read_where_the_container_sees_it(tmp_path: Path, v
 
 
 def test_no_limit_means_every_logical_cpu(tmp_path: Path) -> None:
+    from energybench.samplers.cpu_time import cpu_share, machine_busy_reader
+
     proc_self, root = cgroup_tree(tmp_path, "0::/\n", {"cpu.max": "max 100000\n"})
     share = cpu_share(proc_self=proc_self, cgroup_root=root, affinity=range(8), logical_cpus=8)
     assert share.cpus == 8 and share.basis == "all 8 logical CPUs (no affinity or quota limit)"
@@ -172,6 +177,8 @@ def test_no_limit_means_every_logical_cpu(tmp_path: Path) -> None:
 
 
 def test_the_cpu_share_is_recorded_with_every_result() -> None:
+    from energybench.samplers.cpu_time import cpu_share
+
     with Meter(cpu_model.create({})) as meter, meter.window("w") as w:
         pass
     assert w.result is not None

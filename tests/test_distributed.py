@@ -22,7 +22,7 @@ from energybench.distributed import (
     aggregate,
     device_identity,
 )
-from energybench.distributed.launcher import host_id, host_name, launcher_environment, launcher_kind
+from energybench.distributed.launcher import host_name, launcher_environment, launcher_kind
 from energybench.errors import ConfigError, EnergybenchError
 from energybench.measurement import CarbonInfo, DomainEnergy, Measurement
 
@@ -464,6 +464,8 @@ def test_two_machines_with_the_same_hostname_are_two_hosts() -> None:
 
 
 def test_host_id_is_the_kernels_boot_id_unless_a_host_is_named(tmp_path) -> None:
+    from energybench.distributed.launcher import host_id
+
     boot = tmp_path / "boot_id"
     boot.write_text("0f3c9a1e-1111-2222-3333-444455556666\n")
     assert host_id({"boot_id_path": str(boot)}, {}) == "boot:0f3c9a1e-1111-2222-3333-444455556666"

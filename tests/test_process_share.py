@@ -20,10 +20,9 @@ from energybench.meter import Meter
 from energybench.render.run_table import format_table
 from energybench.runner import RunConfig, Suite, run_suites
 from energybench.samplers import benchmark_options, detect_samplers
-from energybench.samplers.cpu_time import CLOCK_TICKS, cpus_busy_seconds
-from energybench.samplers.rapl_share import KEY, ProcessShare
 from energybench.subjects import api
 
+KEY = "cpu:process-share"
 CLI = [sys.executable, "-m", "energybench"]
 SPIN = "import time\nt = time.process_time()\nwhile time.process_time() - t < {s}: pass"
 
@@ -39,6 +38,8 @@ def measure(*args: str, env: dict[str, str] | None = None) -> tuple[subprocess.C
 
 # ------------------------------------------------------------------------------------------ RAPL and scope
 def test_the_share_is_the_process_cpu_fraction_of_the_energy_above_the_floor() -> None:
+    from energybench.samplers.rapl_share import ProcessShare
+
     t = [0.0]
     share = ProcessShare(["cpu:package-0"], {"cpu:package-0": 100.0}, 300.0, idle_w=10.0,
                          clock=lambda: t[0], process_cpu=lambda: 0.25 * t[0], machine_busy=lambda: 1.0 * t[0])
@@ -101,6 +102,8 @@ def test_energybench_run_measures_the_floor_and_shows_the_scope_note(powercap_tr
 # ------------------------------------------------------------------------------------------ energybench measure
 def test_guest_time_is_not_counted_twice(tmp_path: Path) -> None:
     """Linux counts guest time inside user time: busy = user + nice + system + irq + softirq (not + guest)."""
+    from energybench.samplers.cpu_time import CLOCK_TICKS, cpus_busy_seconds
+
     stat = tmp_path / "stat"
     stat.write_text("cpu  300 0 100 5000 0 0 0 0 200 0\ncpu0 300 0 100 5000 0 0 0 0 200 0\n")
     assert cpus_busy_seconds([0], stat) == pytest.approx(400 / CLOCK_TICKS)  # 600 with guest twice
