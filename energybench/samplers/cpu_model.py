@@ -55,6 +55,7 @@ from energybench.samplers.cpu_time import (
     BUSY_FIELDS,
     CLOCK_TICKS,
     CpuShare,
+    ProcessTreeClock,
     busy_cpu_seconds,
     cpu_share,
     machine_busy_reader,
@@ -347,6 +348,13 @@ class CpuModelSampler(BaseSampler):
         """The busy CPU-seconds this sampler's scope counts (the same reader its estimate uses)."""
         return self._busy()
 
+    def on_edge(self) -> None:
+        """Before an edge read: find this process's descendants afresh (process scope), so window edges
+        count every child, however recently born."""
+        rescan = getattr(self._busy, "rescan", None)
+        if rescan is not None:
+            rescan()
+
     def read(self) -> dict[str, float]:
         """Cumulative estimated joules; also advances the RAM integral (safe from several threads)."""
         with self._lock:
@@ -399,6 +407,8 @@ def create(options: Mapping[str, Any]) -> list[Sampler]:
     basis = ""
     if scope == "machine":
         busy, basis = machine_busy_reader(share)
+    else:
+        busy = ProcessTreeClock()  # rescanned at every edge (on_edge), cheap in between
     constants = resolve_constants(options, share=share)
     return [CpuModelSampler(constants, busy=busy, memory=memory_reader(), scope=scope, busy_basis=basis)]
 

@@ -66,15 +66,21 @@ def cpus_busy_seconds(cpus: Iterable[int], stat: Path = PROC / "stat") -> float:
 
 
 # ------------------------------------------------------------------------------------------ process tree
-def _stat_times(pid: int, proc: Path = PROC) -> float:
-    """utime + stime + cutime + cstime of one process, in seconds (0 when it is gone)."""
+def _stat(pid: int, proc: Path = PROC) -> tuple[float, int] | None:
+    """(utime + stime + cutime + cstime in seconds, start time in ticks) of one process; None when gone."""
     try:
         with open(proc / str(pid) / "stat", "rb") as fh:
             text = fh.read()
-    except OSError:
-        return 0.0
-    fields = text[text.rindex(b")") + 2 :].split()  # after "pid (comm) ": state is fields[0]
-    return sum(int(fields[i]) for i in (11, 12, 13, 14)) / CLOCK_TICKS
+        fields = text[text.rindex(b")") + 2 :].split()  # after "pid (comm) ": state is fields[0]
+        return sum(int(fields[i]) for i in (11, 12, 13, 14)) / CLOCK_TICKS, int(fields[19])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _stat_times(pid: int, proc: Path = PROC) -> float:
+    """utime + stime + cutime + cstime of one process, in seconds (0 when it is gone)."""
+    found = _stat(pid, proc)
+    return found[0] if found else 0.0
 
 
 def live_descendants(pid: int | None = None) -> list[int]:
@@ -91,6 +97,39 @@ def process_tree_cpu_seconds() -> float:
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
     own = time.process_time() + children.ru_utime + children.ru_stime
     return own + sum(_stat_times(pid) for pid in live_descendants())
+
+
+class ProcessTreeClock:
+    """``process_tree_cpu_seconds`` for a sampler read every 100 ms: finding the descendants scans every
+    process on the machine (~1 ms), so the list is refreshed at every window edge (``rescan``, which the
+    CPU model's edge hook calls) and at most every ``rescan_s`` in between; reading the known ones' times
+    costs microseconds. Edge readings are therefore exact; a child born between edges joins the count at the
+    next scan with all of its CPU time, so the count never goes backwards. A pid is trusted only with the
+    start time it was found with (a reaped child's pid may be reused by a stranger)."""
+
+    def __init__(self, rescan_s: float = 1.0) -> None:
+        self.rescan_s = rescan_s
+        self._known: list[tuple[int, int]] = []
+        self._scanned = -math.inf
+
+    def rescan(self) -> None:
+        known = []
+        for pid in live_descendants():
+            found = _stat(pid)
+            if found is not None:
+                known.append((pid, found[1]))
+        self._known, self._scanned = known, time.monotonic()
+
+    def __call__(self) -> float:
+        if time.monotonic() - self._scanned > self.rescan_s:
+            self.rescan()
+        children = resource.getrusage(resource.RUSAGE_CHILDREN)
+        total = time.process_time() + children.ru_utime + children.ru_stime
+        for pid, started in self._known:
+            found = _stat(pid)
+            if found is not None and found[1] == started:
+                total += found[0]
+        return total
 
 
 # ------------------------------------------------------------------------------------------ CPU share

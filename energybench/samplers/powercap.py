@@ -39,6 +39,7 @@ from typing import Any
 from energybench.errors import SamplerError
 from energybench.samplers import SamplerFactory
 from energybench.samplers.base import Availability, BaseSampler, Domain, Kind, Sampler
+from energybench.samplers.cpu_time import ProcessTreeClock
 from energybench.samplers.rapl_share import IDLE_ENV, SCOPE_NOTE, ProcessShare, idle_floor_option
 from energybench.samplers.rapl_share import KEY as SHARE_KEY
 from energybench.samplers.rapl_share import METHOD as SHARE_METHOD
@@ -283,9 +284,11 @@ class PowercapSampler(BaseSampler):
             # the share is of the CPU packages' energy: DRAM draws by memory held, not by CPU time
             basis = [d for _, d in self._pairs if d.counted and d.details.get("role", "").startswith(("package",
                                                                                                         "platform"))]
+            self._tree_cpu = ProcessTreeClock()
             self.share = ProcessShare(
                 [d.key for d in basis], {d.key: d.max_value for d in basis},
                 sum(d.max_power_w or PHYSICAL_MAX_W for d in basis), idle_w=idle_w, idle_source=idle_source,
+                process_cpu=self._tree_cpu,
             )
 
     def domains(self) -> list[Domain]:
@@ -300,6 +303,12 @@ class PowercapSampler(BaseSampler):
         if self.share is not None:
             values[SHARE_KEY] = self.share.advance(values)
         return values
+
+    def on_edge(self) -> None:
+        """In process scope, find this process's descendants afresh before an edge read (see
+        ``cpu_time.ProcessTreeClock``)."""
+        if self.share is not None:
+            self._tree_cpu.rescan()
 
     def take_warnings(self) -> list[str]:
         """In process scope, every window says that RAPL is the machine's (a standing condition)."""
