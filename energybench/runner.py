@@ -354,7 +354,14 @@ def _timed_run(e: _Entry, cfg: RunConfig) -> float:
 
 def _repeats(e: _Entry, cfg: RunConfig, want_s: float, last_s: float | None, notes: list[str],
              log: Callable[[str], None]) -> int:
-    """Runs per trial window so the window covers ``want_s`` (enough updates of the slowest counter)."""
+    """Runs per trial window so the window covers ``want_s`` (enough updates of the slowest counter).
+
+    Under torch.distributed every rank must decide alike (a workload may hold collectives): the warm-up
+    time is agreed first (the slowest rank's), and ``calibrate`` agrees on each of its own decisions."""
+    from energybench.distributed import agree  # no-op outside a process group; never imports torch
+
+    if last_s is not None:
+        last_s = agree(last_s)
     if want_s <= 0 or (last_s is not None and last_s >= want_s):
         return 1
     if not e.workload.can_repeat:
