@@ -3,26 +3,22 @@
 Why calibration: an energy counter only changes every ``resolution_s`` (CPU-time ticks: 10 ms; NVML: ~0.1 s),
 so a window around one fast call reads 0 J or one tick. The fixture repeats the call ``iterations`` times
 inside each window so that every window lasts at least ``max(min_time, WINDOW_RESOLUTIONS x resolution)``
-of the slowest active sampler, then reports figures per call. Rounds are separate windows, so the gate has
-several independent values to test.
+of the slowest active sampler (``energybench.calibration``, shared with ``energybench run``), then reports
+figures per call. Rounds are separate windows, so the gate has several independent values to test.
 """
 
 from __future__ import annotations
 
-import math
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
+from energybench.calibration import WINDOW_RESOLUTIONS, calibrate
 from energybench.errors import ConfigError, EnergybenchError
 from energybench.measurement import Measurement
 from energybench.noise import Probe
 from energybench.record import BASELINE, PHASES, Benchmark, Quality, Round
 
-#: Each round's window lasts at least this many updates of the slowest sampler's counter (10: quantisation
-#: error of one update is at most 10% of a window, and the median over rounds shrinks it further).
-WINDOW_RESOLUTIONS = 10
 #: Minimum round window in seconds even for exact counters: shorter windows are dominated by edge reads.
 DEFAULT_MIN_TIME_S = 0.1
 DEFAULT_ROUNDS = 10
@@ -243,32 +239,9 @@ class EnergyFixture:
             raise
 
     def _calibrate(self, target: Callable[[], Any]) -> int:
-        """Iterations per window so that a window lasts at least ``window_target_s``.
-
-        Sized from the fastest time per call seen while calibrating, so a window is never shorter than the
-        target unless the code speeds up after calibration.
-        """
-        from energybench.distributed import agree  # no-op outside torch.distributed; never imports torch
-
-        # Under torch.distributed every rank must call ``target`` (a DDP step, say) equally often, or the
-        # collectives inside it hang: each decision below is agreed on by all ranks (slowest rank wins).
-        want = self.window_target_s()
-        t0 = time.perf_counter()
-        target()  # first call: also a warm-up (imports, caches, lazy init)
-        per_call = agree(time.perf_counter() - t0)
-        if per_call >= want or want <= 0:
-            return 1
-        iterations = 1
-        for _ in range(3):  # re-time batches: the first call is often slower than the rest
-            iterations = min(MAX_ITERATIONS, max(1, math.ceil(want / max(per_call, 1e-9))))
-            t0 = time.perf_counter()
-            for _ in range(iterations):
-                target()
-            batch = agree(time.perf_counter() - t0)
-            if batch / iterations >= per_call * 0.95 or iterations >= MAX_ITERATIONS:
-                break  # per-call time has settled
-            per_call = batch / iterations
-        return min(MAX_ITERATIONS, max(1, math.ceil(want / max(min(per_call, batch / iterations), 1e-9))))
+        """Iterations per window so that a window lasts at least ``window_target_s`` (see
+        ``energybench.calibration.calibrate``, which agrees across ranks under torch.distributed)."""
+        return calibrate(target, self.window_target_s())
 
     def _run(
         self,
@@ -321,12 +294,15 @@ class EnergyFixture:
                 index=i, energy_j=m.energy_j / it, duration_s=m.duration_s / it, items=float(o.items),
                 co2e_g=co2 / it if co2 is not None else None, source=m.source,
                 domains={k: v / it for k, v in m.energy_by_domain().items()}, iterations=it, load=r.load,
-                flags=r.flags,
+                flags=r.flags, missing=m.missing_domains, lower_bound=m.lower_bound_domains,
             ))
             for w in m.warnings:
                 if not w.startswith(NO_REGION_NOTE) and w not in warnings:
                     warnings.append(w)
         family, _, workload = (o.name or self.nodeid).partition("::")
+        partial = Benchmark(name="", rounds=tuple(rounds)).partial_warning
+        if partial:
+            warnings.insert(0, partial)
         return Benchmark(
             name=o.name or self.nodeid, method=self.method, method_name=self.method, family=o.family or family,
             workload=workload or family, phase=o.phase, item_unit=o.item_unit, params=self.params or {},

@@ -15,11 +15,31 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class CounterDelta:
-    """Joules between readings of a cumulative counter, with what happened on the way."""
+    """Joules between readings of a cumulative counter, with what happened on the way.
+
+    ``lower_bound`` says the figure misses energy it could not count: a reset (the energy before it is
+    gone), an edge reading that was unusable or an outlier, or reads further apart than the counter's wrap
+    period at maximum power (a whole wrap may hide in the gap). Outliers in between cost nothing: the next
+    accepted reading carries the cumulative count on.
+    ``steps == 0`` with two or more readings means no plausible step at all: there is no figure.
+    """
 
     joules: float
     wraps: int = 0
     resets: int = 0
+    rejected: int = 0
+    bad_readings: int = 0
+    gaps: int = 0
+    steps: int = 0
+    edge_lost: bool = False
+    reasons: tuple[str, ...] = ()
+    longest_gap_s: float = 0.0
+
+    @property
+    def lower_bound(self) -> bool:
+        # a rejected outlier costs nothing once a later reading is accepted (the counter is cumulative); one
+        # at the end loses the window's edge, which ``edge_lost`` says
+        return bool(self.resets or self.gaps or self.edge_lost)
 
 
 def counter_delta(start: float, end: float, max_value: float | None) -> CounterDelta:
@@ -30,22 +50,149 @@ def counter_delta(start: float, end: float, max_value: float | None) -> CounterD
     driver reload): the energy since the reset is the best lower bound, so that is what is returned.
     """
     if end >= start:
-        return CounterDelta(end - start)
+        return CounterDelta(end - start, steps=1)
     if max_value is not None and max_value > 0:
-        return CounterDelta(end + max_value - start, wraps=1)
-    return CounterDelta(max(end, 0.0), resets=1)
+        return CounterDelta(end + max_value - start, wraps=1, steps=1)
+    return CounterDelta(max(end, 0.0), resets=1, steps=1)
 
 
-def accumulate_counter(readings: Sequence[float], max_value: float | None) -> CounterDelta:
-    """Total over a sequence of readings (window edges plus polls in between): one wrap per step at most."""
-    joules = 0.0
-    wraps = resets = 0
-    for a, b in zip(readings, readings[1:], strict=False):
-        d = counter_delta(a, b, max_value)
-        joules += d.joules
-        wraps += d.wraps
-        resets += d.resets
-    return CounterDelta(joules, wraps, resets)
+@dataclass(frozen=True)
+class CounterStep:
+    """One step between two usable readings: its joules (0 when ``kind == "rejected"``) and what it was."""
+
+    t0: float
+    t1: float
+    joules: float
+    kind: str  # "ok" | "wrap" | "reset" | "rejected"
+    gap: bool = False  # longer than the wrap period at maximum power: a whole wrap may be missing
+    reason: str = ""
+    span_s: float = 0.0  # the longest the step can have lasted (see ``counter_steps``)
+
+
+def valid_reading(value: float, max_value: float | None) -> bool:
+    """A counter reading the hardware can show: a finite number in ``[0, max_value]``."""
+    return math.isfinite(value) and value >= 0 and (max_value is None or value <= max_value)
+
+
+def counter_steps(
+    values: Sequence[float],
+    max_value: float | None,
+    *,
+    times: Sequence[float] | None = None,
+    max_power_w: float | None = None,
+    slack_s: float = 0.0,
+    started: Sequence[float] | None = None,
+) -> tuple[list[CounterStep], list[int]]:
+    """Classify every step from the last accepted reading to the next; also return unusable readings' indices.
+
+    Without ``times`` and ``max_power_w`` this is the plain wrap/reset arithmetic of ``counter_delta``. With
+    them, a step is *rejected* (0 J, with the reason) when the energy it implies could not have been drawn in
+    the time it took, at ``max_power_w`` over ``dt + slack_s`` (``slack_s`` is the counter's update period:
+    two reads microseconds apart may straddle one update). That catches a decrease that would be a wrap or a
+    reset only at an impossible power (e.g. a reading taken before the window's own start) and absurd jumps.
+    A rejected reading is an outlier: the next step is taken from the last accepted reading, so a glitch
+    that comes and goes costs nothing. A wrapping step longer than ``max_value / max_power_w`` is a *gap*:
+    the counter could have wrapped once more unseen.
+
+    ``times`` are when each read returned; ``started`` (optional) when it began. The value was taken
+    somewhere in between, so both checks use the longest time a step can have lasted (from the previous
+    read's start to this one's end): a step is impossible only if even that cannot explain it, and a wrap
+    may hide in it as soon as that exceeds the wrap period. A thread descheduled in the middle of a read
+    then gives neither a false "impossible" nor a missed wrap taken as exact.
+    """
+    begun = started if started is not None else times
+    bad = [i for i, v in enumerate(values) if not valid_reading(float(v), max_value)]
+    unusable = set(bad)
+    checked = times is not None and max_power_w is not None and max_power_w > 0
+    wrap_period = max_value / max_power_w if checked and max_value and max_power_w else None
+    steps: list[CounterStep] = []
+    prev: int | None = None
+    for j in range(len(values)):
+        if j in unusable:
+            continue
+        if prev is None:
+            prev = j
+            continue
+        a, b = float(values[prev]), float(values[j])
+        t0, t1 = (float(times[prev]), float(times[j])) if times is not None else (float(prev), float(j))
+        dt = max(t1 - t0, 0.0)
+        longest = max(t1 - float(begun[prev]), 0.0) if begun is not None else dt
+        allowed = max_power_w * (longest + slack_s) if checked and max_power_w else math.inf
+        gap = wrap_period is not None and longest > wrap_period
+        if b >= a:
+            joules, kind, what = b - a, "ok", f"rose by {b - a:.6g} J"
+        elif max_value is not None and max_value > 0:
+            joules, kind = b + max_value - a, "wrap"
+            what = f"went from {a:.6g} J to {b:.6g} J, a wrap of {joules:.6g} J"
+        else:
+            joules, kind = b, "reset"
+            what = f"went back from {a:.6g} J to {b:.6g} J, {b:.6g} J since a reset"
+        if joules > allowed:
+            reason = f"{what} in {dt:.3g} s, more than {max_power_w:g} W could draw"
+            steps.append(CounterStep(t0, t1, 0.0, "rejected", False, reason, longest))
+            continue  # an outlier: the next step starts from the last accepted reading again
+        if kind != "ok" and checked and _undone(values, begun, times, unusable, prev, j, max_power_w or 0.0, slack_s):
+            reason = f"{what} and came straight back: a glitch, not a {kind}"
+            steps.append(CounterStep(t0, t1, 0.0, "rejected", False, reason, longest))
+            continue
+        steps.append(CounterStep(t0, t1, joules, kind, gap, "", longest))
+        prev = j
+    return steps, bad
+
+
+def _undone(
+    values: Sequence[float], begun: Sequence[float] | None, times: Sequence[float] | None, unusable: set[int],
+    prev: int, j: int, max_power_w: float, slack_s: float,
+) -> bool:
+    """Whether a decrease at ``j`` is undone by the next reading that differs from it: a real reset or wrap
+    carries on from its new value, a glitch returns to where the counter was (plausibly, from ``prev``)."""
+    assert times is not None and begun is not None
+    for k in range(j + 1, len(values)):
+        if k in unusable or values[k] == values[j]:
+            continue
+        rise_from_j = float(values[k]) - float(values[j])
+        rise_from_prev = float(values[k]) - float(values[prev])
+        budget = max_power_w * (max(float(times[k]) - float(begun[j]), 0.0) + slack_s)
+        budget_prev = max_power_w * (max(float(times[k]) - float(begun[prev]), 0.0) + slack_s)
+        return rise_from_j > budget and 0 <= rise_from_prev <= budget_prev
+    return False
+
+
+def accumulate_counter(
+    readings: Sequence[float],
+    max_value: float | None,
+    *,
+    times: Sequence[float] | None = None,
+    max_power_w: float | None = None,
+    slack_s: float = 0.0,
+    started: Sequence[float] | None = None,
+) -> CounterDelta:
+    """Total over a sequence of readings (window edges plus polls in between): one wrap per step at most.
+
+    Unusable readings (``valid_reading``) are skipped; impossible steps and gaps are counted and make the
+    total a lower bound (see ``counter_steps``). Losing the first or last reading loses the window's edge,
+    which also makes it a lower bound.
+    """
+    steps, bad = counter_steps(
+        readings, max_value, times=times, max_power_w=max_power_w, slack_s=slack_s, started=started
+    )
+    counted = [s for s in steps if s.kind != "rejected"]
+    # the window's own edge readings are unusable (or the last one was an outlier): energy next to them is lost
+    last_rejected = bool(steps) and steps[-1].kind == "rejected"
+    edge_lost = (bool(bad) and (0 in bad or len(readings) - 1 in bad)) or last_rejected
+    gaps = [s for s in steps if s.gap]
+    return CounterDelta(
+        joules=math.fsum(s.joules for s in counted),
+        wraps=sum(s.kind == "wrap" for s in steps),
+        resets=sum(s.kind == "reset" for s in steps),
+        rejected=sum(s.kind == "rejected" for s in steps),
+        bad_readings=len(bad),
+        gaps=len(gaps),
+        steps=len(counted),
+        edge_lost=edge_lost,
+        reasons=tuple(s.reason for s in steps if s.reason),
+        longest_gap_s=max((s.span_s for s in gaps), default=0.0),
+    )
 
 
 def interpolate(times: Sequence[float], values: Sequence[float], t: float) -> float:
@@ -77,21 +224,36 @@ def trapezoid(times: Sequence[float], watts: Sequence[float], t0: float, t1: flo
 
 
 def energy_between(
-    times: Sequence[float], values: Sequence[float], *, power: bool, max_value: float | None = None
+    times: Sequence[float],
+    values: Sequence[float],
+    *,
+    power: bool,
+    max_value: float | None = None,
+    max_power_w: float | None = None,
+    slack_s: float = 0.0,
+    started: Sequence[float] | None = None,
 ) -> Callable[[float, float], float]:
     """Joules between any two instants of one series, for cutting a window into timeline segments.
 
     A power series (watts) is integrated per segment with the trapezoid rule. A counter series (cumulative
     joules, wrapping at ``max_value``) is unwrapped once into a cumulative curve, so each segment is a
-    difference of two interpolated values instead of a fresh walk over the readings.
+    difference of two interpolated values instead of a fresh walk over the readings; unusable readings and
+    impossible steps add nothing, exactly as in ``accumulate_counter``.
     """
     times = list(times)
     if power:
         return functools.partial(trapezoid, times, list(values))
+    steps, _bad = counter_steps(
+        values, max_value, times=times, max_power_w=max_power_w, slack_s=slack_s, started=started
+    )
+    steps = [s for s in steps if s.kind != "rejected"]
+    if not steps:
+        return lambda a, b: 0.0
+    points = [steps[0].t0, *(s.t1 for s in steps)]
     cumulative = [0.0]
-    for a, b in zip(values, values[1:], strict=False):
-        cumulative.append(cumulative[-1] + counter_delta(a, b, max_value).joules)
-    return lambda a, b: interpolate(times, cumulative, b) - interpolate(times, cumulative, a)
+    for s in steps:
+        cumulative.append(cumulative[-1] + s.joules)
+    return lambda a, b: interpolate(points, cumulative, b) - interpolate(points, cumulative, a)
 
 
 MAX_TIMELINE_POINTS = 400

@@ -31,10 +31,15 @@ class DomainEnergy:
     sampler: str
     counted: bool = True
     details: dict[str, Any] = field(default_factory=dict)
+    lower_bound: bool = False  # the figure misses energy it could not count (reset, impossible step): at least
 
     @property
     def device(self) -> str:
         return self.key.split(":", 1)[0]
+
+    @property
+    def has_figure(self) -> bool:
+        return not math.isnan(self.energy_j)
 
 
 @dataclass(frozen=True)
@@ -65,6 +70,8 @@ class Measurement:
     warnings: tuple[str, ...] = ()
     metadata: dict[str, Any] = field(default_factory=dict)
     timeline: tuple[tuple[float, dict[str, float]], ...] = ()  # (seconds from start, watts per domain)
+    #: counted domains with no figure in the total: n/a in this window, or their sampler was lost
+    missing: tuple[str, ...] = ()
 
     @property
     def energy_j(self) -> float:
@@ -72,6 +79,22 @@ class Measurement:
         figures = [d.energy_j for d in self.domains if d.counted and not math.isnan(d.energy_j)]
         # no counted domain with a figure (window too short, sampler lost): there is no total, not 0 J
         return sum(figures) if figures else math.nan
+
+    @property
+    def missing_domains(self) -> tuple[str, ...]:
+        """Counted domains the total leaves out: ``missing`` plus any counted domain without a figure."""
+        nan = [d.key for d in self.domains if d.counted and not d.has_figure]
+        return tuple(dict.fromkeys([*self.missing, *nan]))
+
+    @property
+    def lower_bound_domains(self) -> tuple[str, ...]:
+        """Counted domains whose figure is only a lower bound (so the total is one too)."""
+        return tuple(d.key for d in self.domains if d.counted and d.lower_bound and d.has_figure)
+
+    @property
+    def partial(self) -> bool:
+        """The total is not the whole window's energy: a domain is missing or only a lower bound."""
+        return bool(self.missing_domains or self.lower_bound_domains)
 
     @property
     def mean_power_w(self) -> float:
@@ -93,9 +116,9 @@ class Measurement:
         return {d.key: d.energy_j for d in self.domains}
 
     def __str__(self) -> str:
-        parts = ", ".join(f"{d.key} {units.joules(d.energy_j)} {d.source}" for d in self.domains if d.counted)
+        parts = ", ".join(f"{d.key} {_figure(d)} {d.source}" for d in self.domains if d.counted)
         line = (
-            f"{self.name}: {_total(self.energy_j)} ({parts}) {units.seconds(self.duration_s)}, "
+            f"{self.name}: {_total(self)} ({parts}) {units.seconds(self.duration_s)}, "
             f"{units.watts(self.mean_power_w)}"
         )
         if self.carbon:
@@ -117,6 +140,9 @@ class Measurement:
         d["co2e_g"] = self.co2e_g
         d["source"] = self.source
         d["timeline"] = [[t, w] for t, w in self.timeline]
+        d["missing"] = list(self.missing_domains)
+        d["lower_bound"] = list(self.lower_bound_domains)
+        d["partial"] = self.partial
         return d
 
     def to_json(self, **kwargs: Any) -> str:
@@ -134,6 +160,7 @@ class Measurement:
             warnings=tuple(d.get("warnings", ())),
             metadata=d.get("metadata", {}),
             timeline=tuple((t, w) for t, w in d.get("timeline", ())),
+            missing=tuple(d.get("missing", ())),
         )
 
     def to_dataframe(self) -> pd.DataFrame:
@@ -151,6 +178,7 @@ class Measurement:
                     "device": dom.device,
                     "energy_j": dom.energy_j,
                     "counted": dom.counted,
+                    "lower_bound": dom.lower_bound,
                     "source": dom.source,
                     "method": dom.method,
                     "duration_s": self.duration_s,
@@ -165,5 +193,16 @@ class Measurement:
         return pd.DataFrame(rows)
 
 
-def _total(joules: float) -> str:
-    return "n/a (see warnings)" if math.isnan(joules) else units.joules(joules)
+def _figure(d: DomainEnergy) -> str:
+    return f"at least {units.joules(d.energy_j)}" if d.lower_bound and d.has_figure else units.joules(d.energy_j)
+
+
+def _total(m: Measurement) -> str:
+    """The total, or why it is not a figure: n/a, or partial / a lower bound naming the domains."""
+    if math.isnan(m.energy_j):
+        return "n/a (see warnings)"
+    if m.missing_domains:
+        return f"{units.joules(m.energy_j)} partial (no figure for {', '.join(m.missing_domains)})"
+    if m.lower_bound_domains:
+        return f"at least {units.joules(m.energy_j)}"
+    return units.joules(m.energy_j)

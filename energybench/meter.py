@@ -23,19 +23,18 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import replace
 from typing import Any, Protocol, TypeVar
 
-from energybench.errors import ConfigError, IntensityDataError, SamplerError, WindowError
-from energybench.integrate import accumulate_counter, energy_between, thin, trapezoid
-from energybench.measurement import CarbonInfo, DomainEnergy, Measurement
-from energybench.samplers.base import Domain, Sampler
+from energybench.errors import ConfigError, SamplerError, WindowError
+from energybench.measurement import Measurement
+from energybench.samplers.base import Sampler
+from energybench.window_result import OpenWindow, Reading, SamplerState, build
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 DEFAULT_INTERVAL_S = 0.1
 DEFAULT_COUNTER_INTERVAL_S = 1.0
-_RESOLUTION_FACTOR = 5  # a window shorter than this many counter updates is flagged as unreliable
 _BODY_RAISED = "the window's body raised on this rank"
 
 # (trigger module, "module:attribute" of a WindowHookFactory): see the module docstring
@@ -58,29 +57,6 @@ class WindowHook(Protocol):
 WindowHookFactory = Callable[["Meter", Mapping[str, Any]], "WindowHook | None"]
 
 
-@dataclass
-class _Reading:
-    t: float  # monotonic seconds
-    values: dict[str, float]
-
-
-@dataclass
-class _Window:
-    name: str
-    t0: float
-    wall0: float
-    start: dict[str, _Reading]  # sampler name -> edge reading
-    t_pre: float = 0.0  # just before the start edge's reads: samplers' own samples from then on belong here
-
-
-@dataclass
-class _SamplerState:
-    sampler: Sampler
-    domains: list[Domain]
-    readings: list[_Reading] = field(default_factory=list)  # polls and edges, trimmed to open windows
-    error: str | None = None
-
-
 class Meter:
     """Measures named windows over the given (or detected) samplers.
 
@@ -88,7 +64,8 @@ class Meter:
     are read in between edges, which catches several wraps in a long window and gives reports a power
     timeline. The polling thread starts with the first window and lives until ``close()``, so a window's
     begin+end never pays for starting a thread; while no window is open it reads nothing. ``hooks``
-    replaces the registered window hooks (``[]``: none, even under torch.distributed).
+    replaces the registered window hooks (``[]``: none, even under torch.distributed). ``clock`` stamps
+    every reading (``time.monotonic``; tests that step time by hand pass their own).
     """
 
     def __init__(
@@ -106,6 +83,7 @@ class Meter:
         counter_interval: float = DEFAULT_COUNTER_INTERVAL_S,
         options: Mapping[str, Any] | None = None,
         hooks: Sequence[WindowHook] | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         for label, value in (("interval", interval), ("counter interval", counter_interval)):
             if not isinstance(value, int | float) or not value > 0 or math.isinf(value):
@@ -120,7 +98,8 @@ class Meter:
 
             samplers = detect_samplers(options or {})
         self.interval = float(interval)
-        self._states = [_SamplerState(s, list(s.domains())) for s in samplers]
+        self._clock = clock
+        self._states = [SamplerState(s, list(s.domains())) for s in samplers]
         # poll counters at least 4x per shortest wrap period, so at most one wrap happens between two reads
         wrap_periods = [
             float(d.details["wrap_period_s_at_max_power"])
@@ -129,11 +108,11 @@ class Meter:
             if d.details.get("wrap_period_s_at_max_power")
         ]
         self.counter_interval = min([float(counter_interval), *(p / 4 for p in wrap_periods)])
-        self._windows: dict[str, _Window] = {}
+        self._windows: dict[str, OpenWindow] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._wall_offset = time.time() - time.monotonic()
+        self._wall_offset = time.time() - clock()
         self._closed = False
         self.hooks: list[WindowHook] = list(hooks) if hooks is not None else _registered_hooks(self, options or {})
 
@@ -153,11 +132,11 @@ class Meter:
         if self.provider is not None:
             now = time.time()
             self.provider.check_covers(now, now)  # a stale intensity series fails before the work, not after
-        t_pre = time.monotonic()
+        t_pre = self._clock()
         start = self._edge_read()
-        t0 = min((r.t for r in start.values()), default=time.monotonic())
+        t0 = min((r.t for r in start.values()), default=self._clock())
         with self._lock:
-            self._windows[name] = _Window(name, t0, t0 + self._wall_offset, start, t_pre)
+            self._windows[name] = OpenWindow(name, t0, t0 + self._wall_offset, start, t_pre)
         self._ensure_thread()
 
     def end(self, name: str = "window", *, collective: bool = True) -> Measurement:
@@ -176,8 +155,13 @@ class Meter:
         end = self._edge_read()
         with self._lock:
             del self._windows[name]
-            result = self._build(window, end)
+            result, spans = build(
+                self._states, window, end, provider=self.provider, interval=self.interval,
+                wall_offset=self._wall_offset,
+            )
             self._trim()
+        samplers = {st.sampler.name: _safe_metadata(st.sampler, a, b, self._clock) for st, a, b in spans}
+        result = replace(result, metadata={"samplers": samplers})
         for hook in self.hooks:
             result = hook.finalize(result) if collective else hook.finalize_local(result, _BODY_RAISED)
         return result
@@ -211,26 +195,37 @@ class Meter:
 
     # -- reading ----------------------------------------------------------------------------------------
 
-    def _read(self, state: _SamplerState, edge: bool) -> _Reading | None:
-        if state.error:
-            return None
-        try:
-            if edge:
-                state.sampler.on_edge()
-            values = state.sampler.read()
-        except SamplerError as exc:
-            state.error = str(exc)
-            return None
-        return _Reading(time.monotonic(), dict(values))
+    def _read(self, state: SamplerState) -> Reading | None:
+        """One reading, stamped and stored under the sampler's own lock (see ``SamplerState``)."""
+        with state.lock:
+            if state.error:
+                return None
+            began = self._clock()
+            try:
+                values = state.sampler.read()
+            except SamplerError as exc:
+                state.error = str(exc)
+                return None
+            reading = Reading(self._clock(), dict(values), began)
+            with self._lock:
+                state.readings.append(reading)
+        return reading
 
-    def _edge_read(self) -> dict[str, _Reading]:
-        readings: dict[str, _Reading] = {}
+    def _edge_read(self) -> dict[str, Reading]:
+        """Every sampler's edge hook first (e.g. a CUDA sync, which can take long), then every read back to
+        back: an edge is then one instant for all samplers, not spread over the syncs."""
         for state in self._states:
-            reading = self._read(state, edge=True)
+            if not state.error:
+                try:
+                    state.sampler.on_edge()
+                except SamplerError as exc:
+                    with state.lock:
+                        state.error = str(exc)
+        readings: dict[str, Reading] = {}
+        for state in self._states:
+            reading = self._read(state)
             if reading is not None:
                 readings[state.sampler.name] = reading
-                with self._lock:
-                    state.readings.append(reading)
         return readings
 
     def _needs_thread(self) -> bool:
@@ -263,10 +258,7 @@ class Meter:
                 next_counter = now + self.counter_interval
             for state in self._states:
                 if state.sampler.kind == "power" or counters_due:
-                    reading = self._read(state, edge=False)
-                    if reading is not None:
-                        with self._lock:
-                            state.readings.append(reading)
+                    self._read(state)
 
     def _trim(self) -> None:
         """Forget readings older than every open window (keep one before, for interpolation)."""
@@ -280,156 +272,6 @@ class Meter:
             first = max(0, keep[0] - 1) if keep else len(state.readings)
             del state.readings[:first]
 
-    # -- building results -------------------------------------------------------------------------------
-
-    def _build(self, window: _Window, end: dict[str, _Reading]) -> Measurement:
-        t1 = max((r.t for r in end.values()), default=time.monotonic())
-        duration = max(t1 - window.t0, 0.0)
-        domains: list[DomainEnergy] = []
-        warnings: list[str] = []
-        grid: set[float] = {window.t0, t1}
-        series_by_state: list[tuple[_SamplerState, list[_Reading]]] = []
-        for state in self._states:
-            name = state.sampler.name
-            in_window = [r for r in state.readings if window.t0 <= r.t <= t1]
-            start_reading = window.start.get(name)
-            if state.sampler.kind == "counter":
-                if start_reading is None or name not in end:
-                    warnings.append(self._lost_warning(state))
-                    continue
-                if in_window and in_window[0] is not start_reading:
-                    in_window.insert(0, start_reading)
-                grid.update(r.t for r in in_window)
-            else:
-                if not in_window or name not in end:
-                    if state.error:
-                        warnings.append(self._lost_warning(state))
-                        continue
-            series_by_state.append((state, in_window))
-            notes: dict[str, list[str]] = {}
-            for dom in state.domains:
-                energy, note = self._domain_energy(state, dom, in_window, window.t0, t1)
-                if note:
-                    notes.setdefault(note, []).append(dom.key)
-                details = dict(dom.details)
-                if state.sampler.kind == "power":
-                    details.setdefault("interval_s", self.interval)
-                domains.append(
-                    DomainEnergy(
-                        key=dom.key,
-                        energy_j=energy,
-                        source=dom.source,
-                        method=dom.method,
-                        sampler=name,
-                        counted=dom.counted,
-                        details=details,
-                    )
-                )
-            warnings.extend(f"{', '.join(keys)}: {note}" for note, keys in notes.items())
-        for state in self._states:
-            warnings.extend(f"{state.sampler.name}: {w}" for w in state.sampler.take_warnings())
-        if self.provider is None:
-            warnings.append("no CO2e: no region given (pass region=/--region, or an intensity factor)")
-        timeline, segments = self._timeline(series_by_state, sorted(grid), window.t0)
-        carbon = self._carbon(segments, window, duration, domains, warnings)
-        metadata = {"samplers": {s.sampler.name: _safe_metadata(s.sampler, window.t_pre, t1) for s in self._states}}
-        return Measurement(
-            name=window.name,
-            start_time=window.wall0,
-            duration_s=duration,
-            domains=tuple(domains),
-            carbon=carbon,
-            warnings=tuple(warnings),
-            metadata=metadata,
-            timeline=tuple(timeline),
-        )
-
-    def _domain_energy(
-        self, state: _SamplerState, dom: Domain, readings: list[_Reading], t0: float, t1: float
-    ) -> tuple[float, str | None]:
-        values = [r.values[dom.key] for r in readings if dom.key in r.values]
-        if state.sampler.kind == "power":
-            times = [r.t for r in readings if dom.key in r.values]
-            if len(times) < 2:
-                return math.nan, f"fewer than 2 power samples in {t1 - t0:.3g} s; measure longer"
-            return trapezoid(times, values, t0, t1), None
-        total = accumulate_counter(values, dom.max_value)
-        resolution = float(state.sampler.resolution_s or 0.0)
-        if resolution > 0 and (t1 - t0) < _RESOLUTION_FACTOR * resolution:
-            if total.joules == 0:
-                return math.nan, (
-                    f"window {t1 - t0:.3g} s is shorter than the counter's update period "
-                    f"({resolution:g} s) and read 0 J; measure a longer window or more iterations"
-                )
-            return total.joules, (
-                f"window {t1 - t0:.3g} s spans few counter updates ({resolution:g} s each): "
-                "expect up to one update of error; measure longer for a precise figure"
-            )
-        if total.resets:
-            return total.joules, (
-                f"counter went backwards {total.resets}x (driver reload?): figure is a lower bound"
-            )
-        return total.joules, None
-
-    def _lost_warning(self, state: _SamplerState) -> str:
-        keys = ", ".join(d.key for d in state.domains)
-        return f"{keys}: sampler {state.sampler.name} failed mid-run and is left out: {state.error}"
-
-    def _timeline(
-        self, series: list[tuple[_SamplerState, list[_Reading]]], grid: list[float], t0: float
-    ) -> tuple[list[tuple[float, dict[str, float]]], list[tuple[float, float, float]]]:
-        """Mean power per domain between grid points (counter reads), and joules per segment for carbon.
-
-        Each counted domain's series becomes an ``integrate.energy_between`` curve, cut at the grid. Long,
-        finely polled windows are thinned (``integrate.thin``) so results files stay small.
-        """
-        grid = thin(grid)
-        curves: list[tuple[str, Callable[[float, float], float]]] = []
-        for state, readings in series:
-            for dom in (d for d in state.domains if d.counted):
-                pts = [(r.t, r.values[dom.key]) for r in readings if dom.key in r.values]
-                if len(pts) >= 2:
-                    times, values = [p[0] for p in pts], [p[1] for p in pts]
-                    power = state.sampler.kind == "power"
-                    curves.append((dom.key, energy_between(times, values, power=power, max_value=dom.max_value)))
-        timeline: list[tuple[float, dict[str, float]]] = []
-        segments: list[tuple[float, float, float]] = []
-        for a, b in zip(grid, grid[1:], strict=False):
-            if b <= a:
-                continue
-            watts_by_key = {key: energy(a, b) / (b - a) for key, energy in curves}
-            timeline.append((b - t0, watts_by_key))
-            segments.append((a + self._wall_offset, b + self._wall_offset, sum(watts_by_key.values()) * (b - a)))
-        return timeline, segments
-
-    def _carbon(
-        self,
-        segments: list[tuple[float, float, float]],
-        window: _Window,
-        duration: float,
-        domains: list[DomainEnergy],
-        warnings: list[str],
-    ) -> CarbonInfo | None:
-        if self.provider is None:
-            return None
-        figures = [d.energy_j for d in domains if d.counted and not math.isnan(d.energy_j)]
-        if not figures:
-            warnings.append("no CO2e: no energy figure in this window")
-            return None
-        total = sum(figures)
-        seg_total = sum(s[2] for s in segments)
-        if seg_total > 0:
-            # the timeline carries the shape; scale it so grams always match the reported joules exactly
-            scale = total / seg_total
-            segments = [(a, b, j * scale) for a, b, j in segments]
-        else:
-            segments = [(window.wall0, window.wall0 + duration, total)]
-        try:
-            return self.provider.carbon(segments)
-        except IntensityDataError as exc:  # the joules stand without grams; losing them would be worse
-            warnings.append(f"no CO2e: {exc}")
-            return None
-
 
 def _registered_hooks(meter: Meter, options: Mapping[str, Any]) -> list[WindowHook]:
     """What ``WINDOW_HOOKS`` gives this meter; a factory's errors (e.g. ranks that never came) propagate."""
@@ -442,7 +284,7 @@ def _registered_hooks(meter: Meter, options: Mapping[str, Any]) -> list[WindowHo
     return [hook for hook in hooks if hook is not None]
 
 
-def _safe_metadata(sampler: Sampler, start: float, end: float) -> dict[str, Any]:
+def _safe_metadata(sampler: Sampler, start: float, end: float, clock: Callable[[], float]) -> dict[str, Any]:
     """Identity, plus activity over exactly this window where the sampler keeps it (GPU utilisation,
     memory): with nested or overlapping windows, "the last window" would be some other window's."""
     try:
@@ -450,7 +292,7 @@ def _safe_metadata(sampler: Sampler, start: float, end: float) -> dict[str, Any]
         # the protocol's one optional pair: a sampler not derived from BaseSampler may lack it
         window_stats = getattr(sampler, "window_stats", None)
         if window_stats is not None:
-            shift = getattr(sampler, "clock", time.monotonic)() - time.monotonic()  # its own time source
+            shift = getattr(sampler, "clock", time.monotonic)() - clock()  # its own time source
             stats = window_stats(start + shift, end + shift)
             if stats is not None:
                 info["window"] = stats

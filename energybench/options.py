@@ -75,6 +75,13 @@ def positive_watts(text: Any) -> float:
     return value
 
 
+def non_negative_watts(text: Any) -> float:
+    value = _number(text, "watts")
+    if value < 0:
+        raise ValueError(f"must be watts >= 0, got {text!r}")
+    return value
+
+
 def non_negative_int(text: Any) -> int:
     value = _number(text, "count")
     if value != int(value) or value < 0:
@@ -285,9 +292,12 @@ OPTIONS: dict[str, Option] = _declare(
     Option("tpu_generation", "TPU generation (e.g. v4) when it cannot be detected", non_empty, None, None, "GEN"),
     Option("sampler", "use only these samplers (see `energybench sensors`); repeat for several", non_empty, (),
            None, "NAME", repeat=True),
+    Option("rapl_idle_w", "the CPU packages' idle draw in watts, above which a process's share of RAPL energy "
+           "is taken (energybench run measures it; measure --idle too)", non_negative_watts, None,
+           "ENERGYBENCH_RAPL_IDLE_W", "W"),
 )
 
-SAMPLER_OPTIONS = ("powercap_root", "gpu_index", "tpu_watts", "tpu_generation", "sampler")
+SAMPLER_OPTIONS = ("powercap_root", "gpu_index", "tpu_watts", "tpu_generation", "sampler", "rapl_idle_w")
 CARBON_OPTIONS = ("region", "intensity", "intensity_csv", "pue", "intensity_kind", "intensity_provider",
                   "intensity_api_url")
 SCI_OPTIONS = ("embodied",)
@@ -435,6 +445,8 @@ def sampler_options(values: Mapping[str, Any]) -> dict[str, Any]:
         options["tpu_generation"] = values["tpu_generation"]
     if values.get("sampler"):
         options["samplers"] = list(values["sampler"])
+    if values.get("rapl_idle_w") is not None:
+        options["rapl_idle_w"] = values["rapl_idle_w"]
     return options
 
 

@@ -332,7 +332,9 @@ class EnergySession:
         return self._meter
 
     def resolution_s(self) -> float:
-        return max((float(getattr(s, "resolution_s", 0.0) or 0.0) for s in self.meter().samplers), default=0.0)
+        from energybench.calibration import slowest_resolution_s
+
+        return slowest_resolution_s(self.meter().samplers)
 
     # -- end of session ---------------------------------------------------------------------------------
 

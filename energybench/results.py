@@ -38,6 +38,7 @@ COLUMNS = {
     "power_w": "energy_j / duration_s",
     "co2e_g": "grams CO2e of the round (NaN without a region or factor)",
     "source": "measured (hardware counters only) or estimated (a power model took part)",
+    "partial": "True when the round's total misses a domain or is only a lower bound (left out of summaries)",
     "quality_metric": "the benchmark's quality figure (perplexity, cosine...), if any",
     "quality_value": "its value",
     "quality_higher_is_better": "whether a higher quality_value is better",
@@ -81,7 +82,8 @@ def run_rows(run: Run) -> list[dict[str, Any]]:
             row = {
                 **fixed, "round": r.index, "energy_j": r.energy_j, "duration_s": r.duration_s, "items": r.items,
                 "energy_per_item_j": r.energy_per_item_j, "power_w": r.power_w,
-                "co2e_g": math.nan if r.co2e_g is None else r.co2e_g, "source": r.source, **sci_cells, **params,
+                "co2e_g": math.nan if r.co2e_g is None else r.co2e_g, "source": r.source, "partial": r.partial,
+                **sci_cells, **params,
             }
             row.update({f"{DOMAIN_PREFIX}{k}": v for k, v in r.domains.items()})
             rows.append(row)

@@ -8,8 +8,12 @@ Why it is shaped like this:
   (gross energy stays the headline: the machine draws idle power whether or not you count it);
 * all bad input (unknown subject or method, bad knob values) is resolved before the first joule is spent;
 * trials run A B C A B C ..., so slow drifts (thermal, other load) hit every model alike;
-* one measurement window per trial; after each trial the whole run is rewritten atomically, so Ctrl-C or a
-  crashing plugin never loses a finished trial.
+* one measurement window per trial, long enough for the slowest energy counter in use (a GPU's updates
+  ~0.1 s apart): a workload faster than that is repeated inside the window (``energybench.calibration``,
+  as the pytest fixture does) and the round records how often; a trial whose total still misses a device
+  or is only a lower bound is kept but marked partial, and left out of medians and ratios;
+* after each trial the whole run is rewritten atomically, so Ctrl-C or a crashing plugin never loses a
+  finished trial.
 
 The run is a typed ``energybench.record.Run``; statistics and verdicts are derived from its rounds by
 whoever reads it (``energybench.verdicts``), so nothing here computes a median.
@@ -17,6 +21,7 @@ whoever reads it (``energybench.verdicts``), so nothing here computes a median.
 
 from __future__ import annotations
 
+import math
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -25,13 +30,15 @@ from datetime import UTC, datetime
 from functools import partial
 from typing import Any, TextIO
 
-from energybench.distributed.launcher import is_nonzero_rank, launcher_environment
+from energybench.calibration import MAX_ITERATIONS, calibrate, window_target_s
+from energybench.distributed.launcher import initialized_dist, is_nonzero_rank, launcher_environment
 from energybench.errors import ConfigError, EnergybenchError, SamplerError, WriteError
 from energybench.noise import Probe
 from energybench.options import TRIALS
 from energybench.record import BASELINE, Benchmark, CarbonBasis, Idle, OneOff, Quality, Round, Run, Size
 from energybench.render.printable import printable
 from energybench.render.progress import Progress
+from energybench.run_devices import check_device, devices_record, sampler_options_for
 from energybench.samplers import benchmark_options
 from energybench.subjects.api import (
     PHASES,
@@ -88,6 +95,11 @@ class RunConfig:
     embodied: Sequence[Any] = ()  # record.Embodied per device, for the run's SCI (carbon.sci)
 
 
+#: A trial window lasts at least this long (when its workload can be repeated), as the pytest fixture's rounds
+#: do (``fixture.DEFAULT_MIN_TIME_S``): a 10 ms window is mostly scheduling jitter, and noisy trials cost the
+#: paired test its power; the counters' own minimum (``calibration``) applies on top.
+MIN_TRIAL_S = 0.1
+
 # counters read this often inside a trial give reports a power-over-time curve; a read costs ~10-20 us
 # (benchmarks/bench_overhead.py)
 TIMELINE_INTERVAL_S = 0.1
@@ -104,6 +116,9 @@ class _Entry:
     rounds: list[Round] = field(default_factory=list)
     load: tuple[dict[str, float], tuple[str, ...]] = ({}, ())  # the machine's load around the last trial
     skip: bool = False  # turned out not applicable during the trials: no further trials
+    repeats: int = 1  # workload runs per trial window at least (see energybench.calibration)
+    want_s: float = 0.0  # how long a trial window must last; 0: no minimum
+    last_runs: int = 1  # runs in the latest trial window
 
     @property
     def label(self) -> str:
@@ -152,16 +167,6 @@ def pin_settings(cfg: RunConfig) -> dict[str, Any]:
     }
 
 
-def check_device(device: str) -> None:
-    if device not in ("cpu", "cuda"):
-        raise ConfigError(f"unknown device {device!r}; use --device cpu or --device cuda")
-    if device == "cuda":
-        import torch
-
-        if not torch.cuda.is_available():
-            raise ConfigError("--device cuda but no CUDA GPU is visible to torch here; use --device cpu")
-
-
 def run_suites(suites: list[Suite], cfg: RunConfig) -> Run:
     """Run the suites and return the run (also saved under ``cfg.results_dir`` after every trial)."""
     from energybench.meter import Meter
@@ -178,16 +183,28 @@ def run_suites(suites: list[Suite], cfg: RunConfig) -> Run:
     check_device(cfg.device)
     plan = _resolve(suites)  # every name and knob checked before any work
     settings = pin_settings(cfg)
+    options = benchmark_options(cfg.sampler_options)
+    chosen_by = "--gpu-index" if options.get("gpu_indices") else f"--device {cfg.device}"
+    if cfg.samplers is None:  # only the run's own GPUs: idle ones and other jobs' would pull ratios to 1
+        options = sampler_options_for(cfg.device, options)
+    else:
+        chosen_by = "the samplers passed to the run"
     meter = Meter(
         samplers=cfg.samplers,
-        options=benchmark_options(cfg.sampler_options),
+        options=options,
         counter_interval=TIMELINE_INTERVAL_S,
         **(cfg.carbon or {"region": cfg.region}),
     )
     if not meter.samplers:
         meter.close()
         raise SamplerError("no energy sampler can read on this machine; `energybench sensors` says why")
-    state = _State(replace(_new_run(meter, settings, cfg.name), embodied=tuple(cfg.embodied)))
+    try:
+        devices = devices_record(cfg.device, options, meter.samplers, chosen_by=chosen_by,
+                                 detected=cfg.samplers is None)
+    except ConfigError:
+        meter.close()
+        raise
+    state = _State(replace(_new_run(meter, settings, cfg.name, devices), embodied=tuple(cfg.embodied)))
     saver = _Saver(cfg, log)
     try:
         state.run = replace(state.run, idle=_measure_idle(meter, cfg, log))
@@ -195,7 +212,7 @@ def run_suites(suites: list[Suite], cfg: RunConfig) -> Run:
                       log=log)
         _prepare(plan, ctx, cfg, state, log)
         saver.save(state)
-        _warm_up(state, cfg, log)
+        _warm_up(state, cfg, log, window_target_s(meter.samplers, MIN_TRIAL_S))
         _trials(state, meter, cfg, saver, stream, log)
         final = saver.save(state)
     except BaseException:
@@ -249,7 +266,7 @@ def _resolve(suites: list[Suite]) -> list[tuple[Subject, Suite, list[tuple[str, 
     return plan
 
 
-def _new_run(meter: Any, settings: dict[str, Any], name: str) -> Run:
+def _new_run(meter: Any, settings: dict[str, Any], name: str, devices: dict[str, Any]) -> Run:
     from energybench.machine import commit_info, machine_info
 
     return Run(
@@ -258,7 +275,7 @@ def _new_run(meter: Any, settings: dict[str, Any], name: str) -> Run:
         kind="suite",
         machine=machine_info(meter.samplers),
         commit=commit_info(),
-        environment={"settings": settings, "launcher": launcher_environment()},
+        environment={"settings": settings, "launcher": launcher_environment(), "devices": devices},
         carbon=CarbonBasis.from_provider(meter.provider) if meter.provider is not None else None,
     )
 
@@ -270,6 +287,10 @@ def _measure_idle(meter: Any, cfg: RunConfig, log: Callable[[str], None]) -> Idl
     with meter.window("idle") as w:
         time.sleep(cfg.idle_s)
     m = w.result
+    for sampler in meter.samplers:  # e.g. RAPL's process share in process scope needs the package's idle draw
+        set_floor = getattr(sampler, "set_idle_floor", None)
+        if set_floor is not None:
+            set_floor(m)
     return Idle(power_w=m.mean_power_w, duration_s=m.duration_s, energy_j=m.energy_j, source=m.source)
 
 
@@ -364,19 +385,81 @@ def _safe(fn: Callable[[], dict[str, Any]]) -> dict[str, Any]:
         return {"metadata_error": str(exc)}
 
 
-def _warm_up(state: _State, cfg: RunConfig, log: Callable[[str], None]) -> None:
+def _warm_up(state: _State, cfg: RunConfig, log: Callable[[str], None], want_s: float) -> None:
+    """Unmeasured runs, then how many runs each trial window needs to last ``want_s``."""
     for e in list(state.entries):
         try:
+            last_s = None
             for _ in range(cfg.warmup):
-                _run_once(e, cfg)
+                last_s = _timed_run(e, cfg)
+            e.repeats = _repeats(e, cfg, want_s, last_s, state.notes, log)
+            e.want_s = want_s if e.workload.can_repeat else 0.0
         except NotApplicable as why:
             note = f"{e.label}: not applicable: {why}"
             log(note)
             state.notes.append(note)
             state.entries.remove(e)
+            continue
+        e.bench = replace(e.bench, extra={**e.bench.extra, "min_runs_per_trial": e.repeats, "window_target_s": want_s})
+
+
+def _timed_run(e: _Entry, cfg: RunConfig) -> float:
+    """One unmeasured run after its setup; its duration (setup excluded)."""
+    import torch
+
+    if e.workload.setup is not None:
+        _plugin_call(e.label, e.workload.setup)
+    torch.manual_seed(cfg.seed)
+    t0 = time.perf_counter()
+    _plugin_call(e.label, e.workload.run)
+    _sync(cfg)
+    return time.perf_counter() - t0
+
+
+def _repeats(e: _Entry, cfg: RunConfig, want_s: float, last_s: float | None, notes: list[str],
+             log: Callable[[str], None]) -> int:
+    """Runs per trial window so the window covers ``want_s`` (enough updates of the slowest counter).
+
+    Under torch.distributed every rank must decide alike (a workload may hold collectives): the warm-up
+    time is agreed first (the slowest rank's), and ``calibrate`` agrees on each of its own decisions."""
+    from energybench.distributed import agree  # no-op outside a process group; never imports torch
+
+    if last_s is not None:
+        last_s = agree(last_s)
+    if want_s <= 0 or (last_s is not None and last_s >= want_s):
+        return 1
+    if not e.workload.can_repeat:
+        note = (f"{e.label}: one run{f' ({last_s:.3g} s)' if last_s is not None else ''} may be shorter than "
+                f"the {want_s:.3g} s the slowest energy counter needs, and this workload cannot be repeated "
+                "inside a window: a device may be missing from its trials (they are then marked partial)")
+        log(note)
+        notes.append(note)
+        return 1
+    if e.workload.setup is not None:
+        _plugin_call(e.label, e.workload.setup)
+
+    def once() -> None:
+        _plugin_call(e.label, e.workload.run)
+        _sync(cfg)
+
+    repeats = calibrate(once, want_s, first_call_s=last_s)
+    if repeats > 1:
+        log(f"{e.label}: {repeats} runs per trial window (the slowest energy counter needs {want_s:.3g} s)")
+    return repeats
+
+
+def _sync(cfg: RunConfig) -> None:
+    if cfg.device.startswith("cuda"):
+        import torch
+
+        torch.cuda.synchronize()
 
 
 def _run_once(e: _Entry, cfg: RunConfig, meter: Any = None, trial: int = 0) -> Any:
+    """One trial: setup outside the window, then at least ``e.repeats`` runs inside it, and more while the
+    window is shorter than ``e.want_s`` (load can make the calibrated count too few). Under
+    torch.distributed the count alone decides, so every rank runs its collectives equally often.
+    Returns (items, measurement); ``e.last_runs`` is how many runs the window held."""
     import torch
 
     if e.workload.setup is not None:
@@ -384,33 +467,37 @@ def _run_once(e: _Entry, cfg: RunConfig, meter: Any = None, trial: int = 0) -> A
     torch.manual_seed(cfg.seed + trial)
     if meter is None:
         return _plugin_call(e.label, e.workload.run), None
-    if cfg.device == "cuda":
-        torch.cuda.synchronize()
+    _sync(cfg)
     window = f"trial{trial}:{e.label}"
     probe = Probe()
     probe.start()
+    top_up = e.want_s if initialized_dist() is None else 0.0
+    items, runs = 0.0, 0
     meter.begin(window)
+    t0 = time.perf_counter()
     try:
-        items = _plugin_call(e.label, e.workload.run)
-        if cfg.device == "cuda":
-            torch.cuda.synchronize()
+        while runs < e.repeats or time.perf_counter() - t0 < top_up:
+            items += float(_plugin_call(e.label, e.workload.run) or 1)  # fractional: MiniLM counts 1k sentences
+            runs += 1
+        _sync(cfg)
     finally:
         result = meter.end(window)
+        e.last_runs = max(runs, 1)
         e.load = probe.stop()
     return items, result
 
 
 def _round(e: _Entry, trial: int, items: Any, m: Any, idle_w: float | None) -> Round:
-    items = items or 1  # may be fractional: MiniLM counts in thousands of sentences
+    items = items or 1
     state = e.workload.metadata.get("_state") or {}
     return Round(
         index=trial, energy_j=m.energy_j, duration_s=m.duration_s, items=float(items), co2e_g=m.co2e_g,
-        source=m.source, domains=m.energy_by_domain(),
+        source=m.source, domains=m.energy_by_domain(), iterations=e.last_runs,
         energy_above_idle_j=max(0.0, m.energy_j - idle_w * m.duration_s) if idle_w is not None else None,
         timeline=tuple((round(t, 4), {k: round(w, 4) for k, w in watts.items()}) for t, watts in m.timeline),
         warnings=tuple(m.warnings),
         workload={k: v for k, v in state.items() if isinstance(v, int | float)},
-        load=e.load[0], flags=e.load[1],
+        load=e.load[0], flags=e.load[1], missing=m.missing_domains, lower_bound=m.lower_bound_domains,
     )
 
 
@@ -418,6 +505,7 @@ def _trials(state: _State, meter: Any, cfg: RunConfig, saver: _Saver, stream: Te
             log: Callable[[str], None]) -> None:
     progress = Progress(len(state.entries) * cfg.trials, stream, cfg.progress)
     idle_w = state.run.idle.power_w if state.run.idle else None
+    want_s = window_target_s(meter.samplers, MIN_TRIAL_S)
     try:
         for trial in range(cfg.trials):
             for e in [x for x in state.entries if not x.skip]:  # interleaved: A B C A B C ...
@@ -429,6 +517,10 @@ def _trials(state: _State, meter: Any, cfg: RunConfig, saver: _Saver, stream: Te
                 e.rounds.append(_round(e, trial, items, m, idle_w))
                 saver.save(state)
                 progress.step(e.label)
+                if e.workload.can_repeat and 0 < m.duration_s < want_s:
+                    # ran faster than calibrated (less load now): lengthen the next windows. The duration is
+                    # the aggregated window's under torch.distributed, so every rank decides alike.
+                    e.repeats = min(MAX_ITERATIONS, math.ceil(e.repeats * want_s / m.duration_s * 1.1))
             progress.trial_done(trial, cfg.trials)
     finally:
         progress.close()

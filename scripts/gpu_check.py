@@ -12,6 +12,15 @@ power-integrated energy, their ratio, idle power, the GPU's identity and the ``e
         --seconds 1 --idle-seconds 0.5 --size 64          # no GPU: replay a trace (tests do this)
 
 On a machine without CUDA, torch runs the matmuls on the CPU; the NVML figures then come only from the trace.
+
+Then it checks three defects that once made figures silently wrong, and exits 1 if any check fails:
+
+1. trial windows: a window around one short GPU call has no figure (never 0 J or a whole counter update
+   passed off as the call's energy), and windows sized by ``energybench.calibration`` (as ``energybench
+   run`` sizes its trials) all carry the GPU's energy;
+2. only the job's GPUs: a run on ``cuda:N`` measures GPU N alone, the others visible are named, not added;
+3. edge reads: inner windows opened and closed while an outer one is open (and kernels are queued, so each
+   edge waits for a CUDA sync) never report a counter reset or wrap, nor more than the GPU could draw.
 """
 
 from __future__ import annotations
@@ -43,6 +52,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--fake-nvml", type=Path, help="replay this trace through tests/fake_nvml.py (testing)")
     p.add_argument("--fake-start", type=float, default=0.0, help="trace time at which the replay starts")
     p.add_argument("--no-sensors", action="store_true", help="skip running `energybench sensors`")
+    p.add_argument("--check-windows", type=int, default=3, help="windows per defect check (default 3)")
     return p.parse_args(argv)
 
 
@@ -195,6 +205,100 @@ def run_matmuls(prepared: dict[str, Any], seconds: float) -> dict[str, Any]:
     }
 
 
+def small_op(prepared: dict[str, Any]) -> Any:
+    """One short GPU call (a 256^2 matmul, synchronised): far shorter than the counter's 0.1 s updates."""
+    torch, cuda, device = prepared["torch"], prepared["cuda"], prepared["device"]
+    x = torch.randn(256, 256, device=device, dtype=prepared["dtype"])
+
+    def call() -> None:
+        x @ x
+        if cuda:
+            torch.cuda.synchronize(device)
+
+    return call
+
+
+def check_trial_windows(samplers: list[Any], key: str, call: Any, n: int) -> tuple[bool, str]:
+    """Defect 1: a short window has no figure or a stated one; calibrated windows all carry the GPU."""
+    import math
+
+    from energybench.calibration import calibrate, window_target_s
+    from energybench.meter import Meter
+
+    want = window_target_s(samplers)
+    runs = calibrate(call, want)
+    short, sized = [], []
+    with Meter(samplers) as meter:
+        for i in range(n):
+            with meter.window(f"short{i}") as w:
+                call()
+            short.append(w.result)
+            with meter.window(f"sized{i}") as w:
+                t0 = time.perf_counter()
+                done = 0
+                while done < runs or time.perf_counter() - t0 < want:
+                    call()
+                    done += 1
+            sized.append(w.result)
+    # a window shorter than one counter update: n/a, or a figure that says it spans few updates
+    bad_short = [r for r in short if (g := energy(r, key)) is not None and math.isfinite(g)
+                 and not any(key in x and "counter update" in x for x in r.warnings)]
+    bad_sized = [r for r in sized if key in r.missing_domains or r.partial or r.duration_s < 0.9 * want]
+    ok = not bad_short and not bad_sized
+    watts = [(energy(r, key) or math.nan) / r.duration_s for r in sized]
+    detail = (f"{n} single-call windows: {sum(1 for r in short if key in r.missing_domains)} n/a, "
+              f"{len(bad_short)} unflagged figures; {n} windows of >= {runs} calls sized for {want:.3g} s: "
+              f"GPU {', '.join(f'{w:.4g} W' for w in watts)} over {', '.join(f'{r.duration_s:.3g} s' for r in sized)}, "
+              f"{len(bad_sized)} partial or short")
+    return ok, detail
+
+
+def check_only_the_jobs_gpu(options: dict[str, Any], index: int) -> tuple[bool, str]:
+    """Defect 2: a run on cuda:N measures GPU N alone and names the other visible GPUs."""
+    from energybench.meter import Meter
+    from energybench.run_devices import devices_record, sampler_options_for
+
+    device = f"cuda:{index}"
+    chosen = sampler_options_for(device, {k: v for k, v in options.items() if k != "gpu_indices"})
+    with Meter(options={**chosen, "samplers": ["nvml"]}) as meter:
+        keys = sorted({d.key for s in meter.samplers for d in s.domains() if d.counted})
+        record = devices_record(device, chosen, meter.samplers, chosen_by=f"--device {device}")
+    ok = keys == [f"gpu:{index}"]
+    return ok, f"--device {device} measured {', '.join(keys) or 'nothing'}; seen, not measured: " \
+               f"{', '.join(record['gpus_not_measured']) or 'none'}"
+
+
+def check_nested_edges(samplers: list[Any], key: str, prepared: dict[str, Any], n: int) -> tuple[bool, str]:
+    """Defect 4: inner windows inside an open outer one, with kernels queued at every edge."""
+    from energybench.meter import Meter
+
+    a, b = prepared["a"], prepared["b"]
+    bound = next((d.max_power_w for s in samplers for d in s.domains() if d.key == key), None) or 3000.0
+    inner = []
+    with Meter(samplers, counter_interval=0.02) as meter:
+        meter.begin("outer")
+        for i in range(n):
+            for _ in range(4):
+                a @ b  # queued: the inner window's edges wait for them (CUDA sync) while the poller reads
+            with meter.window(f"inner{i}") as w:
+                t0 = time.perf_counter()
+                while time.perf_counter() - t0 < 0.6:  # six counter updates: long enough for a figure
+                    for _ in range(4):
+                        a @ b
+                    if prepared["cuda"]:
+                        prepared["torch"].cuda.synchronize(prepared["device"])
+                for _ in range(4):
+                    a @ b  # queued again at the end edge
+            inner.append(w.result)
+        outer = meter.end("outer")
+    bad = [r for r in inner + [outer] if r.lower_bound_domains or any(
+        ("backwards" in x or "impossible" in x or "wrap" in x) for x in r.warnings)
+        or (energy(r, key) or 0.0) > bound * (r.duration_s + 0.2)]
+    ok = not bad and sum(energy(r, key) or 0.0 for r in inner) <= (energy(outer, key) or 0.0) + 1e-6
+    return ok, (f"{n} inner windows in an outer one: {len(bad)} with a reset, wrap or impossible figure; "
+                f"inner sum {sum(energy(r, key) or 0.0 for r in inner):.4g} J <= outer {energy(outer, key) or 0:.4g} J")
+
+
 def energy(result: Any, key: str) -> float | None:
     for d in result.domains:
         if d.key == key:
@@ -271,6 +375,20 @@ def main(argv: list[str] | None = None) -> int:
     print(f"window activity: {summary['window_activity']}")
     for w in summary["warnings"]:
         print(f"warning: {w}")
+    checks = {}
+    counter = [s for s in nv.FACTORY.create({**options, "nvml_mode": "counter"})] if counter_j is not None else []
+    if counter:
+        checks["1 trial windows"] = check_trial_windows(counter, key, small_op(prepared), args.check_windows)
+        for sampler in counter:
+            sampler.close()
+        counter = nv.FACTORY.create({**options, "nvml_mode": "counter"})
+        checks["4 edge reads"] = check_nested_edges(counter, key, prepared, args.check_windows)
+        for sampler in counter:
+            sampler.close()
+    checks["2 only the job's GPUs"] = check_only_the_jobs_gpu(options, args.gpu_index)
+    for name, (ok, detail) in checks.items():
+        print(f"check {name}: {'PASS' if ok else 'FAIL'}: {detail}")
+    summary["checks"] = {name: {"passed": ok, "detail": detail} for name, (ok, detail) in checks.items()}
     if args.json:
         args.json.write_text(json.dumps(summary, indent=1, default=str) + "\n")
     if recorder:
@@ -278,7 +396,7 @@ def main(argv: list[str] | None = None) -> int:
         args.record.parent.mkdir(parents=True, exist_ok=True)
         args.record.write_text(json.dumps(trace, indent=1) + "\n")
         print(f"trace: {len(trace['devices'][0]['samples'])} samples written to {args.record}")
-    return 0
+    return 0 if all(ok for ok, _ in checks.values()) else 1
 
 
 def _fmt(value: float | None, unit: str) -> str:

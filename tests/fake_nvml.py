@@ -20,6 +20,8 @@ Trace format (``tests/data/nvml_*.json``; ``scripts/gpu_check.py --record`` writ
         "energy_start_mj": 1000000,
         "counter_resets_at": [],              # trace times where the counter restarts from 0 (driver reload)
         "lost_at_s": null,                    # from this trace time every call on it -> GPU_IS_LOST
+        "glitches": [{"t": 1.2, "until": 1.3, "energy_mj": 18446744073709551615, "power_mw": 4294967295}],
+                                              # a faulty driver's answers over [t, until): optional keys
         "samples": [{"t": 0.0, "power_mw": 61000, "util_gpu": 0, "util_mem": 0, "mem_used": 0,
                      "energy_mj": 1000000}]   # energy_mj optional: recorded counter values replayed as-is
      }]}
@@ -75,6 +77,7 @@ class _Device:
         self.period = float(spec.get("counter_period_s", 0.1))
         self.start_mj = float(spec.get("energy_start_mj", 0.0))
         self.resets = sorted(float(t) for t in spec.get("counter_resets_at", []))
+        self.glitches = list(spec.get("glitches", []))
         # cumulative integral (mJ) of the piecewise-linear power at each sample time
         self.cum = [0.0]
         for a, b in zip(samples, samples[1:], strict=False):
@@ -91,6 +94,13 @@ class _Device:
         w = (t - a["t"]) / (b["t"] - a["t"])
         return float(a.get(key, 0)) + w * (float(b.get(key, 0)) - float(a.get(key, 0)))
 
+    def glitch(self, key: str, t: float) -> float | None:
+        """The faulty value a glitch in the trace gives for ``key`` at trace time ``t``, if any."""
+        for g in self.glitches:
+            if key in g and float(g["t"]) <= t < float(g.get("until", math.inf)):
+                return float(g[key])
+        return None
+
     def power_mw(self, t: float) -> float:
         return self._at("power_mw", t)
 
@@ -106,6 +116,9 @@ class _Device:
         return self.cum[i] + (a["power_mw"] + self.power_mw(t)) / 2 * (t - a["t"])
 
     def energy_mj(self, t: float) -> int:
+        glitch = self.glitch("energy_mj", t)
+        if glitch is not None:
+            return int(glitch)
         tick = math.floor(t / self.period) * self.period  # the counter only moves every period
         if self.recorded_energy:
             return int(self._at("energy_mj", tick))
@@ -224,6 +237,9 @@ class FakeNvml:
     def nvmlDeviceGetPowerUsage(self, handle):  # noqa: N802
         dev, t = self._device("nvmlDeviceGetPowerUsage", handle)
         self._not_supported_on_mig(handle)
+        glitch = dev.glitch("power_mw", t)
+        if glitch is not None:
+            return int(glitch)
         return int(dev.integral_mj(t) - dev.integral_mj(t - 1.0))  # mean mW over the last 1 s
 
     def nvmlDeviceGetFieldValues(self, handle, fieldIds):  # noqa: N802
@@ -234,7 +250,8 @@ class FakeNvml:
             values[i].timestamp = int(t * 1e6)
             if field_id == _real.NVML_FI_DEV_POWER_INSTANT and dev.spec.get("power_instant", True):
                 values[i].valueType = _real.NVML_VALUE_TYPE_UNSIGNED_INT
-                values[i].value.uiVal = int(dev.power_mw(t))
+                glitch = dev.glitch("power_mw", t)
+                values[i].value.uiVal = int(glitch if glitch is not None else dev.power_mw(t))
                 values[i].nvmlReturn = _real.NVML_SUCCESS
             else:
                 values[i].nvmlReturn = _real.NVML_ERROR_NOT_SUPPORTED

@@ -4,13 +4,17 @@ Real RAPL hardware cannot exist in CI, so this writes the same files the kernel 
 ``/sys/class/powercap`` (``name``, ``energy_uj``, ``max_energy_range_uj``, ``constraint_0_max_power_uw``)
 and advances ``energy_uj`` at a known power, wrapping at ``max_energy_range_uj`` like the hardware.
 
-Two ways to advance the counters:
+Three ways to advance the counters:
 
 * ``tree.advance(seconds)``: deterministic, no thread; exact truth for delta and wrap arithmetic.
 * ``tree.start()`` / ``tree.stop()`` (or ``with tree.running():``): a writer thread that sets each counter
   from the wall clock, ``energy = start + power x (now - t_start)`` (wrapped), every ``tick_s``.
   ``tree.total_j(zone)`` is the unwrapped energy the fake hardware has reported so far, and
   ``with tree.frozen():`` pauses the writer so a test can read the sampler and the truth at the same instant.
+  A Python writer can be starved of the GIL, so its counters may lag the clock and then jump.
+* ``tree.follow_clock()`` then ``tree.sync()`` before every read (a sampler subclass does it): each read sees
+  the counter exactly as the clock says at that moment, as RAPL's hardware-updated registers are; for
+  tests whose truth must not depend on a thread being scheduled.
 
 Each counter is written atomically (temp file + ``os.replace``) so a reader never sees a half-written
 number, as with real sysfs. Use from tests as ``from powercap_tree import FakePowercap`` (the tests
@@ -65,6 +69,7 @@ class FakePowercap:
         self._lock = threading.RLock()
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
+        self._follow: tuple[dict[str, float], float] = ({}, time.monotonic())
         self.writes = 0
 
     # -- building -----------------------------------------------------------------------------------
@@ -104,7 +109,8 @@ class FakePowercap:
         start_uj: int = 0,
         max_power_w: float | None = None,
     ) -> FakeZone:
-        """A ``package-N`` zone with optional core/uncore/dram subzones (numbered 0, 1, 2 like Intel)."""
+        """A ``package-N`` zone with optional core/uncore/dram subzones (numbered 0, 1, 2 like Intel); each
+        subzone states the same ``max_power_w`` as its package (its ``constraint_0_max_power_uw``)."""
         top = f"{self.control_type}:{index}"
         package = self.add_zone(
             top,
@@ -117,7 +123,8 @@ class FakePowercap:
         sub = 0
         for name, watts in (("core", core_w), ("uncore", uncore_w), ("dram", dram_w)):
             if watts is not None:
-                self.add_zone(f"{top}:{sub}", name, power_w=watts, max_range_uj=max_range_uj, start_uj=start_uj)
+                self.add_zone(f"{top}:{sub}", name, power_w=watts, max_range_uj=max_range_uj, start_uj=start_uj,
+                              max_power_w=max_power_w)
                 sub += 1
         return package
 
@@ -166,6 +173,20 @@ class FakePowercap:
 
         self._thread = threading.Thread(target=run, name="fake-powercap-writer", daemon=True)
         self._thread.start()
+
+    def follow_clock(self) -> None:
+        """From now on ``sync()`` sets every counter from the wall clock (no thread)."""
+        with self._lock:
+            self._follow = ({zid: z.total_uj for zid, z in self.zones.items()}, time.monotonic())
+
+    def sync(self) -> None:
+        """Set every counter to what the clock says now (after ``follow_clock()``)."""
+        with self._lock:
+            base, t_start = self._follow
+            elapsed = time.monotonic() - t_start
+            for zid, zone in self.zones.items():
+                zone.total_uj = base.get(zid, 0.0) + zone.power_w * elapsed * 1e6
+                self._write(zone)
 
     def stop(self) -> None:
         if self._thread is None:

@@ -195,7 +195,10 @@ def test_registry_uses_the_model_when_nothing_measures(monkeypatch: pytest.Monke
 
 
 def test_process_scope_ignores_other_processes_work():
-    """A neighbour's busy loop moves the machine-scope estimate, not the process-scope one."""
+    """A neighbour's busy loop moves the machine-scope estimate, not the process-scope one.
+
+    The neighbour is no descendant of ours (its parent exits at once, so it is re-parented): work of our own
+    child processes is ours and counts (``test_process_scope_counts_live_children_in_their_window``)."""
     import subprocess
     import sys
     import time as _time
@@ -205,15 +208,14 @@ def test_process_scope_ignores_other_processes_work():
 
     machine = Meter(create({"cpu_scope": "machine"}))
     process = Meter(create({"cpu_scope": "process"}))
-    spinner = subprocess.Popen([sys.executable, "-c", "import time\nt=time.time()\nwhile time.time()-t<0.8: pass"])
-    try:
-        machine.begin("w")
-        process.begin("w")
-        _time.sleep(0.6)
-        p = process.end("w")
-        m = machine.end("w")
-    finally:
-        spinner.wait()
+    spin = "import time\nt=time.time()\nwhile time.time()-t<0.8: pass"
+    launcher = f"import subprocess, sys; subprocess.Popen([sys.executable, '-c', {spin!r}])"
+    subprocess.run([sys.executable, "-c", launcher], check=True)  # returns at once, leaving the orphan spinning
+    machine.begin("w")
+    process.begin("w")
+    _time.sleep(0.6)
+    p = process.end("w")
+    m = machine.end("w")
     floor = p.domains[0].details["idle_power_w"] * p.duration_s
     max_extra = p.domains[0].details["max_w_per_cpu"] - p.domains[0].details["idle_w_per_cpu"]
     p_cpu = next(d.energy_j for d in p.domains if d.key == "cpu:package")

@@ -16,6 +16,7 @@ import pytest
 
 from energybench.distributed import (
     DEFAULT_TIMEOUT_S,
+    REPORT_VERSION,
     DistConfig,
     DistributedError,
     aggregate,
@@ -53,6 +54,8 @@ def report(
     timeline: tuple = (),
     own_gpu: int | None = None,
     world_size: int = 2,
+    host_id: str | None = None,
+    barrier_wall_s: float | None = None,
 ) -> dict[str, Any]:
     m = Measurement(
         name=window,
@@ -64,8 +67,14 @@ def report(
         metadata={"samplers": {"powercap": {"root": "/sys/class/powercap"}}},
         timeline=timeline,
     )
+    extra: dict[str, Any] = {}
+    if host_id is not None:
+        extra["host_id"] = host_id
+    if barrier_wall_s is not None:
+        extra["barrier_wall_s"] = barrier_wall_s
     return {
-        "version": 1,
+        **extra,
+        "version": REPORT_VERSION,
         "window": window,
         "rank": rank,
         "world_size": world_size,
@@ -430,3 +439,62 @@ def test_local_figures_are_marked_as_one_ranks() -> None:
     }
     assert out.energy_j == m.energy_j and out.warnings[-1] == "not aggregated across ranks: raised"
     assert out.metadata["samplers"] == m.metadata["samplers"]
+
+
+# ------------------------------------------------------------------------------------------ host identity, clocks
+def test_containers_on_one_machine_are_one_host_whatever_their_hostnames() -> None:
+    """Two containers (hostnames ctr-a, ctr-b) share the kernel, hence its boot id and its RAPL package."""
+    shared = "boot:0f3c9a1e-1111-2222-3333-444455556666"
+    reports = [report(0, [dom("cpu:package-0", 100.0)], host="ctr-a", host_id=shared),
+               report(1, [dom("cpu:package-0", 100.0)], host="ctr-b", host_id=shared)]
+    m = aggregate(reports)
+    assert m.energy_j == pytest.approx(100.0)  # the package once, not twice
+    hosts = m.metadata["distributed"]["hosts"]
+    assert list(hosts) == ["ctr-a"] and hosts["ctr-a"]["hostnames"] == ["ctr-a", "ctr-b"]
+    assert hosts["ctr-a"]["host_id"] == shared
+    assert [r["hostname"] for r in m.metadata["distributed"]["ranks"]] == ["ctr-a", "ctr-b"]
+
+
+def test_two_machines_with_the_same_hostname_are_two_hosts() -> None:
+    reports = [report(0, [dom("cpu:package-0", 100.0)], host="localhost", host_id="boot:aaaa"),
+               report(1, [dom("cpu:package-0", 60.0)], host="localhost", host_id="boot:bbbb")]
+    m = aggregate(reports)
+    assert m.energy_j == pytest.approx(160.0)
+    assert sorted(m.metadata["distributed"]["hosts"]) == ["localhost", "localhost#2"]
+
+
+def test_host_id_is_the_kernels_boot_id_unless_a_host_is_named(tmp_path) -> None:
+    from energybench.distributed.launcher import host_id
+
+    boot = tmp_path / "boot_id"
+    boot.write_text("0f3c9a1e-1111-2222-3333-444455556666\n")
+    assert host_id({"boot_id_path": str(boot)}, {}) == "boot:0f3c9a1e-1111-2222-3333-444455556666"
+    machine = tmp_path / "machine-id"
+    machine.write_text("abc123\n")
+    gone = str(tmp_path / "none")
+    assert host_id({"boot_id_path": gone, "machine_id_paths": [str(machine)]}, {}) == "machine:abc123"
+    assert host_id({"boot_id_path": gone, "machine_id_paths": [gone]}, {}).startswith("hostname:")
+    assert host_id({}, {"ENERGYBENCH_HOST": "node7"}) == "name:node7"
+    with open("/proc/sys/kernel/random/boot_id") as fh:  # this machine's own
+        assert host_id({}, {}) == f"boot:{fh.read().strip()}"
+
+
+def test_window_duration_uses_each_ranks_own_clock_and_the_measured_offset() -> None:
+    """Rank 1's wall clock runs 2.5 s ahead. Both ranks measured the same 10 s: the job's window is 10 s,
+    and they did not begin 2.5 s apart (the offset is measured as both leave the exchange's barrier)."""
+    reports = [report(0, [dom("cpu:package-0", 100.0)], start=1000.0, duration=10.0, barrier_wall_s=1010.2),
+               report(1, [dom("cpu:package-0", 100.0)], host="h2", start=1002.5, duration=10.0,
+                      barrier_wall_s=1012.7)]
+    m = aggregate(reports)
+    assert m.duration_s == pytest.approx(10.0)
+    assert m.start_time == pytest.approx(1000.0)
+    assert not any("apart" in w for w in m.warnings)
+    assert m.metadata["distributed"]["clock_offsets_s"] == {"0": 0.0, "1": pytest.approx(2.5)}
+
+
+def test_ranks_that_really_began_apart_are_still_warned_about() -> None:
+    reports = [report(0, [dom("cpu:package-0", 100.0)], start=1000.0, duration=10.0, barrier_wall_s=1013.0),
+               report(1, [dom("cpu:package-0", 70.0)], host="h2", start=1003.0, duration=7.0, barrier_wall_s=1013.0)]
+    m = aggregate(reports)
+    assert m.duration_s == pytest.approx(10.0)
+    assert any("up to 3 s apart" in w for w in m.warnings)

@@ -114,12 +114,16 @@ def test_gpu_check_script_against_the_fake(tmp_path: Path) -> None:
         str(REPO / "scripts" / "gpu_check.py"),
         *("--fake-nvml", str(REPO / "tests" / "data" / TRACE), "--fake-start", "1.2"),
         *("--seconds", "1", "--idle-seconds", "0.5", "--size", "64", "--interval", "0.02"),
-        *("--json", str(summary), "--record", str(record), "--no-sensors"),
+        *("--json", str(summary), "--record", str(record), "--no-sensors", "--check-windows", "2"),
     ]
-    out = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, timeout=120, check=False)
-    assert out.returncode == 0, out.stderr
+    out = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, timeout=180, check=False)
+    assert out.returncode == 0, out.stdout + out.stderr
     assert "counter energy (nvml-energy-counter)" in out.stdout and "ratio counter / power-integrated" in out.stdout
+    for check in ("1 trial windows", "2 only the job's GPUs", "4 edge reads"):
+        assert f"check {check}: PASS" in out.stdout, out.stdout
+    assert "seen, not measured: gpu:1, gpu:2" in out.stdout  # the fake has three GPUs; the job uses one
     data = json.loads(summary.read_text())
+    assert all(c["passed"] for c in data["checks"].values()) and len(data["checks"]) == 3
     assert 0.8 < data["ratio_counter_over_polled"] < 1.2
     assert data["idle_power_counter_w"] == pytest.approx(62, rel=0.1)  # the trace's idle part
     assert data["load_power_w"] > 150 and data["workload"]["device"] == "cpu"
@@ -148,3 +152,28 @@ def test_nested_windows_each_get_their_own_gpu_activity() -> None:
     inner_n = inner.metadata["samplers"]["nvml:gpu:0"]["window"]["samples"]
     outer_n = outer.metadata["samplers"]["nvml:gpu:0"]["window"]["samples"]
     assert inner_n >= 2 and outer_n > inner_n  # the outer window saw every sample of the inner one and more
+
+
+def _gpu_check_module():  # noqa: ANN202
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("gpu_check", REPO / "scripts" / "gpu_check.py")
+    module = importlib.util.module_from_spec(spec)
+    assert spec.loader is not None
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_gpu_check_flags_a_counter_that_misbehaves_at_window_edges() -> None:
+    """The script's edge-read check fails when a reading is impossible (here: the fake's counter answers a
+    bogus value for a moment), so on a real GPU it would catch the old edge-read defect."""
+    gpu_check = _gpu_check_module()
+    prepared = gpu_check.prepare_matmuls(32, "float32", 0)
+    fake = replay(load_trace(TRACE))
+    samplers = create(fake, gpu_indices=[0], nvml_mode="counter")
+    now = fake.clock()
+    fake.devices[0].glitches = [{"t": now + 0.3, "until": now + 0.5, "energy_mj": 5}]  # a "reset" that heals
+    ok, detail = gpu_check.check_nested_edges(samplers, "gpu:0", prepared, 2)
+    assert not ok and "with a reset, wrap or impossible figure" in detail
+    healthy = create(replay(), gpu_indices=[0], nvml_mode="counter")
+    assert gpu_check.check_nested_edges(healthy, "gpu:0", prepared, 2)[0]

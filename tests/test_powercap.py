@@ -50,7 +50,9 @@ def test_domains_keys_overlap_and_provenance(tree: FakePowercap) -> None:
     assert counted == {"cpu:package-0", "cpu:dram-0", "cpu:package-1", "cpu:dram-1"}
     assert all(d.source == "measured" and d.method == "rapl-powercap" for d in domains.values())
     assert domains["cpu:package-0"].max_value == pytest.approx(262_143.328850)
-    assert domains["cpu:package-0"].details["wrap_period_s_at_max_power"] == pytest.approx(262_143.32885 / 125)
+    # the wrap period is taken at the most the zone can draw: 1.5 x its highest constraint (PL2 headroom)
+    assert domains["cpu:package-0"].max_power_w == pytest.approx(187.5)
+    assert domains["cpu:package-0"].details["wrap_period_s_at_max_power"] == pytest.approx(262_143.32885 / 187.5)
     assert domains["cpu:dram-1"].details["zone"] == "intel-rapl:1:1"
 
 

@@ -214,3 +214,45 @@ def test_sum(energy):
     rounds = run["benchmarks"][0]["rounds"]
     assert all(r["energy_j"] > 0 and r["source"] in ("measured", "estimated") for r in rounds)
     assert run["machine"]["samplers"] and run["machine"]["cpu_model"]
+
+
+COARSE = FAKE + '''
+class Coarse(BaseSampler):
+    """A GPU-like counter that only moves every second."""
+    name = "fake-coarse"
+    kind = "counter"
+    resolution_s = 1.0
+
+    def __init__(self):
+        self.t0 = time.monotonic()
+
+    def domains(self):
+        return [Domain("gpu:0", "measured", "fake counter updated every 1 s")]
+
+    def read(self):
+        return {"gpu:0": 100.0 * int(time.monotonic() - self.t0)}
+
+def with_coarse():
+    return [Clock(), Coarse()]
+'''
+
+
+def test_rounds_that_miss_a_device_are_partial_shown_and_left_out(pytester):
+    """Uncalibrated 5 ms rounds on a counter that moves every second: the GPU has no figure in any round,
+    so no round's total is the round's energy. They are saved as partial, warned about, and not summarised."""
+    pytester.makepyfile(fakesamplers=COARSE)
+    pytester.syspathinsert()
+    pytester.makepyfile(test_short="""
+import time
+
+def test_short(energy):
+    energy.pedantic(time.sleep, args=(0.005,), rounds=3, iterations=1, warmup_rounds=0)
+""")
+    res = pytester.runpytest("--energy-samplers-from", "fakesamplers:with_coarse", "-p", "no:randomly",
+                             "--energy-save", "short")
+    assert res.ret == 0
+    res.stdout.fnmatch_lines(["*warning: test_short.py::test_short: 3 of 3 rounds partial (trial 0, 1, 2: "
+                              "no figure for gpu:0): left out of medians, ratios and gates*"])
+    bench = saved(pytester, 0)["benchmarks"][0]
+    assert [r["missing"] for r in bench["rounds"]] == [["gpu:0"]] * 3
+    assert bench["stats"] == {}  # nothing summarised from partial rounds

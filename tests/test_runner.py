@@ -175,7 +175,7 @@ def test_plugin_that_raises_keeps_finished_trials(plugin_path: str, tmp_path: Pa
     bench.mkdir()
     (bench / "s.py").write_text(
         "from energybench import Suite\n"
-        "SUITES = [Suite('toy', methods=['toy-scale-0.5'], options={'toy': {'fail_after': 5}})]\n"
+        "SUITES = [Suite('toy', methods=['toy-scale-0.5'], options={'toy': {'fail_at_setup': 4}})]\n"
     )
     env = {"PYTHONPATH": plugin_path}
     res = cli(["run", str(bench), "--trials", "4", "--idle", "0", "--results", str(tmp_path / "res")], env)
@@ -184,8 +184,10 @@ def test_plugin_that_raises_keeps_finished_trials(plugin_path: str, tmp_path: Pa
     assert lines == [lines[0]] and "toy plugin exploded on purpose" in lines[0]
     assert "Traceback" not in res.stderr
     run = storage.load_run(next((tmp_path / "res").glob("*.json")))
-    # 2 warm-up calls, then trials: calls 3, 4 (trial 0) and 5 (trial 1, baseline) succeed, the 6th raises
-    assert sum(len(b.rounds) for b in run.benchmarks) == 3
+    # setup 1 is the warm-up, 2 the calibration, 3 the first trial: the compressed model raises in its second
+    # trial, and the trials finished before it (both models' first, maybe the baseline's second) are kept
+    rounds = sorted(len(b.rounds) for b in run.benchmarks)
+    assert rounds in ([1, 1], [1, 2]), rounds
     boom = cli(["run", str(bench), "--subjects", "toy/toy-boom", "--idle", "0", "--no-save"], env)
     assert boom.returncode == 3 and "boom from the toy plugin" in boom.stderr and "Traceback" not in boom.stderr
 

@@ -15,12 +15,14 @@ import resource
 import signal
 import subprocess
 import sys
+import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from energybench.atomic import write_error, write_text_atomic
 from energybench.errors import EXIT_NOT_SAVED, ConfigError, SamplerError
-from energybench.measurement import Measurement
+from energybench.measurement import DomainEnergy, Measurement
 from energybench.options import (
     CARBON_OPTIONS,
     SAMPLER_OPTIONS,
@@ -43,6 +45,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_to_argparse(parser, CARBON_OPTIONS, "carbon")
     add_to_argparse(parser, SAMPLER_OPTIONS, "samplers")
     parser.add_argument("--interval", type=_seconds, default=0.1, help="polling period of power-only sources, s")
+    parser.add_argument("--idle", type=_idle_seconds, default=0.0, metavar="S",
+                        help="measure S seconds of idle power first: the floor RAPL's share for the command is "
+                        "taken above (default 0: $ENERGYBENCH_RAPL_IDLE_W, else no RAPL share)")
     parser.add_argument("--json", metavar="PATH", help="also write the measurement as JSON (atomically)")
     parser.add_argument("--name", default=None, help="window name (default: the command's name)")
     parser.add_argument("cmd", nargs=argparse.REMAINDER, metavar="-- CMD [ARGS...]")
@@ -66,7 +71,9 @@ def run(args: argparse.Namespace) -> int:
         meter.close()
         raise SamplerError("no energy sampler can read here with these options; `energybench sensors` says why")
     name = args.name or Path(cmd[0]).name
-    cpu_before = _machine_busy_cpu_s()
+    idle = _measure_idle(meter, args.idle)
+    busy = _busy_reader(meter)
+    cpu_before = busy()
     rusage_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     forwarder = _SignalForwarder()  # installed before the child exists: a Ctrl-C now is not a traceback
     meter.begin(name)
@@ -84,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
     meter.close()
     rusage_after = resource.getrusage(resource.RUSAGE_CHILDREN)
     tree_cpu = (rusage_after.ru_utime - rusage_before.ru_utime) + (rusage_after.ru_stime - rusage_before.ru_stime)
-    attribution = _attribution(result, tree_cpu, _machine_busy_cpu_s() - cpu_before)
+    attribution = _attribution(result, tree_cpu, busy() - cpu_before, _rapl_floor(idle, values))
     code = child.returncode if child.returncode >= 0 else 128 - child.returncode
     print(format_report(result, cmd, code, attribution, interrupted, _no_counter_reasons(result)), file=sys.stderr)
     failed = not_saved = False
@@ -169,32 +176,106 @@ class _SignalForwarder:
             signal.signal(sig, handler)
 
 
-def _machine_busy_cpu_s() -> float:
-    import psutil
+def _idle_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value >= 0):
+        raise argparse.ArgumentTypeError(f"must be seconds >= 0, got {text!r}")
+    return value
 
-    t = psutil.cpu_times()
-    return sum(t) - t.idle - getattr(t, "iowait", 0.0)
+
+def _measure_idle(meter: Any, seconds: float) -> Measurement | None:
+    """An idle window before the command, when asked for: RAPL has no idle floor of its own."""
+    if seconds <= 0:
+        return None
+    print(f"energybench: measuring idle power for {seconds:g} s (keep the machine quiet)", file=sys.stderr)
+    with meter.window("idle") as w:
+        time.sleep(seconds)
+    return w.result
 
 
-def _attribution(result: Measurement, tree_cpu_s: float, machine_busy_s: float) -> dict[str, Any]:
-    """Share of the machine-wide figure due to the command's process tree, by CPU time.
+def _busy_reader(meter: Any) -> Callable[[], float]:
+    """Machine busy CPU-seconds as the figure being split counts them: the CPU model's own reader (over the
+    CPUs this process may use), else every CPU's (RAPL measures whole packages). Guest time is not counted
+    twice: it is already inside user time."""
+    from energybench.samplers.cpu_time import busy_cpu_seconds
 
-    Only the estimated CPU domains are machine-wide here; the child's CPU seconds come from the kernel
-    (rusage of reaped children), so they are exact even for short-lived grandchildren.
+    model = next((s for s in meter.samplers if s.name == "cpu-model"), None)
+    reader = getattr(model, "busy_cpu_seconds", None)
+    if model is not None and getattr(model, "scope", "machine") == "machine" and reader is not None:
+        return cast(Callable[[], float], reader)
+    return busy_cpu_seconds
+
+
+def _rapl_floor(idle: Measurement | None, values: Mapping[str, Any]) -> tuple[float | None, str]:
+    """RAPL's idle floor in watts (the packages' draw with the machine idle) and where it came from."""
+    from energybench.samplers.rapl_share import IDLE_ENV, idle_floor_option
+
+    if idle is not None and idle.duration_s > 0:
+        joules = [d.energy_j for d in idle.domains if d.method == "rapl-powercap" and _is_cpu_work(d)]
+        if joules and all(math.isfinite(j) for j in joules):
+            return sum(joules) / idle.duration_s, f"measured over {idle.duration_s:.3g} s before the command"
+    watts, label = idle_floor_option(values)
+    if watts is not None:
+        return watts, label
+    return None, f"no RAPL idle floor: pass --idle SECONDS or --rapl-idle-w W, or set {IDLE_ENV}"
+
+
+def _is_cpu_work(d: DomainEnergy) -> bool:
+    """CPU domains split by CPU time: counted, on the CPU, not memory (DRAM draws by memory held)."""
+    return d.device == "cpu" and d.counted and "dram" not in d.key
+
+
+def _attribution(
+    result: Measurement, tree_cpu_s: float, machine_busy_s: float, rapl_floor: tuple[float | None, str]
+) -> dict[str, Any]:
+    """The command's share of the CPU energy above the idle floor, its CO2e, and how it was worked out.
+
+    * CPU model, machine scope: the dynamic (above-floor) energy split by the process tree's CPU time.
+    * CPU model, process scope: the figure already counts only this process tree, so its part above the
+      floor is the command's (no second split by CPU time).
+    * RAPL: the packages' energy above the idle floor (``--idle`` or ``$ENERGYBENCH_RAPL_IDLE_W``) split by
+      CPU time; without a floor there is no share (charging the floor would bill the command for the
+      machine being on).
     """
     from energybench.samplers.cpu_model import attribute_by_cpu_time
 
-    # DRAM draws by memory held, not CPU time: only the CPU domains are split by CPU seconds
-    cpu = [d for d in result.domains if d.device == "cpu" and d.counted and "dram" not in d.key]
+    cpu = [d for d in result.domains if _is_cpu_work(d) and math.isfinite(d.energy_j)]
     machine_j = sum(d.energy_j for d in cpu)
-    idle_j = sum(float(d.details.get("idle_power_w", 0.0)) for d in cpu) * result.duration_s
-    share = attribute_by_cpu_time(machine_j, idle_j, machine_busy_s, tree_cpu_s)
-    return {
-        "cpu_s": tree_cpu_s,
-        "machine_busy_cpu_s": machine_busy_s,
-        "cpu_energy_j": share,
-        "machine_cpu_energy_j": machine_j,
-    }
+    out: dict[str, Any] = {"cpu_s": tree_cpu_s, "machine_busy_cpu_s": machine_busy_s, "machine_cpu_energy_j": machine_j,
+                           "cpu_energy_j": None, "co2e_g": None, "basis": None, "idle_floor_w": None, "note": None}
+    if not cpu:
+        out["note"] = "no CPU energy figure to split"
+        return out
+    rapl = [d for d in cpu if d.method == "rapl-powercap"]
+    model = [d for d in cpu if d.method != "rapl-powercap"]
+    share = 0.0
+    if model:
+        floor_w = sum(float(d.details.get("idle_power_w", 0.0)) for d in model)
+        model_j = sum(d.energy_j for d in model)
+        if all(str(d.details.get("scope")) == "process" for d in model):
+            share += max(0.0, model_j - floor_w * result.duration_s)
+            out["basis"] = "CPU model in process scope: its energy above the idle floor is this process tree's"
+        else:
+            share += attribute_by_cpu_time(model_j, floor_w * result.duration_s, machine_busy_s, tree_cpu_s)
+            out["basis"] = "CPU model: energy above the idle floor x the command's share of busy CPU time"
+        out["idle_floor_w"] = floor_w
+    if rapl:
+        rapl_w, source = rapl_floor
+        if rapl_w is None:
+            out["note"] = source
+            return out
+        share += attribute_by_cpu_time(sum(d.energy_j for d in rapl), rapl_w * result.duration_s, machine_busy_s,
+                                       tree_cpu_s)
+        out["basis"] = f"RAPL packages above an idle floor of {rapl_w:.3g} W ({source}) x the command's share " \
+                       "of busy CPU time"
+        out["idle_floor_w"] = rapl_w
+    out["cpu_energy_j"] = share
+    if result.carbon is not None and result.energy_j > 0:
+        out["co2e_g"] = result.carbon.co2e_g * share / result.energy_j  # the window's effective factor and PUE
+    return out
 
 
 def _no_counter_reasons(result: Measurement) -> list[str]:

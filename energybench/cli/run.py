@@ -53,7 +53,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--phase", choices=("train", "inference"), help="only this phase")
     add_to_argparse(p, ["results"])
     p.add_argument("--name", default="compression", help="run name in the file name (default compression)")
-    p.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
+    p.add_argument("--device", default="cpu",
+                   help="cpu, cuda (the current CUDA device) or cuda:N; only its GPU is measured (default cpu)")
     p.add_argument("--threads", type=for_argparse(thread_count), metavar="N",
                    help="torch intra-op threads to pin (default: torch's)")
     p.add_argument("--seed", type=for_argparse(seed_value), default=0, help="base seed (default 0)")

@@ -19,6 +19,13 @@ so ``str(result)`` and DataFrames read as a per-host, per-rank breakdown and the
 itself), ``duplicates``, the ``launcher`` environment of rank 0 and the aggregation settings. Duration spans
 the earliest begin to the latest end.
 
+**Hosts and clocks.** A host is what the kernel says is shared (``launcher.host_id``: the boot id), so
+containers on one machine with hostnames of their own are one host; its label is the lowest rank's
+hostname (a second machine with the same name is ``name#2``). Hosts' wall clocks differ: the window's
+duration is built from each rank's monotonic duration, with wall-clock starts compared only after taking out
+each rank's clock offset to rank 0, measured as every rank leaves the exchange's barrier
+(``metadata["distributed"]["clock_offsets_s"]``).
+
 **Carbon per host.** Each rank may pass its own region/intensity/PUE (hosts in different places); all ranks
 of a host must agree and either every rank gives one or none does. A host's grams are the sum of its ranks'
 grams in proportion to the joules they keep; the job's grams are the sum over hosts, with an effective
@@ -38,7 +45,7 @@ from energybench.distributed.errors import DistributedError
 from energybench.integrate import thin
 from energybench.measurement import JOULES_PER_KWH, CarbonInfo, DomainEnergy, Measurement
 
-REPORT_VERSION = 1
+REPORT_VERSION = 2  # 2: host_id and barrier_wall_s
 KEY_FORMAT = "<host>/rank<N>/<domain>"
 _SKEW_WARN_S = 1.0  # ranks entering a window further apart than this (and 5% of it) get a warning
 _SKEW_WARN_FRACTION = 0.05
@@ -65,10 +72,12 @@ def aggregate(reports: Sequence[Mapping[str, Any]], *, aggregation: Mapping[str,
     Pure: the same reports give the same result on every rank. Raises ``DistributedError`` when ranks ended
     different windows or disagree on carbon settings.
     """
-    reports = sorted(reports, key=lambda r: r["rank"])
     _check_reports(reports)
+    reports = _unify_hosts(sorted(reports, key=lambda r: r["rank"]))
     measurements = {r["rank"]: Measurement.from_dict(r["measurement"]) for r in reports}
     _check_carbon_settings(reports)
+    offsets = _clock_offsets(reports)
+    starts = {rank: m.start_time - offsets[rank] for rank, m in measurements.items()}  # in rank 0's clock
 
     kept, duplicates = _deduplicate(reports, measurements)
     owned_j: dict[int, float] = {r["rank"]: 0.0 for r in reports}
@@ -80,14 +89,14 @@ def aggregate(reports: Sequence[Mapping[str, Any]], *, aggregation: Mapping[str,
     hosts_info = _host_entries(reports, ranks_info, measurements)
     carbon, carbon_warning = _job_carbon(reports, measurements, hosts_info)
 
-    start = min(m.start_time for m in measurements.values())
-    end = max(m.start_time + m.duration_s for m in measurements.values())
+    start = min(starts.values())
+    end = max(starts[rank] + m.duration_s for rank, m in measurements.items())  # each rank's monotonic span
     domains = tuple(_prefixed_domain(rep_host(reports, rank), rank, dom) for rank, dom in kept)
 
     warnings = _merged_warnings(reports, measurements)
     if carbon_warning:
         warnings.append(carbon_warning)
-    skew = max(m.start_time for m in measurements.values()) - start
+    skew = max(starts.values()) - start
     if skew > max(_SKEW_WARN_S, _SKEW_WARN_FRACTION * (end - start)):
         warnings.append(
             f"ranks began window {reports[0]['window']!r} up to {skew:.3g} s apart: shared devices are measured "
@@ -110,7 +119,10 @@ def aggregate(reports: Sequence[Mapping[str, Any]], *, aggregation: Mapping[str,
         "duplicates": duplicates,
         "launcher": reports[0].get("launcher"),
         "aggregation": dict(aggregation or {}),
+        "clock_offsets_s": {str(rank): offset for rank, offset in offsets.items()},
     }
+    missing = [prefixed_key(rep["host"], rep["rank"], key) for rep in reports
+               for key in measurements[rep["rank"]].missing]
     return Measurement(
         name=reports[0]["window"],
         start_time=start,
@@ -119,8 +131,38 @@ def aggregate(reports: Sequence[Mapping[str, Any]], *, aggregation: Mapping[str,
         carbon=carbon,
         warnings=tuple(warnings),
         metadata=metadata,
-        timeline=_merge_timelines(reports, measurements, kept, start),
+        timeline=_merge_timelines(reports, measurements, kept, start, starts),
+        missing=tuple(missing),
     )
+
+
+def _unify_hosts(reports: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Reports with ``host`` set to one label per ``host_id``: the lowest rank's hostname, or ``name#N``
+    when another machine already has that name. ``hostname`` keeps what the rank itself said."""
+    label_of: dict[str, str] = {}
+    taken: set[str] = set()
+    for rep in reports:
+        hid = str(rep.get("host_id") or rep["host"])
+        if hid in label_of:
+            continue
+        label, n = str(rep["host"]), 2
+        while label in taken:
+            label, n = f"{rep['host']}#{n}", n + 1
+        label_of[hid] = label
+        taken.add(label)
+    return [{**rep, "hostname": rep["host"], "host_id": str(rep.get("host_id") or rep["host"]),
+             "host": label_of[str(rep.get("host_id") or rep["host"])]} for rep in reports]
+
+
+def _clock_offsets(reports: Sequence[Mapping[str, Any]]) -> dict[int, float]:
+    """Each rank's wall clock minus rank 0's, from the instant all left the barrier (0 when not measured)."""
+    ref = reports[0].get("barrier_wall_s")
+    out = {}
+    for rep in reports:
+        mine = rep.get("barrier_wall_s")
+        out[rep["rank"]] = float(mine) - float(ref) if isinstance(mine, int | float) and isinstance(
+            ref, int | float) else 0.0
+    return out
 
 
 def rep_host(reports: Sequence[Mapping[str, Any]], rank: int) -> str:
@@ -290,6 +332,8 @@ def _rank_entry(rep: Mapping[str, Any], m: Measurement, owned_j: float) -> dict[
         "source": m.source,
         "start_time": m.start_time,
         "duration_s": m.duration_s,
+        "hostname": rep.get("hostname", rep["host"]),
+        "host_id": rep.get("host_id"),
         "metadata": extra,
     }
 
@@ -316,6 +360,10 @@ def _host_entries(
             },
         )
         host["ranks"].append(rep["rank"])
+        host["host_id"] = rep.get("host_id")
+        names = host.setdefault("hostnames", [])
+        if rep.get("hostname", rep["host"]) not in names:
+            names.append(rep.get("hostname", rep["host"]))
         host["energy_j"] += info["energy_j"]
         if info["co2e_g"] is None or host["co2e_g"] is None:
             host["co2e_g"] = None
@@ -401,6 +449,7 @@ def _merge_timelines(
     measurements: Mapping[int, Measurement],
     kept: Sequence[tuple[int, DomainEnergy]],
     start: float,
+    starts: Mapping[int, float],
 ) -> tuple[tuple[float, dict[str, float]], ...]:
     """Every kept domain's power on one time axis (seconds from the earliest begin).
 
@@ -413,7 +462,7 @@ def _merge_timelines(
     grid: set[float] = set()
     for rep in reports:
         m = measurements[rep["rank"]]
-        offset = m.start_time - start
+        offset = starts[rep["rank"]] - start
         for t, watts in m.timeline:
             end = round(offset + t, 6)
             grid.add(end)

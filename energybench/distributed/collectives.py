@@ -104,7 +104,10 @@ def exchange(group: AggregationGroup, report: dict[str, Any], timeout_s: float) 
     started = time.monotonic()
     try:
         # The monitored barrier names the ranks that never arrived (on rank 0); the gather moves the data.
+        # Every rank leaves the barrier at about the same instant: its wall clock then, compared across
+        # ranks, is the clock offset between hosts that aggregation corrects window starts by.
         dist.monitored_barrier(group=group.group, timeout=timeout, wait_all_ranks=True)
+        report = {**report, "barrier_wall_s": time.time()}
         dist.all_gather_object(gathered, report, group=group.group)
     except RuntimeError as exc:  # torch's DistError family: timeouts, closed connections
         why = _explain_failure(exc, timeout_s, time.monotonic() - started)

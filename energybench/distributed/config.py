@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from energybench.distributed.launcher import host_name
+from energybench.distributed.launcher import host_id, host_name
 from energybench.errors import ConfigError
 
 TIMEOUT_ENV = "ENERGYBENCH_DIST_TIMEOUT_S"
@@ -31,6 +31,7 @@ class DistConfig:
     on_error: str = "raise"
     host: str = "localhost"
     aggregate: bool = True
+    host_id: str = ""  # which machine (launcher.host_id): ranks with one host_id share devices
 
     @classmethod
     def from_options(
@@ -65,4 +66,5 @@ class DistConfig:
                 f"dist_aggregate / ${AGGREGATE_ENV}={raw_aggregate!r} must be on or off (1/0, true/false): off "
                 "measures this rank alone, e.g. for a window only rank 0 runs"
             )
-        return cls(timeout_s=timeout, on_error=on_error, host=host_name(options, env), aggregate=text in _TRUE)
+        return cls(timeout_s=timeout, on_error=on_error, host=host_name(options, env), aggregate=text in _TRUE,
+                   host_id=host_id(options, env))

@@ -131,6 +131,7 @@ def rank_report(local: Measurement, meter: Meter, config: DistConfig) -> dict[st
         "rank": rank,
         "world_size": dist.get_world_size(),
         "host": config.host,
+        "host_id": config.host_id or config.host,
         "local_rank": env.get("local_rank"),
         "pid": env.get("pid"),
         "own_gpu": _own_gpu_index(env.get("local_rank")),

@@ -95,16 +95,55 @@ def launcher_kind(environ: Mapping[str, str] | None = None) -> str | None:
 
 
 def host_name(options: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None) -> str:
-    """The host this rank runs on, as reports name it.
+    """The host this rank runs on, as reports label it (``host_id`` says which host it is).
 
-    ``options["dist_host"]``, else ``$ENERGYBENCH_HOST``, else the machine's hostname. The override exists
-    because devices are de-duplicated per host: containers on one machine that each get their own hostname
-    but share the same RAPL package should say so (and tests simulate several hosts on one machine).
+    ``options["dist_host"]``, else ``$ENERGYBENCH_HOST``, else the machine's hostname. Devices are
+    de-duplicated by ``host_id`` (the kernel's boot id), so containers on one machine are one host without
+    any setting; the override names hosts and also groups ranks by that name (tests simulate several hosts on
+    one machine with it).
     """
     env = os.environ if environ is None else environ
     options = options or {}
     name = str(options.get("dist_host") or env.get(HOST_ENV) or socket.gethostname()).strip()
     return name.replace("/", "_") or "localhost"  # "/" separates host, rank and domain in aggregated keys
+
+
+BOOT_ID = "/proc/sys/kernel/random/boot_id"
+MACHINE_ID = ("/etc/machine-id", "/var/lib/dbus/machine-id")
+
+
+def host_id(options: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None) -> str:
+    """What the kernel says this host is, so ranks that share hardware are one host whatever their names.
+
+    Containers on one machine each get a hostname (and often a machine id) of their own, yet read the same
+    RAPL packages and the same machine-wide CPU figures: they share the kernel, whose ``boot_id`` is one
+    random UUID per boot, the same in every container and different on every other machine or VM. So a host
+    is ``boot:<boot_id>``; where that cannot be read, ``machine:<machine-id>``, then ``hostname:<name>``.
+    ``ENERGYBENCH_HOST`` / ``dist_host`` (which also set the label) override it: ranks given the same name
+    are one host, as before. ``boot_id_path`` / ``machine_id_paths`` options point elsewhere (tests).
+    """
+    env = os.environ if environ is None else environ
+    options = options or {}
+    named = options.get("dist_host") or env.get(HOST_ENV)
+    if named:
+        return f"name:{str(named).strip()}"
+    boot = _first_line(options.get("boot_id_path") or BOOT_ID)
+    if boot:
+        return f"boot:{boot}"
+    for path in options.get("machine_id_paths") or MACHINE_ID:
+        machine = _first_line(path)
+        if machine:
+            return f"machine:{machine}"
+    return f"hostname:{socket.gethostname()}"
+
+
+def _first_line(path: str) -> str | None:
+    try:
+        with open(path, encoding="ascii") as fh:
+            text = fh.readline().strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+    return text or None
 
 
 def launcher_environment(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
@@ -120,6 +159,7 @@ def launcher_environment(environ: Mapping[str, str] | None = None) -> dict[str, 
     info: dict[str, Any] = {
         "launcher": launcher_kind(env),
         "host": host_name(environ=env),
+        "host_id": host_id(environ=env),
         "pid": os.getpid(),
         "world_size": _first_int(env, _WORLD_SIZE),
         "rank": _first_int(env, _RANK),

@@ -63,8 +63,10 @@ class Benchmark:
         return any(r.items != 1 for r in self.rounds) or self.item_unit is not None
 
     def values(self, figure: str, *, unflagged: bool = False) -> list[float]:
-        """The finite per-round values of one of ``FIGURES`` (``unflagged``: only rounds no flag excludes);
-        computed once per benchmark and figure (a results file may hold hundreds of thousands of rounds)."""
+        """The finite per-round values of one of ``FIGURES``, partial rounds left out (``Round.partial``: a total
+        that misses a domain, or is a lower bound, is not the trial's energy); ``unflagged`` also leaves out the
+        rounds a flag excludes (a saturated machine). Computed once per benchmark and figure (a results file may
+        hold hundreds of thousands of rounds)."""
         key = (figure, unflagged)
         cache = self._values
         if key not in cache:
@@ -72,7 +74,7 @@ class Benchmark:
                 raise ValueError(f"unknown figure {figure!r}; one of {', '.join(FIGURES)}")
             out = []
             for r in self.rounds:
-                if unflagged and r.excluded:
+                if r.partial or (unflagged and r.excluded):
                     continue
                 v = getattr(r, figure)
                 if v is not None and math.isfinite(v):
@@ -83,6 +85,21 @@ class Benchmark:
     @cached_property
     def _values(self) -> dict[tuple[str, bool], list[float]]:
         return {}
+
+    @property
+    def partial_rounds(self) -> tuple[Round, ...]:
+        return tuple(r for r in self.rounds if r.partial)
+
+    @property
+    def partial_warning(self) -> str | None:
+        """One line on the partial rounds: how many, which trials, why, and that they are left out."""
+        partial = self.partial_rounds
+        if not partial:
+            return None
+        reasons = list(dict.fromkeys(r.partial_reason for r in partial if r.partial_reason))
+        trials = ", ".join(str(r.index) for r in partial[:8]) + (", ..." if len(partial) > 8 else "")
+        return (f"{len(partial)} of {len(self.rounds)} rounds partial (trial {trials}: {'; '.join(reasons[:3])}): "
+                "left out of medians, ratios and gates")
 
     def summary(self, figure: str) -> stats.Summary:
         """Median, CI and spread of one figure, computed once per benchmark."""

@@ -25,7 +25,14 @@ class Round:
     """One measured trial (runner) or round (pytest fixture): figures per call, with their provenance.
 
     ``energy_j`` is NaN when no sampler could give a figure for the window; ``domains`` holds joules per
-    device/domain key. The pytest fixture stores per-call figures (window / ``iterations``).
+    device/domain key. The pytest fixture stores per-call figures (window / ``iterations``); the runner
+    stores the trial window's figures, with ``iterations`` the workload repeats inside it and ``items``
+    their total, so energy per item is right either way.
+
+    ``missing`` names counted domains the window's total lacks (n/a, or their sampler was lost) and
+    ``lower_bound`` those whose figure is only a lower bound: such a round is ``partial``, its figures are
+    not the trial's energy, and summaries, ratios and gates leave it out (``Benchmark.values``). ``index``
+    is the trial, so a paired comparison can drop both sides of a partial trial.
     """
 
     index: int
@@ -43,6 +50,23 @@ class Round:
     load: Mapping[str, float] = field(default_factory=dict)  # what else the machine did (energybench.noise)
     flags: tuple[str, ...] = ()  # why this round must not stand in a comparison (saturated machine...)
     extra: Mapping[str, Any] = field(default_factory=dict)
+    missing: tuple[str, ...] = ()
+    lower_bound: tuple[str, ...] = ()
+
+    @property
+    def partial(self) -> bool:
+        """The round's total is not the whole trial's energy (see the class docstring)."""
+        return bool(self.missing or self.lower_bound)
+
+    @property
+    def partial_reason(self) -> str | None:
+        """Why the round is partial, in words, or ``None``."""
+        parts = []
+        if self.missing:
+            parts.append(f"no figure for {', '.join(self.missing)}")
+        if self.lower_bound:
+            parts.append(f"only a lower bound for {', '.join(self.lower_bound)}")
+        return "; ".join(parts) or None
 
     @property
     def excluded(self) -> bool:
@@ -92,6 +116,10 @@ class Round:
             d["flags"] = list(self.flags)
         if self.timeline:
             d["timeline"] = [[t, dict(w)] for t, w in self.timeline]
+        if self.missing:
+            d["missing"] = list(self.missing)
+        if self.lower_bound:
+            d["lower_bound"] = list(self.lower_bound)
         return {**d, **self.extra}
 
     @classmethod
@@ -121,11 +149,13 @@ class Round:
             load=f.child("load").numbers(allow_nan=True),
             flags=f.child("flags").texts(),
             extra=_extra(d, _ROUND_KEYS),
+            missing=f.child("missing").texts(),
+            lower_bound=f.child("lower_bound").texts(),
         )
 
 
 _ROUND_KEYS = ("round", "energy_j", "duration_s", "items", "co2e_g", "source", "domains", "iterations",
-               "energy_above_idle_j", "timeline", "warnings", "workload", "load", "flags")
+               "energy_above_idle_j", "timeline", "warnings", "workload", "load", "flags", "missing", "lower_bound")
 
 
 @dataclass(frozen=True)

@@ -80,16 +80,49 @@ def format_table(run: Run) -> str:
 def carbon_line(run: Run) -> str:
     """CO2e of every trial's joules, with the region, factor, year, source and PUE it came from."""
     joules = run.energy_j
+    partial = sum(1 for _, r in run.rounds() if r.partial)
+    some = f" ({partial} partial trial(s) in them: a lower bound)" if partial else ""
     if run.carbon is None:
-        return f"CO2e: n/a for the {units.joules(joules)} of all trials ({NO_REGION})"
-    return (f"CO2e: {units.grams(run.co2e_g or 0.0)} for the {units.joules(joules)} of all trials "
+        return f"CO2e: n/a for the {units.joules(joules)} of all trials{some} ({NO_REGION})"
+    return (f"CO2e: {units.grams(run.co2e_g or 0.0)} for the {units.joules(joules)} of all trials{some} "
             f"({basis(run.carbon, run.effective_intensity_g_per_kwh)})")
+
+
+def gpu_line(run: Run) -> str | None:
+    """Which GPUs the run measured and which it saw but left out (``None`` on a machine without GPUs)."""
+    devices = run.environment.get("devices") or {}
+    measured, left_out = devices.get("gpus_measured") or [], devices.get("gpus_not_measured") or []
+    if not measured and not left_out:
+        return None
+    named = ", ".join(f"{g.get('key')} ({g.get('name')})" if g.get("name") else str(g.get("key")) for g in measured)
+    text = f"GPUs measured: {named or 'none'} (chosen by {devices.get('chosen_by', 'the run')})"
+    if left_out:
+        text += f"; seen but not measured: {', '.join(left_out)} (not used by this run)"
+    return text
+
+
+def _warnings_by_text(run: Run) -> dict[str, list[str]]:
+    """Each distinct benchmark or trial warning once, with the benchmarks it came from (the CO2e line
+    already says why there are no grams)."""
+    found: dict[str, list[str]] = {}
+    for b in run.benchmarks:
+        for w in dict.fromkeys([*b.warnings, *(w for r in b.rounds for w in r.warnings)]):
+            if w.startswith("no CO2e:"):
+                continue
+            found.setdefault(w, []).append(f"{b.name} [{b.method}]")
+    return found
+
+
+def _places(where: list[str]) -> str:
+    return ", ".join(where) if len(where) <= 3 else f"{', '.join(where[:2])} and {len(where) - 2} more"
 
 
 def footer(run: Run, verdicts: Mapping[str, VsBaseline] | None = None) -> list[str]:
     verdicts = run_verdicts(run) if verdicts is None else verdicts
     out = [line for line in (cells.method_line(verdicts),) if line]
     out.append(carbon_line(run))
+    if (gpus := gpu_line(run)) is not None:
+        out.append(gpus)
     if run.idle:
         out.append(f"idle power {units.watts(run.idle.power_w)} over {units.seconds(run.idle.duration_s)} "
                    f"({run.idle.source}); 'above idle' subtracts it; gross energy is the headline")
@@ -106,8 +139,9 @@ def footer(run: Run, verdicts: Mapping[str, VsBaseline] | None = None) -> list[s
                    "(other load on the machine, or rounds too short): trust only ratios whose CI excludes 1; "
                    f"e.g. {', '.join(unstable[:3])}")
     for b in run.benchmarks:
-        for w in b.warnings:
-            out.append(f"warning: {b.name} [{b.method}]: {w}")
+        if b.partial_warning:
+            out.append(f"warning: {b.name} [{b.method}]: {b.partial_warning}")
+    out += [f"warning: {text} ({_places(where)})" for text, where in _warnings_by_text(run).items()]
     out += [f"note: {n}" for n in run.notes]
     out += [f"warning: {w}" for w in run.warnings]
     return out

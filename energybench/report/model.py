@@ -178,6 +178,8 @@ def _domains_per_item(bench: Benchmark, per_item: float) -> dict[str, float]:
     up to the headline median (a mean here would disagree with the energy chart on a noisy run)."""
     totals: dict[str, float] = {}
     for r in bench.rounds:
+        if r.partial:  # a domain missing from a round would skew the split
+            continue
         for k, v in r.domains.items():
             if math.isfinite(v):
                 totals[k] = totals.get(k, 0.0) + v
@@ -187,7 +189,8 @@ def _domains_per_item(bench: Benchmark, per_item: float) -> dict[str, float]:
 
 def _timeline(bench: Benchmark) -> tuple[tuple[tuple[float, dict[str, float]], ...], int | None]:
     """The timeline of the median-energy round that has one: a typical trial, not the best or worst."""
-    rounds = sorted((r for r in bench.rounds if r.timeline and math.isfinite(r.energy_j)), key=lambda r: r.energy_j)
+    rounds = sorted((r for r in bench.rounds if r.timeline and math.isfinite(r.energy_j) and not r.partial),
+                    key=lambda r: r.energy_j)
     if not rounds:
         return (), None
     mid = rounds[(len(rounds) - 1) // 2]
@@ -286,12 +289,15 @@ def _entry(run: Run, b: Benchmark, base: Benchmark | None, verdicts: Mapping[str
     warnings = tuple(dict.fromkeys([*b.warnings, *(w for r in b.rounds for w in r.warnings)]))
     if (unstable := b.stability_warning) is not None and unstable not in warnings:
         warnings = (unstable, *warnings)
+    if (partial := b.partial_warning) is not None and partial not in warnings:
+        warnings = (partial, *warnings)
     where = f"{b.name} / {b.method}" + (f" ({run.label})" if multi else "")
     notices += [Notice(where, w) for w in warnings]
     return Entry(
         run=run.label, benchmark=b.name, method=b.method, phase=b.phase, item_unit=b.item_unit or "item",
         per_item=est, ratio=ratio, quality=_quality(b), domains_per_item=_domains_per_item(b, est.value),
-        source=b.source, rounds=len(b.rounds), energy_j=sum(r.energy_j for r in b.rounds if math.isfinite(r.energy_j)),
+        source=b.source, rounds=len(b.rounds) - len(b.partial_rounds),
+        energy_j=sum(r.energy_j for r in b.rounds if math.isfinite(r.energy_j)),
         co2e_g_per_item=co2_item, warnings=warnings, is_baseline=b is base, vs=vs,
         break_even=break_even(run, b, verdicts) if vs is not None else None,
         timeline=timeline, timeline_round=tl_round,

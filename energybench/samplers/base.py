@@ -34,6 +34,11 @@ class Domain:
     ``None`` means the counter never wraps, so going backwards is a reset, not a wrap.
     ``overlaps`` names domains already contained in this one (psys contains package), which the meter
     must never add twice: a domain with ``counted=False`` is reported but left out of the total.
+
+    ``max_power_w`` is the most power the thing can physically draw (a bound with headroom, not its rating):
+    a counter step or a power reading that implies more is impossible, so the meter leaves it out and says
+    the figure is a lower bound, instead of counting a glitch, a reading from before the window or a
+    misread wrap as ``measured`` joules. ``None``: no bound is known and only the range is checked.
     """
 
     key: str
@@ -42,6 +47,7 @@ class Domain:
     max_value: float | None = None
     counted: bool = True
     details: dict[str, Any] = field(default_factory=dict)
+    max_power_w: float | None = None
 
     @property
     def device(self) -> str:
@@ -96,8 +102,9 @@ class Sampler(Protocol):
         ...
 
     def take_warnings(self) -> list[str]:
-        """Warnings noticed since the last call (counter reset, MIG slice...), each returned once; the meter
-        puts them in the result of the window that ends next."""
+        """Warnings for the window that ends next: events noticed since the last call (counter reset, MIG
+        slice...), each returned once, and standing conditions that hold for every window (a scope that
+        does not apply to this source) every time."""
         ...
 
     @property

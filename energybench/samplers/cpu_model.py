@@ -7,6 +7,9 @@ busy at that instant. Its time integral is exact from the kernel's cumulative CP
     energy(t) = idle_w x n_cpu x elapsed(t) + (max_w - idle_w) x busy_cpu_seconds(t)
 
 so this is a ``counter`` sampler: read at window edges, no polling thread, no overhead, no sampling error.
+``n_cpu`` is the CPUs this process may use (affinity, cgroup CPU quota: ``cpu_time.cpu_share``), not the
+host's logical count, and the machine scope's busy time is read over the same CPUs; the process scope
+counts this process's live process tree and reaped children (``cpu_time.process_tree_cpu_seconds``).
 
 RAM: ``P = w_per_gb x used_gb`` (used = total - available), integrated with the trapezoid rule between
 successive ``read()`` calls inside the sampler, so it too behaves as a counter.
@@ -36,11 +39,11 @@ from __future__ import annotations
 import glob
 import math
 import os
-import resource
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 import psutil
@@ -48,6 +51,18 @@ import psutil
 from energybench.errors import ConfigError
 from energybench.samplers import SamplerFactory
 from energybench.samplers.base import Availability, BaseSampler, Domain, Kind, Sampler
+from energybench.samplers.cpu_time import (
+    BUSY_FIELDS,
+    CLOCK_TICKS,
+    CpuShare,
+    ProcessTreeClock,
+    busy_cpu_seconds,
+    cpu_share,
+    machine_busy_reader,
+    process_tree_cpu_seconds,
+)
+
+__all__ = ["busy_cpu_seconds", "process_busy_cpu_seconds"]
 
 NAME = "cpu-model"
 CPU_KEY = "cpu:package"
@@ -63,39 +78,10 @@ CCF_SOURCE = "Cloud Carbon Footprint, AWS average of SPECpower min/max watts per
 DRAM_SOURCE = "Cloud Carbon Footprint memory coefficient 0.392 W/GB (mean of Crucial 0.375 and Micron 0.408)"
 GB = 1e9
 
-_BUSY_FIELDS = ("user", "nice", "system", "irq", "softirq")  # guest time is already inside user/nice
-try:
-    _CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-except (AttributeError, ValueError, OSError):
-    _CLOCK_TICKS = 100
-
-
-def busy_cpu_seconds() -> float:
-    """Machine-wide CPU seconds spent working since boot, summed over all logical CPUs.
-
-    Busy = user + nice + system + irq + softirq. Idle and iowait are waiting; steal is time the hypervisor
-    gave to other guests (not ours to pay for); guest time is already counted in user/nice on Linux.
-    """
-    try:  # Linux fast path: the meter may poll this every 10 ms, and psutil's parser costs ~10 us
-        with open("/proc/stat", "rb") as fh:
-            fields = fh.readline().split()
-        if fields[0] == b"cpu":  # user nice system idle iowait irq softirq ...
-            ticks = sum(int(fields[i]) for i in (1, 2, 3, 6, 7))
-            return ticks / _CLOCK_TICKS
-    except (OSError, IndexError, ValueError):
-        pass
-    times = psutil.cpu_times()
-    return sum(getattr(times, name, 0.0) for name in _BUSY_FIELDS)
-
-
-def process_busy_cpu_seconds() -> float:
-    """CPU seconds of this process (all threads) and its reaped children: the "process" scope's busy time.
-
-    ``time.process_time`` reads CLOCK_PROCESS_CPUTIME_ID, precise to the nanosecond, where /proc counts in
-    10 ms ticks: a 0.1 s benchmark round would otherwise carry up to 10% quantisation noise.
-    """
-    children = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return time.process_time() + children.ru_utime + children.ru_stime
+_BUSY_FIELDS = BUSY_FIELDS
+_CLOCK_TICKS = CLOCK_TICKS
+#: the process scope's busy time (kept under its old name: it now includes live child processes)
+process_busy_cpu_seconds = process_tree_cpu_seconds
 
 
 def process_memory_reader() -> Callable[[], float]:
@@ -125,10 +111,11 @@ def used_memory_gb() -> float:
     return (vm.total - vm.available) / GB
 
 
-# scope -> (busy CPU-seconds reader, factory of a used-memory reader)
+# scope -> (busy CPU-seconds reader, factory of a used-memory reader); the machine scope's busy reader is
+# narrowed to the CPUs this process may use by ``create`` (``cpu_time.machine_busy_reader``)
 SCOPES: dict[str, tuple[Callable[[], float], Callable[[], Callable[[], float]]]] = {
     "machine": (busy_cpu_seconds, lambda: used_memory_gb),
-    "process": (process_busy_cpu_seconds, process_memory_reader),
+    "process": (process_tree_cpu_seconds, process_memory_reader),
 }
 
 
@@ -141,7 +128,9 @@ def resolve_scope(options: Mapping[str, Any]) -> str:
     return scope
 
 
-def cpu_energy_j(idle_w_per_cpu: float, max_w_per_cpu: float, n_cpu: int, elapsed_s: float, busy_cpu_s: float) -> float:
+def cpu_energy_j(
+    idle_w_per_cpu: float, max_w_per_cpu: float, n_cpu: float, elapsed_s: float, busy_cpu_s: float
+) -> float:
     """Joules of the linear per-vCPU model over ``elapsed_s`` with ``busy_cpu_s`` CPU-seconds of work."""
     return idle_w_per_cpu * n_cpu * elapsed_s + (max_w_per_cpu - idle_w_per_cpu) * busy_cpu_s
 
@@ -173,10 +162,12 @@ class ModelConstants:
 
     idle_w_per_cpu: float
     max_w_per_cpu: float
-    n_cpu: int
+    n_cpu: float  # the CPUs this process may use (the idle floor is this many): see cpu_time.cpu_share
     dram_w_per_gb: float
     source: str
     dram_source: str
+    logical_cpus: int = 0  # the host's, over which a TDP is spread
+    cpu_share: dict[str, Any] = field(default_factory=dict)
 
     @property
     def idle_power_w(self) -> float:
@@ -212,10 +203,28 @@ def _packages_from_sysfs() -> int:
     return max(1, len(ids))
 
 
-def resolve_constants(options: Mapping[str, Any] | None = None, n_cpu: int | None = None) -> ModelConstants:
-    """Constants from options, environment and defaults; a bad value is a ``ConfigError`` naming the fix."""
+def share_for(options: Mapping[str, Any] | None = None) -> CpuShare:
+    """This process's CPU share; ``proc_self`` and ``cgroup_root`` options point elsewhere (tests)."""
     options = options or {}
-    n_cpu = n_cpu or psutil.cpu_count(logical=True) or 1
+    return cpu_share(
+        proc_self=Path(options.get("proc_self") or "/proc/self"),
+        cgroup_root=Path(options.get("cgroup_root") or "/sys/fs/cgroup"),
+    )
+
+
+def resolve_constants(
+    options: Mapping[str, Any] | None = None, n_cpu: int | None = None, share: CpuShare | None = None
+) -> ModelConstants:
+    """Constants from options, environment and defaults; a bad value is a ``ConfigError`` naming the fix.
+
+    ``n_cpu`` (tests) stands for a machine of that many CPUs, all usable; otherwise ``share`` (default:
+    ``share_for(options)``) says how many CPUs this process may use and the host's logical count.
+    """
+    options = options or {}
+    if share is None:
+        share = (CpuShare(float(n_cpu), n_cpu, tuple(range(n_cpu)), basis=f"{n_cpu} CPUs (given)") if n_cpu
+                 else share_for(options))
+    logical = share.logical_cpus
     idle, idle_label = _number(options, "cpu_idle_w_per_cpu", "ENERGYBENCH_CPU_IDLE_W")
     max_w, max_label = _number(options, "cpu_max_w_per_cpu", "ENERGYBENCH_CPU_MAX_W")
     tdp, tdp_label = _number(options, "cpu_tdp_w", "ENERGYBENCH_CPU_TDP_W")
@@ -231,9 +240,9 @@ def resolve_constants(options: Mapping[str, Any] | None = None, n_cpu: int | Non
         if fraction is not None and fraction > 1:
             raise ConfigError(f"{frac_label}={fraction!r} must be between 0 and 1 (idle power / TDP, e.g. 0.1)")
         fraction = DEFAULT_IDLE_FRACTION if fraction is None else fraction
-        tdp_max = tdp * n_packages / n_cpu
+        tdp_max = tdp * n_packages / logical
         if max_w is None:
-            max_w, max_label = tdp_max, f"TDP {tdp:g} W x {n_packages} package(s) / {n_cpu} CPUs ({tdp_label})"
+            max_w, max_label = tdp_max, f"TDP {tdp:g} W x {n_packages} package(s) / {logical} CPUs ({tdp_label})"
         if idle is None:
             idle, idle_label = fraction * max_w, f"idle fraction {fraction:g} of max"
     if idle is None:
@@ -255,10 +264,12 @@ def resolve_constants(options: Mapping[str, Any] | None = None, n_cpu: int | Non
     return ModelConstants(
         idle_w_per_cpu=idle,
         max_w_per_cpu=max_w,
-        n_cpu=n_cpu,
+        n_cpu=share.cpus,
         dram_w_per_gb=CCF_DRAM_W_PER_GB if dram is None else dram,
         source="; ".join(sources),
         dram_source=f"from {dram_label}" if dram_label else DRAM_SOURCE,
+        logical_cpus=logical,
+        cpu_share=share.to_dict(),
     )
 
 
@@ -280,11 +291,12 @@ class CpuModelSampler(BaseSampler):
         busy: Callable[[], float] = busy_cpu_seconds,
         memory: Callable[[], float] = used_memory_gb,
         scope: str = "machine",
+        busy_basis: str = "",
     ) -> None:
         self.constants = constants
         self.scope = scope
         self._clock, self._busy, self._memory = clock, busy, memory
-        self.resolution_s = 1.0 / _CLOCK_TICKS if scope == "machine" else 1e-6
+        self.resolution_s = 1.0 / CLOCK_TICKS if scope == "machine" else 1e-6
         self._lock = threading.Lock()
         self._t0 = self._t_last = clock()
         self._busy0 = busy()
@@ -300,8 +312,12 @@ class CpuModelSampler(BaseSampler):
                     "idle_w_per_cpu": c.idle_w_per_cpu,
                     "max_w_per_cpu": c.max_w_per_cpu,
                     "n_cpu": c.n_cpu,
+                    "n_cpu_basis": c.cpu_share.get("basis") or f"{c.n_cpu:g} CPUs",
+                    "logical_cpus": c.logical_cpus,
                     "idle_power_w": c.idle_power_w,
                     "formula": "idle_w*n_cpu*elapsed + (max_w-idle_w)*busy_cpu_seconds",
+                    "busy_basis": busy_basis or ("this process, its live child processes and its reaped children"
+                                                 if scope == "process" else "busy time of every CPU"),
                     "scope": scope,
                     # in process scope every process is charged the machine's idle floor: aggregation
                     # across ranks of one host must count it once
@@ -327,6 +343,17 @@ class CpuModelSampler(BaseSampler):
 
     def domains(self) -> list[Domain]:
         return list(self._domains)
+
+    def busy_cpu_seconds(self) -> float:
+        """The busy CPU-seconds this sampler's scope counts (the same reader its estimate uses)."""
+        return self._busy()
+
+    def on_edge(self) -> None:
+        """Before an edge read: find this process's descendants afresh (process scope), so window edges
+        count every child, however recently born."""
+        rescan = getattr(self._busy, "rescan", None)
+        if rescan is not None:
+            rescan()
 
     def read(self) -> dict[str, float]:
         """Cumulative estimated joules; also advances the RAM integral (safe from several threads)."""
@@ -369,10 +396,21 @@ def probe(options: Mapping[str, Any]) -> Availability:
 
 
 def create(options: Mapping[str, Any]) -> list[Sampler]:
-    """One sampler (machine or process scope); raises ``ConfigError`` (one line, with the fix) on bad input."""
+    """One sampler (machine or process scope); raises ``ConfigError`` (one line, with the fix) on bad input.
+
+    The idle floor covers the CPUs this process may use; in machine scope the busy time is read over the
+    same CPUs (or the cgroup's usage when its quota binds), so floor and work describe one machine.
+    """
     scope = resolve_scope(options)
     busy, memory_reader = SCOPES[scope]
-    return [CpuModelSampler(resolve_constants(options), busy=busy, memory=memory_reader(), scope=scope)]
+    share = share_for(options)
+    basis = ""
+    if scope == "machine":
+        busy, basis = machine_busy_reader(share)
+    else:
+        busy = ProcessTreeClock()  # rescanned at every edge (on_edge), cheap in between
+    constants = resolve_constants(options, share=share)
+    return [CpuModelSampler(constants, busy=busy, memory=memory_reader(), scope=scope, busy_basis=basis)]
 
 
 FACTORY = SamplerFactory(name=NAME, probe=probe, create=create, fallback_for="cpu")

@@ -20,10 +20,15 @@ skipped: they are the same package counter read through MMIO, and adding them wo
 
 The root directory is ``options["powercap_root"]``, else ``$ENERGYBENCH_POWERCAP_ROOT`` (containers mount the
 host's sysfs elsewhere), else ``/sys/class/powercap``.
+
+RAPL measures the whole machine whatever ``cpu_scope`` says; in process scope (benchmarks) the sampler says
+so in every window and adds this process's CPU-time share of the package energy above the idle floor as a
+separate, uncounted ``cpu:process-share`` domain (``energybench.samplers.rapl_share``).
 """
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from collections.abc import Mapping
@@ -34,12 +39,22 @@ from typing import Any
 from energybench.errors import SamplerError
 from energybench.samplers import SamplerFactory
 from energybench.samplers.base import Availability, BaseSampler, Domain, Kind, Sampler
+from energybench.samplers.cpu_time import ProcessTreeClock
+from energybench.samplers.rapl_share import IDLE_ENV, SCOPE_NOTE, ProcessShare, idle_floor_option
+from energybench.samplers.rapl_share import KEY as SHARE_KEY
+from energybench.samplers.rapl_share import METHOD as SHARE_METHOD
 
 NAME = "powercap"
 METHOD = "rapl-powercap"
 DEFAULT_ROOT = "/sys/class/powercap"
 ROOT_ENV = "ENERGYBENCH_POWERCAP_ROOT"
 RESOLUTION_S = 0.001  # RAPL updates its counters about every millisecond (Intel SDM, vol. 3B, 15.10)
+#: Headroom over a zone's highest ``constraint_*_max_power_uw``: short-term limits (PL2, PL4) let a package
+#: draw above its long-term constraint for a while, never several times over.
+POWER_HEADROOM = 1.5
+#: The most one RAPL zone can draw when the kernel states no limit: three times the highest package TDP
+#: shipping in 2026 (500 W server parts). Only impossible readings are caught by it, so it is generous.
+PHYSICAL_MAX_W = 1500.0
 
 # A zone directory: "intel-rapl:0", "intel-rapl:0:1", "amd-rapl:1". The hyphenated "intel-rapl-mmio:0" does
 # not match on purpose (see module docstring).
@@ -58,11 +73,23 @@ class Zone:
     name: str  # content of the zone's ``name`` file, e.g. "package-0", "dram"
     parent: str | None  # zone id of the package for a subzone
     max_range_uj: int | None
-    max_power_w: float | None
+    max_power_w: float | None  # constraint_0 (long-term) max power, the zone's rating
 
     @property
     def energy_path(self) -> Path:
         return self.path / "energy_uj"
+
+    @property
+    def power_bound_w(self) -> tuple[float, str]:
+        """The most this zone can draw (``Domain.max_power_w``) and where the figure comes from."""
+        limits = []
+        for path in sorted(self.path.glob("constraint_*_max_power_uw")):
+            value = _optional_int(path)
+            if value and value > 0:
+                limits.append(value / 1e6)
+        if limits:
+            return max(limits) * POWER_HEADROOM, f"{POWER_HEADROOM:g} x the highest constraint_*_max_power_uw"
+        return PHYSICAL_MAX_W, "physical bound (the zone states no max power)"
 
 
 def resolve_root(options: Mapping[str, Any] | None = None) -> Path:
@@ -184,13 +211,16 @@ def zone_domains(zones: list[Zone]) -> list[tuple[Zone, Domain]]:
             continue
         seen.add(key)
         details: dict[str, Any] = {"zone": zone.zone_id, "zone_name": zone.name, "role": role}
+        bound_w, bound_source = zone.power_bound_w
+        details["power_bound_w"] = bound_w
+        details["power_bound_source"] = bound_source
         if zone.max_range_uj:
             details["max_energy_range_uj"] = zone.max_range_uj
+            # How often the meter must read to catch every wrap even at the most the zone can draw; reads
+            # further apart make the figure a lower bound.
+            details["wrap_period_s_at_max_power"] = zone.max_range_uj / 1e6 / bound_w
         if zone.max_power_w:
             details["max_power_w"] = zone.max_power_w
-            if zone.max_range_uj:
-                # How often the meter must read to catch every wrap even at full power.
-                details["wrap_period_s_at_max_power"] = zone.max_range_uj / 1e6 / zone.max_power_w
         domain = Domain(
             key=key,
             source="measured",
@@ -198,6 +228,7 @@ def zone_domains(zones: list[Zone]) -> list[tuple[Zone, Domain]]:
             max_value=zone.max_range_uj / 1e6 if zone.max_range_uj else None,
             counted=counted,
             details=details,
+            max_power_w=bound_w,
         )
         result.append((zone, domain))
     return result
@@ -238,19 +269,64 @@ class PowercapSampler(BaseSampler):
     kind: Kind = "counter"
     resolution_s = RESOLUTION_S
 
-    def __init__(self, root: Path | str) -> None:
+    def __init__(
+        self, root: Path | str, *, scope: str = "machine", idle_w: float | None = None, idle_source: str = ""
+    ) -> None:
         self.root = Path(root)
         zones = discover_zones(self.root)
         if not zones:
             raise SamplerError(f"no RAPL zones under {self.root}: set {ROOT_ENV} to the host's powercap directory")
         self._pairs = zone_domains(zones)
         self._paths = [(d.key, z.energy_path) for z, d in self._pairs]
+        self.scope = scope
+        self.share: ProcessShare | None = None
+        if scope == "process":
+            # the share is of the CPU packages' energy: DRAM draws by memory held, not by CPU time
+            basis = [d for _, d in self._pairs if d.counted and d.details.get("role", "").startswith(("package",
+                                                                                                        "platform"))]
+            self._tree_cpu = ProcessTreeClock()
+            self.share = ProcessShare(
+                [d.key for d in basis], {d.key: d.max_value for d in basis},
+                sum(d.max_power_w or PHYSICAL_MAX_W for d in basis), idle_w=idle_w, idle_source=idle_source,
+                process_cpu=self._tree_cpu,
+            )
 
     def domains(self) -> list[Domain]:
-        return [d for _, d in self._pairs]
+        found = [d for _, d in self._pairs]
+        if self.share is not None:
+            found.append(Domain(key=SHARE_KEY, source="estimated", method=SHARE_METHOD, counted=False,
+                                details=self.share.details()))
+        return found
 
     def read(self) -> dict[str, float]:
-        return {key: read_energy_uj(path, self.root) / 1e6 for key, path in self._paths}
+        values = {key: read_energy_uj(path, self.root) / 1e6 for key, path in self._paths}
+        if self.share is not None:
+            values[SHARE_KEY] = self.share.advance(values)
+        return values
+
+    def on_edge(self) -> None:
+        """In process scope, find this process's descendants afresh before an edge read (see
+        ``cpu_time.ProcessTreeClock``)."""
+        if self.share is not None:
+            self._tree_cpu.rescan()
+
+    def take_warnings(self) -> list[str]:
+        """In process scope, every window says that RAPL is the machine's (a standing condition)."""
+        if self.share is None:
+            return []
+        if self.share.idle_w is None:
+            return [f"{SCOPE_NOTE}; it is n/a here: no idle floor known (set {IDLE_ENV} to the package's idle "
+                    "watts, or let `energybench run` measure it)"]
+        return [SCOPE_NOTE]
+
+    def set_idle_floor(self, idle: Any) -> None:
+        """Take the idle floor of the process share from an idle window's ``Measurement`` (``energybench run``
+        measures one before its trials)."""
+        if self.share is None or idle is None or not idle.duration_s > 0:
+            return
+        joules = [d.energy_j for d in idle.domains if d.key in self.share.keys]
+        if joules and all(math.isfinite(j) for j in joules):
+            self.share.set_idle(sum(joules) / idle.duration_s, f"measured idle window of {idle.duration_s:.3g} s")
 
     def metadata(self) -> dict[str, Any]:
         return {
@@ -296,7 +372,11 @@ def probe(options: Mapping[str, Any]) -> Availability:
 
 
 def create(options: Mapping[str, Any]) -> list[Sampler]:
-    return [PowercapSampler(resolve_root(options))]
+    from energybench.samplers.cpu_model import resolve_scope
+
+    scope = resolve_scope(options)
+    idle_w, idle_source = idle_floor_option(options) if scope == "process" else (None, "")
+    return [PowercapSampler(resolve_root(options), scope=scope, idle_w=idle_w, idle_source=idle_source)]
 
 
 FACTORY = SamplerFactory(name=NAME, probe=probe, create=create)

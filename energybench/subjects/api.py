@@ -53,6 +53,12 @@ class Workload:
 
     ``setup()`` (optional) runs outside the measurement window before every trial (copying a model for a
     training step, resetting an optimiser), so set-up cost is never billed to the subject.
+
+    ``repeatable`` says whether ``run()`` may be called several times after one ``setup()`` inside one
+    window, each call doing the same kind of work: the runner repeats a workload that is faster than the
+    slowest energy counter's updates (a GPU's ~0.1 s) so its device is not missing from the trial. ``None``
+    means "when there is no setup" (a training step on a copy may continue; training to a target from
+    scratch may not, as its second run would start trained).
     """
 
     name: str
@@ -61,6 +67,11 @@ class Workload:
     run: Callable[[], float]
     setup: Callable[[], None] | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
+    repeatable: bool | None = None
+
+    @property
+    def can_repeat(self) -> bool:
+        return self.repeatable if self.repeatable is not None else self.setup is None
 
 
 @dataclass

@@ -373,7 +373,7 @@ class LMSubject(Subject):
                 opt.step()
             return cfg.steps_per_trial
 
-        return Workload("train-step", "train", "step", run, setup,
+        return Workload("train-step", "train", "step", run, setup, repeatable=True,  # more steps on the copy
                         metadata={"batch": cfg.batch, "context": cfg.context, "optimizer": "AdamW"})
 
     def _to_target_workload(self, ctx: Context) -> Workload:

@@ -11,6 +11,8 @@ Scenarios:
 - ``hang``: rank 1 begins a window and never ends it; rank 0 must fail with a clear error within the
   timeout, keep its local figures, and fail fast (or return local figures) on later windows.
 - ``crash``: rank 1 exits abruptly mid-window; rank 0 must fail with a clear error at once.
+- ``containers``: each rank has a hostname of its own (``ctr-0``, ``ctr-1``, like two containers on one
+  machine) and rank 1's wall clock runs 2.5 s ahead; one window on the shared package.
 """
 
 from __future__ import annotations
@@ -133,11 +135,25 @@ def crash(rank: int) -> dict[str, Any]:
     return out
 
 
+def containers(rank: int) -> dict[str, Any]:
+    import socket
+
+    real_time = time.time
+    socket.gethostname = lambda: f"ctr-{rank}"  # type: ignore[assignment]  # a container's own hostname
+    if rank == 1:
+        time.time = lambda: real_time() + 2.5  # type: ignore[assignment]  # a host whose clock is 2.5 s ahead
+    meter = Meter(options=ONLY_RAPL)
+    with meter.window("train") as w:
+        time.sleep(1.0)
+    meter.close()
+    return {"train": w.result.to_dict() if w.result else None}
+
+
 def main() -> int:
     scenario, outdir = sys.argv[1], Path(sys.argv[2])
     dist.init_process_group("gloo")
     rank = dist.get_rank()
-    out = {"basic": basic, "hang": hang, "crash": crash}[scenario](rank)
+    out = {"basic": basic, "hang": hang, "crash": crash, "containers": containers}[scenario](rank)
     (outdir / f"rank{rank}.json").write_text(json.dumps(out, default=str))
     if scenario in ("hang", "crash"):
         sys.stdout.flush()

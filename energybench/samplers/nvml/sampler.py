@@ -7,6 +7,7 @@ and activity samples (utilisation, memory) in ``NvmlGpuSampler``.
 
 from __future__ import annotations
 
+import math
 import sys
 import time
 from collections import deque
@@ -25,6 +26,14 @@ COUNTER_RESOLUTION_S = 0.1  # the energy counter's update period (NVML docs: "up
 INSTANT_POWER_RESOLUTION_S = 0.1
 AVERAGE_POWER_RESOLUTION_S = 1.0  # nvmlDeviceGetPowerUsage is a 1 s average on Ampere+
 MAX_ACTIVITY_SAMPLES = 100_000
+#: A GPU draws above its enforced power limit only in brief excursions: over one counter update (0.1 s) or
+#: more, twice the limit is already impossible, so a step that implies more is a fault, not energy.
+POWER_LIMIT_HEADROOM = 2.0
+#: The most one GPU can draw when NVML states no power limit: about twice the largest board of 2026.
+PHYSICAL_MAX_W = 3000.0
+#: A counter reading above what the GPU could draw at its power bound in this many seconds (ten years
+#: since the driver loaded) is a fault, not energy.
+MAX_COUNTER_AGE_S = 10 * 365 * 86400
 
 
 @dataclass(frozen=True)
@@ -75,6 +84,14 @@ class NvmlGpuSampler(BaseSampler):
         if target.mig_uuids or self.identity.get("mig"):
             details["mig_note"] = "MIG enabled: the energy is the whole GPU's, shared by every slice on it"
         details.update(extra_details or {})
+        limit = self.identity.get("power_limit_w")
+        if isinstance(limit, int | float) and limit > 0:
+            self._power_bound = float(limit) * POWER_LIMIT_HEADROOM
+            details["power_bound_source"] = f"{POWER_LIMIT_HEADROOM:g} x the enforced power limit"
+        else:
+            self._power_bound = PHYSICAL_MAX_W
+            details["power_bound_source"] = "physical bound (NVML states no power limit)"
+        details["power_bound_w"] = self._power_bound
         self._details = details
 
     # -- protocol --------------------------------------------------------------------------------------
@@ -87,6 +104,7 @@ class NvmlGpuSampler(BaseSampler):
                 max_value=None,  # never wraps: going backwards is a reset (driver reload)
                 counted=self._counted,
                 details=dict(self._details),
+                max_power_w=self._power_bound,
             )
         ]
 
@@ -196,8 +214,16 @@ class NvmlEnergySampler(NvmlGpuSampler):
         super().__init__(nvml, target, method=METHOD_COUNTER, **kwargs)
 
     def read(self) -> dict[str, float]:
+        """Joules since the driver loaded; NaN (which the meter ignores) for an answer no GPU could give."""
         millijoules = self._call("nvmlDeviceGetTotalEnergyConsumption", self.target.handle)
         joules = float(millijoules) / 1000.0
+        if not 0 <= joules <= self._power_bound * MAX_COUNTER_AGE_S:
+            self._note(
+                f"{self.key}: NVML energy counter read {joules:.6g} J, more than the GPU could draw in ten years "
+                "at its power bound (a driver fault): such readings are ignored"
+            )
+            self._sample_activity()
+            return {self.key: math.nan}
         if self._last_j is not None and joules < self._last_j:
             self._note(
                 f"{self.key}: NVML energy counter went backwards ({self._last_j:.3f} J -> {joules:.3f} J), "

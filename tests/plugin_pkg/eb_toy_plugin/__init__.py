@@ -21,6 +21,7 @@ class ToySubject(Subject):
         torch.manual_seed(ctx.seed)
         self.opts = ctx.options.get("toy", {})
         self.calls = 0
+        self.setups: dict[int, int] = {}
         self.x = torch.randn(64, 32)
         return Model(torch.nn.Sequential(torch.nn.Linear(32, 64), torch.nn.ReLU(), torch.nn.Linear(64, 8)))
 
@@ -32,12 +33,20 @@ class ToySubject(Subject):
             fail_after = self.opts.get("fail_after")
             if fail_after is not None and self.calls > fail_after:
                 raise RuntimeError("toy plugin exploded on purpose")
+            fail_at_setup = self.opts.get("fail_at_setup")
+            if fail_at_setup is not None and model.params and self.setups.get(id(model), 0) >= fail_at_setup:
+                # counts the runner's setup() calls (one per warm-up, calibration and trial), not runs:
+                # the failing trial is the same whatever the machine's speed
+                raise RuntimeError("toy plugin exploded on purpose")
             with torch.inference_mode():
                 for _ in range(20):
                     model.module(self.x)
             return 20 * len(self.x)
 
-        return [Workload("inference", "inference", "row", infer)]
+        def setup() -> None:
+            self.setups[id(model)] = self.setups.get(id(model), 0) + 1
+
+        return [Workload("inference", "inference", "row", infer, setup=setup, repeatable=True)]
 
     def quality(self, model: Model, baseline: Model, ctx: Context) -> Quality:
         import torch

@@ -1,0 +1,105 @@
+"""Which devices an ``energybench run`` uses, so it measures those and only those.
+
+NVML lists every GPU the process may see, including idle ones and other users' jobs: measuring them all
+adds the same energy to every trial of every method and pulls each ratio towards 1. A run on
+``--device cuda:N`` measures GPU N as this process numbers it (after ``CUDA_VISIBLE_DEVICES``), ``--device
+cuda`` the GPU of the process's CUDA context (torch's current device), ``--device cpu`` no GPU. The run
+records which GPUs were measured and which were seen but left out, and says so under its table.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from energybench.errors import ConfigError
+
+_DEVICE_RE = re.compile(r"^(cpu|cuda)(?::(\d+))?$")
+
+
+def parse_device(device: str) -> tuple[str, int | None]:
+    """``cpu`` -> ("cpu", None); ``cuda`` -> ("cuda", None); ``cuda:1`` -> ("cuda", 1); else ``ConfigError``."""
+    match = _DEVICE_RE.match(str(device).strip())
+    if match is None or (match[1] == "cpu" and match[2] is not None):
+        raise ConfigError(f"unknown device {device!r}; use --device cpu, --device cuda or --device cuda:N")
+    return match[1], int(match[2]) if match[2] is not None else None
+
+
+def check_device(device: str) -> None:
+    """The device exists here (torch sees the GPU), or a one-line ``ConfigError`` saying what does."""
+    kind, index = parse_device(device)
+    if kind == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise ConfigError(f"--device {device} but no CUDA GPU is visible to torch here; use --device cpu")
+        count = torch.cuda.device_count()
+        if index is not None and index >= count:
+            raise ConfigError(f"--device {device} does not exist: torch sees {count} GPU(s) (cuda:0..cuda:{count - 1})")
+
+
+def run_gpu_indices(device: str) -> list[int]:
+    """The GPUs (as this process numbers them) a run on ``device`` uses: none on the CPU; the given index;
+    or, for plain ``cuda``, the device of the process's CUDA context (torch's current device)."""
+    kind, index = parse_device(device)
+    if kind == "cpu":
+        return []
+    if index is not None:
+        return [index]
+    import torch
+
+    return [int(torch.cuda.current_device())]
+
+
+def sampler_options_for(device: str, options: Mapping[str, Any]) -> dict[str, Any]:
+    """``options`` with ``gpu_indices`` set to the run's GPUs, unless the user chose GPUs (``--gpu-index``)."""
+    chosen = dict(options)
+    if chosen.get("gpu_indices") is None or chosen.get("gpu_indices") == []:
+        chosen["gpu_indices"] = run_gpu_indices(device)
+    return chosen
+
+
+def devices_record(
+    device: str, options: Mapping[str, Any], samplers: Sequence[Any], *, chosen_by: str, detected: bool = True
+) -> dict[str, Any]:
+    """What the run measured: the GPU domains of its samplers, and the GPUs NVML sees that it left out.
+
+    A run on a GPU that none of the detected samplers measure is a ``ConfigError``: every trial would
+    silently miss the device doing the work. Unless the user restricted the samplers by name (or passed
+    their own), which says they know.
+    """
+    measured = sorted({d.key for s in samplers for d in _domains(s) if d.device == "gpu" and d.counted})
+    visible = _visible_gpus(options)
+    kind, _ = parse_device(device)
+    if kind == "cuda" and not measured and detected and not options.get("samplers"):
+        raise ConfigError(
+            f"--device {device}: the GPU cannot be measured here ({visible.get('_reason') or 'no GPU sampler'}); "
+            "its energy would be missing from every trial: fix NVML (see `energybench sensors`), or pass "
+            "--sampler NAME to measure only the rest, knowingly"
+        )
+    names = {k: v for k, v in visible.items() if not k.startswith("_")}
+    return {
+        "device": device,
+        "chosen_by": chosen_by,
+        "gpus_measured": [{"key": k, **names.get(k, {})} for k in measured],
+        "gpus_not_measured": sorted(k for k in names if k not in measured),
+    }
+
+
+def _domains(sampler: Any) -> list[Any]:
+    try:
+        return list(sampler.domains())
+    except Exception:  # identity only: a sampler that cannot list its domains measures nothing we can name
+        return []
+
+
+def _visible_gpus(options: Mapping[str, Any]) -> dict[str, Any]:
+    """NVML's view: gpu:N -> {name, uuid}, or ``{"_reason": why not}``; never raises."""
+    from energybench.samplers import probe_all
+
+    probe = next(iter(probe_all({**options, "samplers": ["nvml"]})), None)
+    if probe is None or not probe.available:
+        return {"_reason": probe.reason if probe is not None else "no NVML sampler"}
+    gpus = probe.details.get("gpus") or {}
+    return {key: {"name": g.get("name"), "uuid": g.get("uuid")} for key, g in gpus.items()}
