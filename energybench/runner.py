@@ -94,6 +94,7 @@ class _Entry:
     bench: Benchmark
     rounds: list[Round] = field(default_factory=list)
     load: tuple[dict[str, float], tuple[str, ...]] = ({}, ())  # the machine's load around the last trial
+    warmup_s: float | None = None  # seconds per warm-up run: the progress line's first guess of a trial's time
 
     @property
     def label(self) -> str:
@@ -108,10 +109,23 @@ class _State:
     entries: list[_Entry] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     subjects: dict[str, Any] = field(default_factory=dict)
+    stopped: list[_Entry] = field(default_factory=list)  # cells that failed after measuring: rounds kept
+    unrun: list[Benchmark] = field(default_factory=list)  # cells that failed or did not apply before any round
 
     def snapshot(self) -> Run:
-        benches = [replace(e.bench, rounds=tuple(e.rounds)) for e in self.entries]
-        return replace(self.run, benchmarks=tuple(benches), notes=tuple(self.notes), subjects=dict(self.subjects))
+        benches = [replace(e.bench, rounds=tuple(e.rounds)) for e in [*self.entries, *self.stopped]]
+        return replace(self.run, benchmarks=(*benches, *self.unrun), notes=tuple(self.notes),
+                       subjects=dict(self.subjects))
+
+    def stop(self, e: _Entry, status: str, reason: str, log: Callable[[str], None]) -> None:
+        """Take a cell out of the run with its status; the other cells go on (a finished round is kept)."""
+        log(f"{e.label}: {status}: {reason}" + ("; the other cells go on" if status == "failed" else ""))
+        self.entries.remove(e)
+        e.bench = replace(e.bench, status=status, status_reason=reason)
+        if e.rounds:
+            self.stopped.append(e)
+        else:
+            self.unrun.append(e.bench)
 
     @property
     def rounds(self) -> int:
@@ -157,10 +171,7 @@ def run_suites(suites: list[Suite], cfg: RunConfig) -> Run:
     from energybench.meter import Meter
 
     stream = cfg.stream or sys.stderr
-
-    def log(msg: str) -> None:
-        stream.write(f"energybench: {msg}\n")
-        stream.flush()
+    log = _log(stream)
 
     if cfg.trials < 1:
         raise ConfigError(f"--trials must be at least 1, got {cfg.trials}")
@@ -257,28 +268,54 @@ def _prepare(plan: Any, ctx: Context, cfg: RunConfig, state: _State, log: Callab
             state.notes.append(reason)
             continue
         ctx.options = suite.options
-        baseline: Model = _plugin_call(f"subject {subject.name!r} (baseline)", partial(subject.baseline, ctx))
-        models: list[tuple[Model, str, str]] = [(baseline, BASELINE, BASELINE)]
+        try:
+            baseline: Model = _plugin_call(f"subject {subject.name!r} (baseline)", partial(subject.baseline, ctx))
+        except PluginError as exc:
+            _subject_failed(subject, resolved, str(exc), state, log)
+            continue
+        models: list[tuple[Model | None, str, str]] = [(baseline, BASELINE, BASELINE)]
+        not_run: dict[str, tuple[str, str]] = {}  # spec -> (status, reason) of a method that produced no model
         for spec, method, params in resolved:
             log(f"{subject.name}: applying {spec}")
             try:
                 model = _plugin_call(f"method {spec!r} on {subject.name!r}",
                                      partial(method.apply, baseline, subject, params, ctx))
+                model.method = spec
+                model.params = {**params, **model.params}
+                _repeat_one_off(model, spec, cfg, log)
             except NotApplicable as why:
                 note = f"{subject.name}/{spec}: not applicable: {why}"
                 log(note)
                 state.notes.append(note)
+                not_run[spec] = ("not-applicable", str(why))
+                models.append((None, spec, method.name))
                 continue
-            model.method = spec
-            model.params = {**params, **model.params}
-            _repeat_one_off(model, spec, cfg, log)
+            except PluginError as exc:
+                log(f"{subject.name}/{spec}: failed: {exc}; the other cells go on")
+                not_run[spec] = ("failed", str(exc))
+                models.append((None, spec, method.name))
+                continue
             models.append((model, spec, method.name))
         state.subjects[subject.name] = {"description": subject.description, **_safe(subject.metadata)}
+        base_workloads: list[Workload] = []
         for model, spec, technique in models:
-            quality = _plugin_call(f"quality of {subject.name!r}/{spec}",
-                                   partial(subject.quality, model, baseline, ctx))
+            if model is None:
+                state.unrun += _cells(subject, base_workloads, spec, technique, *not_run[spec], cfg)
+                continue
+            try:
+                quality = _plugin_call(f"quality of {subject.name!r}/{spec}",
+                                       partial(subject.quality, model, baseline, ctx))
+                workloads = _plugin_call(f"workloads of {subject.name!r}", partial(subject.workloads, model, ctx))
+            except PluginError as exc:
+                if spec == BASELINE:
+                    _subject_failed(subject, resolved, str(exc), state, log)
+                    break
+                log(f"{subject.name}/{spec}: failed: {exc}; the other cells go on")
+                state.unrun += _cells(subject, base_workloads, spec, technique, "failed", str(exc), cfg)
+                continue
+            if spec == BASELINE:
+                base_workloads = list(workloads)
             size = model_size(model.module)
-            workloads = _plugin_call(f"workloads of {subject.name!r}", partial(subject.workloads, model, ctx))
             for wl in workloads:
                 if cfg.phase and wl.phase != cfg.phase:
                     continue
@@ -293,7 +330,29 @@ def _prepare(plan: Any, ctx: Context, cfg: RunConfig, state: _State, log: Callab
                 )
                 state.entries.append(_Entry(subject, model, wl, bench))
     if not state.entries:
+        failed = [b for b in state.unrun if b.status == "failed"]
+        if failed:
+            raise PluginError(f"every cell failed or did not apply, e.g. {failed[0].key}: {failed[0].status_reason}")
         raise ConfigError("nothing to run: every subject was skipped or filtered out (see the notes above)")
+
+
+def _cells(subject: Subject, workloads: Sequence[Workload], spec: str, technique: str, status: str, reason: str,
+           cfg: RunConfig) -> list[Benchmark]:
+    """Cells (one per workload of the subject) that will get no round, recorded with why."""
+    return [Benchmark(name=f"{subject.name}/{wl.name}", method=spec, method_name=technique, family=subject.name,
+                      workload=wl.name, phase=wl.phase, item_unit=wl.item_unit, status=status, status_reason=reason)
+            for wl in workloads if not cfg.phase or wl.phase == cfg.phase]
+
+
+def _subject_failed(subject: Subject, resolved: Sequence[tuple[str, Any, Any]], reason: str, state: _State,
+                    log: Callable[[str], None]) -> None:
+    """The baseline failed, so no cell of this subject can be measured or compared: one cell per method,
+    under the workload ``*`` (the workloads were never known)."""
+    log(f"{subject.name}: failed: {reason}; its cells are skipped, the other subjects go on")
+    for spec, technique in [(BASELINE, BASELINE), *((s, m.name) for s, m, _ in resolved)]:
+        state.unrun.append(Benchmark(
+            name=f"{subject.name}/*", method=spec, method_name=technique, family=subject.name, workload="*",
+            status="failed", status_reason=reason if spec == BASELINE else f"baseline failed: {reason}"))
 
 
 def _repeat_one_off(model: Model, spec: str, cfg: RunConfig, log: Callable[[str], None]) -> None:
@@ -331,14 +390,16 @@ def _safe(fn: Callable[[], dict[str, Any]]) -> dict[str, Any]:
 
 def _warm_up(state: _State, cfg: RunConfig, log: Callable[[str], None]) -> None:
     for e in list(state.entries):
+        t0 = time.monotonic()
         try:
             for _ in range(cfg.warmup):
                 _run_once(e, cfg)
+            e.warmup_s = (time.monotonic() - t0) / cfg.warmup if cfg.warmup else None
         except NotApplicable as why:
-            note = f"{e.label}: not applicable: {why}"
-            log(note)
-            state.notes.append(note)
-            state.entries.remove(e)
+            state.notes.append(f"{e.label}: not applicable: {why}")
+            state.stop(e, "not-applicable", str(why), log)
+        except PluginError as exc:
+            state.stop(e, "failed", str(exc), log)
 
 
 def _run_once(e: _Entry, cfg: RunConfig, meter: Any = None, trial: int = 0) -> Any:
@@ -380,18 +441,39 @@ def _round(e: _Entry, trial: int, items: Any, m: Any, idle_w: float | None) -> R
 
 
 def _trials(state: _State, meter: Any, cfg: RunConfig, saver: _Saver, stream: TextIO) -> None:
-    progress = Progress(len(state.entries) * cfg.trials, stream, cfg.progress)
+    progress = Progress([e.label for e in state.entries], cfg.trials, stream,
+                        False if is_nonzero_rank() else cfg.progress,  # under torchrun rank 0 alone prints
+                        expected={e.label: e.warmup_s for e in state.entries if e.warmup_s is not None})
     idle_w = state.run.idle.power_w if state.run.idle else None
     try:
         for trial in range(cfg.trials):
-            for e in state.entries:  # interleaved: A B C A B C ...
-                items, m = _run_once(e, cfg, meter=meter, trial=trial)
+            for e in list(state.entries):  # interleaved: A B C A B C ...
+                try:
+                    items, m = _run_once(e, cfg, meter=meter, trial=trial)
+                except (PluginError, NotApplicable) as exc:  # this cell stops; its rounds and the other cells go on
+                    status = "not-applicable" if isinstance(exc, NotApplicable) else "failed"
+                    state.stop(e, status, f"{exc} (in trial {trial + 1} of {cfg.trials})", _log(stream))
+                    progress.drop(e.label)
+                    saver.save(state)
+                    continue
                 e.rounds.append(_round(e, trial, items, m, idle_w))
                 saver.save(state)
                 progress.step(e.label)
-            progress.trial_done(trial, cfg.trials)
+            progress.milestone(f"trial {trial + 1}/{cfg.trials} done")
     finally:
         progress.close()
+
+
+def _log(stream: TextIO) -> Callable[[str], None]:
+    """Notes on ``stream``; under torchrun only rank 0 writes, so a job prints each line once."""
+    quiet = is_nonzero_rank()
+
+    def log(msg: str) -> None:
+        if not quiet:
+            stream.write(f"energybench: {msg}\n")
+            stream.flush()
+
+    return log
 
 
 class _Saver:

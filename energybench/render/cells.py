@@ -35,6 +35,13 @@ def evidence(vs: VsBaseline | None) -> str:
     return f"p={vs.p:.2g} (adj. {vs.p_adjusted:.2g}), n={vs.n}"
 
 
+def short_evidence(vs: VsBaseline | None) -> str:
+    """``adj. p=0.011, n=12``: the corrected p a claim rests on, for narrow tables (the raw p is in ``evidence``)."""
+    if vs is None or vs.outcome in ("untestable", "no-baseline"):
+        return ""
+    return f"adj. p={vs.p_adjusted:.2g}, n={vs.n}"
+
+
 def method_line(verdicts: Mapping[str, VsBaseline]) -> str | None:
     """The footer every verdict table carries: the test, the interval and the correction, with the family."""
     vs = next(iter(verdicts.values()), None)
@@ -115,3 +122,11 @@ def entry_verdict(e: Entry) -> str:
 
 def entry_quality(e: Entry) -> str:
     return "" if e.quality is None else quality(e.quality.metric, e.quality.value, e.quality.higher_is_better)
+
+
+def entry_quality_parts(e: Entry) -> tuple[str, ...]:
+    """``("perplexity", "13.2 ↓")``: the metric above its value when a narrow table folds the cell."""
+    if e.quality is None:
+        return ("",)
+    metric, _, value = entry_quality(e).partition(" ")
+    return (metric, value)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from energybench.record import Run
 from energybench.render import cells, units
 from energybench.render.comparison import change_with_ci, gate_message
+from energybench.render.headlines import html_section
 from energybench.render.plots import (
     BASELINE_COLOR,
     Bar,
@@ -95,45 +96,6 @@ def _colors(report: Report) -> dict[str, str]:
         if e.method not in out:
             out[e.method] = color(len(out) - 1)
     return out
-
-
-def _headline(report: Report) -> str:
-    """Per benchmark: the largest saving and what it costs in quality, then the best trade-offs (the
-    Pareto front), because the biggest saver is often one nobody should ship."""
-    cards = []
-    for (run, bench, phase), entries in report.groups():
-        base = next((e for e in entries if e.is_baseline), None)
-        others = [e for e in entries if not e.is_baseline and e.ratio is not None]
-        if base is None or not others:
-            continue
-        best = min(others, key=lambda e: e.ratio.value)  # type: ignore[union-attr]
-        r = best.ratio
-        assert r is not None
-        cls = "good" if r.high is not None and r.high < 1 else "bad" if r.low is not None and r.low > 1 else ""
-        cost = ""
-        if best.quality and base.quality:
-            cost = (f"<br>{esc(best.quality.metric)}: {best.quality.value:.4g} vs "
-                    f"{base.quality.value:.4g} (baseline)")
-        front = sorted((e for e in others if e.on_front), key=lambda e: e.ratio.value)  # type: ignore[union-attr]
-        trade = "".join(
-            f"<li><b>{esc(e.method)}</b> {esc(cells.entry_ratio(e, with_ci=False))}"
-            + (f", {esc(e.quality.metric)} {e.quality.value:.4g}" if e.quality else "") + "</li>"
-            for e in front[:4]
-        )
-        trade = f'<div class="what">Best trade-offs (Pareto front):<ul>{trade}</ul></div>' if trade else ""
-        cards.append(
-            f'<div class="card"><div class="what">{esc(_group_title(report, run, bench, phase))}</div>'
-            f'<div class="big {cls}">{esc(cells.entry_change(best))}</div><div class="what">energy per '
-            f"{esc(best.item_unit)} with <b>{esc(best.method)}</b> ({esc(cells.entry_ratio(best))}): "
-            f"{esc(cells.entry_verdict(best))}{cost}</div>"
-            f"{trade}</div>"
-        )
-    if not cards:
-        return ""
-    return ('<section><h2>At a glance</h2><div class="cards">' + "".join(cards) +
-            '</div><p class="note">Ratios are medians over rounds against the baseline, with 95% bootstrap '
-            "confidence intervals; a saving counts only when the whole interval is below 1 and a rank test on the "
-            "trials agrees (p &lt;= 0.05).</p></section>")
 
 
 def _per_item_ci(e: Entry) -> str:
@@ -409,9 +371,14 @@ def render_html(report: Report) -> str:
     runs = ", ".join(r.label for r in report.runs)
     created = ", ".join(r.created for r in report.runs if r.created)
     energy_charts, figures_table = _energy_section(report, colors)
+    headline, gates = html_section(report), _gates_section(report)
+    if report.kind == "pytest":  # sessions of a test suite: a comparison per test, not a compression table
+        from energybench.render.report_pytest import html_section as sessions_section
+
+        headline, gates, figures_table = sessions_section(report), "", ""
     body = "".join([
-        _headline(report),
-        _gates_section(report),
+        headline,
+        gates,
         _trend_section(report),
         energy_charts,
         _pareto_section(report, colors),
