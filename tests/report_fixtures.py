@@ -95,3 +95,25 @@ FAKE_FACTORS = {"FRA": 56.0, "DEU": 380.0, "USA": 370.0, "CHN": 540.0, "IND": 71
 
 def fake_lookup(name: str) -> FakeRegion:
     return FakeRegion(name, FAKE_FACTORS[name])
+
+
+CLUSTER = (
+    # what a real quick run of the LM looks like: half precision and int8 land on the baseline's energy and
+    # quality (their labels fought for the same pixels), distillation far away at a much worse perplexity
+    ("baseline", "baseline", 1.00, 13.2),
+    ("bf16", "bf16", 0.99, 13.21),
+    ("fp16", "fp16", 1.01, 13.2),
+    ("int8-dynamic", "int8-dynamic", 0.97, 13.25),
+    ("int8-dynamic-perchannel", "int8-dynamic", 0.98, 13.23),
+    ("prune-l1-0.5", "prune-l1", 0.93, 13.9),
+    ("prune-structured-0.5", "prune-structured", 0.62, 18.4),
+    ("layer-drop-0.5", "layer-drop", 0.55, 21.0),
+    ("distill-soft-t2-w0.5-d0.5", "distill-soft", 0.36, 61.0),
+    ("distill-hard-w0.5-d0.5", "distill-hard", 0.35, 74.8),
+)
+
+
+def cluster_run(run_id: str = "0001_quick") -> Run:
+    """A run whose energy-vs-quality scatter has a tight cluster of four labels (the issue's picture)."""
+    return make_run(run_id, benchmarks=[make_bench("lm/inference-generate", m, scale, q, method_name=t, rounds=8)
+                                        for m, t, scale, q in CLUSTER])

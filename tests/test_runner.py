@@ -229,7 +229,7 @@ def test_a_failing_cell_is_its_status_and_the_run_goes_on(plugin_path: str, tmp_
     (bench / "s.py").write_text(
         "from energybench import Suite\n"
         "SUITES = [Suite('toy', methods=['toy-scale-0.5'], options={'toy': {'fail_after': 5}}),\n"
-        "          Suite('lm', methods=['bf16'], options={'lm': %r})]\n" % {**TINY, "train_steps": 5}
+        f"          Suite('lm', methods=['bf16'], options={{'lm': {TINY!r}}})]\n"
     )
     res = cli(["run", str(bench), "--trials", "3", "--idle", "0", "--phase", "inference", "--results",
                str(tmp_path / "res2"), "--cache-dir", str(tmp_path / "c")], {"PYTHONPATH": plugin_path})
