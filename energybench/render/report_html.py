@@ -10,7 +10,7 @@ from __future__ import annotations
 from energybench.record import Run
 from energybench.render import cells, units
 from energybench.render.comparison import change_with_ci, gate_message
-from energybench.render.headlines import html_section
+from energybench.render.headlines import html_section, tag
 from energybench.render.plots import (
     BASELINE_COLOR,
     Bar,
@@ -85,8 +85,17 @@ def _group_title(report: Report, run: str, bench: str, phase: str) -> str:
     return f"{bench} ({phase})" + (f" \u00b7 {run}" if report.multi_run else "")
 
 
-def _figure(caption: str, svg: str) -> str:
-    return f'<figure class="chart"><figcaption>{esc(caption)}</figcaption><div class="plot">{svg}</div></figure>'
+def _figure(caption: str, svg: str, entries: list[Entry] | None = None) -> str:
+    """A chart under its caption; the caption carries the provenance badge of the figures drawn."""
+    badge = f" {tag(_source(entries))}" if entries else ""
+    return (f'<figure class="chart"><figcaption>{esc(caption)}{badge}</figcaption><div class="plot">{svg}</div>'
+            "</figure>")
+
+
+def _source(entries: list[Entry]) -> str:
+    """``measured`` only when every figure was, ``estimated`` as soon as one was."""
+    sources = {e.source for e in entries}
+    return "measured" if sources == {"measured"} else "estimated" if "estimated" in sources else "unknown"
 
 
 def _colors(report: Report) -> dict[str, str]:
@@ -122,7 +131,7 @@ def _energy_section(report: Report, colors: dict[str, str]) -> tuple[str, str]:
         unit = entries[0].item_unit
         svg = hbar_chart(bars, kind="energy", title=f"Energy per {unit}: {bench} ({phase})", fmt=units.joules,
                          axis_label=f"J per {unit}; whiskers: 95% CI of the median")
-        charts.append(_figure(_group_title(report, run, bench, phase), svg))
+        charts.append(_figure(_group_title(report, run, bench, phase), svg, entries))
     chart = f'<div class="charts">{"".join(charts)}</div>'
     rows = []
     for (run, bench, phase), entries in report.groups():
@@ -164,7 +173,7 @@ def _pareto_section(report: Report, colors: dict[str, str]) -> str:
         chart = scatter_pareto(points, title=f"Energy vs {q.metric}: {bench}",  # type: ignore[union-attr]
                                fmt_x=units.joules, x_label=f"energy per {rated[0].item_unit} (J)",
                                y_label=f"{q.metric}, {direction}")  # type: ignore[union-attr]
-        parts.append(_figure(_group_title(report, run, bench, phase), chart))
+        parts.append(_figure(_group_title(report, run, bench, phase), chart, rated))
     if not parts:
         body = '<p class="note">No benchmark has a quality metric on two or more methods.</p>'
     else:
@@ -187,7 +196,7 @@ def _domains_section(report: Report) -> str:
         unit = entries[0].item_unit
         svg = stacked_hbar(rows, title=f"Energy per {unit} by device: {bench} ({phase})", fmt=units.joules,
                            axis_label=f"J per {unit}, as recorded per domain", colors=dom_colors)
-        charts.append(_figure(_group_title(report, run, bench, phase), svg))
+        charts.append(_figure(_group_title(report, run, bench, phase), svg, entries))
     if not charts:
         return ('<section><h2>Energy by device</h2><p class="note">No per-device figures in these runs.</p>'
                 "</section>")
@@ -219,8 +228,8 @@ def _timeline_section(report: Report) -> str:
                        y_label="power (W)")
     what = f"{e.benchmark} ({e.phase}) / {e.method}, round {e.timeline_round}" + (
         f", run {e.run}" if report.multi_run else "")
-    return (f'<section><h2>Power over time</h2><p class="note">One typical trial (the median-energy round): '
-            f"{esc(what)}.</p>"
+    return (f'<section><h2>Power over time {tag(e.source)}</h2><p class="note">One typical trial (the median-energy '
+            f"round): {esc(what)}.</p>"
             f'<div class="plot scroll">{chart}</div></section>')
 
 
@@ -240,7 +249,8 @@ def _regions_section(report: Report) -> str:
     )
     notes = "".join(f"<li>{esc(src)}</li>" for src in sources)
     return (
-        f"<section><h2>CO2e by region</h2><p class=note>The same {esc(units.joules(report.region_joules))} "
+        f"<section><h2>CO2e by region {tag(_source(list(report.entries)))}</h2><p class=note>The same "
+        f"{esc(units.joules(report.region_joules))} "
         f"({esc(report.region_note)}) on different grids.</p><div class=\"plot\">{chart}</div>"
         '<div class="scroll"><table><thead><tr><th>region</th><th>name</th><th>CO2e</th><th>g/kWh</th>'
         f"<th>year</th><th>source</th></tr></thead><tbody>{rows}</tbody></table></div>"
@@ -311,8 +321,9 @@ def _trend_section(report: Report) -> str:
         low, high = min(p.median for p in t.points), max(p.median for p in t.points)
         series += [Series(f"change at run {cp}", [(float(cp), low), (float(cp), high)], "#b3261e")
                    for cp in t.change_points]
+        drawn = [e for e in report.entries if e.key == t.key]
         charts.append(_figure(t.key, line_chart(series, title=f"Trend: {t.key}", x_label="run (oldest first)",
-                                                y_label="J per item (median)")))
+                                                y_label="J per item (median)"), drawn))
         for cp in t.change_points:
             notes.append(f"<li><b>{esc(t.key)}</b>: level changed by {esc(units.change(t.step(cp)))} at run "
                          f"{esc(t.points[cp].run)}</li>")

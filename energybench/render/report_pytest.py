@@ -43,7 +43,7 @@ def _trends(report: Report) -> dict[str, Trend]:
 
 
 def _entries(report: Report) -> dict[tuple[str, str], Entry]:
-    return {(e.run, e.benchmark if e.is_baseline else f"{e.benchmark} [{e.method}]"): e for e in report.entries}
+    return {(e.run, e.key): e for e in report.entries}
 
 
 def _per_call(r: CmpRow, side: str) -> str:
@@ -87,8 +87,7 @@ def single_rows(report: Report) -> list[list[tuple[str, ...]]]:
         figure = cells.entry_per_item(e, with_ci=False) if e.has_items else units.per(
             units.joules(e.per_item.value), "call")
         interval = units.compact_interval(e.per_item.low, e.per_item.high, e.per_item.value, units.joules)
-        name = e.benchmark if e.is_baseline else f"{e.benchmark} [{e.method}]"
-        rows.append([(name,), (figure, interval) if interval else (figure,), (e.source,), (str(e.rounds),)])
+        rows.append([(e.key,), (figure, interval) if interval else (figure,), (e.source,), (str(e.rounds),)])
     return rows
 
 

@@ -69,6 +69,11 @@ class Entry:
     has_items: bool = True  # False: a pytest test that counts no items, so its figure is per call
 
     @property
+    def key(self) -> str:
+        """The benchmark's key as runs match it (``Benchmark.key``): its name, plus the method unless baseline."""
+        return self.benchmark if self.is_baseline else f"{self.benchmark} [{self.method}]"
+
+    @property
     def per_what(self) -> str:
         """What one figure is for: the item unit, or ``call`` for a test that counts no items."""
         return self.item_unit if self.has_items else "call"
