@@ -107,6 +107,7 @@ class EnergyFixture:
     extra_info: dict[str, Any] = field(default_factory=dict)
     quality: dict[str, Any] | None = None
     has_error: bool = False
+    disabled: bool = False  # --energy-disable: run the function once, unmeasured, and record nothing
     _rounds: list[_Round] = field(default_factory=list)
     _mode: str | None = None
 
@@ -145,6 +146,8 @@ class EnergyFixture:
     def __call__(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """Calibrate, warm up and measure ``fn(*args, **kwargs)``; return its result."""
         self._claim("energy(...)")
+        if self.disabled:
+            return fn(*args, **kwargs)
 
         def target() -> Any:
             return fn(*args, **kwargs)
@@ -192,6 +195,12 @@ class EnergyFixture:
             done = (lambda: teardown(*a, **kw)) if teardown is not None else None
             return (lambda: target(*a, **kw)), done
 
+        if self.disabled:  # once, with its set-up and tear-down, and no window
+            call, done = make_call()
+            result = call()
+            if done is not None:
+                done()
+            return result
         try:
             return self._run(make_call, opts.rounds or self._rounds_wanted(), opts.warmup_rounds, opts.iterations or 1)
         except BaseException:

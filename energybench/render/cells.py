@@ -14,6 +14,11 @@ from energybench.verdicts import MIN_PAIRS, BreakEven, VsBaseline
 _OUTCOME = {"same": "no significant saving", "no-baseline": "no baseline energy to compare"}
 
 
+def workload(bench: str, phase: str) -> str:
+    """``lm/inference-generate (inference)``; a pytest test's default phase ``other`` is left out (it says nothing)."""
+    return bench if phase == "other" else f"{bench} ({phase})"
+
+
 def verdict(vs: VsBaseline | None) -> str:
     """``saves 38%``, ``costs 12% more``, ``no significant saving``, or why no claim is possible at this n;
     empty for the baseline itself."""

@@ -63,7 +63,7 @@ def _left_out(c: Candidate, h: Headline) -> str:
 def text_line(h: Headline, multi_run: bool = False) -> str:
     """One line for a terminal, a log or a PR: the headline, or why there is none, and what was left out."""
     run, bench, phase = h.group
-    where = f"{bench} ({phase})" + (f" [{run}]" if multi_run else "")
+    where = cells.workload(bench, phase) + (f" [{run}]" if multi_run else "")
     if h.best is not None:
         e = h.best.entry
         text = (f"{where}: {e.method} saves {saving(e)} energy per {e.per_what} ({e.source}); "
@@ -82,7 +82,7 @@ def text_lines(report: Report) -> list[str]:
 
 def _card(report: Report, h: Headline) -> str:
     run, bench, phase = h.group
-    title = f"{bench} ({phase})" + (f" \u00b7 {run}" if report.multi_run else "")
+    title = cells.workload(bench, phase) + (f" \u00b7 {run}" if report.multi_run else "")
     if h.best is not None:
         e = h.best.entry
         big = (f'<div class="big good">{esc(cells.entry_change(e))} {tag(e.source)}</div>'

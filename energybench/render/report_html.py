@@ -82,7 +82,7 @@ def _tag(source: str) -> str:
 
 
 def _group_title(report: Report, run: str, bench: str, phase: str) -> str:
-    return f"{bench} ({phase})" + (f" \u00b7 {run}" if report.multi_run else "")
+    return cells.workload(bench, phase) + (f" \u00b7 {run}" if report.multi_run else "")
 
 
 def _figure(caption: str, svg: str, entries: list[Entry] | None = None) -> str:
@@ -128,9 +128,9 @@ def _energy_section(report: Report, colors: dict[str, str]) -> tuple[str, str]:
                 note="" if e.is_baseline or e.ratio is None else cells.entry_ratio(e, with_ci=False))
             for e in entries
         ]
-        unit = entries[0].item_unit
-        svg = hbar_chart(bars, kind="energy", title=f"Energy per {unit}: {bench} ({phase})", fmt=units.joules,
-                         axis_label=f"J per {unit}; whiskers: 95% CI of the median")
+        unit = entries[0].per_what
+        svg = hbar_chart(bars, kind="energy", title=f"Energy per {unit}: {cells.workload(bench, phase)}",
+                         fmt=units.joules, axis_label=f"J per {unit}; whiskers: 95% CI of the median")
         charts.append(_figure(_group_title(report, run, bench, phase), svg, entries))
     chart = f'<div class="charts">{"".join(charts)}</div>'
     rows = []
@@ -171,7 +171,7 @@ def _pareto_section(report: Report, colors: dict[str, str]) -> str:
         ]
         direction = "higher is better" if q.higher_is_better else "lower is better"  # type: ignore[union-attr]
         chart = scatter_pareto(points, title=f"Energy vs {q.metric}: {bench}",  # type: ignore[union-attr]
-                               fmt_x=units.joules, x_label=f"energy per {rated[0].item_unit} (J)",
+                               fmt_x=units.joules, x_label=f"energy per {rated[0].per_what} (J)",
                                y_label=f"{q.metric}, {direction}")  # type: ignore[union-attr]
         parts.append(_figure(_group_title(report, run, bench, phase), chart, rated))
     if not parts:
@@ -193,8 +193,8 @@ def _domains_section(report: Report) -> str:
         rows = [StackRow(label=e.method, parts=e.domains_per_item) for e in entries if e.domains_per_item]
         if not rows:
             continue
-        unit = entries[0].item_unit
-        svg = stacked_hbar(rows, title=f"Energy per {unit} by device: {bench} ({phase})", fmt=units.joules,
+        unit = entries[0].per_what
+        svg = stacked_hbar(rows, title=f"Energy per {unit} by device: {cells.workload(bench, phase)}", fmt=units.joules,
                            axis_label=f"J per {unit}, as recorded per domain", colors=dom_colors)
         charts.append(_figure(_group_title(report, run, bench, phase), svg, entries))
     if not charts:

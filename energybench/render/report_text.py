@@ -107,7 +107,7 @@ def render_terminal(report: Report, *, width: int | None = None, wide: bool = Fa
         out += ["", "headlines:"] + [line for h in heads for line in wrap(h, width, "  ")]
     rows: list[Row] = []
     for (run_id, bench, phase), entries in report.groups():
-        rows.append(f"{bench} ({phase})" + (f"  [{run_id}]" if report.multi_run else ""))
+        rows.append(cells.workload(bench, phase) + (f"  [{run_id}]" if report.multi_run else ""))
         rows += [_row(e, report.baseline) for e in entries]
     fitted = fit_table(COLUMNS, rows, width, indent="  ", wide=wide)
     out += ["", *fitted.lines]

@@ -65,6 +65,7 @@ class Column:
     header: tuple[str, ...]
     right: bool = False
     drop: int = 0
+    shrink: bool = False  # a name column: cut in the middle (``test_a_lo…_to_be[3]``) when nothing else helps
 
 
 Cell = tuple[str, ...]  # a cell's parts: one line when the table is wide enough, one part per line when folded
@@ -116,30 +117,45 @@ def fit_table(columns: Sequence[Column], rows: Sequence[Row], width: int | None 
               wide: bool = False) -> Fitted:
     """A text table no wider than ``width`` (default: the terminal's, 100 when not a terminal).
 
-    In order: every column on one line per row; cells folded (each part of a cell on its own line, e.g. a
-    figure above its interval); then columns left out, highest ``Column.drop`` first, and the caller says
-    which (``Fitted.dropped``). ``wide`` keeps every column on one line whatever the width. Heading rows
-    (plain strings) are cut to the width; a row no narrower after all that is left as it is.
+    Tried in order, keeping the first that fits: every column on one line per row; cells folded (each part of
+    a cell on its own line, e.g. a figure above its interval); long names cut in the middle (``Column.shrink``,
+    not below 32 characters); then the same with columns left out, highest ``Column.drop`` first (the caller
+    says which: ``Fitted.dropped``), names cut down to 16 characters last. ``wide`` keeps every column on one
+    line whatever the width. Heading rows (plain strings) are left whole.
     """
     width = terminal_width() if width is None else width
     if wide:
         return Fitted(_layout(columns, rows, False, indent))
-    keep = list(range(len(columns)))
-    for fold in (False, True):
-        lines = _layout(columns, rows, fold, indent)
-        if _fits(lines, rows, width):
-            return Fitted(lines, folded=fold)
-    dropped: list[int] = []
-    for i in sorted((i for i, c in enumerate(columns) if c.drop), key=lambda i: -columns[i].drop):
-        keep.remove(i)
-        dropped.append(i)
+    order = sorted((i for i, c in enumerate(columns) if c.drop), key=lambda i: -columns[i].drop)
+    lines: list[str] = []
+    for n in range(len(order) + 1):
+        dropped = order[:n]
+        keep = [i for i in range(len(columns)) if i not in dropped]
         cols = [columns[k] for k in keep]
         sub = [r if isinstance(r, str) else [r[k] for k in keep] for r in rows]
-        for fold in (False, True):
-            lines = _layout(cols, sub, fold, indent)
+        floor = 16 if n == len(order) else 32
+        for fold, cut in ((False, False), (True, False), (True, True)):
+            lines = _layout(cols, _shrunk(cols, sub, lines, width, floor) if cut else sub, fold, indent)
             if _fits(lines, rows, width):
                 return Fitted(lines, tuple(" ".join(columns[d].header) for d in dropped), fold)
-    return Fitted(lines, tuple(" ".join(columns[d].header) for d in dropped), True)
+    return Fitted(lines, tuple(" ".join(columns[d].header) for d in order), True)
+
+
+def _shrunk(cols: Sequence[Column], rows: Sequence[Row], lines: Sequence[str], width: int, floor: int) -> list[Row]:
+    """Rows with the cells of ``shrink`` columns cut by as much as the widest line is over ``width``."""
+    over = max((len(line) for line in lines), default=0) - width
+    return [r if isinstance(r, str) else [_cut(cell, over, floor) if c.shrink else cell
+                                          for cell, c in zip(r, cols, strict=True)] for r in rows]
+
+
+def _cut(cell: Cell, over: int, floor: int) -> Cell:
+    """A cell's parts shortened by ``over`` characters in the middle (never below ``floor``): the ends are what
+    tell names apart (a module's name, a test's parameters)."""
+    out = []
+    for part in cell:
+        keep = max(floor, len(part) - over - 1)
+        out.append(part if len(part) <= keep else part[: keep // 2] + "\u2026" + part[len(part) - (keep - keep // 2):])
+    return tuple(out)
 
 
 def _fits(lines: Sequence[str], rows: Sequence[Row], width: int) -> bool:

@@ -71,24 +71,32 @@ def headlines(groups: Sequence[tuple[tuple[str, str, str], list[Entry]]],
     out = []
     for key, entries in groups:
         base = next((e for e in entries if e.is_baseline), None)
-        others = [e for e in entries if not e.is_baseline and e.ratio is not None and math.isfinite(e.ratio.value)]
+        others = [e for e in entries if not e.is_baseline and e.ratio is not None]
         if base is None or not others:
             continue
         has_quality = base.quality is not None
         cands = []
-        for e in sorted(others, key=lambda e: e.ratio.value):  # type: ignore[union-attr]
+        for e in sorted(others, key=_ratio):
             loss = quality_loss(e, base)
             within = (loss is not None and loss <= budget + 1e-12) if has_quality else True
             cands.append(Candidate(e, e.vs is not None and e.vs.outcome == "saves", loss, within))
         best = next((c for c in cands if not c.why_not), None)
-        bigger = [c for c in cands if c.entry.ratio.value < 1 and c is not best  # type: ignore[union-attr]
-                  and (best is None or c.entry.ratio.value < best.entry.ratio.value)]  # type: ignore[union-attr]
+        bigger = [c for c in cands if _ratio(c.entry) < 1 and c is not best
+                  and (best is None or _ratio(c.entry) < _ratio(best.entry))]
         trade = tuple(c for c in cands if c.entry.on_front and not c.why_not)
         reason = ""
         if best is None:
-            if not any(c.saves for c in cands):
+            if all(c.entry.vs is None or c.entry.vs.outcome in ("untestable", "no-baseline") for c in cands):
+                reason = "no method could be tested against the baseline (too few usable trial pairs)"
+            elif not any(c.saves for c in cands):
                 reason = "no method saves energy significantly"
             else:
                 reason = "every significant saving costs more quality than the budget allows"
         out.append(Headline(key, base, best, trade, tuple(bigger), budget, has_quality, reason))
     return out
+
+
+def _ratio(e: Entry) -> float:
+    """The entry's ratio to the baseline; an unknown one sorts last."""
+    r = e.ratio.value if e.ratio is not None else math.nan
+    return r if math.isfinite(r) else math.inf
