@@ -10,12 +10,13 @@ tests that count items (``Benchmark.has_items``); one session is a plain table o
 
 from __future__ import annotations
 
-from energybench.compare import Row as CmpRow
+from dataclasses import dataclass
+
 from energybench.history import Trend
 from energybench.render import cells, units
 from energybench.render.comparison import change_with_ci, gate_message, method_line
 from energybench.render.plots import esc
-from energybench.render.tables import Column, fit_table, markdown_table
+from energybench.render.tables import Column, fit_table, markdown_table, md_escape
 from energybench.report.model import Entry, Report
 
 SPARKS = "\u2581\u2582\u2583\u2584\u2585\u2586\u2587\u2588"
@@ -35,7 +36,13 @@ def trend_cell(t: Trend | None) -> str:
         return ""
     text = sparkline([p.median for p in t.points])
     steps = [f"{units.change(t.step(cp))} at {t.points[cp].run}" for cp in t.change_points]
-    return text + (" " + ", ".join(steps) if steps else " one level")
+    if steps:
+        return f"{text} {', '.join(steps)}"
+    return f"{text} one level" if len(t.points) >= MIN_CHANGE_POINT_RUNS else text
+
+
+#: Fewest runs in which a missing change point means something (``energybench history`` says the same).
+MIN_CHANGE_POINT_RUNS = 4
 
 
 def _trends(report: Report) -> dict[str, Trend]:
@@ -46,10 +53,6 @@ def _entries(report: Report) -> dict[tuple[str, str], Entry]:
     return {(e.run, e.key): e for e in report.entries}
 
 
-def _per_call(r: CmpRow, side: str) -> str:
-    return units.per(units.joules(r.base_energy if side == "base" else r.new_energy), "call")
-
-
 def _item_note(report: Report, key: str) -> str:
     """Energy per item of the newest run, for a test that counts items (else nothing: it would be per call)."""
     e = _entries(report).get((report.runs[-1].label, key))
@@ -58,26 +61,71 @@ def _item_note(report: Report, key: str) -> str:
     return cells.entry_per_item(e, with_ci=False)
 
 
-def comparison_rows(report: Report) -> list[list[tuple[str, ...]]]:
+def common_module(keys: list[str]) -> str:
+    """``test_m.py`` when every test lives in it (then rows show ``test_sum``), else empty."""
+    modules = {k.split("::", 1)[0] for k in keys}
+    return modules.pop() if len(modules) == 1 and all("::" in k for k in keys) else ""
+
+
+@dataclass(frozen=True)
+class SessionRow:
+    """One test across two sessions, as every format shows it."""
+
+    test: str
+    base: str
+    new: str
+    per_item: str  # the newest session's energy per item, for a test that counts items
+    change: str
+    interval: str
+    verdict: str
+    source: str
+    trend: tuple[str, ...]
+
+
+def session_rows(report: Report) -> list[SessionRow]:
     cmp = report.comparison
     assert cmp is not None
     trends = _trends(report)
-    rows: list[list[tuple[str, ...]]] = []
+    module = common_module([r.key for r in cmp.rows])
+    out = []
     for r in cmp.rows:
         change, _, interval = change_with_ci(r).partition(" ")
-        item = _item_note(report, r.key)
-        rows.append([(r.key,), (_per_call(r, "base"),), (_per_call(r, "new"), item) if item else (_per_call(r, "new"),),
-                     (change, interval), (r.verdict(cmp.alpha),), (r.source,), (trend_cell(trends.get(r.key)),)])
-    return rows
+        t = trend_cell(trends.get(r.key))
+        spark, _, steps = t.partition(" ")
+        out.append(SessionRow(r.key.removeprefix(f"{module}::") if module else r.key, units.joules(r.base_energy),
+                              units.joules(r.new_energy), _item_note(report, r.key), change, interval,
+                              r.verdict(cmp.alpha), r.source, (spark, steps) if steps else (spark,) if spark else ()))
+    return out
 
 
-def _columns(report: Report) -> tuple[Column, ...]:
+def _mixed_sources(rows: list[SessionRow]) -> bool:
+    return len({r.source for r in rows}) > 1
+
+
+def _columns(report: Report, rows: list[SessionRow]) -> tuple[Column, ...]:
+    source = (Column(("source",)),) if _mixed_sources(rows) else ()
+    trend = (Column(("trend",), drop=1),) if report.trends else ()
+    return (Column(("test",), shrink=True), Column(("base", "per call"), right=True),
+            Column(("new", "per call"), right=True), Column(("change", "[95% CI]"), right=True),
+            Column(("verdict",)), *source, *trend)
+
+
+def _cells(report: Report, rows: list[SessionRow]) -> list[list[tuple[str, ...]]]:
+    mixed = _mixed_sources(rows)
+    return [[(r.test,), (r.base,), (r.new, r.per_item) if r.per_item else (r.new,), (r.change, r.interval),
+             (r.verdict,), *([(r.source,)] if mixed else []), *([r.trend or ("",)] if report.trends else [])]
+            for r in rows]
+
+
+def title(report: Report, rows: list[SessionRow]) -> str:
+    """``pytest sessions: base 0002_main -> new 0003_main, test_m.py (estimated; trend over 3 runs)``."""
     cmp = report.comparison
     assert cmp is not None
-    trend = (Column(("trend",), drop=1),) if report.trends else ()
-    return (Column(("test",)), Column((str(cmp.base_id), "per call"), right=True),
-            Column((cmp.new_id, "per call"), right=True), Column(("change", "[95% CI]"), right=True),
-            Column(("verdict",)), Column(("source",)), *trend)
+    module = common_module([r.key for r in cmp.rows])
+    facts = [] if _mixed_sources(rows) else [rows[0].source] if rows else []
+    facts += [f"trend over {len(report.runs)} runs"] if report.trends else []
+    return (f"pytest sessions: base {cmp.base_id} -> new {cmp.new_id}" + (f", {module}" if module else "")
+            + (f" ({'; '.join(facts)})" if facts else ""))
 
 
 def single_rows(report: Report) -> list[list[tuple[str, ...]]]:
@@ -101,9 +149,9 @@ def render_pytest_terminal(report: Report, *, width: int, wide: bool = False) ->
     out = machine_lines(report, width)
     cmp = report.comparison
     if cmp is not None and cmp.rows:
-        out += ["", f"pytest sessions {cmp.base_id} -> {cmp.new_id}" + (
-            f" (trend over {len(report.runs)} runs)" if report.trends else "")]
-        fitted = fit_table(_columns(report), comparison_rows(report), width, indent="  ", wide=wide)
+        rows = session_rows(report)
+        out += ["", *wrap(title(report, rows), width)]
+        fitted = fit_table(_columns(report, rows), _cells(report, rows), width, indent="  ", wide=wide)
         out += fitted.lines
         if fitted.dropped:
             out += wrap(f"columns left out to fit {width} characters: {', '.join(fitted.dropped)} (--wide)", width)
@@ -126,33 +174,37 @@ def render_pytest_markdown(report: Report) -> list[str]:
     """The comparison (or one session's table) as Markdown lines for a PR comment."""
     cmp = report.comparison
     if cmp is not None and cmp.rows:
-        rows = [[" ".join(c) for c in row] for row in comparison_rows(report)]
-        headers = [" ".join(c.header) for c in _columns(report)]
-        return [markdown_table(headers, rows, "lrrrlll"), "", method_line(cmp) or "", ""]
-    rows = [[" ".join(c) for c in row] for row in single_rows(report)]
-    return [markdown_table([" ".join(c.header) for c in SINGLE], rows, "lrlr"), ""]
+        rows = session_rows(report)
+        cols = _columns(report, rows)
+        body = [[" ".join(p for p in c if p) for c in row] for row in _cells(report, rows)]
+        return [f"**{md_escape(title(report, rows))}**", "",
+                markdown_table([" ".join(c.header) for c in cols], body, "lrrrl" + "l" * (len(cols) - 5)), "",
+                md_escape(method_line(cmp) or ""), ""]
+    rows_single = [[" ".join(c) for c in row] for row in single_rows(report)]
+    return [markdown_table([" ".join(c.header) for c in SINGLE], rows_single, "lrlr"), ""]
 
 
 def html_section(report: Report) -> str:
     """The sessions side by side per test, with the change, its interval, the verdict and the trend."""
     cmp = report.comparison
     if cmp is None or not cmp.rows:
-        rows = "".join("<tr>" + "".join(f"<td>{esc(' '.join(c))}</td>" for c in row) + "</tr>"
+        body = "".join("<tr>" + "".join(f"<td>{esc(' '.join(c))}</td>" for c in row) + "</tr>"
                        for row in single_rows(report))
         head = "".join(f"<th>{esc(' '.join(c.header))}</th>" for c in SINGLE)
         return (f"<section><h2>Energy per test</h2><div class=scroll><table><thead><tr>{head}</tr></thead>"
-                f"<tbody>{rows}</tbody></table></div></section>")
-    body = []
-    for row in comparison_rows(report):
-        verdict = row[4][0]
-        body.append(
-            f"<tr><td class=name>{esc(row[0][0])}</td><td class=num>{esc(row[1][0])}</td>"
-            f"<td class=num>{esc(row[2][0])}{'<br><small>' + esc(row[2][1]) + '</small>' if len(row[2]) > 1 else ''}"
-            f"</td><td class=num>{esc(row[3][0])}<br><small>{esc(row[3][1])}</small></td>"
-            f'<td class="verdict-{esc(verdict.lower().replace(" ", "-"))}">{esc(verdict)}</td>'
-            f'<td><span class="tag {esc(row[5][0])}">{esc(row[5][0])}</span></td>'
-            + (f"<td>{esc(row[6][0])}</td>" if report.trends else "") + "</tr>")
-    head = "".join(f"<th>{esc(' '.join(c.header))}</th>" for c in _columns(report))
-    return (f"<section><h2>pytest sessions: {esc(cmp.base_id)} \u2192 {esc(cmp.new_id)}</h2><div class=scroll>"
-            f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table></div>"
-            f'<p class="note">{esc(method_line(cmp) or "")}</p></section>')
+                f"<tbody>{body}</tbody></table></div></section>")
+    rows = session_rows(report)
+    trs = []
+    for r in rows:
+        item = f"<br><small>{esc(r.per_item)}</small>" if r.per_item else ""
+        trs.append(
+            f"<tr><td class=name>{esc(r.test)}</td><td class=num>{esc(r.base)}</td><td class=num>{esc(r.new)}{item}"
+            f"</td><td class=num>{esc(r.change)}<br><small>{esc(r.interval)}</small></td>"
+            f'<td class="verdict-{esc(r.verdict.lower().replace(" ", "-"))}">{esc(r.verdict)}</td>'
+            f'<td><span class="tag {esc(r.source)}">{esc(r.source)}</span></td>'
+            + (f"<td>{esc(' '.join(r.trend))}</td>" if report.trends else "") + "</tr>")
+    head = ("<th>test</th><th>base<br>per call</th><th>new<br>per call</th><th>change<br>[95% CI]</th>"
+            "<th>verdict</th><th>source</th>" + ("<th>trend</th>" if report.trends else ""))
+    return (f"<section><h2>{esc(title(report, rows))}</h2><div class=scroll><table><thead><tr>{head}</tr></thead>"
+            f"<tbody>{''.join(trs)}</tbody></table></div><p class=\"note\">{esc(method_line(cmp) or '')}</p>"
+            "</section>")
