@@ -319,7 +319,8 @@ class Series:
     color: str = PALETTE[0]
 
 
-def line_chart(series: Sequence[Series], *, title: str, x_label: str, y_label: str) -> str:
+def line_chart(series: Sequence[Series], *, title: str, x_label: str, y_label: str,
+               fmt_y: Formatter | None = None) -> str:
     """Power over time: one polyline per series, sharing the axes, legend below the title."""
     left, right, bottom = 56.0, 20.0, 48.0
     top = 12.0 + 18 * math.ceil(len(series) / 3)
@@ -346,7 +347,7 @@ def line_chart(series: Sequence[Series], *, title: str, x_label: str, y_label: s
         body.append(_text(sx(t), top + ph + 16, f"{t:g}", anchor="middle", size=FONT - 2))
     for t in yt:
         body.append(f'<path d="M{left},{sy(t):.1f}H{left + pw}" stroke="#e6e6e6"/>')
-        body.append(_text(left - 6, sy(t) + 4, f"{t:.4g}", anchor="end", size=FONT - 2))
+        body.append(_text(left - 6, sy(t) + 4, fmt_y(t) if fmt_y and t else f"{t:.4g}", anchor="end", size=FONT - 2))
     for s in series:
         pts = " ".join(f"{sx(t):.1f},{sy(v):.1f}" for t, v in s.points)
         body.append(f'<polyline class="series" points="{pts}" fill="none" stroke="{esc(s.color)}" '

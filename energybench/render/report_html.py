@@ -174,6 +174,8 @@ def _pareto_section(report: Report, colors: dict[str, str]) -> str:
                                fmt_x=units.joules, x_label=f"energy per {rated[0].per_what} (J)",
                                y_label=f"{q.metric}, {direction}")  # type: ignore[union-attr]
         parts.append(_figure(_group_title(report, run, bench, phase), chart, rated))
+    if not parts and report.kind == "pytest":
+        return ""  # tests rarely record a quality; a section saying so for every session is noise
     if not parts:
         body = '<p class="note">No benchmark has a quality metric on two or more methods.</p>'
     else:
@@ -225,7 +227,7 @@ def _timeline_section(report: Report) -> str:
     if len(keys) > 1:
         series.append(Series("total", [(t, sum(w.values())) for t, w in e.timeline], "#000000"))
     chart = line_chart(series, title=f"Power over time: {e.benchmark} / {e.method}", x_label="time in round (s)",
-                       y_label="power (W)")
+                       y_label="power", fmt_y=units.watts)
     what = f"{e.benchmark} ({e.phase}) / {e.method}, round {e.timeline_round}" + (
         f", run {e.run}" if report.multi_run else "")
     return (f'<section><h2>Power over time {tag(e.source)}</h2><p class="note">One typical trial (the median-energy '
@@ -319,11 +321,11 @@ def _trend_section(report: Report) -> str:
     for i, t in enumerate(report.trends):
         series = [Series("median", [(float(k), p.median) for k, p in enumerate(t.points)], color(i))]
         low, high = min(p.median for p in t.points), max(p.median for p in t.points)
-        series += [Series(f"change at run {cp}", [(float(cp), low), (float(cp), high)], "#b3261e")
+        series += [Series(f"change at {t.points[cp].run}", [(float(cp), low), (float(cp), high)], "#b3261e")
                    for cp in t.change_points]
         drawn = [e for e in report.entries if e.key == t.key]
         charts.append(_figure(t.key, line_chart(series, title=f"Trend: {t.key}", x_label="run (oldest first)",
-                                                y_label="J per item (median)"), drawn))
+                                                y_label="energy per item (median)", fmt_y=units.joules), drawn))
         for cp in t.change_points:
             notes.append(f"<li><b>{esc(t.key)}</b>: level changed by {esc(units.change(t.step(cp)))} at run "
                          f"{esc(t.points[cp].run)}</li>")
@@ -382,18 +384,19 @@ def render_html(report: Report) -> str:
     runs = ", ".join(r.label for r in report.runs)
     created = ", ".join(r.created for r in report.runs if r.created)
     energy_charts, figures_table = _energy_section(report, colors)
-    headline, gates = html_section(report), _gates_section(report)
+    headline, gates, domains = html_section(report), _gates_section(report), _domains_section(report)
     if report.kind == "pytest":  # sessions of a test suite: a comparison per test, not a compression table
-        from energybench.render.report_pytest import html_section as sessions_section
+        from energybench.render import report_pytest as sessions
 
-        headline, gates, figures_table = sessions_section(report), "", ""
+        headline, gates, figures_table = sessions.html_section(report), "", ""
+        energy_charts, domains = sessions.html_charts(report), sessions.html_domains(report)
     body = "".join([
         headline,
         gates,
         _trend_section(report),
         energy_charts,
         _pareto_section(report, colors),
-        _domains_section(report),
+        domains,
         '<div class="grid">', _timeline_section(report), _regions_section(report), "</div>",
         _sci_section(report),
         figures_table,

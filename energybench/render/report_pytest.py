@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from energybench.history import Trend
 from energybench.render import cells, units
 from energybench.render.comparison import change_with_ci, gate_message, method_line
-from energybench.render.plots import esc
+from energybench.render.headlines import tag
+from energybench.render.plots import Bar, StackRow, color, esc, hbar_chart, stacked_hbar
 from energybench.render.tables import Column, fit_table, markdown_table, md_escape
 from energybench.report.model import Entry, Report
 
@@ -207,4 +208,48 @@ def html_section(report: Report) -> str:
             "<th>verdict</th><th>source</th>" + ("<th>trend</th>" if report.trends else ""))
     return (f"<section><h2>{esc(title(report, rows))}</h2><div class=scroll><table><thead><tr>{head}</tr></thead>"
             f"<tbody>{''.join(trs)}</tbody></table></div><p class=\"note\">{esc(method_line(cmp) or '')}</p>"
+            "</section>")
+
+
+def _figure(caption: str, svg: str, source: str) -> str:
+    return (f'<figure class="chart"><figcaption>{esc(caption)} {tag(source)}</figcaption><div class="plot">{svg}</div>'
+            "</figure>")
+
+
+def _source(entries: list[Entry]) -> str:
+    sources = {e.source for e in entries}
+    return "measured" if sources == {"measured"} else "estimated" if "estimated" in sources else "unknown"
+
+
+def html_charts(report: Report) -> str:
+    """One chart per test: a bar per session (oldest first) with its 95% CI, so a change reads at a glance."""
+    runs = [r.label for r in report.runs]
+    by_key: dict[str, list[Entry]] = {}
+    for e in report.entries:
+        by_key.setdefault(e.key, []).append(e)
+    charts = []
+    for key, entries in by_key.items():
+        entries = sorted(entries, key=lambda e: runs.index(e.run))
+        unit = entries[-1].per_what
+        bars = [Bar(label=e.run, value=e.per_item.value, low=e.per_item.low, high=e.per_item.high,
+                    color=color(runs.index(e.run)),
+                    note=units.change(e.per_item.value / entries[0].per_item.value - 1) if i else "")
+                for i, e in enumerate(entries)]
+        svg = hbar_chart(bars, kind="energy", title=f"Energy per {unit}: {key}", fmt=units.joules,
+                         axis_label=f"J per {unit}; whiskers: 95% CI of the median")
+        charts.append(_figure(key, svg, _source(entries)))
+    return f'<section><h2>Energy per test</h2><div class="charts">{"".join(charts)}</div></section>'
+
+
+def html_domains(report: Report) -> str:
+    """Energy per call (or item) by device for the newest session: one bar per test."""
+    newest = report.runs[-1].label
+    entries = [e for e in report.entries if e.run == newest and e.domains_per_item]
+    if not entries:
+        return ""
+    keys = list(dict.fromkeys(k for e in entries for k in e.domains_per_item))
+    svg = stacked_hbar([StackRow(label=e.key, parts=e.domains_per_item) for e in entries],
+                       title=f"Energy by device: {newest}", fmt=units.joules, axis_label="J per call or item",
+                       colors={k: color(i) for i, k in enumerate(keys)})
+    return (f'<section><h2>Energy by device</h2><div class="charts">{_figure(newest, svg, _source(entries))}</div>'
             "</section>")
