@@ -5,9 +5,9 @@ with ``\\r`` and cut to the terminal's width; where the stream is not a terminal
 fill the log with carriage returns, so plain lines are written at milestones instead (``milestone``).
 
 The estimate of what is left is per unit of work, not a flat average: trials run A B C A B C, and one
-training window can take fifty inference windows' time, so each key's last duration (or a first guess, e.g.
-from its warm-up) times how often it still runs gives the time left. Callers keep it off on ranks other than
-0 under torchrun (``enabled=False``), so a job prints each line once.
+training window can take fifty inference windows' time, so each key's mean duration so far (a first guess,
+e.g. from its warm-up, counts as one observation) times how often it still runs gives the time left.
+Callers keep it off on ranks other than 0 under torchrun (``enabled=False``), so a job prints each line once.
 """
 
 from __future__ import annotations
@@ -35,7 +35,8 @@ class Progress:
         self.active = list(dict.fromkeys(keys))
         self.cycles = max(cycles, 0)
         self.count = dict.fromkeys(self.active, 0)
-        self.last = {k: v for k, v in (expected or {}).items() if v is not None and v >= 0}
+        # seconds per unit of each key: the mean of what was seen (a first guess counts as one observation)
+        self.seen = {k: [v] for k, v in (expected or {}).items() if v is not None and v >= 0}
         self.stream = stream
         self.off = enabled is False
         self.live = bool(enabled) or (enabled is None and _isatty(stream))
@@ -58,13 +59,19 @@ class Progress:
     def elapsed(self) -> float:
         return self.clock() - self.t0
 
+    def per_unit(self, key: str) -> float | None:
+        """Mean seconds of one unit of ``key`` so far (None before any)."""
+        seen = self.seen.get(key)
+        return sum(seen) / len(seen) if seen else None
+
     def left_s(self) -> float | None:
-        """Seconds still to go, from each active key's last duration (the mean of known ones for the rest)."""
-        known = [self.last[k] for k in self.active if k in self.last]
+        """Seconds still to go: each active key's mean duration times the units it has left (keys not seen yet
+        count the mean of the others)."""
+        known = {k: v for k in self.active if (v := self.per_unit(k)) is not None}
         if not known:
             return None
-        mean = sum(known) / len(known)
-        return sum(self.last.get(k, mean) * max(0, self.cycles - self.count[k]) for k in self.active)
+        mean = sum(known.values()) / len(known)
+        return sum(known.get(k, mean) * max(0, self.cycles - self.count[k]) for k in self.active)
 
     def status(self) -> str:
         """``12/60 windows, 1.2 min elapsed, about 3.4 min left``."""
@@ -76,7 +83,7 @@ class Progress:
     def step(self, key: str) -> None:
         """One unit of ``key`` finished; its duration is the time since the previous step."""
         now = self.clock()
-        self.last[key] = now - self.mark
+        self.seen.setdefault(key, []).append(now - self.mark)
         self.mark = now
         self.count[key] = self.count.get(key, 0) + 1
         if key not in self.active:

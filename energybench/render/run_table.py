@@ -144,12 +144,9 @@ def format_table(run: Run, *, width: int | None = None, wide: bool = False) -> s
                           wide=True).lines
         return "\n".join(lines + footer(run, verdicts))
     fitted = fit_table(NARROW_COLUMNS, _narrow_rows(run, verdicts), width, indent="  ")
-    lines = list(fitted.lines)
-    notes = footer(run, verdicts)
-    if fitted.dropped:
-        notes.append(f"columns left out to fit {width} characters: {', '.join(fitted.dropped)} (--wide shows "
-                     "every column)")
-    lines += [part for line in notes for part in _wrap(line, width)]
+    notes = [f"columns left out to fit {width} characters: {', '.join(fitted.dropped)} (--wide shows every "
+             "column)"] if fitted.dropped else []
+    lines = list(fitted.lines) + [part for line in notes + footer(run, verdicts) for part in _wrap(line, width)]
     return "\n".join(lines)
 
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import textwrap
+
 from energybench.carbon.counterfactual import Counterfactuals
 from energybench.carbon.sci import SciReport
 from energybench.render import units
-from energybench.render.tables import text_table
+from energybench.render.tables import Column, Row, fit_table, terminal_width, text_table
 
 
 def per(value: float | None, unit: str) -> str:
@@ -27,15 +29,24 @@ def assumptions(report: SciReport) -> list[str]:
     return out
 
 
-def format_sci(report: SciReport) -> str:
-    """The SCI table (one row per benchmark) followed by its assumptions."""
-    rows = [[r.benchmark, r.phase, r.functional_unit, per(r.operational_per_item_g, r.functional_unit),
-             per(r.embodied_per_item_g, r.functional_unit),
-             per(r.sci_g, r.functional_unit) + ("" if r.complete else " (operational only)")]
-            for r in report.results]
-    table = "\n".join(text_table(["benchmark", "phase", "R", "operational (E x I)", "embodied (M)", "SCI"], rows))
-    lines = "\n".join(f"  - {a}" for a in assumptions(report))
-    return f"Software Carbon Intensity per functional unit:\n{table}\nassumptions:\n{lines}"
+SCI_COLUMNS = (Column(("benchmark",), shrink=True), Column(("phase",), drop=1), Column(("R",)),
+               Column(("operational", "(E x I)"), right=True), Column(("embodied", "(M)"), right=True),
+               Column(("SCI",), right=True))
+
+
+def format_sci(report: SciReport, width: int | None = None) -> str:
+    """The SCI table (one row per benchmark) followed by its assumptions, no wider than ``width`` (the
+    terminal's, 100 when not one)."""
+    width = terminal_width() if width is None else width
+    rows: list[Row] = [[(r.benchmark,), (r.phase,), (r.functional_unit,),
+                        (per(r.operational_per_item_g, r.functional_unit),),
+                        (per(r.embodied_per_item_g, r.functional_unit),),
+                        (per(r.sci_g, r.functional_unit),) + (() if r.complete else ("(operational only)",))]
+                       for r in report.results]
+    table = fit_table(SCI_COLUMNS, rows, width).lines
+    lines = [part for a in assumptions(report) for part in textwrap.wrap(
+        f"- {a}", width, initial_indent="  ", subsequent_indent="    ", break_long_words=False)]
+    return "\n".join(["Software Carbon Intensity per functional unit:", *table, "assumptions:", *lines])
 
 
 def format_counterfactuals(cf: Counterfactuals) -> str:

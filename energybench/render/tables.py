@@ -118,10 +118,10 @@ def fit_table(columns: Sequence[Column], rows: Sequence[Row], width: int | None 
     """A text table no wider than ``width`` (default: the terminal's, 100 when not a terminal).
 
     Tried in order, keeping the first that fits: every column on one line per row; cells folded (each part of
-    a cell on its own line, e.g. a figure above its interval); long names cut in the middle (``Column.shrink``,
-    not below 32 characters); then the same with columns left out, highest ``Column.drop`` first (the caller
-    says which: ``Fitted.dropped``), names cut down to 16 characters last. ``wide`` keeps every column on one
-    line whatever the width. Heading rows (plain strings) are left whole.
+    a cell on its own line, e.g. a figure above its interval); the same with columns left out, highest
+    ``Column.drop`` first (the caller says which: ``Fitted.dropped``); last, names cut in the middle
+    (``Column.shrink``, not below 16 characters): a name is what tells rows apart. ``wide`` keeps every
+    column on one line whatever the width. Heading rows (plain strings) are left whole.
     """
     width = terminal_width() if width is None else width
     if wide:
@@ -133,9 +133,9 @@ def fit_table(columns: Sequence[Column], rows: Sequence[Row], width: int | None 
         keep = [i for i in range(len(columns)) if i not in dropped]
         cols = [columns[k] for k in keep]
         sub = [r if isinstance(r, str) else [r[k] for k in keep] for r in rows]
-        floor = 16 if n == len(order) else 32
-        for fold, cut in ((False, False), (True, False), (True, True)):
-            lines = _layout(cols, _shrunk(cols, sub, lines, width, floor) if cut else sub, fold, indent)
+        last = n == len(order)
+        for fold, cut in ((False, False), (True, False), *(((True, True),) if last else ())):
+            lines = _layout(cols, _shrunk(cols, sub, lines, width, 16) if cut else sub, fold, indent)
             if _fits(lines, rows, width):
                 return Fitted(lines, tuple(" ".join(columns[d].header) for d in dropped), fold)
     return Fitted(lines, tuple(" ".join(columns[d].header) for d in order), True)
