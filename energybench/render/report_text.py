@@ -16,7 +16,7 @@ from energybench.render.tables import Column, Row, fit_table, terminal_width
 from energybench.report.model import Entry, Report
 
 COLUMNS = (
-    Column(("method",)),
+    Column(("method",), shrink=True),
     Column(("energy per item", "[95% CI]"), right=True),
     Column(("vs baseline", "[95% CI]"), right=True),
     Column(("verdict",)),
@@ -105,11 +105,15 @@ def render_terminal(report: Report, *, width: int | None = None, wide: bool = Fa
     heads = text_lines(report)
     if heads:
         out += ["", "headlines:"] + [line for h in heads for line in wrap(h, width, "  ")]
+    # provenance in each block's title when the block is all of one source, else a column
+    mixed = wide or any(len({e.source for e in entries}) > 1 for _, entries in report.groups())
+    keep = [i for i, c in enumerate(COLUMNS) if mixed or c.header != ("source",)]
     rows: list[Row] = []
     for (run_id, bench, phase), entries in report.groups():
-        rows.append(cells.workload(bench, phase) + (f"  [{run_id}]" if report.multi_run else ""))
-        rows += [_row(e, report.baseline) for e in entries]
-    fitted = fit_table(COLUMNS, rows, width, indent="  ", wide=wide)
+        title = cells.workload(bench, phase) + (f"  [{run_id}]" if report.multi_run else "")
+        rows.append(title if mixed else f"{title}: {entries[0].source}")
+        rows += [[cell for i, cell in enumerate(_row(e, report.baseline)) if i in keep] for e in entries]
+    fitted = fit_table([COLUMNS[i] for i in keep], rows, width, indent="  ", wide=wide)
     out += ["", *fitted.lines]
     if fitted.dropped:
         out += wrap(f"columns left out to fit {width} characters: {', '.join(fitted.dropped)} (--wide shows every "

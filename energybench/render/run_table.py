@@ -30,7 +30,7 @@ WIDE_COLUMNS = (
     Column(("size",)), Column(("throughput",), right=True), Column(("source",)),
 )
 NARROW_COLUMNS = (
-    Column(("method",)),
+    Column(("method",), shrink=True),
     Column(("energy per item", "[95% CI]"), right=True),
     Column(("vs baseline", "[95% CI]"), right=True),
     Column(("verdict",)),

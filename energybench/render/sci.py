@@ -43,7 +43,9 @@ def format_sci(report: SciReport, width: int | None = None) -> str:
                         (per(r.embodied_per_item_g, r.functional_unit),),
                         (per(r.sci_g, r.functional_unit),) + (() if r.complete else ("(operational only)",))]
                        for r in report.results]
-    table = fit_table(SCI_COLUMNS, rows, width).lines
+    fitted = fit_table(SCI_COLUMNS, rows, width)
+    table = fitted.lines + ([f"(left out to fit {width} characters: {', '.join(fitted.dropped)})"] if fitted.dropped
+                            else [])
     lines = [part for a in assumptions(report) for part in textwrap.wrap(
         f"- {a}", width, initial_indent="  ", subsequent_indent="    ", break_long_words=False)]
     return "\n".join(["Software Carbon Intensity per functional unit:", *table, "assumptions:", *lines])

@@ -142,20 +142,25 @@ def fit_table(columns: Sequence[Column], rows: Sequence[Row], width: int | None 
 
 
 def _shrunk(cols: Sequence[Column], rows: Sequence[Row], lines: Sequence[str], width: int, floor: int) -> list[Row]:
-    """Rows with the cells of ``shrink`` columns cut by as much as the widest line is over ``width``."""
+    """Rows with the cells of ``shrink`` columns no longer than their column's width less what the widest line
+    is over ``width`` (and not below ``floor``): only the longest names are cut."""
     over = max((len(line) for line in lines), default=0) - width
-    return [r if isinstance(r, str) else [_cut(cell, over, floor) if c.shrink else cell
-                                          for cell, c in zip(r, cols, strict=True)] for r in rows]
+    target = {i: max(floor, max((len(p) for r in rows if not isinstance(r, str) for p in r[i]), default=0) - over)
+              for i, c in enumerate(cols) if c.shrink}
+    return [r if isinstance(r, str) else [_cut(cell, target[i]) if i in target else cell for i, cell in enumerate(r)]
+            for r in rows]
 
 
-def _cut(cell: Cell, over: int, floor: int) -> Cell:
-    """A cell's parts shortened by ``over`` characters in the middle (never below ``floor``): the ends are what
-    tell names apart (a module's name, a test's parameters)."""
-    out = []
-    for part in cell:
-        keep = max(floor, len(part) - over - 1)
-        out.append(part if len(part) <= keep else part[: keep // 2] + "\u2026" + part[len(part) - (keep - keep // 2):])
-    return tuple(out)
+def _cut(cell: Cell, keep: int) -> Cell:
+    """A cell's parts longer than ``keep`` cut in the middle to ``keep`` characters: the ends are what tell names
+    apart (a module's name, a test's parameters)."""
+    def cut(part: str) -> str:
+        if len(part) <= keep:
+            return part
+        head = (keep - 1) // 2
+        return part[:head] + "\u2026" + part[len(part) - (keep - 1 - head):]
+
+    return tuple(cut(p) for p in cell)
 
 
 def _fits(lines: Sequence[str], rows: Sequence[Row], width: int) -> bool:
