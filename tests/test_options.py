@@ -63,14 +63,14 @@ def test_cli_reads_region_from_pyproject_and_the_command_line_wins(tmp_path):
     from_file = subprocess.run([sys.executable, "-m", "energybench", "measure", "--", "true"], cwd=tmp_path,
                                capture_output=True, text=True, timeout=120, env=env)
     assert from_file.returncode == 0, from_file.stderr
-    assert "(FRA " in from_file.stderr and "PUE 1.5" in from_file.stderr
+    assert "CO2e basis     FRA " in from_file.stderr and "PUE 1.5" in from_file.stderr
     from_env = subprocess.run([sys.executable, "-m", "energybench", "measure", "--", "true"], cwd=tmp_path,
                               capture_output=True, text=True, timeout=120, env={**env, "ENERGYBENCH_REGION": "POL"})
-    assert "(POL " in from_env.stderr
+    assert "CO2e basis     POL " in from_env.stderr
     given = subprocess.run([sys.executable, "-m", "energybench", "measure", "--region", "DEU", "--", "true"],
                            cwd=tmp_path, capture_output=True, text=True, timeout=120,
                            env={**env, "ENERGYBENCH_REGION": "POL"})
-    assert "(DEU " in given.stderr
+    assert "CO2e basis     DEU " in given.stderr
 
 
 def test_old_spellings_are_aliases(tmp_path):
