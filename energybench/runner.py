@@ -31,6 +31,7 @@ from energybench.noise import Probe
 from energybench.options import TRIALS
 from energybench.record import BASELINE, Benchmark, CarbonBasis, Idle, OneOff, Quality, Round, Run, Size
 from energybench.render.progress import Progress
+from energybench.run_cells import subject_failed, unrun_cells
 from energybench.samplers import benchmark_options
 from energybench.subjects.api import (
     PHASES,
@@ -271,7 +272,8 @@ def _prepare(plan: Any, ctx: Context, cfg: RunConfig, state: _State, log: Callab
         try:
             baseline: Model = _plugin_call(f"subject {subject.name!r} (baseline)", partial(subject.baseline, ctx))
         except PluginError as exc:
-            _subject_failed(subject, resolved, str(exc), state, log)
+            log(f"{subject.name}: failed: {exc}; its cells are skipped, the other subjects go on")
+            state.unrun += subject_failed(subject, resolved, str(exc))
             continue
         models: list[tuple[Model | None, str, str]] = [(baseline, BASELINE, BASELINE)]
         not_run: dict[str, tuple[str, str]] = {}  # spec -> (status, reason) of a method that produced no model
@@ -300,7 +302,7 @@ def _prepare(plan: Any, ctx: Context, cfg: RunConfig, state: _State, log: Callab
         base_workloads: list[Workload] = []
         for model, spec, technique in models:
             if model is None:
-                state.unrun += _cells(subject, base_workloads, spec, technique, *not_run[spec], cfg)
+                state.unrun += unrun_cells(subject, base_workloads, spec, technique, *not_run[spec], cfg.phase)
                 continue
             try:
                 quality = _plugin_call(f"quality of {subject.name!r}/{spec}",
@@ -308,10 +310,11 @@ def _prepare(plan: Any, ctx: Context, cfg: RunConfig, state: _State, log: Callab
                 workloads = _plugin_call(f"workloads of {subject.name!r}", partial(subject.workloads, model, ctx))
             except PluginError as exc:
                 if spec == BASELINE:
-                    _subject_failed(subject, resolved, str(exc), state, log)
+                    log(f"{subject.name}: failed: {exc}; its cells are skipped, the other subjects go on")
+                    state.unrun += subject_failed(subject, resolved, str(exc))
                     break
                 log(f"{subject.name}/{spec}: failed: {exc}; the other cells go on")
-                state.unrun += _cells(subject, base_workloads, spec, technique, "failed", str(exc), cfg)
+                state.unrun += unrun_cells(subject, base_workloads, spec, technique, "failed", str(exc), cfg.phase)
                 continue
             if spec == BASELINE:
                 base_workloads = list(workloads)
@@ -334,25 +337,6 @@ def _prepare(plan: Any, ctx: Context, cfg: RunConfig, state: _State, log: Callab
         if failed:
             raise PluginError(f"every cell failed or did not apply, e.g. {failed[0].key}: {failed[0].status_reason}")
         raise ConfigError("nothing to run: every subject was skipped or filtered out (see the notes above)")
-
-
-def _cells(subject: Subject, workloads: Sequence[Workload], spec: str, technique: str, status: str, reason: str,
-           cfg: RunConfig) -> list[Benchmark]:
-    """Cells (one per workload of the subject) that will get no round, recorded with why."""
-    return [Benchmark(name=f"{subject.name}/{wl.name}", method=spec, method_name=technique, family=subject.name,
-                      workload=wl.name, phase=wl.phase, item_unit=wl.item_unit, status=status, status_reason=reason)
-            for wl in workloads if not cfg.phase or wl.phase == cfg.phase]
-
-
-def _subject_failed(subject: Subject, resolved: Sequence[tuple[str, Any, Any]], reason: str, state: _State,
-                    log: Callable[[str], None]) -> None:
-    """The baseline failed, so no cell of this subject can be measured or compared: one cell per method,
-    under the workload ``*`` (the workloads were never known)."""
-    log(f"{subject.name}: failed: {reason}; its cells are skipped, the other subjects go on")
-    for spec, technique in [(BASELINE, BASELINE), *((s, m.name) for s, m, _ in resolved)]:
-        state.unrun.append(Benchmark(
-            name=f"{subject.name}/*", method=spec, method_name=technique, family=subject.name, workload="*",
-            status="failed", status_reason=reason if spec == BASELINE else f"baseline failed: {reason}"))
 
 
 def _repeat_one_off(model: Model, spec: str, cfg: RunConfig, log: Callable[[str], None]) -> None:
