@@ -7,7 +7,7 @@ import textwrap
 from energybench.carbon.counterfactual import Counterfactuals
 from energybench.carbon.sci import SciReport
 from energybench.render import units
-from energybench.render.tables import Column, Row, fit_table, terminal_width, text_table
+from energybench.render.tables import Column, Row, fit_table, terminal_width, wrap
 
 
 def per(value: float | None, unit: str) -> str:
@@ -56,8 +56,10 @@ def format_counterfactuals(cf: Counterfactuals) -> str:
     rows = [[r.name + (" (yours)" if r.is_user else ""), r.label, units.intensity(r.intensity_g_per_kwh),
              units.grams(r.co2e_g), units.change(r.change) if r.change is not None else ""]
             for r in cf.regions]
+    cols = (Column(("region",)), Column(("place",), shrink=True), Column(("factor",), right=True),
+            Column(("CO2e",), right=True), Column(("vs yours",), right=True))
     out = [f"The same {units.joules(cf.energy_j)} (PUE {cf.pue:g}) elsewhere:",
-           *text_table(["region", "place", "factor", "CO2e", "vs yours"], rows)]
+           *fit_table(cols, [[(c,) for c in row] for row in rows]).lines]
     if cf.shift is not None:
         s = cf.shift
         out.append(
@@ -67,5 +69,5 @@ def format_counterfactuals(cf: Counterfactuals) -> str:
             f"{s.worst_start_iso} at {units.intensity(s.worst_intensity_g_per_kwh)} -> {units.grams(s.worst_co2e_g)}; "
             f"series mean {units.intensity(s.mean_intensity_g_per_kwh)} -> {units.grams(s.mean_co2e_g)}: the cleanest "
             f"start saves {units.percent(s.saving_vs_mean)} against the mean")
-    return "\n".join(out)
+    return "\n".join(part for line in out for part in wrap(line))
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import textwrap
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
@@ -47,6 +48,15 @@ def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[object]], ali
     lines = ["| " + " | ".join(md_escape(h) for h in headers) + " |", "| " + " | ".join(spec) + " |"]
     lines += ["| " + " | ".join(md_escape(c) for c in row) + " |" for row in rows]
     return "\n".join(lines)
+
+
+def wrap(line: str, width: int | None = None, hang: int = 4) -> list[str]:
+    """``line`` wrapped to ``width`` (the terminal's by default), later lines indented by ``hang`` spaces past
+    the line's own indent; words (names, paths) are never broken."""
+    width = terminal_width() if width is None else width
+    lead = len(line) - len(line.lstrip(" "))
+    return textwrap.wrap(line[lead:], width, initial_indent=" " * lead, subsequent_indent=" " * (lead + hang),
+                         break_long_words=False, break_on_hyphens=False) or [line]
 
 
 def terminal_width(default: int = DEFAULT_WIDTH) -> int:
