@@ -286,7 +286,8 @@ def _sci_section(report: Report) -> str:
             f'</tr></thead><tbody>{rows}</tbody></table></div><ul class="warn note">{notes}</ul>')
     if not parts:
         return ""
-    return ("<section><h2>Software Carbon Intensity (SCI = (E \u00d7 I + M) / R)</h2>" + "".join(parts) +
+    return (f"<section><h2>Software Carbon Intensity (SCI = (E \u00d7 I + M) / R) {tag(_source(list(report.entries)))}"
+            "</h2>" + "".join(parts) +
             "</section>")
 
 
