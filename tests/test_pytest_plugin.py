@@ -102,7 +102,7 @@ def test_more_work_fails_the_gate_and_same_work_passes(fake):
         "1 energy regression(s)",
     ])
     text = " ".join(line.strip() for line in worse.stdout.lines)  # long lines wrap at 100 columns, indented
-    assert re.search(r"change \+2\d% \[95% CI \+[\d.]+%, \+[\d.]+%\], p=\S+ \(adj\. \S+\), n=10/\d+: over threshold "
+    assert re.search(r"change \+2\d% \[95% CI \+[\d.]+%, \+[\d.]+%\], p=\S+ \(adj\. \S+\), n=\d+/\d+: over threshold "
                      r"and significant", text)
     assert max(len(line) for line in worse.stdout.lines if not line.startswith(("benchmark:", "plugins:"))) <= 100
 
