@@ -136,9 +136,12 @@ def quality_budget(text: Any) -> float:
     raw = str(text).strip().lower()
     if raw in ("any", "none", "off", "inf"):
         return math.inf
-    value = _number(raw.removesuffix("%").strip(), "quality budget")
+    try:
+        value = _number(raw.removesuffix("%").strip(), "quality budget")
+    except ValueError:
+        value = -1.0
     if value < 0:
-        raise ValueError(f"must be a percentage >= 0 (e.g. 1% or 0.5%), or 'any', got {text!r}")
+        raise ValueError(f"must be a percentage >= 0 (e.g. 1% or 0.5%), or 'any' for no budget, got {text!r}")
     return value / 100
 
 

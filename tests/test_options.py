@@ -110,3 +110,16 @@ def test_configuration_page_lists_every_shared_option():
             assert f"`{flag}`" in page, flag
         if opt.env:
             assert f"`{opt.env}`" in page, opt.env
+
+
+def test_quality_budget_reads_percentages_and_refuses_anything_else():
+    import math
+
+    from energybench.errors import ConfigError
+
+    assert resolve("quality_budget", "1%") == 0.01 and resolve("quality_budget", "2.5") == 0.025
+    assert resolve("quality_budget", "0") == 0 and math.isinf(resolve("quality_budget", "any"))
+    assert resolve("quality_budget", None, config=Config({}), environ={}) == 0.01  # the default: 1%
+    for bad in ("lots", "-1%"):
+        with pytest.raises(ConfigError, match="must be a percentage >= 0 .* or 'any' for no budget"):
+            resolve("quality_budget", bad)
