@@ -124,6 +124,7 @@ class EnergyFixture:
     #: an unexpected exception from energybench's own code (the meter), not the test's: the session ends with
     #: pytest's internal-error code instead of looking like a failed test
     internal_error: BaseException | None = None
+    disabled: bool = False  # --energy-disable: run the function once, unmeasured, and record nothing
     _rounds: list[_Round] = field(default_factory=list)
     _mode: str | None = None
 
@@ -162,6 +163,8 @@ class EnergyFixture:
     def __call__(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """Calibrate, warm up and measure ``fn(*args, **kwargs)``; return its result."""
         self._claim("energy(...)")
+        if self.disabled:
+            return fn(*args, **kwargs)
 
         def target() -> Any:
             return fn(*args, **kwargs)
@@ -209,6 +212,12 @@ class EnergyFixture:
             done = (lambda: teardown(*a, **kw)) if teardown is not None else None
             return (lambda: target(*a, **kw)), done
 
+        if self.disabled:  # once, with its set-up and tear-down, and no window
+            call, done = make_call()
+            result = call()
+            if done is not None:
+                done()
+            return result
         try:
             return self._run(make_call, opts.rounds or self._rounds_wanted(), opts.warmup_rounds, opts.iterations or 1)
         except BaseException:

@@ -200,6 +200,21 @@ def embodied_value(text: Any) -> Any:
         raise ValueError(str(exc)) from None
 
 
+def quality_budget(text: Any) -> float:
+    """How much worse than the baseline's a method's quality may be and still make a headline, as a fraction:
+    ``1%`` or ``1`` (percent) is 0.01, ``0`` demands no loss at all, ``any`` turns the budget off."""
+    raw = str(text).strip().lower()
+    if raw in ("any", "none", "off", "inf"):
+        return math.inf
+    try:
+        value = _number(raw.removesuffix("%").strip(), "quality budget")
+    except ValueError:
+        value = -1.0
+    if value < 0:
+        raise ValueError(f"must be a percentage >= 0 (e.g. 1% or 0.5%), or 'any' for no budget, got {text!r}")
+    return value / 100
+
+
 def boolean(text: Any) -> bool:
     if isinstance(text, bool):
         return text
@@ -277,6 +292,9 @@ OPTIONS: dict[str, Option] = _declare(
     Option("fail_on", "fail on a regression: METRIC:+N%% or METRIC:+N<unit>, e.g. energy:+5%%, co2e:+2mg; repeat "
            "or give a comma list", non_empty, (), "ENERGYBENCH_FAIL_ON", "EXPR", repeat=True,
            pytest_aliases=("--energy-compare-fail",)),
+    Option("quality_budget", "headlines (the biggest saving, the best trade-offs) count a method only if its quality "
+           "is within this much of the baseline's: a percentage (default 1%%), 0 for no loss, 'any' for no budget",
+           quality_budget, 0.01, "ENERGYBENCH_QUALITY_BUDGET", "PCT"),
     Option("history", "gate against the spread of up to N past runs of the baseline (runs saved under the baseline's "
            "name; used when there are 3 or more, 0 turns it off)", non_negative_int, 10, "ENERGYBENCH_HISTORY", "N"),
     Option("require_baseline", "a missing baseline is bad input (CLI exit 2, pytest exit 4) instead of a pass "

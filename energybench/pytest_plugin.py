@@ -34,6 +34,13 @@ from energybench.options import (
     sampler_options,
 )
 from energybench.pytest_safety import INTERNAL_ERROR, TermHandler, check_rootdir, internal_exit
+from energybench.pytest_session import (
+    SessionProgress,
+    add_table_options,
+    headline_lines,
+    table_settings,
+    table_width,
+)
 from energybench.record import Benchmark, CarbonBasis, Run
 from energybench.render.printable import printable
 
@@ -44,7 +51,7 @@ SAMPLERS_FROM_ENV = "ENERGYBENCH_PYTEST_SAMPLERS"
 #: The options shared with the command line, declared once in ``energybench.options``: ``--energy-NAME``.
 SHARED_OPTIONS = ("results", "region", "intensity", "intensity_csv", "pue", "alpha", "fail_on", "require_baseline",
                   "history", "threads", *SAMPLER_OPTIONS, "intensity_kind", "intensity_provider",
-                  "intensity_api_url", "embodied")
+                  "intensity_api_url", "embodied", "quality_budget")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -60,6 +67,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--energy-json", metavar="PATH", help="also write this run's JSON to PATH")
     g.addoption("--energy-skip", action="store_true", help="skip tests that use the energy fixture")
     g.addoption("--energy-only", action="store_true", help="run only tests that use the energy fixture")
+    g.addoption("--energy-disable", action="store_true",
+                help="run each energy benchmark's function once, unmeasured (no meter, nothing saved or compared), "
+                     "like --benchmark-disable")
+    add_table_options(g)
     g.addoption("--energy-min-rounds", metavar="N", type=for_argparse(min_rounds_count), default=None,
                 help="measured rounds per benchmark, at least (default 10)")
     g.addoption("--energy", action="store_true",
@@ -90,6 +101,7 @@ def pytest_configure(config: pytest.Config) -> None:
         internal_exit(exc)
     config.stash[_SESSION] = session
     session.term.install()
+    config.pluginmanager.register(session.progress, "energybench-progress")  # its hook prints the progress lines
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -101,6 +113,18 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 def _uses_energy(item: pytest.Item, session: EnergySession) -> bool:
     names = getattr(item, "fixturenames", ())
     return "energy" in names or (session.with_benchmark and "benchmark" in names)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """How many energy benchmarks this session will run: what the progress line counts down."""
+    es = session.config.stash.get(_SESSION, None)
+    if es is not None:
+        es.progress.planned([i.nodeid for i in session.items
+                             if "energy" in getattr(i, "fixturenames", ()) and not _skipped(i)])
+
+
+def _skipped(item: pytest.Item) -> bool:
+    return any(m.name == "skip" for m in item.iter_markers())
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -155,6 +179,7 @@ def energy(request: pytest.FixtureRequest) -> Iterator[EnergyFixture]:
         options = EnergyOptions(**{**options.__dict__, "rounds": es.min_rounds})
     callspec = getattr(request.node, "callspec", None)
     fx = EnergyFixture(
+        disabled=es.disabled,
         nodeid=request.node.nodeid,
         meter_factory=es.meter,
         resolution_s=es.resolution_s,
@@ -274,6 +299,10 @@ class EnergySession:
         self.samplers_from: str | None = opt("energy_samplers_from")
         if self.skip and self.only:
             raise EnergybenchError("--energy-skip and --energy-only exclude each other; pass one")
+        self.disabled: bool = opt("energy_disable")
+        self.quality_budget: float = shared["quality_budget"]
+        self.table = table_settings(config)  # --energy-sort / -columns / -group-by, checked now
+        self.progress = SessionProgress(config)
         self.provider = resolve_provider(**self.carbon)  # an unknown region fails now, before anything runs
         from energybench.ab import Turns
 
@@ -464,14 +493,24 @@ class EnergySession:
         from energybench.render import units
         from energybench.render.comparison import format_table
         from energybench.render.pytest_table import summary_table
+        from energybench.render.report_text import wrap
 
+        if self.disabled:
+            tr.write_line("energy benchmarks ran once each, unmeasured (--energy-disable)")
         if self.records:
             tr.write_sep("-", "energy benchmarks")
-            for line in summary_table(self.records):
+            fitted = summary_table(self.records, width=table_width(tr), **self.table)
+            for line in fitted.lines:
+                tr.write_line(line)
+            if fitted.dropped:
+                tr.write_line(f"(left out to fit the terminal: {', '.join(fitted.dropped)}; choose with "
+                              "--energy-columns)")
+            for line in headline_lines(self.records, self.quality_budget, table_width(tr)):
                 tr.write_line(line)
             for rec in self.records:
                 for w in ([rec.stability_warning] if rec.stability_warning else []) + list(rec.warnings):
-                    tr.write_line(printable(f"warning: {rec.name}: {w}"), yellow=True)
+                    for line in wrap(printable(f"warning: {rec.name}: {w}"), table_width(tr), more="  "):
+                        tr.write_line(line, yellow=True)
             if self.provider is None:
                 tr.write_line("note: no CO2e: pass --energy-region (e.g. FRA) to convert joules to grams")
         if self.tapped:
@@ -485,7 +524,7 @@ class EnergySession:
             tr.write_line(f"energy results saved to {self.saved_path}")
         if self.comparison is not None:
             tr.write_sep("-", "energy comparison")
-            for line in format_table(self.comparison).splitlines():
+            for line in format_table(self.comparison, width=table_width(tr)).splitlines():
                 red = line.startswith("FAIL") or "regression(s)" in line
                 tr.write_line(line, red=red, bold=red)
         for note in self.notes:

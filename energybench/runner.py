@@ -38,6 +38,7 @@ from energybench.options import TRIALS
 from energybench.record import BASELINE, Benchmark, CarbonBasis, Idle, OneOff, Quality, Round, Run, Size
 from energybench.render.printable import printable
 from energybench.render.progress import Progress
+from energybench.run_cells import subject_failed, unrun_cells
 from energybench.run_devices import check_device, devices_record, sampler_options_for
 from energybench.samplers import benchmark_options
 from energybench.subjects.api import (
@@ -115,10 +116,10 @@ class _Entry:
     bench: Benchmark
     rounds: list[Round] = field(default_factory=list)
     load: tuple[dict[str, float], tuple[str, ...]] = ({}, ())  # the machine's load around the last trial
-    skip: bool = False  # turned out not applicable during the trials: no further trials
     repeats: int = 1  # workload runs per trial window at least (see energybench.calibration)
     want_s: float = 0.0  # how long a trial window must last; 0: no minimum
     last_runs: int = 1  # runs in the latest trial window
+    warmup_s: float | None = None  # seconds per warm-up run: the progress line's first guess of a trial's time
 
     @property
     def label(self) -> str:
@@ -133,14 +134,28 @@ class _State:
     entries: list[_Entry] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     subjects: dict[str, Any] = field(default_factory=dict)
+    stopped: list[_Entry] = field(default_factory=list)  # cells that failed after measuring: rounds kept
+    unrun: list[Benchmark] = field(default_factory=list)  # cells that failed or did not apply before any round
 
     def snapshot(self) -> Run:
-        benches = [replace(e.bench, rounds=tuple(e.rounds)) for e in self.entries]
-        return replace(self.run, benchmarks=tuple(benches), notes=tuple(self.notes), subjects=dict(self.subjects))
+        benches = [replace(e.bench, rounds=tuple(e.rounds)) for e in [*self.entries, *self.stopped]]
+        return replace(self.run, benchmarks=(*benches, *self.unrun), notes=tuple(self.notes),
+                       subjects=dict(self.subjects))
+
+    def stop(self, e: _Entry, status: str, reason: str, log: Callable[[str], None]) -> None:
+        """Take a cell out of the run with its status; the other cells go on (a finished round is kept)."""
+        then = "; the other cells go on" if status == "failed" else ""
+        log(f"{e.label}: {status.replace('-', ' ')}: {reason}{then}")
+        self.entries.remove(e)
+        e.bench = replace(e.bench, status=status, status_reason=reason)
+        if e.rounds:
+            self.stopped.append(e)
+        else:
+            self.unrun.append(e.bench)
 
     @property
     def rounds(self) -> int:
-        return sum(len(e.rounds) for e in self.entries)
+        return sum(len(e.rounds) for e in [*self.entries, *self.stopped])
 
 
 def pin_settings(cfg: RunConfig) -> dict[str, Any]:
@@ -172,10 +187,7 @@ def run_suites(suites: list[Suite], cfg: RunConfig) -> Run:
     from energybench.meter import Meter
 
     stream = cfg.stream or sys.stderr
-
-    def log(msg: str) -> None:
-        stream.write(printable(f"energybench: {msg}\n"))  # notes carry plugins' text
-        stream.flush()
+    log = _log(stream)
 
     _check_numbers(cfg)
     if cfg.phase is not None and cfg.phase not in PHASES:
@@ -313,28 +325,56 @@ def _prepare(plan: Any, ctx: Context, cfg: RunConfig, state: _State, log: Callab
             state.notes.append(reason)
             continue
         ctx.options = suite.options
-        baseline: Model = _plugin_call(f"subject {subject.name!r} (baseline)", partial(subject.baseline, ctx))
-        models: list[tuple[Model, str, str]] = [(baseline, BASELINE, BASELINE)]
+        try:
+            baseline: Model = _plugin_call(f"subject {subject.name!r} (baseline)", partial(subject.baseline, ctx))
+        except PluginError as exc:
+            log(f"{subject.name}: failed: {exc}; its cells are skipped, the other subjects go on")
+            state.unrun += subject_failed(subject, resolved, str(exc))
+            continue
+        models: list[tuple[Model | None, str, str]] = [(baseline, BASELINE, BASELINE)]
+        not_run: dict[str, tuple[str, str]] = {}  # spec -> (status, reason) of a method that produced no model
         for spec, method, params in resolved:
             log(f"{subject.name}: applying {spec}")
             try:
                 model = _plugin_call(f"method {spec!r} on {subject.name!r}",
                                      partial(method.apply, baseline, subject, params, ctx))
+                model.method = spec
+                model.params = {**params, **model.params}
+                _repeat_one_off(model, spec, cfg, log)
             except NotApplicable as why:
                 note = f"{subject.name}/{spec}: not applicable: {why}"
                 log(note)
                 state.notes.append(note)
+                not_run[spec] = ("not-applicable", str(why))
+                models.append((None, spec, method.name))
                 continue
-            model.method = spec
-            model.params = {**params, **model.params}
-            _repeat_one_off(model, spec, cfg, log)
+            except PluginError as exc:
+                log(f"{subject.name}/{spec}: failed: {exc}; the other cells go on")
+                not_run[spec] = ("failed", str(exc))
+                models.append((None, spec, method.name))
+                continue
             models.append((model, spec, method.name))
         state.subjects[subject.name] = {"description": subject.description, **_safe(subject.metadata)}
+        base_workloads: list[Workload] = []
         for model, spec, technique in models:
-            quality = _plugin_call(f"quality of {subject.name!r}/{spec}",
-                                   partial(subject.quality, model, baseline, ctx))
+            if model is None:
+                state.unrun += unrun_cells(subject, base_workloads, spec, technique, *not_run[spec], cfg.phase)
+                continue
+            try:
+                quality = _plugin_call(f"quality of {subject.name!r}/{spec}",
+                                       partial(subject.quality, model, baseline, ctx))
+                workloads = _plugin_call(f"workloads of {subject.name!r}", partial(subject.workloads, model, ctx))
+            except PluginError as exc:
+                if spec == BASELINE:
+                    log(f"{subject.name}: failed: {exc}; its cells are skipped, the other subjects go on")
+                    state.unrun += subject_failed(subject, resolved, str(exc))
+                    break
+                log(f"{subject.name}/{spec}: failed: {exc}; the other cells go on")
+                state.unrun += unrun_cells(subject, base_workloads, spec, technique, "failed", str(exc), cfg.phase)
+                continue
+            if spec == BASELINE:
+                base_workloads = list(workloads)
             size = model_size(model.module)
-            workloads = _plugin_call(f"workloads of {subject.name!r}", partial(subject.workloads, model, ctx))
             for wl in workloads:
                 if cfg.phase and wl.phase != cfg.phase:
                     continue
@@ -349,6 +389,9 @@ def _prepare(plan: Any, ctx: Context, cfg: RunConfig, state: _State, log: Callab
                 )
                 state.entries.append(_Entry(subject, model, wl, bench))
     if not state.entries:
+        failed = [b for b in state.unrun if b.status == "failed"]
+        if failed:
+            raise PluginError(f"every cell failed or did not apply, e.g. {failed[0].key}: {failed[0].status_reason}")
         raise ConfigError("nothing to run: every subject was skipped or filtered out (see the notes above)")
 
 
@@ -386,19 +429,22 @@ def _safe(fn: Callable[[], dict[str, Any]]) -> dict[str, Any]:
 
 
 def _warm_up(state: _State, cfg: RunConfig, log: Callable[[str], None], want_s: float) -> None:
-    """Unmeasured runs, then how many runs each trial window needs to last ``want_s``."""
+    """Unmeasured runs, then how many runs each trial window needs to last ``want_s``; a cell whose plugin
+    raises here stops with its status, the others go on."""
     for e in list(state.entries):
         try:
             last_s = None
             for _ in range(cfg.warmup):
                 last_s = _timed_run(e, cfg)
+            e.warmup_s = last_s
             e.repeats = _repeats(e, cfg, want_s, last_s, state.notes, log)
             e.want_s = want_s if e.workload.can_repeat else 0.0
         except NotApplicable as why:
-            note = f"{e.label}: not applicable: {why}"
-            log(note)
-            state.notes.append(note)
-            state.entries.remove(e)
+            state.notes.append(f"{e.label}: not applicable: {why}")
+            state.stop(e, "not-applicable", str(why), log)
+            continue
+        except PluginError as exc:
+            state.stop(e, "failed", str(exc), log)
             continue
         e.bench = replace(e.bench, extra={**e.bench.extra, "min_runs_per_trial": e.repeats, "window_target_s": want_s})
 
@@ -503,16 +549,22 @@ def _round(e: _Entry, trial: int, items: Any, m: Any, idle_w: float | None) -> R
 
 def _trials(state: _State, meter: Any, cfg: RunConfig, saver: _Saver, stream: TextIO,
             log: Callable[[str], None]) -> None:
-    progress = Progress(len(state.entries) * cfg.trials, stream, cfg.progress)
+    progress = Progress([e.label for e in state.entries], cfg.trials, stream,
+                        False if is_nonzero_rank() else cfg.progress,  # under torchrun rank 0 alone prints
+                        expected={e.label: max(e.warmup_s * e.repeats, e.want_s)
+                                  for e in state.entries if e.warmup_s is not None})
     idle_w = state.run.idle.power_w if state.run.idle else None
     want_s = window_target_s(meter.samplers, MIN_TRIAL_S)
     try:
         for trial in range(cfg.trials):
-            for e in [x for x in state.entries if not x.skip]:  # interleaved: A B C A B C ...
+            for e in list(state.entries):  # interleaved: A B C A B C ...
                 try:
                     items, m = _run_once(e, cfg, meter=meter, trial=trial)
-                except NotApplicable as why:  # with --warmup 0 the first trial is where this shows
-                    _drop(state, e, why, log)
+                except (PluginError, NotApplicable) as exc:  # this cell stops; its rounds and the other cells go on
+                    status = "not-applicable" if isinstance(exc, NotApplicable) else "failed"
+                    state.stop(e, status, f"{exc} (in trial {trial + 1} of {cfg.trials})", log)
+                    progress.drop(e.label)
+                    saver.save(state)
                     continue
                 e.rounds.append(_round(e, trial, items, m, idle_w))
                 saver.save(state)
@@ -521,22 +573,23 @@ def _trials(state: _State, meter: Any, cfg: RunConfig, saver: _Saver, stream: Te
                     # ran faster than calibrated (less load now): lengthen the next windows. The duration is
                     # the aggregated window's under torch.distributed, so every rank decides alike.
                     e.repeats = min(MAX_ITERATIONS, math.ceil(e.repeats * want_s / m.duration_s * 1.1))
-            progress.trial_done(trial, cfg.trials)
+            progress.milestone(f"trial {trial + 1}/{cfg.trials} done")
     finally:
         progress.close()
-    if not state.entries:
+    if not state.entries and not state.stopped and not any(b.status == "failed" for b in state.unrun):
         raise ConfigError("nothing to run: no benchmark was applicable (see the notes above)")
 
 
-def _drop(state: _State, e: _Entry, why: NotApplicable, log: Callable[[str], None]) -> None:
-    """A benchmark that turned out not applicable during the trials: noted, and no further trials; rounds
-    it already finished stay in the record."""
-    note = f"{e.label}: not applicable: {why}"
-    log(note)
-    state.notes.append(note)
-    e.skip = True
-    if not e.rounds:
-        state.entries.remove(e)
+def _log(stream: TextIO) -> Callable[[str], None]:
+    """Notes on ``stream``; under torchrun only rank 0 writes, so a job prints each line once."""
+    quiet = is_nonzero_rank()
+
+    def log(msg: str) -> None:
+        if not quiet:
+            stream.write(printable(f"energybench: {msg}\n"))  # notes carry plugins' text
+            stream.flush()
+
+    return log
 
 
 class _Saver:

@@ -233,3 +233,46 @@ def colour_counts(path: Path, step: int = 2, width: int | None = None) -> dict[t
             key = (row[i], row[i + 1], row[i + 2])
             counts[key] = counts.get(key, 0) + 1
     return counts
+
+
+def measured_frame(html: str, width: int, height: int = 2000) -> str:
+    """Like ``phone_frame``, but once the frame loads the outer page writes, as JSON in ``<pre id="boxes">``, the
+    rendered box of every label, legend entry and marker of each energy-vs-quality plot, and the text of every
+    ``figcaption``: what Chromium really drew, with its own fonts, at ``width`` CSS pixels.
+
+    The report's own CSP forbids scripts inside the frame; this script runs in the outer page, which reads the
+    same-origin frame's DOM, so the report is measured exactly as a user gets it.
+    """
+    from html import escape
+
+    script = (
+        "const f=document.getElementById('f');f.onload=()=>{const d=f.contentDocument;const r=e=>{const b="
+        "e.getBoundingClientRect();return [b.left,b.top,b.right,b.bottom];};const plots=[...d.querySelectorAll("
+        "'svg[data-plot=pareto]')].map(s=>({width:s.getBoundingClientRect().width,labels:[...s.querySelectorAll("
+        "'text.label')].map(t=>[t.textContent,r(t)]),legend:[...s.querySelectorAll('text.legend')].map(t=>"
+        "t.textContent),markers:[...s.querySelectorAll('.point')].map(r)}));const out={plots:plots,captions:"
+        "[...d.querySelectorAll('figcaption')].map(c=>c.textContent),glance:[...d.querySelectorAll('.card')]"
+        ".map(c=>c.textContent),scroll:d.documentElement.scrollWidth,view:f.contentWindow.innerWidth};"
+        "const p=document.createElement('pre');p.id='boxes';p.textContent=JSON.stringify(out);"
+        "document.body.appendChild(p);};"
+    )
+    return (
+        "<!DOCTYPE html><html><head><title>measure</title><style>body{margin:0}iframe{border:0;display:block}"
+        f'</style></head><body><iframe id="f" width="{width}" height="{height}" srcdoc="{escape(html, quote=True)}">'
+        f"</iframe><script>{script}</script></body></html>"
+    )
+
+
+def measure_report(html: str, width: int, work: Path) -> dict:
+    """``measured_frame``'s JSON for ``html`` laid out ``width`` CSS pixels wide in headless Chromium."""
+    import json
+    import re
+    from html import unescape
+
+    page = work / f"measure-{width}.html"
+    page.write_text(measured_frame(html, width), encoding="utf-8")
+    dom = dump_dom_at(page, max(width + 100, 600), 2100)
+    m = re.search(r'<pre id="boxes">(.*?)</pre>', dom, re.S)
+    if m is None:
+        raise AssertionError("the measuring script never ran: the frame did not load")
+    return json.loads(unescape(m.group(1)))

@@ -7,6 +7,7 @@ screenshot comes from a real run instead.
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 
 from energybench.record import Benchmark, CarbonBasis, Idle, Machine, Quality, Round, Run
 
@@ -95,3 +96,41 @@ FAKE_FACTORS = {"FRA": 56.0, "DEU": 380.0, "USA": 370.0, "CHN": 540.0, "IND": 71
 
 def fake_lookup(name: str) -> FakeRegion:
     return FakeRegion(name, FAKE_FACTORS[name])
+
+
+CLUSTER = (
+    # what a real quick run of the LM looks like: half precision and int8 land on the baseline's energy and
+    # quality (their labels fought for the same pixels), distillation far away at a much worse perplexity
+    ("baseline", "baseline", 1.00, 13.2),
+    ("bf16", "bf16", 0.99, 13.21),
+    ("fp16", "fp16", 1.01, 13.2),
+    ("int8-dynamic", "int8-dynamic", 0.97, 13.25),
+    ("int8-dynamic-perchannel", "int8-dynamic", 0.98, 13.23),
+    ("prune-l1-0.5", "prune-l1", 0.93, 13.9),
+    ("prune-structured-0.5", "prune-structured", 0.62, 18.4),
+    ("layer-drop-0.5", "layer-drop", 0.55, 21.0),
+    ("distill-soft-t2-w0.5-d0.5", "distill-soft", 0.36, 61.0),
+    ("distill-hard-w0.5-d0.5", "distill-hard", 0.35, 74.8),
+)
+
+
+def cluster_run(run_id: str = "0001_quick") -> Run:
+    """A run whose energy-vs-quality scatter has a tight cluster of four labels (the issue's picture)."""
+    return make_run(run_id, benchmarks=[make_bench("lm/inference-generate", m, scale, q, method_name=t, rounds=8)
+                                        for m, t, scale, q in CLUSTER])
+
+
+def pytest_run(run_id: str, scale: float = 1.0, *, seed: int = 0, rounds: int = 10) -> Run:
+    """A session of the pytest plugin: two tests, one counting no items (its figure is per call) and one
+    counting samples; ``scale`` multiplies the energy of both."""
+    rng = random.Random(f"{run_id}/{seed}")
+
+    def bench(name: str, joules: float, items: float, unit: str | None) -> Benchmark:
+        out = [Round(index=i, energy_j=joules * scale * (1 + rng.uniform(-0.01, 0.01)), duration_s=0.01 * scale,
+                     items=items, source="estimated", iterations=50) for i in range(rounds)]
+        return Benchmark(name=name, family=name.split("::")[0], workload=name.split("::")[1], item_unit=unit,
+                         rounds=tuple(out), extra={"iterations": 50})
+
+    run = make_run(run_id, benchmarks=[bench("test_m.py::test_sum", 2.5e-3, 1, None),
+                                       bench("test_m.py::test_batch", 4.0e-2, 64, "sample")])
+    return replace(run, kind="pytest")

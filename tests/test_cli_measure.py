@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from energybench.render import units
+
 CLI = [sys.executable, "-m", "energybench"]
 
 
@@ -31,6 +33,7 @@ def test_measure_reports_estimate_and_passes_exit_code(tmp_path):
     assert proc.stdout.strip() == "child says hi"  # the child's output is untouched
     assert "estimated" in proc.stderr and "cpu:package" in proc.stderr
     assert "FRA" in proc.stderr and "gCO2e/kWh" in proc.stderr
+    assert all(len(line) <= 100 for line in proc.stderr.splitlines())
     payload = json.loads(out.read_text())
     assert payload["exit_code"] == 3
     m = payload["measurement"]
@@ -39,6 +42,12 @@ def test_measure_reports_estimate_and_passes_exit_code(tmp_path):
     assert m["carbon"]["region"] == "FRA"
     assert m["carbon"]["co2e_g"] == pytest.approx(m["energy_j"] / 3.6e6 * m["carbon"]["intensity_g_per_kwh"])
     assert payload["process_tree"]["cpu_s"] > 0
+    # both figures are labelled, each with its CO2e at the same factor (the share in proportion to its joules)
+    machine = next(ln for ln in proc.stderr.splitlines() if ln.startswith("  machine-wide"))
+    share = next(ln for ln in proc.stderr.splitlines() if ln.startswith("  this command"))
+    grams = m["carbon"]["co2e_g"] * payload["process_tree"]["cpu_energy_j"] / m["energy_j"]
+    assert f"{units.joules(m['energy_j'])}, {units.grams(m['carbon']['co2e_g'])} CO2e (estimated" in machine
+    assert f"{units.joules(payload['process_tree']['cpu_energy_j'])}, {units.grams(grams)} CO2e (its share" in share
 
 
 def test_measure_reads_rapl_from_a_powercap_tree(powercap_tree, tmp_path):
@@ -121,7 +130,7 @@ def test_a_counter_lost_mid_run_is_an_error_not_zero_joules(powercap_tree, tmp_p
     proc = run_cli("measure", "--powercap-root", str(powercap_tree.root), "--region", "FRA", "--",
                    sys.executable, "-c", script)
     assert proc.returncode == 1, proc.stderr
-    assert "energy      n/a" in proc.stderr and "0 J" not in proc.stderr
+    assert "machine-wide   n/a" in proc.stderr and "0 J" not in proc.stderr
     assert "failed mid-run" in proc.stderr
     assert proc.stderr.strip().splitlines()[-1].startswith("energybench: error: no energy figure")
 

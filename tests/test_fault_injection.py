@@ -76,7 +76,7 @@ def test_run_prints_every_figure_when_its_results_cannot_be_written(plugin, unwr
     proc = energybench("run", str(write_suite(tmp_path / "b")), "--trials", "2", "--idle", "0", "--results",
                        str(results), env=env_with(plugin), preexec_fn=limit)
     assert proc.returncode == 73, proc.stderr
-    assert "fault/work" in proc.stdout and "mJ/row" in proc.stdout  # the table, with every figure
+    assert "fault/work (inference, per row" in proc.stdout and " mJ" in proc.stdout, proc.stdout  # every figure
     _one_error(proc, reason, "the table above is every figure")
 
 
@@ -85,7 +85,8 @@ def test_pytest_prints_the_table_when_its_results_cannot_be_written(unwritable, 
     (tmp_path / "test_energy.py").write_text(ENERGY_TESTS)
     proc = pytest_run(tmp_path, "--energy-save", "x", f"--energy-results={results}", preexec_fn=limit)
     assert proc.returncode == 73, proc.stdout
-    assert "energy benchmarks" in proc.stdout and "test_energy.py::test_sum[3]" in proc.stdout
+    assert "energy benchmarks" in proc.stdout and "test_energy.py (3 tests)" in proc.stdout
+    assert "\ntest_sum[3] " in proc.stdout  # a row with its figures
     _one_error(proc, reason, "the table above has every figure")
 
 
@@ -377,7 +378,7 @@ def test_an_internal_error_in_pytest_is_exit_3_never_a_verdict(where, tmp_path):
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("energybench: internal error")]
     assert len(lines) == 1 and "injected bug" in lines[0] and "ENERGYBENCH_DEBUG=1" in lines[0]
     if where == "session end":
-        assert "test_energy.py::test_sum[2]" in proc.stdout  # the figures are still printed
+        assert "\ntest_sum[2] " in proc.stdout  # the figures are still printed
 
 
 # ---------------------------------------------------------------------------------- 7. hygiene
@@ -468,7 +469,11 @@ def test_a_results_dir_given_with_a_space_never_renames_benchmarks(tmp_path):
     elsewhere = tmp_path / "elsewhere" / "res"
 
     def names(proc: subprocess.CompletedProcess) -> set[str]:
-        return {line.split()[0] for line in proc.stdout.splitlines() if line.startswith("test_energy.py::test_sum[")}
+        """The table's test names: rows under their module's heading line (``test_energy.py (3 tests)``)."""
+        lines = proc.stdout.splitlines()
+        modules = [ln.split(" (")[0] for ln in lines if ln.endswith(" tests)")]
+        assert len(modules) == 1, proc.stdout
+        return {f"{modules[0]}::{ln.split()[0]}" for ln in lines if ln.startswith("test_sum[")}
 
     first = pytest_run(project, "test_energy.py", "--energy-storage", str(elsewhere), "--energy-save", "a")
     assert first.returncode == 0, first.stdout  # DIR did not exist yet: nothing changed
@@ -485,7 +490,11 @@ def test_not_applicable_during_the_trials_is_a_note_not_a_traceback(plugin, tmp_
     proc = energybench("run", str(write_suite(tmp_path / "b", with_na=True)), "--warmup", "0", "--trials", "2",
                        "--idle", "0", "--results", str(tmp_path / "res"), env=env_with(plugin))
     assert proc.returncode == 0, proc.stderr
-    assert "fault/needs-hw [baseline]: not applicable: this workload needs hardware" in proc.stderr
+    said = "fault/needs-hw [baseline]: not applicable: this workload needs hardware that is not here (in trial 1 of 2)"
+    assert said in proc.stderr, proc.stderr
     assert "Traceback" not in proc.stderr
     run = storage.load_run(next((tmp_path / "res").glob("*.json")))
-    assert [b.name for b in run.benchmarks] == ["fault/work"] and len(run.benchmarks[0].rounds) == 2
+    cells = {b.name: b for b in run.benchmarks}
+    assert cells["fault/work"].ok and len(cells["fault/work"].rounds) == 2
+    assert cells["fault/needs-hw"].status == "not-applicable" and not cells["fault/needs-hw"].rounds
+    assert "not applicable" in proc.stdout and proc.stdout.count("this workload needs hardware") == 1

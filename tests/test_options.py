@@ -63,14 +63,14 @@ def test_cli_reads_region_from_pyproject_and_the_command_line_wins(tmp_path):
     from_file = subprocess.run([sys.executable, "-m", "energybench", "measure", "--", "true"], cwd=tmp_path,
                                capture_output=True, text=True, timeout=120, env=env)
     assert from_file.returncode == 0, from_file.stderr
-    assert "(FRA " in from_file.stderr and "PUE 1.5" in from_file.stderr
+    assert "CO2e basis     FRA " in from_file.stderr and "PUE 1.5" in from_file.stderr
     from_env = subprocess.run([sys.executable, "-m", "energybench", "measure", "--", "true"], cwd=tmp_path,
                               capture_output=True, text=True, timeout=120, env={**env, "ENERGYBENCH_REGION": "POL"})
-    assert "(POL " in from_env.stderr
+    assert "CO2e basis     POL " in from_env.stderr
     given = subprocess.run([sys.executable, "-m", "energybench", "measure", "--region", "DEU", "--", "true"],
                            cwd=tmp_path, capture_output=True, text=True, timeout=120,
                            env={**env, "ENERGYBENCH_REGION": "POL"})
-    assert "(DEU " in given.stderr
+    assert "CO2e basis     DEU " in given.stderr
 
 
 def test_old_spellings_are_aliases(tmp_path):
@@ -110,3 +110,16 @@ def test_configuration_page_lists_every_shared_option():
             assert f"`{flag}`" in page, flag
         if opt.env:
             assert f"`{opt.env}`" in page, opt.env
+
+
+def test_quality_budget_reads_percentages_and_refuses_anything_else():
+    import math
+
+    from energybench.errors import ConfigError
+
+    assert resolve("quality_budget", "1%") == 0.01 and resolve("quality_budget", "2.5") == 0.025
+    assert resolve("quality_budget", "0") == 0 and math.isinf(resolve("quality_budget", "any"))
+    assert resolve("quality_budget", None, config=Config({}), environ={}) == 0.01  # the default: 1%
+    for bad in ("lots", "-1%"):
+        with pytest.raises(ConfigError, match="must be a percentage >= 0 .* or 'any' for no budget"):
+            resolve("quality_budget", bad)

@@ -88,7 +88,7 @@ def _use_everywhere(base: Run, new: Run) -> None:
     for b, r in new.rounds():
         assert not r.energy_j < 0 and not r.duration_s < 0 and r.items > 0, (b.name, r)
     run_rows(new)
-    assert all(isinstance(line, str) for line in summary_table(new.benchmarks))
+    assert all(isinstance(line, str) for line in summary_table(new.benchmarks).lines)
     run_table(new)
     try:
         cmp = compare_runs(base, new, parse_gates(["energy:+5%", "co2e:+1mg"]))

@@ -3,6 +3,7 @@ matched. A deterministic clock-driven counter (10 W) is injected through the hid
 option so that energy follows the work exactly; one test uses the real detected samplers."""
 
 import json
+import re
 
 import numpy  # noqa: F401  - import once here: pytester unloads modules first imported by an inner run,
 import pytest  # and numpy's C extension cannot be loaded twice in one process
@@ -69,8 +70,9 @@ def test_fixture_measures_saves_and_prints_a_table(fake):
     res.assert_outcomes(passed=2)
     res.stdout.fnmatch_lines([
         "*energy benchmarks*",
-        "benchmark*energy/call*power*time/call*CO2e/call*energy/item*source*rounds x iters*spread*",
-        "test_work.py::test_sleep*mJ*10 W*ms*measured*10 x *",
+        "test*energy/call*energy/item*power*time/call*CO2e/call*source*rounds x iters*spread*",
+        "test_work.py (1 test)",
+        "test_sleep*mJ*mJ*10 W*ms*measured*10 x *",
         "energy results saved to results/0001_main.json",
     ])
     run = saved(fake, 0)
@@ -96,9 +98,13 @@ def test_more_work_fails_the_gate_and_same_work_passes(fake):
     assert worse.ret == 1
     worse.stdout.fnmatch_lines([
         "*test_work.py::test_sleep*+*%*REGRESSION*",
-        "FAIL test_work.py::test_sleep energy_per_item:+5%*(median), change +*% *95% CI*, p=*, n=*/*: over*",
+        "FAIL test_work.py::test_sleep energy_per_item:+5%: energy per item *",
         "1 energy regression(s)",
     ])
+    text = " ".join(line.strip() for line in worse.stdout.lines)  # long lines wrap at 100 columns, indented
+    assert re.search(r"change \+2\d% \[95% CI \+[\d.]+%, \+[\d.]+%\], p=\S+ \(adj\. \S+\), n=\d+/\d+: over threshold "
+                     r"and significant", text)
+    assert max(len(line) for line in worse.stdout.lines if not line.startswith(("benchmark:", "plugins:"))) <= 100
 
 
 def test_no_baseline_passes_unless_required(fake):
@@ -209,7 +215,7 @@ def test_sum(energy):
     )
     res = pytester.runpytest_subprocess("--energy-json", "real.json")
     res.assert_outcomes(passed=1)
-    res.stdout.fnmatch_lines(["test_real.py::test_sum*J*W*3 x *"])
+    res.stdout.fnmatch_lines(["test_sum*J*W*3 x *"])
     run = json.loads((pytester.path / "real.json").read_text())
     rounds = run["benchmarks"][0]["rounds"]
     assert all(r["energy_j"] > 0 and r["source"] in ("measured", "estimated") for r in rounds)
@@ -251,8 +257,158 @@ def test_short(energy):
     res = pytester.runpytest("--energy-samplers-from", "fakesamplers:with_coarse", "-p", "no:randomly",
                              "--energy-save", "short")
     assert res.ret == 0
-    res.stdout.fnmatch_lines(["*warning: test_short.py::test_short: 3 of 3 rounds partial (trial 0, 1, 2: "
-                              "no figure for gpu:0): left out of medians, ratios and gates*"])
+    text = " ".join(line.strip() for line in res.stdout.lines)  # the table wraps long warnings
+    assert ("warning: test_short.py::test_short: 3 of 3 rounds partial (trial 0, 1, 2: no figure for gpu:0): "
+            "left out of medians, ratios and gates") in text
     bench = saved(pytester, 0)["benchmarks"][0]
     assert [r["missing"] for r in bench["rounds"]] == [["gpu:0"]] * 3
     assert bench["stats"] == {}  # nothing summarised from partial rounds
+TABLE = """
+import time
+import pytest
+
+@pytest.mark.energy(min_time=0.01, rounds=3)
+@pytest.mark.parametrize("size", [1, 3])
+def test_sleep(energy, size):
+    energy(time.sleep, 0.001 * size)
+
+@pytest.mark.energy(min_time=0.01, rounds=3)
+def test_a_long_name_that_makes_the_table_wider_than_any_terminal_would_like_it_to_be(energy):
+    energy(time.sleep, 0.002)
+"""
+
+
+def _table(res) -> list[str]:  # noqa: ANN001
+    lines = res.stdout.lines
+    start = next(i for i, ln in enumerate(lines) if "energy benchmarks" in ln)
+    end = next(i for i, ln in enumerate(lines) if i > start and (ln.startswith(("note:", "energy ", "warning:", "("))
+                                                                 or "passed" in ln))
+    return lines[start + 1:end]
+
+
+def test_table_sorts_groups_and_picks_columns_like_pytest_benchmark(fake, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "100")
+    fake.makepyfile(test_t=TABLE)
+    res = fake.runpytest(*FAST)
+    res.assert_outcomes(passed=3)
+    table = _table(res)
+    assert max(len(ln) for ln in table) <= 100  # not a terminal: 100 columns, intervals folded under figures
+    rows = [ln.split() for ln in table if ln.startswith("test_") and "(3 tests)" not in ln]
+    assert [r[0] for r in rows][::2] == ["test_sleep[1]", "test_sleep[3]"]  # lowest energy per call first
+    cut = rows[1][0]  # the very long name is cut in the middle only when leaving columns out was not enough
+    assert cut.startswith("test_a_long_name") and "\u2026" in cut and cut.endswith("it_to_be")
+    assert "(left out to fit the terminal: rounds x iters, power, CO2e/call, time/call;" in res.stdout.str()
+    assert all(len(ln) <= 100 for ln in res.stdout.lines if ln.startswith(("warning:", "  ")))
+    res = fake.runpytest(*FAST, "--energy-sort", "fullname", "--energy-columns", "energy,source",
+                         "--energy-group-by", "func")
+    table = _table(res)
+    assert table[0].split()[:3] == ["test", "energy/call", "source"]  # only the chosen columns (CI folded below)
+    assert "test_a_long_name_that_makes_the_table_wider_than_any_terminal_would_like_it_to_be (1 test)" in table
+    assert "test_sleep (2 tests)" in table
+    res = fake.runpytest(*FAST, "--energy-group-by", "param:size", "--energy-sort", "time")
+    # groups in the order of their fastest test, the test without the parameter in its own group
+    res.stdout.fnmatch_lines(["param:size=1 (1 test)", "test_sleep?1? *", "param:size=- (1 test)", "test_a_long*",
+                              "param:size=3 (1 test)", "test_sleep?3? *"])
+
+
+@pytest.mark.parametrize(("flag", "value", "words"), [
+    ("--energy-sort", "fastest", "unknown sort key fastest; use a comma list of energy, item"),
+    ("--energy-columns", "energy,watts", "unknown column watts"),
+    ("--energy-group-by", "colour", "unknown group-by key colour"),
+    ("--energy-progress", "soon", "give seconds >= 0"),
+])
+def test_bad_table_option_is_a_usage_error(fake, flag, value, words):
+    bench_file(fake)
+    res = fake.runpytest(*FAST, flag, value)
+    assert res.ret == pytest.ExitCode.USAGE_ERROR
+    res.stderr.fnmatch_lines([f"*{flag} '{value}': {words}*"])
+
+
+def test_disable_runs_each_benchmark_once_unmeasured(fake):
+    fake.makepyfile(test_d="""
+import pytest
+calls = []
+
+def test_once(energy):
+    assert energy(calls.append, 1) is None
+
+def test_pedantic_once(energy):
+    seen = []
+    energy.pedantic(seen.append, setup=lambda: ((2,), {}), teardown=lambda x: seen.append(-x), rounds=5)
+    assert seen == [2, -2]
+
+def test_zz_count():
+    assert calls == [1]
+""")
+    res = fake.runpytest(*FAST, "--energy-disable", "--energy-save", "main", "--energy-fail-on", "energy:+5%")
+    res.assert_outcomes(passed=3)
+    assert res.ret == 0
+    res.stdout.fnmatch_lines(["energy benchmarks ran once each, unmeasured (--energy-disable)",
+                              "note: no energy benchmarks ran: nothing saved or compared"])
+    assert "energy/call" not in res.stdout.str() and not (fake.path / "results").exists()
+
+
+@pytest.mark.parametrize("flag", ["--energy-fail-on", "--energy-compare-fail"])
+def test_a_test_path_after_a_gate_stays_a_path(fake, flag):
+    bench_file(fake)
+    fake.makepyfile(test_other="def test_other():\n    pass\n")
+    res = fake.runpytest(*FAST, flag, "energy:+5%", "test_other.py")
+    res.assert_outcomes(passed=1)  # only test_other.py ran: the path was not swallowed as a second gate
+    both = fake.runpytest(*FAST, flag, "energy:+5%,duration:+10%", flag, "co2e:+1mg", "test_other.py")
+    both.assert_outcomes(passed=1)
+
+
+def test_progress_lines_count_down_with_elapsed_and_left(fake):
+    fake.makepyfile(test_t=TABLE)
+    res = fake.runpytest(*FAST, "--energy-progress", "0")
+    res.assert_outcomes(passed=3)
+    res.stdout.fnmatch_lines(["energybench: 1/3 energy benchmarks, * elapsed, about * left",
+                              "energybench: 2/3 energy benchmarks, * elapsed, about * left"])
+    assert "3/3 energy benchmarks" not in res.stdout.str()  # the table follows; no line for the last one
+    quiet = fake.runpytest(*FAST, "--energy-progress", "off")
+    assert "energy benchmarks, " not in quiet.stdout.str()
+    default = fake.runpytest(*FAST)  # a session of a second or two: quiet by default (every 10 s)
+    assert "energy benchmarks, " not in default.stdout.str()
+
+
+class _QuietMachine:
+    """Stands in for the noise guard's probe (energybench.noise.Probe): this test is about headlines, and a
+    neighbour saturating a shared CI machine must not leave every trial pair out of it."""
+
+    def start(self) -> None:
+        pass
+
+    def stop(self):  # noqa: ANN201
+        return {}, ()
+
+
+def test_tests_that_compare_methods_get_headlines_within_the_quality_budget(fake, monkeypatch):
+    monkeypatch.setattr("energybench.fixture.Probe", _QuietMachine)
+    fake.makepyfile(test_m="""
+import time
+import pytest
+
+def work(energy, seconds, acc):
+    energy.quality = {"metric": "accuracy", "value": acc, "higher_is_better": True}
+    energy(time.sleep, seconds)
+
+@pytest.mark.energy(name="matmul", rounds=8, min_time=0.01)
+def test_base(energy):
+    work(energy, 0.004, 0.900)
+
+@pytest.mark.energy(name="matmul", method="half", rounds=8, min_time=0.01)
+def test_half(energy):
+    work(energy, 0.003, 0.899)
+
+@pytest.mark.energy(name="matmul", method="tiny", rounds=8, min_time=0.01)
+def test_tiny(energy):
+    work(energy, 0.001, 0.600)
+""")
+    res = fake.runpytest(*FAST)
+    res.assert_outcomes(passed=3)
+    text = " ".join(line.strip() for line in res.stdout.lines)
+    assert re.search(r"headlines: matmul: half saves 2\d% \[\d+%, \d+%\] energy per call \(measured\); "
+                     r"accuracy 0\.899 vs 0\.9, -0\.1%, within 1\.0% of the baseline's accuracy; left out: tiny -7\d% "
+                     r"\(accuracy 0\.6 vs 0\.9, -33%: over the 1\.0% budget\)", text), text[-1500:]
+    loose = " ".join(ln.strip() for ln in fake.runpytest(*FAST, "--energy-quality-budget", "any").stdout.lines)
+    assert "matmul: tiny saves 7" in loose

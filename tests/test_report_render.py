@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from html.parser import HTMLParser
 
-from report_fixtures import fake_lookup, make_bench, make_run
+from report_fixtures import cluster_run, fake_lookup, make_bench, make_run
 
 from energybench.compare import compare_runs
 from energybench.gate import parse_gates
@@ -40,12 +40,29 @@ def _tags(html: str) -> list[tuple[str, dict[str, str | None]]]:
 
 
 def test_terminal_lists_subjects_ratios_and_regions():
-    text = render_terminal(build_report([make_run()], lookup=fake_lookup))
+    text = render_terminal(build_report([make_run()], lookup=fake_lookup), wide=True)
     assert "lm/inference-generate (inference)" in text
     line = next(ln for ln in text.splitlines() if ln.strip().startswith("int8-dynamic"))
     assert re.search(r"0\.5\dx \[0\.5\d, 0\.5\d\]", line) and "saves 4" in line and "perplexity 12.6" in line
     assert "FRA (yours)" in text and "CHN" in text
     assert "estimated, not measured" in text
+
+
+def test_terminal_fits_100_columns_by_folding_intervals_under_their_figures():
+    report = build_report([make_run()], lookup=fake_lookup)
+    wide = render_terminal(report, wide=True)
+    assert max(len(line) for line in wide.splitlines()) > 100  # the control: all of it on one line is too wide
+    text = render_terminal(report, width=100)
+    assert max(len(line) for line in text.splitlines()) <= 100
+    lines = text.splitlines()
+    at = next(i for i, ln in enumerate(lines) if ln.strip().startswith("int8-dynamic"))
+    assert re.search(r"4\.\d\d mJ/token +0\.5\dx +saves 4\d%", lines[at])
+    assert re.search(r"\[4\.\d\d, 4\.\d\d\] +\[0\.5\d, 0\.5\d\] +adj\. p=", lines[at + 1])  # the unit once
+    assert not re.search(r"\de[+-]\d+ ?(?:[munpkMG]?(?:J|g|W|s)\b|/)", text)  # never 2.73e-05 mJ: SI prefixes
+    # ten methods with long names (a real quick run's): still 100 columns, provenance in each block's title
+    text = render_terminal(build_report([cluster_run()], lookup=fake_lookup), width=100)
+    assert max(len(line) for line in text.splitlines()) <= 100
+    assert "lm/inference-generate (inference): estimated" in text and "distill-hard-w0.5-d0.5" in text
 
 
 def test_markdown_table_shape_and_escaping():

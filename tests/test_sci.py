@@ -54,8 +54,9 @@ def test_without_devices_sci_says_it_is_operational_only():
     assert sci.results[0].embodied_g is None and sci.results[0].sci_g == pytest.approx(1.8 / 200)
     from energybench.render.sci import format_sci
 
-    text = format_sci(sci)
+    text = format_sci(sci, width=100)
     assert "operational only" in text and "M: not given" in text
+    assert max(len(line) for line in text.splitlines()) <= 100
 
 
 def test_sci_is_written_derived_and_recomputed_on_load(tmp_path):

@@ -15,6 +15,7 @@ from typing import Any
 
 from energybench.errors import ConfigError
 from energybench.options import SCI_OPTIONS, add_to_argparse, from_namespace
+from energybench.render.tables import wrap
 
 DEFAULT_REGIONS = "FRA,DEU,USA,CHN,IND"
 
@@ -57,7 +58,7 @@ def _providers(as_json: bool) -> int:
         origin = "" if r["origin"] == "builtin" else f"  [plugin {r['origin']}]"
         detail = (f"{r['description']} [{'/'.join(r['factor_kinds'])}]" if r["available"]
                   else f"unavailable: {r['reason']}")
-        print(f"  {r['name'].ljust(width)}  {detail}{origin}")
+        print("\n".join(wrap(f"  {r['name'].ljust(width)}  {detail}{origin}", hang=width + 2)))
     return 0
 
 

@@ -31,6 +31,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("new", metavar="NEW", nargs="?", default="latest", help="new run (default: latest)")
     add_to_argparse(p, SHARED)
     p.add_argument("--markdown", metavar="PATH", help="also write the comparison as Markdown to PATH (overwritten)")
+    p.add_argument("--wide", action="store_true",
+                   help="print every column on one line (default: fit the terminal, 100 columns when not one)")
     p.set_defaults(func=run)
 
 
@@ -78,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
 
     history = history_runs(base, values["results"], values["history"]) if base is not None else []
     cmp = compare_runs(base, new, gates, alpha=values["alpha"], history=history)
-    print(format_table(cmp))
+    print(format_table(cmp, wide=args.wide))
     sys.stdout.flush()
     if args.markdown:
         try:

@@ -17,7 +17,7 @@ from energybench.atomic import write_error, write_text_atomic
 from energybench.errors import ConfigError, ResultsError, WriteError
 from energybench.options import add_to_argparse, from_namespace
 
-SHARED = ("results", "fail_on", "alpha")
+SHARED = ("results", "fail_on", "alpha", "quality_budget")
 
 DEFAULT_REGIONS = "FRA,DEU,USA,CHN,IND"
 
@@ -41,6 +41,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--regions", metavar="LIST", default=DEFAULT_REGIONS,
                    help=f"grids to compare CO2e with, after your own (default: {DEFAULT_REGIONS}; "
                         "names: energybench regions)")
+    p.add_argument("--wide", action="store_true",
+                   help="print every column on one line (default: fit the terminal, 100 columns when not one)")
     add_to_argparse(p, SHARED)
     p.set_defaults(func=run)
 
@@ -134,15 +136,19 @@ def run(args: argparse.Namespace) -> int:
     paths = resolve_paths(args.runs, values["results"])
     runs = [load_run(p) for p in paths]
     comparison = None
-    if len(runs) == 2:
+    sessions = len(runs) > 2 and all(r.kind == "pytest" for r in runs)
+    if len(runs) == 2 or sessions:
         from energybench.compare import compare_runs
         from energybench.gate import parse_gates
 
-        comparison = compare_runs(runs[0], runs[1], parse_gates(values["fail_on"]), alpha=values["alpha"])
+        # pytest sessions: the newest against the one before, the older ones as its history (as the plugin gates)
+        comparison = compare_runs(runs[-2], runs[-1], parse_gates(values["fail_on"]), alpha=values["alpha"],
+                                  history=runs[-3::-1])
     elif values["fail_on"]:
-        raise ConfigError(f"--fail-on needs exactly two runs to compare, got {len(runs)}")
-    report = build_report(runs, baseline=args.baseline, regions=regions, comparison=comparison)
-    print(render_terminal(report), end="")
+        raise ConfigError(f"--fail-on needs exactly two runs to compare (or pytest sessions), got {len(runs)}")
+    report = build_report(runs, baseline=args.baseline, regions=regions, comparison=comparison,
+                          quality_budget=values["quality_budget"])
+    print(render_terminal(report, wide=args.wide), end="")
     failures: list[WriteError] = []  # each file is tried even when another failed; then one line each
     if args.html:
         _write(args.html, lambda: render_html(report), "HTML report", failures)

@@ -64,6 +64,9 @@ def register(subparsers: Any) -> None:
                    help="trained baselines (default $ENERGYBENCH_CACHE or ~/.cache/energybench)")
     p.add_argument("--no-save", action="store_true", help="print the table without saving the run")
     p.add_argument("--json", action="store_true", help="print the run record as JSON instead of the table")
+    p.add_argument("--wide", action="store_true",
+                   help="print every column on one line (default: fit the terminal, 100 columns when not one)")
+    add_to_argparse(p, ["quality_budget"])
     add_to_argparse(p, CARBON_OPTIONS, "carbon")
     add_to_argparse(p, SCI_OPTIONS, "software carbon intensity (SCI)")
     add_to_argparse(p, SAMPLER_OPTIONS, "samplers")
@@ -71,12 +74,11 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from energybench.render.run_table import format_table
     from energybench.runner import RunConfig, RunNotSaved, load_suites, run_suites, select
 
     t0 = time.monotonic()
     trials = args.trials if args.trials is not None else (QUICK_TRIALS if args.quick else TRIALS)
-    values = from_namespace(args, ["results", *CARBON_OPTIONS, *SAMPLER_OPTIONS, *SCI_OPTIONS])
+    values = from_namespace(args, ["results", "quality_budget", *CARBON_OPTIONS, *SAMPLER_OPTIONS, *SCI_OPTIONS])
     suites = select(load_suites(args.benchmarks), args.subjects)
     cfg = RunConfig(
         trials=trials,
@@ -101,28 +103,53 @@ def run(args: argparse.Namespace) -> int:
         try:
             record = run_suites(suites, cfg)
         except RunNotSaved as exc:  # every figure is in exc.run: print it, then the one line (exit 73)
-            _print(exc.run, args.json, format_table)
+            _print(exc.run, args, values["quality_budget"])
             raise
     if rank:
         return 0  # every rank holds the job's aggregated figures; rank 0 prints and saves them
-    _print(record, args.json, format_table)
+    _print(record, args, values["quality_budget"])
     where = f"saved {record.run_id} as {record.path}" if record.path else "not saved (--no-save)"
     print(f"{where}; wall time {time.monotonic() - t0:.0f} s", file=sys.stderr)
+    failed = [b for b in record.benchmarks if b.status == "failed"]
+    if failed:  # the run went on and saved every other cell; the exit status still says a plugin failed
+        from energybench.subjects.api import PluginError
+
+        print(f"energybench: error: {len(failed)} cell(s) failed, e.g. {failed[0].key}: {failed[0].status_reason}; "
+              f"the other cells were measured{' and saved' if record.path else ''}", file=sys.stderr)
+        return PluginError.exit_code
     return 0
 
 
-def _print(record: Any, as_json: bool, format_table: Any) -> None:
-    if as_json:
+def _print(record: Any, args: argparse.Namespace, quality_budget: float) -> None:
+    if args.json:
         print(record.to_json(), end="")
     else:
         from energybench.carbon.sci import run_sci
+        from energybench.render.run_table import format_table
         from energybench.render.sci import format_sci
 
-        print(format_table(record))
+        print(format_table(record, wide=args.wide))
+        print(headline_block(record, quality_budget), end="")
         sci = run_sci(record)
         if sci is not None:
             print(format_sci(sci))
     sys.stdout.flush()
+
+
+def headline_block(record: Any, budget: float) -> str:
+    """The headlines under the table: per workload the biggest significant saving within the quality budget."""
+    from energybench.render.headlines import text_lines
+    from energybench.render.report_text import wrap
+    from energybench.render.tables import terminal_width
+    from energybench.report import build_report
+
+    if not any(b.rounds and not b.is_baseline for b in record.benchmarks):
+        return ""
+    lines = text_lines(build_report([record], regions=(), quality_budget=budget))
+    if not lines:
+        return ""
+    width = terminal_width()
+    return "\n".join(["headlines:", *(part for line in lines for part in wrap(line, width, "  "))]) + "\n"
 
 
 @contextmanager

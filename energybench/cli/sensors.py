@@ -9,6 +9,7 @@ from typing import Any
 
 from energybench.errors import ConfigError
 from energybench.options import SAMPLER_OPTIONS, add_to_argparse, from_namespace, sampler_options
+from energybench.render.tables import wrap
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -57,11 +58,13 @@ def run(args: argparse.Namespace) -> int:
                 line += f"  ({r['reason']})"
         else:
             line = f"{r['name']:<{width}}  {'-':<9}  unavailable: {r['reason']}"
-        print(line)
+        hang = width + 13  # under the state, so the name and source columns stay clear
+        print("\n".join(wrap(line, hang=hang)))
         if r["details"].get("config_error"):
-            print(f"{'':<{width}}  {'':<9}  cannot be used as configured: {r['details']['config_error']}")
+            print("\n".join(wrap(f"{'':<{width}}  {'':<9}  cannot be used as configured: "
+                                 f"{r['details']['config_error']}", hang=2)))
         for warning in r["details"].get("warnings") or ():
-            print(f"{'':<{width}}  {'':<9}  warning: {warning}")
+            print("\n".join(wrap(f"{'':<{width}}  {'':<9}  warning: {warning}", hang=2)))
     if problem:
         print(f"energybench: error: {problem}", file=sys.stderr)
         return 2
@@ -69,5 +72,6 @@ def run(args: argparse.Namespace) -> int:
         print("no sampler can read here: energy cannot be measured or estimated")
         return 1
     if any(r["used"] and r["source"] == "estimated" for r in rows):
-        print("estimated = a power model (no hardware counter), not a measurement; see README 'What estimated means'")
+        print("\n".join(wrap("estimated = a power model (no hardware counter), not a measurement; see README "
+                             "'What estimated means'")))
     return 0

@@ -7,6 +7,8 @@ import argparse
 import json
 from typing import Any
 
+from energybench.render.tables import wrap
+
 
 def register(subparsers: Any) -> None:
     p = subparsers.add_parser("subjects", help="list benchmark subjects and compression methods (plugins too)")
@@ -54,5 +56,5 @@ def run(args: argparse.Namespace) -> int:
                     detail += f"  (e.g. {r['example']})"
             else:
                 detail = f"unavailable: {r['reason']}"
-            print(f"  {r['name'].ljust(width)}  {detail}{origin}")
+            print("\n".join(wrap(f"  {r['name'].ljust(width)}  {detail}{origin}", hang=width + 2)))
     return 0

@@ -12,6 +12,11 @@ from energybench import stats
 from energybench.record.parse import _extra, _Field, _required_list
 from energybench.record.parts import BASELINE, FIGURES, OneOff, Quality, Round, Size
 
+#: A cell's status. ``ok``: measured as planned. ``failed``: plugin code raised (``status_reason`` holds the error's
+#: first line); the rounds finished before that are kept. ``not-applicable``: the method does not apply to this
+#: workload (int8 has no backward pass); no rounds. Written only when not ``ok``, so older readers see nothing new.
+STATUSES = ("ok", "failed", "not-applicable")
+
 
 @dataclass(frozen=True)
 class Benchmark:
@@ -37,6 +42,8 @@ class Benchmark:
     warnings: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
     one_off: OneOff | None = None
+    status: str = "ok"  # one of STATUSES: a failing plugin cell is recorded, not allowed to abort the run
+    status_reason: str | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)  # the file's free-form "extra" object
     unknown: Mapping[str, Any] = field(default_factory=dict)  # keys this version does not know, kept as they are
 
@@ -48,6 +55,11 @@ class Benchmark:
     def key(self) -> str:
         """How a benchmark is matched across runs: its name, plus the method when it is not the baseline."""
         return self.name if self.is_baseline else f"{self.name} [{self.method}]"
+
+    @property
+    def ok(self) -> bool:
+        """Whether the cell ran as planned (not failed, not skipped as not applicable)."""
+        return self.status == "ok"
 
     @property
     def source(self) -> str:
@@ -142,6 +154,8 @@ class Benchmark:
             "one_off": self.one_off.to_dict() if self.one_off else None,
             "stats": self.stats_dict(), "extra": dict(self.extra),
         }
+        if not self.ok:
+            d["status"], d["status_reason"] = self.status, self.status_reason
         return {**d, **self.unknown}
 
     @classmethod
@@ -165,10 +179,12 @@ class Benchmark:
             warnings=f.child("warnings").texts(),
             notes=f.child("notes").texts(),
             one_off=OneOff.parse(f.child("one_off")),
+            status=f.child("status").opt_text() or "ok",
+            status_reason=f.child("status_reason").opt_text(),
             extra=f.child("extra").opt_obj() or {},
             unknown=_extra(d, _BENCH_KEYS),
         )
 
 
 _BENCH_KEYS = ("name", "method", "method_name", "family", "workload", "phase", "item_unit", "params", "quality",
-               "size", "rounds", "warnings", "notes", "one_off", "stats", "extra")
+               "size", "rounds", "warnings", "notes", "one_off", "stats", "extra", "status", "status_reason")

@@ -14,6 +14,11 @@ from energybench.verdicts import MIN_PAIRS, BreakEven, VsBaseline
 _OUTCOME = {"same": "no significant saving", "no-baseline": "no baseline energy to compare"}
 
 
+def workload(bench: str, phase: str) -> str:
+    """``lm/inference-generate (inference)``; a pytest test's default phase ``other`` is left out (it says nothing)."""
+    return bench if phase == "other" else f"{bench} ({phase})"
+
+
 def verdict(vs: VsBaseline | None) -> str:
     """``saves 38%``, ``costs 12% more``, ``no significant saving``, or why no claim is possible at this n;
     empty for the baseline itself."""
@@ -33,6 +38,13 @@ def evidence(vs: VsBaseline | None) -> str:
     if vs is None or vs.outcome in ("untestable", "no-baseline"):
         return ""
     return f"p={vs.p:.2g} (adj. {vs.p_adjusted:.2g}), n={vs.n}"
+
+
+def short_evidence(vs: VsBaseline | None) -> str:
+    """``adj. p=0.011, n=12``: the corrected p a claim rests on, for narrow tables (the raw p is in ``evidence``)."""
+    if vs is None or vs.outcome in ("untestable", "no-baseline"):
+        return ""
+    return f"adj. p={vs.p_adjusted:.2g}, n={vs.n}"
 
 
 def method_line(verdicts: Mapping[str, VsBaseline]) -> str | None:
@@ -115,3 +127,11 @@ def entry_verdict(e: Entry) -> str:
 
 def entry_quality(e: Entry) -> str:
     return "" if e.quality is None else quality(e.quality.metric, e.quality.value, e.quality.higher_is_better)
+
+
+def entry_quality_parts(e: Entry) -> tuple[str, ...]:
+    """``("perplexity", "13.2 ↓")``: the metric above its value when a narrow table folds the cell."""
+    if e.quality is None:
+        return ("",)
+    metric, _, value = entry_quality(e).partition(" ")
+    return (metric, value)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import math
+import textwrap
 
 from energybench.compare import Comparison, Row
 from energybench.gate import GateResult
 from energybench.render import units
 from energybench.render.printable import printable_output
-from energybench.render.tables import markdown_table, md_escape, text_table
+from energybench.render.tables import Column, fit_table, markdown_table, md_escape, terminal_width, text_table
+from energybench.render.tables import Row as TableRow
 
 HEADERS = ["benchmark", "baseline (median)", "new (median)", "change", "95% CI", "p adj.", "n", "source", "verdict"]
 _WHY = {
@@ -79,19 +81,45 @@ def summary_line(cmp: Comparison) -> str | None:
     return f"{len(cmp.regressions)} energy regression(s)" if cmp.regressions else "energy gates passed"
 
 
+NARROW = (
+    Column(("benchmark",), shrink=True), Column(("baseline", "(median)"), right=True),
+    Column(("new", "(median)"), right=True), Column(("change", "[95% CI]"), right=True),
+    Column(("p adj.",), right=True, drop=2), Column(("n",), right=True, drop=1), Column(("source",)),
+    Column(("verdict",)),
+)
+
+
 @printable_output
-def format_table(cmp: Comparison) -> str:
-    """Fixed-width text for terminals and CI logs."""
+def format_table(cmp: Comparison, *, width: int | None = None, wide: bool = False) -> str:
+    """Text for terminals and CI logs, no wider than ``width`` (the terminal's, 100 when not one) unless ``wide``:
+    intervals fold under their change, long lines wrap with an indent (a ``FAIL`` line still starts with it)."""
+    width = terminal_width() if width is None else width
     lines = [_title(cmp)]
+    notes: list[str] = []
     if cmp.rows:
-        lines += text_table(HEADERS, [_cells(r, cmp.alpha) for r in cmp.rows], right=range(1, len(HEADERS)))
-        lines.append(method_line(cmp) or "")
-    lines += [gate_message(g) for r in cmp.rows for g in r.gates]
-    lines += [f"warning: {w}" for w in cmp.warnings]
-    lines += [f"note: {n}" for n in cmp.notes]
+        if wide:
+            lines += text_table(HEADERS, [_cells(r, cmp.alpha) for r in cmp.rows], right=range(1, len(HEADERS)))
+        else:
+            rows: list[TableRow] = [[(c[0],), (c[1],), (c[2],), (c[3], c[4]), (c[5],), (c[6],), (c[7],), (c[8],)]
+                               for c in (_cells(r, cmp.alpha) for r in cmp.rows)]
+            fitted = fit_table(NARROW, rows, width)
+            lines += fitted.lines
+            if fitted.dropped:
+                notes.append(f"columns left out to fit {width} characters: {', '.join(fitted.dropped)} (--wide)")
+        notes.append(method_line(cmp) or "")
+    notes += [gate_message(g) for r in cmp.rows for g in r.gates]
+    notes += [f"warning: {w}" for w in cmp.warnings]
+    notes += [f"note: {n}" for n in cmp.notes]
     if (summary := summary_line(cmp)) is not None:
-        lines.append(summary)
-    return "\n".join(lines)
+        notes.append(summary)
+    if wide:
+        return "\n".join(lines + notes)
+    return "\n".join(lines + [part for n in notes for part in _wrap(n, width)])
+
+
+def _wrap(line: str, width: int) -> list[str]:
+    return textwrap.wrap(line, width, subsequent_indent="    ", break_long_words=False,
+                         break_on_hyphens=False) or [""]
 
 
 @printable_output

@@ -12,6 +12,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from html import escape
 
+from energybench.render.labels import place_labels
+
 # Okabe-Ito (distinguishable with the common kinds of colour blindness), then Paul Tol's muted scheme for
 # suites with many subjects; yellow last because it is faint on white.
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#882255", "#44AA99",
@@ -181,42 +183,24 @@ def make_axis(values: Sequence[float], *, log_ratio: float = 8.0) -> Axis:
     return Axis(t[0], t[-1], False, tuple(t))
 
 
-def _place_labels(anchors: Sequence[tuple[float, float, str]], bounds: tuple[float, float, float, float],
-                  size: int) -> list[tuple[float, float, str]]:
-    """Greedy label placement: for each point try eight spots around it and keep the first that overlaps no
-    label or marker already there (else the least-overlapping one). Returns (x, y, text-anchor) per label."""
-    x0, y0, x1, y1 = bounds
-    char_w, h = size * 0.58, size + 2.0
-    taken = [(cx - 7, cy - 7, cx + 7, cy + 7) for cx, cy, _ in anchors]
-    spots = ((9, -7, "start"), (9, 13, "start"), (-9, -7, "end"), (-9, 13, "end"), (0, -11, "middle"),
-             (0, 22, "middle"), (16, 3, "start"), (-16, 3, "end"))
-    order = sorted(range(len(anchors)), key=lambda i: anchors[i][1])
-    placed: dict[int, tuple[float, float, str]] = {}
-    for i in order:
-        cx, cy, text = anchors[i]
-        w = char_w * len(text)
-        best, best_cost = None, math.inf
-        for dx, dy, anchor in spots:
-            lx = cx + dx - (w if anchor == "end" else w / 2 if anchor == "middle" else 0)
-            box = (lx, cy + dy - h + 3, lx + w, cy + dy + 3)
-            cost = sum(max(0.0, min(box[2], t[2]) - max(box[0], t[0])) * max(0.0, min(box[3], t[3]) - max(box[1], t[1]))
-                       for t in taken)
-            cost += 1e4 * (box[0] < x0 or box[2] > x1 or box[1] < y0 or box[3] > y1)
-            if cost < best_cost:
-                best, best_cost = (cx + dx, cy + dy, anchor, box), cost
-            if cost == 0:
-                break
-        if best is not None:
-            taken.append(best[3])
-            placed[i] = best[:3]
-    return [placed[i] for i in range(len(anchors))]
+def _marker(p: Point, cx: float, cy: float, tip: str = "", cls: str = "point") -> str:
+    """The point's symbol: a diamond for the baseline, a ringed disc on the Pareto front, a disc otherwise
+    (``cls="key"`` for its copy in the legend)."""
+    if p.baseline:
+        return (f'<path class="{cls} baseline" d="M{cx:.1f},{cy - 8:.1f}l8,8l-8,8l-8,-8z" '
+                f'fill="{BASELINE_COLOR}" stroke="#000">{tip}</path>')
+    ring = ' stroke="#009E73" stroke-width="3"' if p.on_front else ' stroke="#fff"'
+    return f'<circle class="{cls}" cx="{cx:.1f}" cy="{cy:.1f}" r="6" fill="{esc(p.color)}"{ring}>{tip}</circle>'
 
 
 def scatter_pareto(points: Sequence[Point], *, title: str, fmt_x: Formatter, x_label: str, y_label: str) -> str:
-    """Energy (x) against quality (y): the Pareto front joined by a dashed line, the baseline a diamond."""
+    """Energy (x) against quality (y): the Pareto front joined by a dashed line, the baseline a diamond.
+
+    Labels never overlap (``labels.place_labels``): beside their point, further out with a leader line, or,
+    where a cluster leaves no room, in a legend under the chart with the point's marker and figures."""
     left, right, top, bottom = 64.0, 24.0, 16.0, 52.0
-    height = 380.0
-    pw, ph = WIDTH - left - right, height - top - bottom
+    plot_h = 380.0
+    pw, ph = WIDTH - left - right, plot_h - top - bottom
     xs = [p.x for p in points] + [v for p in points for v in (p.x_low, p.x_high) if v is not None and v > 0]
     xa = make_axis(xs)
     ya = make_axis([p.y for p in points], log_ratio=4.0)
@@ -234,7 +218,7 @@ def scatter_pareto(points: Sequence[Point], *, title: str, fmt_x: Formatter, x_l
     for t in ya.ticks:
         body.append(f'<path d="M{left},{sy(t):.1f}H{left + pw}" stroke="#e6e6e6"/>')
         body.append(_text(left - 6, sy(t) + 4, f"{t:.4g}", anchor="end", size=FONT - 2))
-    body.append(_text(left + pw / 2, height - 12, x_label + (" (log scale)" if xa.log else ""), anchor="middle",
+    body.append(_text(left + pw / 2, plot_h - 12, x_label + (" (log scale)" if xa.log else ""), anchor="middle",
                       size=FONT - 1))
     body.append(
         _text(14, top + ph / 2, y_label + (" (log)" if ya.log else ""), anchor="middle", size=FONT - 1,
@@ -249,26 +233,32 @@ def scatter_pareto(points: Sequence[Point], *, title: str, fmt_x: Formatter, x_l
         cy = sy(p.y)
         if p.x_low is not None and p.x_high is not None:
             body.append(f'<path d="M{sx(p.x_low):.1f},{cy:.1f}H{sx(p.x_high):.1f}" stroke="#999"/>')
-    for p in points:
-        cx, cy = sx(p.x), sy(p.y)
-        tip = f"<title>{esc(p.label)}: {esc(fmt_x(p.x))}, {p.y:.4g}</title>"
-        if p.baseline:
-            body.append(
-                f'<path class="point baseline" d="M{cx:.1f},{cy - 8:.1f}l8,8l-8,8l-8,-8z" '
-                f'fill="{BASELINE_COLOR}" stroke="#000">{tip}</path>'
-            )
-        else:
-            ring = ' stroke="#009E73" stroke-width="3"' if p.on_front else ' stroke="#fff"'
-            body.append(f'<circle class="point" cx="{cx:.1f}" cy="{cy:.1f}" r="6" fill="{esc(p.color)}"{ring}>'
-                        f"{tip}</circle>")
     names = [short(p.label if not p.baseline or "baseline" in p.label else f"{p.label} (baseline)", 28)
              for p in points]
-    spots = _place_labels([(sx(p.x), sy(p.y), n) for p, n in zip(points, names, strict=True)],
-                          (left, top, left + pw, top + ph), FONT - 1)
-    for (lx, ly, anchor), name in zip(spots, names, strict=True):
-        body.append(_text(lx, ly, name, anchor=anchor, size=FONT - 1,
-                          extra=' paint-order="stroke" stroke="#fafafa" stroke-width="3"'))
-    return _svg("pareto", height, title, body)
+    spots = place_labels([(sx(p.x), sy(p.y), n) for p, n in zip(points, names, strict=True)],
+                         (left, top, left + pw, top + ph), FONT - 1)
+    for spot, p in zip(spots, points, strict=True):
+        if spot is not None and spot.leader is not None:
+            body.append(f'<path class="leader" d="M{sx(p.x):.1f},{sy(p.y):.1f}L{spot.leader[0]:.1f},'
+                        f'{spot.leader[1]:.1f}" stroke="#777" stroke-width="1"/>')
+    for p in points:
+        tip = f"<title>{esc(p.label)}: {esc(fmt_x(p.x))}, {p.y:.4g}</title>"
+        body.append(_marker(p, sx(p.x), sy(p.y), tip))
+    for spot, name in zip(spots, names, strict=True):
+        if spot is not None:
+            body.append(_text(spot.x, spot.y, name, anchor=spot.anchor, size=FONT - 1,
+                              extra=' class="label" paint-order="stroke" stroke="#fafafa" stroke-width="3"'))
+    legend = [(p, n) for p, n, spot in zip(points, names, spots, strict=True) if spot is None]
+    y = plot_h + 6
+    if legend:
+        body.append(_text(LEFT, y + 12, "Points too close to label:", size=FONT - 2))
+        y += 20
+        for p, name in legend:
+            body.append(_marker(p, LEFT + 10, y + 6, cls="key"))
+            body.append(_text(LEFT + 24, y + 11, f"{name}: {fmt_x(p.x)}, {p.y:.4g}", size=FONT - 1,
+                              extra=' class="legend"'))
+            y += 22
+    return _svg("pareto", y + (4 if legend else -6), title, body)
 
 
 @dataclass(frozen=True)
@@ -329,7 +319,8 @@ class Series:
     color: str = PALETTE[0]
 
 
-def line_chart(series: Sequence[Series], *, title: str, x_label: str, y_label: str) -> str:
+def line_chart(series: Sequence[Series], *, title: str, x_label: str, y_label: str,
+               fmt_y: Formatter | None = None) -> str:
     """Power over time: one polyline per series, sharing the axes, legend below the title."""
     left, right, bottom = 56.0, 20.0, 48.0
     top = 12.0 + 18 * math.ceil(len(series) / 3)
@@ -356,7 +347,7 @@ def line_chart(series: Sequence[Series], *, title: str, x_label: str, y_label: s
         body.append(_text(sx(t), top + ph + 16, f"{t:g}", anchor="middle", size=FONT - 2))
     for t in yt:
         body.append(f'<path d="M{left},{sy(t):.1f}H{left + pw}" stroke="#e6e6e6"/>')
-        body.append(_text(left - 6, sy(t) + 4, f"{t:.4g}", anchor="end", size=FONT - 2))
+        body.append(_text(left - 6, sy(t) + 4, fmt_y(t) if fmt_y and t else f"{t:.4g}", anchor="end", size=FONT - 2))
     for s in series:
         pts = " ".join(f"{sx(t):.1f},{sy(v):.1f}" for t, v in s.points)
         body.append(f'<polyline class="series" points="{pts}" fill="none" stroke="{esc(s.color)}" '

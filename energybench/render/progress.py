@@ -1,39 +1,128 @@
-"""Progress of a long run on stderr: a one-line bar on a terminal, plain lines in CI logs."""
+"""Progress of long work: a live line on a terminal, plain lines in CI logs, with elapsed time and what is left.
+
+No dependency (tqdm and rich draw the same line, but the core stays light): the live line is redrawn in place
+with ``\\r`` and cut to the terminal's width; where the stream is not a terminal (a CI log, a file) it would
+fill the log with carriage returns, so plain lines are written at milestones instead (``milestone``).
+
+The estimate of what is left is per unit of work, not a flat average: trials run A B C A B C, and one
+training window can take fifty inference windows' time, so each key's mean duration so far (a first guess,
+e.g. from its warm-up, counts as one observation) times how often it still runs gives the time left.
+Callers keep it off on ranks other than 0 under torchrun (``enabled=False``), so a job prints each line once.
+"""
 
 from __future__ import annotations
 
+import shutil
 import time
+from collections.abc import Callable, Mapping, Sequence
 from typing import TextIO
+
+from energybench.render import units
+
+BAR = 20
 
 
 class Progress:
-    """A one-line progress bar on stderr (no dependency); plain lines per trial when not a terminal."""
+    """``cycles`` passes over ``keys`` (trials over benchmarks); ``step(key)`` after each unit of work.
 
-    def __init__(self, total: int, stream: TextIO, enabled: bool | None) -> None:
-        self.total = max(total, 1)
-        self.done = 0
+    ``enabled``: ``None`` draws a live line when ``stream`` is a terminal and plain lines otherwise; ``True``
+    forces the live line, ``False`` prints nothing. ``expected`` gives first guesses of each key's seconds.
+    """
+
+    def __init__(self, keys: Sequence[str], cycles: int, stream: TextIO, enabled: bool | None = None, *,
+                 what: str = "windows", expected: Mapping[str, float] | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.active = list(dict.fromkeys(keys))
+        self.cycles = max(cycles, 0)
+        self.count = dict.fromkeys(self.active, 0)
+        # seconds per unit of each key: the mean of what was seen (a first guess counts as one observation)
+        self.seen = {k: [v] for k, v in (expected or {}).items() if v is not None and v >= 0}
         self.stream = stream
-        self.tty = enabled if enabled is not None else stream.isatty()
-        self.t0 = time.monotonic()
+        self.off = enabled is False
+        self.live = bool(enabled) or (enabled is None and _isatty(stream))
+        self.what = what
+        self.clock = clock
+        self.t0 = self.mark = clock()
+        self.skipped = 0
+        self.drawn = 0
 
-    def step(self, label: str) -> None:
-        self.done += 1
-        if not self.tty:
+    # -- figures ------------------------------------------------------------------------------------------
+    @property
+    def total(self) -> int:
+        return sum(self.cycles for _ in self.count) - self.skipped
+
+    @property
+    def done(self) -> int:
+        return sum(self.count.values())
+
+    @property
+    def elapsed(self) -> float:
+        return self.clock() - self.t0
+
+    def per_unit(self, key: str) -> float | None:
+        """Mean seconds of one unit of ``key`` so far (None before any)."""
+        seen = self.seen.get(key)
+        return sum(seen) / len(seen) if seen else None
+
+    def left_s(self) -> float | None:
+        """Seconds still to go: each active key's mean duration times the units it has left (keys not seen yet
+        count the mean of the others)."""
+        known = {k: v for k in self.active if (v := self.per_unit(k)) is not None}
+        if not known:
+            return None
+        mean = sum(known.values()) / len(known)
+        return sum(known.get(k, mean) * max(0, self.cycles - self.count[k]) for k in self.active)
+
+    def status(self) -> str:
+        """``12/60 windows, 1.2 min elapsed, about 3.4 min left``."""
+        left = self.left_s()
+        text = f"{self.done}/{self.total} {self.what}, {units.seconds(self.elapsed)} elapsed"
+        return text + (f", about {units.seconds(left)} left" if left is not None else "")
+
+    # -- events -------------------------------------------------------------------------------------------
+    def step(self, key: str) -> None:
+        """One unit of ``key`` finished; its duration is the time since the previous step."""
+        now = self.clock()
+        self.seen.setdefault(key, []).append(now - self.mark)
+        self.mark = now
+        self.count[key] = self.count.get(key, 0) + 1
+        if key not in self.active:
+            self.active.append(key)
+        if self.live and not self.off:
+            self._draw(key)
+
+    def drop(self, key: str) -> None:
+        """``key`` will not run again (it failed, or does not apply): its remaining units leave the total."""
+        if key in self.active:
+            self.active.remove(key)
+            self.skipped += max(0, self.cycles - self.count.get(key, 0))
+        self.mark = self.clock()
+
+    def milestone(self, text: str) -> None:
+        """A plain line (``trial 3/12 done``) with the status, for logs; a live line already shows it."""
+        if self.off or self.live:
             return
-        width = 28
-        filled = int(width * self.done / self.total)
-        elapsed = time.monotonic() - self.t0
-        eta = elapsed / self.done * (self.total - self.done)
-        bar = "#" * filled + "-" * (width - filled)
-        self.stream.write(f"\r[{bar}] {self.done}/{self.total} {elapsed:4.0f}s eta {eta:3.0f}s {label[:40]:<40}")
+        self.stream.write(f"energybench: {text} ({self.status()})\n")
         self.stream.flush()
 
-    def trial_done(self, trial: int, trials: int) -> None:
-        if not self.tty:
-            self.stream.write(f"energybench: trial {trial + 1}/{trials} done ({self.done}/{self.total} windows)\n")
-            self.stream.flush()
+    def _draw(self, key: str) -> None:
+        width = shutil.get_terminal_size((100, 24)).columns - 1
+        filled = int(BAR * self.done / max(self.total, 1))
+        line = f"[{'#' * filled}{'-' * (BAR - filled)}] {self.status()}  {key}"
+        line = line if len(line) <= width else line[: max(width - 1, 0)] + "\u2026"
+        self.stream.write("\r" + line.ljust(self.drawn))
+        self.stream.flush()
+        self.drawn = len(line)
 
     def close(self) -> None:
-        if self.tty and self.done:
+        if self.live and not self.off and self.drawn:
             self.stream.write("\n")
             self.stream.flush()
+            self.drawn = 0
+
+
+def _isatty(stream: TextIO) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):
+        return False

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from energybench.carbon.regions import RegionFactor
 from energybench.render.printable import printable_output
-from energybench.render.tables import text_table
+from energybench.render.tables import Column, fit_table, terminal_width, wrap
 
 HEADER = ["NAME", "ALIAS", "KIND", "gCO2e/kWh", "YEAR", "PLACE", "SOURCE"]
 
@@ -19,11 +19,13 @@ def format_table(regions: list[RegionFactor]) -> str:
             sources.append(r.source)
         rows.append([r.name, ", ".join(r.aliases), r.kind, f"{r.intensity_g_per_kwh:.1f}",
                      str(r.year) if r.year is not None else "-", r.label, f"[{sources.index(r.source) + 1}]"])
-    out = text_table(HEADER, rows, right={3}) + [""]
-    out += [f"[{i}] {s}" for i, s in enumerate(sources, start=1)]
+    cols = [Column((h,), right=h == "gCO2e/kWh", shrink=h == "PLACE") for h in HEADER]
+    width = terminal_width()
+    out = fit_table(cols, [[(c,) for c in row] for row in rows], width).lines + [""]
+    out += [part for i, s in enumerate(sources, start=1) for part in wrap(f"[{i}] {s}", width)]
     n = len(regions)
     footer = f"{n} region{'s' if n != 1 else ''}; use a NAME or ALIAS with --region (any case)."
     if any(r.kind == "cn-province" for r in regions):
         footer += " China's factors are CO2 only."
-    out.append(footer)
+    out += wrap(footer, width)
     return "\n".join(out) + "\n"

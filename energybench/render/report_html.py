@@ -10,6 +10,7 @@ from __future__ import annotations
 from energybench.record import Run
 from energybench.render import cells, units
 from energybench.render.comparison import change_with_ci, gate_message
+from energybench.render.headlines import html_section, tag
 from energybench.render.plots import (
     BASELINE_COLOR,
     Bar,
@@ -82,11 +83,20 @@ def _tag(source: str) -> str:
 
 
 def _group_title(report: Report, run: str, bench: str, phase: str) -> str:
-    return f"{bench} ({phase})" + (f" \u00b7 {run}" if report.multi_run else "")
+    return cells.workload(bench, phase) + (f" \u00b7 {run}" if report.multi_run else "")
 
 
-def _figure(caption: str, svg: str) -> str:
-    return f'<figure class="chart"><figcaption>{esc(caption)}</figcaption><div class="plot">{svg}</div></figure>'
+def _figure(caption: str, svg: str, entries: list[Entry] | None = None) -> str:
+    """A chart under its caption; the caption carries the provenance badge of the figures drawn."""
+    badge = f" {tag(_source(entries))}" if entries else ""
+    return (f'<figure class="chart"><figcaption>{esc(caption)}{badge}</figcaption><div class="plot">{svg}</div>'
+            "</figure>")
+
+
+def _source(entries: list[Entry]) -> str:
+    """``measured`` only when every figure was, ``estimated`` as soon as one was."""
+    sources = {e.source for e in entries}
+    return "measured" if sources == {"measured"} else "estimated" if "estimated" in sources else "unknown"
 
 
 def _colors(report: Report) -> dict[str, str]:
@@ -96,45 +106,6 @@ def _colors(report: Report) -> dict[str, str]:
         if e.method not in out:
             out[e.method] = color(len(out) - 1)
     return out
-
-
-def _headline(report: Report) -> str:
-    """Per benchmark: the largest saving and what it costs in quality, then the best trade-offs (the
-    Pareto front), because the biggest saver is often one nobody should ship."""
-    cards = []
-    for (run, bench, phase), entries in report.groups():
-        base = next((e for e in entries if e.is_baseline), None)
-        others = [e for e in entries if not e.is_baseline and e.ratio is not None]
-        if base is None or not others:
-            continue
-        best = min(others, key=lambda e: e.ratio.value)  # type: ignore[union-attr]
-        r = best.ratio
-        assert r is not None
-        cls = "good" if r.high is not None and r.high < 1 else "bad" if r.low is not None and r.low > 1 else ""
-        cost = ""
-        if best.quality and base.quality:
-            cost = (f"<br>{esc(best.quality.metric)}: {best.quality.value:.4g} vs "
-                    f"{base.quality.value:.4g} (baseline)")
-        front = sorted((e for e in others if e.on_front), key=lambda e: e.ratio.value)  # type: ignore[union-attr]
-        trade = "".join(
-            f"<li><b>{esc(e.method)}</b> {esc(cells.entry_ratio(e, with_ci=False))}"
-            + (f", {esc(e.quality.metric)} {e.quality.value:.4g}" if e.quality else "") + "</li>"
-            for e in front[:4]
-        )
-        trade = f'<div class="what">Best trade-offs (Pareto front):<ul>{trade}</ul></div>' if trade else ""
-        cards.append(
-            f'<div class="card"><div class="what">{esc(_group_title(report, run, bench, phase))}</div>'
-            f'<div class="big {cls}">{esc(cells.entry_change(best))}</div><div class="what">energy per '
-            f"{esc(best.item_unit)} with <b>{esc(best.method)}</b> ({esc(cells.entry_ratio(best))}): "
-            f"{esc(cells.entry_verdict(best))}{cost}</div>"
-            f"{trade}</div>"
-        )
-    if not cards:
-        return ""
-    return ('<section><h2>At a glance</h2><div class="cards">' + "".join(cards) +
-            '</div><p class="note">Ratios are medians over rounds against the baseline, with 95% bootstrap '
-            "confidence intervals; a saving counts only when the whole interval is below 1 and a rank test on the "
-            "trials agrees (p &lt;= 0.05).</p></section>")
 
 
 def _per_item_ci(e: Entry) -> str:
@@ -158,10 +129,10 @@ def _energy_section(report: Report, colors: dict[str, str]) -> tuple[str, str]:
                 note="" if e.is_baseline or e.ratio is None else cells.entry_ratio(e, with_ci=False))
             for e in entries
         ]
-        unit = entries[0].item_unit
-        svg = hbar_chart(bars, kind="energy", title=f"Energy per {unit}: {bench} ({phase})", fmt=units.joules,
-                         axis_label=f"J per {unit}; whiskers: 95% CI of the median")
-        charts.append(_figure(_group_title(report, run, bench, phase), svg))
+        unit = entries[0].per_what
+        svg = hbar_chart(bars, kind="energy", title=f"Energy per {unit}: {cells.workload(bench, phase)}",
+                         fmt=units.joules, axis_label=f"J per {unit}; whiskers: 95% CI of the median")
+        charts.append(_figure(_group_title(report, run, bench, phase), svg, entries))
     chart = f'<div class="charts">{"".join(charts)}</div>'
     rows = []
     for (run, bench, phase), entries in report.groups():
@@ -201,9 +172,11 @@ def _pareto_section(report: Report, colors: dict[str, str]) -> str:
         ]
         direction = "higher is better" if q.higher_is_better else "lower is better"  # type: ignore[union-attr]
         chart = scatter_pareto(points, title=f"Energy vs {q.metric}: {bench}",  # type: ignore[union-attr]
-                               fmt_x=units.joules, x_label=f"energy per {rated[0].item_unit} (J)",
+                               fmt_x=units.joules, x_label=f"energy per {rated[0].per_what} (J)",
                                y_label=f"{q.metric}, {direction}")  # type: ignore[union-attr]
-        parts.append(_figure(_group_title(report, run, bench, phase), chart))
+        parts.append(_figure(_group_title(report, run, bench, phase), chart, rated))
+    if not parts and report.kind == "pytest":
+        return ""  # tests rarely record a quality; a section saying so for every session is noise
     if not parts:
         body = '<p class="note">No benchmark has a quality metric on two or more methods.</p>'
     else:
@@ -223,10 +196,10 @@ def _domains_section(report: Report) -> str:
         rows = [StackRow(label=e.method, parts=e.domains_per_item) for e in entries if e.domains_per_item]
         if not rows:
             continue
-        unit = entries[0].item_unit
-        svg = stacked_hbar(rows, title=f"Energy per {unit} by device: {bench} ({phase})", fmt=units.joules,
+        unit = entries[0].per_what
+        svg = stacked_hbar(rows, title=f"Energy per {unit} by device: {cells.workload(bench, phase)}", fmt=units.joules,
                            axis_label=f"J per {unit}, as recorded per domain", colors=dom_colors)
-        charts.append(_figure(_group_title(report, run, bench, phase), svg))
+        charts.append(_figure(_group_title(report, run, bench, phase), svg, entries))
     if not charts:
         return ('<section><h2>Energy by device</h2><p class="note">No per-device figures in these runs.</p>'
                 "</section>")
@@ -255,11 +228,11 @@ def _timeline_section(report: Report) -> str:
     if len(keys) > 1:
         series.append(Series("total", [(t, sum(w.values())) for t, w in e.timeline], "#000000"))
     chart = line_chart(series, title=f"Power over time: {e.benchmark} / {e.method}", x_label="time in round (s)",
-                       y_label="power (W)")
+                       y_label="power", fmt_y=units.watts)
     what = f"{e.benchmark} ({e.phase}) / {e.method}, round {e.timeline_round}" + (
         f", run {e.run}" if report.multi_run else "")
-    return (f'<section><h2>Power over time</h2><p class="note">One typical trial (the median-energy round): '
-            f"{esc(what)}.</p>"
+    return (f'<section><h2>Power over time {tag(e.source)}</h2><p class="note">One typical trial (the median-energy '
+            f"round): {esc(what)}.</p>"
             f'<div class="plot scroll">{chart}</div></section>')
 
 
@@ -279,7 +252,8 @@ def _regions_section(report: Report) -> str:
     )
     notes = "".join(f"<li>{esc(src)}</li>" for src in sources)
     return (
-        f"<section><h2>CO2e by region</h2><p class=note>The same {esc(units.joules(report.region_joules))} "
+        f"<section><h2>CO2e by region {tag(_source(list(report.entries)))}</h2><p class=note>The same "
+        f"{esc(units.joules(report.region_joules))} "
         f"({esc(report.region_note)}) on different grids.</p><div class=\"plot\">{chart}</div>"
         '<div class="scroll"><table><thead><tr><th>region</th><th>name</th><th>CO2e</th><th>g/kWh</th>'
         f"<th>year</th><th>source</th></tr></thead><tbody>{rows}</tbody></table></div>"
@@ -313,7 +287,8 @@ def _sci_section(report: Report) -> str:
             f'</tr></thead><tbody>{rows}</tbody></table></div><ul class="warn note">{notes}</ul>')
     if not parts:
         return ""
-    return ("<section><h2>Software Carbon Intensity (SCI = (E \u00d7 I + M) / R)</h2>" + "".join(parts) +
+    return (f"<section><h2>Software Carbon Intensity (SCI = (E \u00d7 I + M) / R) {tag(_source(list(report.entries)))}"
+            "</h2>" + "".join(parts) +
             "</section>")
 
 
@@ -348,10 +323,11 @@ def _trend_section(report: Report) -> str:
     for i, t in enumerate(report.trends):
         series = [Series("median", [(float(k), p.median) for k, p in enumerate(t.points)], color(i))]
         low, high = min(p.median for p in t.points), max(p.median for p in t.points)
-        series += [Series(f"change at run {cp}", [(float(cp), low), (float(cp), high)], "#b3261e")
+        series += [Series(f"change at {t.points[cp].run}", [(float(cp), low), (float(cp), high)], "#b3261e")
                    for cp in t.change_points]
+        drawn = [e for e in report.entries if e.key == t.key]
         charts.append(_figure(t.key, line_chart(series, title=f"Trend: {t.key}", x_label="run (oldest first)",
-                                                y_label="J per item (median)")))
+                                                y_label="energy per item (median)", fmt_y=units.joules), drawn))
         for cp in t.change_points:
             notes.append(f"<li><b>{esc(t.key)}</b>: level changed by {esc(units.change(t.step(cp)))} at run "
                          f"{esc(t.points[cp].run)}</li>")
@@ -411,13 +387,19 @@ def render_html(report: Report) -> str:
     runs = ", ".join(r.label for r in report.runs)
     created = ", ".join(r.created for r in report.runs if r.created)
     energy_charts, figures_table = _energy_section(report, colors)
+    headline, gates, domains = html_section(report), _gates_section(report), _domains_section(report)
+    if report.kind == "pytest":  # sessions of a test suite: a comparison per test, not a compression table
+        from energybench.render import report_pytest as sessions
+
+        headline, gates, figures_table = sessions.html_section(report), "", ""
+        energy_charts, domains = sessions.html_charts(report), sessions.html_domains(report)
     body = "".join([
-        _headline(report),
-        _gates_section(report),
+        headline,
+        gates,
         _trend_section(report),
         energy_charts,
         _pareto_section(report, colors),
-        _domains_section(report),
+        domains,
         '<div class="grid">', _timeline_section(report), _regions_section(report), "</div>",
         _sci_section(report),
         figures_table,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from energybench.render import cells, units
 from energybench.render.comparison import change_with_ci, gate_message
+from energybench.render.headlines import text_lines
 from energybench.render.printable import printable_output
 from energybench.render.tables import markdown_table, md_escape
 from energybench.report.model import Report
@@ -13,6 +14,13 @@ from energybench.report.model import Report
 def render_markdown(report: Report) -> str:
     """Headline table (energy per item, ratio, quality, provenance), CO2e by region, gates, warnings."""
     out = [f"### energybench report: {md_escape(', '.join(r.label for r in report.runs))}", ""]
+    if report.kind == "pytest":
+        from energybench.render.report_pytest import render_pytest_markdown
+
+        return "\n".join(out + render_pytest_markdown(report) + _tail(report))
+    heads = text_lines(report)
+    if heads:
+        out += [f"- {md_escape(h)}" for h in heads] + [""]
     rows = []
     for (run, bench, phase), entries in report.groups():
         for e in entries:
@@ -29,13 +37,19 @@ def render_markdown(report: Report) -> str:
     if any(e.on_front for e in report.entries):
         out += ["\u2605 on the energy/quality Pareto front (no other method uses less energy at better quality).",
                 ""]
+    return "\n".join(out + _tail(report))
+
+
+def _tail(report: Report) -> list[str]:
+    """CO2e by region, the comparison's gates (suite runs) and the warnings."""
+    out: list[str] = []
     if report.regions:
         parts = [f"{md_escape(r.name)} {units.grams(r.co2e_g)} ({units.intensity(r.intensity_g_per_kwh)})"
                  for r in report.regions]
         out += [f"**CO2e of {units.joules(report.region_joules)}** "
                 f"({md_escape(report.region_note)}): " + ", ".join(parts), ""]
     cmp = report.comparison
-    if cmp is not None and cmp.rows:
+    if cmp is not None and cmp.rows and report.kind != "pytest":
         rows = [[r.key, r.verdict(cmp.alpha), change_with_ci(r),
                  "; ".join(gate_message(g) for g in r.gates) or f"p={r.p:.3g}, n={r.n_base}/{r.n_new}"]
                 for r in cmp.rows]
@@ -45,4 +59,4 @@ def render_markdown(report: Report) -> str:
         out += [f"<details><summary>{len(report.notices)} warning(s)</summary>", ""]
         out += [f"- {md_escape(n.where)}: {md_escape(n.text)}" for n in report.notices]
         out += ["", "</details>", ""]
-    return "\n".join(out)
+    return out

@@ -1,48 +1,126 @@
-"""The plain-text report printed by ``energybench report``: one aligned table per benchmark and phase."""
+"""The plain-text report printed by ``energybench report``: headlines, then one block per benchmark and phase.
+
+It fits the terminal (100 columns when output is not a terminal; ``wide`` for every column on one line):
+intervals fold under their figures, long notes wrap, and region sources become numbered footnotes. A report
+of pytest sessions is a comparison of the sessions instead (``render.report_pytest``).
+"""
 
 from __future__ import annotations
 
+import textwrap
+
 from energybench.render import cells, units
 from energybench.render.comparison import change_with_ci, gate_message
+from energybench.render.headlines import text_lines
 from energybench.render.printable import printable_output
-from energybench.render.tables import text_table
-from energybench.report.model import Report
+from energybench.render.tables import Column, Row, fit_table, terminal_width
+from energybench.report.model import Entry, Report
+
+COLUMNS = (
+    Column(("method",), shrink=True),
+    Column(("energy per item", "[95% CI]"), right=True),
+    Column(("vs baseline", "[95% CI]"), right=True),
+    Column(("verdict",)),
+    Column(("quality",)),
+    Column(("source",)),
+    Column(("rounds",), right=True, drop=1),
+)
 
 
-@printable_output
-def render_terminal(report: Report) -> str:
-    out: list[str] = []
+def wrap(line: str, width: int, indent: str = "", more: str = "    ") -> list[str]:
+    """``line`` wrapped to ``width``, later lines indented by ``more`` (names are never broken)."""
+    return textwrap.wrap(line, width, initial_indent=indent, subsequent_indent=indent + more,
+                         break_long_words=False, break_on_hyphens=False) or [indent]
+
+
+def _split(text: str) -> tuple[str, ...]:
+    """``27.3 nJ/token [26.9 nJ, 27.8 nJ]`` -> (figure, interval), so a narrow table can fold them."""
+    figure, sep, interval = text.partition(" [")
+    return (figure, "[" + interval) if sep else (figure,)
+
+
+def _row(e: Entry, baseline: str) -> list[tuple[str, ...]]:
+    vs = cells.entry_ratio(e) if not e.is_baseline else "baseline"
+    evidence = cells.short_evidence(e.vs) if e.vs is not None and e.vs.significant else ""
+    per_item = units.per(units.joules(e.per_item.value), e.per_what)
+    interval = units.compact_interval(e.per_item.low, e.per_item.high, e.per_item.value, units.joules)
+    return [(e.method + (" *" if e.on_front else ""),), (per_item, interval) if interval else (per_item,),
+            _split(vs), (cells.entry_verdict(e), evidence) if evidence else (cells.entry_verdict(e),),
+            cells.entry_quality_parts(e), (e.source,), (str(e.rounds),)]
+
+
+def machine_lines(report: Report, width: int) -> list[str]:
+    out = []
     for run in report.runs:
         m = run.machine
         gpus = ", ".join(str(g.get("name", "?")) for g in m.gpus) or "no GPU"
         samplers = ", ".join(f"{s.get('name', '?')} ({s.get('source', '?')})" for s in m.samplers) or "none"
-        out.append(f"run {run.label}  {run.created}  {m.cpu_model or '?'}, {gpus}; samplers: {samplers}")
+        out += wrap(f"run {run.label}  {run.created}  {m.cpu_model or '?'}, {gpus}; samplers: {samplers}", width)
+    return out
+
+
+def regions_lines(report: Report, width: int) -> list[str]:
+    """CO2e of the report's joules on several grids; each factor's source as a numbered footnote."""
+    if not report.regions:
+        return []
+    sources = list(dict.fromkeys(r.source for r in report.regions))
+    rows: list[Row] = [[(r.name + (" (yours)" if r.is_user else ""),), (units.grams(r.co2e_g),),
+                        (units.intensity(r.intensity_g_per_kwh),), (str(r.year or ""),),
+                        (f"[{sources.index(r.source) + 1}]",)] for r in report.regions]
+    cols = (Column(("region",)), Column(("CO2e",), right=True), Column(("factor",), right=True), Column(("year",)),
+            Column(("source",)))
+    out = ["", *wrap(f"CO2e of {units.joules(report.region_joules)} ({report.region_note}):", width)]
+    out += fit_table(cols, rows, width, indent="  ").lines
+    for i, s in enumerate(sources):
+        out += wrap(f"[{i + 1}] {s}", width, "  ")
+    return out
+
+
+def comparison_lines(report: Report, width: int) -> list[str]:
+    cmp = report.comparison
+    if cmp is None or not cmp.rows:
+        return []
+    out = ["", "gates:" if cmp.gates else "comparison:"]
+    rows: list[Row] = [[(r.key,), (r.verdict(cmp.alpha),), _split(change_with_ci(r))] for r in cmp.rows]
+    cols = (Column(("benchmark",)), Column(("verdict",)), Column(("change in energy", "[95% CI]"), right=True))
+    out += fit_table(cols, rows, width, indent="  ").lines
+    out += [line for r in cmp.rows for g in r.gates for line in wrap(gate_message(g), width, "  ")]
+    return out
+
+
+def notice_lines(report: Report, width: int) -> list[str]:
+    if not report.notices:
+        return []
+    out = ["", f"warnings ({len(report.notices)}):"]
+    return out + [line for n in report.notices for line in wrap(f"! {n.where}: {n.text}", width, "  ")]
+
+
+@printable_output
+def render_terminal(report: Report, *, width: int | None = None, wide: bool = False) -> str:
+    """The report as text no wider than ``width`` (default: the terminal's, 100 when not a terminal)."""
+    width = terminal_width() if width is None else width
+    if report.kind == "pytest":
+        from energybench.render.report_pytest import render_pytest_terminal
+
+        return render_pytest_terminal(report, width=width, wide=wide)
+    out = machine_lines(report, width)
+    heads = text_lines(report)
+    if heads:
+        out += ["", "headlines:"] + [line for h in heads for line in wrap(h, width, "  ")]
+    # provenance in each block's title when the block is all of one source, else a column
+    mixed = wide or any(len({e.source for e in entries}) > 1 for _, entries in report.groups())
+    keep = [i for i, c in enumerate(COLUMNS) if mixed or c.header != ("source",)]
+    rows: list[Row] = []
     for (run_id, bench, phase), entries in report.groups():
-        title = f"{bench} ({phase})" + (f"  [{run_id}]" if report.multi_run else "")
-        out += ["", title]
-        rows = [
-            [e.method + (" *" if e.on_front else ""), cells.entry_per_item(e), cells.entry_ratio(e),
-             cells.entry_verdict(e), cells.entry_quality(e), e.source, str(e.rounds)]
-            for e in entries
-        ]
-        headers = ["method", "energy per item [95% CI]", f"vs {report.baseline}", "verdict", "quality",
-                   "source", "rounds"]
-        out += ["  " + line for line in text_table(headers, rows, right=(1, 2, 6))]
+        title = cells.workload(bench, phase) + (f"  [{run_id}]" if report.multi_run else "")
+        rows.append(title if mixed else f"{title}: {entries[0].source}")
+        rows += [[cell for i, cell in enumerate(_row(e, report.baseline)) if i in keep] for e in entries]
+    fitted = fit_table([COLUMNS[i] for i in keep], rows, width, indent="  ", wide=wide)
+    out += ["", *fitted.lines]
+    if fitted.dropped:
+        out += wrap(f"columns left out to fit {width} characters: {', '.join(fitted.dropped)} (--wide shows every "
+                    "column)", width)
     if any(e.on_front for e in report.entries):
         out += ["", "* on the energy/quality Pareto front"]
-    if report.regions:
-        out += ["", f"CO2e of {units.joules(report.region_joules)} ({report.region_note}):"]
-        rows = [[r.name + (" (yours)" if r.is_user else ""), units.grams(r.co2e_g),
-                 units.intensity(r.intensity_g_per_kwh), str(r.year or ""), r.source] for r in report.regions]
-        out += ["  " + line for line in text_table(["region", "CO2e", "factor", "year", "source"], rows,
-                                                   right=(1, 2))]
-    cmp = report.comparison
-    if cmp is not None and cmp.rows:
-        out += ["", "gates:" if cmp.gates else "comparison:"]
-        rows = [[r.key, r.verdict(cmp.alpha), change_with_ci(r)] for r in cmp.rows]
-        out += ["  " + line for line in text_table(["benchmark", "verdict", "change in energy [95% CI]"], rows)]
-        out += [f"  {gate_message(g)}" for r in cmp.rows for g in r.gates]
-    if report.notices:
-        out += ["", f"warnings ({len(report.notices)}):"]
-        out += [f"  ! {n.where}: {n.text}" for n in report.notices]
+    out += regions_lines(report, width) + comparison_lines(report, width) + notice_lines(report, width)
     return "\n".join(out) + "\n"

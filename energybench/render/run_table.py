@@ -2,79 +2,158 @@
 
 Gross energy per item is the headline; energy above idle is a second, labelled column. The ratio column
 carries its CI and a verdict in words, so a method that saves nothing reads "no significant saving".
+
+By default the table fits the terminal (100 columns when output is not a terminal): one block per workload
+with its phase, item and provenance in the block's title, intervals folded under their figures when a line
+would be too long, and the least needed columns (size, throughput, energy above idle) left out last, with a
+footer that says so. ``wide=True`` (``--wide``) prints every column on one line per benchmark.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import textwrap
+from collections.abc import Mapping, Sequence
 
 from energybench import stats
 from energybench.record import Benchmark, Run
 from energybench.render import cells, units
 from energybench.render.carbon import NO_REGION, basis
 from energybench.render.printable import printable_output
-from energybench.render.tables import text_table
+from energybench.render.tables import Column, Row, fit_table, terminal_width
 from energybench.verdicts import VsBaseline, break_even, run_verdicts
 
-HEADER = ["benchmark", "method", "phase", "energy/item median [95% CI]", "above idle",
-          "ratio to baseline [CI]", "quality (change)", "size", "throughput", "source"]
 _SHORT_METRIC = {"perplexity": "ppl", "cosine": "cos"}
 
+WIDE_COLUMNS = (
+    Column(("benchmark",)), Column(("method",)), Column(("phase",)),
+    Column(("energy/item", "median [95% CI]"), right=True), Column(("above idle",), right=True),
+    Column(("ratio to baseline", "[95% CI]")), Column(("verdict",)), Column(("quality (change)",)),
+    Column(("size",)), Column(("throughput",), right=True), Column(("source",)),
+)
+NARROW_COLUMNS = (
+    Column(("method",), shrink=True),
+    Column(("energy per item", "[95% CI]"), right=True),
+    Column(("vs baseline", "[95% CI]"), right=True),
+    Column(("verdict",)),
+    Column(("quality", "(change)")),
+    Column(("above idle",), right=True, drop=1),
+    Column(("throughput",), right=True, drop=2),
+    Column(("size",), drop=3),
+)
+#: Kept for callers that list the wide table's headers.
+HEADER = [" ".join(c.header) for c in WIDE_COLUMNS]
 
-def _quality(b: Benchmark) -> str:
+
+def _quality(b: Benchmark) -> tuple[str, ...]:
     q = b.quality
     if q is None:
-        return "-"
-    text = f"{_SHORT_METRIC.get(q.metric, q.metric)} {q.value:.4g}"
+        return ("-",)
+    parts = [f"{_SHORT_METRIC.get(q.metric, q.metric)} {q.value:.4g}"]
     if q.change is not None and not b.is_baseline:
-        text += f" ({units.change(q.change)})"
+        parts.append(f"({units.change(q.change)})")
     if "nn_agreement" in q.extra and not b.is_baseline:
-        text += f" nn {units.percent(q.extra['nn_agreement'])}"
-    return text
+        parts.append(f"nn {units.percent(q.extra['nn_agreement'])}")
+    return tuple(parts)
 
 
-def _size(b: Benchmark) -> str:
+def _size(b: Benchmark) -> tuple[str, ...]:
     s = b.size
     if s is None:
-        return "-"
-    text = f"{units.si(s.bytes, 'B')} {units.count(s.params)} params"
-    return text + (f" {units.percent(s.nonzero_fraction)} nz" if s.nonzero_fraction < 0.95 else "")
+        return ("-",)
+    parts = [units.si(s.bytes, "B"), f"{units.count(s.params)} params"]
+    return (*parts, f"{units.percent(s.nonzero_fraction)} nz") if s.nonzero_fraction < 0.95 else tuple(parts)
 
 
-def _energy(s: stats.Summary, unit: str | None, ci: bool = True) -> str:
+def _energy(s: stats.Summary, unit: str | None = None, ci: bool = True) -> tuple[str, ...]:
+    """``("27.3 nJ", "[26.9, 27.8]")``: the unit once when both ends share the figure's prefix."""
     if not s.n:
-        return "-"
-    return cells.energy_per_item(s.median, s.ci_low if ci and s.n > 1 else None, s.ci_high, unit)
+        return ("-",)
+    figure = units.per(units.joules(s.median), unit)
+    interval = units.compact_interval(s.ci_low, s.ci_high, s.median, units.joules) if ci and s.n > 1 else ""
+    return (figure, interval) if interval else (figure,)
 
 
-def _ratio(b: Benchmark, verdicts: Mapping[str, VsBaseline]) -> str:
+def _ratio(b: Benchmark, vs: VsBaseline | None) -> tuple[str, ...]:
     if b.is_baseline:
-        return "1 (baseline)"
-    vs = verdicts.get(b.key)
+        return ("1 (baseline)",)
     if vs is None:
-        return "-"
-    text = f"{cells.ratio_with_ci(vs.ratio, vs.ci_low, vs.ci_high)} {cells.verdict(vs)}"
-    return text + (f" ({evidence})" if (evidence := cells.evidence(vs)) and vs.significant else "")
+        return ("-",)
+    text = cells.ratio_with_ci(vs.ratio, vs.ci_low, vs.ci_high)
+    figure, _, interval = text.partition(" ")
+    return (figure, interval) if interval else (figure,)
+
+
+def _verdict(b: Benchmark, vs: VsBaseline | None, wide: bool = False) -> tuple[str, ...]:
+    if not b.ok:
+        return (f"{b.status.replace('-', ' ')} (below)",)
+    if b.is_baseline or vs is None:
+        return ("",)
+    evidence = cells.evidence(vs) if wide else cells.short_evidence(vs)
+    if evidence and vs.significant:
+        return (cells.verdict(vs), evidence)
+    head, sep, rest = cells.verdict(vs).partition(": ")  # "cannot be tested:" above "1 trial pair(s), 3 needed"
+    return (head + sep.rstrip(), rest) if sep else (head,)
+
+
+def _throughput(b: Benchmark) -> tuple[str, ...]:
+    t = b.summary("throughput_items_per_s")
+    return (units.rate(t.median, b.item_unit or ""),) if t.n else ("-",)
+
+
+def _ordered(run: Run) -> list[Benchmark]:
+    return sorted(run.benchmarks, key=lambda x: (x.name, not x.is_baseline))
 
 
 def rows(run: Run, verdicts: Mapping[str, VsBaseline] | None = None) -> list[list[str]]:
+    """The wide table's rows as plain text (one line per benchmark, every column)."""
     verdicts = run_verdicts(run) if verdicts is None else verdicts
-    out = []
-    for b in sorted(run.benchmarks, key=lambda x: (x.name, not x.is_baseline)):
-        throughput = b.summary("throughput_items_per_s")
-        out.append([
-            b.name, b.method, b.phase, _energy(b.energy_per_item, b.item_unit),
-            _energy(b.summary("energy_above_idle_per_item_j"), b.item_unit, ci=False),
-            _ratio(b, verdicts), _quality(b), _size(b),
-            units.rate(throughput.median, b.item_unit or "") if throughput.n else "-", b.source,
-        ])
+    return [[" ".join(cell) for cell in _wide_row(b, verdicts.get(b.key))] for b in _ordered(run)]
+
+
+def _wide_row(b: Benchmark, vs: VsBaseline | None) -> list[tuple[str, ...]]:
+    return [(b.name,), (b.method,), (b.phase,), _energy(b.energy_per_item, b.item_unit),
+            _energy(b.summary("energy_above_idle_per_item_j"), b.item_unit, ci=False), _ratio(b, vs),
+            _verdict(b, vs, wide=True), _quality(b), _size(b), _throughput(b), (b.source,)]
+
+
+def _narrow_rows(run: Run, verdicts: Mapping[str, VsBaseline]) -> list[Row]:
+    """One block per workload: a title line (phase, item, provenance), then a row per method."""
+    out: list[Row] = []
+    groups: dict[str, list[Benchmark]] = {}
+    for b in _ordered(run):
+        groups.setdefault(b.name, []).append(b)
+    for name, benches in groups.items():
+        measured = [b for b in benches if b.rounds]
+        sources = sorted({b.source for b in measured}) or ["not measured"]
+        first = benches[0]
+        out.append(f"{name} ({first.phase}, per {first.item_unit or 'item'}; {' and '.join(sources)})")
+        for b in benches:
+            vs = verdicts.get(b.key)
+            method = b.method + (f" ({b.source})" if len(sources) > 1 and b.rounds else "")
+            out.append([(method,), _energy(b.energy_per_item), _ratio(b, vs), _verdict(b, vs), _quality(b),
+                        _energy(b.summary("energy_above_idle_per_item_j"), ci=False), _throughput(b), _size(b)])
     return out
 
 
 @printable_output
-def format_table(run: Run) -> str:
+def format_table(run: Run, *, width: int | None = None, wide: bool = False) -> str:
+    """The run's table and its footer, no wider than ``width`` (default: the terminal's, 100 when not a
+    terminal) unless ``wide``: then every column, one line per benchmark."""
     verdicts = run_verdicts(run)
-    return "\n".join(text_table(HEADER, rows(run, verdicts)) + footer(run, verdicts))
+    width = terminal_width() if width is None else width
+    if wide:
+        lines = fit_table(WIDE_COLUMNS, [_wide_row(b, verdicts.get(b.key)) for b in _ordered(run)],
+                          wide=True).lines
+        return "\n".join(lines + footer(run, verdicts))
+    fitted = fit_table(NARROW_COLUMNS, _narrow_rows(run, verdicts), width, indent="  ")
+    notes = [f"columns left out to fit {width} characters: {', '.join(fitted.dropped)} (--wide shows every "
+             "column)"] if fitted.dropped else []
+    lines = list(fitted.lines) + [part for line in notes + footer(run, verdicts) for part in _wrap(line, width)]
+    return "\n".join(lines)
+
+
+def _wrap(line: str, width: int) -> list[str]:
+    return textwrap.wrap(line, width, subsequent_indent="  ", break_long_words=False, break_on_hyphens=False) or [""]
 
 
 def carbon_line(run: Run) -> str:
@@ -115,6 +194,16 @@ def _warnings_by_text(run: Run) -> dict[str, list[str]]:
 
 def _places(where: list[str]) -> str:
     return ", ".join(where) if len(where) <= 3 else f"{', '.join(where[:2])} and {len(where) - 2} more"
+def status_lines(benches: Sequence[Benchmark]) -> list[str]:
+    """What happened to every cell that was not measured as planned: failed (the error's first line, and how
+    many trials it finished) or not applicable (why)."""
+    out = []
+    for b in benches:
+        if b.ok:
+            continue
+        kept = f"; {len(b.rounds)} finished trial(s) kept" if b.rounds else ""
+        out.append(f"{b.status}: {b.key}: {b.status_reason or 'no reason recorded'}{kept}")
+    return out
 
 
 def footer(run: Run, verdicts: Mapping[str, VsBaseline] | None = None) -> list[str]:
@@ -138,10 +227,12 @@ def footer(run: Run, verdicts: Mapping[str, VsBaseline] | None = None) -> list[s
                    f"{units.percent(stats.UNSTABLE_SPREAD)} between trials "
                    "(other load on the machine, or rounds too short): trust only ratios whose CI excludes 1; "
                    f"e.g. {', '.join(unstable[:3])}")
+    out += status_lines(run.benchmarks)
     for b in run.benchmarks:
         if b.partial_warning:
             out.append(f"warning: {b.name} [{b.method}]: {b.partial_warning}")
     out += [f"warning: {text} ({_places(where)})" for text, where in _warnings_by_text(run).items()]
-    out += [f"note: {n}" for n in run.notes]
+    said = tuple(f"not applicable: {b.status_reason}" for b in run.benchmarks if b.status == "not-applicable")
+    out += [f"note: {n}" for n in run.notes if not n.endswith(said)]  # the status lines above say it already
     out += [f"warning: {w}" for w in run.warnings]
     return out

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import textwrap
+
 from energybench.carbon.counterfactual import Counterfactuals
 from energybench.carbon.sci import SciReport
 from energybench.render import units
-from energybench.render.tables import text_table
+from energybench.render.tables import Column, Row, fit_table, terminal_width, wrap
 
 
 def per(value: float | None, unit: str) -> str:
@@ -27,15 +29,26 @@ def assumptions(report: SciReport) -> list[str]:
     return out
 
 
-def format_sci(report: SciReport) -> str:
-    """The SCI table (one row per benchmark) followed by its assumptions."""
-    rows = [[r.benchmark, r.phase, r.functional_unit, per(r.operational_per_item_g, r.functional_unit),
-             per(r.embodied_per_item_g, r.functional_unit),
-             per(r.sci_g, r.functional_unit) + ("" if r.complete else " (operational only)")]
-            for r in report.results]
-    table = "\n".join(text_table(["benchmark", "phase", "R", "operational (E x I)", "embodied (M)", "SCI"], rows))
-    lines = "\n".join(f"  - {a}" for a in assumptions(report))
-    return f"Software Carbon Intensity per functional unit:\n{table}\nassumptions:\n{lines}"
+SCI_COLUMNS = (Column(("benchmark",), shrink=True), Column(("phase",), drop=1), Column(("R",)),
+               Column(("operational", "(E x I)"), right=True), Column(("embodied", "(M)"), right=True),
+               Column(("SCI",), right=True))
+
+
+def format_sci(report: SciReport, width: int | None = None) -> str:
+    """The SCI table (one row per benchmark) followed by its assumptions, no wider than ``width`` (the
+    terminal's, 100 when not one)."""
+    width = terminal_width() if width is None else width
+    rows: list[Row] = [[(r.benchmark,), (r.phase,), (r.functional_unit,),
+                        (per(r.operational_per_item_g, r.functional_unit),),
+                        (per(r.embodied_per_item_g, r.functional_unit),),
+                        (per(r.sci_g, r.functional_unit),) + (() if r.complete else ("(operational only)",))]
+                       for r in report.results]
+    fitted = fit_table(SCI_COLUMNS, rows, width)
+    table = fitted.lines + ([f"(left out to fit {width} characters: {', '.join(fitted.dropped)})"] if fitted.dropped
+                            else [])
+    lines = [part for a in assumptions(report) for part in textwrap.wrap(
+        f"- {a}", width, initial_indent="  ", subsequent_indent="    ", break_long_words=False)]
+    return "\n".join(["Software Carbon Intensity per functional unit:", *table, "assumptions:", *lines])
 
 
 def format_counterfactuals(cf: Counterfactuals) -> str:
@@ -43,8 +56,10 @@ def format_counterfactuals(cf: Counterfactuals) -> str:
     rows = [[r.name + (" (yours)" if r.is_user else ""), r.label, units.intensity(r.intensity_g_per_kwh),
              units.grams(r.co2e_g), units.change(r.change) if r.change is not None else ""]
             for r in cf.regions]
+    cols = (Column(("region",)), Column(("place",), shrink=True), Column(("factor",), right=True),
+            Column(("CO2e",), right=True), Column(("vs yours",), right=True))
     out = [f"The same {units.joules(cf.energy_j)} (PUE {cf.pue:g}) elsewhere:",
-           *text_table(["region", "place", "factor", "CO2e", "vs yours"], rows)]
+           *fit_table(cols, [[(c,) for c in row] for row in rows]).lines]
     if cf.shift is not None:
         s = cf.shift
         out.append(
@@ -54,5 +69,5 @@ def format_counterfactuals(cf: Counterfactuals) -> str:
             f"{s.worst_start_iso} at {units.intensity(s.worst_intensity_g_per_kwh)} -> {units.grams(s.worst_co2e_g)}; "
             f"series mean {units.intensity(s.mean_intensity_g_per_kwh)} -> {units.grams(s.mean_co2e_g)}: the cleanest "
             f"start saves {units.percent(s.saving_vs_mean)} against the mean")
-    return "\n".join(out)
+    return "\n".join(part for line in out for part in wrap(line))
 

@@ -124,6 +124,19 @@ def interval(low: float | None, high: float | None, fmt=si) -> str:  # noqa: ANN
     return f"[{fmt(low)}, {fmt(high)}]"
 
 
+def compact_interval(low: float | None, high: float | None, value: float | None, fmt=si) -> str:  # noqa: ANN001
+    """``[26.9, 27.8]`` when both ends read in the same unit and prefix as ``value`` (``27.3 nJ``), else the
+    full ``[999 pJ, 1.03 nJ]``: a narrow table shows the unit once."""
+    full = interval(low, high, fmt)
+    if not full:
+        return ""
+    lo, hi, mid = fmt(low), fmt(high), fmt(value)
+    unit = mid.partition(" ")[2]
+    if unit and lo.endswith(" " + unit) and hi.endswith(" " + unit):
+        return f"[{lo.partition(' ')[0]}, {hi.partition(' ')[0]}]"
+    return full
+
+
 def intensity(g_per_kwh: float | None) -> str:
     """A grid factor: ``56 gCO2e/kWh`` (three significant digits, no prefix: nobody writes kgCO2e/MWh here)."""
     return NA if g_per_kwh is None or not _finite(g_per_kwh) else f"{g_per_kwh:.3g} gCO2e/kWh"

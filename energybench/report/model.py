@@ -66,6 +66,17 @@ class Entry:
     on_front: bool = False
     timeline: tuple[tuple[float, dict[str, float]], ...] = ()
     timeline_round: int | None = None
+    has_items: bool = True  # False: a pytest test that counts no items, so its figure is per call
+
+    @property
+    def key(self) -> str:
+        """The benchmark's key as runs match it (``Benchmark.key``): its name, plus the method unless baseline."""
+        return self.benchmark if self.is_baseline else f"{self.benchmark} [{self.method}]"
+
+    @property
+    def per_what(self) -> str:
+        """What one figure is for: the item unit, or ``call`` for a test that counts no items."""
+        return self.item_unit if self.has_items else "call"
 
     @property
     def group(self) -> tuple[str, str, str]:
@@ -105,6 +116,13 @@ class Report:
     trends: tuple[Trend, ...] = ()  # three or more runs: each benchmark over them, with change points
     notices: tuple[Notice, ...] = ()
     sci: tuple[Any, ...] = ()  # carbon.sci.SciReport per run that has CO2e
+    quality_budget: float = 0.01  # headlines count a method only within this quality loss (report.headlines)
+
+    @property
+    def kind(self) -> str:
+        """``pytest`` when every run came from the pytest plugin (its report is a comparison of sessions),
+        else ``suite``."""
+        return "pytest" if all(r.kind == "pytest" for r in self.runs) else "suite"
 
     def groups(self) -> list[tuple[tuple[str, str, str], list[Entry]]]:
         """Entries by (run, benchmark, phase), baseline first, in file order."""
@@ -209,12 +227,13 @@ def build_report(
     regions: Sequence[str] = DEFAULT_REGIONS,
     lookup: Callable[[str], Any] | None = None,
     comparison: Comparison | None = None,
+    quality_budget: float = 0.01,
 ) -> Report:
     """Turn runs into a ``Report``.
 
     With several runs only the benchmarks they all share are kept (a report compares like with like); none
     shared, or a ``baseline`` method that appears nowhere, is a ``ConfigError``. ``lookup`` resolves region
-    names (``energybench.carbon.lookup_region`` by default).
+    names (``energybench.carbon.lookup_region`` by default). ``quality_budget``: see ``report.headlines``.
     """
     if not runs:
         raise ResultsError("no runs to report on: pass result files, directories or run ids")
@@ -239,9 +258,13 @@ def build_report(
             if b.name not in keep:
                 continue
             if not b.values("energy_per_item_j"):
-                notices.append(Notice(f"{b.name} / {b.method}",
-                                      "no measured rounds (not run, or stopped before it): left out"))
+                why = (f"{b.status}: {b.status_reason}" if not b.ok
+                       else "no measured rounds (not run, or stopped before it)")
+                notices.append(Notice(f"{b.name} / {b.method}", f"{why}: left out"))
                 continue
+            if not b.ok:
+                notices.append(Notice(f"{b.name} / {b.method}", f"{b.status}: {b.status_reason} "
+                                      f"({len(b.rounds)} finished trial(s) kept)"))
             by_group.setdefault((b.name, b.phase), []).append(b)
         for (name, phase), members in by_group.items():
             base = next((b for b in members if b.method == baseline), None)
@@ -270,7 +293,7 @@ def build_report(
         runs=tuple(runs), entries=tuple(entries), baseline=baseline, regions=tuple(region_rows),
         region_joules=joules, region_note=note, comparison=comparison,
         trends=tuple(trends(runs)) if len(runs) >= MIN_TREND_RUNS else (), notices=_collapse(notices),
-        sci=tuple(s for r in runs if (s := run_sci(r)) is not None),
+        sci=tuple(s for r in runs if (s := run_sci(r)) is not None), quality_budget=quality_budget,
     )
 
 
@@ -300,7 +323,7 @@ def _entry(run: Run, b: Benchmark, base: Benchmark | None, verdicts: Mapping[str
         energy_j=sum(r.energy_j for r in b.rounds if math.isfinite(r.energy_j)),
         co2e_g_per_item=co2_item, warnings=warnings, is_baseline=b is base, vs=vs,
         break_even=break_even(run, b, verdicts) if vs is not None else None,
-        timeline=timeline, timeline_round=tl_round,
+        timeline=timeline, timeline_round=tl_round, has_items=b.has_items,
     )
 
 
