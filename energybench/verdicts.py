@@ -69,7 +69,8 @@ def compare_to_baseline(base: Sequence[float], new: Sequence[float], alpha: floa
 
 def baseline_of(run: Run, bench: Benchmark, baseline: str = BASELINE) -> Benchmark | None:
     """The benchmark ``bench`` is judged against: the same workload under the ``baseline`` method."""
-    return next((b for b in run.benchmarks if b.name == bench.name and b.method == baseline and b.rounds), None)
+    return next((b for b in run.benchmarks if b.name == bench.name and b.method == baseline and b.rounds
+                 and b.device == bench.device), None)  # same device: a GPU method is judged against the GPU baseline
 
 
 def vs_baseline(run: Run, bench: Benchmark, baseline: str = BASELINE) -> VsBaseline | None:

@@ -17,6 +17,7 @@ Unknown keys at every level are kept in ``extra`` and written back, so plugins' 
 from __future__ import annotations
 
 from energybench.record.benchmark import Benchmark
+from energybench.record.layers import LayerEnergy, LayerProfile
 from energybench.record.parts import (
     BASELINE,
     FIGURES,
@@ -31,5 +32,5 @@ from energybench.record.parts import (
 )
 from energybench.record.run import SCHEMA, VERSION, Run
 
-__all__ = ["BASELINE", "FIGURES", "PHASES", "SCHEMA", "VERSION", "Benchmark", "CarbonBasis", "Idle", "Machine",
-           "OneOff", "Quality", "Round", "Run", "Size"]
+__all__ = ["BASELINE", "FIGURES", "PHASES", "SCHEMA", "VERSION", "Benchmark", "CarbonBasis", "Idle", "LayerEnergy",
+           "LayerProfile", "Machine", "OneOff", "Quality", "Round", "Run", "Size"]
