@@ -10,6 +10,8 @@ from __future__ import annotations
 from energybench.record import Run
 from energybench.render import cells, units
 from energybench.render.comparison import change_with_ci, gate_message
+from energybench.render.layers import CSS as LAYERS_CSS
+from energybench.render.layers import layers_section
 from energybench.render.plots import (
     BASELINE_COLOR,
     Bar,
@@ -363,6 +365,7 @@ def render_html(report: Report) -> str:
         energy_charts,
         _pareto_section(report, colors),
         _domains_section(report),
+        layers_section(report.layers, report.multi_run),
         '<div class="grid">', _timeline_section(report), _regions_section(report), "</div>",
         figures_table,
         "<section><h2>Machine and samplers</h2>" + "".join(_machine(r) for r in report.runs) + "</section>",
@@ -372,7 +375,7 @@ def render_html(report: Report) -> str:
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
         f'<meta http-equiv="Content-Security-Policy" content="{CSP}">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>energybench report: {esc(runs)}</title><style>{CSS}</style></head><body>"
+        f"<title>energybench report: {esc(runs)}</title><style>{CSS}{LAYERS_CSS}</style></head><body>"
         f"<header><h1>energybench report</h1><p>{esc(runs)}{DOT + esc(created) if created else ''}</p>"
         f"</header><main>{body}</main></body></html>\n"
     )

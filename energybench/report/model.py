@@ -14,8 +14,9 @@ from typing import Any
 
 from energybench.compare import Comparison
 from energybench.errors import ConfigError, ResultsError
+from energybench.layers import LayerTable, layer_table
 from energybench.measurement import JOULES_PER_KWH
-from energybench.record import BASELINE, Benchmark, Run
+from energybench.record import BASELINE, Benchmark, LayerProfile, Run
 from energybench.verdicts import VsBaseline, break_even_items, compare_to_baseline
 
 DEFAULT_BASELINE = BASELINE
@@ -63,6 +64,7 @@ class Entry:
     on_front: bool = False
     timeline: tuple[tuple[float, dict[str, float]], ...] = ()
     timeline_round: int | None = None
+    layers: LayerProfile | None = None  # the per-layer attribution pass, when the run made one
 
     @property
     def group(self) -> tuple[str, str, str]:
@@ -100,6 +102,7 @@ class Report:
     region_note: str = ""
     comparison: Comparison | None = None  # two runs: the same comparison ``energybench compare`` makes
     notices: tuple[Notice, ...] = ()
+    layers: tuple[tuple[str, LayerTable], ...] = ()  # (run, per-layer comparison) per benchmark with profiles
 
     def groups(self) -> list[tuple[tuple[str, str, str], list[Entry]]]:
         """Entries by (run, benchmark, phase), baseline first, in file order."""
@@ -223,6 +226,7 @@ def build_report(
 
     entries: list[Entry] = []
     notices: list[Notice] = []
+    layers: list[tuple[str, LayerTable]] = []
     for run in runs:
         notices += [Notice(f"run {run.label}", w) for w in run.warnings]
         notices += [Notice(f"run {run.label}", n) for n in run.notes]
@@ -234,13 +238,17 @@ def build_report(
                 notices.append(Notice(f"{b.name} / {b.method}",
                                       "no measured rounds (not run, or stopped before it): left out"))
                 continue
-            by_group.setdefault((b.name, b.phase), []).append(b)
+            by_group.setdefault((_shown_name(b), b.phase), []).append(b)  # one group per device
         for (name, phase), members in by_group.items():
             base = next((b for b in members if b.method == baseline), None)
             built = [_entry(run, b, base, len(runs) > 1, notices) for b in members]
             entries += _mark_front(built)
             if base is None:
                 notices.append(Notice(f"{name} ({phase})", f"no {baseline!r} method: ratios not shown"))
+            table = layer_table(name, phase, built[0].item_unit,
+                                [(e.method, e.is_baseline, e.per_item.value, e.layers) for e in built])
+            if table is not None:
+                layers.append((run.label, table))
     if comparison is not None:
         where = f"{comparison.base_id} -> {comparison.new_id}"
         notices += [Notice(where, w) for w in comparison.warnings] + [Notice(where, n) for n in comparison.notes]
@@ -259,7 +267,13 @@ def build_report(
     return Report(
         runs=tuple(runs), entries=tuple(entries), baseline=baseline, regions=tuple(region_rows),
         region_joules=joules, region_note=note, comparison=comparison, notices=_collapse(notices),
+        layers=tuple(layers),
     )
+
+
+def _shown_name(b: Benchmark) -> str:
+    """The benchmark's name, with ``@device`` when it ran somewhere other than the CPU."""
+    return b.name if b.device in (None, "cpu") else f"{b.name}@{b.device}"
 
 
 def _entry(run: Run, b: Benchmark, base: Benchmark | None, multi: bool, notices: list[Notice]) -> Entry:
@@ -279,12 +293,12 @@ def _entry(run: Run, b: Benchmark, base: Benchmark | None, multi: bool, notices:
     where = f"{b.name} / {b.method}" + (f" ({run.label})" if multi else "")
     notices += [Notice(where, w) for w in warnings]
     return Entry(
-        run=run.label, benchmark=b.name, method=b.method, phase=b.phase, item_unit=b.item_unit or "item",
+        run=run.label, benchmark=_shown_name(b), method=b.method, phase=b.phase, item_unit=b.item_unit or "item",
         per_item=est, ratio=ratio, quality=_quality(b), domains_per_item=_domains_per_item(b, est.value),
         source=b.source, rounds=len(b.rounds), energy_j=sum(r.energy_j for r in b.rounds if math.isfinite(r.energy_j)),
         co2e_g_per_item=co2_item, warnings=warnings, is_baseline=b is base, vs=vs,
         break_even_items=break_even_items(run, b) if vs is not None else None,
-        timeline=timeline, timeline_round=tl_round,
+        timeline=timeline, timeline_round=tl_round, layers=b.layers,
     )
 
 
