@@ -9,7 +9,11 @@ Why it is shaped like this:
 * all bad input (unknown subject or method, bad knob values) is resolved before the first joule is spent;
 * trials run A B C A B C ..., so slow drifts (thermal, other load) hit every model alike;
 * one measurement window per trial; after each trial the whole run is rewritten atomically, so Ctrl-C or a
-  crashing plugin never loses a finished trial.
+  crashing plugin never loses a finished trial;
+* ``device`` may list several devices (``cpu,cuda``): each subject runs on each present device, trials
+  interleaved across all of them, and a missing device is a note saying why;
+* after the trials, one attribution pass per benchmark under ``torch.profiler`` splits a window's energy by
+  layer (``energybench.layers``); profiling slows the work, so it is never one of the measured trials.
 
 The run is a typed ``energybench.record.Run``; statistics and verdicts are derived from its rounds by
 whoever reads it (``energybench.verdicts``), so nothing here computes a median.
@@ -25,6 +29,7 @@ from datetime import UTC, datetime
 from functools import partial
 from typing import Any, TextIO
 
+from energybench.devices import DevicePlan, plan_devices, synchronize, torch_device
 from energybench.distributed.launcher import is_nonzero_rank, launcher_environment
 from energybench.errors import ConfigError, EnergybenchError, SamplerError
 from energybench.record import BASELINE, Benchmark, CarbonBasis, Idle, OneOff, Quality, Round, Run, Size
@@ -63,7 +68,7 @@ class RunConfig:
     carbon: dict[str, Any] | None = None  # Meter carbon keywords (region, intensity, intensity_csv, pue)
     results_dir: str = "results"
     name: str = "compression"
-    device: str = "cpu"
+    device: str = "cpu"  # one device or several, comma-separated: "cpu,cuda"
     threads: int | None = None
     seed: int = 0
     idle_s: float = 3.0
@@ -73,11 +78,14 @@ class RunConfig:
     save: bool = True
     progress: bool | None = None  # None: only when stderr is a terminal
     stream: TextIO | None = None  # where notes and the progress bar go (stderr)
+    layers: bool = True  # the per-layer attribution pass after the trials
 
 
 # counters read this often inside a trial give reports a power-over-time curve; a read costs ~10-20 us
 # (benchmarks/bench_overhead.py)
 TIMELINE_INTERVAL_S = 0.1
+# workload runs in the one profiled window of the per-layer pass: a single short run splits noisily
+LAYER_REPEATS = 3
 
 
 @dataclass
@@ -92,7 +100,8 @@ class _Entry:
 
     @property
     def label(self) -> str:
-        return f"{self.bench.name} [{self.bench.method}]"
+        where = f"@{self.bench.device}" if self.bench.device not in (None, "cpu") else ""
+        return f"{self.bench.name} [{self.bench.method}]{where}"
 
 
 @dataclass
@@ -113,9 +122,11 @@ class _State:
         return sum(len(e.rounds) for e in self.entries)
 
 
-def pin_settings(cfg: RunConfig) -> dict[str, Any]:
+def pin_settings(cfg: RunConfig, devices: DevicePlan | None = None) -> dict[str, Any]:
     """Pin threads, MHA fast path and seeds; return what was set, for the results file."""
     import torch
+
+    devices = devices or DevicePlan((cfg.device,))
 
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
@@ -133,17 +144,15 @@ def pin_settings(cfg: RunConfig) -> dict[str, Any]:
         "warmup": cfg.warmup,
         "quick": cfg.quick,
         "quantized_engine": torch.backends.quantized.engine,
+        "devices": list(devices.available),
+        **({"devices_missing": dict(devices.missing)} if devices.missing else {}),
+        "layers": cfg.layers,
     }
 
 
-def check_device(device: str) -> None:
-    if device not in ("cpu", "cuda"):
-        raise ConfigError(f"unknown device {device!r}; use --device cpu or --device cuda")
-    if device == "cuda":
-        import torch
-
-        if not torch.cuda.is_available():
-            raise ConfigError("--device cuda but no CUDA GPU is visible to torch here; use --device cpu")
+def check_device(device: str) -> DevicePlan:
+    """The devices of ``--device`` that can run here (``ConfigError`` when none can, or a name is unknown)."""
+    return plan_devices(device)
 
 
 def run_suites(suites: list[Suite], cfg: RunConfig) -> Run:
@@ -160,9 +169,9 @@ def run_suites(suites: list[Suite], cfg: RunConfig) -> Run:
         raise ConfigError(f"--trials must be at least 1, got {cfg.trials}")
     if cfg.phase is not None and cfg.phase not in PHASES:
         raise ConfigError(f"unknown phase {cfg.phase!r}; use --phase train or --phase inference")
-    check_device(cfg.device)
-    plan = _resolve(suites)  # every name and knob checked before any work
-    settings = pin_settings(cfg)
+    devices = check_device(cfg.device)
+    plan = [(device, *row) for device in devices.available for row in _resolve(suites)]  # checked before any work
+    settings = pin_settings(cfg, devices)
     meter = Meter(
         samplers=cfg.samplers,
         options=benchmark_options(cfg.sampler_options),
@@ -173,15 +182,18 @@ def run_suites(suites: list[Suite], cfg: RunConfig) -> Run:
         meter.close()
         raise SamplerError("no energy sampler can read on this machine; `energybench sensors` says why")
     state = _State(_new_run(meter, settings, cfg.name))
+    for note in devices.notes():
+        log(note)
+        state.notes.append(note)
     saver = _Saver(cfg)
     try:
         state.run = replace(state.run, idle=_measure_idle(meter, cfg, log))
-        ctx = Context(device=cfg.device, seed=cfg.seed, quick=cfg.quick, cache_dir=cfg.cache_dir, meter=meter,
-                      log=log)
-        _prepare(plan, ctx, cfg, state, log)
+        _prepare(plan, meter, cfg, state, log)
         saver.save(state)
         _warm_up(state, cfg, log)
         _trials(state, meter, cfg, saver, stream)
+        if cfg.layers:
+            _layer_pass(state, meter, cfg, saver, log)
         return saver.save(state)
     except BaseException:
         if state.rounds:
@@ -243,30 +255,34 @@ def _plugin_call(what: str, fn: Callable[[], Any]) -> Any:
         raise PluginError(f"{what} raised {type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")) from exc
 
 
-def _prepare(plan: Any, ctx: Context, cfg: RunConfig, state: _State, log: Callable[[str], None]) -> None:
-    for subject, suite, resolved in plan:
+def _prepare(plan: Any, meter: Any, cfg: RunConfig, state: _State, log: Callable[[str], None]) -> None:
+    several = len({row[0] for row in plan}) > 1
+    for device, subject, suite, resolved in plan:
         reason = subject.unavailable_reason()
         if reason:
-            log(reason)
-            state.notes.append(reason)
+            if reason not in state.notes:
+                log(reason)
+                state.notes.append(reason)
             continue
-        ctx.options = suite.options
+        ctx = Context(device=torch_device(device), seed=cfg.seed, quick=cfg.quick, cache_dir=cfg.cache_dir,
+                      meter=meter, options=suite.options, log=log)
+        where = f"{subject.name}@{device}" if several else subject.name
         baseline: Model = _plugin_call(f"subject {subject.name!r} (baseline)", partial(subject.baseline, ctx))
         models: list[tuple[Model, str, str]] = [(baseline, BASELINE, BASELINE)]
         for spec, method, params in resolved:
-            log(f"{subject.name}: applying {spec}")
+            log(f"{where}: applying {spec}")
             try:
                 model = _plugin_call(f"method {spec!r} on {subject.name!r}",
                                      partial(method.apply, baseline, subject, params, ctx))
             except NotApplicable as why:
-                note = f"{subject.name}/{spec}: not applicable: {why}"
+                note = f"{where}/{spec}: not applicable: {why}"
                 log(note)
                 state.notes.append(note)
                 continue
             model.method = spec
             model.params = {**params, **model.params}
             models.append((model, spec, method.name))
-        state.subjects[subject.name] = {"description": subject.description, **_safe(subject.metadata)}
+        state.subjects[where] = {"description": subject.description, **_safe(subject.metadata)}
         for model, spec, technique in models:
             quality = _plugin_call(f"quality of {subject.name!r}/{spec}",
                                    partial(subject.quality, model, baseline, ctx))
@@ -283,6 +299,7 @@ def _prepare(plan: Any, ctx: Context, cfg: RunConfig, state: _State, log: Callab
                                     dict(quality.extra)),
                     size=Size(**size), notes=tuple(model.notes), one_off=_one_off(model),
                     extra={"workload": {k: v for k, v in wl.metadata.items() if not k.startswith("_")}},
+                    device=device,
                 )
                 state.entries.append(_Entry(subject, model, wl, bench))
     if not state.entries:
@@ -325,17 +342,39 @@ def _run_once(e: _Entry, cfg: RunConfig, meter: Any = None, trial: int = 0) -> A
     torch.manual_seed(cfg.seed + trial)
     if meter is None:
         return _plugin_call(e.label, e.workload.run), None
-    if cfg.device == "cuda":
-        torch.cuda.synchronize()
+    synchronize(e.bench.device)
     window = f"trial{trial}:{e.label}"
     meter.begin(window)
     try:
         items = _plugin_call(e.label, e.workload.run)
-        if cfg.device == "cuda":
-            torch.cuda.synchronize()
+        synchronize(e.bench.device)
     finally:
         result = meter.end(window)
     return items, result
+
+
+def _layer_pass(state: _State, meter: Any, cfg: RunConfig, saver: _Saver, log: Callable[[str], None]) -> None:
+    """One profiled run of every benchmark, after the trials, its window's energy split by layer. A failure
+    here costs that benchmark its per-layer figures (with a note), never the trials already saved."""
+    import torch
+
+    from energybench.layers import energy_by_layer
+
+    todo = [e for e in state.entries if e.workload.layers and e.rounds]
+    if todo:
+        log(f"attributing energy to layers: one profiled run of each of {len(todo)} benchmarks (not a trial)")
+    for e in todo:
+        torch.manual_seed(cfg.seed)
+        try:
+            profile = energy_by_layer(e.model.module, partial(_plugin_call, e.label, e.workload.run), meter=meter,
+                                      setup=e.workload.setup, device=e.bench.device, repeats=LAYER_REPEATS)
+        except (EnergybenchError, NotApplicable, RuntimeError, ValueError) as exc:
+            note = f"{e.label}: no per-layer figures: {exc}"
+            log(note)
+            state.notes.append(note)
+            continue
+        e.bench = replace(e.bench, layers=profile)
+        saver.save(state)
 
 
 def _round(e: _Entry, trial: int, items: Any, m: Any, idle_w: float | None) -> Round:

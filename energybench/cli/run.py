@@ -40,7 +40,9 @@ def register(subparsers: Any) -> None:
     p.add_argument("--phase", choices=("train", "inference"), help="only this phase")
     add_to_argparse(p, ["results"])
     p.add_argument("--name", default="compression", help="run name in the file name (default compression)")
-    p.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
+    p.add_argument("--device", default="cpu",
+                   help="cpu, cuda or tpu, or several comma-separated (cpu,cuda): every subject on each device "
+                   "present, side by side; a missing one is noted with the reason (default cpu)")
     p.add_argument("--threads", type=int, metavar="N", help="torch intra-op threads to pin (default: torch's)")
     p.add_argument("--seed", type=int, default=0, help="base seed (default 0)")
     p.add_argument("--idle", type=float, metavar="S",
@@ -48,6 +50,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--cache-dir", metavar="DIR",
                    help="trained baselines (default $ENERGYBENCH_CACHE or ~/.cache/energybench)")
     p.add_argument("--no-save", action="store_true", help="print the table without saving the run")
+    p.add_argument("--no-layers", action="store_true",
+                   help="skip the per-layer attribution (one profiled run per benchmark after the trials)")
     p.add_argument("--json", action="store_true", help="print the run record as JSON instead of the table")
     add_to_argparse(p, CARBON_OPTIONS, "carbon")
     add_to_argparse(p, SAMPLER_OPTIONS, "samplers")
@@ -84,6 +88,7 @@ def run(args: argparse.Namespace) -> int:
         cache_dir=args.cache_dir,
         sampler_options=sampler_options(values),
         save=not args.no_save,
+        layers=not args.no_layers,
     )
     with _launched_process_group() as rank:
         record = run_suites(suites, cfg)

@@ -7,6 +7,7 @@ carries its CI and a verdict in words, so a method that saves nothing reads "no 
 from __future__ import annotations
 
 from energybench import stats
+from energybench.devices import device_comparisons
 from energybench.record import Benchmark, Run
 from energybench.render import cells, units
 from energybench.render.carbon import NO_REGION, basis
@@ -55,10 +56,11 @@ def _ratio(run: Run, b: Benchmark) -> str:
 
 def rows(run: Run) -> list[list[str]]:
     out = []
-    for b in sorted(run.benchmarks, key=lambda x: (x.name, not x.is_baseline)):
+    for b in sorted(run.benchmarks, key=lambda x: (x.name, x.device or "cpu", not x.is_baseline)):
         throughput = b.summary("throughput_items_per_s")
+        name = b.name if b.device in (None, "cpu") else f"{b.name}@{b.device}"
         out.append([
-            b.name, b.method, b.phase, _energy(b.energy_per_item, b.item_unit),
+            name, b.method, b.phase, _energy(b.energy_per_item, b.item_unit),
             _energy(b.summary("energy_above_idle_per_item_j"), b.item_unit, ci=False),
             _ratio(run, b), _quality(b), _size(b),
             units.rate(throughput.median, b.item_unit or "") if throughput.n else "-", b.source,
@@ -89,6 +91,7 @@ def footer(run: Run) -> list[str]:
         if items is not None and b.one_off is not None:
             out.append(f"{b.name} [{b.method}]: {b.one_off.what} cost {units.joules(b.one_off.energy_j)} "
                        f"({b.one_off.source}); break-even {cells.break_even(items, b.item_unit)}")
+    out += hardware_lines(run)
     unstable = [f"{b.name} [{b.method}]" for b in run.benchmarks if b.stability_warning is not None]
     if unstable:
         out.append(f"warning: {len(unstable)} of {len(run.benchmarks)} benchmarks spread > "
@@ -100,4 +103,16 @@ def footer(run: Run) -> list[str]:
             out.append(f"warning: {b.name} [{b.method}]: {w}")
     out += [f"note: {n}" for n in run.notes]
     out += [f"warning: {w}" for w in run.warnings]
+    return out
+
+
+def hardware_lines(run: Run) -> list[str]:
+    """The same workload and method on two devices: which one does the job with less energy per item."""
+    out = []
+    for c in device_comparisons(run):
+        unit = c.bench.item_unit or "item"
+        out.append(f"hardware: {c.name} [{c.method}]: {c.device} "
+                   f"{cells.energy_per_item(c.bench.energy_per_item.median, None, None, unit)} vs {c.reference} "
+                   f"{cells.energy_per_item(c.reference_bench.energy_per_item.median, None, None, unit)}, "
+                   f"{cells.ratio_with_ci(c.vs.ratio, c.vs.ci_low, c.vs.ci_high)} {cells.verdict(c.vs)}")
     return out
