@@ -251,9 +251,10 @@ def host_intervals(events: Sequence[Any]) -> tuple[list[Interval], float]:
 
 def kernel_intervals(events: Sequence[Any], origin_us: float) -> list[Interval]:
     """GPU kernels, each billed to the module whose op launched it (``linked_correlation_id`` names the op)."""
-    by_id = {e.id: e for e in events if e.device_type.name == "CPU"}
+    host = [e for e in events if e.device_type.name == "CPU"]
+    by_id = {e.id: e for e in host if e.id}
     forward_owner: dict[int, str] = {}
-    for e in by_id.values():
+    for e in host:
         if e.sequence_nr >= 0 and not e.name.startswith(_BACKWARD):
             owner = _owner_of(e.cpu_parent, {})
             if owner is not None:
@@ -262,7 +263,7 @@ def kernel_intervals(events: Sequence[Any], origin_us: float) -> list[Interval]:
     for e in events:
         if e.device_type.name not in ("CUDA", "PrivateUse1", "XPU"):
             continue
-        launcher = by_id.get(e.linked_correlation_id)
+        launcher = by_id.get(e.linked_correlation_id) if e.linked_correlation_id else None  # 0: unlinked
         owner = _owner_of(launcher, forward_owner) if launcher is not None else None
         out.append(Interval((e.time_range.start - origin_us) / 1e6, (e.time_range.end - origin_us) / 1e6,
                             owner or OUTSIDE))

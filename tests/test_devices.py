@@ -17,6 +17,7 @@ import energybench as eb
 from energybench.devices import device_comparisons, parse_devices, plan_devices
 from energybench.errors import ConfigError
 from energybench.record import Benchmark, Round, Run
+from energybench.render.report_html import render_html
 from energybench.render.run_table import format_table
 from energybench.report import build_report
 from energybench.verdicts import baseline_of, vs_baseline
@@ -72,6 +73,9 @@ def test_keys_and_verdicts_are_per_device() -> None:
     report = build_report([run])
     groups = {bench for (_, bench, _), _ in report.groups()}
     assert groups == {"m/infer", "m/infer@cuda"}  # each device's methods against its own baseline
+    assert {(c.method, c.device) for _, c in report.hardware} == {("baseline", "cuda"), ("int8", "cuda")}
+    page = render_html(report)
+    assert "<h2>Hardware</h2>" in page and "cuda: 203 mJ/item" in page and "saves 80%" in page
     saved = Run.from_json(run.to_json())
     assert [b.device for b in saved.benchmarks] == ["cpu", "cpu", "cuda", "cuda"]
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from energybench.record import Run
 from energybench.render import cells, units
 from energybench.render.comparison import change_with_ci, gate_message
+from energybench.render.devices import hardware_section
 from energybench.render.layers import CSS as LAYERS_CSS
 from energybench.render.layers import layers_section
 from energybench.render.plots import (
@@ -365,6 +366,7 @@ def render_html(report: Report) -> str:
         energy_charts,
         _pareto_section(report, colors),
         _domains_section(report),
+        hardware_section(report.hardware, report.multi_run),
         layers_section(report.layers, report.multi_run),
         '<div class="grid">', _timeline_section(report), _regions_section(report), "</div>",
         figures_table,

@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from energybench.compare import Comparison
+from energybench.devices import DeviceComparison, device_comparisons
 from energybench.errors import ConfigError, ResultsError
 from energybench.layers import LayerTable, layer_table
 from energybench.measurement import JOULES_PER_KWH
@@ -103,6 +104,7 @@ class Report:
     comparison: Comparison | None = None  # two runs: the same comparison ``energybench compare`` makes
     notices: tuple[Notice, ...] = ()
     layers: tuple[tuple[str, LayerTable], ...] = ()  # (run, per-layer comparison) per benchmark with profiles
+    hardware: tuple[tuple[str, DeviceComparison], ...] = ()  # (run, one workload+method on two devices)
 
     def groups(self) -> list[tuple[tuple[str, str, str], list[Entry]]]:
         """Entries by (run, benchmark, phase), baseline first, in file order."""
@@ -268,6 +270,7 @@ def build_report(
         runs=tuple(runs), entries=tuple(entries), baseline=baseline, regions=tuple(region_rows),
         region_joules=joules, region_note=note, comparison=comparison, notices=_collapse(notices),
         layers=tuple(layers),
+        hardware=tuple((run.label, c) for run in runs for c in device_comparisons(run) if c.name in keep),
     )
 
 
