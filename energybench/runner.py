@@ -21,6 +21,7 @@ whoever reads it (``energybench.verdicts``), so nothing here computes a median.
 
 from __future__ import annotations
 
+import math
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -84,8 +85,10 @@ class RunConfig:
 # counters read this often inside a trial give reports a power-over-time curve; a read costs ~10-20 us
 # (benchmarks/bench_overhead.py)
 TIMELINE_INTERVAL_S = 0.1
-# workload runs in the one profiled window of the per-layer pass: a single short run splits noisily
-LAYER_REPEATS = 3
+# the per-layer pass runs a short workload several times in its one profiled window (a single short run
+# splits noisily): enough runs for about this many seconds of work, at most LAYER_MAX_REPEATS
+LAYER_TARGET_S = 0.25
+LAYER_MAX_REPEATS = 5
 
 
 @dataclass
@@ -365,9 +368,11 @@ def _layer_pass(state: _State, meter: Any, cfg: RunConfig, saver: _Saver, log: C
         log(f"attributing energy to layers: one profiled run of each of {len(todo)} benchmarks (not a trial)")
     for e in todo:
         torch.manual_seed(cfg.seed)
+        typical = e.bench.summary("duration_s").median
+        repeats = max(1, min(LAYER_MAX_REPEATS, math.ceil(LAYER_TARGET_S / typical))) if typical > 0 else 1
         try:
             profile = energy_by_layer(e.model.module, partial(_plugin_call, e.label, e.workload.run), meter=meter,
-                                      setup=e.workload.setup, device=e.bench.device, repeats=LAYER_REPEATS)
+                                      setup=e.workload.setup, device=e.bench.device, repeats=repeats)
         except (EnergybenchError, NotApplicable, RuntimeError, ValueError) as exc:
             note = f"{e.label}: no per-layer figures: {exc}"
             log(note)
