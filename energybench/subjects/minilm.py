@@ -68,7 +68,7 @@ class MiniLMSubject(Subject):
         opts = ctx.options.get("minilm", {})
         n = int(opts.get("sentences", 128 if ctx.quick else 1000))
         self.batch_size = int(opts.get("batch_size", 32))
-        self.distill_steps = int(opts.get("distill_steps", 40 if ctx.quick else 300))
+        self.distill_steps = int(opts.get("distill_steps", 20 if ctx.quick else 300))
         self.distill_batch = int(opts.get("distill_batch", 16))
         self.device = ctx.device
         pool = fixed_sentences(n + self.calibration_sentences + int(opts.get("distill_sentences", 4000)))

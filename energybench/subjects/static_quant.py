@@ -127,8 +127,10 @@ def _prepare_graph(module: Any, subject: Subject, config: Any, info: dict[str, A
         prepared = prepare_fx(module, mapping, example_inputs=example)
     except Exception as exc:  # torch.fx cannot trace every model; the module-by-module way still applies
         text = str(exc).strip().splitlines()
-        notes.append(f"torch.fx could not trace the model ({type(exc).__name__}: {text[0] if text else ''}); "
-                     "quantized module by module instead")
+        note = (f"torch.fx could not trace the model ({type(exc).__name__}: {text[0] if text else ''}); "
+                "quantized module by module instead")
+        if note not in notes:  # the work may be run again (a repeated one-off measurement)
+            notes.append(note)
         return None
     info["graph"] = "whole graph (torch.ao FX: fused conv/linear + ReLU, int8 between layers)"
     return prepared

@@ -30,10 +30,24 @@ EXTRA_HINT = "install the extra: pip install 'energybench[quant]' (torchao)"
 _GROUP = re.compile(r"^pergroup-g(?P<size>[0-9]+)$")
 
 
+class _TorchaoEnumNotice(logging.Filter):
+    """torchao registers its enums with torch's pytree, lazily, as its ops first run, and torch 2.13 logs a
+    deprecation line for each: a note about torchao's code that would land in every run's output."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "register_constant() on Enum subclasses" not in record.getMessage()
+
+
+_NOTICE = _TorchaoEnumNotice()
+
+
 def import_torchao() -> Any:
     """torchao, quietly: its import logs one line per CUDA-only extension it cannot load on a CPU build, and
     torch's pytree one deprecation line about an enum it registers."""
-    quiet = [logging.getLogger(name) for name in ("torchao", "torch.utils._pytree", "")]
+    pytree = logging.getLogger("torch.utils._pytree")
+    if _NOTICE not in pytree.filters:
+        pytree.addFilter(_NOTICE)
+    quiet = [logging.getLogger(name) for name in ("torchao", "")]
     levels = [lg.level for lg in quiet]
     try:
         for lg in quiet:
