@@ -107,3 +107,11 @@ def test_gate_rows_render_in_every_format():
     assert "| b &lt;x&gt; | REGRESSION |" in render_markdown(report)
     html = render_html(report)
     assert 'class="verdict-regression">REGRESSION' in html and "b &lt;x&gt;" in html
+
+
+def test_break_even_units_are_pluralised_once() -> None:
+    from energybench.render.cells import break_even
+
+    assert break_even(1234.0, "token") == "after 1.23k tokens"
+    assert break_even(0.876, "1k sentences") == "after 0.876 1k sentences"
+    assert break_even(float("inf"), "image") == "never (no per-item saving)"

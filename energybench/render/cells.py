@@ -46,7 +46,8 @@ def break_even(items: float | None, unit: str | None) -> str:
         return ""
     if math.isinf(items):
         return "never (no per-item saving)"
-    return f"after {units.count(items)} {unit or 'item'}s"
+    unit = unit or "item"
+    return f"after {units.count(items)} {unit if unit.endswith('s') else unit + 's'}"  # 1k sentences, not sentencess
 
 
 def quality(metric: str, value: float, higher_is_better: bool) -> str:
