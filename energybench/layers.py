@@ -384,7 +384,7 @@ def energy_by_layer(
 # ------------------------------------------------------------------------------ comparing methods by layer
 
 #: At most this many rows in a per-layer comparison: the deepest module level that fits is chosen.
-MAX_ROWS = 16
+MAX_ROWS = 24
 
 
 @dataclass(frozen=True)
