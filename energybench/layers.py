@@ -42,13 +42,14 @@ if TYPE_CHECKING:
     from energybench.measurement import Measurement
     from energybench.meter import Meter
 
-__all__ = ["OPTIMIZER", "OUTSIDE", "ROOT", "Interval", "attribute", "energy_by_layer", "host_intervals",
-           "kernel_intervals", "partition"]
+__all__ = ["MARK", "OPTIMIZER", "OUTSIDE", "ROOT", "Interval", "attribute", "energy_by_layer", "host_intervals",
+           "kernel_intervals", "module_ranges", "partition"]
 
 #: The part that holds the model's own forward code (what its top-level ``forward`` does outside children).
 ROOT = "<root>"
 _PREFIX = "energybench.layer::"
-_MARK = "energybench.layers::window"
+#: The profiler range around the attributed work: its start is the time origin of the intervals.
+MARK = "energybench.layers::window"
 _BACKWARD = "autograd::engine::evaluate_function: "
 _OPTIMIZER_PREFIXES = ("Optimizer.step#", "Optimizer.zero_grad#")
 _METHOD_HOST = "host time per module (torch.profiler) x power timeline"
@@ -221,9 +222,9 @@ def _owner_of(event: Any, backward_owner: Mapping[int, str]) -> str | None:
 def host_intervals(events: Sequence[Any]) -> tuple[list[Interval], float]:
     """Module calls, backward ops and optimiser steps from ``profile.events()``, in seconds from the
     attribution marker's start; also returns that marker's start in microseconds (the time origin)."""
-    mark = next((e for e in events if e.name == _MARK), None)
+    mark = next((e for e in events if e.name == MARK), None)
     if mark is None:
-        raise ValueError(f"no {_MARK!r} range in the profile: was the work run inside energy_by_layer?")
+        raise ValueError(f"no {MARK!r} range in the profile: was the work run inside energy_by_layer?")
     origin = mark.time_range.start
     forward_owner: dict[int, str] = {}
     for e in events:
@@ -274,7 +275,7 @@ def kernel_intervals(events: Sequence[Any], origin_us: float) -> list[Interval]:
 
 
 @contextmanager
-def _module_ranges(module: Any) -> Iterator[None]:
+def module_ranges(module: Any) -> Iterator[None]:
     """Forward pre-hooks and hooks that open and close a profiler range per module call, named after the
     module's path in the model (``encoder.layers.0.linear1``; the model itself is ``ROOT``). Deep copies
     made while they are attached (a training workload copies its model in ``setup``) carry them too."""
@@ -353,7 +354,7 @@ def energy_by_layer(
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
     window = f"layers:{id(module)}:{time.monotonic_ns()}"
     try:
-        with _module_ranges(module):
+        with module_ranges(module):
             if setup is not None:
                 setup()
             with profile(activities=activities) as prof:
@@ -362,7 +363,7 @@ def energy_by_layer(
                 m.begin(window)
                 try:
                     wall = time.time()
-                    with record_function(_MARK):
+                    with record_function(MARK):
                         done = [work() for _ in range(repeats)]
                         if cuda:
                             torch.cuda.synchronize()

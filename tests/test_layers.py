@@ -14,6 +14,7 @@ from torch import nn
 import energybench as eb
 from energybench.errors import ConfigError
 from energybench.layers import (
+    MARK,
     OPTIMIZER,
     OUTSIDE,
     ROOT,
@@ -21,8 +22,10 @@ from energybench.layers import (
     attribute,
     choose_depth,
     energy_by_layer,
+    host_intervals,
     kernel_intervals,
     layer_table,
+    module_ranges,
     partition,
 )
 from energybench.measurement import DomainEnergy, Measurement
@@ -183,6 +186,8 @@ def test_a_layer_running_at_high_power_gets_more_than_its_share_of_time() -> Non
 
 
 def test_training_step_bills_backward_to_modules_and_the_step_to_the_optimizer() -> None:
+    from torch.profiler import profile, record_function
+
     torch.manual_seed(0)
     model = nn.Sequential(nn.Linear(64, 256), nn.ReLU(), nn.Linear(256, 1))
     opt = torch.optim.SGD(model.parameters(), lr=0.01)
@@ -195,16 +200,22 @@ def test_training_step_bills_backward_to_modules_and_the_step_to_the_optimizer()
         opt.step()
         return 1
 
+    with module_ranges(model), profile() as prof, record_function(MARK):
+        step()
+    intervals, _ = host_intervals(prof.events())
+    calls = {i.owner for i in intervals if i.call}
+    billed = {i.owner for i in intervals if not i.call}  # backward ops and the optimiser, not module calls
+    assert calls == {ROOT, "0", "1", "2"}
+    assert {"0", "1", "2"} <= billed and OPTIMIZER in billed  # AddmmBackward0 of both Linears, ReluBackward0
+    assert all(i.start >= 0 and i.end > i.start for i in intervals)
+
     meter = Meter(samplers=[ClockCounter(watts=20.0)], counter_interval=0.05)
     try:
-        forward = energy_by_layer(model, lambda: model(x).sum().item(), meter=meter, repeats=5)
-        train = energy_by_layer(model, step, meter=meter, repeats=5)
+        train = energy_by_layer(model, step, meter=meter, repeats=3)
     finally:
         meter.close()
-    f = {p.name: p.time_s for p in forward.layers}
-    t = {p.name: p.time_s for p in train.layers}
-    assert OPTIMIZER in t and OPTIMIZER not in f
-    assert t["0"] > f["0"]  # the same five forward passes, plus the backward ops of nn.Linear 0
+    parts = {p.name: p for p in train.layers}
+    assert parts["0"].calls == 3 and parts[OPTIMIZER].calls == 0 and parts[OPTIMIZER].time_s > 0
     assert train.parts_j == pytest.approx(train.energy_j, rel=1e-9)
 
 
