@@ -127,9 +127,10 @@ def test_energy_by_layer_on_a_real_model_adds_up_and_flags_fast_layers() -> None
     assert profile.energy_j == pytest.approx(50.0 * profile.duration_s, rel=1e-3)  # the counter's own truth
     assert profile.items == 32 and parts["2"].calls == 2 and parts[ROOT].calls == 2
     assert parts["2"].time_s >= 0.3  # two 0.15 s sleeps
-    # constant power: every part's share of the energy is its share of the time
+    # constant power: every part's share of the energy is its share of the time (up to the jitter between a
+    # counter's read and its timestamp, which makes each timeline segment's power a little uneven)
     for p in profile.layers:
-        assert p.energy_j / profile.energy_j == pytest.approx(p.time_s / profile.duration_s, rel=1e-3, abs=1e-9)
+        assert p.energy_j / profile.energy_j == pytest.approx(p.time_s / profile.duration_s, abs=0.02)
     assert not model[0]._forward_hooks and not model[0]._forward_pre_hooks  # nothing left attached
 
     coarse = profiled(ClockCounter(watts=50.0, resolution_s=0.1))  # a counter that updates every 0.1 s
