@@ -100,6 +100,16 @@ class _Entry:
     workload: Workload
     bench: Benchmark
     rounds: list[Round] = field(default_factory=list)
+    _snap: tuple[Benchmark, int, Benchmark] | None = None  # (bench it was made from, rounds, snapshot)
+
+    def snapshot(self) -> Benchmark:
+        """The benchmark with its rounds so far. The same object until a round (or its layers) is added, so
+        its derived statistics (bootstrap CIs) are computed once per new round, not once per save of every
+        benchmark: saving after each trial would otherwise grow with the square of the rounds."""
+        snap = self._snap
+        if snap is None or snap[0] is not self.bench or snap[1] != len(self.rounds):
+            snap = self._snap = (self.bench, len(self.rounds), replace(self.bench, rounds=tuple(self.rounds)))
+        return snap[2]
 
     @property
     def label(self) -> str:
@@ -117,7 +127,7 @@ class _State:
     subjects: dict[str, Any] = field(default_factory=dict)
 
     def snapshot(self) -> Run:
-        benches = [replace(e.bench, rounds=tuple(e.rounds)) for e in self.entries]
+        benches = [e.snapshot() for e in self.entries]
         return replace(self.run, benchmarks=tuple(benches), notes=tuple(self.notes), subjects=dict(self.subjects))
 
     @property
