@@ -3,6 +3,10 @@
 A benchmarks directory declares what to run with modules that assign ``SUITES`` at top level (other files,
 such as pytest-benchmark scripts, are not executed). ``methods=None`` means the subject's default list;
 ``energybench subjects`` shows every subject and method, including third-party plugins.
+
+Quantization side by side: dynamic int8 (activations quantized per call), static int8 (weights and
+activations, calibrated once on held-out data; the calibration is a one-off cost with a break-even point)
+and weight-only int8 with one scale per tensor, per output channel or per group of 32 weights (torchao).
 """
 
 from energybench import Suite
@@ -17,6 +21,9 @@ SUITES = [
             "layer-drop-0.5",
             "int8-dynamic",
             "int8-dynamic-perchannel",
+            "int8-static",
+            "int8-weight-perchannel",
+            "int8-weight-pergroup-g32",
             "bf16",
             "fp16",
             "distill-soft-t2-w0.5-d0.5",
@@ -32,8 +39,30 @@ SUITES = [
             "layer-drop-0.5",
             "int8-dynamic",
             "int8-dynamic-perchannel",
+            "int8-static",
+            "int8-weight-perchannel",
             "bf16",
             "fp16",
+            "distill-soft-w1-d0.5",  # a 3-layer student initialised from the teacher, trained on its embeddings
+        ],
+    ),
+    # image recognition: a small CNN trained from scratch on scikit-learn's 8x8 digits
+    # (needs: pip install 'energybench[cnn]'; skipped with a note otherwise)
+    Suite(
+        "cnn",
+        methods=[
+            "prune-l1-0.5",
+            "prune-structured-0.5",  # whole conv channels removed, the next layer shrinks with them
+            "int8-dynamic",
+            "int8-static",
+            "int8-static-pertensor",
+            "int8-weight-pertensor",
+            "int8-weight-perchannel",
+            "int8-weight-pergroup-g32",
+            "int4-weight-pergroup-g32",
+            "bf16",
+            "fp16",
+            "distill-soft-t2-w0.5-d0.5",
         ],
     ),
 ]

@@ -21,11 +21,13 @@ _LAZY = {
     "CarbonInfo": "energybench.measurement",
     "detect_samplers": "energybench.samplers",
     "launcher_environment": "energybench.distributed.launcher",
+    "energy_by_layer": "energybench.layers",
     # results
     "Run": "energybench.record",
     "Benchmark": "energybench.record",
     "Round": "energybench.record",
     "load_results": "energybench.results",
+    "load_layers": "energybench.results",
     "save_run": "energybench.storage",
     "load_run": "energybench.storage",
     # comparing and gating
@@ -48,11 +50,12 @@ if TYPE_CHECKING:  # type checkers and IDEs see the real objects
     from energybench.distributed.launcher import launcher_environment  # noqa: F401
     from energybench.errors import EnergybenchError  # noqa: F401
     from energybench.gate import parse_gate  # noqa: F401
+    from energybench.layers import energy_by_layer  # noqa: F401
     from energybench.measurement import CarbonInfo, DomainEnergy, Measurement  # noqa: F401
     from energybench.meter import Meter, measure  # noqa: F401
     from energybench.record import Benchmark, Round, Run  # noqa: F401
     from energybench.report import build_report  # noqa: F401
-    from energybench.results import load_results  # noqa: F401
+    from energybench.results import load_layers, load_results  # noqa: F401
     from energybench.runner import RunConfig, run_suites  # noqa: F401
     from energybench.samplers import detect_samplers  # noqa: F401
     from energybench.storage import load_run, save_run  # noqa: F401

@@ -29,6 +29,7 @@ COLUMNS = {
     "method": "full compression spec (prune-l1-0.5, int8-dynamic-perchannel), 'baseline' for the baseline",
     "method_name": "the registered technique the spec uses (prune-l1, int8-dynamic), 'baseline' for the baseline",
     "phase": "train, inference or other",
+    "device": "where the model ran (cpu, cuda, tpu); empty in files from before devices were recorded",
     "round": "trial (runner) or round (pytest) number",
     "energy_j": "joules of the round (per call for pytest rounds); NaN when nothing could be measured",
     "duration_s": "seconds of the round (per call for pytest rounds)",
@@ -73,7 +74,8 @@ def run_rows(run: Run) -> list[dict[str, Any]]:
         fixed = {
             "run": run.run_id, "created": run.created, "kind": run.kind, "benchmark": b.name,
             "family": b.family if b.family is not None else "", "workload": b.workload or b.name,
-            "method": b.method, "method_name": b.method_name, "phase": b.phase, "item_unit": b.item_unit,
+            "method": b.method, "method_name": b.method_name, "phase": b.phase, "device": b.device or "",
+            "item_unit": b.item_unit,
             "quality_metric": q.metric if q else None, "quality_value": q.value if q else math.nan,
             "quality_higher_is_better": q.higher_is_better if q else None,
         }
@@ -95,6 +97,18 @@ def _cell(value: Any) -> Any:
     return value if value is None or isinstance(value, str | int | float | bool) else str(value)
 
 
+def _files(path_or_dir: str | os.PathLike[str] | Iterable[str | os.PathLike[str]]) -> list[Path]:
+    if isinstance(path_or_dir, str | os.PathLike):
+        p = Path(path_or_dir)
+        if p.is_dir():
+            files = list_runs(p)
+            if not files:
+                raise ResultsError(f"no results files (NNNN_name.json) in {p}; run benchmarks with a save option first")
+            return files
+        return [p]
+    return [Path(f) for f in path_or_dir]
+
+
 def load_results(path_or_dir: str | os.PathLike[str] | Iterable[str | os.PathLike[str]]) -> pd.DataFrame:
     """Load one results file, every run in a directory, or a list of files: one row per round.
 
@@ -105,18 +119,8 @@ def load_results(path_or_dir: str | os.PathLike[str] | Iterable[str | os.PathLik
     """
     import pandas as pd
 
-    if isinstance(path_or_dir, str | os.PathLike):
-        p = Path(path_or_dir)
-        if p.is_dir():
-            files = list_runs(p)
-            if not files:
-                raise ResultsError(f"no results files (NNNN_name.json) in {p}; run benchmarks with a save option first")
-        else:
-            files = [p]
-    else:
-        files = [Path(f) for f in path_or_dir]
     rows: list[dict[str, Any]] = []
-    for f in files:
+    for f in _files(path_or_dir):
         rows.extend(run_rows(load_run(f)))
     df = pd.DataFrame(rows)
     for col in COLUMNS:
@@ -125,3 +129,64 @@ def load_results(path_or_dir: str | os.PathLike[str] | Iterable[str | os.PathLik
     params = sorted(c for c in df.columns if c.startswith(PARAM_PREFIX))
     domains = sorted(c for c in df.columns if c.startswith(DOMAIN_PREFIX))
     return df[[*COLUMNS, *params, *domains]]
+
+
+#: The columns of ``load_layers``, in order.
+LAYER_COLUMNS = {
+    "run": "run id (NNNN_name)",
+    "benchmark": "the workload's full name (lm/inference-generate)",
+    "family": "model family (lm, minilm, cnn)",
+    "workload": "the workload alone",
+    "method": "full compression spec, 'baseline' for the baseline",
+    "phase": "train, inference or other",
+    "device": "where the model ran",
+    "layer": "module path in the model (encoder.layers.0.linear1), <root> for the model's own code, or a part in "
+             "parentheses: (outside the model), (optimizer step)",
+    "energy_j": "joules of the profiled window attributed to this layer (exclusive: its children's are theirs)",
+    "share": "energy_j / window_energy_j",
+    "energy_per_item_j": "energy_j / items of the profiled run",
+    "time_s": "seconds of the profiled window spent in this layer (exclusive)",
+    "calls": "how often the layer ran in the profiled window (0 for the parts in parentheses)",
+    "below_resolution": "its calls are shorter than the power figure's resolution: joules = share of time x power",
+    "window_energy_j": "the profiled window's total, which energy_j adds up to per benchmark",
+    "items": "items of the profiled run",
+    "resolution_s": "the power figure's resolution in that window",
+    "source": "measured or estimated, as for the trials",
+}
+
+
+def layer_rows(run: Run) -> list[dict[str, Any]]:
+    """One row per layer of every benchmark that has a per-layer attribution (``Benchmark.layers``)."""
+    rows = []
+    for b in run.benchmarks:
+        profile = b.layers
+        if profile is None:
+            continue
+        for x in profile.layers:
+            share = x.energy_j / profile.energy_j if profile.energy_j else math.nan
+            rows.append({
+                "run": run.run_id, "benchmark": b.name, "family": b.family or "", "workload": b.workload or b.name,
+                "method": b.method, "phase": b.phase, "device": b.device or "", "layer": x.name,
+                "energy_j": x.energy_j, "share": share, "energy_per_item_j": x.energy_j / profile.items,
+                "time_s": x.time_s, "calls": x.calls, "below_resolution": x.below_resolution,
+                "window_energy_j": profile.energy_j, "items": profile.items, "resolution_s": profile.resolution_s,
+                "source": profile.source,
+            })
+    return rows
+
+
+def load_layers(path_or_dir: str | os.PathLike[str] | Iterable[str | os.PathLike[str]]) -> pd.DataFrame:
+    """Per-layer energy of saved runs (what ``energybench run`` attributes after the trials): one row per
+    layer per benchmark, ``LAYER_COLUMNS``. ``groupby(["run", "benchmark", "method"])["energy_j"].sum()``
+    gives back each profiled window's total. Accepts what ``load_results`` accepts; runs without per-layer
+    figures add no rows."""
+    import pandas as pd
+
+    rows: list[dict[str, Any]] = []
+    for f in _files(path_or_dir):
+        rows.extend(layer_rows(load_run(f)))
+    df = pd.DataFrame(rows)
+    for col in LAYER_COLUMNS:
+        if col not in df.columns:
+            df[col] = pd.Series(dtype=object)
+    return df[list(LAYER_COLUMNS)]

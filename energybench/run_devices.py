@@ -15,35 +15,24 @@ from typing import Any
 
 from energybench.errors import ConfigError
 
-_DEVICE_RE = re.compile(r"^(cpu|cuda)(?::(\d+))?$")
+_DEVICE_RE = re.compile(r"^(cpu|cuda|tpu)(?::(\d+))?$")
 
 
 def parse_device(device: str) -> tuple[str, int | None]:
-    """``cpu`` -> ("cpu", None); ``cuda`` -> ("cuda", None); ``cuda:1`` -> ("cuda", 1); else ``ConfigError``."""
-    match = _DEVICE_RE.match(str(device).strip())
-    if match is None or (match[1] == "cpu" and match[2] is not None):
-        raise ConfigError(f"unknown device {device!r}; use --device cpu, --device cuda or --device cuda:N")
+    """``cpu`` -> ("cpu", None); ``cuda`` -> ("cuda", None); ``cuda:1`` -> ("cuda", 1); ``tpu`` -> ("tpu",
+    None); else ``ConfigError``."""
+    match = _DEVICE_RE.match(str(device).strip().lower())
+    if match is None or (match[1] != "cuda" and match[2] is not None):
+        raise ConfigError(f"unknown device {device!r}; use cpu, cuda, cuda:N or tpu, comma-separated "
+                          "(e.g. --device cpu,cuda)")
     return match[1], int(match[2]) if match[2] is not None else None
 
 
-def check_device(device: str) -> None:
-    """The device exists here (torch sees the GPU), or a one-line ``ConfigError`` saying what does."""
-    kind, index = parse_device(device)
-    if kind == "cuda":
-        import torch
-
-        if not torch.cuda.is_available():
-            raise ConfigError(f"--device {device} but no CUDA GPU is visible to torch here; use --device cpu")
-        count = torch.cuda.device_count()
-        if index is not None and index >= count:
-            raise ConfigError(f"--device {device} does not exist: torch sees {count} GPU(s) (cuda:0..cuda:{count - 1})")
-
-
 def run_gpu_indices(device: str) -> list[int]:
-    """The GPUs (as this process numbers them) a run on ``device`` uses: none on the CPU; the given index;
-    or, for plain ``cuda``, the device of the process's CUDA context (torch's current device)."""
+    """The GPUs (as this process numbers them) a run on ``device`` uses: none on the CPU or a TPU; the given
+    index; or, for plain ``cuda``, the device of the process's CUDA context (torch's current device)."""
     kind, index = parse_device(device)
-    if kind == "cpu":
+    if kind != "cuda":
         return []
     if index is not None:
         return [index]
@@ -52,16 +41,19 @@ def run_gpu_indices(device: str) -> list[int]:
     return [int(torch.cuda.current_device())]
 
 
-def sampler_options_for(device: str, options: Mapping[str, Any]) -> dict[str, Any]:
-    """``options`` with ``gpu_indices`` set to the run's GPUs, unless the user chose GPUs (``--gpu-index``)."""
+def sampler_options_for(devices: str | Sequence[str], options: Mapping[str, Any]) -> dict[str, Any]:
+    """``options`` with ``gpu_indices`` set to the run's GPUs (those of every device it runs on, for
+    ``--device cpu,cuda``), unless the user chose GPUs (``--gpu-index``)."""
     chosen = dict(options)
     if chosen.get("gpu_indices") is None or chosen.get("gpu_indices") == []:
-        chosen["gpu_indices"] = run_gpu_indices(device)
+        names = [devices] if isinstance(devices, str) else list(devices)
+        chosen["gpu_indices"] = sorted({i for d in names for i in run_gpu_indices(d)})
     return chosen
 
 
 def devices_record(
-    device: str, options: Mapping[str, Any], samplers: Sequence[Any], *, chosen_by: str, detected: bool = True
+    devices: str | Sequence[str], options: Mapping[str, Any], samplers: Sequence[Any], *, chosen_by: str,
+    detected: bool = True,
 ) -> dict[str, Any]:
     """What the run measured: the GPU domains of its samplers, and the GPUs NVML sees that it left out.
 
@@ -71,19 +63,20 @@ def devices_record(
     """
     measured = sorted({d.key for s in samplers for d in _domains(s) if d.device == "gpu" and d.counted})
     visible = _visible_gpus(options)
-    kind, _ = parse_device(device)
-    if kind == "cuda" and not measured and detected and not options.get("samplers"):
+    names = [devices] if isinstance(devices, str) else list(devices)
+    device = ",".join(names)
+    if any(parse_device(d)[0] == "cuda" for d in names) and not measured and detected and not options.get("samplers"):
         raise ConfigError(
             f"--device {device}: the GPU cannot be measured here ({visible.get('_reason') or 'no GPU sampler'}); "
             "its energy would be missing from every trial: fix NVML (see `energybench sensors`), or pass "
             "--sampler NAME to measure only the rest, knowingly"
         )
-    names = {k: v for k, v in visible.items() if not k.startswith("_")}
+    gpus = {k: v for k, v in visible.items() if not k.startswith("_")}
     return {
         "device": device,
         "chosen_by": chosen_by,
-        "gpus_measured": [{"key": k, **names.get(k, {})} for k in measured],
-        "gpus_not_measured": sorted(k for k in names if k not in measured),
+        "gpus_measured": [{"key": k, **gpus.get(k, {})} for k in measured],
+        "gpus_not_measured": sorted(k for k in gpus if k not in measured),
     }
 
 

@@ -13,7 +13,11 @@ Why it is shaped like this:
   as the pytest fixture does) and the round records how often; a trial whose total still misses a device
   or is only a lower bound is kept but marked partial, and left out of medians and ratios;
 * after each trial the whole run is rewritten atomically, so Ctrl-C or a crashing plugin never loses a
-  finished trial.
+  finished trial;
+* ``device`` may list several devices (``cpu,cuda``): each subject runs on each present device, trials
+  interleaved across all of them, and a missing device is a note saying why;
+* after the trials, one attribution pass per benchmark under ``torch.profiler`` splits a window's energy by
+  layer (``energybench.layers``); profiling slows the work, so it is never one of the measured trials.
 
 The run is a typed ``energybench.record.Run``; statistics and verdicts are derived from its rounds by
 whoever reads it (``energybench.verdicts``), so nothing here computes a median.
@@ -22,6 +26,7 @@ whoever reads it (``energybench.verdicts``), so nothing here computes a median.
 from __future__ import annotations
 
 import math
+import statistics
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -31,6 +36,7 @@ from functools import partial
 from typing import Any, TextIO
 
 from energybench.calibration import MAX_ITERATIONS, calibrate, window_target_s
+from energybench.devices import DevicePlan, plan_devices, synchronize, torch_device
 from energybench.distributed.launcher import initialized_dist, is_nonzero_rank, launcher_environment
 from energybench.errors import ConfigError, EnergybenchError, SamplerError, WriteError
 from energybench.noise import Probe
@@ -39,7 +45,7 @@ from energybench.record import BASELINE, Benchmark, CarbonBasis, Idle, OneOff, Q
 from energybench.render.printable import printable
 from energybench.render.progress import Progress
 from energybench.run_cells import subject_failed, unrun_cells
-from energybench.run_devices import check_device, devices_record, sampler_options_for
+from energybench.run_devices import devices_record, sampler_options_for
 from energybench.samplers import benchmark_options
 from energybench.subjects.api import (
     PHASES,
@@ -82,7 +88,7 @@ class RunConfig:
     carbon: dict[str, Any] | None = None  # Meter carbon keywords (region, intensity, intensity_csv, pue)
     results_dir: str = "results"
     name: str = "compression"
-    device: str = "cpu"
+    device: str = "cpu"  # one device or several, comma-separated: "cpu,cuda"
     threads: int | None = None
     seed: int = 0
     idle_s: float = 3.0
@@ -94,6 +100,7 @@ class RunConfig:
     progress: bool | None = None  # None: only when stderr is a terminal
     stream: TextIO | None = None  # where notes and the progress bar go (stderr)
     embodied: Sequence[Any] = ()  # record.Embodied per device, for the run's SCI (carbon.sci)
+    layers: bool = True  # the per-layer attribution pass after the trials
 
 
 #: A trial window lasts at least this long (when its workload can be repeated), as the pytest fixture's rounds
@@ -104,6 +111,10 @@ MIN_TRIAL_S = 0.1
 # counters read this often inside a trial give reports a power-over-time curve; a read costs ~10-20 us
 # (benchmarks/bench_overhead.py)
 TIMELINE_INTERVAL_S = 0.1
+# the per-layer pass runs a short workload several times in its one profiled window (a single short run
+# splits noisily): enough runs for about this many seconds of work, at most LAYER_MAX_REPEATS
+LAYER_TARGET_S = 0.25
+LAYER_MAX_REPEATS = 5
 
 
 @dataclass
@@ -120,10 +131,21 @@ class _Entry:
     want_s: float = 0.0  # how long a trial window must last; 0: no minimum
     last_runs: int = 1  # runs in the latest trial window
     warmup_s: float | None = None  # seconds per warm-up run: the progress line's first guess of a trial's time
+    _snap: tuple[Benchmark, int, Benchmark] | None = None  # (bench it was made from, rounds, snapshot)
+
+    def snapshot(self) -> Benchmark:
+        """The benchmark with its rounds so far. The same object until a round (or its layers) is added, so
+        its derived statistics (bootstrap CIs) are computed once per new round, not once per save of every
+        benchmark: saving after each trial would otherwise grow with the square of the rounds."""
+        snap = self._snap
+        if snap is None or snap[0] is not self.bench or snap[1] != len(self.rounds):
+            snap = self._snap = (self.bench, len(self.rounds), replace(self.bench, rounds=tuple(self.rounds)))
+        return snap[2]
 
     @property
     def label(self) -> str:
-        return f"{self.bench.name} [{self.bench.method}]"
+        where = f"@{self.bench.device}" if self.bench.device not in (None, "cpu") else ""
+        return f"{self.bench.name} [{self.bench.method}]{where}"
 
 
 @dataclass
@@ -138,7 +160,7 @@ class _State:
     unrun: list[Benchmark] = field(default_factory=list)  # cells that failed or did not apply before any round
 
     def snapshot(self) -> Run:
-        benches = [replace(e.bench, rounds=tuple(e.rounds)) for e in [*self.entries, *self.stopped]]
+        benches = [e.snapshot() for e in [*self.entries, *self.stopped]]
         return replace(self.run, benchmarks=(*benches, *self.unrun), notes=tuple(self.notes),
                        subjects=dict(self.subjects))
 
@@ -158,12 +180,13 @@ class _State:
         return sum(len(e.rounds) for e in [*self.entries, *self.stopped])
 
 
-def pin_settings(cfg: RunConfig) -> dict[str, Any]:
+def pin_settings(cfg: RunConfig, devices: DevicePlan | None = None) -> dict[str, Any]:
     """Pin threads, MHA fast path and seeds; return what was set, for the results file."""
     import torch
 
     from energybench import threads
 
+    devices = devices or DevicePlan((cfg.device,))
     pinned = threads.pin(cfg.threads)[0] if cfg.threads else threads.current()
     torch.backends.mha.set_fastpath_enabled(False)
     torch.manual_seed(cfg.seed)
@@ -179,6 +202,9 @@ def pin_settings(cfg: RunConfig) -> dict[str, Any]:
         "warmup": cfg.warmup,
         "quick": cfg.quick,
         "quantized_engine": torch.backends.quantized.engine,
+        "devices": list(devices.available),
+        **({"devices_missing": dict(devices.missing)} if devices.missing else {}),
+        "layers": cfg.layers,
     }
 
 
@@ -192,13 +218,13 @@ def run_suites(suites: list[Suite], cfg: RunConfig) -> Run:
     _check_numbers(cfg)
     if cfg.phase is not None and cfg.phase not in PHASES:
         raise ConfigError(f"unknown phase {cfg.phase!r}; use --phase train or --phase inference")
-    check_device(cfg.device)
-    plan = _resolve(suites)  # every name and knob checked before any work
-    settings = pin_settings(cfg)
+    devices = plan_devices(cfg.device)
+    plan = [(device, *row) for device in devices.available for row in _resolve(suites)]  # checked before any work
+    settings = pin_settings(cfg, devices)
     options = benchmark_options(cfg.sampler_options)
     chosen_by = "--gpu-index" if options.get("gpu_indices") else f"--device {cfg.device}"
     if cfg.samplers is None:  # only the run's own GPUs: idle ones and other jobs' would pull ratios to 1
-        options = sampler_options_for(cfg.device, options)
+        options = sampler_options_for(devices.available, options)
     else:
         chosen_by = "the samplers passed to the run"
     meter = Meter(
@@ -211,21 +237,24 @@ def run_suites(suites: list[Suite], cfg: RunConfig) -> Run:
         meter.close()
         raise SamplerError("no energy sampler can read on this machine; `energybench sensors` says why")
     try:
-        devices = devices_record(cfg.device, options, meter.samplers, chosen_by=chosen_by,
-                                 detected=cfg.samplers is None)
+        record = devices_record(devices.available, options, meter.samplers, chosen_by=chosen_by,
+                                detected=cfg.samplers is None)
     except ConfigError:
         meter.close()
         raise
-    state = _State(replace(_new_run(meter, settings, cfg.name, devices), embodied=tuple(cfg.embodied)))
+    state = _State(replace(_new_run(meter, settings, cfg.name, record), embodied=tuple(cfg.embodied)))
+    for note in devices.notes():
+        log(note)
+        state.notes.append(note)
     saver = _Saver(cfg, log)
     try:
         state.run = replace(state.run, idle=_measure_idle(meter, cfg, log))
-        ctx = Context(device=cfg.device, seed=cfg.seed, quick=cfg.quick, cache_dir=cfg.cache_dir, meter=meter,
-                      log=log)
-        _prepare(plan, ctx, cfg, state, log)
+        _prepare(plan, meter, cfg, state, log)
         saver.save(state)
         _warm_up(state, cfg, log, window_target_s(meter.samplers, MIN_TRIAL_S))
         _trials(state, meter, cfg, saver, stream, log)
+        if cfg.layers:
+            _layer_pass(state, meter, cfg, saver, log)
         final = saver.save(state)
     except BaseException:
         if state.rounds:
@@ -317,32 +346,36 @@ def _plugin_call(what: str, fn: Callable[[], Any]) -> Any:
         raise PluginError(f"{what} raised {type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")) from exc
 
 
-def _prepare(plan: Any, ctx: Context, cfg: RunConfig, state: _State, log: Callable[[str], None]) -> None:
-    for subject, suite, resolved in plan:
+def _prepare(plan: Any, meter: Any, cfg: RunConfig, state: _State, log: Callable[[str], None]) -> None:
+    several = len({row[0] for row in plan}) > 1
+    for device, subject, suite, resolved in plan:
         reason = subject.unavailable_reason()
         if reason:
-            log(reason)
-            state.notes.append(reason)
+            if reason not in state.notes:
+                log(reason)
+                state.notes.append(reason)
             continue
-        ctx.options = suite.options
+        ctx = Context(device=torch_device(device), seed=cfg.seed, quick=cfg.quick, cache_dir=cfg.cache_dir,
+                      meter=meter, options=suite.options, log=log)
+        where = f"{subject.name}@{device}" if several else subject.name
         try:
             baseline: Model = _plugin_call(f"subject {subject.name!r} (baseline)", partial(subject.baseline, ctx))
         except PluginError as exc:
-            log(f"{subject.name}: failed: {exc}; its cells are skipped, the other subjects go on")
-            state.unrun += subject_failed(subject, resolved, str(exc))
+            log(f"{where}: failed: {exc}; its cells are skipped, the other subjects go on")
+            state.unrun += subject_failed(subject, resolved, str(exc), device)
             continue
         models: list[tuple[Model | None, str, str]] = [(baseline, BASELINE, BASELINE)]
         not_run: dict[str, tuple[str, str]] = {}  # spec -> (status, reason) of a method that produced no model
         for spec, method, params in resolved:
-            log(f"{subject.name}: applying {spec}")
+            log(f"{where}: applying {spec}")
             try:
                 model = _plugin_call(f"method {spec!r} on {subject.name!r}",
                                      partial(method.apply, baseline, subject, params, ctx))
                 model.method = spec
                 model.params = {**params, **model.params}
-                _repeat_one_off(model, spec, cfg, log)
+                _repeat_one_off(model, spec, cfg, ctx, log)
             except NotApplicable as why:
-                note = f"{subject.name}/{spec}: not applicable: {why}"
+                note = f"{where}/{spec}: not applicable: {why}"
                 log(note)
                 state.notes.append(note)
                 not_run[spec] = ("not-applicable", str(why))
@@ -354,11 +387,12 @@ def _prepare(plan: Any, ctx: Context, cfg: RunConfig, state: _State, log: Callab
                 models.append((None, spec, method.name))
                 continue
             models.append((model, spec, method.name))
-        state.subjects[subject.name] = {"description": subject.description, **_safe(subject.metadata)}
+        state.subjects[where] = {"description": subject.description, **_safe(subject.metadata)}
         base_workloads: list[Workload] = []
         for model, spec, technique in models:
             if model is None:
-                state.unrun += unrun_cells(subject, base_workloads, spec, technique, *not_run[spec], cfg.phase)
+                state.unrun += unrun_cells(subject, base_workloads, spec, technique, *not_run[spec], cfg.phase,
+                                           device)
                 continue
             try:
                 quality = _plugin_call(f"quality of {subject.name!r}/{spec}",
@@ -367,10 +401,11 @@ def _prepare(plan: Any, ctx: Context, cfg: RunConfig, state: _State, log: Callab
             except PluginError as exc:
                 if spec == BASELINE:
                     log(f"{subject.name}: failed: {exc}; its cells are skipped, the other subjects go on")
-                    state.unrun += subject_failed(subject, resolved, str(exc))
+                    state.unrun += subject_failed(subject, resolved, str(exc), device)
                     break
                 log(f"{subject.name}/{spec}: failed: {exc}; the other cells go on")
-                state.unrun += unrun_cells(subject, base_workloads, spec, technique, "failed", str(exc), cfg.phase)
+                state.unrun += unrun_cells(subject, base_workloads, spec, technique, "failed", str(exc), cfg.phase,
+                                           device)
                 continue
             if spec == BASELINE:
                 base_workloads = list(workloads)
@@ -386,6 +421,7 @@ def _prepare(plan: Any, ctx: Context, cfg: RunConfig, state: _State, log: Callab
                                     dict(quality.extra)),
                     size=Size(**size), notes=tuple(model.notes), one_off=_one_off(model),
                     extra={"workload": {k: v for k, v in wl.metadata.items() if not k.startswith("_")}},
+                    device=device,
                 )
                 state.entries.append(_Entry(subject, model, wl, bench))
     if not state.entries:
@@ -395,17 +431,21 @@ def _prepare(plan: Any, ctx: Context, cfg: RunConfig, state: _State, log: Callab
         raise ConfigError("nothing to run: every subject was skipped or filtered out (see the notes above)")
 
 
-def _repeat_one_off(model: Model, spec: str, cfg: RunConfig, log: Callable[[str], None]) -> None:
+def _repeat_one_off(model: Model, spec: str, cfg: RunConfig, ctx: Context, log: Callable[[str], None]) -> None:
     """Measure a method's one-off work (distillation, calibration) ``cfg.one_off_repeats`` times in all, so its
     cost carries an interval instead of one sample."""
-    if model.repeat_one_off is None or model.one_off_energy_j is None or cfg.one_off_repeats < 2:
+    from energybench.subjects.one_off import measure_one_off
+
+    work = model.one_off_work
+    if work is None or model.one_off_energy_j is None or cfg.one_off_repeats < 2 or ctx.meter is None:
         return
     energies = [model.one_off_energy_j]
+    what = str(model.one_off.get("what", "one-off work"))
     for i in range(cfg.one_off_repeats - 1):
-        log(f"{spec}: measuring its one-off cost again ({i + 2}/{cfg.one_off_repeats})")
-        m = _plugin_call(f"repeating the one-off work of {spec!r}", model.repeat_one_off)
-        if m is not None:
-            energies.append(m.energy_j)
+        log(f"{spec}: measuring its {what} again ({i + 2}/{cfg.one_off_repeats})")
+        _, again = _plugin_call(f"repeating the {what} of {spec!r}", partial(measure_one_off, ctx, what, work))
+        if again.get("energy_j") is not None:
+            energies.append(again["energy_j"])
     model.one_off["energies"] = energies
 
 
@@ -458,7 +498,7 @@ def _timed_run(e: _Entry, cfg: RunConfig) -> float:
     torch.manual_seed(cfg.seed)
     t0 = time.perf_counter()
     _plugin_call(e.label, e.workload.run)
-    _sync(cfg)
+    synchronize(e.bench.device)
     return time.perf_counter() - t0
 
 
@@ -486,19 +526,12 @@ def _repeats(e: _Entry, cfg: RunConfig, want_s: float, last_s: float | None, not
 
     def once() -> None:
         _plugin_call(e.label, e.workload.run)
-        _sync(cfg)
+        synchronize(e.bench.device)
 
     repeats = calibrate(once, want_s, first_call_s=last_s)
     if repeats > 1:
         log(f"{e.label}: {repeats} runs per trial window (the slowest energy counter needs {want_s:.3g} s)")
     return repeats
-
-
-def _sync(cfg: RunConfig) -> None:
-    if cfg.device.startswith("cuda"):
-        import torch
-
-        torch.cuda.synchronize()
 
 
 def _run_once(e: _Entry, cfg: RunConfig, meter: Any = None, trial: int = 0) -> Any:
@@ -513,7 +546,7 @@ def _run_once(e: _Entry, cfg: RunConfig, meter: Any = None, trial: int = 0) -> A
     torch.manual_seed(cfg.seed + trial)
     if meter is None:
         return _plugin_call(e.label, e.workload.run), None
-    _sync(cfg)
+    synchronize(e.bench.device)
     window = f"trial{trial}:{e.label}"
     probe = Probe()
     probe.start()
@@ -525,12 +558,42 @@ def _run_once(e: _Entry, cfg: RunConfig, meter: Any = None, trial: int = 0) -> A
         while runs < e.repeats or time.perf_counter() - t0 < top_up:
             items += float(_plugin_call(e.label, e.workload.run) or 1)  # fractional: MiniLM counts 1k sentences
             runs += 1
-        _sync(cfg)
+        synchronize(e.bench.device)
     finally:
         result = meter.end(window)
         e.last_runs = max(runs, 1)
         e.load = probe.stop()
     return items, result
+
+
+def _layer_pass(state: _State, meter: Any, cfg: RunConfig, saver: _Saver, log: Callable[[str], None]) -> None:
+    """One profiled run of every benchmark, after the trials, its window's energy split by layer. A failure
+    here costs that benchmark its per-layer figures (with a note), never the trials already saved."""
+    import torch
+
+    from energybench.layers import energy_by_layer
+
+    todo = [e for e in state.entries if e.workload.layers and e.rounds]
+    if todo:
+        log(f"attributing energy to layers: one profiled run of each of {len(todo)} benchmarks (not a trial)")
+    for e in todo:
+        torch.manual_seed(cfg.seed)
+        # seconds per run: a trial window holds rounds[].iterations runs
+        per_run = [r.duration_s / max(r.iterations or 1, 1) for r in e.rounds if r.duration_s > 0]
+        typical = statistics.median(per_run) if per_run else 0.0
+        repeats = max(1, min(LAYER_MAX_REPEATS, math.ceil(LAYER_TARGET_S / typical))) if typical > 0 else 1
+        if not e.workload.can_repeat:
+            repeats = 1
+        try:
+            profile = energy_by_layer(e.model.module, partial(_plugin_call, e.label, e.workload.run), meter=meter,
+                                      setup=e.workload.setup, device=e.bench.device, repeats=repeats)
+        except (EnergybenchError, NotApplicable, RuntimeError, ValueError) as exc:
+            note = f"{e.label}: no per-layer figures: {exc}"
+            log(note)
+            state.notes.append(note)
+            continue
+        e.bench = replace(e.bench, layers=profile)
+        saver.save(state)
 
 
 def _round(e: _Entry, trial: int, items: Any, m: Any, idle_w: float | None) -> Round:

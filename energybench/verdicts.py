@@ -99,32 +99,43 @@ def paired_values(base: Benchmark, bench: Benchmark, figure: str = "energy_per_i
 def baseline_of(run: Run, bench: Benchmark, baseline: str = BASELINE) -> Benchmark | None:
     """The benchmark ``bench`` is judged against: the same workload under the ``baseline`` method."""
     return next((b for b in run.benchmarks if b.name == bench.name and b.method == baseline and b.rounds
-                 and getattr(b, "device", None) == getattr(bench, "device", None)), None)
+                 and b.device == bench.device), None)  # same device: a GPU method is judged against the GPU baseline
 
 
 def run_verdicts(run: Run, baseline: str = BASELINE, alpha: float = VERDICT_ALPHA,
                  correction: str = VERDICT_CORRECTION) -> dict[str, VsBaseline]:
     """Every method row of the run against its baseline, corrected across the whole table; keyed by
     ``Benchmark.key``."""
-    rows: list[tuple[Benchmark, stats.RatioTest, int]] = []
+    pairs = []
     for bench in run.benchmarks:
         base = baseline_of(run, bench, baseline)
         if base is None or base is bench or not bench.rounds:
             continue
+        pairs.append((base, bench))
+    return {bench.key: vs for (_, bench), vs in zip(pairs, judge_pairs(pairs, alpha, correction), strict=True)}
+
+
+def judge_pairs(pairs: Sequence[tuple[Benchmark, Benchmark]], alpha: float = VERDICT_ALPHA,
+                correction: str = VERDICT_CORRECTION) -> list[VsBaseline]:
+    """Each (reference, benchmark) pair of one run judged on its shared trials (paired t on log ratios), the
+    p-values corrected across all the pairs: a method against its baseline, or one device against another
+    (trials interleave across devices as across methods, so trial t of both shares the machine's state)."""
+    rows: list[tuple[stats.RatioTest, int]] = []
+    for base, bench in pairs:
         xs, ys, dropped = paired_values(base, bench)
-        rows.append((bench, stats.paired_ratio(xs, ys), dropped))
-    testable = [t.n >= MIN_PAIRS and t.testable for _, t, _ in rows]
-    adjusted = stats.adjust([t.p if ok else math.nan for (_, t, _), ok in zip(rows, testable, strict=True)],
+        rows.append((stats.paired_ratio(xs, ys), dropped))
+    testable = [t.n >= MIN_PAIRS and t.testable for t, _ in rows]
+    adjusted = stats.adjust([t.p if ok else math.nan for (t, _), ok in zip(rows, testable, strict=True)],
                             correction)
     family = sum(testable)
-    out = {}
-    for (bench, test, dropped), p_adj in zip(rows, adjusted, strict=True):
+    out = []
+    for (test, dropped), p_adj in zip(rows, adjusted, strict=True):
         p_adj = 1.0 if math.isnan(p_adj) else p_adj
-        out[bench.key] = VsBaseline(
+        out.append(VsBaseline(
             ratio=test.ratio, ci_low=test.ci_low, ci_high=test.ci_high, p=test.p, p_adjusted=p_adj, n=test.n,
             test=test.test, outcome=_outcome(test, p_adj, alpha), alpha=alpha, correction=METHODS[correction],
             family_size=family, excluded_trials=dropped,
-        )
+        ))
     return out
 
 

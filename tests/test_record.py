@@ -127,6 +127,7 @@ JSON_ALLOWED = {
     "energybench/cli/sensors.py": "`energybench sensors --json`",
     "energybench/carbon/regions.py": "codecarbon's data files",
     "energybench/subjects/lm.py": "the LM cache key",
+    "energybench/subjects/cnn.py": "the CNN cache key",
     "energybench/pytest_plugin.py": "checking that pytest params are JSON-safe",
     "energybench/carbon/electricitymaps.py": "Electricity Maps' API responses",
     "energybench/cli/carbon.py": "`energybench carbon --json` (SCI and counterfactuals, not a run)",

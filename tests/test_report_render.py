@@ -124,3 +124,14 @@ def test_gate_rows_render_in_every_format():
     assert "| b &lt;x&gt; | REGRESSION |" in render_markdown(report)
     html = render_html(report)
     assert 'class="verdict-regression">REGRESSION' in html and "b &lt;x&gt;" in html
+
+
+def test_break_even_units_are_pluralised_once() -> None:
+    from energybench.render.cells import break_even
+    from energybench.verdicts import BreakEven
+
+    assert break_even(BreakEven(1234.0, 1000.0, 1500.0), "token") == "after 1.23k tokens [1k, 1.5k]"
+    assert break_even(BreakEven(0.876, 0.5, 2.0), "1k sentences").startswith("after 0.876 1k sentences [")
+    # the saving's interval reaches zero at its far end: the upper bound is "never"
+    assert break_even(BreakEven(300.0, 200.0, float("inf")), "image") == "after 300 images [200, never]"
+    assert break_even(None, "image") == ""

@@ -54,7 +54,9 @@ def register(subparsers: Any) -> None:
     add_to_argparse(p, ["results"])
     p.add_argument("--name", default="compression", help="run name in the file name (default compression)")
     p.add_argument("--device", default="cpu",
-                   help="cpu, cuda (the current CUDA device) or cuda:N; only its GPU is measured (default cpu)")
+                   help="cpu, cuda (the current CUDA device), cuda:N or tpu, or several comma-separated "
+                   "(cpu,cuda): every subject on each device present, side by side; a missing one is noted with "
+                   "the reason; only the run's own GPUs are measured (default cpu)")
     p.add_argument("--threads", type=for_argparse(thread_count), metavar="N",
                    help="torch intra-op threads to pin (default: torch's)")
     p.add_argument("--seed", type=for_argparse(seed_value), default=0, help="base seed (default 0)")
@@ -63,6 +65,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--cache-dir", metavar="DIR",
                    help="trained baselines (default $ENERGYBENCH_CACHE or ~/.cache/energybench)")
     p.add_argument("--no-save", action="store_true", help="print the table without saving the run")
+    p.add_argument("--no-layers", action="store_true",
+                   help="skip the per-layer attribution (one profiled run per benchmark after the trials)")
     p.add_argument("--json", action="store_true", help="print the run record as JSON instead of the table")
     p.add_argument("--wide", action="store_true",
                    help="print every column on one line (default: fit the terminal, 100 columns when not one)")
@@ -98,6 +102,7 @@ def run(args: argparse.Namespace) -> int:
         save=not args.no_save,
         one_off_repeats=args.one_off_repeats,
         embodied=values["embodied"],
+        layers=not args.no_layers,
     )
     with _launched_process_group() as rank:
         try:

@@ -17,6 +17,7 @@ Unknown keys at every level are kept in ``extra`` and written back, so plugins' 
 from __future__ import annotations
 
 from energybench.record.benchmark import Benchmark
+from energybench.record.layers import LayerEnergy, LayerProfile
 from energybench.record.parts import (
     BASELINE,
     FIGURES,
@@ -33,4 +34,4 @@ from energybench.record.run import SCHEMA, VERSION, Run
 from energybench.record.sci import Embodied
 
 __all__ = ["BASELINE", "FIGURES", "PHASES", "SCHEMA", "VERSION", "Benchmark", "CarbonBasis", "Embodied", "Idle",
-           "Machine", "OneOff", "Quality", "Round", "Run", "Size"]
+           "LayerEnergy", "LayerProfile", "Machine", "OneOff", "Quality", "Round", "Run", "Size"]

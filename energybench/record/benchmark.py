@@ -9,6 +9,7 @@ from functools import cached_property
 from typing import Any
 
 from energybench import stats
+from energybench.record.layers import LayerProfile
 from energybench.record.parse import _extra, _Field, _required_list
 from energybench.record.parts import BASELINE, FIGURES, OneOff, Quality, Round, Size
 
@@ -25,7 +26,10 @@ class Benchmark:
     ``name`` identifies the workload (``lm/inference-generate``, or a pytest node id); ``method`` is the
     full compression spec (``prune-l1-0.5``) or ``baseline``; ``method_name`` is the registered technique
     (``prune-l1``); ``family`` is the model family (``lm``) and ``workload`` the workload alone. A benchmark
-    is matched across runs by ``key`` (name plus method).
+    is matched across runs by ``key`` (name plus method, plus the device when it is not the CPU).
+    ``device`` is where the model ran (``cpu``, ``cuda``; ``None`` in files from before devices were
+    recorded, which ran on the CPU unless their settings say otherwise); ``layers`` is the per-layer
+    attribution of a separate profiled pass (``energybench.layers``), when one was made.
     """
 
     name: str
@@ -45,6 +49,8 @@ class Benchmark:
     status: str = "ok"  # one of STATUSES: a failing plugin cell is recorded, not allowed to abort the run
     status_reason: str | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)  # the file's free-form "extra" object
+    device: str | None = None
+    layers: LayerProfile | None = None
     unknown: Mapping[str, Any] = field(default_factory=dict)  # keys this version does not know, kept as they are
 
     @property
@@ -53,8 +59,10 @@ class Benchmark:
 
     @property
     def key(self) -> str:
-        """How a benchmark is matched across runs: its name, plus the method when it is not the baseline."""
-        return self.name if self.is_baseline else f"{self.name} [{self.method}]"
+        """How a benchmark is matched across runs: its name, plus the method when it is not the baseline, plus
+        ``@device`` when it ran somewhere other than the CPU (so CPU keys, and pytest keys, never change)."""
+        key = self.name if self.is_baseline else f"{self.name} [{self.method}]"
+        return key if self.device in (None, "cpu") else f"{key}@{self.device}"
 
     @property
     def ok(self) -> bool:
@@ -156,6 +164,10 @@ class Benchmark:
         }
         if not self.ok:
             d["status"], d["status_reason"] = self.status, self.status_reason
+        if self.device is not None:
+            d["device"] = self.device
+        if self.layers is not None:
+            d["layers"] = self.layers.to_dict()
         return {**d, **self.unknown}
 
     @classmethod
@@ -182,9 +194,12 @@ class Benchmark:
             status=f.child("status").opt_text() or "ok",
             status_reason=f.child("status_reason").opt_text(),
             extra=f.child("extra").opt_obj() or {},
+            device=f.child("device").opt_text(),
+            layers=LayerProfile.parse(f.child("layers")),
             unknown=_extra(d, _BENCH_KEYS),
         )
 
 
 _BENCH_KEYS = ("name", "method", "method_name", "family", "workload", "phase", "item_unit", "params", "quality",
-               "size", "rounds", "warnings", "notes", "one_off", "stats", "extra", "status", "status_reason")
+               "size", "rounds", "warnings", "notes", "one_off", "stats", "extra", "status", "status_reason",
+               "device", "layers")

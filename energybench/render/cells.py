@@ -82,7 +82,8 @@ def break_even(be: BreakEven | None, unit: str | None) -> str:
     """``after 17.6k tokens [12.1k, 30.2k]`` (shown only for a significant saving)."""
     if be is None:
         return ""
-    what = f"{unit or 'item'}s"
+    unit = unit or "item"
+    what = unit if unit.endswith("s") else f"{unit}s"  # 1k sentences, not sentencess
     high = "never" if math.isinf(be.high) else units.count(be.high)
     return f"after {units.count(be.items)} {what} [{units.count(be.low)}, {high}]"
 

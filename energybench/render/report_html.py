@@ -10,7 +10,10 @@ from __future__ import annotations
 from energybench.record import Run
 from energybench.render import cells, units
 from energybench.render.comparison import change_with_ci, gate_message
+from energybench.render.devices import hardware_section
 from energybench.render.headlines import html_section, tag
+from energybench.render.layers import CSS as LAYERS_CSS
+from energybench.render.layers import layers_section
 from energybench.render.plots import (
     BASELINE_COLOR,
     Bar,
@@ -400,6 +403,8 @@ def render_html(report: Report) -> str:
         energy_charts,
         _pareto_section(report, colors),
         domains,
+        hardware_section(report.hardware, report.multi_run),
+        layers_section(report.layers, report.multi_run),
         '<div class="grid">', _timeline_section(report), _regions_section(report), "</div>",
         _sci_section(report),
         figures_table,
@@ -410,7 +415,7 @@ def render_html(report: Report) -> str:
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
         f'<meta http-equiv="Content-Security-Policy" content="{CSP}">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>energybench report: {esc(runs)}</title><style>{CSS}</style></head><body>"
+        f"<title>energybench report: {esc(runs)}</title><style>{CSS}{LAYERS_CSS}</style></head><body>"
         f"<header><h1>energybench report</h1><p>{esc(runs)}{DOT + esc(created) if created else ''}</p>"
         f"</header><main>{body}</main></body></html>\n"
     )

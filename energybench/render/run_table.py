@@ -15,6 +15,7 @@ import textwrap
 from collections.abc import Mapping, Sequence
 
 from energybench import stats
+from energybench.devices import device_comparisons
 from energybench.record import Benchmark, Run
 from energybench.render import cells, units
 from energybench.render.carbon import NO_REGION, basis
@@ -101,7 +102,12 @@ def _throughput(b: Benchmark) -> tuple[str, ...]:
 
 
 def _ordered(run: Run) -> list[Benchmark]:
-    return sorted(run.benchmarks, key=lambda x: (x.name, not x.is_baseline))
+    return sorted(run.benchmarks, key=lambda x: (x.name, x.device or "cpu", not x.is_baseline))
+
+
+def _shown_name(b: Benchmark) -> str:
+    """The workload's name, with ``@device`` when it ran somewhere other than the CPU."""
+    return b.name if b.device in (None, "cpu") else f"{b.name}@{b.device}"
 
 
 def rows(run: Run, verdicts: Mapping[str, VsBaseline] | None = None) -> list[list[str]]:
@@ -111,7 +117,7 @@ def rows(run: Run, verdicts: Mapping[str, VsBaseline] | None = None) -> list[lis
 
 
 def _wide_row(b: Benchmark, vs: VsBaseline | None) -> list[tuple[str, ...]]:
-    return [(b.name,), (b.method,), (b.phase,), _energy(b.energy_per_item, b.item_unit),
+    return [(_shown_name(b),), (b.method,), (b.phase,), _energy(b.energy_per_item, b.item_unit),
             _energy(b.summary("energy_above_idle_per_item_j"), b.item_unit, ci=False), _ratio(b, vs),
             _verdict(b, vs, wide=True), _quality(b), _size(b), _throughput(b), (b.source,)]
 
@@ -121,7 +127,7 @@ def _narrow_rows(run: Run, verdicts: Mapping[str, VsBaseline]) -> list[Row]:
     out: list[Row] = []
     groups: dict[str, list[Benchmark]] = {}
     for b in _ordered(run):
-        groups.setdefault(b.name, []).append(b)
+        groups.setdefault(_shown_name(b), []).append(b)
     for name, benches in groups.items():
         measured = [b for b in benches if b.rounds]
         sources = sorted({b.source for b in measured}) or ["not measured"]
@@ -221,6 +227,7 @@ def footer(run: Run, verdicts: Mapping[str, VsBaseline] | None = None) -> list[s
         be = break_even(run, b, verdicts)
         when = f"break-even {cells.break_even(be, b.item_unit)}" if be else "no break-even: no significant saving"
         out.append(f"{b.name} [{b.method}]: {b.one_off.what} cost {cells.one_off(b.one_off)}; {when}")
+    out += hardware_lines(run)
     unstable = [f"{b.name} [{b.method}]" for b in run.benchmarks if b.stability_warning is not None]
     if unstable:
         out.append(f"warning: {len(unstable)} of {len(run.benchmarks)} benchmarks spread > "
@@ -235,4 +242,16 @@ def footer(run: Run, verdicts: Mapping[str, VsBaseline] | None = None) -> list[s
     said = tuple(f"not applicable: {b.status_reason}" for b in run.benchmarks if b.status == "not-applicable")
     out += [f"note: {n}" for n in run.notes if not n.endswith(said)]  # the status lines above say it already
     out += [f"warning: {w}" for w in run.warnings]
+    return out
+
+
+def hardware_lines(run: Run) -> list[str]:
+    """The same workload and method on two devices: which one does the job with less energy per item."""
+    out = []
+    for c in device_comparisons(run):
+        unit = c.bench.item_unit or "item"
+        out.append(f"hardware: {c.name} [{c.method}]: {c.device} "
+                   f"{cells.energy_per_item(c.bench.energy_per_item.median, None, None, unit)} vs {c.reference} "
+                   f"{cells.energy_per_item(c.reference_bench.energy_per_item.median, None, None, unit)}, "
+                   f"{cells.ratio_with_ci(c.vs.ratio, c.vs.ci_low, c.vs.ci_high)} {cells.verdict(c.vs)}")
     return out

@@ -13,10 +13,12 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from energybench.compare import Comparison
+from energybench.devices import DeviceComparison, device_comparisons
 from energybench.errors import ConfigError, ResultsError
 from energybench.history import Trend, trends
+from energybench.layers import LayerTable, layer_table
 from energybench.measurement import JOULES_PER_KWH
-from energybench.record import BASELINE, Benchmark, Run
+from energybench.record import BASELINE, Benchmark, LayerProfile, Run
 from energybench.verdicts import BreakEven, VsBaseline, break_even, run_verdicts
 
 DEFAULT_BASELINE = BASELINE
@@ -67,6 +69,7 @@ class Entry:
     timeline: tuple[tuple[float, dict[str, float]], ...] = ()
     timeline_round: int | None = None
     has_items: bool = True  # False: a pytest test that counts no items, so its figure is per call
+    layers: LayerProfile | None = None  # the per-layer attribution pass, when the run made one
 
     @property
     def key(self) -> str:
@@ -117,6 +120,8 @@ class Report:
     notices: tuple[Notice, ...] = ()
     sci: tuple[Any, ...] = ()  # carbon.sci.SciReport per run that has CO2e
     quality_budget: float = 0.01  # headlines count a method only within this quality loss (report.headlines)
+    layers: tuple[tuple[str, LayerTable], ...] = ()  # (run, per-layer comparison) per benchmark with profiles
+    hardware: tuple[tuple[str, DeviceComparison], ...] = ()  # (run, one workload+method on two devices)
 
     @property
     def kind(self) -> str:
@@ -249,6 +254,7 @@ def build_report(
 
     entries: list[Entry] = []
     notices: list[Notice] = []
+    layers: list[tuple[str, LayerTable]] = []
     for run in runs:
         notices += [Notice(f"run {run.label}", w) for w in run.warnings]
         notices += [Notice(f"run {run.label}", n) for n in run.notes]
@@ -265,13 +271,17 @@ def build_report(
             if not b.ok:
                 notices.append(Notice(f"{b.name} / {b.method}", f"{b.status}: {b.status_reason} "
                                       f"({len(b.rounds)} finished trial(s) kept)"))
-            by_group.setdefault((b.name, b.phase), []).append(b)
+            by_group.setdefault((_shown_name(b), b.phase), []).append(b)  # one group per device
         for (name, phase), members in by_group.items():
             base = next((b for b in members if b.method == baseline), None)
             built = [_entry(run, b, base, verdicts, len(runs) > 1, notices) for b in members]
             entries += _mark_front(built)
             if base is None:
                 notices.append(Notice(f"{name} ({phase})", f"no {baseline!r} method: ratios not shown"))
+            table = layer_table(name, phase, built[0].item_unit,
+                                [(e.method, e.is_baseline, e.per_item.value, e.layers) for e in built])
+            if table is not None:
+                layers.append((run.label, table))
     if comparison is not None:
         where = f"{comparison.base_id} -> {comparison.new_id}"
         notices += [Notice(where, w) for w in comparison.warnings] + [Notice(where, n) for n in comparison.notes]
@@ -294,7 +304,14 @@ def build_report(
         region_joules=joules, region_note=note, comparison=comparison,
         trends=tuple(trends(runs)) if len(runs) >= MIN_TREND_RUNS else (), notices=_collapse(notices),
         sci=tuple(s for r in runs if (s := run_sci(r)) is not None), quality_budget=quality_budget,
+        layers=tuple(layers),
+        hardware=tuple((run.label, c) for run in runs for c in device_comparisons(run) if c.name in keep),
     )
+
+
+def _shown_name(b: Benchmark) -> str:
+    """The benchmark's name, with ``@device`` when it ran somewhere other than the CPU."""
+    return b.name if b.device in (None, "cpu") else f"{b.name}@{b.device}"
 
 
 def _entry(run: Run, b: Benchmark, base: Benchmark | None, verdicts: Mapping[str, VsBaseline], multi: bool,
@@ -317,13 +334,13 @@ def _entry(run: Run, b: Benchmark, base: Benchmark | None, verdicts: Mapping[str
     where = f"{b.name} / {b.method}" + (f" ({run.label})" if multi else "")
     notices += [Notice(where, w) for w in warnings]
     return Entry(
-        run=run.label, benchmark=b.name, method=b.method, phase=b.phase, item_unit=b.item_unit or "item",
+        run=run.label, benchmark=_shown_name(b), method=b.method, phase=b.phase, item_unit=b.item_unit or "item",
         per_item=est, ratio=ratio, quality=_quality(b), domains_per_item=_domains_per_item(b, est.value),
         source=b.source, rounds=len(b.rounds) - len(b.partial_rounds),
         energy_j=sum(r.energy_j for r in b.rounds if math.isfinite(r.energy_j)),
         co2e_g_per_item=co2_item, warnings=warnings, is_baseline=b is base, vs=vs,
         break_even=break_even(run, b, verdicts) if vs is not None else None,
-        timeline=timeline, timeline_round=tl_round, has_items=b.has_items,
+        timeline=timeline, timeline_round=tl_round, has_items=b.has_items, layers=b.layers,
     )
 
 

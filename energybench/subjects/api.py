@@ -59,6 +59,9 @@ class Workload:
     slowest energy counter's updates (a GPU's ~0.1 s) so its device is not missing from the trial. ``None``
     means "when there is no setup" (a training step on a copy may continue; training to a target from
     scratch may not, as its second run would start trained).
+
+    ``layers`` says whether the run's per-layer attribution pass applies: ``False`` for work that does not run
+    the benchmarked model (the LM's train-to-target trains a fresh one), where it would say nothing.
     """
 
     name: str
@@ -68,6 +71,7 @@ class Workload:
     setup: Callable[[], None] | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
     repeatable: bool | None = None
+    layers: bool = True
 
     @property
     def can_repeat(self) -> bool:
@@ -103,10 +107,11 @@ class Quality:
 class Model:
     """A model ready to benchmark plus what was done to it.
 
-    ``one_off_energy_j`` is energy a method spent making it (distillation's training): the runner reports it
-    and the break-even point in items instead of hiding it. ``repeat_one_off`` does that work once more
-    (discarding the result) and returns its measurement, so the runner can give the cost an interval: one
-    measurement of a training run is one sample of a noisy figure (146 J in one run, 402 J in the next).
+    ``one_off_energy_j`` is energy a method spent making it (distillation's training, static quantization's
+    calibration): the runner reports it and the break-even point in items instead of hiding it.
+    ``one_off_work`` is that work as a self-contained function (``subjects.one_off.measure_one_off`` measured
+    it), so the runner can measure it again and give the cost an interval: one measurement of a training
+    run is one sample of a noisy figure (146 J in one run, 402 J in the next).
     """
 
     module: Any
@@ -115,9 +120,9 @@ class Model:
     notes: list[str] = field(default_factory=list)
     one_off_energy_j: float | None = None
     one_off: dict[str, Any] = field(default_factory=dict)
-    repeat_one_off: Callable[[], Any] | None = None
     trainable: bool = True
     dtype: str = "float32"
+    one_off_work: Callable[[], Any] | None = None
 
 
 @dataclass
@@ -180,12 +185,41 @@ class Subject:
         """Remove ``fraction`` of attention heads per layer physically; return how many were removed."""
         raise NotApplicable(f"subject {self.name!r} cannot remove attention heads")
 
+    def prune_channels(self, module: Any, fraction: float) -> int:
+        """Remove ``fraction`` of every conv layer's output channels physically, shrinking whatever reads
+        them; return how many channels were removed."""
+        raise NotApplicable(f"subject {self.name!r} has no conv channels to remove")
+
+    def calibrate(self, module: Any, ctx: Context) -> int:
+        """Run held-out data (neither trained nor tested on) through ``module`` so static quantization's
+        observers see real activations; return how many samples went through."""
+        raise NotApplicable(f"subject {self.name!r} has no held-out calibration data")
+
+    def example_inputs(self, module: Any) -> tuple[Any, ...]:
+        """Inputs for tracing the model with ``torch.fx`` (whole-graph static quantization); subjects whose
+        models do not trace leave it out and are quantized module by module."""
+        raise NotApplicable(f"subject {self.name!r} gives no example inputs for torch.fx")
+
     def distillation(self) -> Distillable:
         raise NotApplicable(f"subject {self.name!r} does not support distillation")
 
 
 class Distillable:
-    """What distillation needs from a subject: a smaller student, batches, logits, and a task loss."""
+    """What distillation needs from a subject: a smaller student, batches, the outputs to match, and a loss.
+
+    ``outputs = "logits"`` (the default): ``logits`` returns ``[N, classes]`` and the methods use KL at a
+    temperature (soft) or cross-entropy on the teacher's argmax (hard). ``outputs = "embeddings"``: ``logits``
+    returns ``[N, dim]`` sentence (or image) embeddings, and soft distillation matches them with
+    ``embedding_loss`` (1 - cosine plus MSE by default); hard labels have no meaning there.
+    """
+
+    outputs: str = "logits"
+
+    def embedding_loss(self, student: Any, teacher: Any) -> Any:
+        """Loss between student and teacher embeddings: ``1 - cosine`` (direction) plus MSE (scale)."""
+        import torch.nn.functional as F
+
+        return (1.0 - F.cosine_similarity(student, teacher, dim=-1)).mean() + F.mse_loss(student, teacher)
 
     def make_student(self, teacher: Any, width: float, depth: float) -> Any:
         raise NotImplementedError
@@ -251,7 +285,7 @@ def model_size(module: Any) -> dict[str, int]:
     """Parameters, non-zero parameters and serialized bytes (``torch.save`` of the state dict).
 
     Quantized modules keep their weights in packed params, not ``parameters()``: they are counted from the
-    state dict so an int8 model is not reported as having no weights.
+    state dict so an int8 model is not reported as having no weights (torchao's weight tensors likewise).
     """
     import torch
 
@@ -264,9 +298,14 @@ def model_size(module: Any) -> dict[str, int]:
         elif isinstance(value, tuple):  # packed (weight, bias) of dynamic quantized Linear
             tensors = [v for v in value if isinstance(v, torch.Tensor)]
         for t in tensors:
-            if not t.is_floating_point() and not t.is_quantized:
+            if type(t) not in (torch.Tensor, torch.nn.Parameter) and hasattr(t, "dequantize"):
+                data = t.dequantize()  # a torchao tensor subclass: int8 data plus scales, counted as weights
+            elif t.is_quantized:
+                data = t.dequantize()
+            elif t.is_floating_point():
+                data = t
+            else:
                 continue
-            data = t.dequantize() if t.is_quantized else t
             params += data.numel()
             nonzero += int(torch.count_nonzero(data).item())
     buffer = io.BytesIO()
@@ -280,6 +319,7 @@ def model_size(module: Any) -> dict[str, int]:
 BUILTIN_SUBJECTS = {
     "lm": "energybench.subjects.lm:LMSubject",
     "minilm": "energybench.subjects.minilm:MiniLMSubject",
+    "cnn": "energybench.subjects.cnn:CNNSubject",
 }
 
 BUILTIN_METHODS = {
@@ -287,6 +327,9 @@ BUILTIN_METHODS = {
     "prune-structured": "energybench.subjects.pruning:StructuredPruning",
     "layer-drop": "energybench.subjects.pruning:LayerDrop",
     "int8-dynamic": "energybench.subjects.quantization:DynamicInt8",
+    "int8-static": "energybench.subjects.static_quant:StaticInt8",
+    "int8-weight": "energybench.subjects.weight_only:Int8WeightOnly",
+    "int4-weight": "energybench.subjects.weight_only:Int4WeightOnly",
     "bf16": "energybench.subjects.quantization:BF16",
     "fp16": "energybench.subjects.quantization:FP16",
     "distill-soft": "energybench.subjects.distillation:SoftDistillation",

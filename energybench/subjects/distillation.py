@@ -1,8 +1,13 @@
 """Knowledge distillation: a smaller student learns from the baseline (teacher).
 
-Distilling costs energy up front, so the method measures its own training in a meter window and hands the
-joules to the runner, which reports them with the break-even point (how many inferences the student must
-serve before its per-item saving repays the distillation). Hiding that cost would flatter the method.
+Distilling costs energy up front, so the method measures its own training in a meter window
+(``subjects.one_off.measure_one_off``) and hands the joules to the runner, which reports them with the
+break-even point (how many inferences the student must serve before its per-item saving repays the
+distillation). Hiding that cost would flatter the method.
+
+Classifiers and language models distil logits (KL at a temperature, or cross-entropy on the teacher's
+argmax); an embedding model (``Distillable.outputs == "embeddings"``, MiniLM) distils its embeddings with
+``Distillable.embedding_loss``, soft only.
 
 Spec knobs, in any order after the prefix: ``t<temperature>`` (soft only), ``w<width>``, ``d<depth>``
 (fractions of the teacher's width and layer count) and ``s<steps>``, e.g. ``distill-soft-t2-w0.5-d0.5``.
@@ -14,7 +19,8 @@ import re
 from typing import Any
 
 from energybench.errors import ConfigError
-from energybench.subjects.api import CompressionMethod, Context, Model, Subject
+from energybench.subjects.api import CompressionMethod, Context, Distillable, Model, NotApplicable, Subject
+from energybench.subjects.one_off import measure_one_off
 
 _KNOB = re.compile(r"^(?P<key>[tdws])(?P<value>[0-9]*\.?[0-9]+)$")
 
@@ -48,75 +54,71 @@ class _Distillation(CompressionMethod):
 
     def apply(self, baseline: Model, subject: Subject, params: dict[str, Any], ctx: Context) -> Model:
         spec = subject.distillation()
+        if spec.outputs == "embeddings" and not self.soft:
+            raise NotApplicable(f"{self.name}: {subject.name} distils embeddings, which have no class labels to take "
+                                "the argmax of; use distill-soft")
         teacher = baseline.module
         n_teacher = sum(p.numel() for p in teacher.parameters())
-        steps = int(params.get("steps") or spec.steps())
-        student, result = self._distil(spec, teacher, params, ctx, steps, ctx.seed)
-        n_student = sum(p.numel() for p in student.parameters())
-        one_off: dict[str, Any] = {"what": "distillation training", "steps": steps}
-        energy = None
-        if result is not None:
-            energy = result.energy_j
-            one_off.update(energy_j=energy, duration_s=result.duration_s, source=result.source)
-
-        def repeat(seed: list[int] = [ctx.seed]) -> Any:  # noqa: B006 - a counter of repeats, on purpose
-            seed[0] += 1000  # another student from another start: a fresh sample of the same work
-            return self._distil(spec, teacher, params, ctx, steps, seed[0])[1]
-
-        return Model(
-            student,
-            params={**params, "steps": steps, "teacher_params": n_teacher, "student_params": n_student,
-                    "loss": "KL(T) * T^2 on teacher soft labels" if self.soft else "CE on teacher argmax labels"},
-            one_off_energy_j=energy,
-            one_off=one_off,
-            repeat_one_off=repeat if ctx.meter is not None else None,
-        )
-
-    def _distil(self, spec: Any, teacher: Any, params: dict[str, Any], ctx: Context, steps: int, seed: int
-                ) -> tuple[Any, Any]:
-        """Train one student from scratch inside a meter window: (the student, the window's measurement)."""
-        import torch
-        import torch.nn.functional as F
-
-        student = spec.make_student(teacher, params["width"], params["depth"]).to(ctx.device)
-        n_teacher = sum(p.numel() for p in teacher.parameters())
-        n_student = sum(p.numel() for p in student.parameters())
+        n_student = sum(p.numel() for p in spec.make_student(teacher, params["width"], params["depth"]).parameters())
         if n_student >= n_teacher:
             raise ConfigError(
                 f"{self.name}: student ({n_student} params) is not smaller than its teacher ({n_teacher}); "
                 "lower w<width> or d<depth>"
             )
-        temperature = float(params.get("temperature", 1.0))
-        batches = spec.batches(seed + 101)
-        torch.manual_seed(seed)
-        opt = torch.optim.AdamW(student.parameters(), lr=spec.lr(), weight_decay=0.01)
-        teacher.eval()
-        student.train()
-        window = f"distill:{self.name}:{id(student)}"
-        if ctx.meter is not None:
-            ctx.meter.begin(window)
-        try:
-            for _ in range(steps):
-                batch = next(batches)
-                with torch.no_grad():
-                    t_logits = spec.logits(teacher, batch).float()
-                s_logits = spec.logits(student, batch)
-                if self.soft:
-                    loss = F.kl_div(
-                        F.log_softmax(s_logits / temperature, dim=-1),
-                        F.log_softmax(t_logits / temperature, dim=-1),
-                        reduction="batchmean",
-                        log_target=True,
-                    ) * temperature**2
-                else:
-                    loss = F.cross_entropy(s_logits, t_logits.argmax(dim=-1))
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-        finally:
-            result = ctx.meter.end(window) if ctx.meter is not None else None
+        steps = int(params.get("steps") or spec.steps())
+
+        def distil_once() -> Any:
+            """A fresh student trained from the teacher: self-contained, so it can be measured again."""
+            return _train_student(spec, teacher, params, steps, self.soft, ctx)
+
+        student, one_off = measure_one_off(ctx, "distillation training", distil_once, steps=steps)
         student.eval()
-        return student, result
+        if spec.outputs == "embeddings":
+            loss = "1 - cosine + MSE on the teacher's embeddings"
+        else:
+            loss = "KL(T) * T^2 on teacher soft labels" if self.soft else "CE on teacher argmax labels"
+        return Model(
+            student,
+            params={**params, "steps": steps, "teacher_params": n_teacher, "student_params": n_student, "loss": loss},
+            one_off_energy_j=one_off.get("energy_j"),
+            one_off=one_off,
+            one_off_work=distil_once,
+        )
+
+
+def _train_student(spec: Distillable, teacher: Any, params: dict[str, Any], steps: int, soft: bool,
+                   ctx: Context) -> Any:
+    """Build the student and train it on the teacher's outputs for ``steps`` AdamW steps."""
+    import torch
+    import torch.nn.functional as F
+
+    torch.manual_seed(ctx.seed)
+    student = spec.make_student(teacher, params["width"], params["depth"]).to(ctx.device)
+    temperature = float(params.get("temperature", 1.0))
+    batches = spec.batches(ctx.seed + 101)
+    opt = torch.optim.AdamW(student.parameters(), lr=spec.lr(), weight_decay=0.01)
+    teacher.eval()
+    student.train()
+    for _ in range(steps):
+        batch = next(batches)
+        with torch.no_grad():
+            t_out = spec.logits(teacher, batch).float()
+        s_out = spec.logits(student, batch)
+        if spec.outputs == "embeddings":
+            loss = spec.embedding_loss(s_out.float(), t_out)
+        elif soft:
+            loss = F.kl_div(
+                F.log_softmax(s_out / temperature, dim=-1),
+                F.log_softmax(t_out / temperature, dim=-1),
+                reduction="batchmean",
+                log_target=True,
+            ) * temperature**2
+        else:
+            loss = F.cross_entropy(s_out, t_out.argmax(dim=-1))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    return student
 
 
 class SoftDistillation(_Distillation):

@@ -222,7 +222,7 @@ class LMSubject(Subject):
     description = "byte-level decoder-only transformer trained from scratch on the stdlib's docstrings"
     default_methods = (
         "prune-l1-0.5", "prune-structured-0.5", "layer-drop-0.5", "int8-dynamic", "int8-dynamic-perchannel",
-        "bf16", "fp16", "distill-soft-t2", "distill-hard",
+        "int8-static", "int8-weight-perchannel", "bf16", "fp16", "distill-soft-t2", "distill-hard",
     )
 
     def __init__(self) -> None:
@@ -406,7 +406,8 @@ class LMSubject(Subject):
             return 1
 
         wl = Workload("train-to-target", "train", "run", run, setup,
-                      metadata={"target_val_loss": cfg.target_loss, "max_steps": cfg.max_target_steps})
+                      metadata={"target_val_loss": cfg.target_loss, "max_steps": cfg.max_target_steps},
+                      layers=False)  # trains a fresh model: the benchmarked one's layers never run
         wl.metadata["_state"] = state  # the runner copies steps/loss reached into the round
         return wl
 
@@ -419,6 +420,26 @@ class LMSubject(Subject):
             base = val_loss(baseline.module, self._val_tokens, cfg, ctx.device)
         return Quality("perplexity", math.exp(loss), higher_is_better=False, baseline=math.exp(base),
                        extra={"val_loss": loss})
+
+    def calibrate(self, module: Any, ctx: Context) -> int:
+        """Validation windows halfway between the ones perplexity is measured on: held out from training and
+        disjoint from the quality windows (checked), so static quantization never sees what it is scored on."""
+        import torch
+
+        cfg = self._cfg()
+        val = self._val_tokens
+        n = cfg.val_batches * 8
+        span = len(val) - cfg.context - 1
+        stride = span / n
+        if stride < 2 * cfg.context:
+            raise NotApplicable(f"lm: the validation split ({len(val)} bytes) is too small for calibration windows "
+                                "disjoint from the perplexity windows; raise corpus_bytes")
+        starts = [int(i * stride + stride / 2) for i in range(n)]
+        x = torch.stack([val[s : s + cfg.context] for s in starts]).to(ctx.device)
+        with torch.no_grad():
+            for i in range(0, n, 8):
+                module(x[i : i + 8])
+        return n
 
     def _cfg(self) -> LMConfig:
         if self.cfg is None:

