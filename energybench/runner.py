@@ -115,6 +115,9 @@ TIMELINE_INTERVAL_S = 0.1
 # splits noisily): enough runs for about this many seconds of work, at most LAYER_MAX_REPEATS
 LAYER_TARGET_S = 0.25
 LAYER_MAX_REPEATS = 5
+# The layer pass saves at most this often (rewriting a 1.6 MB run after each of 64 quick benchmarks took ~16 s);
+# an interrupt or error still saves what finished (run_suites' handler), so only a SIGKILL loses more
+LAYER_SAVE_EVERY_S = 10.0
 
 
 @dataclass
@@ -576,6 +579,7 @@ def _layer_pass(state: _State, meter: Any, cfg: RunConfig, saver: _Saver, log: C
     todo = [e for e in state.entries if e.workload.layers and e.rounds]
     if todo:
         log(f"attributing energy to layers: one profiled run of each of {len(todo)} benchmarks (not a trial)")
+    saved_at = time.monotonic()
     for e in todo:
         torch.manual_seed(cfg.seed)
         # seconds per run: a trial window holds rounds[].iterations runs
@@ -593,7 +597,9 @@ def _layer_pass(state: _State, meter: Any, cfg: RunConfig, saver: _Saver, log: C
             state.notes.append(note)
             continue
         e.bench = replace(e.bench, layers=profile)
-        saver.save(state)
+        if time.monotonic() - saved_at >= LAYER_SAVE_EVERY_S:
+            saver.save(state)
+            saved_at = time.monotonic()
 
 
 def _round(e: _Entry, trial: int, items: Any, m: Any, idle_w: float | None) -> Round:

@@ -280,7 +280,7 @@ class CNNSubject(Subject):
         return [
             Workload("inference-classify", "inference", "image", classify,
                      metadata={"images": len(data.test_y), "repeats": cfg.infer_repeats}),
-            Workload("train-step", "train", "step", train_steps, setup_train,
+            Workload("train-step", "train", "step", train_steps, setup_train, repeatable=True,  # more steps on the copy
                      metadata={"batch": cfg.batch, "optimizer": "AdamW"}),
         ]
 
