@@ -33,6 +33,7 @@ from energybench.options import (
     min_rounds_count,
     sampler_options,
 )
+from energybench.pytest_benchmark_tap import BenchmarkEnergyTap
 from energybench.pytest_safety import INTERNAL_ERROR, TermHandler, check_rootdir, internal_exit
 from energybench.pytest_session import (
     SessionProgress,
@@ -206,63 +207,6 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> Iterator[None]:
     yield
     if tap is not None:
         tap.finish()
-
-
-class BenchmarkEnergyTap:
-    """Wraps a pytest-benchmark ``BenchmarkFixture`` so its measured rounds run inside one meter window.
-
-    pytest-benchmark builds a fresh runner for calibration, warm-up and rounds through ``_make_runner``; the
-    runner times itself, so wrapping it from outside never changes pytest-benchmark's timings. The window
-    opens at the first runner call after the fixture has created its stats (i.e. after calibration) and
-    closes when the test returns; energy per call is that window's mean power x pytest-benchmark's mean
-    time per call. If a future pytest-benchmark renames ``_make_runner``, the tap says so in extra_info
-    instead of failing the test.
-    """
-
-    def __init__(self, bm: Any, session: EnergySession) -> None:
-        self.bm = bm
-        self.session = session
-        self.window = f"pytest-benchmark:{getattr(bm, 'fullname', id(bm))}"
-        self.started = False
-        original = getattr(bm, "_make_runner", None)
-        if original is None or not hasattr(bm, "extra_info"):
-            if hasattr(bm, "extra_info"):
-                bm.extra_info["energy_error"] = "this pytest-benchmark version has no _make_runner to wrap"
-            return
-
-        def make_runner(*args: Any, **kwargs: Any) -> Any:
-            runner = original(*args, **kwargs)
-
-            def wrapped(*a: Any, **kw: Any) -> Any:
-                if not self.started and getattr(bm, "stats", None) is not None:
-                    session.meter().begin(self.window)
-                    self.started = True
-                return runner(*a, **kw)
-
-            return wrapped
-
-        bm._make_runner = make_runner
-
-    def finish(self) -> None:
-        if not self.started:
-            return
-        m = self.session.meter().end(self.window)
-        metadata = self.bm.stats
-        per_call = float(metadata.stats.mean)
-        power = m.mean_power_w
-        self.bm.extra_info.update(
-            {
-                "energy_j": power * per_call,
-                "energy_round_j": power * per_call * metadata.iterations,
-                "energy_power_w": power,
-                "energy_window_s": m.duration_s,
-                "energy_source": m.source,
-                "energy_method": "mean power over the measured rounds x mean time per call",
-            }
-        )
-        if m.co2e_g is not None and m.energy_j > 0:
-            self.bm.extra_info["energy_co2e_g"] = m.co2e_g * power * per_call / m.energy_j
-        self.session.tapped.append((self.bm.fullname, dict(self.bm.extra_info)))
 
 
 class EnergySession:
@@ -493,7 +437,7 @@ class EnergySession:
         from energybench.render import units
         from energybench.render.comparison import format_table
         from energybench.render.pytest_table import summary_table
-        from energybench.render.report_text import wrap
+        from energybench.render.report_lines import wrap
 
         if self.disabled:
             tr.write_line("energy benchmarks ran once each, unmeasured (--energy-disable)")

@@ -117,7 +117,7 @@ def headline_lines(records: list[Any], budget: float, width: int) -> list[str]:
     headlines as a report: the biggest significant saving within the quality budget (``--energy-quality-budget``)."""
     from energybench.record import Run
     from energybench.render.headlines import text_lines
-    from energybench.render.report_text import wrap
+    from energybench.render.report_lines import wrap
     from energybench.report import build_report
 
     if not any(not b.is_baseline for b in records):

@@ -19,33 +19,31 @@ Why it is shaped like this:
 * after the trials, one attribution pass per benchmark under ``torch.profiler`` splits a window's energy by
   layer (``energybench.layers``); profiling slows the work, so it is never one of the measured trials.
 
-The run is a typed ``energybench.record.Run``; statistics and verdicts are derived from its rounds by
-whoever reads it (``energybench.verdicts``), so nothing here computes a median.
+This module holds the order of a run; the trial windows and the layer pass are ``energybench.run_trials``,
+the growing record and its file ``energybench.run_state``. The run is a typed ``energybench.record.Run``;
+statistics and verdicts are derived from its rounds by whoever reads it (``energybench.verdicts``), so
+nothing here computes a median.
 """
 
 from __future__ import annotations
 
-import math
-import statistics
 import sys
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from functools import partial
-from typing import Any, TextIO
+from typing import Any
 
-from energybench.calibration import MAX_ITERATIONS, calibrate, window_target_s
-from energybench.devices import DevicePlan, plan_devices, synchronize, torch_device
-from energybench.distributed.launcher import initialized_dist, is_nonzero_rank, launcher_environment
-from energybench.errors import ConfigError, EnergybenchError, SamplerError, WriteError
-from energybench.noise import Probe
-from energybench.options import TRIALS
-from energybench.record import BASELINE, Benchmark, CarbonBasis, Idle, OneOff, Quality, Round, Run, Size
-from energybench.render.printable import printable
-from energybench.render.progress import Progress
+from energybench.calibration import window_target_s
+from energybench.devices import DevicePlan, plan_devices, torch_device
+from energybench.distributed.launcher import launcher_environment
+from energybench.errors import ConfigError, SamplerError, WriteError
+from energybench.record import BASELINE, Benchmark, CarbonBasis, Idle, OneOff, Quality, Run, Size
 from energybench.run_cells import subject_failed, unrun_cells
 from energybench.run_devices import devices_record, sampler_options_for
+from energybench.run_state import Entry, RunConfig, RunSaver, RunState, note_logger, plugin_call
+from energybench.run_trials import MIN_TRIAL_S, TIMELINE_INTERVAL_S, layer_pass, run_trials, warm_up
 from energybench.samplers import benchmark_options
 from energybench.subjects.api import (
     PHASES,
@@ -73,114 +71,6 @@ class RunNotSaved(WriteError):
     def __init__(self, message: str, run: Run) -> None:
         super().__init__(message)
         self.run = run
-
-
-@dataclass
-class RunConfig:
-    """Everything a run needs besides the suites; the CLI fills it from its flags."""
-
-    trials: int = TRIALS
-    warmup: int = 1
-    quick: bool = False
-    phase: str | None = None
-    subjects: Sequence[str] | None = None
-    region: str | None = None
-    carbon: dict[str, Any] | None = None  # Meter carbon keywords (region, intensity, intensity_csv, pue)
-    results_dir: str = "results"
-    name: str = "compression"
-    device: str = "cpu"  # one device or several, comma-separated: "cpu,cuda"
-    threads: int | None = None
-    seed: int = 0
-    idle_s: float = 3.0
-    cache_dir: str | None = None
-    samplers: Sequence[Any] | None = None
-    sampler_options: dict[str, Any] | None = None
-    save: bool = True
-    one_off_repeats: int = 3  # one-off costs (distillation, calibration) are measured this many times
-    progress: bool | None = None  # None: only when stderr is a terminal
-    stream: TextIO | None = None  # where notes and the progress bar go (stderr)
-    embodied: Sequence[Any] = ()  # record.Embodied per device, for the run's SCI (carbon.sci)
-    layers: bool = True  # the per-layer attribution pass after the trials
-
-
-#: A trial window lasts at least this long (when its workload can be repeated), as the pytest fixture's rounds
-#: do (``fixture.DEFAULT_MIN_TIME_S``): a 10 ms window is mostly scheduling jitter, and noisy trials cost the
-#: paired test its power; the counters' own minimum (``calibration``) applies on top.
-MIN_TRIAL_S = 0.1
-
-# counters read this often inside a trial give reports a power-over-time curve; a read costs ~10-20 us
-# (benchmarks/bench_overhead.py)
-TIMELINE_INTERVAL_S = 0.1
-# the per-layer pass runs a short workload several times in its one profiled window (a single short run
-# splits noisily): enough runs for about this many seconds of work, at most LAYER_MAX_REPEATS
-LAYER_TARGET_S = 0.25
-LAYER_MAX_REPEATS = 5
-# The layer pass saves at most this often (rewriting a 1.6 MB run after each of 64 quick benchmarks took ~16 s);
-# an interrupt or error still saves what finished (run_suites' handler), so only a SIGKILL loses more
-LAYER_SAVE_EVERY_S = 10.0
-
-
-@dataclass
-class _Entry:
-    """One benchmark being measured: its model and workload, and the rounds so far."""
-
-    subject: Subject
-    model: Model
-    workload: Workload
-    bench: Benchmark
-    rounds: list[Round] = field(default_factory=list)
-    load: tuple[dict[str, float], tuple[str, ...]] = ({}, ())  # the machine's load around the last trial
-    repeats: int = 1  # workload runs per trial window at least (see energybench.calibration)
-    want_s: float = 0.0  # how long a trial window must last; 0: no minimum
-    last_runs: int = 1  # runs in the latest trial window
-    warmup_s: float | None = None  # seconds per warm-up run: the progress line's first guess of a trial's time
-    _snap: tuple[Benchmark, int, Benchmark] | None = None  # (bench it was made from, rounds, snapshot)
-
-    def snapshot(self) -> Benchmark:
-        """The benchmark with its rounds so far. The same object until a round (or its layers) is added, so
-        its derived statistics (bootstrap CIs) are computed once per new round, not once per save of every
-        benchmark: saving after each trial would otherwise grow with the square of the rounds."""
-        snap = self._snap
-        if snap is None or snap[0] is not self.bench or snap[1] != len(self.rounds):
-            snap = self._snap = (self.bench, len(self.rounds), replace(self.bench, rounds=tuple(self.rounds)))
-        return snap[2]
-
-    @property
-    def label(self) -> str:
-        where = f"@{self.bench.device}" if self.bench.device not in (None, "cpu") else ""
-        return f"{self.bench.name} [{self.bench.method}]{where}"
-
-
-@dataclass
-class _State:
-    """The run as it grows; ``snapshot()`` is the typed record saved after every trial."""
-
-    run: Run
-    entries: list[_Entry] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-    subjects: dict[str, Any] = field(default_factory=dict)
-    stopped: list[_Entry] = field(default_factory=list)  # cells that failed after measuring: rounds kept
-    unrun: list[Benchmark] = field(default_factory=list)  # cells that failed or did not apply before any round
-
-    def snapshot(self) -> Run:
-        benches = [e.snapshot() for e in [*self.entries, *self.stopped]]
-        return replace(self.run, benchmarks=(*benches, *self.unrun), notes=tuple(self.notes),
-                       subjects=dict(self.subjects))
-
-    def stop(self, e: _Entry, status: str, reason: str, log: Callable[[str], None]) -> None:
-        """Take a cell out of the run with its status; the other cells go on (a finished round is kept)."""
-        then = "; the other cells go on" if status == "failed" else ""
-        log(f"{e.label}: {status.replace('-', ' ')}: {reason}{then}")
-        self.entries.remove(e)
-        e.bench = replace(e.bench, status=status, status_reason=reason)
-        if e.rounds:
-            self.stopped.append(e)
-        else:
-            self.unrun.append(e.bench)
-
-    @property
-    def rounds(self) -> int:
-        return sum(len(e.rounds) for e in [*self.entries, *self.stopped])
 
 
 def pin_settings(cfg: RunConfig, devices: DevicePlan | None = None) -> dict[str, Any]:
@@ -216,7 +106,7 @@ def run_suites(suites: list[Suite], cfg: RunConfig) -> Run:
     from energybench.meter import Meter
 
     stream = cfg.stream or sys.stderr
-    log = _log(stream)
+    log = note_logger(stream)
 
     _check_numbers(cfg)
     if cfg.phase is not None and cfg.phase not in PHASES:
@@ -245,19 +135,19 @@ def run_suites(suites: list[Suite], cfg: RunConfig) -> Run:
     except ConfigError:
         meter.close()
         raise
-    state = _State(replace(_new_run(meter, settings, cfg.name, record), embodied=tuple(cfg.embodied)))
+    state = RunState(replace(_new_run(meter, settings, cfg.name, record), embodied=tuple(cfg.embodied)))
     for note in devices.notes():
         log(note)
         state.notes.append(note)
-    saver = _Saver(cfg, log)
+    saver = RunSaver(cfg, log)
     try:
         state.run = replace(state.run, idle=_measure_idle(meter, cfg, log))
         _prepare(plan, meter, cfg, state, log)
         saver.save(state)
-        _warm_up(state, cfg, log, window_target_s(meter.samplers, MIN_TRIAL_S))
-        _trials(state, meter, cfg, saver, stream, log)
+        warm_up(state, cfg, log, window_target_s(meter.samplers, MIN_TRIAL_S))
+        run_trials(state, meter, cfg, saver, stream, log)
         if cfg.layers:
-            _layer_pass(state, meter, cfg, saver, log)
+            layer_pass(state, meter, cfg, saver, log)
         final = saver.save(state)
     except BaseException:
         if state.rounds:
@@ -338,18 +228,7 @@ def _measure_idle(meter: Any, cfg: RunConfig, log: Callable[[str], None]) -> Idl
     return Idle(power_w=m.mean_power_w, duration_s=m.duration_s, energy_j=m.energy_j, source=m.source)
 
 
-def _plugin_call(what: str, fn: Callable[[], Any]) -> Any:
-    """Run plugin code; anything but our own errors becomes one clear line naming the plugin."""
-    try:
-        return fn()
-    except (EnergybenchError, NotApplicable, KeyboardInterrupt):
-        raise
-    except Exception as exc:
-        text = str(exc).strip().splitlines()
-        raise PluginError(f"{what} raised {type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")) from exc
-
-
-def _prepare(plan: Any, meter: Any, cfg: RunConfig, state: _State, log: Callable[[str], None]) -> None:
+def _prepare(plan: Any, meter: Any, cfg: RunConfig, state: RunState, log: Callable[[str], None]) -> None:
     several = len({row[0] for row in plan}) > 1
     for device, subject, suite, resolved in plan:
         reason = subject.unavailable_reason()
@@ -362,7 +241,7 @@ def _prepare(plan: Any, meter: Any, cfg: RunConfig, state: _State, log: Callable
                       meter=meter, options=suite.options, log=log)
         where = f"{subject.name}@{device}" if several else subject.name
         try:
-            baseline: Model = _plugin_call(f"subject {subject.name!r} (baseline)", partial(subject.baseline, ctx))
+            baseline: Model = plugin_call(f"subject {subject.name!r} (baseline)", partial(subject.baseline, ctx))
         except PluginError as exc:
             log(f"{where}: failed: {exc}; its cells are skipped, the other subjects go on")
             state.unrun += subject_failed(subject, resolved, str(exc), device)
@@ -372,7 +251,7 @@ def _prepare(plan: Any, meter: Any, cfg: RunConfig, state: _State, log: Callable
         for spec, method, params in resolved:
             log(f"{where}: applying {spec}")
             try:
-                model = _plugin_call(f"method {spec!r} on {subject.name!r}",
+                model = plugin_call(f"method {spec!r} on {subject.name!r}",
                                      partial(method.apply, baseline, subject, params, ctx))
                 model.method = spec
                 model.params = {**params, **model.params}
@@ -398,9 +277,9 @@ def _prepare(plan: Any, meter: Any, cfg: RunConfig, state: _State, log: Callable
                                            device)
                 continue
             try:
-                quality = _plugin_call(f"quality of {subject.name!r}/{spec}",
+                quality = plugin_call(f"quality of {subject.name!r}/{spec}",
                                        partial(subject.quality, model, baseline, ctx))
-                workloads = _plugin_call(f"workloads of {subject.name!r}", partial(subject.workloads, model, ctx))
+                workloads = plugin_call(f"workloads of {subject.name!r}", partial(subject.workloads, model, ctx))
             except PluginError as exc:
                 if spec == BASELINE:
                     log(f"{subject.name}: failed: {exc}; its cells are skipped, the other subjects go on")
@@ -426,7 +305,7 @@ def _prepare(plan: Any, meter: Any, cfg: RunConfig, state: _State, log: Callable
                     extra={"workload": {k: v for k, v in wl.metadata.items() if not k.startswith("_")}},
                     device=device,
                 )
-                state.entries.append(_Entry(subject, model, wl, bench))
+                state.entries.append(Entry(subject, model, wl, bench))
     if not state.entries:
         failed = [b for b in state.unrun if b.status == "failed"]
         if failed:
@@ -446,7 +325,7 @@ def _repeat_one_off(model: Model, spec: str, cfg: RunConfig, ctx: Context, log: 
     what = str(model.one_off.get("what", "one-off work"))
     for i in range(cfg.one_off_repeats - 1):
         log(f"{spec}: measuring its {what} again ({i + 2}/{cfg.one_off_repeats})")
-        _, again = _plugin_call(f"repeating the {what} of {spec!r}", partial(measure_one_off, ctx, what, work))
+        _, again = plugin_call(f"repeating the {what} of {spec!r}", partial(measure_one_off, ctx, what, work))
         if again.get("energy_j") is not None:
             energies.append(again["energy_j"])
     model.one_off["energies"] = energies
@@ -471,235 +350,3 @@ def _safe(fn: Callable[[], dict[str, Any]]) -> dict[str, Any]:
         return {"metadata_error": str(exc)}
 
 
-def _warm_up(state: _State, cfg: RunConfig, log: Callable[[str], None], want_s: float) -> None:
-    """Unmeasured runs, then how many runs each trial window needs to last ``want_s``; a cell whose plugin
-    raises here stops with its status, the others go on."""
-    for e in list(state.entries):
-        try:
-            last_s = None
-            for _ in range(cfg.warmup):
-                last_s = _timed_run(e, cfg)
-            e.warmup_s = last_s
-            e.repeats = _repeats(e, cfg, want_s, last_s, state.notes, log)
-            e.want_s = want_s if e.workload.can_repeat else 0.0
-        except NotApplicable as why:
-            state.notes.append(f"{e.label}: not applicable: {why}")
-            state.stop(e, "not-applicable", str(why), log)
-            continue
-        except PluginError as exc:
-            state.stop(e, "failed", str(exc), log)
-            continue
-        e.bench = replace(e.bench, extra={**e.bench.extra, "min_runs_per_trial": e.repeats, "window_target_s": want_s})
-
-
-def _timed_run(e: _Entry, cfg: RunConfig) -> float:
-    """One unmeasured run after its setup; its duration (setup excluded)."""
-    import torch
-
-    if e.workload.setup is not None:
-        _plugin_call(e.label, e.workload.setup)
-    torch.manual_seed(cfg.seed)
-    t0 = time.perf_counter()
-    _plugin_call(e.label, e.workload.run)
-    synchronize(e.bench.device)
-    return time.perf_counter() - t0
-
-
-def _repeats(e: _Entry, cfg: RunConfig, want_s: float, last_s: float | None, notes: list[str],
-             log: Callable[[str], None]) -> int:
-    """Runs per trial window so the window covers ``want_s`` (enough updates of the slowest counter).
-
-    Under torch.distributed every rank must decide alike (a workload may hold collectives): the warm-up
-    time is agreed first (the slowest rank's), and ``calibrate`` agrees on each of its own decisions."""
-    from energybench.distributed import agree  # no-op outside a process group; never imports torch
-
-    if last_s is not None:
-        last_s = agree(last_s)
-    if want_s <= 0 or (last_s is not None and last_s >= want_s):
-        return 1
-    if not e.workload.can_repeat:
-        note = (f"{e.label}: one run{f' ({last_s:.3g} s)' if last_s is not None else ''} may be shorter than "
-                f"the {want_s:.3g} s the slowest energy counter needs, and this workload cannot be repeated "
-                "inside a window: a device may be missing from its trials (they are then marked partial)")
-        log(note)
-        notes.append(note)
-        return 1
-    if e.workload.setup is not None:
-        _plugin_call(e.label, e.workload.setup)
-
-    def once() -> None:
-        _plugin_call(e.label, e.workload.run)
-        synchronize(e.bench.device)
-
-    repeats = calibrate(once, want_s, first_call_s=last_s)
-    if repeats > 1:
-        log(f"{e.label}: {repeats} runs per trial window (the slowest energy counter needs {want_s:.3g} s)")
-    return repeats
-
-
-def _run_once(e: _Entry, cfg: RunConfig, meter: Any = None, trial: int = 0) -> Any:
-    """One trial: setup outside the window, then at least ``e.repeats`` runs inside it, and more while the
-    window is shorter than ``e.want_s`` (load can make the calibrated count too few). Under
-    torch.distributed the count alone decides, so every rank runs its collectives equally often.
-    Returns (items, measurement); ``e.last_runs`` is how many runs the window held."""
-    import torch
-
-    if e.workload.setup is not None:
-        _plugin_call(e.label, e.workload.setup)
-    torch.manual_seed(cfg.seed + trial)
-    if meter is None:
-        return _plugin_call(e.label, e.workload.run), None
-    synchronize(e.bench.device)
-    window = f"trial{trial}:{e.label}"
-    probe = Probe()
-    probe.start()
-    top_up = e.want_s if initialized_dist() is None else 0.0
-    items, runs = 0.0, 0
-    meter.begin(window)
-    t0 = time.perf_counter()
-    try:
-        while runs < e.repeats or time.perf_counter() - t0 < top_up:
-            items += float(_plugin_call(e.label, e.workload.run) or 1)  # fractional: MiniLM counts 1k sentences
-            runs += 1
-        synchronize(e.bench.device)
-    finally:
-        result = meter.end(window)
-        e.last_runs = max(runs, 1)
-        e.load = probe.stop()
-    return items, result
-
-
-def _layer_pass(state: _State, meter: Any, cfg: RunConfig, saver: _Saver, log: Callable[[str], None]) -> None:
-    """One profiled run of every benchmark, after the trials, its window's energy split by layer. A failure
-    here costs that benchmark its per-layer figures (with a note), never the trials already saved."""
-    import torch
-
-    from energybench.layers import energy_by_layer
-
-    todo = [e for e in state.entries if e.workload.layers and e.rounds]
-    if todo:
-        log(f"attributing energy to layers: one profiled run of each of {len(todo)} benchmarks (not a trial)")
-    saved_at = time.monotonic()
-    for e in todo:
-        torch.manual_seed(cfg.seed)
-        # seconds per run: a trial window holds rounds[].iterations runs
-        per_run = [r.duration_s / max(r.iterations or 1, 1) for r in e.rounds if r.duration_s > 0]
-        typical = statistics.median(per_run) if per_run else 0.0
-        repeats = max(1, min(LAYER_MAX_REPEATS, math.ceil(LAYER_TARGET_S / typical))) if typical > 0 else 1
-        if not e.workload.can_repeat:
-            repeats = 1
-        try:
-            profile = energy_by_layer(e.model.module, partial(_plugin_call, e.label, e.workload.run), meter=meter,
-                                      setup=e.workload.setup, device=e.bench.device, repeats=repeats)
-        except (EnergybenchError, NotApplicable, RuntimeError, ValueError) as exc:
-            note = f"{e.label}: no per-layer figures: {exc}"
-            log(note)
-            state.notes.append(note)
-            continue
-        e.bench = replace(e.bench, layers=profile)
-        if time.monotonic() - saved_at >= LAYER_SAVE_EVERY_S:
-            saver.save(state)
-            saved_at = time.monotonic()
-
-
-def _round(e: _Entry, trial: int, items: Any, m: Any, idle_w: float | None) -> Round:
-    items = items or 1
-    state = e.workload.metadata.get("_state") or {}
-    return Round(
-        index=trial, energy_j=m.energy_j, duration_s=m.duration_s, items=float(items), co2e_g=m.co2e_g,
-        source=m.source, domains=m.energy_by_domain(), iterations=e.last_runs,
-        energy_above_idle_j=max(0.0, m.energy_j - idle_w * m.duration_s) if idle_w is not None else None,
-        timeline=tuple((round(t, 4), {k: round(w, 4) for k, w in watts.items()}) for t, watts in m.timeline),
-        warnings=tuple(m.warnings),
-        workload={k: v for k, v in state.items() if isinstance(v, int | float)},
-        load=e.load[0], flags=e.load[1], missing=m.missing_domains, lower_bound=m.lower_bound_domains,
-    )
-
-
-def _trials(state: _State, meter: Any, cfg: RunConfig, saver: _Saver, stream: TextIO,
-            log: Callable[[str], None]) -> None:
-    progress = Progress([e.label for e in state.entries], cfg.trials, stream,
-                        False if is_nonzero_rank() else cfg.progress,  # under torchrun rank 0 alone prints
-                        expected={e.label: max(e.warmup_s * e.repeats, e.want_s)
-                                  for e in state.entries if e.warmup_s is not None})
-    idle_w = state.run.idle.power_w if state.run.idle else None
-    want_s = window_target_s(meter.samplers, MIN_TRIAL_S)
-    try:
-        for trial in range(cfg.trials):
-            for e in list(state.entries):  # interleaved: A B C A B C ...
-                try:
-                    items, m = _run_once(e, cfg, meter=meter, trial=trial)
-                except (PluginError, NotApplicable) as exc:  # this cell stops; its rounds and the other cells go on
-                    status = "not-applicable" if isinstance(exc, NotApplicable) else "failed"
-                    state.stop(e, status, f"{exc} (in trial {trial + 1} of {cfg.trials})", log)
-                    progress.drop(e.label)
-                    saver.save(state)
-                    continue
-                e.rounds.append(_round(e, trial, items, m, idle_w))
-                saver.save(state)
-                progress.step(e.label)
-                if e.workload.can_repeat and 0 < m.duration_s < want_s:
-                    # ran faster than calibrated (less load now): lengthen the next windows. The duration is
-                    # the aggregated window's under torch.distributed, so every rank decides alike.
-                    e.repeats = min(MAX_ITERATIONS, math.ceil(e.repeats * want_s / m.duration_s * 1.1))
-            progress.milestone(f"trial {trial + 1}/{cfg.trials} done")
-    finally:
-        progress.close()
-    if not state.entries and not state.stopped and not any(b.status == "failed" for b in state.unrun):
-        raise ConfigError("nothing to run: no benchmark was applicable (see the notes above)")
-
-
-def _log(stream: TextIO) -> Callable[[str], None]:
-    """Notes on ``stream``; under torchrun only rank 0 writes, so a job prints each line once."""
-    quiet = is_nonzero_rank()
-
-    def log(msg: str) -> None:
-        if not quiet:
-            stream.write(printable(f"energybench: {msg}\n"))  # notes carry plugins' text
-            stream.flush()
-
-    return log
-
-
-class _Saver:
-    """First save claims ``NNNN_<name>.json``; later saves atomically rewrite that same file.
-
-    A save that fails (full disk, read-only directory) never stops the measuring: the figures stay in
-    memory, the first failure is logged once, every later save tries again, and ``error`` holds the last
-    failure (``None`` once a save succeeds again), so the caller can print the figures and say so.
-    """
-
-    def __init__(self, cfg: RunConfig, log: Callable[[str], None] = lambda _msg: None) -> None:
-        self.cfg = cfg
-        self.log = log
-        self.file: Any = None
-        self.error: WriteError | None = None
-        self.saved_rounds: int | None = None  # rounds in the file as last written
-
-    def save(self, state: _State) -> Run:
-        run = state.snapshot()
-        if not self.cfg.save or is_nonzero_rank():
-            return run  # under torch.distributed every rank holds the aggregated figures; rank 0 writes
-        from energybench.storage import RunFile
-
-        try:
-            if self.file is None:
-                self.file, saved = RunFile.create(run, self.cfg.results_dir, self.cfg.name)
-                state.run = replace(state.run, name=saved.name, run_id=saved.run_id)
-            else:
-                saved = self.file.write(run)
-        except WriteError as exc:
-            if self.error is None:
-                self.log(f"warning: {exc}; measuring goes on and the figures will be printed")
-            self.error = exc
-            return replace(run, run_id=state.run.run_id, path=None)
-        self.error = None
-        self.saved_rounds = state.rounds
-        return saved
-
-    def kept(self) -> str:
-        """What the results directory holds of this run, for the message after a failed save."""
-        if self.saved_rounds is None:
-            return "nothing of this run was saved; the table above is every figure"
-        return (f"{self.file.path} still holds the run as last saved ({self.saved_rounds} round(s)); the table "
-                "above is every figure")

@@ -62,9 +62,9 @@ class VsBaseline:
         return self.outcome in ("saves", "costs")
 
 
-def _outcome(test: stats.RatioTest, p_adjusted: float, alpha: float) -> str:
-    if not math.isfinite(test.ratio):
-        return "no-baseline"
+def _outcome(test: stats.RatioTest, p_adjusted: float, alpha: float, dropped: int = 0) -> str:
+    if not math.isfinite(test.ratio) and not (test.n == 0 and dropped > 0):
+        return "no-baseline"  # (when every pair was left out the rows exist but cannot be tested: below)
     if test.n < MIN_PAIRS or not test.testable:
         return "untestable"
     if p_adjusted <= alpha:
@@ -133,7 +133,7 @@ def judge_pairs(pairs: Sequence[tuple[Benchmark, Benchmark]], alpha: float = VER
         p_adj = 1.0 if math.isnan(p_adj) else p_adj
         out.append(VsBaseline(
             ratio=test.ratio, ci_low=test.ci_low, ci_high=test.ci_high, p=test.p, p_adjusted=p_adj, n=test.n,
-            test=test.test, outcome=_outcome(test, p_adj, alpha), alpha=alpha, correction=METHODS[correction],
+            test=test.test, outcome=_outcome(test, p_adj, alpha, dropped), alpha=alpha, correction=METHODS[correction],
             family_size=family, excluded_trials=dropped,
         ))
     return out

@@ -13,6 +13,7 @@ from torch import nn
 
 import energybench as eb
 from energybench.errors import ConfigError
+from energybench.layer_compare import choose_depth, layer_table
 from energybench.layers import (
     MARK,
     OPTIMIZER,
@@ -20,11 +21,9 @@ from energybench.layers import (
     ROOT,
     Interval,
     attribute,
-    choose_depth,
     energy_by_layer,
     host_intervals,
     kernel_intervals,
-    layer_table,
     module_ranges,
     partition,
     profiled_events,

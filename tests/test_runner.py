@@ -96,17 +96,17 @@ def test_run_interleaves_saves_and_reports(tmp_path: Path) -> None:
 
 
 def test_interleaved_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import energybench.runner as runner
+    import energybench.run_trials as run_trials
 
     order: list[str] = []
-    real = runner._run_once
+    real = run_trials._run_once
 
     def spy(e, cfg, meter=None, trial=0):  # type: ignore[no-untyped-def]
         if meter is not None:
             order.append(e.bench.method)
         return real(e, cfg, meter=meter, trial=trial)
 
-    monkeypatch.setattr(runner, "_run_once", spy)
+    monkeypatch.setattr(run_trials, "_run_once", spy)
     cfg = RunConfig(trials=2, quick=True, phase="inference", results_dir=str(tmp_path), save=False, idle_s=0,
                     cache_dir=str(tmp_path / "c"), subjects=None, stream=io.StringIO())
     run_suites([Suite("lm", methods=["bf16"], options={"lm": {**TINY}})], cfg)

@@ -131,6 +131,21 @@ def test_three_trials_cannot_reach_a_corrected_claim_and_say_so():
     assert vs.outcome == "untestable" and vs.n == 2
 
 
+def test_a_row_whose_every_pair_was_left_out_says_it_cannot_be_tested_not_that_the_baseline_is_missing():
+    from energybench.render.cells import verdict
+
+    def bench(method: str, flags: tuple[str, ...]) -> Benchmark:
+        return Benchmark(name="w", method=method, rounds=tuple(
+            Round(index=i, energy_j=1.0, duration_s=1.0, flags=flags) for i in range(6)))
+
+    run = Run(name="r", run_id="r", created="", benchmarks=(bench("baseline", ()), bench("m", ("saturated",))))
+    vs = run_verdicts(run)["w [m]"]
+    assert vs.outcome == "untestable" and vs.n == 0 and vs.excluded_trials == 6
+    assert verdict(vs) == "cannot be tested: 0 trial pair(s) (6 left out: saturated machine or partial), 3 needed"
+    alone = Run(name="r", run_id="r", created="", benchmarks=(bench("m", ()),))
+    assert run_verdicts(alone) == {}  # no baseline row at all: nothing is judged
+
+
 def _run_of(values_by_bench: dict[str, list[float]], name: str) -> Run:
     return Run(name=name, run_id=name, created="", benchmarks=tuple(
         Benchmark(name=k, rounds=tuple(Round(index=i, energy_j=v, duration_s=1.0) for i, v in enumerate(vs)))

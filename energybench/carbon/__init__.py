@@ -14,9 +14,9 @@ from energybench.carbon.providers import (
     TimeSeriesIntensity,
     parse_intensity,
     parse_pue,
-    resolve_provider,
 )
 from energybench.carbon.regions import RegionFactor, closest_names, list_regions, lookup_region
+from energybench.carbon.resolve import resolve_provider
 from energybench.carbon.timeseries import IntensitySeries, load_intensity_csv, parse_intensity_series
 from energybench.errors import IntensityDataError, UnknownRegionError
 

@@ -144,7 +144,7 @@ def _print(record: Any, args: argparse.Namespace, quality_budget: float) -> None
 def headline_block(record: Any, budget: float) -> str:
     """The headlines under the table: per workload the biggest significant saving within the quality budget."""
     from energybench.render.headlines import text_lines
-    from energybench.render.report_text import wrap
+    from energybench.render.report_lines import wrap
     from energybench.render.tables import terminal_width
     from energybench.report import build_report
 

@@ -16,6 +16,7 @@ from energybench.record.migrations import MIGRATIONS
 from energybench.record.parse import _extra, _Field, _required_list
 from energybench.record.parts import CarbonBasis, Idle, Machine, Round
 from energybench.record.sci import Embodied, parse_embodied_list
+from energybench.record.sci_figures import run_sci
 
 SCHEMA = "energybench/run"
 VERSION = 2
@@ -101,8 +102,6 @@ class Run:
 
     def sci_dict(self) -> dict[str, Any] | None:
         """SCI inputs and the derived per-benchmark figures (``carbon.sci``; the figures are ignored on load)."""
-        from energybench.carbon.sci import run_sci  # derived like stats; imported only when writing
-
         report = run_sci(self)
         if report is None and not self.embodied:
             return None

@@ -1,7 +1,7 @@
 """The inputs of a run's Software Carbon Intensity: the hardware's embodied emissions and how it is shared.
 
 Only inputs are part of the record. The SCI figures themselves are derived from the rounds and these inputs
-(``energybench.carbon.sci``), written to the file for readers with ``jq`` and recomputed on load, like the
+(``energybench.record.sci_figures``), written to the file for readers with ``jq`` and recomputed on load, like the
 benchmarks' ``stats``, so a file can never disagree with what energybench computes from it.
 """
 

@@ -29,7 +29,8 @@ def verdict(vs: VsBaseline | None) -> str:
     if vs.outcome == "costs":
         return f"costs {units.percent(vs.change)} more"
     if vs.outcome == "untestable":
-        return f"cannot be tested: {vs.n} trial pair(s), {MIN_PAIRS} needed"
+        left_out = f" ({vs.excluded_trials} left out: saturated machine or partial)" if vs.excluded_trials else ""
+        return f"cannot be tested: {vs.n} trial pair(s){left_out}, {MIN_PAIRS} needed"
     return _OUTCOME[vs.outcome]
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 
-from energybench.layers import LayerRow, LayerTable
+from energybench.layer_compare import LayerRow, LayerTable
 from energybench.record import LayerProfile
 from energybench.render import units
 from energybench.render.plots import esc

@@ -17,6 +17,7 @@ from energybench.render import cells, units
 from energybench.render.comparison import change_with_ci, gate_message, method_line
 from energybench.render.headlines import tag
 from energybench.render.plots import Bar, StackRow, color, esc, hbar_chart, stacked_hbar
+from energybench.render.report_lines import machine_lines, notice_lines, regions_lines, wrap
 from energybench.render.tables import Column, fit_table, markdown_table, md_escape
 from energybench.report.model import Entry, Report
 
@@ -145,8 +146,6 @@ SINGLE = (Column(("test",)), Column(("energy", "[95% CI]"), right=True), Column(
 
 
 def render_pytest_terminal(report: Report, *, width: int, wide: bool = False) -> str:
-    from energybench.render.report_text import machine_lines, notice_lines, regions_lines, wrap
-
     out = machine_lines(report, width)
     cmp = report.comparison
     if cmp is not None and cmp.rows:

@@ -7,12 +7,11 @@ of pytest sessions is a comparison of the sessions instead (``render.report_pyte
 
 from __future__ import annotations
 
-import textwrap
-
 from energybench.render import cells, units
 from energybench.render.comparison import change_with_ci, gate_message
 from energybench.render.headlines import text_lines
 from energybench.render.printable import printable_output
+from energybench.render.report_lines import machine_lines, notice_lines, regions_lines, wrap
 from energybench.render.tables import Column, Row, fit_table, terminal_width
 from energybench.report.model import Entry, Report
 
@@ -25,12 +24,6 @@ COLUMNS = (
     Column(("source",)),
     Column(("rounds",), right=True, drop=1),
 )
-
-
-def wrap(line: str, width: int, indent: str = "", more: str = "    ") -> list[str]:
-    """``line`` wrapped to ``width``, later lines indented by ``more`` (names are never broken)."""
-    return textwrap.wrap(line, width, initial_indent=indent, subsequent_indent=indent + more,
-                         break_long_words=False, break_on_hyphens=False) or [indent]
 
 
 def _split(text: str) -> tuple[str, ...]:
@@ -49,33 +42,6 @@ def _row(e: Entry, baseline: str) -> list[tuple[str, ...]]:
             cells.entry_quality_parts(e), (e.source,), (str(e.rounds),)]
 
 
-def machine_lines(report: Report, width: int) -> list[str]:
-    out = []
-    for run in report.runs:
-        m = run.machine
-        gpus = ", ".join(str(g.get("name", "?")) for g in m.gpus) or "no GPU"
-        samplers = ", ".join(f"{s.get('name', '?')} ({s.get('source', '?')})" for s in m.samplers) or "none"
-        out += wrap(f"run {run.label}  {run.created}  {m.cpu_model or '?'}, {gpus}; samplers: {samplers}", width)
-    return out
-
-
-def regions_lines(report: Report, width: int) -> list[str]:
-    """CO2e of the report's joules on several grids; each factor's source as a numbered footnote."""
-    if not report.regions:
-        return []
-    sources = list(dict.fromkeys(r.source for r in report.regions))
-    rows: list[Row] = [[(r.name + (" (yours)" if r.is_user else ""),), (units.grams(r.co2e_g),),
-                        (units.intensity(r.intensity_g_per_kwh),), (str(r.year or ""),),
-                        (f"[{sources.index(r.source) + 1}]",)] for r in report.regions]
-    cols = (Column(("region",)), Column(("CO2e",), right=True), Column(("factor",), right=True), Column(("year",)),
-            Column(("source",)))
-    out = ["", *wrap(f"CO2e of {units.joules(report.region_joules)} ({report.region_note}):", width)]
-    out += fit_table(cols, rows, width, indent="  ").lines
-    for i, s in enumerate(sources):
-        out += wrap(f"[{i + 1}] {s}", width, "  ")
-    return out
-
-
 def comparison_lines(report: Report, width: int) -> list[str]:
     cmp = report.comparison
     if cmp is None or not cmp.rows:
@@ -86,13 +52,6 @@ def comparison_lines(report: Report, width: int) -> list[str]:
     out += fit_table(cols, rows, width, indent="  ").lines
     out += [line for r in cmp.rows for g in r.gates for line in wrap(gate_message(g), width, "  ")]
     return out
-
-
-def notice_lines(report: Report, width: int) -> list[str]:
-    if not report.notices:
-        return []
-    out = ["", f"warnings ({len(report.notices)}):"]
-    return out + [line for n in report.notices for line in wrap(f"! {n.where}: {n.text}", width, "  ")]
 
 
 @printable_output

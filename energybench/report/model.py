@@ -16,7 +16,7 @@ from energybench.compare import Comparison
 from energybench.devices import DeviceComparison, device_comparisons
 from energybench.errors import ConfigError, ResultsError
 from energybench.history import Trend, trends
-from energybench.layers import LayerTable, layer_table
+from energybench.layer_compare import LayerTable, layer_table
 from energybench.measurement import JOULES_PER_KWH
 from energybench.record import BASELINE, Benchmark, LayerProfile, Run
 from energybench.verdicts import BreakEven, VsBaseline, break_even, run_verdicts

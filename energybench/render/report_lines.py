@@ -1,0 +1,52 @@
+"""Blocks shared by every plain-text report (of compression runs and of pytest sessions): the machine, the
+CO2e on several grids, the warnings, and the wrapping they all use."""
+
+from __future__ import annotations
+
+import textwrap
+
+from energybench.render import units
+from energybench.render.tables import Column, Row, fit_table
+from energybench.report.model import Report
+
+__all__ = ["machine_lines", "notice_lines", "regions_lines", "wrap"]
+
+
+def wrap(line: str, width: int, indent: str = "", more: str = "    ") -> list[str]:
+    """``line`` wrapped to ``width``, later lines indented by ``more`` (names are never broken)."""
+    return textwrap.wrap(line, width, initial_indent=indent, subsequent_indent=indent + more,
+                         break_long_words=False, break_on_hyphens=False) or [indent]
+
+
+def machine_lines(report: Report, width: int) -> list[str]:
+    out = []
+    for run in report.runs:
+        m = run.machine
+        gpus = ", ".join(str(g.get("name", "?")) for g in m.gpus) or "no GPU"
+        samplers = ", ".join(f"{s.get('name', '?')} ({s.get('source', '?')})" for s in m.samplers) or "none"
+        out += wrap(f"run {run.label}  {run.created}  {m.cpu_model or '?'}, {gpus}; samplers: {samplers}", width)
+    return out
+
+
+def regions_lines(report: Report, width: int) -> list[str]:
+    """CO2e of the report's joules on several grids; each factor's source as a numbered footnote."""
+    if not report.regions:
+        return []
+    sources = list(dict.fromkeys(r.source for r in report.regions))
+    rows: list[Row] = [[(r.name + (" (yours)" if r.is_user else ""),), (units.grams(r.co2e_g),),
+                        (units.intensity(r.intensity_g_per_kwh),), (str(r.year or ""),),
+                        (f"[{sources.index(r.source) + 1}]",)] for r in report.regions]
+    cols = (Column(("region",)), Column(("CO2e",), right=True), Column(("factor",), right=True), Column(("year",)),
+            Column(("source",)))
+    out = ["", *wrap(f"CO2e of {units.joules(report.region_joules)} ({report.region_note}):", width)]
+    out += fit_table(cols, rows, width, indent="  ").lines
+    for i, s in enumerate(sources):
+        out += wrap(f"[{i + 1}] {s}", width, "  ")
+    return out
+
+
+def notice_lines(report: Report, width: int) -> list[str]:
+    if not report.notices:
+        return []
+    out = ["", f"warnings ({len(report.notices)}):"]
+    return out + [line for n in report.notices for line in wrap(f"! {n.where}: {n.text}", width, "  ")]

@@ -1,0 +1,179 @@
+"""The state of a run while it is measured: its settings, each benchmark's entry, the growing record and its
+one file, and the plumbing every phase shares (plugin calls, notes).
+
+Apart from ``energybench.runner`` (the order of a run) and ``energybench.run_trials`` (the windows) so that
+each stays small; nothing here measures.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, TextIO
+
+from energybench.distributed.launcher import is_nonzero_rank
+from energybench.errors import EnergybenchError, WriteError
+from energybench.options import TRIALS
+from energybench.record import Benchmark, Round, Run
+from energybench.render.printable import printable
+from energybench.subjects.api import Model, NotApplicable, PluginError, Subject, Workload
+
+__all__ = ["Entry", "RunConfig", "RunSaver", "RunState", "note_logger", "plugin_call"]
+
+
+@dataclass
+class RunConfig:
+    """Everything a run needs besides the suites; the CLI fills it from its flags."""
+
+    trials: int = TRIALS
+    warmup: int = 1
+    quick: bool = False
+    phase: str | None = None
+    subjects: Sequence[str] | None = None
+    region: str | None = None
+    carbon: dict[str, Any] | None = None  # Meter carbon keywords (region, intensity, intensity_csv, pue)
+    results_dir: str = "results"
+    name: str = "compression"
+    device: str = "cpu"  # one device or several, comma-separated: "cpu,cuda"
+    threads: int | None = None
+    seed: int = 0
+    idle_s: float = 3.0
+    cache_dir: str | None = None
+    samplers: Sequence[Any] | None = None
+    sampler_options: dict[str, Any] | None = None
+    save: bool = True
+    one_off_repeats: int = 3  # one-off costs (distillation, calibration) are measured this many times
+    progress: bool | None = None  # None: only when stderr is a terminal
+    stream: TextIO | None = None  # where notes and the progress bar go (stderr)
+    embodied: Sequence[Any] = ()  # record.Embodied per device, for the run's SCI (carbon.sci)
+    layers: bool = True  # the per-layer attribution pass after the trials
+
+
+@dataclass
+class Entry:
+    """One benchmark being measured: its model and workload, and the rounds so far."""
+
+    subject: Subject
+    model: Model
+    workload: Workload
+    bench: Benchmark
+    rounds: list[Round] = field(default_factory=list)
+    load: tuple[dict[str, float], tuple[str, ...]] = ({}, ())  # the machine's load around the last trial
+    repeats: int = 1  # workload runs per trial window at least (see energybench.calibration)
+    want_s: float = 0.0  # how long a trial window must last; 0: no minimum
+    last_runs: int = 1  # runs in the latest trial window
+    warmup_s: float | None = None  # seconds per warm-up run: the progress line's first guess of a trial's time
+    _snap: tuple[Benchmark, int, Benchmark] | None = None  # (bench it was made from, rounds, snapshot)
+
+    def snapshot(self) -> Benchmark:
+        """The benchmark with its rounds so far. The same object until a round (or its layers) is added, so
+        its derived statistics (bootstrap CIs) are computed once per new round, not once per save of every
+        benchmark: saving after each trial would otherwise grow with the square of the rounds."""
+        snap = self._snap
+        if snap is None or snap[0] is not self.bench or snap[1] != len(self.rounds):
+            snap = self._snap = (self.bench, len(self.rounds), replace(self.bench, rounds=tuple(self.rounds)))
+        return snap[2]
+
+    @property
+    def label(self) -> str:
+        where = f"@{self.bench.device}" if self.bench.device not in (None, "cpu") else ""
+        return f"{self.bench.name} [{self.bench.method}]{where}"
+
+
+@dataclass
+class RunState:
+    """The run as it grows; ``snapshot()`` is the typed record saved after every trial."""
+
+    run: Run
+    entries: list[Entry] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    subjects: dict[str, Any] = field(default_factory=dict)
+    stopped: list[Entry] = field(default_factory=list)  # cells that failed after measuring: rounds kept
+    unrun: list[Benchmark] = field(default_factory=list)  # cells that failed or did not apply before any round
+
+    def snapshot(self) -> Run:
+        benches = [e.snapshot() for e in [*self.entries, *self.stopped]]
+        return replace(self.run, benchmarks=(*benches, *self.unrun), notes=tuple(self.notes),
+                       subjects=dict(self.subjects))
+
+    def stop(self, e: Entry, status: str, reason: str, log: Callable[[str], None]) -> None:
+        """Take a cell out of the run with its status; the other cells go on (a finished round is kept)."""
+        then = "; the other cells go on" if status == "failed" else ""
+        log(f"{e.label}: {status.replace('-', ' ')}: {reason}{then}")
+        self.entries.remove(e)
+        e.bench = replace(e.bench, status=status, status_reason=reason)
+        if e.rounds:
+            self.stopped.append(e)
+        else:
+            self.unrun.append(e.bench)
+
+    @property
+    def rounds(self) -> int:
+        return sum(len(e.rounds) for e in [*self.entries, *self.stopped])
+
+
+def plugin_call(what: str, fn: Callable[[], Any]) -> Any:
+    """Run plugin code; anything but our own errors becomes one clear line naming the plugin."""
+    try:
+        return fn()
+    except (EnergybenchError, NotApplicable, KeyboardInterrupt):
+        raise
+    except Exception as exc:
+        text = str(exc).strip().splitlines()
+        raise PluginError(f"{what} raised {type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")) from exc
+
+
+def note_logger(stream: TextIO) -> Callable[[str], None]:
+    """Notes on ``stream``; under torchrun only rank 0 writes, so a job prints each line once."""
+    quiet = is_nonzero_rank()
+
+    def log(msg: str) -> None:
+        if not quiet:
+            stream.write(printable(f"energybench: {msg}\n"))  # notes carry plugins' text
+            stream.flush()
+
+    return log
+
+
+class RunSaver:
+    """First save claims ``NNNN_<name>.json``; later saves atomically rewrite that same file.
+
+    A save that fails (full disk, read-only directory) never stops the measuring: the figures stay in
+    memory, the first failure is logged once, every later save tries again, and ``error`` holds the last
+    failure (``None`` once a save succeeds again), so the caller can print the figures and say so.
+    """
+
+    def __init__(self, cfg: RunConfig, log: Callable[[str], None] = lambda _msg: None) -> None:
+        self.cfg = cfg
+        self.log = log
+        self.file: Any = None
+        self.error: WriteError | None = None
+        self.saved_rounds: int | None = None  # rounds in the file as last written
+
+    def save(self, state: RunState) -> Run:
+        run = state.snapshot()
+        if not self.cfg.save or is_nonzero_rank():
+            return run  # under torch.distributed every rank holds the aggregated figures; rank 0 writes
+        from energybench.storage import RunFile
+
+        try:
+            if self.file is None:
+                self.file, saved = RunFile.create(run, self.cfg.results_dir, self.cfg.name)
+                state.run = replace(state.run, name=saved.name, run_id=saved.run_id)
+            else:
+                saved = self.file.write(run)
+        except WriteError as exc:
+            if self.error is None:
+                self.log(f"warning: {exc}; measuring goes on and the figures will be printed")
+            self.error = exc
+            return replace(run, run_id=state.run.run_id, path=None)
+        self.error = None
+        self.saved_rounds = state.rounds
+        return saved
+
+    def kept(self) -> str:
+        """What the results directory holds of this run, for the message after a failed save."""
+        if self.saved_rounds is None:
+            return "nothing of this run was saved; the table above is every figure"
+        return (f"{self.file.path} still holds the run as last saved ({self.saved_rounds} round(s)); the table "
+                "above is every figure")

@@ -1,0 +1,223 @@
+"""The measured part of a run: warm-up and window sizing, the interleaved trials, and the per-layer pass.
+
+Each trial window is long enough for the slowest energy counter in use (``energybench.calibration``): a
+workload faster than that is repeated inside the window and the round records how often. Trials run
+A B C A B C ..., and the run is saved after each, so an interrupt keeps every finished trial.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from functools import partial
+from typing import Any, TextIO
+
+from energybench.calibration import MAX_ITERATIONS, calibrate, window_target_s
+from energybench.devices import synchronize
+from energybench.distributed.launcher import initialized_dist, is_nonzero_rank
+from energybench.errors import ConfigError, EnergybenchError
+from energybench.noise import Probe
+from energybench.record import Round
+from energybench.render.progress import Progress
+from energybench.run_state import Entry, RunConfig, RunSaver, RunState, plugin_call
+from energybench.subjects.api import NotApplicable, PluginError
+
+__all__ = ["LAYER_MAX_REPEATS", "LAYER_SAVE_EVERY_S", "LAYER_TARGET_S", "MIN_TRIAL_S", "TIMELINE_INTERVAL_S",
+           "layer_pass", "run_trials", "warm_up"]
+
+#: A trial window lasts at least this long (when its workload can be repeated), as the pytest fixture's rounds
+#: do (``fixture.DEFAULT_MIN_TIME_S``): a 10 ms window is mostly scheduling jitter, and noisy trials cost the
+#: paired test its power; the counters' own minimum (``calibration``) applies on top.
+MIN_TRIAL_S = 0.1
+
+# counters read this often inside a trial give reports a power-over-time curve; a read costs ~10-20 us
+# (benchmarks/bench_overhead.py)
+TIMELINE_INTERVAL_S = 0.1
+# the per-layer pass runs a short workload several times in its one profiled window (a single short run
+# splits noisily): enough runs for about this many seconds of work, at most LAYER_MAX_REPEATS
+LAYER_TARGET_S = 0.25
+LAYER_MAX_REPEATS = 5
+# The layer pass saves at most this often (rewriting a 1.6 MB run after each of 64 quick benchmarks took ~16 s);
+# an interrupt or error still saves what finished (run_suites' handler), so only a SIGKILL loses more
+LAYER_SAVE_EVERY_S = 10.0
+
+
+def warm_up(state: RunState, cfg: RunConfig, log: Callable[[str], None], want_s: float) -> None:
+    """Unmeasured runs, then how many runs each trial window needs to last ``want_s``; a cell whose plugin
+    raises here stops with its status, the others go on."""
+    for e in list(state.entries):
+        try:
+            last_s = None
+            for _ in range(cfg.warmup):
+                last_s = _timed_run(e, cfg)
+            e.warmup_s = last_s
+            e.repeats = _repeats(e, cfg, want_s, last_s, state.notes, log)
+            e.want_s = want_s if e.workload.can_repeat else 0.0
+        except NotApplicable as why:
+            state.notes.append(f"{e.label}: not applicable: {why}")
+            state.stop(e, "not-applicable", str(why), log)
+            continue
+        except PluginError as exc:
+            state.stop(e, "failed", str(exc), log)
+            continue
+        e.bench = replace(e.bench, extra={**e.bench.extra, "min_runs_per_trial": e.repeats, "window_target_s": want_s})
+
+
+def _timed_run(e: Entry, cfg: RunConfig) -> float:
+    """One unmeasured run after its setup; its duration (setup excluded)."""
+    import torch
+
+    if e.workload.setup is not None:
+        plugin_call(e.label, e.workload.setup)
+    torch.manual_seed(cfg.seed)
+    t0 = time.perf_counter()
+    plugin_call(e.label, e.workload.run)
+    synchronize(e.bench.device)
+    return time.perf_counter() - t0
+
+
+def _repeats(e: Entry, cfg: RunConfig, want_s: float, last_s: float | None, notes: list[str],
+             log: Callable[[str], None]) -> int:
+    """Runs per trial window so the window covers ``want_s`` (enough updates of the slowest counter).
+
+    Under torch.distributed every rank must decide alike (a workload may hold collectives): the warm-up
+    time is agreed first (the slowest rank's), and ``calibrate`` agrees on each of its own decisions."""
+    from energybench.distributed import agree  # no-op outside a process group; never imports torch
+
+    if last_s is not None:
+        last_s = agree(last_s)
+    if want_s <= 0 or (last_s is not None and last_s >= want_s):
+        return 1
+    if not e.workload.can_repeat:
+        note = (f"{e.label}: one run{f' ({last_s:.3g} s)' if last_s is not None else ''} may be shorter than "
+                f"the {want_s:.3g} s the slowest energy counter needs, and this workload cannot be repeated "
+                "inside a window: a device may be missing from its trials (they are then marked partial)")
+        log(note)
+        notes.append(note)
+        return 1
+    if e.workload.setup is not None:
+        plugin_call(e.label, e.workload.setup)
+
+    def once() -> None:
+        plugin_call(e.label, e.workload.run)
+        synchronize(e.bench.device)
+
+    repeats = calibrate(once, want_s, first_call_s=last_s)
+    if repeats > 1:
+        log(f"{e.label}: {repeats} runs per trial window (the slowest energy counter needs {want_s:.3g} s)")
+    return repeats
+
+
+def _run_once(e: Entry, cfg: RunConfig, meter: Any = None, trial: int = 0) -> Any:
+    """One trial: setup outside the window, then at least ``e.repeats`` runs inside it, and more while the
+    window is shorter than ``e.want_s`` (load can make the calibrated count too few). Under
+    torch.distributed the count alone decides, so every rank runs its collectives equally often.
+    Returns (items, measurement); ``e.last_runs`` is how many runs the window held."""
+    import torch
+
+    if e.workload.setup is not None:
+        plugin_call(e.label, e.workload.setup)
+    torch.manual_seed(cfg.seed + trial)
+    if meter is None:
+        return plugin_call(e.label, e.workload.run), None
+    synchronize(e.bench.device)
+    window = f"trial{trial}:{e.label}"
+    probe = Probe()
+    probe.start()
+    top_up = e.want_s if initialized_dist() is None else 0.0
+    items, runs = 0.0, 0
+    meter.begin(window)
+    t0 = time.perf_counter()
+    try:
+        while runs < e.repeats or time.perf_counter() - t0 < top_up:
+            items += float(plugin_call(e.label, e.workload.run) or 1)  # fractional: MiniLM counts 1k sentences
+            runs += 1
+        synchronize(e.bench.device)
+    finally:
+        result = meter.end(window)
+        e.last_runs = max(runs, 1)
+        e.load = probe.stop()
+    return items, result
+
+
+def _round(e: Entry, trial: int, items: Any, m: Any, idle_w: float | None) -> Round:
+    items = items or 1
+    state = e.workload.metadata.get("_state") or {}
+    return Round(
+        index=trial, energy_j=m.energy_j, duration_s=m.duration_s, items=float(items), co2e_g=m.co2e_g,
+        source=m.source, domains=m.energy_by_domain(), iterations=e.last_runs,
+        energy_above_idle_j=max(0.0, m.energy_j - idle_w * m.duration_s) if idle_w is not None else None,
+        timeline=tuple((round(t, 4), {k: round(w, 4) for k, w in watts.items()}) for t, watts in m.timeline),
+        warnings=tuple(m.warnings),
+        workload={k: v for k, v in state.items() if isinstance(v, int | float)},
+        load=e.load[0], flags=e.load[1], missing=m.missing_domains, lower_bound=m.lower_bound_domains,
+    )
+
+
+def run_trials(state: RunState, meter: Any, cfg: RunConfig, saver: RunSaver, stream: TextIO,
+            log: Callable[[str], None]) -> None:
+    progress = Progress([e.label for e in state.entries], cfg.trials, stream,
+                        False if is_nonzero_rank() else cfg.progress,  # under torchrun rank 0 alone prints
+                        expected={e.label: max(e.warmup_s * e.repeats, e.want_s)
+                                  for e in state.entries if e.warmup_s is not None})
+    idle_w = state.run.idle.power_w if state.run.idle else None
+    want_s = window_target_s(meter.samplers, MIN_TRIAL_S)
+    try:
+        for trial in range(cfg.trials):
+            for e in list(state.entries):  # interleaved: A B C A B C ...
+                try:
+                    items, m = _run_once(e, cfg, meter=meter, trial=trial)
+                except (PluginError, NotApplicable) as exc:  # this cell stops; its rounds and the other cells go on
+                    status = "not-applicable" if isinstance(exc, NotApplicable) else "failed"
+                    state.stop(e, status, f"{exc} (in trial {trial + 1} of {cfg.trials})", log)
+                    progress.drop(e.label)
+                    saver.save(state)
+                    continue
+                e.rounds.append(_round(e, trial, items, m, idle_w))
+                saver.save(state)
+                progress.step(e.label)
+                if e.workload.can_repeat and 0 < m.duration_s < want_s:
+                    # ran faster than calibrated (less load now): lengthen the next windows. The duration is
+                    # the aggregated window's under torch.distributed, so every rank decides alike.
+                    e.repeats = min(MAX_ITERATIONS, math.ceil(e.repeats * want_s / m.duration_s * 1.1))
+            progress.milestone(f"trial {trial + 1}/{cfg.trials} done")
+    finally:
+        progress.close()
+    if not state.entries and not state.stopped and not any(b.status == "failed" for b in state.unrun):
+        raise ConfigError("nothing to run: no benchmark was applicable (see the notes above)")
+
+
+def layer_pass(state: RunState, meter: Any, cfg: RunConfig, saver: RunSaver, log: Callable[[str], None]) -> None:
+    """One profiled run of every benchmark, after the trials, its window's energy split by layer. A failure
+    here costs that benchmark its per-layer figures (with a note), never the trials already saved."""
+    import torch
+
+    from energybench.layers import energy_by_layer
+
+    todo = [e for e in state.entries if e.workload.layers and e.rounds]
+    if todo:
+        log(f"attributing energy to layers: one profiled run of each of {len(todo)} benchmarks (not a trial)")
+    saved_at = time.monotonic()
+    for e in todo:
+        torch.manual_seed(cfg.seed)
+        # seconds per run: a trial window holds rounds[].iterations runs
+        per_run = [r.duration_s / max(r.iterations or 1, 1) for r in e.rounds if r.duration_s > 0]
+        typical = statistics.median(per_run) if per_run else 0.0
+        repeats = max(1, min(LAYER_MAX_REPEATS, math.ceil(LAYER_TARGET_S / typical))) if typical > 0 else 1
+        if not e.workload.can_repeat:
+            repeats = 1
+        try:
+            profile = energy_by_layer(e.model.module, partial(plugin_call, e.label, e.workload.run), meter=meter,
+                                      setup=e.workload.setup, device=e.bench.device, repeats=repeats)
+        except (EnergybenchError, NotApplicable, RuntimeError, ValueError) as exc:
+            note = f"{e.label}: no per-layer figures: {exc}"
+            log(note)
+            state.notes.append(note)
+            continue
+        e.bench = replace(e.bench, layers=profile)
+        if time.monotonic() - saved_at >= LAYER_SAVE_EVERY_S:
+            saver.save(state)
+            saved_at = time.monotonic()
