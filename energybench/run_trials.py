@@ -2,7 +2,8 @@
 
 Each trial window is long enough for the slowest energy counter in use (``energybench.calibration``): a
 workload faster than that is repeated inside the window and the round records how often. Trials run
-A B C A B C ..., and the run is saved after each, so an interrupt keeps every finished trial.
+A B C A B C ..., and the run file is rewritten after every trial and at most every ``SAVE_EVERY_S`` inside
+one; an interrupt, SIGTERM or error saves every finished window first.
 """
 
 from __future__ import annotations
@@ -25,13 +26,19 @@ from energybench.render.progress import Progress
 from energybench.run_state import Entry, RunConfig, RunSaver, RunState, plugin_call
 from energybench.subjects.api import NotApplicable, PluginError
 
-__all__ = ["LAYER_MAX_REPEATS", "LAYER_SAVE_EVERY_S", "LAYER_TARGET_S", "MIN_TRIAL_S", "TIMELINE_INTERVAL_S",
-           "layer_pass", "run_trials", "warm_up"]
+__all__ = ["LAYER_MAX_REPEATS", "LAYER_SAVE_EVERY_S", "LAYER_TARGET_S", "MIN_TRIAL_S", "SAVE_EVERY_S",
+           "TIMELINE_INTERVAL_S", "layer_pass", "run_trials", "warm_up"]
 
 #: A trial window lasts at least this long (when its workload can be repeated), as the pytest fixture's rounds
 #: do (``fixture.DEFAULT_MIN_TIME_S``): a 10 ms window is mostly scheduling jitter, and noisy trials cost the
 #: paired test its power; the counters' own minimum (``calibration``) applies on top.
 MIN_TRIAL_S = 0.1
+
+# Inside a trial the run file is rewritten at most this often, and after every trial. Rewriting it after each of
+# the quick suite's 780 windows cost ~30 s of a ~300 s run (a 1.6 MB file by the end). An interrupt, a
+# SIGTERM or an error saves every finished window first (run_suites' handler), so only a SIGKILL or a power
+# cut can lose windows, at most this many seconds of them.
+SAVE_EVERY_S = 2.0
 
 # counters read this often inside a trial give reports a power-over-time curve; a read costs ~10-20 us
 # (benchmarks/bench_overhead.py)
@@ -165,6 +172,7 @@ def run_trials(state: RunState, meter: Any, cfg: RunConfig, saver: RunSaver, str
                                   for e in state.entries if e.warmup_s is not None})
     idle_w = state.run.idle.power_w if state.run.idle else None
     want_s = window_target_s(meter.samplers, MIN_TRIAL_S)
+    saved_at = time.monotonic()
     try:
         for trial in range(cfg.trials):
             for e in list(state.entries):  # interleaved: A B C A B C ...
@@ -177,12 +185,16 @@ def run_trials(state: RunState, meter: Any, cfg: RunConfig, saver: RunSaver, str
                     saver.save(state)
                     continue
                 e.rounds.append(_round(e, trial, items, m, idle_w))
-                saver.save(state)
+                if time.monotonic() - saved_at >= SAVE_EVERY_S:
+                    saver.save(state)
+                    saved_at = time.monotonic()
                 progress.step(e.label)
                 if e.workload.can_repeat and 0 < m.duration_s < want_s:
                     # ran faster than calibrated (less load now): lengthen the next windows. The duration is
                     # the aggregated window's under torch.distributed, so every rank decides alike.
                     e.repeats = min(MAX_ITERATIONS, math.ceil(e.repeats * want_s / m.duration_s * 1.1))
+            saver.save(state)  # every finished trial is on disk
+            saved_at = time.monotonic()
             progress.milestone(f"trial {trial + 1}/{cfg.trials} done")
     finally:
         progress.close()

@@ -115,6 +115,56 @@ def test_interleaved_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
     assert order[:4] == ["baseline", "baseline", "bf16", "bf16"]
 
 
+def test_the_run_file_is_rewritten_after_every_trial_not_after_every_window(tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rewriting a large run after each window cost ~30 s of the quick suite: inside a trial it is rewritten at
+    most every SAVE_EVERY_S, always at a trial's end, and an interrupt still saves every finished window."""
+    import energybench.run_state as run_state
+    import energybench.run_trials as run_trials
+
+    saved_rounds: list[int] = []
+    real_save = run_state.RunSaver.save
+
+    def counting_save(self, state):  # type: ignore[no-untyped-def]
+        saved_rounds.append(state.rounds)
+        return real_save(self, state)
+
+    monkeypatch.setattr(run_state.RunSaver, "save", counting_save)
+
+    def run(trials: int, **cfg_kw: object) -> Run:
+        saved_rounds.clear()
+        cfg = RunConfig(trials=trials, quick=True, phase="inference", results_dir=str(tmp_path / "res"), idle_s=0,
+                        cache_dir=str(tmp_path / "c"), threads=1, layers=False, stream=io.StringIO(), **cfg_kw)
+        return run_suites([Suite("lm", methods=["bf16"], options={"lm": {**TINY}})], cfg)
+
+    monkeypatch.setattr(run_trials, "SAVE_EVERY_S", 1e9)
+    run(3)
+    # 4 windows per trial (2 workloads x baseline, bf16): one save before the trials, one per trial, the final one
+    assert saved_rounds == [0, 4, 8, 12, 12]
+    monkeypatch.setattr(run_trials, "SAVE_EVERY_S", 0.0)
+    run(2)
+    assert saved_rounds == [0, 1, 2, 3, 4, 4, 5, 6, 7, 8, 8, 8]  # every window, as before
+
+    # an interrupt in the middle of a trial still saves every finished window
+    monkeypatch.setattr(run_trials, "SAVE_EVERY_S", 1e9)
+    real_once = run_trials._run_once
+    calls = {"n": 0}
+
+    def interrupted(e, cfg, meter=None, trial=0):  # type: ignore[no-untyped-def]
+        if meter is not None:
+            calls["n"] += 1
+            if calls["n"] == 7:
+                raise KeyboardInterrupt
+        return real_once(e, cfg, meter=meter, trial=trial)
+
+    monkeypatch.setattr(run_trials, "_run_once", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        run(3)
+    assert saved_rounds[-1] == 6  # trial 1's four windows and two of trial 2's
+    newest = max((tmp_path / "res").glob("*.json"))
+    assert sum(len(b.rounds) for b in storage.load_run(newest).benchmarks) == 6
+
+
 def test_select_and_load(tmp_path: Path) -> None:
     suites = load_suites(write_suite(tmp_path / "b", ["bf16", "int8-dynamic"]))
     assert [s.subject for s in suites] == ["lm", "toy"]  # bench_other.py (no SUITES) was not executed
