@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -117,15 +117,7 @@ def load_results(path_or_dir: str | os.PathLike[str] | Iterable[str | os.PathLik
     baseline's method is ``baseline``), so ``groupby(["benchmark", "method"])`` keeps every row. Raises
     ``ResultsError`` on a missing/corrupt file or an unknown schema version.
     """
-    import pandas as pd
-
-    rows: list[dict[str, Any]] = []
-    for f in _files(path_or_dir):
-        rows.extend(run_rows(load_run(f)))
-    df = pd.DataFrame(rows)
-    for col in COLUMNS:
-        if col not in df.columns:
-            df[col] = pd.Series(dtype=object)
+    df = _frame(path_or_dir, run_rows, COLUMNS)
     params = sorted(c for c in df.columns if c.startswith(PARAM_PREFIX))
     domains = sorted(c for c in df.columns if c.startswith(DOMAIN_PREFIX))
     return df[[*COLUMNS, *params, *domains]]
@@ -180,13 +172,19 @@ def load_layers(path_or_dir: str | os.PathLike[str] | Iterable[str | os.PathLike
     layer per benchmark, ``LAYER_COLUMNS``. ``groupby(["run", "benchmark", "method"])["energy_j"].sum()``
     gives back each profiled window's total. Accepts what ``load_results`` accepts; runs without per-layer
     figures add no rows."""
+    return _frame(path_or_dir, layer_rows, LAYER_COLUMNS)[list(LAYER_COLUMNS)]
+
+
+def _frame(path_or_dir: str | os.PathLike[str] | Iterable[str | os.PathLike[str]],
+           rows_of: Callable[[Run], list[dict[str, Any]]], columns: Iterable[str]) -> pd.DataFrame:
+    """The rows of every run file as one DataFrame holding every documented column, even with no rows."""
     import pandas as pd
 
     rows: list[dict[str, Any]] = []
     for f in _files(path_or_dir):
-        rows.extend(layer_rows(load_run(f)))
+        rows.extend(rows_of(load_run(f)))
     df = pd.DataFrame(rows)
-    for col in LAYER_COLUMNS:
+    for col in columns:
         if col not in df.columns:
             df[col] = pd.Series(dtype=object)
-    return df[list(LAYER_COLUMNS)]
+    return df

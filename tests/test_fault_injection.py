@@ -498,3 +498,18 @@ def test_not_applicable_during_the_trials_is_a_note_not_a_traceback(plugin, tmp_
     assert cells["fault/work"].ok and len(cells["fault/work"].rounds) == 2
     assert cells["fault/needs-hw"].status == "not-applicable" and not cells["fault/needs-hw"].rounds
     assert "not applicable" in proc.stdout and proc.stdout.count("this workload needs hardware") == 1
+
+
+def test_the_cnn_baseline_survives_an_unwritable_model_cache_too(tmp_path):
+    """Both subjects that train a baseline write it through one helper (subjects.cache)."""
+    from energybench.subjects.api import Context
+    from energybench.subjects.cnn import CNNSubject
+
+    (tmp_path / "a-file").write_text("x")
+    notes: list[str] = []
+    ctx = Context(quick=True, cache_dir=str(tmp_path / "a-file" / "cache"), log=notes.append,
+                  options={"cnn": {"epochs": 1}})
+    subject = CNNSubject()
+    model = subject.baseline(ctx)
+    assert model.module is not None and subject.metadata()["baseline"]["cached"] is False
+    assert any("could not cache the trained baseline" in n and "Not a directory" in n for n in notes), notes

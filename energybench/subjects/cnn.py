@@ -15,16 +15,13 @@ with a note.
 from __future__ import annotations
 
 import hashlib
-import json
-import os
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, replace
-from pathlib import Path
 from typing import Any
 
 from energybench.errors import ConfigError
 from energybench.subjects.api import Context, Distillable, Model, NotApplicable, Quality, Subject, Workload
-from energybench.subjects.lm import default_cache_dir
+from energybench.subjects.cache import baseline_cache, save_baseline
 
 EXTRA_HINT = "install the extra: pip install 'energybench[cnn]' (scikit-learn ships the data; nothing is downloaded)"
 CLASSES = 10
@@ -203,10 +200,7 @@ class CNNSubject(Subject):
         self.device = ctx.device
         data = self.data = load_data(ctx.device)
         steps = cfg.epochs * (len(data.train_y) // cfg.batch)
-        key_src = json.dumps({"data": data.sha256, "config": asdict(cfg), "seed": ctx.seed,
-                              "torch": torch.__version__.split("+")[0]}, sort_keys=True)
-        key = hashlib.sha256(key_src.encode()).hexdigest()[:16]
-        cache = Path(ctx.cache_dir or default_cache_dir()) / f"cnn-{key}.pt"
+        cache = baseline_cache("cnn", {"data": data.sha256}, cfg, ctx)
         torch.manual_seed(ctx.seed)
         module = build_model(cfg).to(ctx.device)
         if cache.exists():
@@ -217,10 +211,7 @@ class CNNSubject(Subject):
         else:
             ctx.log(f"cnn: training the baseline ({steps} steps; cached afterwards in {cache.parent})")
             train(module, batches(data.train_x, data.train_y, cfg.batch, ctx.seed), steps, cfg.lr)
-            cache.parent.mkdir(parents=True, exist_ok=True)
-            tmp = cache.with_suffix(f".tmp{os.getpid()}")
-            torch.save({"model": module.state_dict()}, tmp)
-            os.replace(tmp, cache)
+            save_baseline(cache, {"model": module.state_dict()}, ctx, "cnn")
             cached = False
         module.eval()
         self._baseline_info = {"cache": str(cache), "cached": cached, "train_steps": steps,

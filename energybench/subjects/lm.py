@@ -12,11 +12,8 @@ Tokens are bytes (vocabulary 256): no tokenizer to ship or train.
 from __future__ import annotations
 
 import ast
-import contextlib
 import hashlib
-import json
 import math
-import os
 import sys
 import sysconfig
 from collections.abc import Iterator
@@ -34,6 +31,7 @@ from energybench.subjects.api import (
     Subject,
     Workload,
 )
+from energybench.subjects.cache import baseline_cache, save_baseline
 
 VOCAB = 256
 
@@ -261,13 +259,7 @@ class LMSubject(Subject):
         self.device = ctx.device
         self._load_corpus(cfg, ctx)
         assert self.corpus is not None
-        key_src = json.dumps(
-            {"corpus": self.corpus.sha256, "config": asdict(cfg), "seed": ctx.seed,
-             "torch": torch.__version__.split("+")[0]},
-            sort_keys=True,
-        )
-        key = hashlib.sha256(key_src.encode()).hexdigest()[:16]
-        cache = Path(ctx.cache_dir or default_cache_dir()) / f"lm-{key}.pt"
+        cache = baseline_cache("lm", {"corpus": self.corpus.sha256}, cfg, ctx)
         torch.manual_seed(ctx.seed)
         module = build_model(cfg).to(ctx.device)
         if cache.exists():
@@ -283,16 +275,7 @@ class LMSubject(Subject):
             loss = val_loss(module, self._val_tokens, cfg, ctx.device)
             self._baseline_info = {"cache": str(cache), "cached": False, "train_steps": cfg.train_steps,
                                    "val_loss": loss}
-            tmp = cache.with_suffix(f".tmp{os.getpid()}")
-            try:
-                cache.parent.mkdir(parents=True, exist_ok=True)
-                torch.save({"model": module.state_dict(), "val_loss": loss}, tmp)
-                os.replace(tmp, cache)
-            except OSError as exc:  # a full or read-only cache must not cost the baseline just trained
-                with contextlib.suppress(OSError):
-                    tmp.unlink(missing_ok=True)
-                ctx.log(f"lm: could not cache the trained baseline in {cache.parent}: {exc.strerror or exc}; the "
-                        "run goes on (the baseline will be trained again next time; --cache-dir DIR to change)")
+            save_baseline(cache, {"model": module.state_dict(), "val_loss": loss}, ctx, "lm")
         module.eval()
         return Model(module)
 
@@ -490,10 +473,3 @@ class _LMDistill(Distillable):
 
     def targets(self, batch: Any) -> Any:
         return batch[1].reshape(-1)
-
-
-def default_cache_dir() -> str:
-    """``$ENERGYBENCH_CACHE`` or ``~/.cache/energybench``: trained baselines keyed by corpus hash + config."""
-    return os.environ.get("ENERGYBENCH_CACHE") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "energybench"
-    )
