@@ -181,6 +181,14 @@ def test_minilm_methods_keep_or_lose_quality_honestly() -> None:
     assert pruned.params["heads_removed"] == 6 * 6
     assert pruned.module.encoder.layer[0].attention.self.query.out_features == 192
     assert subject.workloads(pruned, ctx)[0].run() == pytest.approx(0.024)  # items are thousands of sentences
+    # a measured run may encode a prefix of the quality set (quick: 64 of 128); quality still uses all of it
+    ctx_timed = Context(quick=True, options={"minilm": {"sentences": 24, "batch_size": 8, "timed_sentences": 10}})
+    small = MiniLMSubject()
+    small_base = small.baseline(ctx_timed)
+    workload = small.workloads(small_base, ctx_timed)[0]
+    assert workload.run() == pytest.approx(0.010) and workload.metadata["quality_sentences"] == 24
+    assert small.embed(small_base.module).shape[0] == 24
+    assert small.embed(small_base.module, small.timed_batches).shape[0] == 10
     assert model_size(pruned.module)["params"] < model_size(base.module)["params"]
 
 
