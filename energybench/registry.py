@@ -61,3 +61,16 @@ def load_registry(builtins: Mapping[str, str], group: str, check: Callable[[Any]
             continue
         found[name] = Entry(name, origin, obj)
     return found
+
+
+def lookup(registry: Mapping[str, Entry], name: str, kind: str, lister: str) -> Any:
+    """The loaded object registered as ``name``; a ``ConfigError`` naming the known ones (and ``lister``, the
+    command that lists them) for an unknown name, or saying why a plugin that failed to load cannot be used."""
+    from energybench.errors import ConfigError
+
+    entry = registry.get(name)
+    if entry is None:
+        raise ConfigError(f"unknown {kind} {name!r} (known: {', '.join(sorted(registry))}); `{lister}` lists them")
+    if entry.error:
+        raise ConfigError(f"{kind} {name!r} cannot be used: {entry.error}")
+    return entry.obj

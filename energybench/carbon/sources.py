@@ -20,7 +20,7 @@ from abc import ABC, abstractmethod
 from energybench.carbon.providers import FixedIntensity, IntensityProvider
 from energybench.carbon.regions import lookup_region
 from energybench.errors import ConfigError
-from energybench.registry import Entry, load_registry
+from energybench.registry import Entry, load_registry, lookup
 
 ENTRY_POINT_GROUP = "energybench.intensity_providers"
 
@@ -78,12 +78,5 @@ def sources() -> dict[str, Entry]:
 
 
 def get_source(name: str) -> IntensitySource:
-    registry = sources()
-    entry = registry.get(name)
-    if entry is None:
-        raise ConfigError(f"unknown intensity provider {name!r} (known: {', '.join(sorted(registry))}); "
-                          "`energybench carbon --providers` lists them")
-    if entry.error:
-        raise ConfigError(f"intensity provider {name!r} cannot be used: {entry.error}")
-    source: IntensitySource = entry.obj
+    source: IntensitySource = lookup(sources(), name, "intensity provider", "energybench carbon --providers")
     return source

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from energybench.errors import ConfigError
 from energybench.record import Run
-from energybench.registry import Entry, load_registry
+from energybench.registry import Entry, load_registry, lookup
 
 ENTRY_POINT_GROUP = "energybench.exporters"
 
@@ -71,14 +71,7 @@ def exporters() -> dict[str, Entry]:
 
 
 def get_exporter(name: str) -> Exporter:
-    registry = exporters()
-    entry = registry.get(name)
-    if entry is None:
-        raise ConfigError(f"unknown exporter {name!r} (known: {', '.join(sorted(registry))}); "
-                          "`energybench export --list` lists them")
-    if entry.error:
-        raise ConfigError(f"exporter {name!r} cannot be used: {entry.error}")
-    exporter: Exporter = entry.obj
+    exporter: Exporter = lookup(exporters(), name, "exporter", "energybench export --list")
     reason = exporter.unavailable_reason()
     if reason:
         raise ConfigError(f"exporter {name!r} is unavailable: {reason}")

@@ -14,15 +14,14 @@ answering three questions, and a method that a family cannot support says so by 
 from __future__ import annotations
 
 import copy
-import importlib
 import io
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from importlib.metadata import entry_points
 from typing import Any
 
 from energybench.errors import ConfigError, EnergybenchError
+from energybench.registry import Entry, load_registry
 
 SUBJECTS_GROUP = "energybench.subjects"
 METHODS_GROUP = "energybench.methods"
@@ -337,63 +336,15 @@ BUILTIN_METHODS = {
 }
 
 
-@dataclass
-class Entry:
-    """A registry row: where a plugin comes from and, when it could not load, why."""
-
-    name: str
-    origin: str  # "builtin" or the entry point's value
-    obj: Any = None
-    error: str | None = None
-
-
-def _instantiate(obj: Any) -> Any:
-    """Entry points may name an instance, a class or a zero-argument factory."""
-    if isinstance(obj, Subject | CompressionMethod):
-        return obj
-    return obj() if callable(obj) else obj
-
-
-def _load_spec(spec: str) -> Any:
-    module_name, _, attr = spec.partition(":")
-    return getattr(importlib.import_module(module_name), attr)
-
-
-def _registry(builtins: dict[str, str], group: str, base: type) -> dict[str, Entry]:
-    found: dict[str, Entry] = {}
-    for name, spec in builtins.items():
-        try:
-            found[name] = Entry(name, "builtin", _instantiate(_load_spec(spec)))
-        except ImportError as exc:
-            found[name] = Entry(name, "builtin", error=f"cannot import {spec}: {exc}")
-    for ep in entry_points(group=group):
-        try:
-            obj = _instantiate(ep.load())
-        except Exception as exc:  # a third-party plugin must not break the others
-            found[ep.name] = Entry(ep.name, ep.value, error=f"plugin {ep.value} failed to load: {_one_line(exc)}")
-            continue
-        if not isinstance(obj, base):
-            found[ep.name] = Entry(
-                ep.name, ep.value, error=f"plugin {ep.value} is not a {base.__name__} (got {type(obj).__name__})"
-            )
-            continue
-        found[ep.name] = Entry(ep.name, ep.value, obj)
-    return found
-
-
 def subjects() -> dict[str, Entry]:
     """Every known subject family: built-ins, then entry-point plugins (which may override by name)."""
-    return _registry(BUILTIN_SUBJECTS, SUBJECTS_GROUP, Subject)
+    return load_registry(BUILTIN_SUBJECTS, SUBJECTS_GROUP, lambda o: isinstance(o, Subject), "a Subject")
 
 
 def methods() -> dict[str, Entry]:
     """Every known compression method, keyed by spec prefix."""
-    return _registry(BUILTIN_METHODS, METHODS_GROUP, CompressionMethod)
-
-
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")
+    return load_registry(BUILTIN_METHODS, METHODS_GROUP, lambda o: isinstance(o, CompressionMethod),
+                         "a CompressionMethod")
 
 
 def get_subject(name: str, registry: dict[str, Entry] | None = None) -> Subject:
