@@ -15,7 +15,7 @@ from typing import Any
 
 from energybench.errors import ConfigError
 from energybench.options import SCI_OPTIONS, add_to_argparse, from_namespace
-from energybench.render.tables import wrap
+from energybench.render.plugins import plugin_lines
 
 DEFAULT_REGIONS = "FRA,DEU,USA,CHN,IND"
 
@@ -53,12 +53,7 @@ def _providers(as_json: bool) -> int:
     if as_json:
         print(json.dumps(rows, indent=2))
         return 0
-    width = max(len(r["name"]) for r in rows)
-    for r in rows:
-        origin = "" if r["origin"] == "builtin" else f"  [plugin {r['origin']}]"
-        detail = (f"{r['description']} [{'/'.join(r['factor_kinds'])}]" if r["available"]
-                  else f"unavailable: {r['reason']}")
-        print("\n".join(wrap(f"  {r['name'].ljust(width)}  {detail}{origin}", hang=width + 2)))
+    print("\n".join(plugin_lines(rows, lambda r: f"{r['description']} [{'/'.join(r['factor_kinds'])}]")))
     return 0
 
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from energybench.errors import ConfigError
 from energybench.options import add_to_argparse, from_namespace
+from energybench.render.plugins import plugin_lines
 
 
 def register(subparsers: Any) -> None:
@@ -39,11 +40,7 @@ def _list(as_json: bool) -> int:
     if as_json:
         print(json.dumps(rows, indent=2))
         return 0
-    width = max(len(r["name"]) for r in rows)
-    for r in rows:
-        origin = "" if r["origin"] == "builtin" else f"  [plugin {r['origin']}]"
-        detail = r["description"] if r["available"] else f"unavailable: {r['reason']}"
-        print(f"  {r['name'].ljust(width)}  {detail}{origin}")
+    print("\n".join(plugin_lines(rows)))
     return 0
 
 

@@ -7,7 +7,7 @@ import argparse
 import json
 from typing import Any
 
-from energybench.render.tables import wrap
+from energybench.render.plugins import plugin_lines
 
 
 def register(subparsers: Any) -> None:
@@ -47,14 +47,6 @@ def run(args: argparse.Namespace) -> int:
         return 0
     for section in ("subjects", "methods"):
         print(f"{section}:")
-        width = max((len(r["name"]) for r in data[section]), default=4)
-        for r in data[section]:
-            origin = "" if r["origin"] == "builtin" else f"  [plugin {r['origin']}]"
-            if r["available"]:
-                detail = r["description"]
-                if section == "methods" and r.get("example"):
-                    detail += f"  (e.g. {r['example']})"
-            else:
-                detail = f"unavailable: {r['reason']}"
-            print("\n".join(wrap(f"  {r['name'].ljust(width)}  {detail}{origin}", hang=width + 2)))
+        print("\n".join(plugin_lines(data[section], lambda r: r["description"] + (
+            f"  (e.g. {r['example']})" if r.get("example") else ""))))
     return 0

@@ -3,9 +3,7 @@ CO2e on several grids, the warnings, and the wrapping they all use."""
 
 from __future__ import annotations
 
-import textwrap
-
-from energybench.render import units
+from energybench.render import tables, units
 from energybench.render.tables import Column, Row, fit_table
 from energybench.report.model import Report
 
@@ -13,9 +11,9 @@ __all__ = ["machine_lines", "notice_lines", "regions_lines", "wrap"]
 
 
 def wrap(line: str, width: int, indent: str = "", more: str = "    ") -> list[str]:
-    """``line`` wrapped to ``width``, later lines indented by ``more`` (names are never broken)."""
-    return textwrap.wrap(line, width, initial_indent=indent, subsequent_indent=indent + more,
-                         break_long_words=False, break_on_hyphens=False) or [indent]
+    """``line`` indented by ``indent`` and wrapped to ``width``, later lines ``more`` further in: the reports'
+    spelling of ``tables.wrap`` (names are never broken)."""
+    return tables.wrap(indent + line.lstrip(" "), width, hang=len(more))
 
 
 def machine_lines(report: Report, width: int) -> list[str]:
