@@ -123,6 +123,18 @@ class Model:
     dtype: str = "float32"
     one_off_work: Callable[[], Any] | None = None
 
+    def training_copy(self, lr: float) -> tuple[Any, Any]:
+        """A copy of the module in train mode and an AdamW optimiser over it, for a training workload's setup:
+        training steps must not change the model the other workloads measure. ``NotApplicable`` when the
+        method left no backward pass (int8 kernels), which makes that cell "not applicable", not "failed"."""
+        import torch
+
+        if not self.trainable:
+            raise NotApplicable(f"{self.method}: the model has no backward pass (inference-only kernels)")
+        module = copy.deepcopy(self.module)
+        module.train()
+        return module, torch.optim.AdamW(module.parameters(), lr=lr)
+
 
 @dataclass
 class Context:

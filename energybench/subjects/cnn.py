@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from energybench.errors import ConfigError
-from energybench.subjects.api import Context, Distillable, Model, NotApplicable, Quality, Subject, Workload
+from energybench.subjects.api import Context, Distillable, Model, Quality, Subject, Workload
 from energybench.subjects.cache import baseline_cache, save_baseline
 
 EXTRA_HINT = "install the extra: pip install 'energybench[cnn]' (scikit-learn ships the data; nothing is downloaded)"
@@ -233,7 +233,6 @@ class CNNSubject(Subject):
 
     # -- workloads ------------------------------------------------------------------------------------------
     def workloads(self, model: Model, ctx: Context) -> list[Workload]:
-        import copy
 
         import torch
         import torch.nn.functional as F
@@ -250,12 +249,7 @@ class CNNSubject(Subject):
             return cfg.infer_repeats * len(data.test_y)
 
         def setup_train() -> None:
-            if not model.trainable:
-                raise NotApplicable(f"{model.method}: the model has no backward pass (inference-only kernels)")
-            m = copy.deepcopy(model.module)
-            m.train()
-            state["module"] = m
-            state["opt"] = torch.optim.AdamW(m.parameters(), lr=cfg.lr * 0.1)
+            state["module"], state["opt"] = model.training_copy(cfg.lr * 0.1)
             state["batches"] = batches(data.train_x, data.train_y, cfg.batch, ctx.seed + 7)
 
         def train_steps() -> int:

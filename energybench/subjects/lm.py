@@ -330,20 +330,13 @@ class LMSubject(Subject):
         return work
 
     def _train_step_workload(self, model: Model, ctx: Context) -> Workload:
-        import copy
 
-        import torch
 
         cfg = self._cfg()
         state: dict[str, Any] = {}
 
         def setup() -> None:
-            if not model.trainable:
-                raise NotApplicable(f"{model.method}: the model has no backward pass (inference-only kernels)")
-            m = copy.deepcopy(model.module)
-            m.train()
-            state["module"] = m
-            state["opt"] = torch.optim.AdamW(m.parameters(), lr=cfg.lr * 0.1)
+            state["module"], state["opt"] = model.training_copy(cfg.lr * 0.1)
             state["batches"] = Batches(self._train_tokens, cfg.context, cfg.batch, ctx.seed + 7, ctx.device)
 
         def run() -> int:
