@@ -37,6 +37,12 @@ ENV_SIDE = "ENERGYBENCH_AB_SIDE"
 ENV_SESSION = "ENERGYBENCH_AB_SESSION"
 ENV_REF = "ENERGYBENCH_AB_REF"
 SIDES = ("base", "new")
+#: Rounds per side of an A/B session unless the user says otherwise (``--rounds``; the ``energy`` fixture's
+#: rounds in a pytest session). Twice a lone run's 10: with 10 pairs a gate at alpha 0.01 needs every pair to
+#: agree, and one disturbed pair (a window of 0.1 s that a neighbour's burst hit on one side) hides a +10%
+#: change; 20 pairs keep a +10% change caught and a +5% one at its threshold caught too
+#: (``benchmarks/bench_gate_accuracy.py``; docs/performance.md, "Gates").
+AB_ROUNDS = 20
 #: A side that does not hand the turn back within this many seconds is taken to have hung.
 TURN_TIMEOUT_S = 3600.0
 

@@ -15,10 +15,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from energybench.between_runs import of_run
 from energybench.errors import ConfigError
 from energybench.record import Benchmark, Run
 from energybench.run_devices import parse_device
-from energybench.verdicts import VsBaseline, judge_pairs
+from energybench.verdicts import VsBaseline, judge_pairs, min_change_of
 
 
 @dataclass(frozen=True)
@@ -134,7 +135,7 @@ def device_comparisons(run: Run, reference: str | None = None) -> list[DeviceCom
         ref_name = str(reference if reference in devices else "cpu" if "cpu" in devices else devices[0])
         ref = next(b for b in benches if b.device == ref_name)
         found += [(name, method, ref_name, ref, b) for b in benches if b is not ref]
-    verdicts = judge_pairs([(ref, b) for *_, ref, b in found])
+    verdicts = judge_pairs([(ref, b) for *_, ref, b in found], between=of_run(run), min_change=min_change_of(run))
     return [DeviceComparison(name, method, ref_name, str(b.device), ref, b, vs)
             for (name, method, ref_name, ref, b), vs in zip(found, verdicts, strict=True)]
 

@@ -215,6 +215,27 @@ def quality_budget(text: Any) -> float:
     return value / 100
 
 
+def percentage(text: Any) -> float:
+    """A percentage as a fraction: ``5%`` or ``5`` is 0.05; 0 and up, below 100%."""
+    try:
+        value = _number(str(text).strip().removesuffix("%").strip(), "percentage")
+    except ValueError:
+        value = -1.0
+    if not 0 <= value < 100:
+        raise ValueError(f"must be a percentage from 0 to below 100 (e.g. 5%), got {_short(text)}")
+    return value / 100
+
+
+def spread_or_auto(text: Any) -> float | None:
+    """``auto`` (None: from saved runs of this machine, else the default) or a percentage."""
+    if str(text).strip().lower() == "auto":
+        return None
+    try:
+        return percentage(text)
+    except ValueError:
+        raise ValueError(f"must be 'auto' or a percentage (e.g. 2%), got {_short(text)}") from None
+
+
 def boolean(text: Any) -> bool:
     if isinstance(text, bool):
         return text

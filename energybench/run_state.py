@@ -47,6 +47,8 @@ class RunConfig:
     stream: TextIO | None = None  # where notes and the progress bar go (stderr)
     embodied: Sequence[Any] = ()  # record.Embodied per device, for the run's SCI (carbon.sci)
     layers: bool = True  # the per-layer attribution pass after the trials
+    min_change: float = 0.05  # the smallest change a verdict claims (verdicts.MIN_CHANGE)
+    between_run_sd: float | None = None  # between-run spread of the verdicts; None: saved runs, else the default
 
 
 @dataclass

@@ -35,6 +35,7 @@ from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
+from energybench.between_runs import DEFAULT_SD, BetweenRuns, from_saved
 from energybench.calibration import window_target_s
 from energybench.devices import DevicePlan, plan_devices, torch_device
 from energybench.distributed.launcher import launcher_environment
@@ -135,7 +136,9 @@ def run_suites(suites: list[Suite], cfg: RunConfig) -> Run:
     except ConfigError:
         meter.close()
         raise
-    state = RunState(replace(_new_run(meter, settings, cfg.name, record), embodied=tuple(cfg.embodied)))
+    run = _new_run(meter, settings, cfg.name, record)
+    state = RunState(replace(run, embodied=tuple(cfg.embodied), environment={
+        **run.environment, "min_change": cfg.min_change, "between_runs": _between_runs(cfg, run).to_dict()}))
     for note in devices.notes():
         log(note)
         state.notes.append(note)
@@ -198,6 +201,13 @@ def _resolve(suites: list[Suite]) -> list[tuple[Subject, Suite, list[tuple[str, 
             resolved.append((spec, method, params))
         plan.append((subject, suite, resolved))
     return plan
+
+
+def _between_runs(cfg: RunConfig, run: Run) -> BetweenRuns:
+    """The between-run spread this run's verdicts include: as given, else from saved runs on this machine."""
+    if cfg.between_run_sd is not None:
+        return BetweenRuns(cfg.between_run_sd, "option")
+    return from_saved(cfg.name, cfg.results_dir, run.machine) if cfg.save else BetweenRuns(DEFAULT_SD, "default")
 
 
 def _new_run(meter: Any, settings: dict[str, Any], name: str, devices: dict[str, Any]) -> Run:

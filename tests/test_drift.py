@@ -98,6 +98,20 @@ def test_ab_session_of_the_same_code_passes(repo: Path) -> None:
     assert "energy gates passed" in res.stdout
 
 
+def test_each_side_of_an_ab_session_measures_ab_rounds_by_default(repo: Path) -> None:
+    """Pairs are what an A/B gate tests: without a rounds= of its own, the fixture takes AB_ROUNDS (20), not a
+    lone run's 10."""
+    from energybench.ab import AB_ROUNDS
+
+    (repo / "test_ab.py").write_text("from work import WORK\nimport time\n\n"
+                                     "def test_work(energy):\n    energy(time.sleep, WORK)\n")
+    _git("commit", "-q", "-am", "calibrated rounds", cwd=repo)  # both sides run this test
+    res = _ab(repo)
+    assert res.returncode == 0, res.stdout + res.stderr
+    runs = [storage.load_run(p) for p in storage.list_runs(repo.parent / "res")]
+    assert [len(r.benchmarks[0].rounds) for r in runs] == [AB_ROUNDS, AB_ROUNDS] and AB_ROUNDS == 20
+
+
 def test_ab_bad_input_is_one_line(repo: Path) -> None:
     res = subprocess.run([sys.executable, "-m", "energybench", "ab", "no-such-ref", "--", "pytest", "x.py"], cwd=repo,
                          capture_output=True, text=True, timeout=60)

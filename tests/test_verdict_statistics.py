@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import random
+import sys
 import time
 import tracemalloc
 
@@ -112,14 +113,20 @@ def test_an_identical_table_claims_nothing_in_at_least_95_percent_of_runs():
     assert false_tables / reps <= 0.05, false_tables / reps
 
 
-def test_a_real_20_percent_saving_is_claimed_after_correction_at_the_quick_default():
+def test_a_real_20_percent_saving_is_claimed_after_correction_at_the_quick_default(monkeypatch):
     """One real 20% saving among 35 rows (the hardest case for a correction: nothing else to share the
-    family's budget) is still claimed on a quiet machine at the quick default."""
+    family's budget) is still claimed at the quick default, beyond the 5% minimum change, on a quiet machine
+    whose saved runs show a between-run spread of 2% (windows scattering 5%)."""
+    from dataclasses import replace
+
+    monkeypatch.setattr(sys.modules[__name__], "NOISE", 0.05)
     rng = random.Random(9)
     reps = 200
     found = 0
     for _ in range(reps):
-        verdicts = run_verdicts(simulated_run(rng, QUICK_TRIALS, {(2, 3): 0.8}, bursts=0.0))
+        run = simulated_run(rng, QUICK_TRIALS, {(2, 3): 0.8}, bursts=0.0)
+        run = replace(run, environment={"between_runs": {"sd": 0.02, "source": "4 saved runs"}})
+        verdicts = run_verdicts(run)
         found += verdicts["w2 [m3]"].outcome == "saves"
     assert found / reps >= 0.95, found / reps
 

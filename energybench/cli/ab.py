@@ -16,6 +16,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from energybench.ab import AB_ROUNDS
 from energybench.errors import ConfigError
 from energybench.options import CARBON_OPTIONS, add_to_argparse, carbon_kwargs, from_namespace
 
@@ -35,7 +36,9 @@ def register(subparsers: Any) -> None:
     p.add_argument("--new", metavar="REF", help="git ref of the candidate (default: the working tree as it is)")
     p.add_argument("--command", action="append", default=[], metavar="CMD",
                    help="a command to measure; give it twice (baseline, then candidate) instead of BASE")
-    p.add_argument("--rounds", type=int, default=10, metavar="N", help="rounds per command with --command (10)")
+    p.add_argument("--rounds", type=int, default=AB_ROUNDS, metavar="N",
+                   help=f"rounds per command with --command ({AB_ROUNDS}; a pytest session's fixtures also take "
+                        f"{AB_ROUNDS} unless --energy-min-rounds or a marker says otherwise)")
     p.add_argument("--name", default="ab", help="prefix of the two saved runs' names (default ab)")
     add_to_argparse(p, SHARED)
     add_to_argparse(p, CARBON_OPTIONS, "carbon")

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from energybench.between_runs import DEFAULT_SD
 from energybench.options import (
     CARBON_OPTIONS,
     QUICK_TRIALS,
@@ -24,12 +25,15 @@ from energybench.options import (
     for_argparse,
     from_namespace,
     idle_seconds,
+    percentage,
     sampler_options,
     seed_value,
+    spread_or_auto,
     thread_count,
     trials_count,
     warmup_count,
 )
+from energybench.verdicts import MIN_CHANGE
 
 
 def register(subparsers: Any) -> None:
@@ -70,6 +74,13 @@ def register(subparsers: Any) -> None:
     p.add_argument("--json", action="store_true", help="print the run record as JSON instead of the table")
     p.add_argument("--wide", action="store_true",
                    help="print every column on one line (default: fit the terminal, 100 columns when not one)")
+    p.add_argument("--min-change", type=for_argparse(percentage), default=MIN_CHANGE, metavar="PCT",
+                   help="the smallest saving or cost a verdict claims: 'saves' needs a saving significantly "
+                        f"beyond it (default {MIN_CHANGE * 100:g}%%; 0 claims any significant change)")
+    p.add_argument("--between-run-spread", type=for_argparse(spread_or_auto), default=None, metavar="PCT",
+                   help="how much a ratio moves between runs on this machine, added to every verdict's "
+                        f"interval: a percentage, or auto (default: from 3+ saved runs of this name on this "
+                        f"machine, else {DEFAULT_SD * 100:g}%%)")
     add_to_argparse(p, ["quality_budget"])
     add_to_argparse(p, CARBON_OPTIONS, "carbon")
     add_to_argparse(p, SCI_OPTIONS, "software carbon intensity (SCI)")
@@ -103,6 +114,8 @@ def run(args: argparse.Namespace) -> int:
         one_off_repeats=args.one_off_repeats,
         embodied=values["embodied"],
         layers=not args.no_layers,
+        min_change=args.min_change,
+        between_run_sd=args.between_run_spread,
     )
     with _launched_process_group() as rank:
         try:

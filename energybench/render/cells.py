@@ -55,8 +55,11 @@ def method_line(verdicts: Mapping[str, VsBaseline]) -> str | None:
         return None
     excluded = sum(v.excluded_trials for v in verdicts.values())
     text = (f"verdicts: {vs.test} per workload (trials interleaved, so trial t of both sides shares the machine's "
-            f"state); ratio = geometric mean of per-trial ratios with its 95% CI; {vs.correction} across "
-            f"{vs.family_size} rows at {units.percent(vs.alpha)}")
+            f"state); ratio = geometric mean of per-trial ratios with its 95% CI"
+            + (f", which includes the {vs.between.describe()}" if vs.between is not None and vs.between.sd > 0 else "")
+            + (f"; a claim needs a change significantly beyond {units.percent(vs.min_change)} (--min-change)"
+               if vs.min_change > 0 else "")
+            + f"; {vs.correction} across {vs.family_size} rows at {units.percent(vs.alpha)}")
     if excluded:
         text += f"; {excluded} trial pair(s) left out (a side was taken on a saturated machine or is partial)"
     return text

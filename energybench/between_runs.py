@@ -1,0 +1,135 @@
+"""How far a method's energy ratio moves between runs on one machine: the spread a run's verdicts include.
+
+Why: inside one run a ratio's trials can agree to +-3% while the same row reads 1.00, 1.08 and 1.16 in three
+runs (the machine's state, memory placement and the host's neighbours change the two models' costs
+differently, and interleaving trials cannot cancel a change in the *ratio*). A verdict built from one run's
+trials alone then says "costs 16% more" in one run and "no significant saving" in the next: five identical
+quick runs disagreed on 5 to 13 of 58 verdicts. Adding the between-run spread to each row's standard error
+(a random effect of the run) turns the verdict into a claim about the next run too.
+
+Where the spread comes from, in order: ``--between-run-spread`` as given; else the saved runs of the same name
+on this machine (at least ``MIN_RUNS``; per row, the variance of the run means minus their own sampling
+variance, and the ``QUANTILE`` of the rows so that most rows are covered); else ``DEFAULT_SD``, measured on the
+development VM (docs/performance.md, "Reproducibility between runs") and stated as a default in every footer.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from energybench.record import BASELINE, Run
+
+__all__ = ["DEFAULT_SD", "MIN_RUNS", "QUANTILE", "BetweenRuns", "estimate", "from_saved", "of_run",
+           "row_log_ratios"]
+
+#: The between-run standard deviation of a log ratio when nothing better is known: the 90th percentile of
+#: the rows' spread over five quick runs on the 2-vCPU development VM (2026-12-02: median 1.1%, 90th
+#: percentile 4.6%, rounded up). A dedicated quiet machine can pass ``--between-run-spread 1%``; saved runs
+#: replace it with this machine's own figure.
+DEFAULT_SD = 0.05
+#: Saved runs needed before their spread replaces the default (two runs give one difference per row).
+MIN_RUNS = 3
+#: Which of the rows' between-run spreads stands for the machine: most rows must be covered, or their verdicts
+#: flip; the few with a larger spread (fp16 emulated on a CPU) are far from any decision.
+QUANTILE = 0.9
+#: Rows needed for the quantile to mean anything.
+MIN_ROWS = 5
+
+KEY = "between_runs"
+
+
+@dataclass(frozen=True)
+class BetweenRuns:
+    """The between-run spread (standard deviation of a log ratio) a run's verdicts add, and where it came from."""
+
+    sd: float
+    source: str  # "default", "option" or "N saved runs"
+
+    def describe(self) -> str:
+        where = {"default": "default; saved runs of this machine replace it",
+                 "option": "--between-run-spread"}.get(self.source, f"from {self.source} of this machine")
+        return f"between-run spread {self.sd * 100:.3g}% ({where})"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"sd": self.sd, "source": self.source}
+
+
+def of_run(run: Run) -> BetweenRuns:
+    """The spread a run was judged with (recorded when it was measured); the default for older files."""
+    saved = run.environment.get(KEY) if isinstance(run.environment, Mapping) else None
+    if isinstance(saved, Mapping):
+        try:
+            sd = float(saved.get("sd", DEFAULT_SD))
+        except (TypeError, ValueError):
+            sd = DEFAULT_SD
+        if math.isfinite(sd) and sd >= 0:
+            return BetweenRuns(sd, str(saved.get("source", "default")))
+    return BetweenRuns(DEFAULT_SD, "default")
+
+
+def row_log_ratios(run: Run) -> dict[str, tuple[float, float]]:
+    """Each method row's mean per-trial log ratio against its baseline and that mean's squared standard error."""
+    from energybench.verdicts import baseline_of, paired_values
+
+    out = {}
+    for bench in run.benchmarks:
+        if bench.method == BASELINE or not bench.rounds:
+            continue
+        base = baseline_of(run, bench)
+        if base is None:
+            continue
+        xs, ys, _ = paired_values(base, bench)
+        logs = [math.log(y / x) for x, y in zip(xs, ys, strict=True)
+                if math.isfinite(x) and math.isfinite(y) and x > 0 and y > 0]
+        if len(logs) >= 3:
+            out[bench.key] = (statistics.fmean(logs), statistics.variance(logs) / len(logs))
+    return out
+
+
+def estimate(runs: Sequence[Run]) -> BetweenRuns | None:
+    """The machine's between-run spread from several runs of one suite, or None with too few runs or rows.
+
+    Per row present in at least ``MIN_RUNS`` runs: the variance of its run means minus the mean of their own
+    squared standard errors (method of moments, floored at 0); the machine's figure is the ``QUANTILE`` of
+    the rows' standard deviations."""
+    per_run = [row_log_ratios(r) for r in runs]
+    keys = {k for rows in per_run for k in rows}
+    spreads = []
+    for key in keys:
+        found = [rows[key] for rows in per_run if key in rows]
+        if len(found) < MIN_RUNS:
+            continue
+        means = [m for m, _ in found]
+        spreads.append(math.sqrt(max(0.0, statistics.variance(means) - statistics.fmean(v for _, v in found))))
+    if len(per_run) < MIN_RUNS or len(spreads) < MIN_ROWS:
+        return None
+    spreads.sort()
+    at = QUANTILE * (len(spreads) - 1)
+    low, high = spreads[math.floor(at)], spreads[math.ceil(at)]
+    return BetweenRuns(low + (high - low) * (at - math.floor(at)), f"{len(runs)} saved runs")
+
+
+def from_saved(name: str, directory: str, machine: Any, limit: int = 10) -> BetweenRuns:
+    """The spread for a new run named ``name``: from up to ``limit`` saved runs of that name on this machine
+    (same host name and CPU), else the default. Unreadable files are skipped."""
+    from energybench.errors import ResultsError
+    from energybench.storage import list_runs, load_run
+
+    runs: list[Run] = []
+    for path in reversed(list_runs(directory)):
+        if path.stem.split("_", 1)[-1] != name:
+            continue
+        try:
+            run = load_run(path)
+        except ResultsError:
+            continue
+        if (run.machine.hostname, run.machine.cpu_model) == (machine.hostname, machine.cpu_model):
+            runs.append(run)
+        if len(runs) >= limit:
+            break
+    found = estimate(runs) if len(runs) >= MIN_RUNS else None
+    return found or BetweenRuns(DEFAULT_SD, "default")
