@@ -11,7 +11,10 @@ and A against each candidate. The gate ``energy:+5%`` then decides every compari
 
 next to pytest-benchmark's ``--benchmark-compare-fail=mean:5%`` rule (fail when the mean time per call grew by
 more than 5%) on the very same rounds. ``--noise`` starts a neighbour process whose load steps on and off on
-every CPU (a fixed, seeded schedule: a reproducible stand-in for a shared CI runner).
+every CPU (a fixed, seeded schedule: a reproducible stand-in for a shared CI runner). The neighbours run
+outside this process's tree, as a runner's other jobs do: the process-scope CPU estimate counts this process's
+children (a benchmark's subprocesses are its work), so a neighbour started as a child would be billed to the
+benchmark. Until 2026-12-02 it was, and the ``--noise`` tables of that day measured that, not a neighbour.
 
     python benchmarks/bench_gate_accuracy.py                 # quiet machine, 24 cycles (~8 minutes)
     python benchmarks/bench_gate_accuracy.py --noise         # with the neighbour
@@ -21,10 +24,11 @@ every CPU (a fixed, seeded schedule: a reproducible stand-in for a shared CI run
 from __future__ import annotations
 
 import argparse
-import multiprocessing
 import os
-import random
+import signal
 import statistics
+import subprocess
+import sys
 import time
 from datetime import UTC, datetime
 
@@ -34,6 +38,7 @@ os.environ.setdefault("MKL_NUM_THREADS", "1")
 
 import numpy as np  # noqa: E402
 
+from energybench.ab import AB_ROUNDS  # noqa: E402
 from energybench.compare import compare_runs  # noqa: E402
 from energybench.fixture import EnergyFixture  # noqa: E402
 from energybench.gate import parse_gates  # noqa: E402
@@ -63,8 +68,9 @@ def separate_run(meter: Meter, reps: int, a: np.ndarray, b: np.ndarray) -> Run:
 
 
 def ab_session(meter: Meter, reps: tuple[int, int], a: np.ndarray, b: np.ndarray, iterations: int,
-               rounds: int = 10) -> tuple[Run, Run]:
-    """An A/B session: rounds alternate baseline and candidate, each a window of ``iterations`` calls."""
+               rounds: int = AB_ROUNDS) -> tuple[Run, Run]:
+    """An A/B session as ``energybench ab`` measures one: ``AB_ROUNDS`` rounds alternating baseline and
+    candidate, each a window of ``iterations`` calls."""
     session = f"{time.monotonic_ns()}"
     sides: list[list[Round]] = [[], []]
     workload(reps[0], a, b)  # warm-up
@@ -92,14 +98,39 @@ def pytest_benchmark_fails(base: Run, new: Run, limit: float = 0.05) -> bool:
     return mn > mb * (1 + limit)
 
 
-def neighbour(stop: multiprocessing.synchronize.Event, seed: int) -> None:  # type: ignore[name-defined]
-    """Load every CPU for 1-4 s, then idle for 1-4 s, on a seeded schedule, until told to stop."""
-    rng = random.Random(seed)
-    while not stop.is_set():
-        end = time.monotonic() + rng.uniform(1, 4)
-        while time.monotonic() < end and not stop.is_set():
+# One neighbour: busy for 1-4 s, idle for 1-4 s, on a seeded schedule; it leaves when the benchmark is gone.
+NEIGHBOUR = """
+import os, random, sys, time
+rng, owner = random.Random(int(sys.argv[1])), int(sys.argv[2])
+while True:
+    try:
+        os.kill(owner, 0)
+    except OSError:
+        break
+    end = time.monotonic() + rng.uniform(1, 4)
+    while time.monotonic() < end:
+        pass
+    time.sleep(rng.uniform(1, 4))
+"""
+
+
+def start_neighbours(count: int) -> list[int]:
+    """Start ``count`` neighbours outside this process's tree (a shell that exits at once leaves them to init,
+    as a CI runner's other jobs are not the benchmark's children); returns their PIDs."""
+    pids = []
+    for seed in range(count):
+        done = subprocess.run(["sh", "-c", '"$0" -c "$1" "$2" "$3" >/dev/null 2>&1 & echo $!', sys.executable,
+                               NEIGHBOUR, str(seed), str(os.getpid())], capture_output=True, text=True, check=True)
+        pids.append(int(done.stdout.strip()))
+    return pids
+
+
+def stop_neighbours(pids: list[int]) -> None:
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except OSError:
             pass
-        stop.wait(rng.uniform(1, 4))
 
 
 def main() -> None:
@@ -111,12 +142,7 @@ def main() -> None:
     rng = np.random.default_rng(0)
     a, b = rng.standard_normal((args.size, args.size)), rng.standard_normal((args.size, args.size))
     gates = parse_gates(["energy:+5%"])
-    stop = multiprocessing.Event()
-    hogs = []
-    if args.noise:
-        hogs = [multiprocessing.Process(target=neighbour, args=(stop, i), daemon=True) for i in range(cpus_available())]
-        for h in hogs:
-            h.start()
+    hogs = start_neighbours(cpus_available()) if args.noise else []
     reps = {k: round(BASE_REPS * f) for k, f in KINDS.items()}
     separate: dict[str, list[Run]] = {k: [] for k in KINDS}
     paired: dict[str, list[tuple[Run, Run]]] = {k: [] for k in KINDS}
@@ -132,9 +158,7 @@ def main() -> None:
                     paired[kind].append(ab_session(meter, (BASE_REPS, n), a, b, iterations))
                 print(f"cycle {cycle + 1}/{args.cycles} done ({time.perf_counter() - t0:.0f} s)", flush=True)
     finally:
-        stop.set()
-        for h in hogs:
-            h.join()
+        stop_neighbours(hogs)
     table = []
     base_runs = separate["A/A (same work)"]
     for kind in KINDS:
