@@ -99,13 +99,13 @@ def fake_lookup(name: str) -> FakeRegion:
 
 
 CLUSTER = (
-    # what a real quick run of the LM looks like: half precision and int8 land on the baseline's energy and
+    # what a real quick run of the LM looks like: half precision and int8 land near the baseline's energy and
     # quality (their labels fought for the same pixels), distillation far away at a much worse perplexity
     ("baseline", "baseline", 1.00, 13.2),
     ("bf16", "bf16", 0.99, 13.21),
     ("fp16", "fp16", 1.01, 13.2),
-    ("int8-dynamic", "int8-dynamic", 0.97, 13.25),
-    ("int8-dynamic-perchannel", "int8-dynamic", 0.98, 13.23),
+    ("int8-dynamic", "int8-dynamic", 0.90, 13.25),  # a saving beyond the 5% minimum change, within 1% quality
+    ("int8-dynamic-perchannel", "int8-dynamic", 0.92, 13.23),
     ("prune-l1-0.5", "prune-l1", 0.93, 13.9),
     ("prune-structured-0.5", "prune-structured", 0.62, 18.4),
     ("layer-drop-0.5", "layer-drop", 0.55, 21.0),
@@ -115,9 +115,11 @@ CLUSTER = (
 
 
 def cluster_run(run_id: str = "0001_quick") -> Run:
-    """A run whose energy-vs-quality scatter has a tight cluster of four labels (the issue's picture)."""
-    return make_run(run_id, benchmarks=[make_bench("lm/inference-generate", m, scale, q, method_name=t, rounds=8)
-                                        for m, t, scale, q in CLUSTER])
+    """A run whose energy-vs-quality scatter has a tight cluster of four labels (the issue's picture), on a quiet
+    machine whose saved runs show a 1% between-run spread."""
+    run = make_run(run_id, benchmarks=[make_bench("lm/inference-generate", m, scale, q, method_name=t, rounds=8)
+                                       for m, t, scale, q in CLUSTER])
+    return replace(run, environment={**run.environment, "between_runs": {"sd": 0.01, "source": "5 saved runs"}})
 
 
 def pytest_run(run_id: str, scale: float = 1.0, *, seed: int = 0, rounds: int = 10) -> Run:

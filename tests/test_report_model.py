@@ -52,14 +52,16 @@ def test_ratios_and_front_from_the_rounds():
 
 
 def test_ratio_ci_comes_from_the_paired_trials():
-    """The ratio and its CI are the paired t interval of the per-trial log ratios (trial t against trial t)."""
+    """The ratio and its CI are the paired t interval of the per-trial log ratios (trial t against trial t),
+    with the run's between-run spread (the 5% default for a file that does not record one)."""
     run = make_run()
     report = build_report([run], lookup=fake_lookup)
     e = _by_subject(report)["pruned-50"]
     per_round = {b.method: [r.energy_j / r.items for r in b.rounds] for b in run.benchmarks}
-    test = stats.paired_ratio(per_round["baseline"], per_round["pruned-50"])
+    test = stats.paired_ratio(per_round["baseline"], per_round["pruned-50"], between_sd=0.05)
     assert (e.ratio.value, e.ratio.low, e.ratio.high) == pytest.approx((test.ratio, test.ci_low, test.ci_high))
-    assert e.vs.n == 5 and e.vs.test == "paired t on log ratios" and e.vs.correction == "Holm"
+    assert e.vs.n == 5 and e.vs.test == "paired t on log ratios + between-run spread" and e.vs.correction == "Holm"
+    assert e.vs.between is not None and (e.vs.between.sd, e.vs.between.source) == (0.05, "default")
 
 
 def test_energy_per_item_is_the_median_of_the_rounds_with_its_ci():

@@ -43,7 +43,7 @@ def test_terminal_lists_subjects_ratios_and_regions():
     text = render_terminal(build_report([make_run()], lookup=fake_lookup), wide=True)
     assert "lm/inference-generate (inference)" in text
     line = next(ln for ln in text.splitlines() if ln.strip().startswith("int8-dynamic"))
-    assert re.search(r"0\.5\dx \[0\.5\d, 0\.5\d\]", line) and "saves 4" in line and "perplexity 12.6" in line
+    assert re.search(r"0\.5\dx \[0\.[45]\d, 0\.[56]\d\]", line) and "saves 4" in line and "perplexity 12.6" in line
     assert "FRA (yours)" in text and "CHN" in text
     assert "estimated, not measured" in text
 
@@ -57,7 +57,7 @@ def test_terminal_fits_100_columns_by_folding_intervals_under_their_figures():
     lines = text.splitlines()
     at = next(i for i, ln in enumerate(lines) if ln.strip().startswith("int8-dynamic"))
     assert re.search(r"4\.\d\d mJ/token +0\.5\dx +saves 4\d%", lines[at])
-    assert re.search(r"\[4\.\d\d, 4\.\d\d\] +\[0\.5\d, 0\.5\d\] +adj\. p=", lines[at + 1])  # the unit once
+    assert re.search(r"\[4\.\d\d, 4\.\d\d\] +\[0\.[45]\d, 0\.[56]\d\] +adj\. p=", lines[at + 1])  # the unit once
     assert not re.search(r"\de[+-]\d+ ?(?:[munpkMG]?(?:J|g|W|s)\b|/)", text)  # never 2.73e-05 mJ: SI prefixes
     # ten methods with long names (a real quick run's): still 100 columns, provenance in each block's title
     text = render_terminal(build_report([cluster_run()], lookup=fake_lookup), width=100)
