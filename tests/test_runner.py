@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -93,6 +94,30 @@ def test_run_interleaves_saves_and_reports(tmp_path: Path) -> None:
     assert "ratio to baseline" in format_table(saved, wide=True)
     assert "CO2e: n/a" in table and "no region given" in table  # no --region: said, not a world average
     assert "trial 2/2 done" in err.getvalue()
+    # the verdicts' rules are recorded: no saved runs of this machine yet, so the default spread
+    assert saved.environment["min_change"] == 0.05
+    assert saved.environment["between_runs"] == {"sd": 0.05, "source": "default"}
+    assert "between-run spread 5% (default" in table and "beyond 5.0% (--min-change)" in table
+
+
+def test_a_run_takes_its_between_run_spread_from_the_option_or_the_machines_saved_runs(tmp_path: Path) -> None:
+    # 6 rows (3 methods x 2 inference workloads): the estimate needs at least 5
+    suites = [Suite("lm", methods=["bf16", "fp16", "prune-l1-0.5"], options={"lm": {**TINY}})]
+
+    def run(**kw: Any) -> Any:
+        cfg = RunConfig(trials=3, quick=True, phase="inference", results_dir=str(tmp_path / "res"), idle_s=0,
+                        cache_dir=str(tmp_path / "c"), stream=io.StringIO(), layers=False, **kw)
+        return run_suites(suites, cfg)
+
+    given = run(between_run_sd=0.02, min_change=0.1)
+    assert given.environment["between_runs"] == {"sd": 0.02, "source": "option"}
+    assert given.environment["min_change"] == 0.1
+    for _ in range(2):  # 1, then 2 saved runs: not enough yet
+        assert run().environment["between_runs"]["source"] == "default"
+    fourth = run()
+    assert fourth.environment["between_runs"]["source"] == "3 saved runs"
+    bench = next(b for b in fourth.benchmarks if b.method == "bf16")
+    assert vs_baseline(fourth, bench).between.source == "3 saved runs"
 
 
 def test_interleaved_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
