@@ -21,6 +21,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from energybench.pairing import baseline_of, paired_values
 from energybench.record import BASELINE, Run
 
 __all__ = ["DEFAULT_SD", "MIN_RUNS", "QUANTILE", "BetweenRuns", "estimate", "from_saved", "of_run",
@@ -73,8 +74,6 @@ def of_run(run: Run) -> BetweenRuns:
 
 def row_log_ratios(run: Run) -> dict[str, tuple[float, float]]:
     """Each method row's mean per-trial log ratio against its baseline and that mean's squared standard error."""
-    from energybench.verdicts import baseline_of, paired_values
-
     out = {}
     for bench in run.benchmarks:
         if bench.method == BASELINE or not bench.rounds:

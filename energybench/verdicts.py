@@ -27,8 +27,13 @@ from dataclasses import dataclass
 
 from energybench import stats
 from energybench.between_runs import BetweenRuns, of_run
-from energybench.record import BASELINE, Benchmark, Round, Run
+from energybench.pairing import baseline_of, paired_values, usable
+from energybench.record import BASELINE, Benchmark, Run
 from energybench.stats.correction import DEFAULT, METHODS
+
+__all__ = ["MIN_CHANGE", "MIN_PAIRS", "VERDICT_ALPHA", "VERDICT_CORRECTION", "BreakEven", "VsBaseline", "baseline_of",
+           "break_even", "compare_to_baseline", "judge_pairs", "min_change_of", "paired_values", "run_verdicts",
+           "usable", "vs_baseline"]
 
 #: Level at which the corrected p-value of a row must fall for a claim ("saves" / "costs").
 VERDICT_ALPHA = 0.05
@@ -84,36 +89,6 @@ def _outcome(test: stats.RatioTest, p_adjusted: float, alpha: float, dropped: in
     if p_adjusted <= alpha:
         return "saves" if test.ratio < 1 else "costs"  # (the minimum-effect p: beyond the margin, same side)
     return "same"
-
-
-def usable(r: Round) -> bool:
-    """Whether a round can stand in a comparison: it has a finite figure and was not flagged as taken on a
-    saturated machine or with a domain missing (``Round.excluded`` explains it)."""
-    return math.isfinite(r.energy_per_item_j) and not r.excluded
-
-
-def paired_values(base: Benchmark, bench: Benchmark, figure: str = "energy_per_item_j") -> tuple[
-        list[float], list[float], int]:
-    """Values of both benchmarks for the trials they share (matched by ``Round.index``), leaving a trial out
-    on both sides when either round is unusable; returns (base values, values, trials left out)."""
-    by_trial = {r.index: r for r in base.rounds}
-    xs, ys, dropped = [], [], 0
-    for r in bench.rounds:
-        b = by_trial.get(r.index)
-        if b is None:
-            continue
-        if not (usable(b) and usable(r)):
-            dropped += 1
-            continue
-        xs.append(float(b.value(figure) or math.nan))
-        ys.append(float(r.value(figure) or math.nan))
-    return xs, ys, dropped
-
-
-def baseline_of(run: Run, bench: Benchmark, baseline: str = BASELINE) -> Benchmark | None:
-    """The benchmark ``bench`` is judged against: the same workload under the ``baseline`` method."""
-    return next((b for b in run.benchmarks if b.name == bench.name and b.method == baseline and b.rounds
-                 and b.device == bench.device), None)  # same device: a GPU method is judged against the GPU baseline
 
 
 def min_change_of(run: Run) -> float:
