@@ -101,21 +101,40 @@ def test_run_interleaves_saves_and_reports(tmp_path: Path) -> None:
 
 
 def test_a_run_takes_its_between_run_spread_from_the_option_or_the_machines_saved_runs(tmp_path: Path) -> None:
-    # 6 rows (3 methods x 2 inference workloads): the estimate needs at least 5
-    suites = [Suite("lm", methods=["bf16", "fp16", "prune-l1-0.5"], options={"lm": {**TINY}})]
+    """The wiring: the option wins; without it, 3 saved runs of this name on this machine give the spread, fewer
+    the default. (The saved runs are written here, so a loaded CI machine flagging trials cannot change it.)"""
+    import math
+    import random
 
-    def run(**kw: Any) -> Any:
-        cfg = RunConfig(trials=3, quick=True, phase="inference", results_dir=str(tmp_path / "res"), idle_s=0,
+    from energybench.machine import machine_info
+    from energybench.record import Benchmark, Round, Run
+
+    suites = [Suite("lm", methods=["bf16"], options={"lm": {**TINY}})]
+
+    def run(results: Path, **kw: Any) -> Any:
+        cfg = RunConfig(trials=3, quick=True, phase="inference", results_dir=str(results), idle_s=0,
                         cache_dir=str(tmp_path / "c"), stream=io.StringIO(), layers=False, **kw)
         return run_suites(suites, cfg)
 
-    given = run(between_run_sd=0.02, min_change=0.1)
+    given = run(tmp_path / "a", between_run_sd=0.02, min_change=0.1)
     assert given.environment["between_runs"] == {"sd": 0.02, "source": "option"}
     assert given.environment["min_change"] == 0.1
-    for _ in range(2):  # 1, then 2 saved runs: not enough yet
-        assert run().environment["between_runs"]["source"] == "default"
-    fourth = run()
+    assert run(tmp_path / "a").environment["between_runs"]["source"] == "default"  # 1 saved run: not enough
+
+    rng, here = random.Random(3), machine_info()
+    for _ in range(3):  # three earlier runs of this machine, six rows each, ratios moving ~4% between runs
+        benches = [Benchmark(name="w", method="baseline", rounds=tuple(
+            Round(index=t, energy_j=1.0 + 0.01 * t, duration_s=1.0) for t in range(6)))]
+        for m in range(6):
+            level = (0.5 + 0.1 * m) * math.exp(rng.gauss(0, 0.04))
+            benches.append(Benchmark(name="w", method=f"m{m}", rounds=tuple(
+                Round(index=t, energy_j=level * (1.0 + 0.01 * t) * math.exp(rng.gauss(0, 0.01)), duration_s=1.0)
+                for t in range(6))))
+        storage.save_run(Run(name="compression", created="", machine=here, benchmarks=tuple(benches)),
+                         tmp_path / "b")
+    fourth = run(tmp_path / "b")
     assert fourth.environment["between_runs"]["source"] == "3 saved runs"
+    assert 0.0 < fourth.environment["between_runs"]["sd"] < 0.15
     bench = next(b for b in fourth.benchmarks if b.method == "bf16")
     assert vs_baseline(fourth, bench).between.source == "3 saved runs"
 
