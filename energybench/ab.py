@@ -40,8 +40,8 @@ SIDES = ("base", "new")
 #: Rounds per side of an A/B session unless the user says otherwise (``--rounds``; the ``energy`` fixture's
 #: rounds in a pytest session). Twice a lone run's 10: with 10 pairs a gate at alpha 0.01 needs every pair to
 #: agree, and one disturbed pair (a window of 0.1 s that a neighbour's burst hit on one side) hides a +10%
-#: change; 20 pairs keep a +10% change caught and a +5% one at its threshold caught too
-#: (``benchmarks/bench_gate_accuracy.py``; docs/performance.md, "Gates").
+#: change. With 20 (``benchmarks/bench_gate_accuracy.py``, 2026-12-02): +10% caught 24/24 quiet and 23/24 under
+#: its noise, +5% against a +5% gate 20/24 and 16/24, no false alarm (docs/performance.md, "Gates").
 AB_ROUNDS = 20
 #: A side that does not hand the turn back within this many seconds is taken to have hung.
 TURN_TIMEOUT_S = 3600.0

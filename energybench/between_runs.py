@@ -15,12 +15,14 @@ development VM (docs/performance.md, "Reproducibility between runs") and stated 
 
 from __future__ import annotations
 
+import itertools
 import math
 import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from energybench import stats
 from energybench.pairing import baseline_of, paired_values
 from energybench.record import BASELINE, Run
 
@@ -73,19 +75,16 @@ def of_run(run: Run) -> BetweenRuns:
 
 
 def row_log_ratios(run: Run) -> dict[str, tuple[float, float]]:
-    """Each method row's mean per-trial log ratio against its baseline and that mean's squared standard error."""
+    """Each method row's mean per-trial log ratio against its baseline and that mean's squared standard error
+    (the paired t of the verdicts, without a between-run spread), for rows with at least 3 usable pairs."""
     out = {}
     for bench in run.benchmarks:
-        if bench.method == BASELINE or not bench.rounds:
-            continue
-        base = baseline_of(run, bench)
+        base = baseline_of(run, bench) if bench.method != BASELINE and bench.rounds else None
         if base is None:
             continue
-        xs, ys, _ = paired_values(base, bench)
-        logs = [math.log(y / x) for x, y in zip(xs, ys, strict=True)
-                if math.isfinite(x) and math.isfinite(y) and x > 0 and y > 0]
-        if len(logs) >= 3:
-            out[bench.key] = (statistics.fmean(logs), statistics.variance(logs) / len(logs))
+        test = stats.paired_ratio(*paired_values(base, bench)[:2])
+        if test.n >= 3 and math.isfinite(test.se):
+            out[bench.key] = (test.log_mean, test.se**2)
     return out
 
 
@@ -106,29 +105,15 @@ def estimate(runs: Sequence[Run]) -> BetweenRuns | None:
         spreads.append(math.sqrt(max(0.0, statistics.variance(means) - statistics.fmean(v for _, v in found))))
     if len(per_run) < MIN_RUNS or len(spreads) < MIN_ROWS:
         return None
-    spreads.sort()
-    at = QUANTILE * (len(spreads) - 1)
-    low, high = spreads[math.floor(at)], spreads[math.ceil(at)]
-    return BetweenRuns(low + (high - low) * (at - math.floor(at)), f"{len(runs)} saved runs")
+    return BetweenRuns(stats.quantile(spreads, QUANTILE), f"{len(runs)} saved runs")
 
 
 def from_saved(name: str, directory: str, machine: Any, limit: int = 10) -> BetweenRuns:
     """The spread for a new run named ``name``: from up to ``limit`` saved runs of that name on this machine
-    (same host name and CPU), else the default. Unreadable files are skipped."""
-    from energybench.errors import ResultsError
-    from energybench.storage import list_runs, load_run
+    (same host name and CPU), else the default."""
+    from energybench.storage import runs_named
 
-    runs: list[Run] = []
-    for path in reversed(list_runs(directory)):
-        if path.stem.split("_", 1)[-1] != name:
-            continue
-        try:
-            run = load_run(path)
-        except ResultsError:
-            continue
-        if (run.machine.hostname, run.machine.cpu_model) == (machine.hostname, machine.cpu_model):
-            runs.append(run)
-        if len(runs) >= limit:
-            break
-    found = estimate(runs) if len(runs) >= MIN_RUNS else None
+    same_machine = (r for r in runs_named(name, directory)
+                    if (r.machine.hostname, r.machine.cpu_model) == (machine.hostname, machine.cpu_model))
+    found = estimate(list(itertools.islice(same_machine, limit)))
     return found or BetweenRuns(DEFAULT_SD, "default")

@@ -206,24 +206,27 @@ def quality_budget(text: Any) -> float:
     raw = str(text).strip().lower()
     if raw in ("any", "none", "off", "inf"):
         return math.inf
-    try:
-        value = _number(raw.removesuffix("%").strip(), "quality budget")
-    except ValueError:
-        value = -1.0
-    if value < 0:
+    value = _percent(raw)
+    if value is None:
         raise ValueError(f"must be a percentage >= 0 (e.g. 1% or 0.5%), or 'any' for no budget, got {text!r}")
-    return value / 100
+    return value
+
+
+def _percent(text: Any, below: float = math.inf) -> float | None:
+    """``5%`` or ``5`` as the fraction 0.05 when it is a number from 0 to below ``below`` percent, else None."""
+    try:
+        value = _number(str(text).strip().removesuffix("%").strip(), "percentage")
+    except ValueError:
+        return None
+    return value / 100 if 0 <= value < below else None
 
 
 def percentage(text: Any) -> float:
     """A percentage as a fraction: ``5%`` or ``5`` is 0.05; 0 and up, below 100%."""
-    try:
-        value = _number(str(text).strip().removesuffix("%").strip(), "percentage")
-    except ValueError:
-        value = -1.0
-    if not 0 <= value < 100:
+    value = _percent(text, below=100)
+    if value is None:
         raise ValueError(f"must be a percentage from 0 to below 100 (e.g. 5%), got {_short(text)}")
-    return value / 100
+    return value
 
 
 def spread_or_auto(text: Any) -> float | None:

@@ -17,6 +17,7 @@ from energybench.options import TRIALS
 from energybench.record import Benchmark, Round, Run
 from energybench.render.printable import printable
 from energybench.subjects.api import Model, NotApplicable, PluginError, Subject, Workload
+from energybench.verdicts import MIN_CHANGE
 
 __all__ = ["Entry", "RunConfig", "RunSaver", "RunState", "note_logger", "plugin_call"]
 
@@ -47,7 +48,7 @@ class RunConfig:
     stream: TextIO | None = None  # where notes and the progress bar go (stderr)
     embodied: Sequence[Any] = ()  # record.Embodied per device, for the run's SCI (carbon.sci)
     layers: bool = True  # the per-layer attribution pass after the trials
-    min_change: float = 0.05  # the smallest change a verdict claims (verdicts.MIN_CHANGE)
+    min_change: float = MIN_CHANGE  # the smallest change a verdict claims
     between_run_sd: float | None = None  # between-run spread of the verdicts; None: saved runs, else the default
 
 

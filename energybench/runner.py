@@ -35,7 +35,7 @@ from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
-from energybench.between_runs import DEFAULT_SD, BetweenRuns, from_saved
+from energybench.between_runs import BetweenRuns, from_saved
 from energybench.calibration import window_target_s
 from energybench.devices import DevicePlan, plan_devices, torch_device
 from energybench.distributed.launcher import launcher_environment
@@ -207,7 +207,7 @@ def _between_runs(cfg: RunConfig, run: Run) -> BetweenRuns:
     """The between-run spread this run's verdicts include: as given, else from saved runs on this machine."""
     if cfg.between_run_sd is not None:
         return BetweenRuns(cfg.between_run_sd, "option")
-    return from_saved(cfg.name, cfg.results_dir, run.machine) if cfg.save else BetweenRuns(DEFAULT_SD, "default")
+    return from_saved(cfg.name, cfg.results_dir, run.machine)
 
 
 def _new_run(meter: Any, settings: dict[str, Any], name: str, devices: dict[str, Any]) -> Run:

@@ -13,8 +13,10 @@ and temp files of a writer that was killed are removed by the next save into the
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import re
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -190,21 +192,26 @@ def resolve_run(ref: str | os.PathLike[str], directory: str | os.PathLike[str] =
     return hits[-1]
 
 
+def runs_named(name: str, directory: str | os.PathLike[str] = DEFAULT_DIR,
+               before: int | None = None) -> Iterator[Run]:
+    """Saved runs named ``name``, newest first (only those numbered below ``before`` when given), loaded one by
+    one as the caller iterates. Unreadable files are skipped, not fatal: a history is read for context."""
+    for path in reversed(list_runs(directory)):
+        number = _run_number(path)
+        if number is None or (before is not None and number >= before) or path.stem.split("_", 1)[-1] != name:
+            continue
+        try:
+            yield load_run(path)
+        except ResultsError:
+            continue
+
+
 def history_runs(baseline: Run, directory: str | os.PathLike[str] = DEFAULT_DIR, limit: int = 10) -> list[Run]:
     """Up to ``limit`` saved runs of the baseline's name (``main``, ``main``, ...) older than the baseline, newest
     first: the run-to-run spread a gate compares against. Unreadable files are skipped, not fatal."""
     if limit <= 0 or baseline.path is None:
         return []
     own = _run_number(Path(baseline.path))
-    found = []
-    for path in reversed(list_runs(directory)):
-        number = _run_number(path)
-        if number is None or own is None or number >= own or path.stem.split("_", 1)[-1] != baseline.name:
-            continue
-        try:
-            found.append(load_run(path))
-        except ResultsError:
-            continue
-        if len(found) >= limit - 1:
-            break
-    return found
+    if own is None:
+        return []
+    return list(itertools.islice(runs_named(baseline.name, directory, before=own), max(limit - 1, 1)))

@@ -118,11 +118,10 @@ def judge_pairs(pairs: Sequence[tuple[Benchmark, Benchmark]], alpha: float = VER
     the between-run spread added; a minimum-effect test beyond ``min_change``), the p-values corrected across
     all the pairs: a method against its baseline, or one device against another (trials interleave across
     devices as across methods, so trial t of both shares the machine's state)."""
-    between = between if between is not None else BetweenRuns(0.0, "option")
     rows: list[tuple[stats.RatioTest, int]] = []
     for base, bench in pairs:
         xs, ys, dropped = paired_values(base, bench)
-        rows.append((stats.paired_ratio(xs, ys, between_sd=between.sd), dropped))
+        rows.append((stats.paired_ratio(xs, ys, between_sd=between.sd if between else 0.0), dropped))
     testable = [t.n >= MIN_PAIRS and t.testable for t, _ in rows]
     adjusted = stats.adjust([t.p_beyond(min_change) if ok else math.nan
                              for (t, _), ok in zip(rows, testable, strict=True)], correction)
