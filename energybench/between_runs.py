@@ -8,9 +8,10 @@ quick runs disagreed on 5 to 13 of 58 verdicts. Adding the between-run spread to
 (a random effect of the run) turns the verdict into a claim about the next run too.
 
 Where the spread comes from, in order: ``--between-run-spread`` as given; else the saved runs of the same name
-on this machine (at least ``MIN_RUNS``; per row, the variance of the run means minus their own sampling
-variance, and the ``QUANTILE`` of the rows so that most rows are covered); else ``DEFAULT_SD``, measured on the
-development VM (docs/performance.md, "Reproducibility between runs") and stated as a default in every footer.
+on this machine or one like it (at least ``MIN_RUNS``; per row, the variance of the run means minus their own
+sampling variance, and the ``QUANTILE`` of the rows so that most rows are covered); else ``DEFAULT_SD``,
+measured on the development VM (docs/performance.md, "Reproducibility between runs") and stated as a default
+in every footer.
 """
 
 from __future__ import annotations
@@ -109,11 +110,12 @@ def estimate(runs: Sequence[Run]) -> BetweenRuns | None:
 
 
 def from_saved(name: str, directory: str, machine: Any, limit: int = 10) -> BetweenRuns:
-    """The spread for a new run named ``name``: from up to ``limit`` saved runs of that name on this machine
-    (same host name and CPU), else the default."""
+    """The spread for a new run named ``name``: from up to ``limit`` saved runs of that name on a machine whose
+    figures compare with this one's (``machine.identity_mismatches``: same CPU and GPU models, power limits and
+    samplers; a CI pool's runners count as one machine, as ``compare`` judges them), else the default."""
+    from energybench.machine import identity_mismatches
     from energybench.storage import runs_named
 
-    same_machine = (r for r in runs_named(name, directory)
-                    if (r.machine.hostname, r.machine.cpu_model) == (machine.hostname, machine.cpu_model))
+    same_machine = (r for r in runs_named(name, directory) if not identity_mismatches(r.machine, machine))
     found = estimate(list(itertools.islice(same_machine, limit)))
     return found or BetweenRuns(DEFAULT_SD, "default")

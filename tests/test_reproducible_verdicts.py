@@ -88,7 +88,7 @@ def test_with_the_spread_one_runs_interval_covers_what_other_runs_measure():
 def test_the_spread_is_estimated_from_saved_runs_of_the_same_machine(tmp_path):
     rng = random.Random(7)
     ratios = {f"m{i}": 0.7 + 0.05 * i for i in range(12)}
-    here, elsewhere = Machine(hostname="a", cpu_model="x"), Machine(hostname="b", cpu_model="x")
+    here, elsewhere = Machine(hostname="a", cpu_model="x"), Machine(hostname="b", cpu_model="y")
     runs = [_run(rng, ratios, run_effect=0.06, machine=here) for _ in range(8)]
     found = estimate(runs)
     assert found is not None and 0.03 < found.sd < 0.12 and found.source == "8 saved runs"

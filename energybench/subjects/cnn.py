@@ -233,7 +233,6 @@ class CNNSubject(Subject):
 
     # -- workloads ------------------------------------------------------------------------------------------
     def workloads(self, model: Model, ctx: Context) -> list[Workload]:
-
         import torch
         import torch.nn.functional as F
 
