@@ -149,6 +149,10 @@ def test_a_row_whose_every_pair_was_left_out_says_it_cannot_be_tested_not_that_t
     vs = run_verdicts(run)["w [m]"]
     assert vs.outcome == "untestable" and vs.n == 0 and vs.excluded_trials == 6
     assert verdict(vs) == "cannot be tested: 0 trial pair(s) (6 left out: saturated machine or partial), 3 needed"
+    from energybench.render.run_table import format_table
+
+    table = format_table(run)  # the reason folds inside its cell: the table still fits 100 columns
+    assert "cannot be tested:" in table and max(len(line) for line in table.splitlines()) <= 100
     alone = Run(name="r", run_id="r", created="", benchmarks=(bench("m", ()),))
     assert run_verdicts(alone) == {}  # no baseline row at all: nothing is judged
 

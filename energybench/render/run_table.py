@@ -84,6 +84,10 @@ def _ratio(b: Benchmark, vs: VsBaseline | None) -> tuple[str, ...]:
     return (figure, interval) if interval else (figure,)
 
 
+#: Characters per line of a verdict cell's reason in the narrow table (as wide as "adj. p=0.00034, n=12").
+VERDICT_WIDTH = 24
+
+
 def _verdict(b: Benchmark, vs: VsBaseline | None, wide: bool = False) -> tuple[str, ...]:
     if not b.ok:
         return (f"{b.status.replace('-', ' ')} (below)",)
@@ -93,7 +97,11 @@ def _verdict(b: Benchmark, vs: VsBaseline | None, wide: bool = False) -> tuple[s
     if evidence and vs.significant:
         return (cells.verdict(vs), evidence)
     head, sep, rest = cells.verdict(vs).partition(": ")  # "cannot be tested:" above "1 trial pair(s), 3 needed"
-    return (head + sep.rstrip(), rest) if sep else (head,)
+    if not sep:
+        return (head,)
+    # the narrow table keeps the cell as narrow as a claim's evidence: why a row cannot be tested runs to ~70
+    # characters once trials were left out, and on one line it pushed the table past 100 columns
+    return (head + sep.rstrip(), *(textwrap.wrap(rest, VERDICT_WIDTH) if not wide else (rest,)))
 
 
 def _throughput(b: Benchmark) -> tuple[str, ...]:
