@@ -68,23 +68,6 @@ class Terminated(KeyboardInterrupt):
     exit_code = EXIT_SIGTERM
 
 
-_stop: list[BaseException] = []  # the stop the CLI's signal handlers raised, until the command returns
-
-
-def note_stop(exc: BaseException | None) -> None:
-    """Remember the stop a signal handler is raising (``None`` forgets it when the command ends)."""
-    _stop[:] = [exc] if exc is not None else []
-
-
-def raise_if_stopped() -> None:
-    """Raise again a stop that a signal asked for. Python swallows an exception raised inside a finalizer or a
-    callback from C code ("Exception ignored in ..."), so a Ctrl-C that lands there is lost and the run goes on:
-    seen once in CI, where ``energybench run`` measured trials for 120 s after its SIGINT. The trial loop calls
-    this after every window, so such a stop takes effect one window later instead of never."""
-    if _stop:
-        raise _stop[0]
-
-
 def debug_enabled() -> bool:
     """Whether ``ENERGYBENCH_DEBUG`` asks for tracebacks of internal errors."""
     import os

@@ -19,7 +19,7 @@ from typing import Any, TextIO
 from energybench.calibration import MAX_ITERATIONS, calibrate, window_target_s
 from energybench.devices import synchronize
 from energybench.distributed.launcher import initialized_dist, is_nonzero_rank
-from energybench.errors import ConfigError, EnergybenchError, raise_if_stopped
+from energybench.errors import ConfigError, EnergybenchError
 from energybench.noise import Probe
 from energybench.record import Round
 from energybench.render.progress import Progress
@@ -185,7 +185,6 @@ def run_trials(state: RunState, meter: Any, cfg: RunConfig, saver: RunSaver, str
                     saver.save(state)
                     continue
                 e.rounds.append(_round(e, trial, items, m, idle_w))
-                raise_if_stopped()  # a Ctrl-C swallowed inside a finalizer still stops the run (the window is kept)
                 if time.monotonic() - saved_at >= SAVE_EVERY_S:
                     saver.save(state)
                     saved_at = time.monotonic()

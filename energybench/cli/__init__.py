@@ -25,7 +25,6 @@ from energybench.errors import (
     Terminated,
     debug_enabled,
     internal_error_line,
-    note_stop,
 )
 
 
@@ -61,7 +60,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
-    previous = _stop_on_signals()
+    previous = _terminate_like_ctrl_c()
     try:
         return int(args.func(args) or 0)
     except EnergybenchError as exc:
@@ -83,9 +82,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         _error(internal_error_line(exc))
         return EXIT_INTERNAL
     finally:
-        note_stop(None)
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 def _error(text: str) -> None:
@@ -94,24 +92,19 @@ def _error(text: str) -> None:
     print(f"energybench: error: {' '.join(printable(text).split())}", file=sys.stderr)
 
 
-def _raise_stop(signum: int, _frame: object) -> None:
-    exc = KeyboardInterrupt() if signum == signal.SIGINT else Terminated(f"signal {signum}")
-    note_stop(exc)  # raised again after the next window if Python swallows it here (errors.raise_if_stopped)
-    raise exc
+def _raise_terminated(signum: int, _frame: object) -> None:
+    raise Terminated(f"signal {signum}")
 
 
-def _stop_on_signals() -> dict[int, Any]:
+def _terminate_like_ctrl_c() -> Any:
     """SIGTERM (what a CI timeout or ``kill`` sends) raises ``Terminated`` where Ctrl-C raises
-    ``KeyboardInterrupt``, so the same code keeps every finished trial and says so; both are remembered so that
-    one swallowed inside a finalizer still stops the run. Only in the main thread and only over the default
-    actions; returns the handlers to restore."""
+    ``KeyboardInterrupt``, so the same code keeps every finished trial and says so. Only in the main thread
+    and only over the default action; returns the handler to restore (``None`` if left alone)."""
     if threading.current_thread() is not threading.main_thread():
-        return {}
-    previous: dict[int, Any] = {}
-    for signum, default in ((signal.SIGTERM, signal.SIG_DFL), (signal.SIGINT, signal.default_int_handler)):
-        if signal.getsignal(signum) is default:
-            previous[signum] = signal.signal(signum, _raise_stop)
-    return previous
+        return None
+    if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        return None
+    return signal.signal(signal.SIGTERM, _raise_terminated)
 
 
 def _parse(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:
