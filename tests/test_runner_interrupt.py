@@ -22,6 +22,9 @@ def test_ctrl_c_keeps_finished_trials(tmp_path: Path) -> None:
          "0", "--results", str(results)],
         stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
         env={**os.environ, "ENERGYBENCH_CACHE": str(tmp_path / "cache")},
+        # Ctrl-C's default action: a suite started in the background (nohup ... &) runs with SIGINT ignored, and
+        # the run would inherit that and never see the signal this test sends
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     deadline = time.monotonic() + 240
     seen = ""
