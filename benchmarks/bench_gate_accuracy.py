@@ -38,7 +38,7 @@ os.environ.setdefault("MKL_NUM_THREADS", "1")
 
 import numpy as np  # noqa: E402
 
-from energybench.ab import AB_ROUNDS  # noqa: E402
+from energybench.ab import AB_ROUNDS, flagged_pairs, rounds_to_measure  # noqa: E402
 from energybench.compare import compare_runs  # noqa: E402
 from energybench.fixture import EnergyFixture  # noqa: E402
 from energybench.gate import parse_gates  # noqa: E402
@@ -70,11 +70,13 @@ def separate_run(meter: Meter, reps: int, a: np.ndarray, b: np.ndarray) -> Run:
 def ab_session(meter: Meter, reps: tuple[int, int], a: np.ndarray, b: np.ndarray, iterations: int,
                rounds: int = AB_ROUNDS) -> tuple[Run, Run]:
     """An A/B session as ``energybench ab`` measures one: ``AB_ROUNDS`` rounds alternating baseline and
-    candidate, each a window of ``iterations`` calls."""
+    candidate, each a window of ``iterations`` calls, and one more pair for each pair the noise guard flags
+    (``rounds_to_measure``)."""
     session = f"{time.monotonic_ns()}"
     sides: list[list[Round]] = [[], []]
     workload(reps[0], a, b)  # warm-up
-    for r in range(rounds):
+    r = 0
+    while r < rounds_to_measure(rounds, flagged_pairs(*([x.excluded for x in rs] for rs in sides))):
         for side in (0, 1):
             probe = Probe()
             probe.start()
@@ -85,6 +87,7 @@ def ab_session(meter: Meter, reps: tuple[int, int], a: np.ndarray, b: np.ndarray
             load, flags = probe.stop()
             sides[side].append(Round(index=r, energy_j=m.energy_j / iterations, duration_s=m.duration_s / iterations,
                                      source=m.source, load=load, flags=flags))
+        r += 1
     return tuple(  # type: ignore[return-value]
         Run(name=name, created="", environment={"ab": {"session": session, "side": name}},
             benchmarks=(Benchmark(name="matmul", rounds=tuple(rs)),))
@@ -181,6 +184,12 @@ def main() -> None:
           f"workload {BASE_REPS} x {args.size}x{args.size} matmul per call, {len(first.rounds)} rounds x "
           f"{first.extra['iterations']} iterations per run, source {first.source}; "
           f"{time.perf_counter() - t0:.0f} s; {flagged} of {total} rounds flagged by the noise guard")
+    sessions = [pair for pairs in paired.values() for pair in pairs]
+    ab_pairs = sum(len(b.benchmarks[0].rounds) for b, _ in sessions)
+    ab_flagged = sum(flagged_pairs(*([x.excluded for x in run.benchmarks[0].rounds] for run in pair))
+                     for pair in sessions)
+    print(f"A/B sessions: {ab_pairs} pairs measured in {len(sessions)} sessions ({AB_ROUNDS} asked for each), "
+          f"{ab_flagged} flagged and replaced")
     print("gate energy:+5%, failures / comparisons; pytest-benchmark mean:5% on the same rounds in brackets")
     print(f"{'comparison':16} {'separate runs':>22} {'history (5 runs)':>18} {'A/B session':>22}")
     for kind, n, ours, theirs, hn, hist, an, ab, ab_theirs in table:

@@ -116,6 +116,9 @@ class EnergyFixture:
     meter_factory: Callable[[], Any]  # -> energybench.meter.Meter, created once per session
     resolution_s: Callable[[], float]
     before_round: Callable[[], None] | None = None  # an A/B session hands the turn over here
+    #: an A/B session's ``Turns.settle_rounds``: after the asked-for rounds, how many both sides measure in all
+    #: once the pairs the noise guard flagged are replaced (``energy(fn)`` only: ``pedantic`` is exact)
+    settle_rounds: Callable[[str, int, list[bool]], int] | None = None
     options: EnergyOptions = field(default_factory=EnergyOptions)
     params: dict[str, Any] | None = None
     extra_info: dict[str, Any] = field(default_factory=dict)
@@ -171,7 +174,8 @@ class EnergyFixture:
 
         try:
             iterations = self.options.iterations or self._calibrate(target)
-            return self._run(lambda: (target, None), self._rounds_wanted(), self.options.warmup_rounds, iterations)
+            return self._run(lambda: (target, None), self._rounds_wanted(), self.options.warmup_rounds, iterations,
+                             settle=self.settle_rounds)
         except BaseException:
             self.has_error = True
             raise
@@ -258,19 +262,25 @@ class EnergyFixture:
         rounds: int,
         warmup_rounds: int,
         iterations: int,
+        settle: Callable[[str, int, list[bool]], int] | None = None,
     ) -> Any:
-        """Warm-up rounds (unmeasured), then one meter window per round around ``iterations`` calls."""
+        """Warm-up rounds (unmeasured), then one meter window per round around ``iterations`` calls. With
+        ``settle`` (an A/B session), the rounds both sides measure are settled after the asked-for ones."""
         meter = self._ours(self.meter_factory)
         window = f"energy:{self.nodeid}"
         result = None
-        for i in range(warmup_rounds + rounds):
+        planned = warmup_rounds + rounds
+        holding_turn = False  # settling hands the turn over and returns holding it
+        i = 0
+        while i < planned:
             call, done = make_call()
             if i < warmup_rounds:
                 for _ in range(iterations):
                     result = call()
             else:
-                if self.before_round is not None:
+                if self.before_round is not None and not holding_turn:
                     self.before_round()
+                holding_turn = False
                 probe = Probe()
                 probe.start()
                 self._ours(lambda: meter.begin(window))
@@ -283,6 +293,10 @@ class EnergyFixture:
                 self._rounds.append(_Round(m, iterations, load, flags))
             if done is not None:
                 done()
+            i += 1
+            if settle is not None and i == planned and i > warmup_rounds:
+                planned = warmup_rounds + settle(self.nodeid, rounds, [bool(r.flags) for r in self._rounds])
+                holding_turn = True
         return result
 
     # -- the record saved in the results file -----------------------------------------------------------

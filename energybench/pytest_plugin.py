@@ -187,6 +187,7 @@ def energy(request: pytest.FixtureRequest) -> Iterator[EnergyFixture]:
         meter_factory=es.meter,
         resolution_s=es.resolution_s,
         before_round=es.turns.hand_over if es.turns is not None else None,
+        settle_rounds=es.turns.settle_rounds if es.turns is not None else None,
         options=options,
         params=_json_safe(callspec.params) if callspec else None,
     )

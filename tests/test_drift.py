@@ -3,6 +3,7 @@ a history of baseline runs, and the noise guard (real neighbour processes)."""
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import os
 import subprocess
@@ -110,6 +111,105 @@ def test_each_side_of_an_ab_session_measures_ab_rounds_by_default(repo: Path) ->
     assert res.returncode == 0, res.stdout + res.stderr
     runs = [storage.load_run(p) for p in storage.list_runs(repo.parent / "res")]
     assert [len(r.benchmarks[0].rounds) for r in runs] == [AB_ROUNDS, AB_ROUNDS] and AB_ROUNDS == 20
+
+
+# The one stand-in in these A/B tests: the noise guard's reading of the machine's load (/proc) is replaced, per
+# side, by a script of which rounds it flags; the orchestrator, both pytest processes and the fixture are real.
+SCRIPTED_PROBE = '''
+import json, os
+import energybench.ab, energybench.fixture
+
+SIDE = os.environ.get("ENERGYBENCH_AB_SIDE", "")
+FLAGGED = json.loads(os.environ.get("SCRIPTED_FLAGS", "{}")).get(SIDE, [])
+
+class ScriptedProbe:
+    count = 0
+    def start(self):
+        pass
+    def stop(self):
+        i, ScriptedProbe.count = ScriptedProbe.count, ScriptedProbe.count + 1
+        return {}, (("saturated: scripted neighbour",) if i in FLAGGED else ())
+
+energybench.fixture.Probe = ScriptedProbe
+if SIDE in os.environ.get("OLD_SIDES", "").split():  # an energybench from before rounds were settled
+    energybench.ab.Turns.settle_rounds = lambda self, key, rounds, flags: rounds
+'''
+
+CALIBRATED_TEST = '''
+import os, time
+import pytest
+from work import WORK
+
+@pytest.mark.energy(rounds=4, iterations=1, warmup_rounds=0)
+def test_work(energy):
+    def step():
+        with open(os.environ["AB_LOG"], "a") as fh:
+            fh.write(os.environ.get("ENERGYBENCH_AB_SIDE", "?") + "\\n")
+        time.sleep(WORK)
+    energy(step)
+
+@pytest.mark.energy(rounds=3, iterations=1, warmup_rounds=0)
+def test_after(energy):
+    energy(time.sleep, WORK)
+'''
+
+
+@pytest.mark.parametrize(("flagged", "old_sides", "measured"), [
+    # base's round 1, new's rounds 3 and 4 flagged: pairs 1 and 3 flagged after 4 rounds -> 6; then pair 4 -> 7
+    ({"base": [1], "new": [3, 4]}, "", 7),
+    ({"base": list(range(8)), "new": []}, "", 8),  # every round flagged (the count runs on): twice the rounds
+    ({"base": [0, 1], "new": [2]}, "base", 4),  # the other side never settles (older energybench): no extra
+])
+def test_ab_session_replaces_pairs_the_noise_guard_flags(repo: Path, monkeypatch: pytest.MonkeyPatch,
+                                                         flagged: dict[str, list[int]], old_sides: str,
+                                                         measured: int) -> None:
+    """Both sides measure one more round for each pair either side's noise guard flagged, up to twice the
+    rounds, and agree on it without a referee. A side whose energybench predates this (it never settles) gets
+    no extra rounds and the session still ends; its later tests' turns are then one hand-over out of step."""
+    (repo / "conftest.py").write_text(SCRIPTED_PROBE)
+    (repo / "test_ab.py").write_text(CALIBRATED_TEST)
+    _git("add", ".", cwd=repo)
+    _git("commit", "-q", "-m", "calibrated rounds, scripted load", cwd=repo)
+    monkeypatch.setenv("SCRIPTED_FLAGS", json.dumps(flagged))
+    monkeypatch.setenv("OLD_SIDES", old_sides)
+    res = _ab(repo)
+    assert res.returncode == 0, res.stdout + res.stderr
+    runs = {r.environment["ab"]["side"]: r for r in map(storage.load_run, storage.list_runs(repo.parent / "res"))}
+    work = {side: next(b for b in run.benchmarks if b.name.endswith("test_work")) for side, run in runs.items()}
+    assert [len(work[side].rounds) for side in ("base", "new")] == [measured, measured]
+    assert [i for i, r in enumerate(work["base"].rounds) if r.excluded] == [i for i in flagged["base"] if i < measured]
+    turns = (repo.parent / "turns.log").read_text().split()
+    assert turns == ["base", "new"] * measured  # the extra rounds alternate like the rest
+    after = {side: next(b for b in run.benchmarks if b.name.endswith("test_after")) for side, run in runs.items()}
+    assert {len(b.rounds) for b in after.values()} == {3}  # the next test starts from its own rounds
+
+
+def test_measured_rounds_follow_the_flags() -> None:
+    from energybench.ab import flagged_pairs, rounds_to_measure
+
+    assert flagged_pairs([False, True, False], [False, False, True, True]) == 2  # pairs 1 and 2; 3 has no partner
+    assert [rounds_to_measure(20, f) for f in (0, 1, 5, 20, 35)] == [20, 21, 25, 40, 40]
+
+
+def test_ab_commands_replace_flagged_pairs(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from energybench.ab import measure_commands
+
+    flagged = {1, 2, 7}  # windows in order: base 0, new 0, base 1, ... -> pairs 0 (new), 1 (base) and 3 (new)
+
+    class ScriptedProbe:
+        count = 0
+
+        def start(self) -> None:
+            pass
+
+        def stop(self) -> tuple[dict[str, float], tuple[str, ...]]:
+            i, ScriptedProbe.count = ScriptedProbe.count, ScriptedProbe.count + 1
+            return {}, (("saturated: scripted neighbour",) if i in flagged else ())
+
+    monkeypatch.setattr(noise, "Probe", ScriptedProbe)
+    base, new = measure_commands(["true", "true"], rounds=4, cwd=tmp_path)
+    assert [len(run.benchmarks[0].rounds) for run in (base, new)] == [7, 7]  # 4 asked + 3 flagged pairs
+    assert [r.excluded for r in new.benchmarks[0].rounds][:4] == [True, False, False, True]
 
 
 def test_ab_bad_input_is_one_line(repo: Path) -> None:
