@@ -36,6 +36,15 @@ ENV_AUTHKEY = "ENERGYBENCH_AB_AUTHKEY"
 ENV_SIDE = "ENERGYBENCH_AB_SIDE"
 ENV_SESSION = "ENERGYBENCH_AB_SESSION"
 ENV_REF = "ENERGYBENCH_AB_REF"
+ENV_ROUNDS = "ENERGYBENCH_AB_ROUNDS"  # rounds per benchmark each process measures unless told otherwise
+ENV_PROCESS = "ENERGYBENCH_AB_PROCESS"
+#: A random-length value in each side's environment, new for every process: setup randomization (Mytkowicz et
+#: al., "Producing wrong data without doing anything obviously wrong!", ASPLOS 2009). A process's memory layout
+#: follows from its environment and paths (the working tree's path is not the worktree's), so without it one
+#: side can sit on a worse layout in every process of a session: identical code read +3% to +7% apart in six
+#: sessions of ten process pairs each, every one with the candidate dearer (2026-12-02, docs/performance.md).
+ENV_PAD = "ENERGYBENCH_AB_LAYOUT_PAD"
+PAD_MAX = 4096
 SIDES = ("base", "new")
 #: Rounds per side of an A/B session unless the user says otherwise (``--rounds``; the ``energy`` fixture's
 #: rounds in a pytest session). Twice a lone run's 10: with 10 pairs a gate at alpha 0.01 needs every pair to
@@ -73,11 +82,14 @@ class ABError(EnergybenchError):
 class Turns:
     """One side's end of the turn-taking: wait for the turn, hand it over, say goodbye."""
 
-    def __init__(self, conn: Connection, side: str, session: str, ref: str | None) -> None:
+    def __init__(self, conn: Connection, side: str, session: str, ref: str | None, rounds: int = AB_ROUNDS,
+                 process: int = 0) -> None:
         self.conn = conn
         self.side = side
         self.session = session
         self.ref = ref
+        self.rounds = rounds  # the fixture's rounds by default (``--energy-min-rounds`` or a marker override it)
+        self.process = process  # which process pair of the session this is (``energybench ab --processes``)
         self.closed = False
         self._peer_flags: dict[str, list[bool]] = {}  # the other side's flags per benchmark, as last sent
 
@@ -87,7 +99,8 @@ class Turns:
         if not env.get(ENV_ADDRESS):
             return None
         conn = Client(env[ENV_ADDRESS], authkey=bytes.fromhex(env[ENV_AUTHKEY]))
-        return cls(conn, env.get(ENV_SIDE, "?"), env.get(ENV_SESSION, ""), env.get(ENV_REF) or None)
+        return cls(conn, env.get(ENV_SIDE, "?"), env.get(ENV_SESSION, ""), env.get(ENV_REF) or None,
+                   int(env.get(ENV_ROUNDS) or AB_ROUNDS), int(env.get(ENV_PROCESS) or 0))
 
     def ready(self) -> None:
         """Say this side has finished starting up (imports, collection) and wait for the first turn: nothing
@@ -97,7 +110,7 @@ class Turns:
 
     def describe(self) -> dict[str, Any]:
         """What the run record says about the session (``Run.environment["ab"]``)."""
-        return {"session": self.session, "side": self.side, "ref": self.ref}
+        return {"session": self.session, "side": self.side, "ref": self.ref, "process": self.process}
 
     def wait(self) -> None:
         """Block until it is this side's turn."""
@@ -172,6 +185,8 @@ class Orchestrator:
 
     sides: list[Side]
     session: str = field(default_factory=lambda: secrets.token_hex(8))
+    process: int = 0  # which process pair of the session this is
+    rounds: int = AB_ROUNDS  # each side's rounds per benchmark by default
     workdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="energybench-ab-")))
 
     def run(self) -> dict[str, Side]:
@@ -181,7 +196,8 @@ class Orchestrator:
             for side in self.sides:
                 side.log = self.workdir / f"{side.name}.log"
                 env = {**side.env, ENV_ADDRESS: address, ENV_AUTHKEY: authkey.hex(), ENV_SIDE: side.name,
-                       ENV_SESSION: self.session}
+                       ENV_SESSION: self.session, ENV_ROUNDS: str(self.rounds), ENV_PROCESS: str(self.process),
+                       ENV_PAD: "x" * secrets.randbelow(PAD_MAX)}
                 with open(side.log, "wb") as log:
                     side.proc = subprocess.Popen(side.cmd, cwd=side.cwd, env=env, stdout=log, stderr=subprocess.STDOUT)
             by_name = {s.name: s for s in self.sides}
@@ -259,6 +275,42 @@ class Orchestrator:
             return message
         except (EOFError, OSError):
             return None
+
+
+# ------------------------------------------------------------------------------------------------ processes
+#: Process pairs per pytest A/B session unless ``--processes`` says otherwise. Why more than one: a process
+#: carries an effect of its own that all its rounds share (where its arrays landed in memory, ASLR), which
+#: pairing rounds cannot cancel. Identical code (a numpy matmul test) measured as one pair of processes read
+#: -10% to +14% apart in separate sessions, each with a tight interval: 4 of 10 such sessions failed an
+#: ``energy:+5%`` gate (2026-12-02, docs/performance.md, "Gates"). With several pairs the process pair is the
+#: unit of the test (``compare._pairs``), as pyperf spreads its values over worker processes.
+AB_PROCESSES = 10
+#: Fewest rounds per benchmark a process measures when the session's rounds are spread over its processes.
+MIN_ROUNDS_PER_PROCESS = 5
+
+
+def rounds_per_process(rounds: int, processes: int) -> int:
+    """Each process pair's share of a session's rounds (at least ``MIN_ROUNDS_PER_PROCESS``)."""
+    return max(MIN_ROUNDS_PER_PROCESS, -(-rounds // max(processes, 1))) if processes > 1 else rounds
+
+
+def merge_processes(runs: Sequence[Any]) -> Any:
+    """One side's runs of a multi-process session as one run: every round keeps its process number, so the
+    comparison pairs ``(process, round)`` and tests the process pairs (``compare._pairs``)."""
+    from dataclasses import replace
+
+    first = runs[0]
+    rounds: dict[str, list[Any]] = {}
+    benches: dict[str, Any] = {}
+    for process, run in enumerate(runs):
+        for bench in run.benchmarks:
+            benches.setdefault(bench.key, bench)
+            rounds.setdefault(bench.key, []).extend(replace(r, process=process) for r in bench.rounds)
+    environment = dict(first.environment)
+    environment["ab"] = {**dict(environment.get("ab") or {}), "processes": len(runs)}
+    environment["ab"].pop("process", None)
+    return replace(first, environment=environment,
+                   benchmarks=tuple(replace(b, rounds=tuple(rounds[key])) for key, b in benches.items()))
 
 
 # ------------------------------------------------------------------------------------------------ git

@@ -20,6 +20,7 @@ to ``energybench.render.comparison``, so a CI log, a PR comment and a report sho
 from __future__ import annotations
 
 import math
+import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -125,21 +126,33 @@ def clean_values(bench: Benchmark, figure: str) -> tuple[list[float], int]:
 
 def _pairs(b: Benchmark, n: Benchmark, figure: str) -> tuple[list[float], list[float]]:
     """Values of the trials both sides of an A/B session measured; a trial is left out when either round is
-    flagged, if enough clean pairs remain (the rule of ``clean_values``)."""
-    by_trial = {r.index: r for r in b.rounds}
+    flagged, if enough clean pairs remain (the rule of ``clean_values``).
+
+    A session of several process pairs (``energybench ab --processes``) returns one pair of values per process
+    pair: the geometric means of its trials on each side. The process is then the unit of the test, because a
+    process carries an effect of its own (where its memory landed, ASLR) that its trials share: identical code
+    measured in one pair of processes read from -10% to +14% apart in separate sessions, each with a tight
+    interval (docs/performance.md, "Gates")."""
+    by_trial = {(r.process, r.index): r for r in b.rounds}
     pairs = []
     for r in n.rounds:
-        other = by_trial.get(r.index)
+        other = by_trial.get((r.process, r.index))
         x, y = (other.value(figure), r.value(figure)) if other is not None else (None, None)
         if x is not None and y is not None and math.isfinite(x) and math.isfinite(y):
             assert other is not None
-            pairs.append((float(x), float(y), r.excluded or other.excluded))
-    clean = [(x, y) for x, y, flagged in pairs if not flagged]
-    if len(clean) < len(pairs) and len(clean) >= max(MIN_CLEAN_ROUNDS, len(pairs) / 2):
-        chosen = clean
-    else:
-        chosen = [(x, y) for x, y, _ in pairs]
-    return [x for x, _ in chosen], [y for _, y in chosen]
+            pairs.append((float(x), float(y), r.excluded or other.excluded, r.process))
+    clean = [p for p in pairs if not p[2]]
+    chosen = clean if len(clean) < len(pairs) and len(clean) >= max(MIN_CLEAN_ROUNDS, len(pairs) / 2) else pairs
+    processes = sorted({p[3] for p in chosen if p[3] is not None})
+    if len(processes) < 2:
+        return [x for x, *_ in chosen], [y for _, y, *_ in chosen]
+    base, new = [], []
+    for proc in processes:
+        mine = [(x, y) for x, y, _, p in chosen if p == proc and x > 0 and y > 0]
+        if mine:
+            base.append(math.exp(statistics.fmean(math.log(x) for x, _ in mine)))
+            new.append(math.exp(statistics.fmean(math.log(y) for _, y in mine)))
+    return base, new
 
 
 def _samples(mode: str, b: Benchmark, n: Benchmark, figure: str, history: Sequence[Run]) -> tuple[

@@ -20,7 +20,6 @@ from typing import Any
 
 import pytest
 
-from energybench.ab import AB_ROUNDS
 from energybench.distributed.launcher import is_nonzero_rank
 from energybench.errors import EXIT_NOT_SAVED, EnergybenchError, WriteError, debug_enabled, internal_error_line
 from energybench.fixture import EnergyFixture, EnergyOptions
@@ -171,8 +170,8 @@ def energy(request: pytest.FixtureRequest) -> Iterator[EnergyFixture]:
     """Measure the energy of a callable: ``energy(fn, *args)``; see ``energybench.fixture.EnergyFixture``."""
     es: EnergySession = request.config.stash[_SESSION]
     marker = request.node.get_closest_marker("energy")
-    # one side of an A/B session measures AB_ROUNDS by default: pairs are what its gate tests
-    options = EnergyOptions(rounds=es.min_rounds or (AB_ROUNDS if es.turns is not None else None))
+    # one side of an A/B session measures its share of the session's rounds (ab.AB_ROUNDS over its processes)
+    options = EnergyOptions(rounds=es.min_rounds or (es.turns.rounds if es.turns is not None else None))
     try:
         if marker is not None:
             options = options.updated(marker.kwargs, "@pytest.mark.energy")

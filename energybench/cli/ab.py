@@ -16,7 +16,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from energybench.ab import AB_ROUNDS
+from energybench.ab import AB_PROCESSES, AB_ROUNDS
 from energybench.errors import ConfigError
 from energybench.options import CARBON_OPTIONS, add_to_argparse, carbon_kwargs, from_namespace
 
@@ -39,6 +39,10 @@ def register(subparsers: Any) -> None:
     p.add_argument("--rounds", type=int, default=AB_ROUNDS, metavar="N",
                    help=f"rounds per command with --command ({AB_ROUNDS}; a pytest session's fixtures also take "
                         f"{AB_ROUNDS} unless --energy-min-rounds or a marker says otherwise)")
+    p.add_argument("--processes", type=int, default=AB_PROCESSES, metavar="P",
+                   help=f"pairs of pytest processes to spread the rounds over ({AB_PROCESSES}): each process "
+                        "carries an effect of its own (memory layout) that rounds inside it cannot average out, so "
+                        "the process pair is the unit of the test; 1 for one pair (quicker, blind to that effect)")
     p.add_argument("--name", default="ab", help="prefix of the two saved runs' names (default ab)")
     add_to_argparse(p, SHARED)
     add_to_argparse(p, CARBON_OPTIONS, "carbon")
@@ -54,6 +58,8 @@ def run(args: argparse.Namespace) -> int:
 
     values = from_namespace(args, [*SHARED, *CARBON_OPTIONS])
     gates = parse_gates(values["fail_on"])
+    if not 1 <= args.processes <= 1000:
+        raise ConfigError(f"--processes must be between 1 and 1000, got {args.processes}")
     if args.command:
         if args.base or args.new or args.pytest_args:
             raise ConfigError("give either --command twice or a git ref and a pytest command line, not both")
@@ -65,7 +71,11 @@ def run(args: argparse.Namespace) -> int:
         saved = [RunFile.create(r, values["results"], f"{args.name}-{side}")[1]
                  for r, side in zip(runs, ("base", "new"), strict=True)]
     else:
-        saved = _pytest_session(args, values)
+        from energybench.ab import merge_processes
+
+        per_process = _pytest_session(args, values)
+        saved = [RunFile.create(merge_processes(runs), values["results"], f"{args.name}-{side}")[1]
+                 for runs, side in zip(per_process, ("base", "new"), strict=True)]
     cmp = compare_runs(saved[0], saved[1], gates, alpha=values["alpha"])
     print(format_table(cmp))
     print(f"saved {saved[0].label} (baseline) and {saved[1].label} (candidate) in {values['results']}/",
@@ -73,8 +83,11 @@ def run(args: argparse.Namespace) -> int:
     return cmp.exit_code
 
 
-def _pytest_session(args: argparse.Namespace, values: dict[str, Any]) -> list[Any]:
-    from energybench.ab import ABError, Orchestrator, Side, checkout, remove_checkout, side_environment
+def _pytest_session(args: argparse.Namespace, values: dict[str, Any]) -> list[list[Any]]:
+    """Both sides' runs, one per process pair (each pair a turn-taking session of two pytest processes)."""
+    import secrets
+
+    from energybench import ab
     from energybench.storage import load_run
 
     command = list(args.pytest_args)
@@ -85,34 +98,37 @@ def _pytest_session(args: argparse.Namespace, values: dict[str, Any]) -> list[An
     if not command or Path(command[0]).name not in ("pytest", "py.test"):
         raise ConfigError("after --, give the pytest command both sides run, e.g. -- pytest benchmarks/")
     repo = Path.cwd()
-    results = Path(values["results"]).resolve()
     tmp = Path(tempfile.mkdtemp(prefix="energybench-ab-trees-"))
+    results = tmp / "results"  # each process's run; the caller saves the two merged runs
     trees: list[Path] = []
     try:
-        base_tree = checkout(args.base, repo, tmp / "base")
+        base_tree = ab.checkout(args.base, repo, tmp / "base")
         trees.append(base_tree)
-        new_tree = checkout(args.new, repo, tmp / "new") if args.new else repo
+        new_tree = ab.checkout(args.new, repo, tmp / "new") if args.new else repo
         if args.new:
             trees.append(new_tree)
         pytest_argv = [sys.executable, "-m", "pytest", *command[1:], "-p", "no:cacheprovider",
                        f"--energy-results={results}"]
-        sides = [
-            Side(name, [*pytest_argv, f"--energy-save={args.name}-{name}"], tree,
-                 {**side_environment(tree), "ENERGYBENCH_AB_REF": ref or "working tree"})
-            for name, tree, ref in (("base", base_tree, args.base), ("new", new_tree, args.new))
-        ]
-        by_name = Orchestrator(sides).run()
-        runs = []
-        for name in ("base", "new"):
-            side = by_name[name]
-            code = side.proc.returncode if side.proc is not None else None
-            if code not in (0, 1) or not side.saved:
-                tail = side.log.read_text(errors="replace")[-1500:] if side.log and side.log.exists() else ""
-                raise ABError(f"the {name} side (pytest) exited {code} without saving energy figures; the end of "
-                              f"its output: {' '.join(tail.split())[-600:]}")
-            runs.append(load_run(side.saved))
+        session = secrets.token_hex(8)
+        runs: list[list[Any]] = [[], []]
+        for process in range(args.processes):
+            sides = [
+                ab.Side(name, [*pytest_argv, f"--energy-save={args.name}-{name}"], tree,
+                     {**ab.side_environment(tree), "ENERGYBENCH_AB_REF": ref or "working tree"})
+                for name, tree, ref in (("base", base_tree, args.base), ("new", new_tree, args.new))
+            ]
+            by_name = ab.Orchestrator(sides, session=session, process=process,
+                                   rounds=ab.rounds_per_process(AB_ROUNDS, args.processes)).run()
+            for i, name in enumerate(("base", "new")):
+                side = by_name[name]
+                code = side.proc.returncode if side.proc is not None else None
+                if code not in (0, 1) or not side.saved:
+                    tail = side.log.read_text(errors="replace")[-1500:] if side.log and side.log.exists() else ""
+                    raise ab.ABError(f"the {name} side (pytest) exited {code} without saving energy figures; the end "
+                                  f"of its output: {' '.join(tail.split())[-600:]}")
+                runs[i].append(load_run(side.saved))
         return runs
     finally:
         for tree in trees:
-            remove_checkout(tree, repo)
+            ab.remove_checkout(tree, repo)
         shutil.rmtree(tmp, ignore_errors=True)

@@ -52,6 +52,9 @@ class Round:
     extra: Mapping[str, Any] = field(default_factory=dict)
     missing: tuple[str, ...] = ()
     lower_bound: tuple[str, ...] = ()
+    #: which process of a multi-process A/B session measured it (``energybench ab --processes``); a pair is
+    #: the same ``(process, index)`` on both sides, and the process pair is the unit of the test
+    process: int | None = None
 
     @property
     def partial(self) -> bool:
@@ -120,6 +123,8 @@ class Round:
             d["missing"] = list(self.missing)
         if self.lower_bound:
             d["lower_bound"] = list(self.lower_bound)
+        if self.process is not None:
+            d["process"] = self.process
         return {**d, **self.extra}
 
     @classmethod
@@ -133,6 +138,7 @@ class Round:
                     raise point.fail("expected [seconds, {domain: watts}]")
                 timeline.append((point.child(0).number(), point.child(1).numbers(allow_nan=True)))
         number = f.child("round").opt_number(minimum=0)
+        process = f.child("process").opt_number(minimum=0)
         return cls(
             index=int(number) if number is not None else index,
             energy_j=f.child("energy_j").number(allow_nan=True, minimum=0),
@@ -151,11 +157,13 @@ class Round:
             extra=_extra(d, _ROUND_KEYS),
             missing=f.child("missing").texts(),
             lower_bound=f.child("lower_bound").texts(),
+            process=int(process) if process is not None else None,
         )
 
 
 _ROUND_KEYS = ("round", "energy_j", "duration_s", "items", "co2e_g", "source", "domains", "iterations",
-               "energy_above_idle_j", "timeline", "warnings", "workload", "load", "flags", "missing", "lower_bound")
+               "energy_above_idle_j", "timeline", "warnings", "workload", "load", "flags", "missing", "lower_bound",
+               "process")
 
 
 @dataclass(frozen=True)
