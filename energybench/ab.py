@@ -6,8 +6,9 @@ or needs a threshold above the drift. Interleaving fixes it at the source: round
 of the candidate, round 1 of the baseline, ... and the comparison is made pair by pair (``compare`` mode
 ``paired``), where shared drift cancels.
 
-For pytest suites the two sides are two pytest processes (the baseline's code checked out from a git ref
-in a worktree), coordinated so that only one of them runs at any moment: each runs until it is about to
+For pytest suites the two sides are pytest processes (the baseline's code checked out from a git ref in a
+worktree), run as several pairs (``AB_PROCESSES``) because each process carries an effect of its own,
+and coordinated so that only one of a pair runs at any moment: each runs until it is about to
 measure a round, then hands the turn over (``Turns``), so one side's imports, set-up or teardown never
 overlaps the other's measured rounds. The orchestrator (``Orchestrator``) relays the turn over a local
 socket. For two plain commands the alternation happens in one process (``measure_commands``).

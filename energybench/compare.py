@@ -95,6 +95,7 @@ class Comparison:
     mode: str = "independent"
     correction: str = METHODS[CORRECTION]
     history: tuple[str, ...] = ()  # run ids whose medians formed the between-run spread
+    processes: int = 1  # process pairs of an A/B session (``energybench ab --processes``)
 
     @property
     def regressions(self) -> list[GateResult]:
@@ -106,6 +107,9 @@ class Comparison:
 
     @property
     def test(self) -> str:
+        if self.mode == "paired" and self.processes > 1:
+            return (f"paired t on the log ratios of an A/B session's {self.processes} process pairs (each pair's "
+                    "geometric mean: drift cancels, process effects are in the test)")
         return MODES[self.mode]
 
 
@@ -189,6 +193,7 @@ def compare_runs(
     runs = [base, *[h for h in history if h.path != base.path or h.path is None]]
     if ab_session(base) and ab_session(base) == ab_session(new):
         cmp.mode = "paired"
+        cmp.processes = int((new.environment.get("ab") or {}).get("processes") or 1)
     elif len(runs) >= MIN_HISTORY_RUNS:
         cmp.mode, cmp.history = "history", tuple(r.label for r in runs)
     elif history:

@@ -6,9 +6,11 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
+import re
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -72,9 +74,11 @@ def repo(tmp_path: Path) -> Path:
     return root
 
 
-def _ab(repo: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+def _ab(repo: Path, *extra: str, processes: int = 1) -> subprocess.CompletedProcess[str]:
+    """One A/B session; one process pair unless told (the fake clock sampler has no process effects)."""
     return subprocess.run(
-        [sys.executable, "-m", "energybench", "ab", "main", "--results", str(repo.parent / "res"), *extra, "--",
+        [sys.executable, "-m", "energybench", "ab", "main", "--results", str(repo.parent / "res"), "--processes",
+         str(processes), *extra, "--",
          "pytest", "test_ab.py", "-q", "-p", "no:randomly", "--energy-samplers-from", "fakesamplers:samplers"],
         cwd=repo, capture_output=True, text=True, timeout=300,
         env={**os.environ, "AB_LOG": str(repo.parent / "turns.log"), "PYTHONPATH": str(repo)})
@@ -210,6 +214,72 @@ def test_ab_commands_replace_flagged_pairs(monkeypatch: pytest.MonkeyPatch, tmp_
     base, new = measure_commands(["true", "true"], rounds=4, cwd=tmp_path)
     assert [len(run.benchmarks[0].rounds) for run in (base, new)] == [7, 7]  # 4 asked + 3 flagged pairs
     assert [r.excluded for r in new.benchmarks[0].rounds][:4] == [True, False, False, True]
+
+
+PROCESS_TEST = '''
+import os, time
+from work import WORK
+
+with open(os.environ["AB_LOG"], "a") as fh:  # once per process: its side, number and layout pad
+    fh.write(" ".join([os.environ["ENERGYBENCH_AB_SIDE"], os.environ["ENERGYBENCH_AB_PROCESS"],
+                       str(len(os.environ["ENERGYBENCH_AB_LAYOUT_PAD"]))]) + "\\n")
+
+def test_work(energy):
+    energy(time.sleep, WORK)
+'''
+
+
+def test_ab_session_spreads_its_rounds_over_process_pairs(repo: Path) -> None:
+    """Each process pair measures its share of the rounds (at least 5), the two saved runs hold every round
+    with its process, and the test is on the process pairs; each process gets its own random layout pad."""
+    from energybench.ab import AB_ROUNDS, rounds_per_process
+
+    (repo / "test_ab.py").write_text(PROCESS_TEST)
+    _git("commit", "-q", "-am", "one log line per process", cwd=repo)
+    (repo / "work.py").write_text("WORK = 0.03\n")  # the working tree does 50% more work than main
+    res = _ab(repo, "--fail-on", "energy:+20%", processes=3)
+    assert res.returncode == 1, res.stdout + res.stderr
+    text = " ".join(res.stdout.split())
+    assert "paired t on the log ratios of an A/B session's 3 process pairs" in text
+    assert re.search(r"n=3/3: over threshold and significant", text), text
+    saved = storage.list_runs(repo.parent / "res")
+    assert len(saved) == 2  # the merged runs only, not one file per process
+    runs = {r.environment["ab"]["side"]: r for r in map(storage.load_run, saved)}
+    assert runs["base"].environment["ab"]["processes"] == 3
+    per_process = rounds_per_process(AB_ROUNDS, 3)
+    assert per_process == 7
+    for run in runs.values():
+        counts = [sum(r.process == p for r in run.benchmarks[0].rounds) for p in range(3)]
+        assert all(c >= per_process for c in counts), counts  # more where flagged pairs were replaced
+    assert [sum(r.process == p for r in runs["base"].benchmarks[0].rounds) for p in range(3)] == [
+        sum(r.process == p for r in runs["new"].benchmarks[0].rounds) for p in range(3)]
+    log = [line.split() for line in (repo.parent / "turns.log").read_text().splitlines()]
+    assert sorted((side, int(p)) for side, p, _ in log) == [(s, p) for s in ("base", "new") for p in range(3)]
+    assert len({int(pad) for *_, pad in log}) > 1  # a random layout per process, not one per side
+
+
+def test_process_pairs_are_the_unit_of_a_multi_process_comparison() -> None:
+    """Identical code whose six candidate processes happen to land on layouts averaging +4% (rounds inside
+    each process agree to 0.1%): tested round by round, 30 tight pairs call it a regression; tested by process
+    pair, six scattered ones do not. A real +30% still fails."""
+    effects = [1.10, 0.99, 1.08, 1.00, 1.09, 0.98]
+
+    def side(name: str, level: float, effect_of: list[float]) -> Run:
+        rounds = tuple(Round(index=i, energy_j=level * e * (1 + 0.001 * (i % 3)), duration_s=1.0, process=p)
+                       for p, e in enumerate(effect_of) for i in range(5))
+        return Run(name=name, created="", environment={"ab": {"session": "s", "side": name, "processes": 6}},
+                   benchmarks=(Benchmark(name="b", rounds=rounds),))
+
+    base = side("base", 1.0, [1.0] * 6)
+    gates = parse_gates(["energy:+1%"])
+    same = compare_runs(base, side("new", 1.0, effects), gates)
+    assert same.mode == "paired" and same.processes == 6 and same.rows[0].n_new == 6
+    assert same.exit_code == 0
+    assert compare_runs(base, side("new", 1.3, effects), gates).exit_code == 1
+    rounds_alone = compare_runs(*(replace(r, environment={"ab": {"session": "s"}}, benchmarks=(replace(
+        r.benchmarks[0], rounds=tuple(replace(x, process=None) for x in r.benchmarks[0].rounds)),))
+        for r in (base, side("new", 1.0, effects))), gates)
+    assert rounds_alone.rows[0].n_new == 30 and rounds_alone.exit_code == 1  # the false alarm it prevents
 
 
 def test_ab_bad_input_is_one_line(repo: Path) -> None:

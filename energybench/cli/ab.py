@@ -37,8 +37,9 @@ def register(subparsers: Any) -> None:
     p.add_argument("--command", action="append", default=[], metavar="CMD",
                    help="a command to measure; give it twice (baseline, then candidate) instead of BASE")
     p.add_argument("--rounds", type=int, default=AB_ROUNDS, metavar="N",
-                   help=f"rounds per command with --command ({AB_ROUNDS}; a pytest session's fixtures also take "
-                        f"{AB_ROUNDS} unless --energy-min-rounds or a marker says otherwise)")
+                   help=f"rounds per side ({AB_ROUNDS}): one run of each command with --command; a pytest session "
+                        "spreads them over its process pairs, at least 5 each, unless --energy-min-rounds or a "
+                        "marker says otherwise")
     p.add_argument("--processes", type=int, default=AB_PROCESSES, metavar="P",
                    help=f"pairs of pytest processes to spread the rounds over ({AB_PROCESSES}): each process "
                         "carries an effect of its own (memory layout) that rounds inside it cannot average out, so "
@@ -60,11 +61,11 @@ def run(args: argparse.Namespace) -> int:
     gates = parse_gates(values["fail_on"])
     if not 1 <= args.processes <= 1000:
         raise ConfigError(f"--processes must be between 1 and 1000, got {args.processes}")
+    if not 2 <= args.rounds <= 100_000:
+        raise ConfigError(f"--rounds must be between 2 and 100000, got {args.rounds}")
     if args.command:
         if args.base or args.new or args.pytest_args:
             raise ConfigError("give either --command twice or a git ref and a pytest command line, not both")
-        if not 2 <= args.rounds <= 100_000:
-            raise ConfigError(f"--rounds must be between 2 and 100000, got {args.rounds}")
         from energybench.ab import measure_commands
 
         runs = measure_commands(args.command, args.rounds, region=carbon_kwargs(values))
@@ -118,7 +119,7 @@ def _pytest_session(args: argparse.Namespace, values: dict[str, Any]) -> list[li
                 for name, tree, ref in (("base", base_tree, args.base), ("new", new_tree, args.new))
             ]
             by_name = ab.Orchestrator(sides, session=session, process=process,
-                                   rounds=ab.rounds_per_process(AB_ROUNDS, args.processes)).run()
+                                   rounds=ab.rounds_per_process(args.rounds, args.processes)).run()
             for i, name in enumerate(("base", "new")):
                 side = by_name[name]
                 code = side.proc.returncode if side.proc is not None else None
