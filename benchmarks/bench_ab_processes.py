@@ -12,6 +12,7 @@ each as an A/A session (identical code on both sides) and a +10% session (the ca
 and counts how often the gate ``energy:+5%`` fails.
 
     python benchmarks/bench_ab_processes.py             # 6 sessions of each kind (~10 minutes)
+    python benchmarks/bench_ab_processes.py --noise     # with bench_gate_accuracy's stepping neighbours
     python benchmarks/bench_ab_processes.py --sessions 2
 """
 
@@ -26,6 +27,11 @@ import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_gate_accuracy import start_neighbours, stop_neighbours  # noqa: E402
+
+from energybench.noise import cpus_available  # noqa: E402
 
 TEST = """
 import numpy as np
@@ -72,20 +78,27 @@ def session(repo: Path, results: Path, processes: int, reps: int) -> tuple[bool,
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sessions", type=int, default=6, help="sessions of each kind and process count")
+    parser.add_argument("--noise", action="store_true", help="run neighbours whose load steps on and off")
     args = parser.parse_args()
     kinds = {"A/A (same work)": BASE_REPS, "+10% work": round(BASE_REPS * 1.1)}
     counts = {(k, p): [] for k in kinds for p in (1, 10)}
     t0 = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="bench-ab-") as tmp:
-        repo = make_repo(Path(tmp))
-        for i in range(args.sessions):
-            for kind, reps in kinds.items():
-                for processes in (1, 10):
-                    failed, change = session(repo, Path(tmp) / f"results-{i}-{processes}-{reps}", processes, reps)
-                    counts[(kind, processes)].append(failed)
-                    print(f"session {i + 1}: {kind:16} --processes {processes:<2}  {change:24} "
-                          f"{'FAIL' if failed else 'pass'}  ({time.perf_counter() - t0:.0f} s)", flush=True)
-    print(f"\n{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} CPUs; gate energy:+5%; "
+    hogs = start_neighbours(cpus_available()) if args.noise else []
+    try:
+        with tempfile.TemporaryDirectory(prefix="bench-ab-") as tmp:
+            repo = make_repo(Path(tmp))
+            for i in range(args.sessions):
+                for kind, reps in kinds.items():
+                    for processes in (1, 10):
+                        results = Path(tmp) / f"results-{i}-{processes}-{reps}"
+                        failed, change = session(repo, results, processes, reps)
+                        counts[(kind, processes)].append(failed)
+                        print(f"session {i + 1}: {kind:16} --processes {processes:<2}  {change:24} "
+                              f"{'FAIL' if failed else 'pass'}  ({time.perf_counter() - t0:.0f} s)", flush=True)
+    finally:
+        stop_neighbours(hogs)
+    print(f"\n{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} CPUs; noise: {'on' if args.noise else 'off'}; "
+          f"gate energy:+5%; "
           f"{time.perf_counter() - t0:.0f} s")
     print(f"{'comparison':16} {'--processes 1':>15} {'--processes 10':>15}")
     for kind in kinds:
