@@ -28,9 +28,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from multiprocessing.connection import Client, Connection, Listener, wait
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from energybench.errors import ConfigError, EnergybenchError
+
+if TYPE_CHECKING:
+    from energybench.record import Benchmark, Round, Run
 
 ENV_ADDRESS = "ENERGYBENCH_AB_ADDRESS"
 ENV_AUTHKEY = "ENERGYBENCH_AB_AUTHKEY"
@@ -281,10 +284,11 @@ class Orchestrator:
 # ------------------------------------------------------------------------------------------------ processes
 #: Process pairs per pytest A/B session unless ``--processes`` says otherwise. Why more than one: a process
 #: carries an effect of its own that all its rounds share (where its arrays landed in memory, ASLR), which
-#: pairing rounds cannot cancel. Identical code (a numpy matmul test) measured as one pair of processes read
-#: -10% to +14% apart in separate sessions, each with a tight interval: 4 of 10 such sessions failed an
-#: ``energy:+5%`` gate (2026-12-02, docs/performance.md, "Gates"). With several pairs the process pair is the
-#: unit of the test (``compare._pairs``), as pyperf spreads its values over worker processes.
+#: pairing rounds cannot cancel. Identical code (a numpy matmul test, ``benchmarks/bench_ab_processes.py``,
+#: 2026-12-02) measured as one pair of processes read -11% to +16% apart in separate sessions, each with a tight
+#: interval, and failed an ``energy:+5%`` gate in 11 of 24 sessions; as ten pairs (with ``ENV_PAD``) in none of
+#: 18. With several pairs the process pair is the unit of the test (``compare._pairs``), as pyperf spreads its
+#: values over worker processes (docs/performance.md, "A/B sessions of pytest suites: process pairs").
 AB_PROCESSES = 10
 #: Fewest rounds per benchmark a process measures when the session's rounds are spread over its processes.
 MIN_ROUNDS_PER_PROCESS = 5
@@ -292,17 +296,17 @@ MIN_ROUNDS_PER_PROCESS = 5
 
 def rounds_per_process(rounds: int, processes: int) -> int:
     """Each process pair's share of a session's rounds (at least ``MIN_ROUNDS_PER_PROCESS``)."""
-    return max(MIN_ROUNDS_PER_PROCESS, -(-rounds // max(processes, 1))) if processes > 1 else rounds
+    return max(MIN_ROUNDS_PER_PROCESS, -(-rounds // processes)) if processes > 1 else rounds
 
 
-def merge_processes(runs: Sequence[Any]) -> Any:
+def merge_processes(runs: Sequence[Run]) -> Run:
     """One side's runs of a multi-process session as one run: every round keeps its process number, so the
     comparison pairs ``(process, round)`` and tests the process pairs (``compare._pairs``)."""
     from dataclasses import replace
 
     first = runs[0]
-    rounds: dict[str, list[Any]] = {}
-    benches: dict[str, Any] = {}
+    rounds: dict[str, list[Round]] = {}
+    benches: dict[str, Benchmark] = {}
     for process, run in enumerate(runs):
         for bench in run.benchmarks:
             benches.setdefault(bench.key, bench)

@@ -135,8 +135,8 @@ def _pairs(b: Benchmark, n: Benchmark, figure: str) -> tuple[list[float], list[f
     A session of several process pairs (``energybench ab --processes``) returns one pair of values per process
     pair: the geometric means of its trials on each side. The process is then the unit of the test, because a
     process carries an effect of its own (where its memory landed, ASLR) that its trials share: identical code
-    measured in one pair of processes read from -10% to +14% apart in separate sessions, each with a tight
-    interval (docs/performance.md, "Gates")."""
+    measured in one pair of processes read from -11% to +16% apart in separate sessions, each with a tight
+    interval (``energybench.ab.AB_PROCESSES``)."""
     by_trial = {(r.process, r.index): r for r in b.rounds}
     pairs = []
     for r in n.rounds:

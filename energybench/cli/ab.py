@@ -115,18 +115,18 @@ def _pytest_session(args: argparse.Namespace, values: dict[str, Any]) -> list[li
         for process in range(args.processes):
             sides = [
                 ab.Side(name, [*pytest_argv, f"--energy-save={args.name}-{name}"], tree,
-                     {**ab.side_environment(tree), "ENERGYBENCH_AB_REF": ref or "working tree"})
+                        {**ab.side_environment(tree), "ENERGYBENCH_AB_REF": ref or "working tree"})
                 for name, tree, ref in (("base", base_tree, args.base), ("new", new_tree, args.new))
             ]
             by_name = ab.Orchestrator(sides, session=session, process=process,
-                                   rounds=ab.rounds_per_process(args.rounds, args.processes)).run()
+                                      rounds=ab.rounds_per_process(args.rounds, args.processes)).run()
             for i, name in enumerate(("base", "new")):
                 side = by_name[name]
                 code = side.proc.returncode if side.proc is not None else None
                 if code not in (0, 1) or not side.saved:
                     tail = side.log.read_text(errors="replace")[-1500:] if side.log and side.log.exists() else ""
-                    raise ab.ABError(f"the {name} side (pytest) exited {code} without saving energy figures; the end "
-                                  f"of its output: {' '.join(tail.split())[-600:]}")
+                    raise ab.ABError(f"the {name} side (pytest) exited {code} without saving energy figures; the "
+                                     f"end of its output: {' '.join(tail.split())[-600:]}")
                 runs[i].append(load_run(side.saved))
         return runs
     finally:
