@@ -31,7 +31,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_gate_accuracy import start_neighbours, stop_neighbours  # noqa: E402
 
-from energybench.noise import cpus_available  # noqa: E402
+from energybench.measuring.noise import cpus_available  # noqa: E402
 
 TEST = """
 import numpy as np

@@ -38,14 +38,14 @@ os.environ.setdefault("MKL_NUM_THREADS", "1")
 
 import numpy as np  # noqa: E402
 
-from energybench.ab import AB_ROUNDS, flagged_pairs, rounds_to_measure  # noqa: E402
-from energybench.compare import compare_runs  # noqa: E402
-from energybench.fixture import EnergyFixture  # noqa: E402
-from energybench.gate import parse_gates  # noqa: E402
-from energybench.meter import Meter  # noqa: E402
-from energybench.noise import Probe, cpus_available  # noqa: E402
+from energybench.measuring.meter import Meter  # noqa: E402
+from energybench.measuring.noise import Probe, cpus_available  # noqa: E402
+from energybench.pytest_plugin.fixture import EnergyFixture  # noqa: E402
 from energybench.record import Benchmark, Round, Run  # noqa: E402
+from energybench.run.ab import AB_ROUNDS, flagged_pairs, rounds_to_measure  # noqa: E402
 from energybench.samplers import benchmark_options  # noqa: E402
+from energybench.verdicts.compare import compare_runs  # noqa: E402
+from energybench.verdicts.gate import parse_gates  # noqa: E402
 
 BASE_REPS = 40
 KINDS = {"A/A (same work)": 1.0, "+5% work": 1.05, "+10% work": 1.10, "+25% work": 1.25}

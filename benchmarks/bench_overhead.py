@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable
 
 import energybench
-from energybench.meter import Meter
+from energybench.measuring.meter import Meter
 
 
 def make_workload(seconds: float) -> Callable[[], None]:

@@ -58,7 +58,7 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
     from torch.nn.parallel import DistributedDataParallel as DDP
 
     from energybench.distributed.launcher import launcher_environment
-    from energybench.meter import Meter
+    from energybench.measuring.meter import Meter
     from energybench.samplers import benchmark_options
 
     torch.set_num_threads(args.threads)

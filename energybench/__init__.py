@@ -12,32 +12,36 @@ from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
+from energybench import moved as _moved  # noqa: E402  (old module paths still import, with a warning)
+
+_moved.install()
+
 _LAZY = {
     # measuring
-    "measure": "energybench.meter",
-    "Meter": "energybench.meter",
+    "measure": "energybench.measuring.meter",
+    "Meter": "energybench.measuring.meter",
     "Measurement": "energybench.measurement",
     "DomainEnergy": "energybench.measurement",
     "CarbonInfo": "energybench.measurement",
     "detect_samplers": "energybench.samplers",
     "launcher_environment": "energybench.distributed.launcher",
-    "energy_by_layer": "energybench.layers",
+    "energy_by_layer": "energybench.measuring.layers",
     # results
     "Run": "energybench.record",
     "Benchmark": "energybench.record",
     "Round": "energybench.record",
-    "load_results": "energybench.results",
-    "load_layers": "energybench.results",
-    "save_run": "energybench.storage",
-    "load_run": "energybench.storage",
+    "load_results": "energybench.record.frames",
+    "load_layers": "energybench.record.frames",
+    "save_run": "energybench.record.storage",
+    "load_run": "energybench.record.storage",
     # comparing and gating
-    "compare_runs": "energybench.compare",
-    "parse_gate": "energybench.gate",
+    "compare_runs": "energybench.verdicts.compare",
+    "parse_gate": "energybench.verdicts.gate",
     "build_report": "energybench.report",
     # compression benchmarks
-    "Suite": "energybench.suites",
-    "RunConfig": "energybench.runner",
-    "run_suites": "energybench.runner",
+    "Suite": "energybench.run.suites",
+    "RunConfig": "energybench.run.runner",
+    "run_suites": "energybench.run.runner",
     "Subject": "energybench.subjects.api",
     "CompressionMethod": "energybench.subjects.api",
     "EnergybenchError": "energybench.errors",
@@ -46,21 +50,21 @@ _LAZY = {
 __all__ = sorted(_LAZY) + ["__version__"]
 
 if TYPE_CHECKING:  # type checkers and IDEs see the real objects
-    from energybench.compare import compare_runs  # noqa: F401
     from energybench.distributed.launcher import launcher_environment  # noqa: F401
     from energybench.errors import EnergybenchError  # noqa: F401
-    from energybench.gate import parse_gate  # noqa: F401
-    from energybench.layers import energy_by_layer  # noqa: F401
     from energybench.measurement import CarbonInfo, DomainEnergy, Measurement  # noqa: F401
-    from energybench.meter import Meter, measure  # noqa: F401
+    from energybench.measuring.layers import energy_by_layer  # noqa: F401
+    from energybench.measuring.meter import Meter, measure  # noqa: F401
     from energybench.record import Benchmark, Round, Run  # noqa: F401
+    from energybench.record.frames import load_layers, load_results  # noqa: F401
+    from energybench.record.storage import load_run, save_run  # noqa: F401
     from energybench.report import build_report  # noqa: F401
-    from energybench.results import load_layers, load_results  # noqa: F401
-    from energybench.runner import RunConfig, run_suites  # noqa: F401
+    from energybench.run.runner import RunConfig, run_suites  # noqa: F401
+    from energybench.run.suites import Suite  # noqa: F401
     from energybench.samplers import detect_samplers  # noqa: F401
-    from energybench.storage import load_run, save_run  # noqa: F401
     from energybench.subjects.api import CompressionMethod, Subject  # noqa: F401
-    from energybench.suites import Suite  # noqa: F401
+    from energybench.verdicts.compare import compare_runs  # noqa: F401
+    from energybench.verdicts.gate import parse_gate  # noqa: F401
 
 
 def __getattr__(name: str) -> Any:

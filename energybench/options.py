@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from energybench.errors import ConfigError
-from energybench.gate import DEFAULT_ALPHA
+from energybench.verdicts.gate import DEFAULT_ALPHA
 
 PYTEST_PREFIX = "energy"
 #: Trials per benchmark of ``energybench run``: enough that a real 20% saving is still claimed after correcting

@@ -16,7 +16,7 @@ On a machine without CUDA, torch runs the matmuls on the CPU; the NVML figures t
 Then it checks three defects that once made figures silently wrong, and exits 1 if any check fails:
 
 1. trial windows: a window around one short GPU call has no figure (never 0 J or a whole counter update
-   passed off as the call's energy), and windows sized by ``energybench.calibration`` (as ``energybench
+   passed off as the call's energy), and windows sized by ``energybench.run.calibration`` (as ``energybench
    run`` sizes its trials) all carry the GPU's energy;
 2. only the job's GPUs: a run on ``cuda:N`` measures GPU N alone, the others visible are named, not added;
 3. edge reads: inner windows opened and closed while an outer one is open (and kernels are queued, so each
@@ -222,8 +222,8 @@ def check_trial_windows(samplers: list[Any], key: str, call: Any, n: int) -> tup
     """Defect 1: a short window has no figure or a stated one; calibrated windows all carry the GPU."""
     import math
 
-    from energybench.calibration import calibrate, window_target_s
-    from energybench.meter import Meter
+    from energybench.measuring.meter import Meter
+    from energybench.run.calibration import calibrate, window_target_s
 
     want = window_target_s(samplers)
     runs = calibrate(call, want)
@@ -255,8 +255,8 @@ def check_trial_windows(samplers: list[Any], key: str, call: Any, n: int) -> tup
 
 def check_only_the_jobs_gpu(options: dict[str, Any], index: int) -> tuple[bool, str]:
     """Defect 2: a run on cuda:N measures GPU N alone and names the other visible GPUs."""
-    from energybench.meter import Meter
-    from energybench.run_devices import devices_record, sampler_options_for
+    from energybench.measuring.meter import Meter
+    from energybench.run.devices import devices_record, sampler_options_for
 
     device = f"cuda:{index}"
     chosen = sampler_options_for(device, {k: v for k, v in options.items() if k != "gpu_indices"})
@@ -270,7 +270,7 @@ def check_only_the_jobs_gpu(options: dict[str, Any], index: int) -> tuple[bool, 
 
 def check_nested_edges(samplers: list[Any], key: str, prepared: dict[str, Any], n: int) -> tuple[bool, str]:
     """Defect 4: inner windows inside an open outer one, with kernels queued at every edge."""
-    from energybench.meter import Meter
+    from energybench.measuring.meter import Meter
 
     a, b = prepared["a"], prepared["b"]
     bound = next((d.max_power_w for s in samplers for d in s.domains() if d.key == key), None) or 3000.0
@@ -308,7 +308,7 @@ def energy(result: Any, key: str) -> float | None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    from energybench.meter import Meter
+    from energybench.measuring.meter import Meter
     from energybench.samplers import nvml as nv
 
     if not args.no_sensors:

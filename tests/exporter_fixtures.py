@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from energybench.record import Embodied, Run
-from energybench.runner import RunConfig, Suite, run_suites
+from energybench.run.runner import RunConfig, Suite, run_suites
 
 TINY = {
     "d_model": 16, "n_heads": 2, "n_layers": 2, "d_ff": 32, "context": 16, "batch": 4, "train_steps": 20,

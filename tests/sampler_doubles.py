@@ -84,7 +84,7 @@ class VanishingCounter(ClockCounter):
 
 
 class RecordingHook:
-    """A window hook (``energybench.meter.WindowHook``) that records which way each window ended."""
+    """A window hook (``energybench.measuring.meter.WindowHook``) that records which way each window ended."""
 
     def __init__(self) -> None:
         self.calls: list[str] = []

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from energybench.render import units
+from energybench import units
 
 CLI = [sys.executable, "-m", "energybench"]
 

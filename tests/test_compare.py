@@ -6,12 +6,11 @@ from dataclasses import replace
 
 import pytest
 
-from energybench import storage
-from energybench.compare import compare_runs
 from energybench.errors import ResultsError
-from energybench.gate import parse_gates
-from energybench.record import Benchmark, Machine, Round, Run
+from energybench.record import Benchmark, Machine, Round, Run, storage
 from energybench.render.comparison import format_table, to_markdown
+from energybench.verdicts.compare import compare_runs
+from energybench.verdicts.gate import parse_gates
 
 BASE = [10.0, 10.1, 9.9, 10.05, 9.95, 10.02, 9.98, 10.03, 9.97, 10.0]
 

@@ -16,7 +16,7 @@ import psutil
 import pytest
 
 from energybench.measurement import Measurement
-from energybench.meter import Meter
+from energybench.measuring.meter import Meter
 from energybench.samplers import cpu_model
 
 SPIN = "import time\nt = time.process_time()\nwhile time.process_time() - t < {s}: pass"

@@ -203,7 +203,7 @@ def test_process_scope_ignores_other_processes_work():
     import sys
     import time as _time
 
-    from energybench.meter import Meter
+    from energybench.measuring.meter import Meter
     from energybench.samplers.cpu_model import create
 
     machine = Meter(create({"cpu_scope": "machine"}))

@@ -14,13 +14,14 @@ import pytest
 import torch
 
 import energybench as eb
-from energybench.devices import device_comparisons, parse_devices, plan_devices
 from energybench.errors import ConfigError
 from energybench.record import Benchmark, Round, Run
 from energybench.render.report_html import render_html
 from energybench.render.run_table import format_table
 from energybench.report import build_report
-from energybench.verdicts import baseline_of, vs_baseline
+from energybench.run.devices import parse_devices, plan_devices
+from energybench.verdicts.baseline import baseline_of, vs_baseline
+from energybench.verdicts.devices import device_comparisons
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = {

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from report_fixtures import make_run
 
-from energybench.storage import save_run
+from energybench.record.storage import save_run
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"

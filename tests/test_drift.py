@@ -15,11 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from energybench import noise, storage
-from energybench.ab import flagged_pairs, rounds_to_measure
-from energybench.compare import clean_values, compare_runs
-from energybench.gate import parse_gates
-from energybench.record import Benchmark, Round, Run
+from energybench.measuring import noise
+from energybench.record import Benchmark, Round, Run, storage
+from energybench.run.ab import flagged_pairs, rounds_to_measure
+from energybench.verdicts.compare import clean_values, compare_runs
+from energybench.verdicts.gate import parse_gates
 
 FAKE_SAMPLERS = '''
 import time
@@ -107,7 +107,7 @@ def test_ab_session_of_the_same_code_passes(repo: Path) -> None:
 def test_each_side_of_an_ab_session_measures_ab_rounds_by_default(repo: Path) -> None:
     """Pairs are what an A/B gate tests: without a rounds= of its own, the fixture takes AB_ROUNDS (20), not a
     lone run's 10."""
-    from energybench.ab import AB_ROUNDS
+    from energybench.run.ab import AB_ROUNDS
 
     (repo / "test_ab.py").write_text("from work import WORK\nimport time\n\n"
                                      "def test_work(energy):\n    energy(time.sleep, WORK)\n")
@@ -123,7 +123,7 @@ def test_each_side_of_an_ab_session_measures_ab_rounds_by_default(repo: Path) ->
 # side, by a script of which rounds it flags; the orchestrator, both pytest processes and the fixture are real.
 SCRIPTED_PROBE = '''
 import json, os
-import energybench.ab, energybench.fixture
+import energybench.run.ab, energybench.pytest_plugin.fixture
 
 SIDE = os.environ.get("ENERGYBENCH_AB_SIDE", "")
 FLAGGED = json.loads(os.environ.get("SCRIPTED_FLAGS", "{}")).get(SIDE, [])
@@ -136,9 +136,9 @@ class ScriptedProbe:
         i, ScriptedProbe.count = ScriptedProbe.count, ScriptedProbe.count + 1
         return {}, (("saturated: scripted neighbour",) if i in FLAGGED else ())
 
-energybench.fixture.Probe = ScriptedProbe
+energybench.pytest_plugin.fixture.Probe = ScriptedProbe
 if SIDE in os.environ.get("OLD_SIDES", "").split():  # an energybench from before rounds were settled
-    energybench.ab.Turns.settle_rounds = lambda self, key, rounds, flags: rounds
+    energybench.run.ab.Turns.settle_rounds = lambda self, key, rounds, flags: rounds
 '''
 
 CALIBRATED_TEST = '''
@@ -196,7 +196,7 @@ def test_measured_rounds_follow_the_flags() -> None:
 
 
 def test_ab_commands_replace_flagged_pairs(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    from energybench.ab import measure_commands
+    from energybench.run.ab import measure_commands
 
     flagged = {1, 2, 7}  # windows in order: base 0, new 0, base 1, ... -> pairs 0 (new), 1 (base) and 3 (new)
 
@@ -232,7 +232,7 @@ def test_work(energy):
 def test_ab_session_spreads_its_rounds_over_process_pairs(repo: Path) -> None:
     """Each process pair measures its share of the rounds (at least 5), the two saved runs hold every round
     with its process, and the test is on the process pairs; each process gets its own random layout pad."""
-    from energybench.ab import AB_ROUNDS, rounds_per_process
+    from energybench.run.ab import AB_ROUNDS, rounds_per_process
 
     (repo / "test_ab.py").write_text(PROCESS_TEST)
     _git("commit", "-q", "-am", "one log line per process", cwd=repo)

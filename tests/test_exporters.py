@@ -295,7 +295,7 @@ def test_hf_model_card_block_reads_back_through_huggingface_hub(real_run, tmp_pa
 def test_hf_card_without_co2e_says_why(tmp_path):
     pytest.importorskip("huggingface_hub", reason="pip install -e '.[hf]'")
     from energybench.record import Benchmark, Round, Run
-    from energybench.storage import save_run
+    from energybench.record.storage import save_run
 
     run = Run(name="nocarbon", created="2026-12-02T00:00:00+00:00", benchmarks=(
         Benchmark(name="t", phase="train", rounds=(Round(index=0, energy_j=1.0, duration_s=1.0),)),))

@@ -32,11 +32,11 @@ from faults import (
 )
 from report_fixtures import make_bench, make_run
 
-from energybench import storage
 from energybench.cli import main
 from energybench.errors import ConfigError, ResultsError
-from energybench.results import load_results
-from energybench.runner import RunConfig, run_suites
+from energybench.record import storage
+from energybench.record.frames import load_results
+from energybench.run.runner import RunConfig, run_suites
 
 
 @pytest.fixture(scope="module")
@@ -108,7 +108,7 @@ import resource, sys
 sys.path.insert(0, {str(Path(__file__).parent)!r})
 from report_fixtures import make_bench, make_run
 from energybench.errors import WriteError
-from energybench.storage import RunFile
+from energybench.record.storage import RunFile
 small = make_run(benchmarks=[make_bench("a/b", "baseline", 1.0, None, rounds=1, timeline=False)])
 big = make_run(benchmarks=[make_bench("a/b", "baseline", 1.0, None, rounds=50)])
 file, _ = RunFile.create(small, {str(tmp_path)!r}, "grow")
@@ -338,10 +338,10 @@ def test_empty_values_and_a_zero_factor(tmp_path):
 # ---------------------------------------------------------------------------------- 6. internal errors
 INJECT = """
 import sys
-import energybench.compare
+import energybench.verdicts.compare
 def broken(*args, **kwargs):
     raise RuntimeError("injected bug")
-energybench.compare.compare_runs = broken
+energybench.verdicts.compare.compare_runs = broken
 from energybench.cli import main
 sys.exit(main(sys.argv[1:]))
 """
@@ -360,8 +360,8 @@ def test_an_internal_error_in_the_cli_is_exit_70_and_one_line(tmp_path):
     assert "Traceback" in debug.stderr and "injected bug" in debug.stderr
 
 
-BROKEN = {"session end": ("energybench.compare", "energybench.compare.compare_runs"),
-          "meter": ("energybench.meter", "energybench.meter.Meter.end")}
+BROKEN = {"session end": ("energybench.verdicts.compare", "energybench.verdicts.compare.compare_runs"),
+          "meter": ("energybench.measuring.meter", "energybench.measuring.meter.Meter.end")}
 
 
 @pytest.mark.parametrize("where", sorted(BROKEN))
@@ -386,7 +386,8 @@ WRITER = """
 import os, sys, time
 sys.path.insert(0, {tests!r})
 from report_fixtures import make_run
-from energybench import atomic, storage
+from energybench import atomic
+from energybench.record import storage
 real_fsync = os.fsync
 def slow_fsync(fd):
     print("WRITING", flush=True)

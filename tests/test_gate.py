@@ -3,8 +3,8 @@
 import pytest
 
 from energybench.errors import ConfigError, ResultsError
-from energybench.gate import GRAMMAR, evaluate_gate, parse_gate, parse_gates
 from energybench.render.comparison import gate_message
+from energybench.verdicts.gate import GRAMMAR, evaluate_gate, parse_gate, parse_gates
 
 BASE = [10.0, 10.1, 9.9, 10.05, 9.95, 10.02, 9.98, 10.03, 9.97, 10.0]
 

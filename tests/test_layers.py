@@ -13,8 +13,8 @@ from torch import nn
 
 import energybench as eb
 from energybench.errors import ConfigError
-from energybench.layer_compare import choose_depth, layer_table
-from energybench.layers import (
+from energybench.measurement import DomainEnergy, Measurement
+from energybench.measuring.layers import (
     MARK,
     OPTIMIZER,
     OUTSIDE,
@@ -28,9 +28,9 @@ from energybench.layers import (
     partition,
     profiled_events,
 )
-from energybench.measurement import DomainEnergy, Measurement
-from energybench.meter import Meter
+from energybench.measuring.meter import Meter
 from energybench.samplers.base import BaseSampler, Domain
+from energybench.verdicts.layers import choose_depth, layer_table
 
 
 def test_partition_tiles_the_window_and_the_innermost_interval_owns_each_instant() -> None:

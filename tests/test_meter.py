@@ -10,7 +10,7 @@ from sampler_doubles import ClockCounter, ConstantPower, RecordingHook, Vanishin
 
 from energybench.errors import ConfigError, WindowError
 from energybench.measurement import Measurement
-from energybench.meter import Meter, measure
+from energybench.measuring.meter import Meter, measure
 
 
 def busy(seconds: float) -> None:
@@ -177,7 +177,7 @@ def test_a_window_whose_body_raises_keeps_its_figures_and_ends_locally():
 def test_registered_hooks_load_only_once_their_trigger_module_is_imported(monkeypatch):
     """The meter finds window hooks by name (it imports no implementation), and loads a factory only when
     the program already imported the library the hook serves; the factory may still decline."""
-    import energybench.meter as meter_module
+    import energybench.measuring.meter as meter_module
 
     monkeypatch.setattr(
         meter_module,
@@ -199,7 +199,7 @@ def test_registered_hooks_load_only_once_their_trigger_module_is_imported(monkey
 
 def test_a_plain_meter_loads_no_distributed_code():
     code = (
-        "import sys; from energybench.meter import Meter, measure; sys.path.insert(0, 'tests');"
+        "import sys; from energybench.measuring.meter import Meter, measure; sys.path.insert(0, 'tests');"
         "from sampler_doubles import ClockCounter\n"
         "with measure(samplers=[ClockCounter()]) as m: pass\n"
         "print(sorted(n for n in sys.modules if n.startswith(('energybench.distributed', 'torch'))))"

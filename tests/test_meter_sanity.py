@@ -18,7 +18,7 @@ from powercap_tree import FakePowercap
 from sampler_doubles import ClockCounter
 
 from energybench.measurement import Measurement
-from energybench.meter import Meter
+from energybench.measuring.meter import Meter
 from energybench.samplers import nvml as nv
 from energybench.samplers.base import BaseSampler, Domain
 from energybench.samplers.powercap import PowercapSampler

@@ -9,7 +9,7 @@ from sampler_doubles import ClockCounter
 
 from energybench.carbon import lookup_region
 from energybench.errors import IntensityDataError
-from energybench.meter import Meter
+from energybench.measuring.meter import Meter
 from energybench.samplers.powercap import PowercapSampler
 
 

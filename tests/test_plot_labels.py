@@ -12,7 +12,7 @@ import re
 import pytest
 from report_fixtures import CLUSTER, cluster_run, fake_lookup, make_run
 
-from energybench.render import units
+from energybench import units
 from energybench.render.labels import overlap, place_labels, text_width
 from energybench.render.plots import FONT, Point, scatter_pareto
 from energybench.render.report_html import render_html

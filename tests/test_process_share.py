@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from energybench.meter import Meter
+from energybench.measuring.meter import Meter
 from energybench.render.run_table import format_table
-from energybench.runner import RunConfig, Suite, run_suites
+from energybench.run.runner import RunConfig, Suite, run_suites
 from energybench.samplers import benchmark_options, detect_samplers
 from energybench.subjects import api
 

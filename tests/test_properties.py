@@ -21,11 +21,10 @@ from energybench import options
 from energybench.carbon.providers import parse_intensity, parse_pue
 from energybench.carbon.timeseries import parse_intensity_series, parse_timestamp
 from energybench.cli import build_parser
-from energybench.compare import compare_runs
 from energybench.errors import ConfigError, EnergybenchError, IntensityDataError, ResultsError
-from energybench.fixture import EnergyOptions
-from energybench.gate import parse_gates
+from energybench.pytest_plugin.fixture import EnergyOptions
 from energybench.record import Run
+from energybench.record.frames import run_rows
 from energybench.render.comparison import format_table, to_markdown
 from energybench.render.pytest_table import summary_table
 from energybench.render.report_html import render_html
@@ -33,7 +32,8 @@ from energybench.render.report_markdown import render_markdown
 from energybench.render.report_text import render_terminal
 from energybench.render.run_table import format_table as run_table
 from energybench.report import build_report
-from energybench.results import run_rows
+from energybench.verdicts.compare import compare_runs
+from energybench.verdicts.gate import parse_gates
 
 FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 SLOW = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow,

@@ -375,7 +375,7 @@ def test_progress_lines_count_down_with_elapsed_and_left(fake):
 
 
 class _QuietMachine:
-    """Stands in for the noise guard's probe (energybench.noise.Probe): this test is about headlines, and a
+    """Stands in for the noise guard's probe (energybench.measuring.noise.Probe): this test is about headlines, and a
     neighbour saturating a shared CI machine must not leave every trial pair out of it."""
 
     def start(self) -> None:
@@ -386,7 +386,7 @@ class _QuietMachine:
 
 
 def test_tests_that_compare_methods_get_headlines_within_the_quality_budget(fake, monkeypatch):
-    monkeypatch.setattr("energybench.fixture.Probe", _QuietMachine)
+    monkeypatch.setattr("energybench.pytest_plugin.fixture.Probe", _QuietMachine)
     fake.makepyfile(test_m="""
 import time
 import pytest

@@ -13,13 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from energybench import storage
-from energybench.compare import compare_runs
-from energybench.gate import parse_gates
-from energybench.record import VERSION, Benchmark, Round, Run
+from energybench.record import VERSION, Benchmark, Round, Run, storage
+from energybench.record.frames import load_results
 from energybench.report import build_report
-from energybench.results import load_results
-from energybench.verdicts import break_even, run_verdicts, vs_baseline
+from energybench.verdicts.baseline import break_even, run_verdicts, vs_baseline
+from energybench.verdicts.compare import compare_runs
+from energybench.verdicts.gate import parse_gates
 
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMA1 = ROOT / "tests" / "data" / "schema1"  # saved by the code of commit 70affc0, before the record existed
@@ -127,7 +126,7 @@ JSON_ALLOWED = {
     "energybench/cli/sensors.py": "`energybench sensors --json`",
     "energybench/carbon/regions.py": "codecarbon's data files",
     "energybench/subjects/cache.py": "a trained baseline's cache key (the LM's, the CNN's)",
-    "energybench/pytest_plugin.py": "checking that pytest params are JSON-safe",
+    "energybench/pytest_plugin/__init__.py": "checking that pytest params are JSON-safe",
     "energybench/carbon/electricitymaps.py": "Electricity Maps' API responses",
     "energybench/cli/carbon.py": "`energybench carbon --json` (SCI and counterfactuals, not a run)",
     "energybench/cli/export.py": "`energybench export --list --json`",

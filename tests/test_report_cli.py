@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from report_fixtures import make_bench, make_run
 
-from energybench.storage import save_run
+from energybench.record.storage import save_run
 
 
 def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:

@@ -11,7 +11,7 @@ from energybench import stats
 from energybench.errors import ConfigError, ResultsError
 from energybench.render import cells, run_table
 from energybench.report.model import build_report, pareto_front
-from energybench.verdicts import vs_baseline
+from energybench.verdicts.baseline import vs_baseline
 
 
 def _by_subject(report):
@@ -159,7 +159,7 @@ def test_verdict_is_the_runners_and_honest_about_noise():
 
 
 def test_report_and_run_table_give_the_same_verdict():
-    """One rule for every reader: the report's verdict is the run table's (``energybench.verdicts``)."""
+    """One rule for every reader: the report's verdict is the run table's (``energybench.verdicts.baseline``)."""
     run = make_run()
     e = _by_subject(build_report([run], lookup=fake_lookup))
     for b in run.benchmarks[1:]:

@@ -10,13 +10,13 @@ from pathlib import Path
 
 from report_fixtures import fake_lookup, pytest_run
 
-from energybench.compare import compare_runs
-from energybench.gate import parse_gates
+from energybench.record.storage import save_run
 from energybench.render.report_html import render_html
 from energybench.render.report_markdown import render_markdown
 from energybench.render.report_text import render_terminal
 from energybench.report import build_report
-from energybench.storage import save_run
+from energybench.verdicts.compare import compare_runs
+from energybench.verdicts.gate import parse_gates
 
 NOISE = ("subject", "vs baseline", "baseline", "(other)", "phase")
 

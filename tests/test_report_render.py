@@ -7,13 +7,13 @@ from html.parser import HTMLParser
 
 from report_fixtures import cluster_run, fake_lookup, make_bench, make_run
 
-from energybench.compare import compare_runs
-from energybench.gate import parse_gates
 from energybench.render.report_html import render_html
 from energybench.render.report_markdown import render_markdown
 from energybench.render.report_text import render_terminal
 from energybench.render.tables import markdown_table, md_escape
 from energybench.report import build_report
+from energybench.verdicts.compare import compare_runs
+from energybench.verdicts.gate import parse_gates
 
 EVIL = "<script>document.title='pwned'</script>"
 EVIL_SUBJECT = 'pipe|<img src=x onerror="document.title=1">'
@@ -128,7 +128,7 @@ def test_gate_rows_render_in_every_format():
 
 def test_break_even_units_are_pluralised_once() -> None:
     from energybench.render.cells import break_even
-    from energybench.verdicts import BreakEven
+    from energybench.verdicts.baseline import BreakEven
 
     assert break_even(BreakEven(1234.0, 1000.0, 1500.0), "token") == "after 1.23k tokens [1k, 1.5k]"
     assert break_even(BreakEven(0.876, 0.5, 2.0), "1k sentences").startswith("after 0.876 1k sentences [")

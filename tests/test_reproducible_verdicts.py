@@ -12,11 +12,11 @@ from dataclasses import replace
 import pytest
 
 from energybench import stats
-from energybench.between_runs import DEFAULT_SD, BetweenRuns, estimate, from_saved, of_run
-from energybench.gate import evaluate_gate, parse_gate
 from energybench.record import BASELINE, Benchmark, Machine, Round, Run
-from energybench.storage import save_run
-from energybench.verdicts import MIN_CHANGE, run_verdicts
+from energybench.record.storage import save_run
+from energybench.verdicts.baseline import MIN_CHANGE, run_verdicts
+from energybench.verdicts.gate import evaluate_gate, parse_gate
+from energybench.verdicts.spread import DEFAULT_SD, BetweenRuns, estimate, from_saved, of_run
 
 
 def _run(rng: random.Random, ratios: dict[str, float], n: int = 12, noise: float = 0.03, run_effect: float = 0.0,

@@ -12,13 +12,12 @@ from typing import Any
 
 import pytest
 
-from energybench import storage
 from energybench.errors import ConfigError
-from energybench.record import Benchmark, Round, Run
+from energybench.record import Benchmark, Round, Run, storage
 from energybench.render.run_table import format_table
-from energybench.runner import RunConfig, Suite, load_suites, run_suites, select
+from energybench.run.runner import RunConfig, Suite, load_suites, run_suites, select
 from energybench.subjects.api import PluginError
-from energybench.verdicts import compare_to_baseline, vs_baseline
+from energybench.verdicts.baseline import compare_to_baseline, vs_baseline
 
 TINY = {
     "d_model": 16, "n_heads": 2, "n_layers": 2, "d_ff": 32, "context": 16, "batch": 4, "train_steps": 20,
@@ -106,7 +105,7 @@ def test_a_run_takes_its_between_run_spread_from_the_option_or_the_machines_save
     import math
     import random
 
-    from energybench.machine import machine_info
+    from energybench.measuring.machine import machine_info
     from energybench.record import Benchmark, Round, Run
 
     suites = [Suite("lm", methods=["bf16"], options={"lm": {**TINY}})]
@@ -140,7 +139,7 @@ def test_a_run_takes_its_between_run_spread_from_the_option_or_the_machines_save
 
 
 def test_interleaved_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import energybench.run_trials as run_trials
+    import energybench.run.trials as run_trials
 
     order: list[str] = []
     real = run_trials._run_once
@@ -163,8 +162,8 @@ def test_the_run_file_is_rewritten_after_every_trial_not_after_every_window(tmp_
                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     """Rewriting a large run after each window cost ~30 s of the quick suite: inside a trial it is rewritten at
     most every SAVE_EVERY_S, always at a trial's end, and an interrupt still saves every finished window."""
-    import energybench.run_state as run_state
-    import energybench.run_trials as run_trials
+    import energybench.run.state as run_state
+    import energybench.run.trials as run_trials
 
     saved_rounds: list[int] = []
     real_save = run_state.RunSaver.save

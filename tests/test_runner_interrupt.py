@@ -11,7 +11,7 @@ from pathlib import Path
 
 from test_runner import write_suite
 
-from energybench import storage
+from energybench.record import storage
 
 
 def test_ctrl_c_keeps_finished_trials(tmp_path: Path) -> None:

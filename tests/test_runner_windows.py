@@ -14,7 +14,7 @@ from fake_nvml import FakeNvml, load_trace
 from energybench.errors import ConfigError
 from energybench.record import Benchmark, Round, Run
 from energybench.render.run_table import format_table
-from energybench.runner import RunConfig, Suite, run_suites
+from energybench.run.runner import RunConfig, Suite, run_suites
 from energybench.samplers import cpu_model
 from energybench.samplers import nvml as nv
 from energybench.subjects import api
@@ -124,8 +124,8 @@ def test_a_cpu_run_measures_no_gpu_and_says_which_it_left_out(test_subjects, tmp
 
 
 def test_a_cuda_run_measures_its_own_gpu_through_cuda_visible_devices() -> None:
-    from energybench.meter import Meter
-    from energybench.run_devices import devices_record, sampler_options_for
+    from energybench.measuring.meter import Meter
+    from energybench.run.devices import devices_record, sampler_options_for
 
     fake = FakeNvml("nvml_synthetic.json")
     options = sampler_options_for("cuda:0", {"nvml_module": fake, "environ": {"CUDA_VISIBLE_DEVICES": "2,0"},
@@ -146,7 +146,7 @@ def test_a_cuda_run_measures_its_own_gpu_through_cuda_visible_devices() -> None:
 def test_plain_cuda_means_the_gpu_of_the_processs_cuda_context(monkeypatch: pytest.MonkeyPatch) -> None:
     import torch
 
-    from energybench.run_devices import parse_device, run_gpu_indices, sampler_options_for
+    from energybench.run.devices import parse_device, run_gpu_indices, sampler_options_for
 
     monkeypatch.setattr(torch.cuda, "current_device", lambda: 1)  # no GPU here: the context's device, faked
     assert run_gpu_indices("cuda") == [1] and run_gpu_indices("cuda:3") == [3] and run_gpu_indices("cpu") == []
@@ -157,7 +157,7 @@ def test_plain_cuda_means_the_gpu_of_the_processs_cuda_context(monkeypatch: pyte
 
 
 def test_a_gpu_run_whose_gpu_cannot_be_measured_is_refused() -> None:
-    from energybench.run_devices import devices_record
+    from energybench.run.devices import devices_record
 
     with pytest.raises(ConfigError, match=r"--device cuda:0: the GPU cannot be measured here \(.*\); its energy"):
         devices_record("cuda:0", {"nvml_module": FakeNvml({"init_error": "NVML_ERROR_DRIVER_NOT_LOADED"})},

@@ -15,7 +15,7 @@ from energybench.carbon.counterfactual import in_regions, run_counterfactuals, s
 from energybench.carbon.sci import SECONDS_PER_YEAR, parse_embodied, run_sci
 from energybench.errors import ConfigError
 from energybench.record import Benchmark, CarbonBasis, Embodied, Round, Run
-from energybench.storage import load_run
+from energybench.record.storage import load_run
 
 DATA = Path(__file__).parent / "data"
 
@@ -96,9 +96,9 @@ def test_bad_embodied_is_a_config_error(text):
 
 
 def test_real_run_json_html_and_load_results(real_run):
+    from energybench.record.frames import load_results
     from energybench.render.report_html import render_html
     from energybench.report import build_report
-    from energybench.results import load_results
 
     data = json.loads(Path(real_run.path).read_text())
     results = data["sci"]["results"]

@@ -6,10 +6,9 @@ import os
 
 import pytest
 
-from energybench import storage
 from energybench.errors import ResultsError
-from energybench.record import SCHEMA, Benchmark, Machine, Round, Run
-from energybench.results import load_results
+from energybench.record import SCHEMA, Benchmark, Machine, Round, Run, storage
+from energybench.record.frames import load_results
 
 
 def make_run(energies=(1.0, 1.1, 0.9), name="bench", items=2, method="baseline", params=None):

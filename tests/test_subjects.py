@@ -126,7 +126,7 @@ def test_half_weights(lm: tuple[LMSubject, Model, Context]) -> None:
 
 
 def test_distillation_trains_smaller_student_and_measures_cost(lm: tuple[LMSubject, Model, Context]) -> None:
-    from energybench.meter import Meter
+    from energybench.measuring.meter import Meter
 
     subject, base, ctx = lm
     meter = Meter()

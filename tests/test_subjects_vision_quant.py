@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from energybench.errors import ConfigError
-from energybench.meter import Meter
+from energybench.measuring.meter import Meter
 from energybench.subjects.api import Context, Model, NotApplicable, model_size, resolve_method
 from energybench.subjects.one_off import measure_one_off
 

@@ -17,13 +17,13 @@ import tracemalloc
 import pytest
 
 from energybench import stats
-from energybench.compare import compare_runs
-from energybench.gate import parse_gates
 from energybench.options import QUICK_TRIALS, TRIALS
 from energybench.record import Benchmark, Round, Run
 from energybench.stats.changepoints import pelt
 from energybench.stats.distributions import normal_ppf, t_ppf, t_sf
-from energybench.verdicts import run_verdicts
+from energybench.verdicts.baseline import run_verdicts
+from energybench.verdicts.compare import compare_runs
+from energybench.verdicts.gate import parse_gates
 
 #: Per-window noise (log sd) and trial drift used in the simulations: the paired spread measured on the
 #: development VM with windows of at least 0.1 s (docs/performance.md) is below this.

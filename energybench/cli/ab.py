@@ -16,9 +16,9 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from energybench.ab import AB_PROCESSES, AB_ROUNDS
 from energybench.errors import ConfigError
 from energybench.options import CARBON_OPTIONS, add_to_argparse, carbon_kwargs, from_namespace
+from energybench.run.ab import AB_PROCESSES, AB_ROUNDS
 
 SHARED = ("results", "fail_on", "alpha")
 
@@ -52,10 +52,10 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from energybench.compare import compare_runs
-    from energybench.gate import parse_gates
+    from energybench.record.storage import RunFile
     from energybench.render.comparison import format_table
-    from energybench.storage import RunFile
+    from energybench.verdicts.compare import compare_runs
+    from energybench.verdicts.gate import parse_gates
 
     values = from_namespace(args, [*SHARED, *CARBON_OPTIONS])
     gates = parse_gates(values["fail_on"])
@@ -66,13 +66,13 @@ def run(args: argparse.Namespace) -> int:
     if args.command:
         if args.base or args.new or args.pytest_args:
             raise ConfigError("give either --command twice or a git ref and a pytest command line, not both")
-        from energybench.ab import measure_commands
+        from energybench.run.ab import measure_commands
 
         runs = measure_commands(args.command, args.rounds, region=carbon_kwargs(values))
         saved = [RunFile.create(r, values["results"], f"{args.name}-{side}")[1]
                  for r, side in zip(runs, ("base", "new"), strict=True)]
     else:
-        from energybench.ab import merge_processes
+        from energybench.run.ab import merge_processes
 
         per_process = _pytest_session(args, values)
         saved = [RunFile.create(merge_processes(runs), values["results"], f"{args.name}-{side}")[1]
@@ -88,8 +88,8 @@ def _pytest_session(args: argparse.Namespace, values: dict[str, Any]) -> list[li
     """Both sides' runs, one per process pair (each pair a turn-taking session of two pytest processes)."""
     import secrets
 
-    from energybench import ab
-    from energybench.storage import load_run
+    from energybench.record.storage import load_run
+    from energybench.run import ab
 
     command = list(args.pytest_args)
     if command and command[0] == "--":

@@ -65,8 +65,8 @@ def run(args: argparse.Namespace) -> int:
     from energybench.carbon import load_intensity_csv, lookup_region
     from energybench.carbon.counterfactual import run_counterfactuals
     from energybench.carbon.sci import run_sci
+    from energybench.record.storage import load_run, resolve_run
     from energybench.render.sci import format_counterfactuals, format_sci
-    from energybench.storage import load_run, resolve_run
 
     values = from_namespace(args, ["results", *SCI_OPTIONS])
     regions = [n.strip() for n in args.regions.split(",") if n.strip()]

@@ -37,7 +37,7 @@ def register(subparsers: Any) -> None:
 
 
 def _load(ref: str, directory: str) -> Run:
-    from energybench.storage import load_run, resolve_run
+    from energybench.record.storage import load_run, resolve_run
 
     return load_run(resolve_run(ref, directory))
 
@@ -48,7 +48,7 @@ def _baseline(ref: str, directory: str, require: bool) -> tuple[Run | None, str 
     A missing baseline *name* (``main``) is the first CI run and passes with a note; a run id or counter
     that matches nothing is a typo, and corrupt files always fail.
     """
-    from energybench.storage import resolve_run
+    from energybench.record.storage import resolve_run
 
     try:
         path = resolve_run(ref, directory)
@@ -64,9 +64,9 @@ def _baseline(ref: str, directory: str, require: bool) -> tuple[Run | None, str 
 
 
 def run(args: argparse.Namespace) -> int:
-    from energybench.compare import compare_runs
-    from energybench.gate import parse_gates
     from energybench.render.comparison import format_table, to_markdown
+    from energybench.verdicts.compare import compare_runs
+    from energybench.verdicts.gate import parse_gates
 
     values = from_namespace(args, SHARED)
     gates = parse_gates(values["fail_on"])
@@ -76,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"note: {missing}; passing as a first run with no baseline (--require-baseline makes it an error)")
     if base is not None and base.path == new.path:
         raise ResultsError(f"BASE and NEW are the same run ({new.label}); name two different runs")
-    from energybench.storage import history_runs
+    from energybench.record.storage import history_runs
 
     history = history_runs(base, values["results"], values["history"]) if base is not None else []
     cmp = compare_runs(base, new, gates, alpha=values["alpha"], history=history)

@@ -61,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
     if not args.exporter:
         raise ConfigError("name an exporter: energybench export NAME RUN (list: energybench export --list)")
     from energybench.exporters import get_exporter
-    from energybench.storage import load_run, resolve_run
+    from energybench.record.storage import load_run, resolve_run
 
     exporter = get_exporter(args.exporter)
     opts = _parser(args.exporter, exporter).parse_args(args.rest)

@@ -26,9 +26,9 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from energybench.history import trends
+    from energybench.record.storage import list_runs, load_run
     from energybench.render.history import format_trends
-    from energybench.storage import list_runs, load_run
+    from energybench.verdicts.history import trends
 
     values = from_namespace(args, ["results"])
     if args.last < 1:

@@ -55,7 +55,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from energybench.meter import Meter
+    from energybench.measuring.meter import Meter
 
     cmd = list(args.cmd)
     if cmd and cmd[0] == "--":

@@ -49,7 +49,7 @@ def register(subparsers: Any) -> None:
 
 def resolve_paths(refs: list[str], directory: str) -> list[Path]:
     """Files for every RESULTS argument, in order, each once; a directory contributes all its runs."""
-    from energybench.storage import list_runs, resolve_run
+    from energybench.record.storage import list_runs, resolve_run
 
     paths: list[Path] = []
     for ref in refs:
@@ -121,11 +121,11 @@ def _regions(text: str) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from energybench.record.storage import load_run
     from energybench.render.report_html import render_html
     from energybench.render.report_markdown import render_markdown
     from energybench.render.report_text import render_terminal
     from energybench.report import build_report
-    from energybench.storage import load_run
 
     values = from_namespace(args, SHARED)
     outputs = [(args.html, "HTML report"), (args.markdown, "Markdown report"), (args.csv, "CSV table")]
@@ -138,8 +138,8 @@ def run(args: argparse.Namespace) -> int:
     comparison = None
     sessions = len(runs) > 2 and all(r.kind == "pytest" for r in runs)
     if len(runs) == 2 or sessions:
-        from energybench.compare import compare_runs
-        from energybench.gate import parse_gates
+        from energybench.verdicts.compare import compare_runs
+        from energybench.verdicts.gate import parse_gates
 
         # pytest sessions: the newest against the one before, the older ones as its history (as the plugin gates)
         comparison = compare_runs(runs[-2], runs[-1], parse_gates(values["fail_on"]), alpha=values["alpha"],
@@ -155,8 +155,8 @@ def run(args: argparse.Namespace) -> int:
     if args.markdown:
         _write(args.markdown, lambda: render_markdown(report), "Markdown report", failures)
     if args.csv:
+        from energybench.record.frames import load_results
         from energybench.render.csv import safe_csv
-        from energybench.results import load_results
 
         table = load_results(paths)
         _write(args.csv, lambda: safe_csv(table), "CSV table", failures, f" ({len(table)} rounds)")

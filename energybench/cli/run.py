@@ -13,7 +13,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from energybench.between_runs import DEFAULT_SD
 from energybench.options import (
     CARBON_OPTIONS,
     QUICK_TRIALS,
@@ -33,7 +32,8 @@ from energybench.options import (
     trials_count,
     warmup_count,
 )
-from energybench.verdicts import MIN_CHANGE
+from energybench.verdicts.baseline import MIN_CHANGE
+from energybench.verdicts.spread import DEFAULT_SD
 
 
 def register(subparsers: Any) -> None:
@@ -89,7 +89,7 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from energybench.runner import RunConfig, RunNotSaved, load_suites, run_suites, select
+    from energybench.run.runner import RunConfig, RunNotSaved, load_suites, run_suites, select
 
     t0 = time.monotonic()
     trials = args.trials if args.trials is not None else (QUICK_TRIALS if args.quick else TRIALS)

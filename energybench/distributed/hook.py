@@ -1,7 +1,7 @@
 """The window hook: what ``Meter.end`` does with each window's result while a process group is up.
 
-``window_hook`` is the ``WindowHookFactory`` that ``energybench.meter.WINDOW_HOOKS`` names. Under an initialised
-process group it gives every ``Meter`` a hook that sends the rank's result to every rank
+``window_hook`` is the ``WindowHookFactory`` that ``energybench.measuring.meter.WINDOW_HOOKS`` names. Under an
+initialised process group it gives every ``Meter`` a hook that sends the rank's result to every rank
 (``collectives.exchange``) and merges the reports (``aggregation.aggregate``): each rank returns the same job-wide
 result.
 
@@ -31,10 +31,10 @@ from energybench.distributed.config import DistConfig
 from energybench.distributed.errors import DistributedError
 from energybench.distributed.launcher import initialized_dist, launcher_environment
 from energybench.measurement import Measurement
-from energybench.render.units import joules as format_joules
+from energybench.units import joules as format_joules
 
 if TYPE_CHECKING:
-    from energybench.meter import Meter, WindowHook
+    from energybench.measuring.meter import Meter, WindowHook
 
 
 def window_hook(meter: Meter, options: Mapping[str, Any]) -> WindowHook | None:

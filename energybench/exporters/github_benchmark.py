@@ -18,10 +18,10 @@ import argparse
 import json
 from typing import Any
 
+from energybench import units
 from energybench.exporters import Exported, Exporter
 from energybench.exporters.figures import bench_figures
 from energybench.record import Run
-from energybench.render import units
 
 
 def entries(run: Run) -> list[dict[str, Any]]:

@@ -29,7 +29,7 @@ class Benchmark:
     is matched across runs by ``key`` (name plus method, plus the device when it is not the CPU).
     ``device`` is where the model ran (``cpu``, ``cuda``; ``None`` in files from before devices were
     recorded, which ran on the CPU unless their settings say otherwise); ``layers`` is the per-layer
-    attribution of a separate profiled pass (``energybench.layers``), when one was made.
+    attribution of a separate profiled pass (``energybench.measuring.layers``), when one was made.
     """
 
     name: str

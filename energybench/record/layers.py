@@ -1,6 +1,6 @@
 """Per-layer energy in the run record: where one profiled window's joules went, module by module.
 
-``energybench.layers`` computes it (``energy_by_layer``); the runner stores one ``LayerProfile`` per benchmark
+``energybench.measuring.layers`` computes it (``energy_by_layer``); the runner stores one ``LayerProfile`` per benchmark
 from a separate attribution pass after the trials (profiling slows the work down, so it is never a trial).
 The parts are exclusive: a module's figure is the time and energy spent in it and not in one of its
 children, so they add up to the window's total; time in no module at all (the optimiser step, Python, data

@@ -47,7 +47,7 @@ class Round:
     timeline: tuple[tuple[float, Mapping[str, float]], ...] = ()
     warnings: tuple[str, ...] = ()
     workload: Mapping[str, float] = field(default_factory=dict)
-    load: Mapping[str, float] = field(default_factory=dict)  # what else the machine did (energybench.noise)
+    load: Mapping[str, float] = field(default_factory=dict)  # what else the machine did (energybench.measuring.noise)
     flags: tuple[str, ...] = ()  # why this round must not stand in a comparison (saturated machine...)
     extra: Mapping[str, Any] = field(default_factory=dict)
     missing: tuple[str, ...] = ()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from energybench.render import units
+from energybench import units
 
 NO_REGION = "no region given: pass --region, e.g. --region FRA; list: energybench regions"
 

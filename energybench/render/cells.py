@@ -6,10 +6,10 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 
+from energybench import units
 from energybench.record import OneOff
-from energybench.render import units
 from energybench.report.model import Entry
-from energybench.verdicts import MIN_PAIRS, BreakEven, VsBaseline
+from energybench.verdicts.baseline import MIN_PAIRS, BreakEven, VsBaseline
 
 _OUTCOME = {"same": "no significant saving", "no-baseline": "no baseline energy to compare"}
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 import math
 import textwrap
 
-from energybench.compare import Comparison, Row
-from energybench.gate import GateResult
-from energybench.render import units
+from energybench import units
 from energybench.render.printable import printable_output
 from energybench.render.tables import Column, fit_table, markdown_table, md_escape, terminal_width, text_table
 from energybench.render.tables import Row as TableRow
+from energybench.verdicts.compare import Comparison, Row
+from energybench.verdicts.gate import GateResult
 
 HEADERS = ["benchmark", "baseline (median)", "new (median)", "change", "95% CI", "p adj.", "n", "source", "verdict"]
 _WHY = {

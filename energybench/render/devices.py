@@ -1,10 +1,10 @@
-"""The same work on several devices, in words: the report's "Hardware" section (data: ``energybench.devices``)."""
+"""The same work on several devices, in words: the report's "Hardware" section (data: ``energybench.run.devices``)."""
 
 from __future__ import annotations
 
-from energybench.devices import DeviceComparison
 from energybench.render import cells
 from energybench.render.plots import esc
+from energybench.verdicts.devices import DeviceComparison
 
 
 def hardware_section(rows: tuple[tuple[str, DeviceComparison], ...], multi_run: bool = False) -> str:

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import math
 
-from energybench.render import cells, units
+from energybench import units
+from energybench.render import cells
 from energybench.render.plots import esc
 from energybench.report.headlines import Candidate, Headline, headlines
 from energybench.report.model import Entry, Report

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from energybench.history import Trend
-from energybench.render import units
+from energybench import units
 from energybench.render.tables import text_table
+from energybench.verdicts.history import Trend
 
 HEADERS = ["run", "created", "commit", "median [95% CI]", "n", "vs previous", "level"]
 

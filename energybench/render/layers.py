@@ -1,6 +1,6 @@
 """Energy per layer in words: a profile as a terminal table, and the report's per-layer comparison in HTML.
 
-The figures come from ``energybench.layers`` (attribution) and ``report.model`` (the comparison across
+The figures come from ``energybench.measuring.layers`` (attribution) and ``report.model`` (the comparison across
 methods); this module only lays them out.
 """
 
@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import math
 
-from energybench.layer_compare import LayerRow, LayerTable
+from energybench import units
 from energybench.record import LayerProfile
-from energybench.render import units
 from energybench.render.plots import esc
 from energybench.render.tables import text_table
+from energybench.verdicts.layers import LayerRow, LayerTable
 
 #: Appended to the report's stylesheet: green where a layer's energy went down, red where it went up.
 CSS = """

@@ -14,8 +14,8 @@ import math
 import textwrap
 from typing import Any
 
+from energybench import units
 from energybench.measurement import Measurement
-from energybench.render import units
 from energybench.render.carbon import NO_REGION, basis
 from energybench.render.printable import printable_output
 from energybench.render.tables import terminal_width

@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import TextIO
 
-from energybench.render import units
+from energybench import units
 
 BAR = 20
 

@@ -13,8 +13,8 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
+from energybench import units
 from energybench.record import Benchmark
-from energybench.render import units
 from energybench.render.tables import Column, Fitted, Row, fit_table
 
 

@@ -7,8 +7,9 @@ because the CSP is a second line, not the first.
 
 from __future__ import annotations
 
+from energybench import units
 from energybench.record import Run
-from energybench.render import cells, units
+from energybench.render import cells
 from energybench.render.comparison import change_with_ci, gate_message
 from energybench.render.devices import hardware_section
 from energybench.render.headlines import html_section, tag

@@ -3,7 +3,8 @@ CO2e on several grids, the warnings, and the wrapping they all use."""
 
 from __future__ import annotations
 
-from energybench.render import tables, units
+from energybench import units
+from energybench.render import tables
 from energybench.render.tables import Column, Row, fit_table
 from energybench.report.model import Report
 

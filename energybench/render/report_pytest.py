@@ -12,14 +12,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from energybench.history import Trend
-from energybench.render import cells, units
+from energybench import units
+from energybench.render import cells
 from energybench.render.comparison import change_with_ci, gate_message, method_line
 from energybench.render.headlines import tag
 from energybench.render.plots import Bar, StackRow, color, esc, hbar_chart, stacked_hbar
 from energybench.render.report_lines import machine_lines, notice_lines, regions_lines, wrap
 from energybench.render.tables import Column, fit_table, markdown_table, md_escape
 from energybench.report.model import Entry, Report
+from energybench.verdicts.history import Trend
 
 SPARKS = "\u2581\u2582\u2583\u2584\u2585\u2586\u2587\u2588"
 

@@ -7,7 +7,8 @@ of pytest sessions is a comparison of the sessions instead (``render.report_pyte
 
 from __future__ import annotations
 
-from energybench.render import cells, units
+from energybench import units
+from energybench.render import cells
 from energybench.render.comparison import change_with_ci, gate_message
 from energybench.render.headlines import text_lines
 from energybench.render.printable import printable_output

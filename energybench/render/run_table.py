@@ -14,14 +14,14 @@ from __future__ import annotations
 import textwrap
 from collections.abc import Mapping, Sequence
 
-from energybench import stats
-from energybench.devices import device_comparisons
+from energybench import stats, units
 from energybench.record import Benchmark, Run
-from energybench.render import cells, units
+from energybench.render import cells
 from energybench.render.carbon import NO_REGION, basis
 from energybench.render.printable import printable_output
 from energybench.render.tables import Column, Row, fit_table, terminal_width
-from energybench.verdicts import VsBaseline, break_even, run_verdicts
+from energybench.verdicts.baseline import VsBaseline, break_even, run_verdicts
+from energybench.verdicts.devices import device_comparisons
 
 _SHORT_METRIC = {"perplexity": "ppl", "cosine": "cos"}
 

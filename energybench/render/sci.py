@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import textwrap
 
+from energybench import units
 from energybench.carbon.counterfactual import Counterfactuals
 from energybench.carbon.sci import SciReport
-from energybench.render import units
 from energybench.render.tables import Column, Row, fit_table, terminal_width, wrap
 
 

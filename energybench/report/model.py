@@ -2,7 +2,7 @@
 
 Keeping the figures here (and out of the renderers) means the three outputs can never disagree: the same
 energy per item, CI, ratio to baseline, verdict, Pareto front and CO2e reach every format. Input is typed
-``Run`` records as ``energybench.storage.load_run`` returns them.
+``Run`` records as ``energybench.record.storage.load_run`` returns them.
 """
 
 from __future__ import annotations
@@ -12,14 +12,14 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from energybench.compare import Comparison
-from energybench.devices import DeviceComparison, device_comparisons
 from energybench.errors import ConfigError, ResultsError
-from energybench.history import Trend, trends
-from energybench.layer_compare import LayerTable, layer_table
 from energybench.measurement import JOULES_PER_KWH
 from energybench.record import BASELINE, Benchmark, LayerProfile, Run
-from energybench.verdicts import BreakEven, VsBaseline, break_even, run_verdicts
+from energybench.verdicts.baseline import BreakEven, VsBaseline, break_even, run_verdicts
+from energybench.verdicts.compare import Comparison
+from energybench.verdicts.devices import DeviceComparison, device_comparisons
+from energybench.verdicts.history import Trend, trends
+from energybench.verdicts.layers import LayerTable, layer_table
 
 DEFAULT_BASELINE = BASELINE
 # Grids compared with the user's own, chosen to span low-carbon (FRA) to coal-heavy (IND) supply.

@@ -166,7 +166,7 @@ def paired_ratio(base: Sequence[float], new: Sequence[float], conf: float = 0.95
                  between_sd: float = 0.0) -> RatioTest:
     """Ratio of paired values (the same trials): geometric mean of per-trial ratios, t interval, t-test.
 
-    ``between_sd`` is the standard deviation of the log ratio between runs (``energybench.between_runs``): a
+    ``between_sd`` is the standard deviation of the log ratio between runs (``energybench.verdicts.spread``): a
     ratio drifts from run to run by more than its trials scatter inside one run (measured: 1.00, 1.08 and 1.16
     for one row in three runs, each with a +-3% interval), so a verdict that should hold for the next run too
     adds it to the standard error (a random effect with a known variance; Welch-Satterthwaite degrees of freedom).

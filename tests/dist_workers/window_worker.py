@@ -28,7 +28,7 @@ import torch.distributed as dist
 
 from energybench.distributed import DistributedError, agree
 from energybench.distributed.launcher import launcher_environment
-from energybench.meter import Meter, measure
+from energybench.measuring.meter import Meter, measure
 
 ONLY_RAPL = {"samplers": ["powercap"]}
 WORK_S = 0.4  # the fake tree's counters advance by wall time, so sleeping is enough work

@@ -27,10 +27,10 @@ from typing import Any
 
 from energybench import stats
 from energybench.errors import ResultsError
-from energybench.gate import DEFAULT_ALPHA, MODES, Gate, GateResult, evaluate_gate
-from energybench.machine import identity_mismatches
+from energybench.measuring.machine import identity_mismatches
 from energybench.record import Benchmark, Run
 from energybench.stats.correction import DEFAULT, METHODS
+from energybench.verdicts.gate import DEFAULT_ALPHA, MODES, Gate, GateResult, evaluate_gate
 
 #: Flagged rounds are left out of a comparison only if at least this many clean rounds remain (and half).
 MIN_CLEAN_ROUNDS = 5
@@ -136,7 +136,7 @@ def _pairs(b: Benchmark, n: Benchmark, figure: str) -> tuple[list[float], list[f
     pair: the geometric means of its trials on each side. The process is then the unit of the test, because a
     process carries an effect of its own (where its memory landed, ASLR) that its trials share: identical code
     measured in one pair of processes read from -11% to +16% apart in separate sessions, each with a tight
-    interval (``energybench.ab.AB_PROCESSES``)."""
+    interval (``energybench.run.ab.AB_PROCESSES``)."""
     by_trial = {(r.process, r.index): r for r in b.rounds}
     pairs = []
     for r in n.rounds:

@@ -28,8 +28,8 @@ from typing import Any, Protocol, TypeVar
 
 from energybench.errors import ConfigError, SamplerError, WindowError
 from energybench.measurement import Measurement
+from energybench.measuring.window import OpenWindow, Reading, SamplerState, build
 from energybench.samplers.base import Sampler
-from energybench.window_result import OpenWindow, Reading, SamplerState, build
 
 F = TypeVar("F", bound=Callable[..., Any])
 

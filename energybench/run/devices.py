@@ -1,5 +1,9 @@
 """Which devices an ``energybench run`` uses, so it measures those and only those.
 
+``--device cpu,cuda`` runs every subject on each device that is present, trials interleaved across devices
+like methods are; a device that is missing is a note saying why (a CPU-only torch build, no visible GPU, no
+``torch_xla``), never silently dropped.
+
 NVML lists every GPU the process may see, including idle ones and other users' jobs: measuring them all
 adds the same energy to every trial of every method and pulls each ratio towards 1. A run on
 ``--device cuda:N`` measures GPU N as this process numbers it (after ``CUDA_VISIBLE_DEVICES``), ``--device
@@ -11,6 +15,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from energybench.errors import ConfigError
@@ -96,3 +101,84 @@ def _visible_gpus(options: Mapping[str, Any]) -> dict[str, Any]:
         return {"_reason": probe.reason if probe is not None else "no NVML sampler"}
     gpus = probe.details.get("gpus") or {}
     return {key: {"name": g.get("name"), "uuid": g.get("uuid")} for key, g in gpus.items()}
+
+
+@dataclass(frozen=True)
+class DevicePlan:
+    """The devices a run will use, in the order asked, and each missing one with the reason."""
+
+    available: tuple[str, ...]
+    missing: dict[str, str] = field(default_factory=dict)
+
+    def notes(self) -> list[str]:
+        return [f"{device}: not run: {why}" for device, why in self.missing.items()]
+
+
+def parse_devices(text: str) -> list[str]:
+    """``"cpu,cuda:1"`` -> ``["cpu", "cuda:1"]`` (order kept, repeats dropped); unknown names are one error
+    line (``run_devices.parse_device`` says which names exist)."""
+    names = list(dict.fromkeys(part.strip().lower() for part in text.split(",") if part.strip()))
+    if not names:
+        raise ConfigError("--device needs at least one device, e.g. --device cpu or --device cpu,cuda")
+    for name in names:
+        parse_device(name)
+    return names
+
+
+def missing_reason(device: str) -> str | None:
+    """Why ``device`` cannot run here, or ``None`` when it can."""
+    import torch
+
+    kind, index = parse_device(device)
+    if kind == "cpu":
+        return None
+    if kind == "cuda":
+        if torch.version.cuda is None:
+            return f"no CUDA GPU: torch {torch.__version__} is a CPU-only build (no CUDA support compiled in)"
+        if not torch.cuda.is_available():
+            return "no CUDA GPU is visible to torch here (driver missing, or CUDA_VISIBLE_DEVICES hides it)"
+        count = torch.cuda.device_count()
+        if index is not None and index >= count:
+            return f"torch sees {count} GPU(s) here (cuda:0..cuda:{count - 1})"
+        return None
+    try:
+        import torch_xla.core.xla_model as xm
+    except ImportError:
+        return "torch_xla is not installed (a TPU needs torch_xla with libtpu, on a TPU VM)"
+    try:
+        hardware = xm.xla_device_hw(xm.xla_device())
+    except Exception as exc:  # probing a runtime: any failure is the reason it cannot be used
+        return f"torch_xla cannot reach a TPU: {exc}"
+    if hardware != "TPU":
+        return f"torch_xla found no TPU (its device is {hardware!r})"
+    return None
+
+
+def plan_devices(text: str) -> DevicePlan:
+    """The devices of ``--device`` that can run here; none at all is a ``ConfigError`` naming every reason."""
+    names = parse_devices(text)
+    missing = {n: why for n in names if (why := missing_reason(n)) is not None}
+    available = tuple(n for n in names if n not in missing)
+    if not available:
+        reasons = "; ".join(f"{d}: {why}" for d, why in missing.items())
+        hint = " --device cpu" if "cpu" not in names else ""
+        raise ConfigError(f"no requested device can run here ({reasons}); use{hint or ' another device'}")
+    return DevicePlan(available, missing)
+
+
+def torch_device(device: str) -> str:
+    """The torch device string a subject moves its model to (a TPU is torch_xla's ``xla`` device)."""
+    return "xla" if device == "tpu" else device
+
+
+def synchronize(device: str | None) -> None:
+    """Wait for queued device work, so a window's edge is where the work really ends."""
+    if device is not None and device.startswith("cuda"):
+        import torch
+
+        torch.cuda.synchronize(device)
+    elif device == "tpu":
+        import torch_xla.core.xla_model as xm
+
+        xm.mark_step()  # run the traced graph now
+        xm.wait_device_ops()

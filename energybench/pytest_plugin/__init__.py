@@ -22,7 +22,6 @@ import pytest
 
 from energybench.distributed.launcher import is_nonzero_rank
 from energybench.errors import EXIT_NOT_SAVED, EnergybenchError, WriteError, debug_enabled, internal_error_line
-from energybench.fixture import EnergyFixture, EnergyOptions
 from energybench.options import (
     OPTIONS,
     SAMPLER_OPTIONS,
@@ -33,9 +32,10 @@ from energybench.options import (
     min_rounds_count,
     sampler_options,
 )
-from energybench.pytest_benchmark_tap import BenchmarkEnergyTap
-from energybench.pytest_safety import INTERNAL_ERROR, TermHandler, check_rootdir, internal_exit
-from energybench.pytest_session import (
+from energybench.pytest_plugin.benchmark_bridge import BenchmarkEnergyTap
+from energybench.pytest_plugin.fixture import EnergyFixture, EnergyOptions
+from energybench.pytest_plugin.guards import INTERNAL_ERROR, TermHandler, check_rootdir, internal_exit
+from energybench.pytest_plugin.table import (
     SessionProgress,
     add_table_options,
     headline_lines,
@@ -167,7 +167,7 @@ def _json_safe(params: dict[str, Any] | None) -> dict[str, Any]:
 
 @pytest.fixture
 def energy(request: pytest.FixtureRequest) -> Iterator[EnergyFixture]:
-    """Measure the energy of a callable: ``energy(fn, *args)``; see ``energybench.fixture.EnergyFixture``."""
+    """Measure the energy of a callable: ``energy(fn, *args)`` (``pytest_plugin.fixture.EnergyFixture``)."""
     es: EnergySession = request.config.stash[_SESSION]
     marker = request.node.get_closest_marker("energy")
     # one side of an A/B session measures its share of the session's rounds (ab.AB_ROUNDS over its processes)
@@ -216,7 +216,7 @@ class EnergySession:
 
     def __init__(self, config: pytest.Config) -> None:
         from energybench.carbon import resolve_provider
-        from energybench.gate import parse_gates
+        from energybench.verdicts.gate import parse_gates
 
         opt = config.getoption
         shared = from_pytest(config, SHARED_OPTIONS)
@@ -250,7 +250,7 @@ class EnergySession:
         self.table = table_settings(config)  # --energy-sort / -columns / -group-by, checked now
         self.progress = SessionProgress(config)
         self.provider = resolve_provider(**self.carbon)  # an unknown region fails now, before anything runs
-        from energybench.ab import Turns
+        from energybench.run.ab import Turns
 
         self.turns = Turns.from_environment()  # one side of an A/B session (energybench ab), or None
         self.records: list[Benchmark] = []
@@ -284,14 +284,14 @@ class EnergySession:
     def meter(self) -> Any:
         """The session's meter, created on first use (sampler detection costs time; skip it if unused)."""
         if self._meter is None:
-            from energybench import threads
+            from energybench.measuring import threads
 
             if self.threads is not None:  # pinned before the first measured round, as `energybench run` does
                 self.thread_state, notes = threads.pin(self.threads)
                 self.notes += notes
             else:
                 self.thread_state = threads.current()
-            from energybench.meter import Meter
+            from energybench.measuring.meter import Meter
             from energybench.samplers import benchmark_options
 
             try:
@@ -307,7 +307,7 @@ class EnergySession:
         return self._meter
 
     def resolution_s(self) -> float:
-        from energybench.calibration import slowest_resolution_s
+        from energybench.run.calibration import slowest_resolution_s
 
         return slowest_resolution_s(self.meter().samplers)
 
@@ -315,7 +315,7 @@ class EnergySession:
 
     def run_record(self) -> Run:
         from energybench.distributed.launcher import launcher_environment
-        from energybench.machine import commit_info, machine_info
+        from energybench.measuring.machine import commit_info, machine_info
 
         samplers = self._meter.samplers if self._meter is not None else []
         return Run(
@@ -356,8 +356,8 @@ class EnergySession:
             session.exitstatus = EXIT_NOT_SAVED
 
     def _finish(self, session: pytest.Session) -> None:
-        from energybench.compare import compare_runs
-        from energybench.storage import RunFile, history_runs, load_run, resolve_run, write_run
+        from energybench.record.storage import RunFile, history_runs, load_run, resolve_run, write_run
+        from energybench.verdicts.compare import compare_runs
 
         if self._meter is not None:
             try:
@@ -436,7 +436,7 @@ class EnergySession:
             tr.write_line(f"energybench: {printable(err)}", red=True, bold=True)
 
     def _display(self, tr: Any) -> None:
-        from energybench.render import units
+        from energybench import units
         from energybench.render.comparison import format_table
         from energybench.render.pytest_table import summary_table
         from energybench.render.report_lines import wrap

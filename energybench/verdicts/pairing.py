@@ -1,7 +1,7 @@
 """Which rounds of a run stand against which: a method's trials against its baseline's, trial by trial.
 
-Apart from ``energybench.verdicts`` so that what reads saved runs for another purpose (the between-run spread
-in ``energybench.between_runs``) pairs trials exactly as the verdicts do, without importing the verdicts.
+Apart from ``energybench.verdicts.baseline`` so that what reads saved runs for another purpose (the between-run spread
+in ``energybench.verdicts.spread``) pairs trials exactly as the verdicts do, without importing the verdicts.
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from energybench.errors import ResultsError
 from energybench.record import Run
-from energybench.storage import list_runs, load_run
+from energybench.record.storage import list_runs, load_run
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -57,7 +57,7 @@ DOMAIN_PREFIX = "domain:"
 def run_rows(run: Run) -> list[dict[str, Any]]:
     """Flatten one run into per-round rows: method parameters as ``param:<name>``, domain joules as
     ``domain:<key>``."""
-    from energybench.carbon.sci import run_sci
+    from energybench.record.sci_figures import run_sci
 
     sci = run_sci(run)
     sci_by_key = sci.by_key() if sci is not None else {}

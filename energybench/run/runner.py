@@ -9,7 +9,7 @@ Why it is shaped like this:
 * all bad input (unknown subject or method, bad knob values) is resolved before the first joule is spent;
 * trials run A B C A B C ..., so slow drifts (thermal, other load) hit every model alike;
 * one measurement window per trial, long enough for the slowest energy counter in use (a GPU's updates
-  ~0.1 s apart): a workload faster than that is repeated inside the window (``energybench.calibration``,
+  ~0.1 s apart): a workload faster than that is repeated inside the window (``energybench.run.calibration``,
   as the pytest fixture does) and the round records how often; a trial whose total still misses a device
   or is only a lower bound is kept but marked partial, and left out of medians and ratios;
 * after each trial the whole run is rewritten atomically, so Ctrl-C or a crashing plugin never loses a
@@ -17,11 +17,11 @@ Why it is shaped like this:
 * ``device`` may list several devices (``cpu,cuda``): each subject runs on each present device, trials
   interleaved across all of them, and a missing device is a note saying why;
 * after the trials, one attribution pass per benchmark under ``torch.profiler`` splits a window's energy by
-  layer (``energybench.layers``); profiling slows the work, so it is never one of the measured trials.
+  layer (``energybench.measuring.layers``); profiling slows the work, so it is never one of the measured trials.
 
-This module holds the order of a run; the trial windows and the layer pass are ``energybench.run_trials``,
-the growing record and its file ``energybench.run_state``. The run is a typed ``energybench.record.Run``;
-statistics and verdicts are derived from its rounds by whoever reads it (``energybench.verdicts``), so
+This module holds the order of a run; the trial windows and the layer pass are ``energybench.run.trials``,
+the growing record and its file ``energybench.run.state``. The run is a typed ``energybench.record.Run``;
+statistics and verdicts are derived from its rounds by whoever reads it (``energybench.verdicts.baseline``), so
 nothing here computes a median.
 """
 
@@ -35,16 +35,23 @@ from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
-from energybench.between_runs import BetweenRuns, from_saved
-from energybench.calibration import window_target_s
-from energybench.devices import DevicePlan, plan_devices, torch_device
 from energybench.distributed.launcher import launcher_environment
 from energybench.errors import ConfigError, SamplerError, WriteError
 from energybench.record import BASELINE, Benchmark, CarbonBasis, Idle, OneOff, Quality, Run, Size
-from energybench.run_cells import subject_failed, unrun_cells
-from energybench.run_devices import devices_record, sampler_options_for
-from energybench.run_state import Entry, RunConfig, RunSaver, RunState, note_logger, plugin_call
-from energybench.run_trials import MIN_TRIAL_S, TIMELINE_INTERVAL_S, layer_pass, run_trials, warm_up
+from energybench.run.calibration import window_target_s
+from energybench.run.devices import DevicePlan, devices_record, plan_devices, sampler_options_for, torch_device
+from energybench.run.state import (
+    Entry,
+    RunConfig,
+    RunSaver,
+    RunState,
+    note_logger,
+    plugin_call,
+    subject_failed,
+    unrun_cells,
+)
+from energybench.run.suites import Suite, load_suites, select
+from energybench.run.trials import MIN_TRIAL_S, TIMELINE_INTERVAL_S, layer_pass, run_trials, warm_up
 from energybench.samplers import benchmark_options
 from energybench.subjects.api import (
     PHASES,
@@ -61,7 +68,7 @@ from energybench.subjects.api import (
     resolve_method,
     subjects,
 )
-from energybench.suites import Suite, load_suites, select
+from energybench.verdicts.spread import BetweenRuns, from_saved
 
 __all__ = ["RunConfig", "RunNotSaved", "Suite", "load_suites", "run_suites", "select"]
 
@@ -78,7 +85,7 @@ def pin_settings(cfg: RunConfig, devices: DevicePlan | None = None) -> dict[str,
     """Pin threads, MHA fast path and seeds; return what was set, for the results file."""
     import torch
 
-    from energybench import threads
+    from energybench.measuring import threads
 
     devices = devices or DevicePlan((cfg.device,))
     pinned = threads.pin(cfg.threads)[0] if cfg.threads else threads.current()
@@ -104,7 +111,7 @@ def pin_settings(cfg: RunConfig, devices: DevicePlan | None = None) -> dict[str,
 
 def run_suites(suites: list[Suite], cfg: RunConfig) -> Run:
     """Run the suites and return the run (also saved under ``cfg.results_dir`` after every trial)."""
-    from energybench.meter import Meter
+    from energybench.measuring.meter import Meter
 
     stream = cfg.stream or sys.stderr
     log = note_logger(stream)
@@ -211,7 +218,7 @@ def _between_runs(cfg: RunConfig, run: Run) -> BetweenRuns:
 
 
 def _new_run(meter: Any, settings: dict[str, Any], name: str, devices: dict[str, Any]) -> Run:
-    from energybench.machine import commit_info, machine_info
+    from energybench.measuring.machine import commit_info, machine_info
 
     return Run(
         name=name,

@@ -24,8 +24,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from energybench import stats
-from energybench.pairing import baseline_of, paired_values
 from energybench.record import BASELINE, Run
+from energybench.verdicts.pairing import baseline_of, paired_values
 
 __all__ = ["DEFAULT_SD", "MIN_RUNS", "QUANTILE", "BetweenRuns", "estimate", "from_saved", "of_run",
            "row_log_ratios"]
@@ -113,8 +113,8 @@ def from_saved(name: str, directory: str, machine: Any, limit: int = 10) -> Betw
     """The spread for a new run named ``name``: from up to ``limit`` saved runs of that name on a machine whose
     figures compare with this one's (``machine.identity_mismatches``: same CPU and GPU models, power limits and
     samplers; a CI pool's runners count as one machine, as ``compare`` judges them), else the default."""
-    from energybench.machine import identity_mismatches
-    from energybench.storage import runs_named
+    from energybench.measuring.machine import identity_mismatches
+    from energybench.record.storage import runs_named
 
     same_machine = (r for r in runs_named(name, directory) if not identity_mismatches(r.machine, machine))
     found = estimate(list(itertools.islice(same_machine, limit)))

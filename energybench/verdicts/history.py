@@ -13,8 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from energybench import stats
-from energybench.compare import clean_values
 from energybench.record import FIGURES, Run
+from energybench.verdicts.compare import clean_values
 
 
 @dataclass(frozen=True)

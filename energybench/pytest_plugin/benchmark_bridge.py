@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from energybench.meter import Meter
+from energybench.measuring.meter import Meter
 
 __all__ = ["BenchmarkEnergyTap", "TapSession"]
 

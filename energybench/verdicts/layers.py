@@ -1,6 +1,6 @@
 """Per-layer comparisons across compression methods: which layers got cheaper or dearer per item.
 
-Kept apart from the attribution itself (``energybench.layers``), which needs torch: this is arithmetic on
+Kept apart from the attribution itself (``energybench.measuring.layers``), which needs torch: this is arithmetic on
 saved ``LayerProfile`` records, what the report builds its per-layer section from, long after the run.
 """
 

@@ -1,6 +1,6 @@
 """Turning one window's readings into its ``Measurement``: joules per domain, sanity, timeline, carbon.
 
-The meter (``energybench.meter``) owns time and reading; this module is the arithmetic done once a window
+The meter (``energybench.measuring.meter``) owns time and reading; this module is the arithmetic done once a window
 ends, split off so neither grows past one screenful of concerns. Every figure here is either a number the
 readings support or says why not: a counted domain with no plausible figure is n/a and listed in
 ``Measurement.missing``; one that misses energy it could not count (a reset, a step no device could draw,

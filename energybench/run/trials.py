@@ -1,6 +1,6 @@
 """The measured part of a run: warm-up and window sizing, the interleaved trials, and the per-layer pass.
 
-Each trial window is long enough for the slowest energy counter in use (``energybench.calibration``): a
+Each trial window is long enough for the slowest energy counter in use (``energybench.run.calibration``): a
 workload faster than that is repeated inside the window and the round records how often. Trials run
 A B C A B C ..., and the run file is rewritten after every trial and at most every ``SAVE_EVERY_S`` inside
 one; an interrupt, SIGTERM or error saves every finished window first.
@@ -16,14 +16,14 @@ from dataclasses import replace
 from functools import partial
 from typing import Any, TextIO
 
-from energybench.calibration import MAX_ITERATIONS, calibrate, window_target_s
-from energybench.devices import synchronize
 from energybench.distributed.launcher import initialized_dist, is_nonzero_rank
 from energybench.errors import ConfigError, EnergybenchError
-from energybench.noise import Probe
+from energybench.measuring.noise import Probe
 from energybench.record import Round
 from energybench.render.progress import Progress
-from energybench.run_state import Entry, RunConfig, RunSaver, RunState, plugin_call
+from energybench.run.calibration import MAX_ITERATIONS, calibrate, window_target_s
+from energybench.run.devices import synchronize
+from energybench.run.state import Entry, RunConfig, RunSaver, RunState, plugin_call
 from energybench.subjects.api import NotApplicable, PluginError
 
 __all__ = ["LAYER_MAX_REPEATS", "LAYER_SAVE_EVERY_S", "LAYER_TARGET_S", "MIN_TRIAL_S", "SAVE_EVERY_S",
@@ -207,7 +207,7 @@ def layer_pass(state: RunState, meter: Any, cfg: RunConfig, saver: RunSaver, log
     here costs that benchmark its per-layer figures (with a note), never the trials already saved."""
     import torch
 
-    from energybench.layers import energy_by_layer
+    from energybench.measuring.layers import energy_by_layer
 
     todo = [e for e in state.entries if e.workload.layers and e.rounds]
     if todo:

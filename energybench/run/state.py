@@ -1,8 +1,9 @@
 """The state of a run while it is measured: its settings, each benchmark's entry, the growing record and its
 one file, and the plumbing every phase shares (plugin calls, notes).
 
-Apart from ``energybench.runner`` (the order of a run) and ``energybench.run_trials`` (the windows) so that
-each stays small; nothing here measures.
+A cell that gets no round (a method that did not apply, plugin code that raised) is still a ``Benchmark`` of
+the run, with ``status`` and ``status_reason``: the saved run says what happened to every cell of the grid,
+and one failing subject never costs the others their figures. Nothing here measures.
 """
 
 from __future__ import annotations
@@ -14,10 +15,10 @@ from typing import Any, TextIO
 from energybench.distributed.launcher import is_nonzero_rank
 from energybench.errors import EnergybenchError, WriteError
 from energybench.options import TRIALS
-from energybench.record import Benchmark, Round, Run
+from energybench.record import BASELINE, Benchmark, Round, Run
 from energybench.render.printable import printable
 from energybench.subjects.api import Model, NotApplicable, PluginError, Subject, Workload
-from energybench.verdicts import MIN_CHANGE
+from energybench.verdicts.baseline import MIN_CHANGE
 
 __all__ = ["Entry", "RunConfig", "RunSaver", "RunState", "note_logger", "plugin_call"]
 
@@ -62,7 +63,7 @@ class Entry:
     bench: Benchmark
     rounds: list[Round] = field(default_factory=list)
     load: tuple[dict[str, float], tuple[str, ...]] = ({}, ())  # the machine's load around the last trial
-    repeats: int = 1  # workload runs per trial window at least (see energybench.calibration)
+    repeats: int = 1  # workload runs per trial window at least (see energybench.run.calibration)
     want_s: float = 0.0  # how long a trial window must last; 0: no minimum
     last_runs: int = 1  # runs in the latest trial window
     warmup_s: float | None = None  # seconds per warm-up run: the progress line's first guess of a trial's time
@@ -157,7 +158,7 @@ class RunSaver:
         run = state.snapshot()
         if not self.cfg.save or is_nonzero_rank():
             return run  # under torch.distributed every rank holds the aggregated figures; rank 0 writes
-        from energybench.storage import RunFile
+        from energybench.record.storage import RunFile
 
         try:
             if self.file is None:
@@ -180,3 +181,26 @@ class RunSaver:
             return "nothing of this run was saved; the table above is every figure"
         return (f"{self.file.path} still holds the run as last saved ({self.saved_rounds} round(s)); the table "
                 "above is every figure")
+
+
+# ------------------------------------------------------------------ cells that get no round
+
+
+def unrun_cells(subject: Subject, workloads: Sequence[Workload], spec: str, technique: str, status: str,
+                reason: str, phase: str | None = None, device: str | None = None) -> list[Benchmark]:
+    """One cell per workload of the subject (the baseline's, as the method never produced its own), all with
+    ``status`` and ``reason``; ``phase`` keeps only that phase's workloads, as the run does."""
+    return [Benchmark(name=f"{subject.name}/{wl.name}", method=spec, method_name=technique, family=subject.name,
+                      workload=wl.name, phase=wl.phase, item_unit=wl.item_unit, status=status, status_reason=reason,
+                      device=device)
+            for wl in workloads if not phase or wl.phase == phase]
+
+
+def subject_failed(subject: Subject, resolved: Sequence[tuple[str, Any, Any]], reason: str,
+                   device: str | None = None) -> list[Benchmark]:
+    """The baseline raised, so no cell of this subject can be measured or compared: one failed cell per method,
+    under the workload ``*`` (the workloads were never known)."""
+    return [Benchmark(name=f"{subject.name}/*", method=spec, method_name=technique, family=subject.name,
+                      workload="*", status="failed", device=device,
+                      status_reason=reason if spec == BASELINE else f"baseline failed: {reason}")
+            for spec, technique in [(BASELINE, BASELINE), *((s, m.name) for s, m, _ in resolved)]]

@@ -8,7 +8,7 @@ rows, so the p-values are corrected across the whole table (Holm at ``VERDICT_AL
 default): a table of identical models claims nothing in 95% of runs instead of something in most of them.
 
 A verdict should also hold for the next run. Two additions make it so: the machine's between-run spread
-(``energybench.between_runs``) is part of each row's standard error, and a claim is a minimum-effect claim:
+(``energybench.verdicts.spread``) is part of each row's standard error, and a claim is a minimum-effect claim:
 "saves" means the saving is significantly larger than ``MIN_CHANGE`` (5%), not merely non-zero, so a real 2%
 effect measured precisely in one run does not read "costs 2% more" there and "no significant saving" in the
 next. Measured on identical quick runs of the 2-vCPU development VM: 5-13 of 58 verdicts disagreed between
@@ -26,10 +26,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from energybench import stats
-from energybench.between_runs import BetweenRuns, of_run
-from energybench.pairing import baseline_of, paired_values, usable
 from energybench.record import BASELINE, Benchmark, Run
 from energybench.stats.correction import DEFAULT, METHODS
+from energybench.verdicts.pairing import baseline_of, paired_values, usable
+from energybench.verdicts.spread import BetweenRuns, of_run
 
 __all__ = ["MIN_CHANGE", "MIN_PAIRS", "VERDICT_ALPHA", "VERDICT_CORRECTION", "BreakEven", "VsBaseline", "baseline_of",
            "break_even", "compare_to_baseline", "judge_pairs", "min_change_of", "paired_values", "run_verdicts",

@@ -3,7 +3,7 @@
 Why calibration: an energy counter only changes every ``resolution_s`` (CPU-time ticks: 10 ms; NVML: ~0.1 s),
 so a window around one fast call reads 0 J or one tick. The fixture repeats the call ``iterations`` times
 inside each window so that every window lasts at least ``max(min_time, WINDOW_RESOLUTIONS x resolution)``
-of the slowest active sampler (``energybench.calibration``, shared with ``energybench run``), then reports
+of the slowest active sampler (``energybench.run.calibration``, shared with ``energybench run``), then reports
 figures per call. Rounds are separate windows, so the gate has several independent values to test.
 """
 
@@ -13,11 +13,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
-from energybench.calibration import WINDOW_RESOLUTIONS, calibrate
 from energybench.errors import ConfigError, EnergybenchError
 from energybench.measurement import Measurement
-from energybench.noise import Probe
+from energybench.measuring.noise import Probe
 from energybench.record import BASELINE, PHASES, Benchmark, Quality, Round
+from energybench.run.calibration import WINDOW_RESOLUTIONS, calibrate
 
 #: Minimum round window in seconds even for exact counters: shorter windows are dominated by edge reads.
 DEFAULT_MIN_TIME_S = 0.1
@@ -113,7 +113,7 @@ class EnergyFixture:
     """
 
     nodeid: str
-    meter_factory: Callable[[], Any]  # -> energybench.meter.Meter, created once per session
+    meter_factory: Callable[[], Any]  # -> energybench.measuring.meter.Meter, created once per session
     resolution_s: Callable[[], float]
     before_round: Callable[[], None] | None = None  # an A/B session hands the turn over here
     #: an A/B session's ``Turns.settle_rounds``: after the asked-for rounds, how many both sides measure in all
@@ -253,7 +253,7 @@ class EnergyFixture:
 
     def _calibrate(self, target: Callable[[], Any]) -> int:
         """Iterations per window so that a window lasts at least ``window_target_s`` (see
-        ``energybench.calibration.calibrate``, which agrees across ranks under torch.distributed)."""
+        ``energybench.run.calibration.calibrate``, which agrees across ranks under torch.distributed)."""
         return calibrate(target, self.window_target_s())
 
     def _run(

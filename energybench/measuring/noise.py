@@ -4,7 +4,7 @@ Why: a gate that fires on unchanged code on a busy machine gets switched off. A 
 neighbours kept every CPU busy is slower and (with any model that charges the machine's idle floor by
 elapsed time) costs more for reasons that have nothing to do with the code. So every measured round records
 the machine's load around it, a round taken on a saturated machine is flagged, and comparisons leave flagged
-rounds out when enough clean ones remain (``energybench.verdicts``, ``energybench.compare``).
+rounds out when enough clean ones remain (``energybench.verdicts.baseline``, ``energybench.verdicts.compare``).
 
 All of it comes from the kernel, read twice per round (microseconds): ``/proc/stat`` (busy and steal ticks),
 ``/proc/pressure/cpu`` (PSI: the share of time some runnable task waited for a CPU, i.e. demand above the

@@ -362,9 +362,9 @@ def measure_commands(commands: Sequence[str], rounds: int, *, region: dict[str, 
                      cwd: Path | None = None) -> list[Any]:
     """Run two commands alternately (A B A B ...), one meter window each, and return two runs whose rounds pair up
     by index (one A/B session). A pair the noise guard flags is replaced by one more (``rounds_to_measure``)."""
-    from energybench.machine import commit_info, machine_info
-    from energybench.meter import Meter
-    from energybench.noise import Probe
+    from energybench.measuring.machine import commit_info, machine_info
+    from energybench.measuring.meter import Meter
+    from energybench.measuring.noise import Probe
     from energybench.record import Benchmark, CarbonBasis, Round, Run
     from energybench.samplers import benchmark_options
 

@@ -40,7 +40,7 @@ from energybench.record.layers import OPTIMIZER, OUTSIDE, LayerEnergy, LayerProf
 
 if TYPE_CHECKING:
     from energybench.measurement import Measurement
-    from energybench.meter import Meter
+    from energybench.measuring.meter import Meter
 
 __all__ = ["MARK", "OPTIMIZER", "OUTSIDE", "ROOT", "Interval", "attribute", "energy_by_layer", "host_intervals",
            "kernel_intervals", "module_ranges", "partition", "profiled_events"]
@@ -49,7 +49,7 @@ __all__ = ["MARK", "OPTIMIZER", "OUTSIDE", "ROOT", "Interval", "attribute", "ene
 ROOT = "<root>"
 _PREFIX = "energybench.layer::"
 #: The profiler range around the attributed work: its start is the time origin of the intervals.
-MARK = "energybench.layers::window"
+MARK = "energybench.measuring.layers::window"
 _BACKWARD = "autograd::engine::evaluate_function: "
 _OPTIMIZER_PREFIXES = ("Optimizer.step#", "Optimizer.zero_grad#")
 _METHOD_HOST = "host time per module (torch.profiler) x power timeline"
@@ -406,7 +406,7 @@ def energy_by_layer(
     if repeats < 1:
         raise ConfigError(f"energy_by_layer: repeats must be at least 1, got {repeats}")
     os.environ.setdefault("KINETO_LOG_LEVEL", "6")  # kineto's start/stop lines would land in the user's output
-    from energybench.meter import Meter
+    from energybench.measuring.meter import Meter
 
     own = meter is None
     m = meter if meter is not None else Meter(**meter_kwargs)
