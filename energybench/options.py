@@ -28,7 +28,7 @@ from energybench.verdicts.gate import DEFAULT_ALPHA
 
 PYTEST_PREFIX = "energy"
 #: Trials per benchmark of ``energybench run``: enough that a real 20% saving is still claimed after correcting
-#: across a table of ~35 rows (tests/test_verdict_statistics.py simulates it); 3 never could be.
+#: across a table of ~35 rows (tests/verdicts/test_verdict_statistics.py simulates it); 3 never could be.
 TRIALS = 15
 QUICK_TRIALS = 12
 CONFIG_TABLE = "tool.energybench"

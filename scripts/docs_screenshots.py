@@ -2,7 +2,7 @@
 
     python scripts/docs_screenshots.py results/0001_quick-lm.json
 
-Renders ``energybench report`` of the run in headless Chromium (tests/browser.py: Debian's ``chromium``), a
+Renders ``energybench report`` of the run in headless Chromium (tests/support/browser.py: Debian's ``chromium``), a
 390 px phone frame and a 1400 px window, and writes each as an 8-bit palette PNG (the 255 most used colours;
 the rest mapped to the nearest), which keeps them small for the repository.
 """
@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "tests" / "support"))
 
 from browser import decode_png, phone_frame, screenshot  # noqa: E402
 

@@ -7,8 +7,8 @@ with the trapezoid rule (``gpu:N-polled``, not added to the total). Prints the c
 power-integrated energy, their ratio, idle power, the GPU's identity and the ``energybench sensors`` output.
 
     python scripts/gpu_check.py                          # on a GPU machine
-    python scripts/gpu_check.py --record tests/data/nvml_trace_h200.json   # also save a replayable trace
-    python scripts/gpu_check.py --fake-nvml tests/data/nvml_synthetic.json --fake-start 1.4 \\
+    python scripts/gpu_check.py --record tests/support/data/nvml_trace_h200.json   # also save a replayable trace
+    python scripts/gpu_check.py --fake-nvml tests/support/data/nvml_synthetic.json --fake-start 1.4 \\
         --seconds 1 --idle-seconds 0.5 --size 64          # no GPU: replay a trace (tests do this)
 
 On a machine without CUDA, torch runs the matmuls on the CPU; the NVML figures then come only from the trace.
@@ -47,9 +47,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--size", type=int, default=8192, help="square matrix size (default 8192)")
     p.add_argument("--dtype", default="bfloat16", help="torch dtype on CUDA (default bfloat16; CPU uses float32)")
     p.add_argument("--interval", type=float, default=0.05, help="power polling interval in s (default 0.05)")
-    p.add_argument("--record", type=Path, help="write a trace in tests/fake_nvml.py's format to this path")
+    p.add_argument("--record", type=Path, help="write a trace in tests/support/fake_nvml.py's format to this path")
     p.add_argument("--json", type=Path, help="write the summary as JSON to this path")
-    p.add_argument("--fake-nvml", type=Path, help="replay this trace through tests/fake_nvml.py (testing)")
+    p.add_argument("--fake-nvml", type=Path, help="replay this trace through tests/support/fake_nvml.py (testing)")
     p.add_argument("--fake-start", type=float, default=0.0, help="trace time at which the replay starts")
     p.add_argument("--no-sensors", action="store_true", help="skip running `energybench sensors`")
     p.add_argument("--check-windows", type=int, default=3, help="windows per defect check (default 3)")
@@ -62,7 +62,7 @@ def load_nvml(args: argparse.Namespace) -> tuple[Any, str]:
         import pynvml
 
         return pynvml, "pynvml (nvidia-ml-py)"
-    sys.path.insert(0, str(REPO / "tests"))
+    sys.path.insert(0, str(REPO / "tests" / "support"))
     from fake_nvml import FakeNvml
 
     origin = time.monotonic() - args.fake_start

@@ -26,7 +26,7 @@ PAGES = [ROOT / "README.md", *sorted(DOCS.rglob("*.md"))]
 FENCE = re.compile(r"^```python\n(.*?)^```$", flags=re.S | re.M)
 # any fence that opens python code: it must be the exact form above, or the block would silently not run
 PYTHON_FENCE = re.compile(r"^[ \t]*```[ \t]*(python|py|python3|pycon)\b.*$", flags=re.M)
-# run elsewhere for real: the torchrun example by tests/test_distributed_runs.py, pytest files by pytester
+# run elsewhere for real: the torchrun example by tests/distributed/test_distributed_runs.py, pytest files by pytester
 ELSEWHERE = ("torchrun", "def test_")
 README_LIMIT = 12_000  # bytes: the README is the front door, the manual is under docs/
 

@@ -105,7 +105,7 @@ def test_a_failed_rewrite_leaves_the_previous_version(tmp_path):
     """`energybench run` rewrites its file after every trial: a rewrite that fails keeps the last good one."""
     script = f"""
 import resource, sys
-sys.path.insert(0, {str(Path(__file__).parent)!r})
+sys.path.insert(0, {str(Path(__file__).parent / "support")!r})
 from report_fixtures import make_bench, make_run
 from energybench.errors import WriteError
 from energybench.record.storage import RunFile
@@ -400,7 +400,7 @@ print(storage.save_run(make_run(), {res!r}, "writer"), flush=True)
 
 
 def _writer(tmp_path: Path, res: Path) -> subprocess.Popen:
-    code = WRITER.format(tests=str(Path(__file__).parent), go=str(tmp_path / "go"), res=str(res))
+    code = WRITER.format(tests=str(Path(__file__).parent / "support"), go=str(tmp_path / "go"), res=str(res))
     proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
     assert proc.stdout.readline().strip() == "WRITING"  # it holds a claim and a half-written temp file
     return proc

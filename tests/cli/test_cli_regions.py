@@ -11,7 +11,7 @@ from pathlib import Path
 from energybench.carbon import list_regions, lookup_region
 from energybench.cli import main
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def energybench(*args: str) -> subprocess.CompletedProcess[str]:

@@ -17,8 +17,8 @@ from energybench.carbon import (
 from energybench.errors import ConfigError, IntensityDataError, UnknownRegionError
 from energybench.measurement import CarbonInfo
 
-DATA = Path(__file__).parent / "data"
-T0 = 1714521600.0  # 2024-05-01T00:00:00Z, the first row of tests/data/intensity_hourly.csv
+DATA = Path(__file__).parents[1] / "support" / "data"
+T0 = 1714521600.0  # 2024-05-01T00:00:00Z, the first row of tests/support/data/intensity_hourly.csv
 
 
 def test_no_option_means_no_provider():

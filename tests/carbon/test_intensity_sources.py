@@ -26,8 +26,8 @@ from energybench.carbon.regions import LBS_PER_MWH_TO_G_PER_KWH
 from energybench.carbon.sources import BUILTIN_SOURCES
 from energybench.errors import ConfigError, IntensityDataError
 
-ROOT = Path(__file__).resolve().parents[1]
-DATA = Path(__file__).parent / "data"
+ROOT = Path(__file__).resolve().parents[2]
+DATA = Path(__file__).parents[1] / "support" / "data"
 TOKEN = "em-secret-token-123"
 EM = json.loads((DATA / "electricitymaps_history_DE.json").read_text())
 WT = json.loads((DATA / "watttime_historical_CAISO_NORTH.json").read_text())
@@ -202,7 +202,7 @@ def test_watttime_without_credentials_never_calls(server, monkeypatch):
 @pytest.fixture(scope="module")
 def plugin_path(tmp_path_factory: pytest.TempPathFactory) -> str:
     build = tmp_path_factory.mktemp("source_plugin_src")
-    shutil.copytree(Path(__file__).parent / "exporter_plugin_pkg", build / "src")
+    shutil.copytree(Path(__file__).parents[1] / "support" / "exporter_plugin_pkg", build / "src")
     target = tmp_path_factory.mktemp("source_plugin_target")
     subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "--no-build-isolation", "--no-index", "-q",
                     "--target", str(target), str(build / "src")], check=True, capture_output=True, text=True,

@@ -17,7 +17,7 @@ from energybench.errors import ConfigError
 from energybench.record import Benchmark, CarbonBasis, Embodied, Round, Run
 from energybench.record.storage import load_run
 
-DATA = Path(__file__).parent / "data"
+DATA = Path(__file__).parents[1] / "support" / "data"
 
 
 def _run(kind: str = "average") -> Run:

@@ -20,7 +20,7 @@ import energybench
 from energybench.samplers import nvml as nv
 from energybench.samplers import tpu
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 TRACE = "nvml_synthetic.json"
 
 
@@ -112,7 +112,7 @@ def test_gpu_check_script_against_the_fake(tmp_path: Path) -> None:
     cmd = [
         sys.executable,
         str(REPO / "scripts" / "gpu_check.py"),
-        *("--fake-nvml", str(REPO / "tests" / "data" / TRACE), "--fake-start", "1.2"),
+        *("--fake-nvml", str(REPO / "tests" / "support" / "data" / TRACE), "--fake-start", "1.2"),
         *("--seconds", "1", "--idle-seconds", "0.5", "--size", "64", "--interval", "0.02"),
         *("--json", str(summary), "--record", str(record), "--no-sensors", "--check-windows", "2"),
     ]

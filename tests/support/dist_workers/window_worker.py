@@ -1,4 +1,4 @@
-"""A torch.distributed worker for tests/test_distributed_runs.py: measures windows on every rank.
+"""A torch.distributed worker for tests/distributed/test_distributed_runs.py: measures windows on every rank.
 
 Run as ``python -m torch.distributed.run --standalone --nproc_per_node=2 window_worker.py SCENARIO OUTDIR``
 (or started by hand with RANK/WORLD_SIZE/MASTER_ADDR/MASTER_PORT, as srun or mpirun would). Both ranks read

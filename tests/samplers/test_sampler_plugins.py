@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-SRC = Path(__file__).parent / "sampler_plugin_pkg"
+SRC = Path(__file__).parents[1] / "support" / "sampler_plugin_pkg"
 
 
 @pytest.fixture(scope="module")

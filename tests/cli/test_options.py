@@ -13,7 +13,7 @@ import pytest
 from energybench.errors import ConfigError
 from energybench.options import OPTIONS, Config, find_config, resolve
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 pytest_plugins = ["pytester"]
 
 

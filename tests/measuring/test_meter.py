@@ -199,7 +199,7 @@ def test_registered_hooks_load_only_once_their_trigger_module_is_imported(monkey
 
 def test_a_plain_meter_loads_no_distributed_code():
     code = (
-        "import sys; from energybench.measuring.meter import Meter, measure; sys.path.insert(0, 'tests');"
+        "import sys; from energybench.measuring.meter import Meter, measure; sys.path.insert(0, 'tests/support');"
         "from sampler_doubles import ClockCounter\n"
         "with measure(samplers=[ClockCounter()]) as m: pass\n"
         "print(sorted(n for n in sys.modules if n.startswith(('energybench.distributed', 'torch'))))"

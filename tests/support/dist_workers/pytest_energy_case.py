@@ -2,7 +2,7 @@
 
 It shows that the ``energy`` fixture needs nothing special under torch.distributed: its rounds are meter
 windows, so each round's figure is already the job's (aggregated across ranks). Each rank writes the
-fixture's record to ``$DIST_OUT/rank<N>.json`` for tests/test_distributed_runs.py to check.
+fixture's record to ``$DIST_OUT/rank<N>.json`` for tests/distributed/test_distributed_runs.py to check.
 """
 
 import json

@@ -289,7 +289,7 @@ def test_create_and_close_balance_nvml_init(fake: FakeNvml) -> None:
 # ------------------------------------------------------------------------------------------ CUDA sync
 def test_on_edge_does_not_import_torch() -> None:
     code = (
-        "import sys; sys.path.insert(0, 'tests');"
+        "import sys; sys.path.insert(0, 'tests/support');"
         "from fake_nvml import FakeNvml; from energybench.samplers import nvml as nv;"
         "s = nv.FACTORY.create({'nvml_module': FakeNvml('nvml_synthetic.json'), 'environ': {}})[0];"
         "s.on_edge(); s.read(); assert 'torch' not in sys.modules, 'torch imported'; print('ok')"

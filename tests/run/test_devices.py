@@ -23,7 +23,7 @@ from energybench.run.devices import parse_devices, plan_devices
 from energybench.verdicts.baseline import baseline_of, vs_baseline
 from energybench.verdicts.devices import device_comparisons
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 TINY = {
     "d_model": 16, "n_heads": 2, "n_layers": 2, "d_ff": 32, "context": 16, "batch": 4, "train_steps": 20,
     "target_loss": 5.0, "max_target_steps": 20, "steps_per_trial": 1, "gen_batch": 2, "gen_tokens": 2,
@@ -82,7 +82,7 @@ def test_keys_and_verdicts_are_per_device() -> None:
 
 
 def test_schema1_files_still_load_without_devices() -> None:
-    for path in sorted((ROOT / "tests" / "data" / "schema1").glob("*.json")):
+    for path in sorted((ROOT / "tests" / "support" / "data" / "schema1").glob("*.json")):
         run = eb.load_run(path)
         assert all(b.device is None and b.layers is None for b in run.benchmarks)
         assert "device" not in json.dumps([b.to_dict() for b in run.benchmarks])

@@ -24,7 +24,7 @@ TINY = {
     "target_loss": 5.0, "max_target_steps": 20, "steps_per_trial": 1, "gen_batch": 2, "gen_tokens": 2,
     "score_batches": 1, "val_batches": 1, "corpus_bytes": 20_000, "distill_steps": 5,
 }
-PLUGIN_SRC = Path(__file__).parent / "plugin_pkg"
+PLUGIN_SRC = Path(__file__).parents[1] / "support" / "plugin_pkg"
 
 
 def write_suite(directory: Path, methods: list[str]) -> Path:
@@ -340,7 +340,7 @@ def test_a_failing_cell_is_its_status_and_the_run_goes_on(plugin_path: str, tmp_
 
 
 def test_schema1_files_still_load_with_every_cell_ok() -> None:
-    paths = sorted((Path(__file__).parent / "data" / "schema1").glob("*.json"))
+    paths = sorted((Path(__file__).parents[1] / "support" / "data" / "schema1").glob("*.json"))
     assert len(paths) >= 3
     for path in paths:
         assert all(b.ok and b.status_reason is None for b in storage.load_run(path).benchmarks)

@@ -2,7 +2,7 @@
 
 The test process owns the fake powercap tree and advances its counters from a writer thread at a known
 power, so both ranks read the same package at the same time, like two processes on one host. Workers live in
-``tests/dist_workers/window_worker.py`` and write what they saw to JSON; these tests assert on that.
+``tests/support/dist_workers/window_worker.py`` and write what they saw to JSON; these tests assert on that.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from powercap_tree import FakePowercap
 
 from energybench.measurement import Measurement
 
-WORKER = Path(__file__).parent / "dist_workers" / "window_worker.py"
+WORKER = Path(__file__).parents[1] / "support" / "dist_workers" / "window_worker.py"
 PACKAGE_W, DRAM_W, CORE_W = 20.0, 5.0, 8.0
 
 
@@ -224,7 +224,7 @@ def test_crashed_rank_under_a_plain_launcher_fails_the_other_at_once(tmp_path: P
 
 def test_ddp_scaling_benchmark_runs_both_configurations(tmp_path: Path) -> None:
     """The benchmark script end to end (tiny workload), on the real CPU model both ranks share."""
-    script = Path(__file__).parents[1] / "benchmarks" / "ddp_scaling.py"
+    script = Path(__file__).parents[2] / "benchmarks" / "ddp_scaling.py"
     env = _env(_tree(tmp_path / "unused"))
     env.pop("ENERGYBENCH_POWERCAP_ROOT")
     cmd = [sys.executable, str(script), "--samples=1024", "--batch=64", "--trials=1", "--warmup-steps=2"]

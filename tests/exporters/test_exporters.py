@@ -22,8 +22,8 @@ from energybench.carbon.sci import run_sci
 from energybench.exporters import BUILTIN_EXPORTERS
 from energybench.exporters.figures import bench_figures
 
-ROOT = Path(__file__).resolve().parents[1]
-PLUGIN_SRC = Path(__file__).parent / "exporter_plugin_pkg"
+ROOT = Path(__file__).resolve().parents[2]
+PLUGIN_SRC = Path(__file__).parents[1] / "support" / "exporter_plugin_pkg"
 
 
 def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:

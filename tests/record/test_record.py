@@ -20,8 +20,8 @@ from energybench.verdicts.baseline import break_even, run_verdicts, vs_baseline
 from energybench.verdicts.compare import compare_runs
 from energybench.verdicts.gate import parse_gates
 
-ROOT = Path(__file__).resolve().parent.parent
-SCHEMA1 = ROOT / "tests" / "data" / "schema1"  # saved by the code of commit 70affc0, before the record existed
+ROOT = Path(__file__).resolve().parents[2]
+SCHEMA1 = ROOT / "tests" / "support" / "data" / "schema1"  # saved by the code of commit 70affc0, before the record existed
 
 
 def test_schema1_suite_run_is_migrated():

@@ -10,7 +10,7 @@ import pytest
 from energybench.carbon import load_intensity_csv, parse_intensity_series, resolve_provider
 from energybench.errors import IntensityDataError
 
-DATA = Path(__file__).parent / "data"
+DATA = Path(__file__).parents[1] / "support" / "data"
 
 
 def ts(text: str) -> float:
