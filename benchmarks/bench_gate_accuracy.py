@@ -41,7 +41,7 @@ import numpy as np  # noqa: E402
 from energybench.measuring.meter import Meter  # noqa: E402
 from energybench.measuring.noise import Probe, cpus_available  # noqa: E402
 from energybench.pytest_plugin.fixture import EnergyFixture  # noqa: E402
-from energybench.record import Benchmark, Round, Run  # noqa: E402
+from energybench.record import ABSide, Benchmark, Environment, Round, Run  # noqa: E402
 from energybench.run.ab import AB_ROUNDS, flagged_pairs, rounds_to_measure  # noqa: E402
 from energybench.samplers import benchmark_options  # noqa: E402
 from energybench.verdicts.compare import compare_runs  # noqa: E402
@@ -89,7 +89,7 @@ def ab_session(meter: Meter, reps: tuple[int, int], a: np.ndarray, b: np.ndarray
                                      source=m.source, load=load, flags=flags))
         r += 1
     return tuple(  # type: ignore[return-value]
-        Run(name=name, created="", environment={"ab": {"session": session, "side": name}},
+        Run(name=name, created="", environment=Environment(ab=ABSide(session, side=name)),
             benchmarks=(Benchmark(name="matmul", rounds=tuple(rs)),))
         for name, rs in zip(("base", "new"), sides, strict=True))
 

@@ -42,7 +42,7 @@ from energybench.pytest_plugin.table import (
     table_settings,
     table_width,
 )
-from energybench.record import Benchmark, CarbonBasis, Run
+from energybench.record import Benchmark, CarbonBasis, Environment, Launcher, Run, Settings
 from energybench.render.printable import printable
 
 _SESSION = pytest.StashKey["EnergySession"]()
@@ -325,9 +325,10 @@ class EnergySession:
             benchmarks=tuple(self.records),
             machine=machine_info(samplers),
             commit=commit_info(str(self.config.rootpath)),
-            environment={"launcher": {"tool": "pytest", "pytest": pytest.__version__, **launcher_environment()},
-                         "settings": {"threads": self.thread_state},
-                         **({"ab": self.turns.describe()} if self.turns is not None else {})},
+            environment=Environment(
+                launcher=Launcher.of({**launcher_environment(), "pytest": pytest.__version__}, tool="pytest"),
+                settings=Settings(threads=self.thread_state),
+                ab=self.turns.describe() if self.turns is not None else None),
             carbon=CarbonBasis.from_provider(self.provider) if self.provider is not None else None,
             embodied=tuple(self.embodied),
         )

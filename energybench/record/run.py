@@ -12,6 +12,7 @@ from typing import Any
 
 from energybench.errors import ResultsError
 from energybench.record.benchmark import Benchmark
+from energybench.record.environment import Environment
 from energybench.record.migrations import MIGRATIONS
 from energybench.record.parse import _extra, _Field, _required_list
 from energybench.record.parts import CarbonBasis, Idle, Machine, Round
@@ -38,7 +39,7 @@ class Run:
     run_id: str | None = None
     machine: Machine = field(default_factory=Machine)
     commit: Mapping[str, Any] = field(default_factory=dict)
-    environment: Mapping[str, Any] = field(default_factory=dict)
+    environment: Environment = field(default_factory=Environment)
     carbon: CarbonBasis | None = None
     idle: Idle | None = None
     subjects: Mapping[str, Any] = field(default_factory=dict)
@@ -89,7 +90,7 @@ class Run:
         d = {
             "schema": SCHEMA, "version": VERSION, "run_id": self.run_id, "name": self.name, "kind": self.kind,
             "created": self.created, "machine": self.machine.to_dict(), "commit": dict(self.commit),
-            "environment": dict(self.environment),
+            "environment": self.environment.to_dict(),
             "carbon": self.carbon.to_dict() if self.carbon else None,
             "idle": self.idle.to_dict() if self.idle else None,
             "subjects": dict(self.subjects), "notes": list(self.notes), "warnings": list(self.warnings),
@@ -148,7 +149,6 @@ class Run:
             data, version = MIGRATIONS[version](data), version + 1
         f = _Field(data, "", where)
         d = f.obj()
-        f.child("environment").child("settings").opt_obj()  # shown key by key in reports
         for key in ("id", "branch"):
             f.child("commit").child(key).opt_text()
         benches = [Benchmark.parse(b) for b in _required_list(f, "benchmarks")]
@@ -160,7 +160,7 @@ class Run:
             run_id=f.child("run_id").opt_text(),
             machine=Machine.parse(f.child("machine")),
             commit=f.child("commit").opt_obj() or {},
-            environment=f.child("environment").opt_obj() or {},
+            environment=Environment.parse(f.child("environment")),
             carbon=CarbonBasis.parse(f.child("carbon")),
             idle=Idle.parse(f.child("idle")),
             subjects=f.child("subjects").opt_obj() or {},

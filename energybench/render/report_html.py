@@ -356,7 +356,7 @@ def _machine(run: Run) -> str:
     if c:
         facts.append(("commit", f"{c.get('id', '?')} on {c.get('branch', '?')}" + (" (dirty)" if c.get("dirty")
                                                                                   else "")))
-    settings = run.environment.get("settings") or {}
+    settings = run.environment.settings.to_dict() if run.environment.settings is not None else {}
     if settings:
         facts.append(("settings", ", ".join(f"{k}={v}" for k, v in settings.items())))
     if run.idle:

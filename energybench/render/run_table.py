@@ -183,12 +183,12 @@ def carbon_line(run: Run) -> str:
 
 def gpu_line(run: Run) -> str | None:
     """Which GPUs the run measured and which it saw but left out (``None`` on a machine without GPUs)."""
-    devices = run.environment.get("devices") or {}
-    measured, left_out = devices.get("gpus_measured") or [], devices.get("gpus_not_measured") or []
-    if not measured and not left_out:
+    devices = run.environment.devices
+    if devices is None or not (devices.gpus_measured or devices.gpus_not_measured):
         return None
+    measured, left_out = devices.gpus_measured, devices.gpus_not_measured
     named = ", ".join(f"{g.get('key')} ({g.get('name')})" if g.get("name") else str(g.get("key")) for g in measured)
-    text = f"GPUs measured: {named or 'none'} (chosen by {devices.get('chosen_by', 'the run')})"
+    text = f"GPUs measured: {named or 'none'} (chosen by {devices.chosen_by or 'the run'})"
     if left_out:
         text += f"; seen but not measured: {', '.join(left_out)} (not used by this run)"
     return text

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 from energybench.errors import ConfigError, EnergybenchError
 
 if TYPE_CHECKING:
-    from energybench.record import Benchmark, Round, Run
+    from energybench.record import ABSide, Benchmark, Round, Run
 
 ENV_ADDRESS = "ENERGYBENCH_AB_ADDRESS"
 ENV_AUTHKEY = "ENERGYBENCH_AB_AUTHKEY"
@@ -112,9 +112,11 @@ class Turns:
         self.conn.send(("ready", self.side))
         self.wait()
 
-    def describe(self) -> dict[str, Any]:
-        """What the run record says about the session (``Run.environment["ab"]``)."""
-        return {"session": self.session, "side": self.side, "ref": self.ref, "process": self.process}
+    def describe(self) -> ABSide:
+        """What the run record says about the session (``Run.environment.ab``)."""
+        from energybench.record import ABSide
+
+        return ABSide(session=self.session, side=self.side, ref=self.ref, process=self.process)
 
     def wait(self) -> None:
         """Block until it is this side's turn."""
@@ -311,9 +313,8 @@ def merge_processes(runs: Sequence[Run]) -> Run:
         for bench in run.benchmarks:
             benches.setdefault(bench.key, bench)
             rounds.setdefault(bench.key, []).extend(replace(r, process=process) for r in bench.rounds)
-    environment = dict(first.environment)
-    environment["ab"] = {**dict(environment.get("ab") or {}), "processes": len(runs)}
-    environment["ab"].pop("process", None)
+    ab = first.environment.ab
+    environment = replace(first.environment, ab=replace(ab, process=None, processes=len(runs)) if ab else None)
     return replace(first, environment=environment,
                    benchmarks=tuple(replace(b, rounds=tuple(rounds[key])) for key, b in benches.items()))
 
@@ -365,7 +366,7 @@ def measure_commands(commands: Sequence[str], rounds: int, *, region: dict[str, 
     from energybench.measuring.machine import commit_info, machine_info
     from energybench.measuring.meter import Meter
     from energybench.measuring.noise import Probe
-    from energybench.record import Benchmark, CarbonBasis, Round, Run
+    from energybench.record import ABSide, Benchmark, CarbonBasis, Environment, Round, Run
     from energybench.samplers import benchmark_options
 
     if len(commands) != 2:
@@ -406,7 +407,7 @@ def measure_commands(commands: Sequence[str], rounds: int, *, region: dict[str, 
     created = datetime.now(UTC).isoformat(timespec="seconds")
     return [
         Run(name=f"ab-{name}", created=created, kind="ab-command", machine=machine, commit=commit_info(),
-            environment={"ab": {"session": session, "side": name, "command": commands[i]}}, carbon=carbon,
+            environment=Environment(ab=ABSide(session=session, side=name, command=commands[i])), carbon=carbon,
             benchmarks=(Benchmark(name="command", family="command", workload="command",
                                   rounds=tuple(rounds_by_side[i])),))
         for i, name in enumerate(SIDES)

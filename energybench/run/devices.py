@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from energybench.errors import ConfigError
+from energybench.record import Devices
 
 _DEVICE_RE = re.compile(r"^(cpu|cuda|tpu)(?::(\d+))?$")
 
@@ -59,7 +60,7 @@ def sampler_options_for(devices: str | Sequence[str], options: Mapping[str, Any]
 def devices_record(
     devices: str | Sequence[str], options: Mapping[str, Any], samplers: Sequence[Any], *, chosen_by: str,
     detected: bool = True,
-) -> dict[str, Any]:
+) -> Devices:
     """What the run measured: the GPU domains of its samplers, and the GPUs NVML sees that it left out.
 
     A run on a GPU that none of the detected samplers measure is a ``ConfigError``: every trial would
@@ -77,12 +78,9 @@ def devices_record(
             "--sampler NAME to measure only the rest, knowingly"
         )
     gpus = {k: v for k, v in visible.items() if not k.startswith("_")}
-    return {
-        "device": device,
-        "chosen_by": chosen_by,
-        "gpus_measured": [{"key": k, **gpus.get(k, {})} for k in measured],
-        "gpus_not_measured": sorted(k for k in gpus if k not in measured),
-    }
+    return Devices(device=device, chosen_by=chosen_by,
+                   gpus_measured=tuple({"key": k, **gpus.get(k, {})} for k in measured),
+                   gpus_not_measured=tuple(sorted(k for k in gpus if k not in measured)))
 
 
 def _domains(sampler: Any) -> list[Any]:

@@ -37,7 +37,21 @@ from typing import Any
 
 from energybench.distributed.launcher import launcher_environment
 from energybench.errors import ConfigError, SamplerError, WriteError
-from energybench.record import BASELINE, Benchmark, CarbonBasis, Idle, OneOff, Quality, Run, Size
+from energybench.record import (
+    BASELINE,
+    Benchmark,
+    BetweenRuns,
+    CarbonBasis,
+    Devices,
+    Environment,
+    Idle,
+    Launcher,
+    OneOff,
+    Quality,
+    Run,
+    Settings,
+    Size,
+)
 from energybench.run.calibration import window_target_s
 from energybench.run.devices import DevicePlan, devices_record, plan_devices, sampler_options_for, torch_device
 from energybench.run.state import (
@@ -68,7 +82,7 @@ from energybench.subjects.api import (
     resolve_method,
     subjects,
 )
-from energybench.verdicts.spread import BetweenRuns, from_saved
+from energybench.verdicts.spread import from_saved
 
 __all__ = ["RunConfig", "RunNotSaved", "Suite", "load_suites", "run_suites", "select"]
 
@@ -81,7 +95,7 @@ class RunNotSaved(WriteError):
         self.run = run
 
 
-def pin_settings(cfg: RunConfig, devices: DevicePlan | None = None) -> dict[str, Any]:
+def pin_settings(cfg: RunConfig, devices: DevicePlan | None = None) -> Settings:
     """Pin threads, MHA fast path and seeds; return what was set, for the results file."""
     import torch
 
@@ -91,22 +105,11 @@ def pin_settings(cfg: RunConfig, devices: DevicePlan | None = None) -> dict[str,
     pinned = threads.pin(cfg.threads)[0] if cfg.threads else threads.current()
     torch.backends.mha.set_fastpath_enabled(False)
     torch.manual_seed(cfg.seed)
-    return {
-        "threads": pinned,
-        "interop_threads": torch.get_num_interop_threads(),
-        "mha_fastpath": torch.backends.mha.get_fastpath_enabled(),
-        "compile": False,
-        "dtype": "float32",
-        "device": cfg.device,
-        "seed": cfg.seed,
-        "trials": cfg.trials,
-        "warmup": cfg.warmup,
-        "quick": cfg.quick,
-        "quantized_engine": torch.backends.quantized.engine,
-        "devices": list(devices.available),
-        **({"devices_missing": dict(devices.missing)} if devices.missing else {}),
-        "layers": cfg.layers,
-    }
+    return Settings(threads=pinned, interop_threads=torch.get_num_interop_threads(),
+                    mha_fastpath=torch.backends.mha.get_fastpath_enabled(), compile=False, dtype="float32",
+                    device=cfg.device, seed=cfg.seed, trials=cfg.trials, warmup=cfg.warmup, quick=cfg.quick,
+                    quantized_engine=torch.backends.quantized.engine, devices=tuple(devices.available),
+                    devices_missing=dict(devices.missing), layers=cfg.layers)
 
 
 def run_suites(suites: list[Suite], cfg: RunConfig) -> Run:
@@ -144,8 +147,8 @@ def run_suites(suites: list[Suite], cfg: RunConfig) -> Run:
         meter.close()
         raise
     run = _new_run(meter, settings, cfg.name, record)
-    state = RunState(replace(run, embodied=tuple(cfg.embodied), environment={
-        **run.environment, "min_change": cfg.min_change, "between_runs": _between_runs(cfg, run).to_dict()}))
+    state = RunState(replace(run, embodied=tuple(cfg.embodied), environment=replace(
+        run.environment, min_change=cfg.min_change, between_runs=_between_runs(cfg, run))))
     for note in devices.notes():
         log(note)
         state.notes.append(note)
@@ -217,7 +220,7 @@ def _between_runs(cfg: RunConfig, run: Run) -> BetweenRuns:
     return from_saved(cfg.name, cfg.results_dir, run.machine)
 
 
-def _new_run(meter: Any, settings: dict[str, Any], name: str, devices: dict[str, Any]) -> Run:
+def _new_run(meter: Any, settings: Settings, name: str, devices: Devices) -> Run:
     from energybench.measuring.machine import commit_info, machine_info
 
     return Run(
@@ -226,7 +229,7 @@ def _new_run(meter: Any, settings: dict[str, Any], name: str, devices: dict[str,
         kind="suite",
         machine=machine_info(meter.samplers),
         commit=commit_info(),
-        environment={"settings": settings, "launcher": launcher_environment(), "devices": devices},
+        environment=Environment(settings=settings, launcher=Launcher.of(launcher_environment()), devices=devices),
         carbon=CarbonBasis.from_provider(meter.provider) if meter.provider is not None else None,
     )
 

@@ -93,8 +93,8 @@ def _outcome(test: stats.RatioTest, p_adjusted: float, alpha: float, dropped: in
 
 def min_change_of(run: Run) -> float:
     """The smallest change the run's verdicts claim (recorded when it was measured; ``MIN_CHANGE`` before)."""
-    value = run.environment.get("min_change") if isinstance(run.environment, Mapping) else None
-    return float(value) if isinstance(value, int | float) and math.isfinite(value) and value >= 0 else MIN_CHANGE
+    value = run.environment.min_change
+    return value if value is not None else MIN_CHANGE
 
 
 def run_verdicts(run: Run, baseline: str = BASELINE, alpha: float = VERDICT_ALPHA,

@@ -23,7 +23,6 @@ import math
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
 
 from energybench import stats
 from energybench.errors import ResultsError
@@ -115,8 +114,7 @@ class Comparison:
 
 def ab_session(run: Run) -> str | None:
     """The A/B session a run was measured in (``energybench ab``), if any."""
-    ab = run.environment.get("ab") if isinstance(run.environment, dict) else None
-    return str(ab.get("session")) if isinstance(ab, dict) and ab.get("session") else None
+    return run.environment.ab.session if run.environment.ab is not None else None
 
 
 def clean_values(bench: Benchmark, figure: str) -> tuple[list[float], int]:
@@ -193,7 +191,7 @@ def compare_runs(
     runs = [base, *[h for h in history if h.path != base.path or h.path is None]]
     if ab_session(base) and ab_session(base) == ab_session(new):
         cmp.mode = "paired"
-        cmp.processes = int((new.environment.get("ab") or {}).get("processes") or 1)
+        cmp.processes = (new.environment.ab.processes if new.environment.ab else None) or 1
     elif len(runs) >= MIN_HISTORY_RUNS:
         cmp.mode, cmp.history = "history", tuple(r.label for r in runs)
     elif history:
@@ -210,10 +208,10 @@ def compare_runs(
     cmp.only_new = sorted(k for k in new_b if k not in base_b)
     for msg in identity_mismatches(base.machine, new.machine):
         cmp.warnings.append(f"machines differ, energy may not be comparable: {msg}")
-    threads = [(r.environment.get("settings") or {}).get("threads") for r in (base, new)]
-    if all(isinstance(t, dict) for t in threads) and _thread_counts(threads[0]) != _thread_counts(threads[1]):
-        cmp.warnings.append(f"thread counts differ, energy may not be comparable: {_thread_counts(threads[0])} vs "
-                            f"{_thread_counts(threads[1])} (pin them with --energy-threads / --threads)")
+    threads = [r.environment.thread_counts for r in (base, new)]
+    if all(threads) and threads[0] != threads[1]:
+        cmp.warnings.append(f"thread counts differ, energy may not be comparable: {threads[0]} vs "
+                            f"{threads[1]} (pin them with --energy-threads / --threads)")
     if cmp.mode == "independent":
         cmp.notes.append("one baseline run: the test sees the spread of rounds inside each run, not the drift "
                          "between runs; on a shared machine gate an A/B session (energybench ab) or against a "
@@ -269,10 +267,6 @@ def _correct(cmp: Comparison) -> None:
     it = iter(gate_p)
     cmp.rows = [replace(r, p_adjusted=p, gates=tuple(g.decided(next(it)) for g in r.gates))
                 for r, p in zip(cmp.rows, row_p, strict=True)]
-
-
-def _thread_counts(state: Any) -> dict[str, object]:
-    return {k: v for k, v in state.items() if k in ("torch", "pools")} if isinstance(state, dict) else {}
 
 
 def _some(names: list[str], shown: int = 5) -> str:

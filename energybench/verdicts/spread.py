@@ -19,12 +19,11 @@ from __future__ import annotations
 import itertools
 import math
 import statistics
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from typing import Any
 
 from energybench import stats
-from energybench.record import BASELINE, Run
+from energybench.record import BASELINE, BetweenRuns, Run
 from energybench.verdicts.pairing import baseline_of, paired_values
 
 __all__ = ["DEFAULT_SD", "MIN_RUNS", "QUANTILE", "BetweenRuns", "estimate", "from_saved", "of_run",
@@ -43,36 +42,10 @@ QUANTILE = 0.9
 #: Rows needed for the quantile to mean anything.
 MIN_ROWS = 5
 
-KEY = "between_runs"
-
-
-@dataclass(frozen=True)
-class BetweenRuns:
-    """The between-run spread (standard deviation of a log ratio) a run's verdicts add, and where it came from."""
-
-    sd: float
-    source: str  # "default", "option" or "N saved runs"
-
-    def describe(self) -> str:
-        where = {"default": "default; saved runs of this machine replace it",
-                 "option": "--between-run-spread"}.get(self.source, f"from {self.source} of this machine")
-        return f"between-run spread {self.sd * 100:.3g}% ({where})"
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"sd": self.sd, "source": self.source}
-
 
 def of_run(run: Run) -> BetweenRuns:
     """The spread a run was judged with (recorded when it was measured); the default for older files."""
-    saved = run.environment.get(KEY) if isinstance(run.environment, Mapping) else None
-    if isinstance(saved, Mapping):
-        try:
-            sd = float(saved.get("sd", DEFAULT_SD))
-        except (TypeError, ValueError):
-            sd = DEFAULT_SD
-        if math.isfinite(sd) and sd >= 0:
-            return BetweenRuns(sd, str(saved.get("source", "default")))
-    return BetweenRuns(DEFAULT_SD, "default")
+    return run.environment.between_runs or BetweenRuns(DEFAULT_SD, "default")
 
 
 def row_log_ratios(run: Run) -> dict[str, tuple[float, float]]:

@@ -1,8 +1,8 @@
 """The pure side of distributed aggregation: merging rank reports, settings and the launcher environment.
 
 Reports are built from real ``Measurement`` objects exactly as ``rank_report`` builds them (``to_dict``), so
-these tests exercise the same code path as a torchrun job without starting one (tests/distributed/test_distributed_runs.py
-does that).
+these tests exercise the same code path as a torchrun job without starting one
+(tests/distributed/test_distributed_runs.py does that).
 """
 
 from __future__ import annotations

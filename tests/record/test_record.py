@@ -21,7 +21,8 @@ from energybench.verdicts.compare import compare_runs
 from energybench.verdicts.gate import parse_gates
 
 ROOT = Path(__file__).resolve().parents[2]
-SCHEMA1 = ROOT / "tests" / "support" / "data" / "schema1"  # saved by the code of commit 70affc0, before the record existed
+# saved by the code of commit 70affc0, before the record existed
+SCHEMA1 = ROOT / "tests" / "support" / "data" / "schema1"
 
 
 def test_schema1_suite_run_is_migrated():

@@ -105,7 +105,7 @@ def test_run_on_cpu_and_cuda_notes_the_missing_device_and_profiles_layers(tmp_pa
         assert any(n.startswith("cuda: not run: no CUDA GPU") for n in run.notes)
         assert "note: cuda: not run: no CUDA GPU" in res.stdout
         assert {b.device for b in run.benchmarks} == {"cpu"}
-        assert run.environment["settings"]["devices"] == ["cpu"]
+        assert run.environment.settings.devices == ("cpu",)
     assert "Traceback" not in res.stderr and "USDT" not in res.stderr  # the profiler's own log lines stay quiet
     by_key = run.by_key()
     assert "lm/inference-generate [int8-dynamic]" in by_key  # CPU keys did not change

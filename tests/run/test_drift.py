@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from energybench.measuring import noise
-from energybench.record import Benchmark, Round, Run, storage
+from energybench.record import ABSide, Benchmark, Environment, Round, Run, storage
 from energybench.run.ab import flagged_pairs, rounds_to_measure
 from energybench.verdicts.compare import clean_values, compare_runs
 from energybench.verdicts.gate import parse_gates
@@ -92,8 +92,8 @@ def test_ab_session_takes_turns_round_by_round_and_catches_a_regression(repo: Pa
     turns = (repo.parent / "turns.log").read_text().split()
     assert turns == ["base", "new"] * 8  # never two rounds of one side in a row: drift hits both alike
     runs = [storage.load_run(p) for p in storage.list_runs(repo.parent / "res")]
-    assert {r.environment["ab"]["side"] for r in runs} == {"base", "new"}
-    assert len({r.environment["ab"]["session"] for r in runs}) == 1
+    assert {r.environment.ab.side for r in runs} == {"base", "new"}
+    assert len({r.environment.ab.session for r in runs}) == 1
     assert not (repo.parent / "repo" / ".git" / "worktrees").exists() or not list(
         (repo / ".git" / "worktrees").iterdir())  # the baseline's worktree was removed
 
@@ -180,7 +180,7 @@ def test_ab_session_replaces_pairs_the_noise_guard_flags(repo: Path, monkeypatch
     monkeypatch.setenv("OLD_SIDES", old_sides)
     res = _ab(repo)
     assert res.returncode == 0, res.stdout + res.stderr
-    runs = {r.environment["ab"]["side"]: r for r in map(storage.load_run, storage.list_runs(repo.parent / "res"))}
+    runs = {r.environment.ab.side: r for r in map(storage.load_run, storage.list_runs(repo.parent / "res"))}
     work = {side: next(b for b in run.benchmarks if b.name.endswith("test_work")) for side, run in runs.items()}
     assert [len(work[side].rounds) for side in ("base", "new")] == [measured, measured]
     assert [i for i, r in enumerate(work["base"].rounds) if r.excluded] == [i for i in flagged["base"] if i < measured]
@@ -244,8 +244,8 @@ def test_ab_session_spreads_its_rounds_over_process_pairs(repo: Path) -> None:
     assert re.search(r"n=3/3: over threshold and significant", text), text
     saved = storage.list_runs(repo.parent / "res")
     assert len(saved) == 2  # the merged runs only, not one file per process
-    runs = {r.environment["ab"]["side"]: r for r in map(storage.load_run, saved)}
-    assert runs["base"].environment["ab"]["processes"] == 3
+    runs = {r.environment.ab.side: r for r in map(storage.load_run, saved)}
+    assert runs["base"].environment.ab.processes == 3
     per_process = rounds_per_process(AB_ROUNDS, 3)
     assert per_process == 7
     for run in runs.values():
@@ -267,7 +267,7 @@ def test_process_pairs_are_the_unit_of_a_multi_process_comparison() -> None:
     def side(name: str, level: float, effect_of: list[float]) -> Run:
         rounds = tuple(Round(index=i, energy_j=level * e * (1 + 0.001 * (i % 3)), duration_s=1.0, process=p)
                        for p, e in enumerate(effect_of) for i in range(5))
-        return Run(name=name, created="", environment={"ab": {"session": "s", "side": name, "processes": 6}},
+        return Run(name=name, created="", environment=Environment(ab=ABSide("s", side=name, processes=6)),
                    benchmarks=(Benchmark(name="b", rounds=rounds),))
 
     base = side("base", 1.0, [1.0] * 6)
@@ -276,7 +276,7 @@ def test_process_pairs_are_the_unit_of_a_multi_process_comparison() -> None:
     assert same.mode == "paired" and same.processes == 6 and same.rows[0].n_new == 6
     assert same.exit_code == 0
     assert compare_runs(base, side("new", 1.3, effects), gates).exit_code == 1
-    rounds_alone = compare_runs(*(replace(r, environment={"ab": {"session": "s"}}, benchmarks=(replace(
+    rounds_alone = compare_runs(*(replace(r, environment=Environment(ab=ABSide("s")), benchmarks=(replace(
         r.benchmarks[0], rounds=tuple(replace(x, process=None) for x in r.benchmarks[0].rounds)),))
         for r in (base, side("new", 1.0, effects))), gates)
     assert rounds_alone.rows[0].n_new == 30 and rounds_alone.exit_code == 1  # the false alarm it prevents

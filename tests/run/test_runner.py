@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from energybench.errors import ConfigError
-from energybench.record import Benchmark, Round, Run, storage
+from energybench.record import Benchmark, BetweenRuns, Round, Run, storage
 from energybench.render.run_table import format_table
 from energybench.run.runner import RunConfig, Suite, load_suites, run_suites, select
 from energybench.subjects.api import PluginError
@@ -67,9 +67,9 @@ def test_run_interleaves_saves_and_reports(tmp_path: Path) -> None:
     run = run_suites(suites, cfg)
     saved = storage.load_run(tmp_path / "res" / f"{run.run_id}.json")
     assert saved.benchmarks == run.benchmarks
-    assert saved.environment["settings"]["mha_fastpath"] is False
-    assert saved.environment["settings"]["threads"]["torch"] == 1
-    assert saved.environment["settings"]["threads"]["pinned"] == 1
+    assert saved.environment.settings.mha_fastpath is False
+    assert saved.environment.settings.threads["torch"] == 1
+    assert saved.environment.settings.threads["pinned"] == 1
     assert saved.idle.duration_s >= 0.2
     benches = {(b.name, b.method): b for b in saved.benchmarks}
     no_backward = benches[("lm/train-step", "int8-dynamic")]  # no backward pass: the cell says so, with no rounds
@@ -94,8 +94,8 @@ def test_run_interleaves_saves_and_reports(tmp_path: Path) -> None:
     assert "CO2e: n/a" in table and "no region given" in table  # no --region: said, not a world average
     assert "trial 2/2 done" in err.getvalue()
     # the verdicts' rules are recorded: no saved runs of this machine yet, so the default spread
-    assert saved.environment["min_change"] == 0.05
-    assert saved.environment["between_runs"] == {"sd": 0.05, "source": "default"}
+    assert saved.environment.min_change == 0.05
+    assert saved.environment.between_runs == BetweenRuns(0.05, "default")
     assert "between-run spread 5% (default" in table and "beyond 5.0% (--min-change)" in table
 
 
@@ -116,9 +116,9 @@ def test_a_run_takes_its_between_run_spread_from_the_option_or_the_machines_save
         return run_suites(suites, cfg)
 
     given = run(tmp_path / "a", between_run_sd=0.02, min_change=0.1)
-    assert given.environment["between_runs"] == {"sd": 0.02, "source": "option"}
-    assert given.environment["min_change"] == 0.1
-    assert run(tmp_path / "a").environment["between_runs"]["source"] == "default"  # 1 saved run: not enough
+    assert given.environment.between_runs == BetweenRuns(0.02, "option")
+    assert given.environment.min_change == 0.1
+    assert run(tmp_path / "a").environment.between_runs.source == "default"  # 1 saved run: not enough
 
     rng, here = random.Random(3), machine_info()
     for _ in range(3):  # three earlier runs of this machine, six rows each, ratios moving ~4% between runs
@@ -132,8 +132,8 @@ def test_a_run_takes_its_between_run_spread_from_the_option_or_the_machines_save
         storage.save_run(Run(name="compression", created="", machine=here, benchmarks=tuple(benches)),
                          tmp_path / "b")
     fourth = run(tmp_path / "b")
-    assert fourth.environment["between_runs"]["source"] == "3 saved runs"
-    assert 0.0 < fourth.environment["between_runs"]["sd"] < 0.15
+    assert fourth.environment.between_runs.source == "3 saved runs"
+    assert 0.0 < fourth.environment.between_runs.sd < 0.15
     bench = next(b for b in fourth.benchmarks if b.method == "bf16")
     assert vs_baseline(fourth, bench).between.source == "3 saved runs"
 

@@ -115,7 +115,7 @@ def test_a_cpu_run_measures_no_gpu_and_says_which_it_left_out(test_subjects, tmp
     result = run_suites([Suite("fast", methods=[])], cfg)
     (bench,) = result.benchmarks
     assert all(not any(k.startswith("gpu") for k in r.domains) for r in bench.rounds)
-    devices = result.environment["devices"]
+    devices = result.environment.devices.to_dict()
     assert devices["gpus_measured"] == [] and devices["gpus_not_measured"] == ["gpu:0", "gpu:1", "gpu:2"]
     table = " ".join(format_table(result).split())  # the footer wraps to the terminal
     assert ("GPUs measured: none (chosen by --device cpu); seen but not measured: gpu:0, gpu:1, gpu:2 "

@@ -9,7 +9,18 @@ from __future__ import annotations
 import random
 from dataclasses import replace
 
-from energybench.record import Benchmark, CarbonBasis, Idle, Machine, Quality, Round, Run
+from energybench.record import (
+    Benchmark,
+    BetweenRuns,
+    CarbonBasis,
+    Environment,
+    Idle,
+    Machine,
+    Quality,
+    Round,
+    Run,
+    Settings,
+)
 
 SUBJECTS = (
     # method spec, registered method, energy scale vs baseline, perplexity
@@ -77,7 +88,7 @@ def make_run(
                                    "domains": ["cpu:package", "cpu:dram"]},),
                         python="3.11.7", torch="2.13.0+cpu", torch_threads=2, platform="Linux"),
         commit={"id": "abc123", "branch": "main", "dirty": False},
-        environment={"settings": {"threads": 2}},
+        environment=Environment(settings=Settings(threads={"torch": 2})),
         idle=Idle(power_w=3.0, duration_s=1.0, source="estimated"),
         carbon=CarbonBasis(region, 56.0, "test factor", year=2023, method="region") if region else None,
     )
@@ -119,7 +130,7 @@ def cluster_run(run_id: str = "0001_quick") -> Run:
     machine whose saved runs show a 1% between-run spread."""
     run = make_run(run_id, benchmarks=[make_bench("lm/inference-generate", m, scale, q, method_name=t, rounds=8)
                                        for m, t, scale, q in CLUSTER])
-    return replace(run, environment={**run.environment, "between_runs": {"sd": 0.01, "source": "5 saved runs"}})
+    return replace(run, environment=replace(run.environment, between_runs=BetweenRuns(0.01, "5 saved runs")))
 
 
 def pytest_run(run_id: str, scale: float = 1.0, *, seed: int = 0, rounds: int = 10) -> Run:

@@ -12,11 +12,11 @@ from dataclasses import replace
 import pytest
 
 from energybench import stats
-from energybench.record import BASELINE, Benchmark, Machine, Round, Run
+from energybench.record import BASELINE, Benchmark, BetweenRuns, Environment, Machine, Round, Run
 from energybench.record.storage import save_run
 from energybench.verdicts.baseline import MIN_CHANGE, run_verdicts
 from energybench.verdicts.gate import evaluate_gate, parse_gate
-from energybench.verdicts.spread import DEFAULT_SD, BetweenRuns, estimate, from_saved, of_run
+from energybench.verdicts.spread import DEFAULT_SD, estimate, from_saved, of_run
 
 
 def _run(rng: random.Random, ratios: dict[str, float], n: int = 12, noise: float = 0.03, run_effect: float = 0.0,
@@ -35,7 +35,7 @@ def _run(rng: random.Random, ratios: dict[str, float], n: int = 12, noise: float
 
 
 def _with(run: Run, sd: float, min_change: float = MIN_CHANGE) -> Run:
-    return replace(run, environment={"between_runs": {"sd": sd, "source": "option"}, "min_change": min_change})
+    return replace(run, environment=Environment(between_runs=BetweenRuns(sd, "option"), min_change=min_change))
 
 
 # ------------------------------------------------------------------------------------------- minimum effect
@@ -108,8 +108,9 @@ def test_the_spread_is_estimated_from_saved_runs_of_the_same_machine(tmp_path):
 
 def test_a_run_records_its_spread_and_an_old_file_gets_the_default():
     assert of_run(Run(name="old", created="")) == BetweenRuns(DEFAULT_SD, "default")
-    assert of_run(Run(name="x", created="", environment={"between_runs": {"sd": 0.01, "source": "option"}})).sd == 0.01
-    assert of_run(Run(name="x", created="", environment={"between_runs": {"sd": "junk"}})).sd == DEFAULT_SD
+    given = Environment(between_runs=BetweenRuns(0.01, "option"))
+    assert of_run(Run(name="x", created="", environment=given)).sd == 0.01
+    assert of_run(Run(name="x", created="")).sd == DEFAULT_SD
 
 
 @pytest.mark.parametrize("flag, value", [("--min-change", "-3%"), ("--between-run-spread", "lots")])

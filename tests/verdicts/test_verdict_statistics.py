@@ -18,7 +18,7 @@ import pytest
 
 from energybench import stats
 from energybench.options import QUICK_TRIALS, TRIALS
-from energybench.record import Benchmark, Round, Run
+from energybench.record import Benchmark, BetweenRuns, Environment, Round, Run
 from energybench.stats.changepoints import pelt
 from energybench.stats.distributions import normal_ppf, t_ppf, t_sf
 from energybench.verdicts.baseline import run_verdicts
@@ -125,7 +125,7 @@ def test_a_real_20_percent_saving_is_claimed_after_correction_at_the_quick_defau
     found = 0
     for _ in range(reps):
         run = simulated_run(rng, QUICK_TRIALS, {(2, 3): 0.8}, bursts=0.0)
-        run = replace(run, environment={"between_runs": {"sd": 0.02, "source": "4 saved runs"}})
+        run = replace(run, environment=Environment(between_runs=BetweenRuns(0.02, "4 saved runs")))
         verdicts = run_verdicts(run)
         found += verdicts["w2 [m3]"].outcome == "saves"
     assert found / reps >= 0.95, found / reps
