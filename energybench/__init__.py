@@ -40,7 +40,7 @@ _LAZY = {
     "build_report": "energybench.report",
     # compression benchmarks
     "Suite": "energybench.run.suites",
-    "RunConfig": "energybench.run.runner",
+    "RunConfig": "energybench.run.config",
     "run_suites": "energybench.run.runner",
     "Subject": "energybench.subjects.api",
     "CompressionMethod": "energybench.subjects.api",
@@ -59,7 +59,8 @@ if TYPE_CHECKING:  # type checkers and IDEs see the real objects
     from energybench.record.frames import load_layers, load_results  # noqa: F401
     from energybench.record.storage import load_run, save_run  # noqa: F401
     from energybench.report import build_report  # noqa: F401
-    from energybench.run.runner import RunConfig, run_suites  # noqa: F401
+    from energybench.run.config import RunConfig  # noqa: F401
+    from energybench.run.runner import run_suites  # noqa: F401
     from energybench.run.suites import Suite  # noqa: F401
     from energybench.samplers import detect_samplers  # noqa: F401
     from energybench.subjects.api import CompressionMethod, Subject  # noqa: F401

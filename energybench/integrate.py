@@ -119,14 +119,7 @@ def counter_steps(
         longest = max(t1 - float(begun[prev]), 0.0) if begun is not None else dt
         allowed = max_power_w * (longest + slack_s) if checked and max_power_w else math.inf
         gap = wrap_period is not None and longest > wrap_period
-        if b >= a:
-            joules, kind, what = b - a, "ok", f"rose by {b - a:.6g} J"
-        elif max_value is not None and max_value > 0:
-            joules, kind = b + max_value - a, "wrap"
-            what = f"went from {a:.6g} J to {b:.6g} J, a wrap of {joules:.6g} J"
-        else:
-            joules, kind = b, "reset"
-            what = f"went back from {a:.6g} J to {b:.6g} J, {b:.6g} J since a reset"
+        joules, kind, what = _step(a, b, max_value)
         if joules > allowed:
             reason = f"{what} in {dt:.3g} s, more than {max_power_w:g} W could draw"
             steps.append(CounterStep(t0, t1, 0.0, "rejected", False, reason, longest))
@@ -138,6 +131,16 @@ def counter_steps(
         steps.append(CounterStep(t0, t1, joules, kind, gap, "", longest))
         prev = j
     return steps, bad
+
+
+def _step(a: float, b: float, max_value: float | None) -> tuple[float, str, str]:
+    """The energy of a counter going from ``a`` to ``b``: a rise, a wrap (with a known maximum) or a reset."""
+    if b >= a:
+        return b - a, "ok", f"rose by {b - a:.6g} J"
+    if max_value is not None and max_value > 0:
+        joules = b + max_value - a
+        return joules, "wrap", f"went from {a:.6g} J to {b:.6g} J, a wrap of {joules:.6g} J"
+    return b, "reset", f"went back from {a:.6g} J to {b:.6g} J, {b:.6g} J since a reset"
 
 
 def _undone(

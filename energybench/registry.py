@@ -15,7 +15,7 @@ from typing import Any
 
 
 @dataclass
-class Entry:
+class Plugin:
     """A registry row: where a plugin comes from and, when it could not load, why."""
 
     name: str
@@ -35,7 +35,8 @@ def one_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")
 
 
-def load_registry(builtins: Mapping[str, str], group: str, check: Callable[[Any], bool], kind: str) -> dict[str, Entry]:
+def load_registry(builtins: Mapping[str, str], group: str, check: Callable[[Any], bool],
+                  kind: str) -> dict[str, Plugin]:
     """Built-ins first, then the group's entry points (a third party may override a built-in by name).
 
     ``check`` says whether a loaded object is usable; an entry point may name an instance, a class or a
@@ -47,23 +48,23 @@ def load_registry(builtins: Mapping[str, str], group: str, check: Callable[[Any]
     for ep in entry_points(group=group):
         builtin = builtins.get(ep.name) == ep.value
         specs[ep.name] = (ep.value, "builtin" if builtin else ep.value)
-    found: dict[str, Entry] = {}
+    found: dict[str, Plugin] = {}
     for name, (spec, origin) in specs.items():
         try:
             obj = load_spec(spec)
             if not check(obj) and callable(obj):
                 obj = obj()
         except Exception as exc:  # a plugin must not break the others
-            found[name] = Entry(name, origin, error=f"{spec} failed to load: {one_line(exc)}")
+            found[name] = Plugin(name, origin, error=f"{spec} failed to load: {one_line(exc)}")
             continue
         if not check(obj):
-            found[name] = Entry(name, origin, error=f"{spec} is not {kind} (got {type(obj).__name__})")
+            found[name] = Plugin(name, origin, error=f"{spec} is not {kind} (got {type(obj).__name__})")
             continue
-        found[name] = Entry(name, origin, obj)
+        found[name] = Plugin(name, origin, obj)
     return found
 
 
-def lookup(registry: Mapping[str, Entry], name: str, kind: str, lister: str) -> Any:
+def lookup(registry: Mapping[str, Plugin], name: str, kind: str, lister: str) -> Any:
     """The loaded object registered as ``name``; a ``ConfigError`` naming the known ones (and ``lister``, the
     command that lists them) for an unknown name, or saying why a plugin that failed to load cannot be used."""
     from energybench.errors import ConfigError

@@ -265,7 +265,7 @@ def check_only_the_jobs_gpu(options: dict[str, Any], index: int) -> tuple[bool, 
         record = devices_record(device, chosen, meter.samplers, chosen_by=f"--device {device}")
     ok = keys == [f"gpu:{index}"]
     return ok, f"--device {device} measured {', '.join(keys) or 'nothing'}; seen, not measured: " \
-               f"{', '.join(record['gpus_not_measured']) or 'none'}"
+               f"{', '.join(record.gpus_not_measured) or 'none'}"
 
 
 def check_nested_edges(samplers: list[Any], key: str, prepared: dict[str, Any], n: int) -> tuple[bool, str]:

@@ -127,7 +127,7 @@ except WriteError as exc:
 
 
 def test_an_unwritable_model_cache_does_not_cost_the_trained_baseline(tmp_path):
-    from test_runner import write_suite as lm_suite
+    from runner_subjects import write_suite as lm_suite
 
     (tmp_path / "a-file").write_text("x")
     proc = energybench("run", str(lm_suite(tmp_path / "b", ["bf16"])), "--subjects", "lm/bf16", "--phase",
@@ -323,7 +323,8 @@ def test_empty_values_and_a_zero_factor(tmp_path):
     (tmp_path / "test_energy.py").write_text(ENERGY_TESTS)
     in_pytest = pytest_run(tmp_path, "--energy-region=")
     assert in_pytest.returncode == 4 and "--energy-region = '': is empty" in in_pytest.stderr
-    assert energybench("run", "--results", "").stderr.count("--results = '': is empty") == 1
+    refused = energybench("run", "--results", "")
+    assert refused.returncode == 2 and refused.stderr.count("argument --results/--results-dir: is empty") == 1
     csv_file = tmp_path / "zero.csv"
     now = int(time.time())
     csv_file.write_text(f"{now - 3600},0\n{now + 3600},0\n")

@@ -16,9 +16,8 @@ from typing import Any
 
 from energybench.carbon.timeseries import IntensitySeries, format_time
 from energybench.errors import ConfigError
+from energybench.measurement import JOULES_PER_KWH
 from energybench.record import Run
-
-JOULES_PER_KWH = 3.6e6
 
 
 @dataclass(frozen=True)

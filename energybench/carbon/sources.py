@@ -20,7 +20,7 @@ from abc import ABC, abstractmethod
 from energybench.carbon.providers import FixedIntensity, IntensityProvider
 from energybench.carbon.regions import lookup_region
 from energybench.errors import ConfigError
-from energybench.registry import Entry, load_registry, lookup
+from energybench.registry import Plugin, load_registry, lookup
 
 ENTRY_POINT_GROUP = "energybench.intensity_providers"
 
@@ -71,7 +71,7 @@ class CodecarbonSource(IntensitySource):
                               pue=pue)
 
 
-def sources() -> dict[str, Entry]:
+def sources() -> dict[str, Plugin]:
     """Every intensity source: built-ins, then plugins (which may replace a built-in by name)."""
     return load_registry(BUILTIN_SOURCES, ENTRY_POINT_GROUP, lambda o: isinstance(o, IntensitySource),
                          "an IntensitySource")

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import re
 import sys
-from pathlib import Path
 from typing import Any
 
 from energybench.atomic import write_error, write_text_atomic
@@ -13,7 +11,7 @@ from energybench.errors import ResultsError
 from energybench.options import add_to_argparse, from_namespace
 from energybench.record import Run
 
-SHARED = ("results", "fail_on", "alpha", "require_baseline", "history")
+SHARED = ("results", "fail_on", "alpha", "require_baseline", "allow_missing_baseline", "history")
 
 
 def register(subparsers: Any) -> None:
@@ -23,8 +21,9 @@ def register(subparsers: Any) -> None:
         description=(
             "Compare two saved runs per benchmark (medians, change with 95%% CI, rank test) and apply gates. "
             "BASE and NEW are result files, run ids (0003_main), counters (3), run names, or 'latest' / "
-            "'latest-1'. Exit 0: pass, 1: regression, 2: bad input. A missing BASE passes with a note unless "
-            "--require-baseline."
+            "'latest-1'. Exit 0: pass, 1: regression, 2: bad input. A missing BASE passes as a first run when "
+            "the results directory is empty (or with --allow-missing-baseline); a BASE that matches no run while "
+            "other runs are saved is a typo (exit 2)."
         ),
     )
     p.add_argument("base", metavar="BASE", help="baseline run (file, run id, counter, name, latest)")
@@ -42,38 +41,20 @@ def _load(ref: str, directory: str) -> Run:
     return load_run(resolve_run(ref, directory))
 
 
-def _baseline(ref: str, directory: str, require: bool) -> tuple[Run | None, str | None]:
-    """The baseline run, or ``None`` and why when it does not exist yet (first CI run).
-
-    A missing baseline *name* (``main``) is the first CI run and passes with a note; a run id or counter
-    that matches nothing is a typo, and corrupt files always fail.
-    """
-    from energybench.record.storage import resolve_run
-
-    try:
-        path = resolve_run(ref, directory)
-    except ResultsError as exc:
-        if require or re.fullmatch(r"\d+|\d{4}_.+", ref):
-            raise
-        return None, str(exc)
-    if not Path(path).exists():
-        if require:
-            raise ResultsError(f"baseline {path} does not exist (--require-baseline); save a baseline run first")
-        return None, f"baseline file {path} does not exist"
-    return _load(str(path), directory), None
-
-
 def run(args: argparse.Namespace) -> int:
     from energybench.render.comparison import format_table, to_markdown
     from energybench.verdicts.compare import compare_runs
     from energybench.verdicts.gate import parse_gates
+    from energybench.verdicts.reference import resolve_baseline
 
     values = from_namespace(args, SHARED)
     gates = parse_gates(values["fail_on"])
     new = _load(args.new, values["results"])
-    base, missing = _baseline(args.base, values["results"], values["require_baseline"])
-    if missing:
-        print(f"note: {missing}; passing as a first run with no baseline (--require-baseline makes it an error)")
+    reference = resolve_baseline(args.base, values["results"], require=values["require_baseline"],
+                                 allow_missing=values["allow_missing_baseline"])
+    base = reference.run
+    if reference.note:
+        print(f"note: {reference.note}")
     if base is not None and base.path == new.path:
         raise ResultsError(f"BASE and NEW are the same run ({new.label}); name two different runs")
     from energybench.record.storage import history_runs

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from energybench.errors import ConfigError
 from energybench.record import Run
-from energybench.registry import Entry, load_registry, lookup
+from energybench.registry import Plugin, load_registry, lookup
 
 ENTRY_POINT_GROUP = "energybench.exporters"
 
@@ -65,7 +65,7 @@ class Exporter(ABC):
         """Export ``run``; bad input is a ``ConfigError`` whose message names the fix."""
 
 
-def exporters() -> dict[str, Entry]:
+def exporters() -> dict[str, Plugin]:
     """Every exporter: built-ins, then entry-point plugins (a plugin may replace a built-in by name)."""
     return load_registry(BUILTIN_EXPORTERS, ENTRY_POINT_GROUP, lambda o: isinstance(o, Exporter), "an Exporter")
 

@@ -25,10 +25,10 @@ from typing import Any
 
 from energybench.errors import ConfigError
 from energybench.exporters import Exported, Exporter
-from energybench.record import Run
+from energybench.measurement import JOULES_PER_KWH
+from energybench.record import Benchmark, Run
 
 NAMESPACE = uuid.UUID("6f1d7c52-1b9e-4d1e-9a3f-0e6b8c1f2a10")  # energybench's own, for stable ids
-JOULES_PER_KWH = 3.6e6
 
 
 def columns() -> list[str]:
@@ -43,71 +43,73 @@ def _device_energy(domains: dict[str, float], prefix: tuple[str, ...]) -> float:
 
 
 def rows(run: Run) -> list[dict[str, Any]]:
+    """One row per measured benchmark, in codecarbon's columns and units (kWh, kg, W)."""
+    place = _place(run)
+    return [_row(run, b, place) for b in run.benchmarks if any(math.isfinite(r.energy_j) for r in b.rounds)]
+
+
+def _place(run: Run) -> Any:
+    """The region the run was priced at, as codecarbon's data names it (``None`` when unknown or not set)."""
+    if run.carbon is None:
+        return None
+    from energybench.carbon import lookup_region
+    from energybench.errors import UnknownRegionError
+
+    try:
+        return lookup_region(run.carbon.region)
+    except UnknownRegionError:
+        return None
+
+
+def _row(run: Run, b: Benchmark, place: Any) -> dict[str, Any]:
     from energybench import __version__
 
-    carbon = run.carbon
+    carbon, m = run.carbon, run.machine
     pue = carbon.pue if carbon else 1.0
-    m = run.machine
-    place: Any = None
-    if carbon is not None:
-        from energybench.carbon import lookup_region
-        from energybench.errors import UnknownRegionError
-
-        try:
-            place = lookup_region(carbon.region)
-        except UnknownRegionError:
-            place = None
     kind = place.kind if place is not None else ""
-    out = []
-    for b in run.benchmarks:
-        rounds = [r for r in b.rounds if math.isfinite(r.energy_j)]
-        if not rounds:
-            continue
-        duration = math.fsum(r.duration_s for r in rounds)
-        domains: dict[str, float] = {}
-        for r in rounds:
-            for k, v in r.domains.items():
-                domains[k] = domains.get(k, 0.0) + v
-        cpu_j = _device_energy(domains, ("cpu",))
-        gpu_j = _device_energy(domains, ("gpu",))
-        ram_j = _device_energy(domains, ("dram", "ram", "memory"))
-        total_j = math.fsum(r.energy_j for r in rounds)
-        grams = [r.co2e_g for r in rounds if r.co2e_g is not None and math.isfinite(r.co2e_g)]
-        kg = math.fsum(grams) / 1000.0 if grams and len(grams) == len(rounds) else math.nan
+    rounds = [r for r in b.rounds if math.isfinite(r.energy_j)]
+    duration = math.fsum(r.duration_s for r in rounds)
+    domains: dict[str, float] = {}
+    for r in rounds:
+        for k, v in r.domains.items():
+            domains[k] = domains.get(k, 0.0) + v
+    cpu_j, gpu_j = _device_energy(domains, ("cpu",)), _device_energy(domains, ("gpu",))
+    ram_j = _device_energy(domains, ("dram", "ram", "memory"))
+    total_j = math.fsum(r.energy_j for r in rounds)
+    grams = [r.co2e_g for r in rounds if r.co2e_g is not None and math.isfinite(r.co2e_g)]
+    kg = math.fsum(grams) / 1000.0 if grams and len(grams) == len(rounds) else math.nan
 
-        def kwh(j: float) -> float:
-            return j / JOULES_PER_KWH * pue
+    def kwh(j: float) -> float:
+        return j / JOULES_PER_KWH * pue
 
-        def watts(j: float, duration: float = duration) -> float:
-            return j / duration * pue if duration > 0 else 0.0
+    def watts(j: float) -> float:
+        return j / duration * pue if duration > 0 else 0.0
 
-        country = carbon.region.split("/", 1)[0] if carbon is not None and kind in ("country", "us-state",
-                                                                                   "ca-province", "cn-province",
-                                                                                   "nordic-zone") else ""
-        cloud = carbon.region.split(":", 1) if carbon is not None and kind == "cloud" else ["", ""]
-        out.append({
-            "timestamp": run.created, "project_name": b.key,
-            "run_id": str(uuid.uuid5(NAMESPACE, f"{run.label}/{b.key}")),
-            "experiment_id": str(uuid.uuid5(NAMESPACE, run.label)),
-            "duration": duration, "emissions": kg, "emissions_rate": kg / duration if duration > 0 else math.nan,
-            "cpu_power": watts(cpu_j), "gpu_power": watts(gpu_j), "ram_power": watts(ram_j),
-            "cpu_energy": kwh(cpu_j), "gpu_energy": kwh(gpu_j), "ram_energy": kwh(ram_j),
-            "energy_consumed": kwh(total_j), "water_consumed": math.nan,
-            "country_name": place.label.split(",")[-1].strip() if place is not None and country else "",
-            "country_iso_code": country, "region": carbon.region.split("/", 1)[1].replace("-", " ")
-            if carbon is not None and "/" in carbon.region and country else "",
-            "cloud_provider": cloud[0], "cloud_region": cloud[1],
-            "os": m.platform or platform.platform(), "python_version": m.python or platform.python_version(),
-            "codecarbon_version": f"energybench {__version__}",
-            "cpu_count": m.cpu_count if m.cpu_count is not None else math.nan, "cpu_model": m.cpu_model or "",
-            "gpu_count": len(m.gpus), "gpu_model": ", ".join(str(g.get("name", "")) for g in m.gpus),
-            "longitude": math.nan, "latitude": math.nan,
-            "ram_total_size": m.memory_gb if m.memory_gb is not None else math.nan, "tracking_mode": "machine",
-            "cpu_utilization_percent": math.nan, "gpu_utilization_percent": math.nan,
-            "ram_utilization_percent": math.nan, "ram_used_gb": math.nan,
-            "on_cloud": "Y" if kind == "cloud" else "N", "pue": pue, "wue": math.nan,
-        })
-    return out
+    country = carbon.region.split("/", 1)[0] if carbon is not None and kind in (
+        "country", "us-state", "ca-province", "cn-province", "nordic-zone") else ""
+    cloud = carbon.region.split(":", 1) if carbon is not None and kind == "cloud" else ["", ""]
+    return {
+        "timestamp": run.created, "project_name": b.key,
+        "run_id": str(uuid.uuid5(NAMESPACE, f"{run.label}/{b.key}")),
+        "experiment_id": str(uuid.uuid5(NAMESPACE, run.label)),
+        "duration": duration, "emissions": kg, "emissions_rate": kg / duration if duration > 0 else math.nan,
+        "cpu_power": watts(cpu_j), "gpu_power": watts(gpu_j), "ram_power": watts(ram_j),
+        "cpu_energy": kwh(cpu_j), "gpu_energy": kwh(gpu_j), "ram_energy": kwh(ram_j),
+        "energy_consumed": kwh(total_j), "water_consumed": math.nan,
+        "country_name": place.label.split(",")[-1].strip() if place is not None and country else "",
+        "country_iso_code": country, "region": carbon.region.split("/", 1)[1].replace("-", " ")
+        if carbon is not None and "/" in carbon.region and country else "",
+        "cloud_provider": cloud[0], "cloud_region": cloud[1],
+        "os": m.platform or platform.platform(), "python_version": m.python or platform.python_version(),
+        "codecarbon_version": f"energybench {__version__}",
+        "cpu_count": m.cpu_count if m.cpu_count is not None else math.nan, "cpu_model": m.cpu_model or "",
+        "gpu_count": len(m.gpus), "gpu_model": ", ".join(str(g.get("name", "")) for g in m.gpus),
+        "longitude": math.nan, "latitude": math.nan,
+        "ram_total_size": m.memory_gb if m.memory_gb is not None else math.nan, "tracking_mode": "machine",
+        "cpu_utilization_percent": math.nan, "gpu_utilization_percent": math.nan,
+        "ram_utilization_percent": math.nan, "ram_used_gb": math.nan,
+        "on_cloud": "Y" if kind == "cloud" else "N", "pue": pue, "wue": math.nan,
+    }
 
 
 def _cell(v: Any) -> Any:

@@ -376,6 +376,38 @@ def _resolution(meter: Any) -> float:
     return max(periods, default=0.0)
 
 
+def _profiled_window(module: Any, work: Callable[[], Any], m: Meter, setup: Callable[[], Any] | None, cuda: bool,
+                     repeats: int) -> tuple[Any, list[Any], list[Interval], list[Interval]]:
+    """``repeats`` runs of ``work`` in one meter window under ``torch.profiler``: the window's measurement,
+    what each run returned, and the host and kernel intervals of each module, on the window's clock."""
+    import torch
+    from torch.profiler import ProfilerActivity, profile, record_function
+
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
+    window = f"layers:{id(module)}:{time.monotonic_ns()}"
+    with module_ranges(module):
+        if setup is not None:
+            setup()
+        with profile(activities=activities) as prof:
+            if cuda:
+                torch.cuda.synchronize()
+            m.begin(window)
+            try:
+                wall = time.time()
+                with record_function(MARK):
+                    done = [work() for _ in range(repeats)]
+                    if cuda:
+                        torch.cuda.synchronize()
+            finally:
+                result = m.end(window)
+    events = profiled_events(prof)
+    host, origin = host_intervals(events)
+    shift = wall - result.start_time  # the marker opened this long after the window did
+    host = [Interval(i.start + shift, i.end + shift, i.owner, i.call) for i in host]
+    kernels = [Interval(i.start + shift, i.end + shift, i.owner) for i in kernel_intervals(events, origin)]
+    return result, done, host, kernels
+
+
 def energy_by_layer(
     module: Any,
     work: Callable[[], Any],
@@ -399,7 +431,6 @@ def energy_by_layer(
     of the result add up to its ``energy_j``, the window's total.
     """
     import torch
-    from torch.profiler import ProfilerActivity, profile, record_function
 
     if not isinstance(module, torch.nn.Module):
         raise ConfigError(f"energy_by_layer needs a torch.nn.Module, got {type(module).__name__}")
@@ -410,30 +441,9 @@ def energy_by_layer(
 
     own = meter is None
     m = meter if meter is not None else Meter(**meter_kwargs)
-    cuda = (device or "").startswith("cuda")
-    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
-    window = f"layers:{id(module)}:{time.monotonic_ns()}"
     try:
-        with module_ranges(module):
-            if setup is not None:
-                setup()
-            with profile(activities=activities) as prof:
-                if cuda:
-                    torch.cuda.synchronize()
-                m.begin(window)
-                try:
-                    wall = time.time()
-                    with record_function(MARK):
-                        done = [work() for _ in range(repeats)]
-                        if cuda:
-                            torch.cuda.synchronize()
-                finally:
-                    result = m.end(window)
-        events = profiled_events(prof)
-        host, origin = host_intervals(events)
-        shift = wall - result.start_time  # the marker opened this long after the window did
-        host = [Interval(i.start + shift, i.end + shift, i.owner, i.call) for i in host]
-        kernels = [Interval(i.start + shift, i.end + shift, i.owner) for i in kernel_intervals(events, origin)]
+        result, done, host, kernels = _profiled_window(module, work, m, setup, (device or "").startswith("cuda"),
+                                                       repeats)
     finally:
         if own:
             m.close()

@@ -83,41 +83,21 @@ def build(
         name = state.sampler.name
         if state.sampler.kind == "counter":
             start_reading, end_reading = window.start.get(name), end.get(name)
-            if start_reading is None or end_reading is None:
-                warnings.append(_lost_warning(state))
-                missing += [d.key for d in state.domains if d.counted]
-                continue
-            readings = _between_own_edges(state.readings, start_reading, end_reading)
+            readings = (_between_own_edges(state.readings, start_reading, end_reading)
+                        if start_reading is not None and end_reading is not None else None)
         else:
             readings = [r for r in state.readings if window.t0 <= r.t <= t1]
             if (not readings or name not in end) and state.error:
-                warnings.append(_lost_warning(state))
-                missing += [d.key for d in state.domains if d.counted]
-                continue
+                readings = None
+        if readings is None:  # the sampler was lost: its counted domains are missing from the total
+            warnings.append(_lost_warning(state))
+            missing += [d.key for d in state.domains if d.counted]
+            continue
         grid.update(r.t for r in readings)
         series_by_state.append((state, readings))
-        notes: dict[str, list[str]] = {}
-        for dom in state.domains:
-            energy, dom_notes, lower = _domain_energy(state, dom, readings, window.t0, t1)
-            for note in dom_notes:
-                notes.setdefault(note, []).append(dom.key)
-            details = dict(dom.details)
-            if state.sampler.kind == "power":
-                details.setdefault("interval_s", interval)
-            domains.append(
-                DomainEnergy(
-                    key=dom.key,
-                    energy_j=energy,
-                    source=dom.source,
-                    method=dom.method,
-                    sampler=name,
-                    counted=dom.counted,
-                    details=details,
-                    lower_bound=lower and not math.isnan(energy),
-                )
-            )
-            if dom.counted and math.isnan(energy):
-                missing.append(dom.key)
+        found, notes = _sampler_domains(state, readings, window.t0, t1, interval)
+        domains += found
+        missing += [d.key for d in found if d.counted and math.isnan(d.energy_j)]
         warnings.extend(f"{', '.join(keys)}: {note}" for note, keys in notes.items())
     for state in states:
         warnings.extend(f"{state.sampler.name}: {w}" for w in state.sampler.take_warnings())
@@ -138,6 +118,24 @@ def build(
         missing=tuple(dict.fromkeys(missing)),
     )
     return result, spans
+
+
+def _sampler_domains(state: SamplerState, readings: list[Reading], t0: float, t1: float,
+                     interval: float) -> tuple[list[DomainEnergy], dict[str, list[str]]]:
+    """One sampler's domains over the window, and each note with the domains it is about."""
+    domains: list[DomainEnergy] = []
+    notes: dict[str, list[str]] = {}
+    for dom in state.domains:
+        energy, dom_notes, lower = _domain_energy(state, dom, readings, t0, t1)
+        for note in dom_notes:
+            notes.setdefault(note, []).append(dom.key)
+        details = dict(dom.details)
+        if state.sampler.kind == "power":
+            details.setdefault("interval_s", interval)
+        domains.append(DomainEnergy(key=dom.key, energy_j=energy, source=dom.source, method=dom.method,
+                                    sampler=state.sampler.name, counted=dom.counted, details=details,
+                                    lower_bound=lower and not math.isnan(energy)))
+    return domains, notes
 
 
 def _between_own_edges(readings: list[Reading], start: Reading, end: Reading) -> list[Reading]:

@@ -1,8 +1,8 @@
 """Energy for pytest-benchmark's own rounds: with ``--energy``, each ``benchmark`` fixture's measured rounds run
 inside one meter window, and the energy lands in pytest-benchmark's ``extra_info`` (its JSON and tables).
 
-Apart from ``pytest_plugin`` because it depends on pytest-benchmark's internals (one private method), which
-may change under it, and nothing else there does.
+A module of its own because it depends on pytest-benchmark's internals (one private method), which may
+change under it, and nothing else in the plugin does.
 """
 
 from __future__ import annotations
@@ -14,13 +14,18 @@ from energybench.measuring.meter import Meter
 __all__ = ["BenchmarkEnergyTap", "TapSession"]
 
 
+class SessionMeter(Protocol):
+    def get(self) -> Meter: ...
+
+
 class TapSession(Protocol):
-    """What the tap needs of the pytest plugin's session (``pytest_plugin.EnergySession``): its meter, and a
-    list to report each tapped benchmark to."""
+    """What the tap needs of the pytest plugin's session (``pytest_plugin.session.EnergySession``): its meter,
+    and a list to report each tapped benchmark to."""
 
     tapped: list[tuple[str, dict[str, Any]]]
 
-    def meter(self) -> Meter: ...
+    @property
+    def meter(self) -> SessionMeter: ...
 
 
 class BenchmarkEnergyTap:
@@ -50,7 +55,7 @@ class BenchmarkEnergyTap:
 
             def wrapped(*a: Any, **kw: Any) -> Any:
                 if not self.started and getattr(bm, "stats", None) is not None:
-                    session.meter().begin(self.window)
+                    session.meter.get().begin(self.window)
                     self.started = True
                 return runner(*a, **kw)
 
@@ -61,7 +66,7 @@ class BenchmarkEnergyTap:
     def finish(self) -> None:
         if not self.started:
             return
-        m = self.session.meter().end(self.window)
+        m = self.session.meter.get().end(self.window)
         metadata = self.bm.stats
         per_call = float(metadata.stats.mean)
         power = m.mean_power_w

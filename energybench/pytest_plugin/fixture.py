@@ -311,14 +311,9 @@ class EnergyFixture:
         rounds = []
         warnings: list[str] = []
         for i, r in enumerate(self._rounds):
-            m, it = r.measurement, r.iterations
-            co2 = m.co2e_g
-            rounds.append(Round(
-                index=i, energy_j=m.energy_j / it, duration_s=m.duration_s / it, items=float(o.items),
-                co2e_g=co2 / it if co2 is not None else None, source=m.source,
-                domains={k: v / it for k, v in m.energy_by_domain().items()}, iterations=it, load=r.load,
-                flags=r.flags, missing=m.missing_domains, lower_bound=m.lower_bound_domains,
-            ))
+            m = r.measurement
+            rounds.append(replace(Round.from_measurement(m, index=i, items=float(o.items), iterations=r.iterations,
+                                                         per_call=True, load=r.load, flags=r.flags), warnings=()))
             for w in m.warnings:
                 if not w.startswith(NO_REGION_NOTE) and w not in warnings:
                     warnings.append(w)

@@ -1,6 +1,5 @@
-"""The pytest plugin's session-wide presentation: the energy table's options and the progress lines.
-
-Kept out of ``pytest_plugin`` (which owns the fixture, the meter, saving and gates) so each stays small.
+"""What a pytest session prints: the energy table (its options, as pytest-benchmark's), the comparison and
+gate lines, notes and errors at the end, and progress lines while it runs.
 
 * ``--energy-sort``, ``--energy-columns`` and ``--energy-group-by`` shape the table as pytest-benchmark's
   ``--benchmark-sort/-columns/-group-by`` do; a bad value is a usage error (exit 4) naming the valid ones.
@@ -125,3 +124,77 @@ def headline_lines(records: list[Any], budget: float, width: int) -> list[str]:
     run = Run(name="pytest", created="", benchmarks=tuple(records), kind="pytest")
     lines = text_lines(build_report([run], regions=(), quality_budget=budget))
     return ["headlines:", *(part for line in lines for part in wrap(line, width, "  "))] if lines else []
+
+
+def show(es: Any, tr: Any) -> None:
+    """The energy table, comparison, notes and errors of session ``es``; an unexpected failure here is one
+    line and exit 3, never a lost figure."""
+    from energybench.errors import debug_enabled, internal_error_line
+    from energybench.render.printable import printable
+
+    try:
+        _show(es, tr)
+    except Exception as exc:
+        if debug_enabled():
+            raise
+        es.outcome.internal_errors.append(internal_error_line(exc))
+        if es.session is not None:
+            es.set_exit_status(es.session)
+    for err in dict.fromkeys(es.outcome.internal_errors):  # once each, however many tests hit it
+        tr.write_line(f"energybench: {printable(err)}", red=True, bold=True)
+
+
+def _show(es: Any, tr: Any) -> None:
+    from energybench.render.printable import printable
+
+    o, out, width = es.options, es.outcome, table_width(tr)
+    if o.disabled:
+        tr.write_line("energy benchmarks ran once each, unmeasured (--energy-disable)")
+    if es.records:
+        _records(es, tr, width)
+    if es.tapped:
+        _tapped(es, tr)
+    if out.saved_path:
+        tr.write_line(f"energy results saved to {out.saved_path}")
+    if out.comparison is not None:
+        from energybench.render.comparison import format_table
+
+        tr.write_sep("-", "energy comparison")
+        for line in format_table(out.comparison, width=width).splitlines():
+            red = line.startswith("FAIL") or "regression(s)" in line
+            tr.write_line(line, red=red, bold=red)
+    for note in [*es.meter.notes, *out.notes]:
+        tr.write_line(printable(f"note: {note}"))
+    for err in [*out.write_errors, *out.errors]:
+        tr.write_line(printable(f"energybench: error: {err}"), red=True, bold=True)
+
+
+def _records(es: Any, tr: Any, width: int) -> None:
+    from energybench.render.printable import printable
+    from energybench.render.pytest_table import summary_table
+    from energybench.render.report_lines import wrap
+
+    tr.write_sep("-", "energy benchmarks")
+    fitted = summary_table(es.records, width=width, **es.options.table)
+    for line in fitted.lines:
+        tr.write_line(line)
+    if fitted.dropped:
+        tr.write_line(f"(left out to fit the terminal: {', '.join(fitted.dropped)}; choose with --energy-columns)")
+    for line in headline_lines(es.records, es.options.quality_budget, width):
+        tr.write_line(line)
+    for rec in es.records:
+        for w in ([rec.stability_warning] if rec.stability_warning else []) + list(rec.warnings):
+            for line in wrap(printable(f"warning: {rec.name}: {w}"), width, more="  "):
+                tr.write_line(line, yellow=True)
+    if es.provider is None:
+        tr.write_line("note: no CO2e: pass --energy-region (e.g. FRA) to convert joules to grams")
+
+
+def _tapped(es: Any, tr: Any) -> None:
+    from energybench import units
+    from energybench.render.printable import printable
+
+    tr.write_sep("-", "energy of pytest-benchmark rounds (--energy)")
+    for name, info in es.tapped:
+        tr.write_line(printable(f"{name}: {units.joules(info['energy_j'])}/call, {units.watts(info['energy_power_w'])} "
+                                f"({info['energy_source']})"))

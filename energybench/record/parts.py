@@ -6,10 +6,13 @@ import math
 import statistics
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from energybench import stats
 from energybench.record.parse import _checked_entries, _drop_none, _extra, _Field, _names
+
+if TYPE_CHECKING:
+    from energybench.measurement import Measurement
 
 BASELINE = "baseline"
 PHASES = ("train", "inference", "other")
@@ -126,6 +129,27 @@ class Round:
         if self.process is not None:
             d["process"] = self.process
         return {**d, **self.extra}
+
+    @classmethod
+    def from_measurement(cls, m: Measurement, *, index: int, items: float = 1.0, iterations: int = 1,
+                         per_call: bool = False, idle_power_w: float | None = None, with_timeline: bool = False,
+                         load: Mapping[str, float] | None = None, flags: tuple[str, ...] = (),
+                         workload: Mapping[str, float] | None = None) -> Round:
+        """The round of one measured window, with every field a round carries: provenance, the domains that
+        are missing or only a lower bound, the machine's load and its flags. ``per_call`` stores the figures per
+        call (the window's over ``iterations``), as the pytest fixture's rounds are."""
+        k = iterations if per_call else 1
+        co2 = m.co2e_g
+        above = max(0.0, m.energy_j - idle_power_w * m.duration_s) if idle_power_w is not None else None
+        return cls(
+            index=index, energy_j=m.energy_j / k, duration_s=m.duration_s / k, items=float(items),
+            co2e_g=co2 / k if co2 is not None else None, source=m.source,
+            domains={key: v / k for key, v in m.energy_by_domain().items()}, iterations=iterations,
+            energy_above_idle_j=above, warnings=tuple(m.warnings), workload=dict(workload or {}),
+            timeline=tuple((round(t, 4), {d: round(w, 4) for d, w in watts.items()}) for t, watts in m.timeline)
+            if with_timeline else (),
+            load=dict(load or {}), flags=flags, missing=m.missing_domains, lower_bound=m.lower_bound_domains,
+        )
 
     @classmethod
     def parse(cls, f: _Field, index: int) -> Round:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from energybench.errors import ResultsError
+from energybench.measurement import JOULES_PER_KWH
 from energybench.record.benchmark import Benchmark
 from energybench.record.environment import Environment
 from energybench.record.migrations import MIGRATIONS
@@ -81,7 +82,7 @@ class Run:
         grams, joules = self.co2e_g, self.energy_j
         if grams is None or joules <= 0:
             return self.carbon.intensity_g_per_kwh
-        return grams / (joules / 3.6e6) / self.carbon.pue
+        return grams / (joules / JOULES_PER_KWH) / self.carbon.pue
 
     def with_benchmarks(self, benchmarks: Sequence[Benchmark]) -> Run:
         return replace(self, benchmarks=tuple(benchmarks))

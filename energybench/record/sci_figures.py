@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from energybench.measurement import JOULES_PER_KWH
 from energybench.record.benchmark import Benchmark
 from energybench.record.parts import CarbonBasis
 from energybench.record.sci import Embodied
@@ -20,7 +21,6 @@ __all__ = ["JOULES_PER_KWH", "SECONDS_PER_YEAR", "SciReport", "SciResult", "SciR
            "run_sci"]
 
 SECONDS_PER_YEAR = 365.25 * 86400.0
-JOULES_PER_KWH = 3.6e6
 
 
 class SciRun(Protocol):

@@ -218,12 +218,8 @@ def scatter_pareto(points: Sequence[Point], *, title: str, fmt_x: Formatter, x_l
     for t in ya.ticks:
         body.append(f'<path d="M{left},{sy(t):.1f}H{left + pw}" stroke="#e6e6e6"/>')
         body.append(_text(left - 6, sy(t) + 4, f"{t:.4g}", anchor="end", size=FONT - 2))
-    body.append(_text(left + pw / 2, plot_h - 12, x_label + (" (log scale)" if xa.log else ""), anchor="middle",
-                      size=FONT - 1))
-    body.append(
-        _text(14, top + ph / 2, y_label + (" (log)" if ya.log else ""), anchor="middle", size=FONT - 1,
-              extra=f' transform="rotate(-90 14 {top + ph / 2:.1f})"')
-    )
+    body += _axis_labels(x_label + (" (log scale)" if xa.log else ""), y_label + (" (log)" if ya.log else ""),
+                         left + pw / 2, plot_h - 12, top + ph / 2)
     front = sorted((p for p in points if p.on_front), key=lambda p: p.x)
     if len(front) > 1:
         d = "M" + " L".join(f"{sx(p.x):.1f},{sy(p.y):.1f}" for p in front)
@@ -249,16 +245,28 @@ def scatter_pareto(points: Sequence[Point], *, title: str, fmt_x: Formatter, x_l
             body.append(_text(spot.x, spot.y, name, anchor=spot.anchor, size=FONT - 1,
                               extra=' class="label" paint-order="stroke" stroke="#fafafa" stroke-width="3"'))
     legend = [(p, n) for p, n, spot in zip(points, names, spots, strict=True) if spot is None]
-    y = plot_h + 6
-    if legend:
-        body.append(_text(LEFT, y + 12, "Points too close to label:", size=FONT - 2))
-        y += 20
-        for p, name in legend:
-            body.append(_marker(p, LEFT + 10, y + 6, cls="key"))
-            body.append(_text(LEFT + 24, y + 11, f"{name}: {fmt_x(p.x)}, {p.y:.4g}", size=FONT - 1,
-                              extra=' class="legend"'))
-            y += 22
+    y = _legend(body, legend, plot_h + 6, fmt_x)
     return _svg("pareto", y + (4 if legend else -6), title, body)
+
+
+def _axis_labels(x_label: str, y_label: str, x_mid: float, x_y: float, y_mid: float) -> list[str]:
+    return [_text(x_mid, x_y, x_label, anchor="middle", size=FONT - 1),
+            _text(14, y_mid, y_label, anchor="middle", size=FONT - 1,
+                  extra=f' transform="rotate(-90 14 {y_mid:.1f})"')]
+
+
+def _legend(body: list[str], legend: Sequence[tuple[Point, str]], y: float, fmt_x: Formatter) -> float:
+    """Points too close to label, listed under the chart with their marker and figures; the next free y."""
+    if not legend:
+        return y
+    body.append(_text(LEFT, y + 12, "Points too close to label:", size=FONT - 2))
+    y += 20
+    for p, name in legend:
+        body.append(_marker(p, LEFT + 10, y + 6, cls="key"))
+        body.append(_text(LEFT + 24, y + 11, f"{name}: {fmt_x(p.x)}, {p.y:.4g}", size=FONT - 1,
+                          extra=' class="legend"'))
+        y += 22
+    return y
 
 
 @dataclass(frozen=True)

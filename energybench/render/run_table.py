@@ -20,8 +20,8 @@ from energybench.render import cells
 from energybench.render.carbon import NO_REGION, basis
 from energybench.render.printable import printable_output
 from energybench.render.tables import Column, Row, fit_table, terminal_width
-from energybench.verdicts.baseline import VsBaseline, break_even, run_verdicts
-from energybench.verdicts.devices import device_comparisons
+from energybench.report.run_view import RunView
+from energybench.verdicts.baseline import VsBaseline
 
 _SHORT_METRIC = {"perplexity": "ppl", "cosine": "cos"}
 
@@ -118,10 +118,9 @@ def _shown_name(b: Benchmark) -> str:
     return b.name if b.device in (None, "cpu") else f"{b.name}@{b.device}"
 
 
-def rows(run: Run, verdicts: Mapping[str, VsBaseline] | None = None) -> list[list[str]]:
+def rows(view: RunView) -> list[list[str]]:
     """The wide table's rows as plain text (one line per benchmark, every column)."""
-    verdicts = run_verdicts(run) if verdicts is None else verdicts
-    return [[" ".join(cell) for cell in _wide_row(b, verdicts.get(b.key))] for b in _ordered(run)]
+    return [[" ".join(cell) for cell in _wide_row(b, view.verdicts.get(b.key))] for b in _ordered(view.run)]
 
 
 def _wide_row(b: Benchmark, vs: VsBaseline | None) -> list[tuple[str, ...]]:
@@ -150,19 +149,19 @@ def _narrow_rows(run: Run, verdicts: Mapping[str, VsBaseline]) -> list[Row]:
 
 
 @printable_output
-def format_table(run: Run, *, width: int | None = None, wide: bool = False) -> str:
+def format_table(view: RunView, *, width: int | None = None, wide: bool = False) -> str:
     """The run's table and its footer, no wider than ``width`` (default: the terminal's, 100 when not a
     terminal) unless ``wide``: then every column, one line per benchmark."""
-    verdicts = run_verdicts(run)
+    run, verdicts = view.run, view.verdicts
     width = terminal_width() if width is None else width
     if wide:
         lines = fit_table(WIDE_COLUMNS, [_wide_row(b, verdicts.get(b.key)) for b in _ordered(run)],
                           wide=True).lines
-        return "\n".join(lines + footer(run, verdicts))
+        return "\n".join(lines + footer(view))
     fitted = fit_table(NARROW_COLUMNS, _narrow_rows(run, verdicts), width, indent="  ")
     notes = [f"columns left out to fit {width} characters: {', '.join(fitted.dropped)} (--wide shows every "
              "column)"] if fitted.dropped else []
-    lines = list(fitted.lines) + [part for line in notes + footer(run, verdicts) for part in _wrap(line, width)]
+    lines = list(fitted.lines) + [part for line in notes + footer(view) for part in _wrap(line, width)]
     return "\n".join(lines)
 
 
@@ -208,6 +207,8 @@ def _warnings_by_text(run: Run) -> dict[str, list[str]]:
 
 def _places(where: list[str]) -> str:
     return ", ".join(where) if len(where) <= 3 else f"{', '.join(where[:2])} and {len(where) - 2} more"
+
+
 def status_lines(benches: Sequence[Benchmark]) -> list[str]:
     """What happened to every cell that was not measured as planned: failed (the error's first line, and how
     many trials it finished) or not applicable (why)."""
@@ -220,9 +221,9 @@ def status_lines(benches: Sequence[Benchmark]) -> list[str]:
     return out
 
 
-def footer(run: Run, verdicts: Mapping[str, VsBaseline] | None = None) -> list[str]:
-    verdicts = run_verdicts(run) if verdicts is None else verdicts
-    out = [line for line in (cells.method_line(verdicts),) if line]
+def footer(view: RunView) -> list[str]:
+    run = view.run
+    out = [line for line in (cells.method_line(view.verdicts),) if line]
     out.append(carbon_line(run))
     if (gpus := gpu_line(run)) is not None:
         out.append(gpus)
@@ -230,12 +231,12 @@ def footer(run: Run, verdicts: Mapping[str, VsBaseline] | None = None) -> list[s
         out.append(f"idle power {units.watts(run.idle.power_w)} over {units.seconds(run.idle.duration_s)} "
                    f"({run.idle.source}); 'above idle' subtracts it; gross energy is the headline")
     for b in run.benchmarks:
-        if b.one_off is None or b.one_off.energy_j is None or b.phase != "inference":
+        if b.key not in view.break_evens or b.one_off is None:
             continue
-        be = break_even(run, b, verdicts)
+        be = view.break_evens[b.key]
         when = f"break-even {cells.break_even(be, b.item_unit)}" if be else "no break-even: no significant saving"
         out.append(f"{b.name} [{b.method}]: {b.one_off.what} cost {cells.one_off(b.one_off)}; {when}")
-    out += hardware_lines(run)
+    out += hardware_lines(view)
     unstable = [f"{b.name} [{b.method}]" for b in run.benchmarks if b.stability_warning is not None]
     if unstable:
         out.append(f"warning: {len(unstable)} of {len(run.benchmarks)} benchmarks spread > "
@@ -253,10 +254,10 @@ def footer(run: Run, verdicts: Mapping[str, VsBaseline] | None = None) -> list[s
     return out
 
 
-def hardware_lines(run: Run) -> list[str]:
+def hardware_lines(view: RunView) -> list[str]:
     """The same workload and method on two devices: which one does the job with less energy per item."""
     out = []
-    for c in device_comparisons(run):
+    for c in view.hardware:
         unit = c.bench.item_unit or "item"
         out.append(f"hardware: {c.name} [{c.method}]: {c.device} "
                    f"{cells.energy_per_item(c.bench.energy_per_item.median, None, None, unit)} vs {c.reference} "

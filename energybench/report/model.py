@@ -14,7 +14,7 @@ from typing import Any
 
 from energybench.errors import ConfigError, ResultsError
 from energybench.measurement import JOULES_PER_KWH
-from energybench.record import BASELINE, Benchmark, LayerProfile, Run
+from energybench.record import BASELINE, Benchmark, LayerProfile, Quality, Run
 from energybench.verdicts.baseline import BreakEven, VsBaseline, break_even, run_verdicts
 from energybench.verdicts.compare import Comparison
 from energybench.verdicts.devices import DeviceComparison, device_comparisons
@@ -35,13 +35,6 @@ class Estimate:
     value: float
     low: float | None = None
     high: float | None = None
-
-
-@dataclass(frozen=True)
-class Quality:
-    metric: str
-    value: float
-    higher_is_better: bool
 
 
 @dataclass(frozen=True)
@@ -191,9 +184,7 @@ def pareto_front(points: Sequence[tuple[float, float]], higher_is_better: bool, 
 
 def _quality(bench: Benchmark) -> Quality | None:
     q = bench.quality
-    if q is None or not math.isfinite(q.value):
-        return None
-    return Quality(q.metric, q.value, q.higher_is_better)
+    return q if q is not None and math.isfinite(q.value) else None
 
 
 def _domains_per_item(bench: Benchmark, per_item: float) -> dict[str, float]:
@@ -256,32 +247,9 @@ def build_report(
     notices: list[Notice] = []
     layers: list[tuple[str, LayerTable]] = []
     for run in runs:
-        notices += [Notice(f"run {run.label}", w) for w in run.warnings]
-        notices += [Notice(f"run {run.label}", n) for n in run.notes]
-        verdicts = run_verdicts(run, baseline)
-        by_group: dict[tuple[str, str], list[Benchmark]] = {}
-        for b in run.benchmarks:
-            if b.name not in keep:
-                continue
-            if not b.values("energy_per_item_j"):
-                why = (f"{b.status}: {b.status_reason}" if not b.ok
-                       else "no measured rounds (not run, or stopped before it)")
-                notices.append(Notice(f"{b.name} / {b.method}", f"{why}: left out"))
-                continue
-            if not b.ok:
-                notices.append(Notice(f"{b.name} / {b.method}", f"{b.status}: {b.status_reason} "
-                                      f"({len(b.rounds)} finished trial(s) kept)"))
-            by_group.setdefault((_shown_name(b), b.phase), []).append(b)  # one group per device
-        for (name, phase), members in by_group.items():
-            base = next((b for b in members if b.method == baseline), None)
-            built = [_entry(run, b, base, verdicts, len(runs) > 1, notices) for b in members]
-            entries += _mark_front(built)
-            if base is None:
-                notices.append(Notice(f"{name} ({phase})", f"no {baseline!r} method: ratios not shown"))
-            table = layer_table(name, phase, built[0].item_unit,
-                                [(e.method, e.is_baseline, e.per_item.value, e.layers) for e in built])
-            if table is not None:
-                layers.append((run.label, table))
+        found, found_layers = _run_entries(run, baseline, keep, len(runs) > 1, notices)
+        entries += found
+        layers += found_layers
     if comparison is not None:
         where = f"{comparison.base_id} -> {comparison.new_id}"
         notices += [Notice(where, w) for w in comparison.warnings] + [Notice(where, n) for n in comparison.notes]
@@ -307,6 +275,40 @@ def build_report(
         layers=tuple(layers),
         hardware=tuple((run.label, c) for run in runs for c in device_comparisons(run) if c.name in keep),
     )
+
+
+def _run_entries(run: Run, baseline: str, keep: set[str], multi: bool,
+                 notices: list[Notice]) -> tuple[list[Entry], list[tuple[str, LayerTable]]]:
+    """One run's entries (benchmarks every run shares, with rounds) grouped by workload and device, and
+    its per-layer tables; what is left out goes to ``notices`` with why."""
+    notices += [Notice(f"run {run.label}", w) for w in run.warnings]
+    notices += [Notice(f"run {run.label}", n) for n in run.notes]
+    verdicts = run_verdicts(run, baseline)
+    by_group: dict[tuple[str, str], list[Benchmark]] = {}
+    for b in run.benchmarks:
+        if b.name not in keep:
+            continue
+        if not b.values("energy_per_item_j"):
+            why = f"{b.status}: {b.status_reason}" if not b.ok else "no measured rounds (not run, or stopped before it)"
+            notices.append(Notice(f"{b.name} / {b.method}", f"{why}: left out"))
+            continue
+        if not b.ok:
+            notices.append(Notice(f"{b.name} / {b.method}", f"{b.status}: {b.status_reason} "
+                                  f"({len(b.rounds)} finished trial(s) kept)"))
+        by_group.setdefault((_shown_name(b), b.phase), []).append(b)  # one group per device
+    entries: list[Entry] = []
+    layers: list[tuple[str, LayerTable]] = []
+    for (name, phase), members in by_group.items():
+        base = next((b for b in members if b.method == baseline), None)
+        built = [_entry(run, b, base, verdicts, multi, notices) for b in members]
+        entries += _mark_front(built)
+        if base is None:
+            notices.append(Notice(f"{name} ({phase})", f"no {baseline!r} method: ratios not shown"))
+        table = layer_table(name, phase, built[0].item_unit,
+                            [(e.method, e.is_baseline, e.per_item.value, e.layers) for e in built])
+        if table is not None:
+            layers.append((run.label, table))
+    return entries, layers
 
 
 def _shown_name(b: Benchmark) -> str:

@@ -1,2 +1,4 @@
-"""Running compression benchmarks as experiments: the config and state of a run, its interleaved trials,
-the suites it reads, the devices it uses, and A/B sessions of two code versions."""
+"""Running compression benchmarks as experiments: config, cells, interleaved trials, suites, devices, A/B.
+
+``runner`` holds the order of a run: ``config`` what it is asked, ``prepare`` the grid of cells, ``trials`` the
+measured windows, ``state`` the growing record and its file; ``ab`` runs two code versions turn by turn."""

@@ -45,16 +45,15 @@ ENV_PROCESS = "ENERGYBENCH_AB_PROCESS"
 #: A random-length value in each side's environment, new for every process: setup randomization (Mytkowicz et
 #: al., "Producing wrong data without doing anything obviously wrong!", ASPLOS 2009). A process's memory layout
 #: follows from its environment and paths (the working tree's path is not the worktree's), so without it one
-#: side can sit on a worse layout in every process of a session: identical code read +3% to +7% apart in six
-#: sessions of ten process pairs each, every one with the candidate dearer (2026-12-02, docs/performance.md).
+#: side can sit on a worse layout in every process of a session, a bias no number of pairs removes
+#: (docs/performance.md, "A/B sessions").
 ENV_PAD = "ENERGYBENCH_AB_LAYOUT_PAD"
 PAD_MAX = 4096
 SIDES = ("base", "new")
 #: Rounds per side of an A/B session unless the user says otherwise (``--rounds``; the ``energy`` fixture's
 #: rounds in a pytest session). Twice a lone run's 10: with 10 pairs a gate at alpha 0.01 needs every pair to
-#: agree, and one disturbed pair (a window of 0.1 s that a neighbour's burst hit on one side) hides a +10%
-#: change. With 20, and flagged pairs replaced (``rounds_to_measure``), ``benchmarks/bench_gate_accuracy.py``
-#: (2026-12-02) caught +5% and +10% 24/24 quiet and under its noise, no false alarm (docs/performance.md, "Gates").
+#: agree, so one pair a neighbour's burst hit on one side hides a real change; the detection rates at 20 are
+#: ``benchmarks/bench_gate_accuracy.py``'s (docs/performance.md, "Gates").
 AB_ROUNDS = 20
 #: A side that does not hand the turn back within this many seconds is taken to have hung.
 TURN_TIMEOUT_S = 3600.0
@@ -286,11 +285,9 @@ class Orchestrator:
 # ------------------------------------------------------------------------------------------------ processes
 #: Process pairs per pytest A/B session unless ``--processes`` says otherwise. Why more than one: a process
 #: carries an effect of its own that all its rounds share (where its arrays landed in memory, ASLR), which
-#: pairing rounds cannot cancel. Identical code (a numpy matmul test, ``benchmarks/bench_ab_processes.py``,
-#: 2026-12-02) measured as one pair of processes read -11% to +16% apart in separate sessions, each with a tight
-#: interval, and failed an ``energy:+5%`` gate in 11 of 24 sessions; as ten pairs (with ``ENV_PAD``) in none of
-#: 18. With several pairs the process pair is the unit of the test (``compare._pairs``), as pyperf spreads its
-#: values over worker processes (docs/performance.md, "A/B sessions of pytest suites: process pairs").
+#: pairing rounds cannot cancel: with one pair, identical code fails a tight gate by that effect alone
+#: (``benchmarks/bench_ab_processes.py``). With several pairs the process pair is the unit of the test
+#: (``compare._pairs``), as pyperf spreads its values over worker processes (docs/performance.md, "A/B sessions").
 AB_PROCESSES = 10
 #: Fewest rounds per benchmark a process measures when the session's rounds are spread over its processes.
 MIN_ROUNDS_PER_PROCESS = 5
@@ -396,9 +393,7 @@ def measure_commands(commands: Sequence[str], rounds: int, *, region: dict[str, 
                 if code != 0:
                     raise ABError(f"{commands[side]!r} exited {code} in round {trial}: an A/B comparison needs both "
                                   "commands to succeed")
-                rounds_by_side[side].append(Round(index=trial, energy_j=m.energy_j, duration_s=m.duration_s,
-                                                  co2e_g=m.co2e_g, source=m.source, domains=m.energy_by_domain(),
-                                                  load=load, flags=flags, warnings=tuple(m.warnings)))
+                rounds_by_side[side].append(Round.from_measurement(m, index=trial, load=load, flags=flags))
             trial += 1
         carbon = CarbonBasis.from_provider(meter.provider) if meter.provider is not None else None
         machine = machine_info(meter.samplers)

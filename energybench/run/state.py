@@ -14,47 +14,16 @@ from typing import Any, TextIO
 
 from energybench.distributed.launcher import is_nonzero_rank
 from energybench.errors import EnergybenchError, WriteError
-from energybench.options import TRIALS
 from energybench.record import BASELINE, Benchmark, Round, Run
 from energybench.render.printable import printable
+from energybench.run.config import RunConfig
 from energybench.subjects.api import Model, NotApplicable, PluginError, Subject, Workload
-from energybench.verdicts.baseline import MIN_CHANGE
 
-__all__ = ["Entry", "RunConfig", "RunSaver", "RunState", "note_logger", "plugin_call"]
-
-
-@dataclass
-class RunConfig:
-    """Everything a run needs besides the suites; the CLI fills it from its flags."""
-
-    trials: int = TRIALS
-    warmup: int = 1
-    quick: bool = False
-    phase: str | None = None
-    subjects: Sequence[str] | None = None
-    region: str | None = None
-    carbon: dict[str, Any] | None = None  # Meter carbon keywords (region, intensity, intensity_csv, pue)
-    results_dir: str = "results"
-    name: str = "compression"
-    device: str = "cpu"  # one device or several, comma-separated: "cpu,cuda"
-    threads: int | None = None
-    seed: int = 0
-    idle_s: float = 3.0
-    cache_dir: str | None = None
-    samplers: Sequence[Any] | None = None
-    sampler_options: dict[str, Any] | None = None
-    save: bool = True
-    one_off_repeats: int = 3  # one-off costs (distillation, calibration) are measured this many times
-    progress: bool | None = None  # None: only when stderr is a terminal
-    stream: TextIO | None = None  # where notes and the progress bar go (stderr)
-    embodied: Sequence[Any] = ()  # record.Embodied per device, for the run's SCI (carbon.sci)
-    layers: bool = True  # the per-layer attribution pass after the trials
-    min_change: float = MIN_CHANGE  # the smallest change a verdict claims
-    between_run_sd: float | None = None  # between-run spread of the verdicts; None: saved runs, else the default
+__all__ = ["Cell", "RunSaver", "RunState", "note_logger", "plugin_call", "subject_failed", "unrun_cells"]
 
 
 @dataclass
-class Entry:
+class Cell:
     """One benchmark being measured: its model and workload, and the rounds so far."""
 
     subject: Subject
@@ -89,10 +58,10 @@ class RunState:
     """The run as it grows; ``snapshot()`` is the typed record saved after every trial."""
 
     run: Run
-    entries: list[Entry] = field(default_factory=list)
+    entries: list[Cell] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     subjects: dict[str, Any] = field(default_factory=dict)
-    stopped: list[Entry] = field(default_factory=list)  # cells that failed after measuring: rounds kept
+    stopped: list[Cell] = field(default_factory=list)  # cells that failed after measuring: rounds kept
     unrun: list[Benchmark] = field(default_factory=list)  # cells that failed or did not apply before any round
 
     def snapshot(self) -> Run:
@@ -100,7 +69,7 @@ class RunState:
         return replace(self.run, benchmarks=(*benches, *self.unrun), notes=tuple(self.notes),
                        subjects=dict(self.subjects))
 
-    def stop(self, e: Entry, status: str, reason: str, log: Callable[[str], None]) -> None:
+    def stop(self, e: Cell, status: str, reason: str, log: Callable[[str], None]) -> None:
         """Take a cell out of the run with its status; the other cells go on (a finished round is kept)."""
         then = "; the other cells go on" if status == "failed" else ""
         log(f"{e.label}: {status.replace('-', ' ')}: {reason}{then}")

@@ -23,7 +23,7 @@ from energybench.record import Round
 from energybench.render.progress import Progress
 from energybench.run.calibration import MAX_ITERATIONS, calibrate, window_target_s
 from energybench.run.devices import synchronize
-from energybench.run.state import Entry, RunConfig, RunSaver, RunState, plugin_call
+from energybench.run.state import Cell, RunConfig, RunSaver, RunState, plugin_call
 from energybench.subjects.api import NotApplicable, PluginError
 
 __all__ = ["LAYER_MAX_REPEATS", "LAYER_SAVE_EVERY_S", "LAYER_TARGET_S", "MIN_TRIAL_S", "SAVE_EVERY_S",
@@ -34,21 +34,21 @@ __all__ = ["LAYER_MAX_REPEATS", "LAYER_SAVE_EVERY_S", "LAYER_TARGET_S", "MIN_TRI
 #: paired test its power; the counters' own minimum (``calibration``) applies on top.
 MIN_TRIAL_S = 0.1
 
-# Inside a trial the run file is rewritten at most this often, and after every trial. Rewriting it after each of
-# the quick suite's 780 windows cost ~30 s of a ~300 s run (a 1.6 MB file by the end). An interrupt, a
-# SIGTERM or an error saves every finished window first (run_suites' handler), so only a SIGKILL or a power
-# cut can lose windows, at most this many seconds of them.
+# Inside a trial the run file is rewritten at most this often, and after every trial: rewriting a large run
+# after every window would cost a noticeable share of the run. An interrupt, a SIGTERM or an error saves every
+# finished window first (run_suites' handler), so only a SIGKILL or a power cut can lose windows, at most this
+# many seconds of them.
 SAVE_EVERY_S = 2.0
 
-# counters read this often inside a trial give reports a power-over-time curve; a read costs ~10-20 us
-# (benchmarks/bench_overhead.py)
+# counters read this often inside a trial give reports a power-over-time curve (a read's cost:
+# benchmarks/bench_overhead.py)
 TIMELINE_INTERVAL_S = 0.1
 # the per-layer pass runs a short workload several times in its one profiled window (a single short run
 # splits noisily): enough runs for about this many seconds of work, at most LAYER_MAX_REPEATS
 LAYER_TARGET_S = 0.25
 LAYER_MAX_REPEATS = 5
-# The layer pass saves at most this often (rewriting a 1.6 MB run after each of 64 quick benchmarks took ~16 s);
-# an interrupt or error still saves what finished (run_suites' handler), so only a SIGKILL loses more
+# The layer pass saves at most this often (a save rewrites the whole run); an interrupt or error still saves what
+# finished (run_suites' handler), so only a SIGKILL loses more
 LAYER_SAVE_EVERY_S = 10.0
 
 
@@ -73,7 +73,7 @@ def warm_up(state: RunState, cfg: RunConfig, log: Callable[[str], None], want_s:
         e.bench = replace(e.bench, extra={**e.bench.extra, "min_runs_per_trial": e.repeats, "window_target_s": want_s})
 
 
-def _timed_run(e: Entry, cfg: RunConfig) -> float:
+def _timed_run(e: Cell, cfg: RunConfig) -> float:
     """One unmeasured run after its setup; its duration (setup excluded)."""
     import torch
 
@@ -86,7 +86,7 @@ def _timed_run(e: Entry, cfg: RunConfig) -> float:
     return time.perf_counter() - t0
 
 
-def _repeats(e: Entry, cfg: RunConfig, want_s: float, last_s: float | None, notes: list[str],
+def _repeats(e: Cell, cfg: RunConfig, want_s: float, last_s: float | None, notes: list[str],
              log: Callable[[str], None]) -> int:
     """Runs per trial window so the window covers ``want_s`` (enough updates of the slowest counter).
 
@@ -118,7 +118,7 @@ def _repeats(e: Entry, cfg: RunConfig, want_s: float, last_s: float | None, note
     return repeats
 
 
-def _run_once(e: Entry, cfg: RunConfig, meter: Any = None, trial: int = 0) -> Any:
+def _run_once(e: Cell, cfg: RunConfig, meter: Any = None, trial: int = 0) -> Any:
     """One trial: setup outside the window, then at least ``e.repeats`` runs inside it, and more while the
     window is shorter than ``e.want_s`` (load can make the calibrated count too few). Under
     torch.distributed the count alone decides, so every rank runs its collectives equally often.
@@ -150,23 +150,16 @@ def _run_once(e: Entry, cfg: RunConfig, meter: Any = None, trial: int = 0) -> An
     return items, result
 
 
-def _round(e: Entry, trial: int, items: Any, m: Any, idle_w: float | None) -> Round:
-    items = items or 1
+def _round(e: Cell, trial: int, items: Any, m: Any, idle_w: float | None) -> Round:
     state = e.workload.metadata.get("_state") or {}
-    return Round(
-        index=trial, energy_j=m.energy_j, duration_s=m.duration_s, items=float(items), co2e_g=m.co2e_g,
-        source=m.source, domains=m.energy_by_domain(), iterations=e.last_runs,
-        energy_above_idle_j=max(0.0, m.energy_j - idle_w * m.duration_s) if idle_w is not None else None,
-        timeline=tuple((round(t, 4), {k: round(w, 4) for k, w in watts.items()}) for t, watts in m.timeline),
-        warnings=tuple(m.warnings),
-        workload={k: v for k, v in state.items() if isinstance(v, int | float)},
-        load=e.load[0], flags=e.load[1], missing=m.missing_domains, lower_bound=m.lower_bound_domains,
-    )
+    return Round.from_measurement(m, index=trial, items=float(items or 1), iterations=e.last_runs,
+                                  idle_power_w=idle_w, with_timeline=True, load=e.load[0], flags=e.load[1],
+                                  workload={k: v for k, v in state.items() if isinstance(v, int | float)})
 
 
 def run_trials(state: RunState, meter: Any, cfg: RunConfig, saver: RunSaver, stream: TextIO,
             log: Callable[[str], None]) -> None:
-    progress = Progress([e.label for e in state.entries], cfg.trials, stream,
+    progress = Progress([e.label for e in state.entries], cfg.trial_count, stream,
                         False if is_nonzero_rank() else cfg.progress,  # under torchrun rank 0 alone prints
                         expected={e.label: max(e.warmup_s * e.repeats, e.want_s)
                                   for e in state.entries if e.warmup_s is not None})
@@ -174,13 +167,13 @@ def run_trials(state: RunState, meter: Any, cfg: RunConfig, saver: RunSaver, str
     want_s = window_target_s(meter.samplers, MIN_TRIAL_S)
     saved_at = time.monotonic()
     try:
-        for trial in range(cfg.trials):
+        for trial in range(cfg.trial_count):
             for e in list(state.entries):  # interleaved: A B C A B C ...
                 try:
                     items, m = _run_once(e, cfg, meter=meter, trial=trial)
                 except (PluginError, NotApplicable) as exc:  # this cell stops; its rounds and the other cells go on
                     status = "not-applicable" if isinstance(exc, NotApplicable) else "failed"
-                    state.stop(e, status, f"{exc} (in trial {trial + 1} of {cfg.trials})", log)
+                    state.stop(e, status, f"{exc} (in trial {trial + 1} of {cfg.trial_count})", log)
                     progress.drop(e.label)
                     saver.save(state)
                     continue
@@ -195,7 +188,7 @@ def run_trials(state: RunState, meter: Any, cfg: RunConfig, saver: RunSaver, str
                     e.repeats = min(MAX_ITERATIONS, math.ceil(e.repeats * want_s / m.duration_s * 1.1))
             saver.save(state)  # every finished trial is on disk
             saved_at = time.monotonic()
-            progress.milestone(f"trial {trial + 1}/{cfg.trials} done")
+            progress.milestone(f"trial {trial + 1}/{cfg.trial_count} done")
     finally:
         progress.close()
     if not state.entries and not state.stopped and not any(b.status == "failed" for b in state.unrun):

@@ -21,7 +21,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from energybench.errors import ConfigError, EnergybenchError
-from energybench.registry import Entry, load_registry
+from energybench.record import Quality
+from energybench.registry import Plugin, load_registry
 
 SUBJECTS_GROUP = "energybench.subjects"
 METHODS_GROUP = "energybench.methods"
@@ -75,31 +76,6 @@ class Workload:
     @property
     def can_repeat(self) -> bool:
         return self.repeatable if self.repeatable is not None else self.setup is None
-
-
-@dataclass
-class Quality:
-    """A quality figure and how it moved against the baseline (``change`` is relative, 0.05 = +5%)."""
-
-    metric: str
-    value: float
-    higher_is_better: bool
-    baseline: float | None = None
-    extra: dict[str, float] = field(default_factory=dict)
-
-    @property
-    def change(self) -> float | None:
-        if self.baseline is None or self.baseline == 0:
-            return None
-        return self.value / self.baseline - 1.0
-
-    def to_dict(self) -> dict[str, Any]:
-        d: dict[str, Any] = {"metric": self.metric, "value": self.value, "higher_is_better": self.higher_is_better}
-        if self.baseline is not None:
-            d["baseline"] = self.baseline
-            d["change"] = self.change
-        d.update(self.extra)
-        return d
 
 
 @dataclass
@@ -331,6 +307,8 @@ BUILTIN_SUBJECTS = {
     "lm": "energybench.subjects.lm:LMSubject",
     "minilm": "energybench.subjects.minilm:MiniLMSubject",
     "cnn": "energybench.subjects.cnn:CNNSubject",
+    "speech": "energybench.subjects.speech:SpeechSubject",
+    "recsys": "energybench.subjects.recsys:RecsysSubject",
 }
 
 BUILTIN_METHODS = {
@@ -345,21 +323,24 @@ BUILTIN_METHODS = {
     "fp16": "energybench.subjects.quantization:FP16",
     "distill-soft": "energybench.subjects.distillation:SoftDistillation",
     "distill-hard": "energybench.subjects.distillation:HardDistillation",
+    "emb-int8": "energybench.subjects.embedding:EmbeddingInt8",
+    "emb-int4": "energybench.subjects.embedding:EmbeddingInt4",
+    "emb-prune": "energybench.subjects.embedding:EmbeddingPrune",
 }
 
 
-def subjects() -> dict[str, Entry]:
+def subjects() -> dict[str, Plugin]:
     """Every known subject family: built-ins, then entry-point plugins (which may override by name)."""
     return load_registry(BUILTIN_SUBJECTS, SUBJECTS_GROUP, lambda o: isinstance(o, Subject), "a Subject")
 
 
-def methods() -> dict[str, Entry]:
+def methods() -> dict[str, Plugin]:
     """Every known compression method, keyed by spec prefix."""
     return load_registry(BUILTIN_METHODS, METHODS_GROUP, lambda o: isinstance(o, CompressionMethod),
                          "a CompressionMethod")
 
 
-def get_subject(name: str, registry: dict[str, Entry] | None = None) -> Subject:
+def get_subject(name: str, registry: dict[str, Plugin] | None = None) -> Subject:
     registry = registry if registry is not None else subjects()
     entry = registry.get(name)
     if entry is None:
@@ -373,7 +354,7 @@ def get_subject(name: str, registry: dict[str, Entry] | None = None) -> Subject:
 _SPEC_RE = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 
 
-def resolve_method(spec: str, registry: dict[str, Entry] | None = None) -> tuple[CompressionMethod, dict[str, Any]]:
+def resolve_method(spec: str, registry: dict[str, Plugin] | None = None) -> tuple[CompressionMethod, dict[str, Any]]:
     """``prune-l1-0.5`` -> (the ``prune-l1`` method, ``{"amount": 0.5}``): longest registered prefix wins."""
     registry = registry if registry is not None else methods()
     if not _SPEC_RE.match(spec):

@@ -84,8 +84,8 @@ class MiniLMSubject(Subject):
             self.tokenizer = AutoTokenizer.from_pretrained(self.path)
             module = AutoModel.from_pretrained(self.path).to(ctx.device).eval()
         self.batches = self.tokenize(self.sentences)
-        # A quick run times 64 of its 128 sentences (one run ~0.25 s here, still over the counters' 0.1 s; the
-        # MiniLM windows were a third of the quick run's measuring time) and judges quality on all 128.
+        # A quick run times 64 of its 128 sentences (still longer than a counter's update, and the quick run's
+        # largest windows) and judges quality on all 128.
         timed = max(1, min(n, int(opts.get("timed_sentences", 64 if ctx.quick else n))))
         self.timed = self.sentences[:timed]
         self.timed_batches = self.batches if timed == n else self.tokenize(self.timed)

@@ -1,6 +1,8 @@
-"""Verdicts, data only: a method against its baseline (``baseline``), which trials pair (``pairing``), the
-machine's between-run spread (``spread``), two runs compared and gated (``compare``, ``gate``), a benchmark
-over runs (``history``), and layers and devices compared.
+"""Verdicts, data only: methods against a baseline, runs compared and gated, trends, layers and devices.
+
+A method against its baseline (``baseline``), which trials pair (``pairing``), the machine's between-run
+spread (``spread``), two runs compared and gated (``compare``, ``gate``, against the run ``reference`` names),
+a benchmark over runs (``history``), and layers and devices compared.
 
 ``from energybench.verdicts import vs_baseline`` keeps working: the names of ``verdicts.baseline`` are here.
 """

@@ -11,9 +11,7 @@ A verdict should also hold for the next run. Two additions make it so: the machi
 (``energybench.verdicts.spread``) is part of each row's standard error, and a claim is a minimum-effect claim:
 "saves" means the saving is significantly larger than ``MIN_CHANGE`` (5%), not merely non-zero, so a real 2%
 effect measured precisely in one run does not read "costs 2% more" there and "no significant saving" in the
-next. Measured on identical quick runs of the 2-vCPU development VM: 5-13 of 58 verdicts disagreed between
-two runs with neither; 0-3 (median 2) with the default spread, at most 1 with the spread of the machine's
-own saved runs (docs/performance.md, "Reproducibility between runs").
+next (docs/performance.md, "Reproducibility" has the agreement of identical runs with and without them).
 
 Data only (the words "saves 38%" are the renderers'). Derived from the rounds each time, never stored, so an
 old file is judged by today's rules.

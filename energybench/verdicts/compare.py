@@ -9,8 +9,8 @@ Three ways to compare, chosen by what the runs are (``gate.MODES``):
 * otherwise the rounds of the two runs are tested as two samples, which cannot see drift between runs (the
   comparison says so).
 
-Every p-value of a comparison is corrected across its rows (Holm): thirty identical benchmarks
-no longer flag one of them as changed in every other comparison. Rounds flagged as taken on a saturated
+Every p-value of a comparison is corrected across its rows (Holm), so thirty identical benchmarks do not flag
+one of them as changed in every other comparison. Rounds flagged as taken on a saturated
 machine (``Round.flags``) are left out when enough clean rounds remain.
 
 The pytest plugin, ``energybench compare`` and two-run reports all build a ``Comparison`` here and hand it

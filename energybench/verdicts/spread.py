@@ -3,15 +3,14 @@
 Why: inside one run a ratio's trials can agree to +-3% while the same row reads 1.00, 1.08 and 1.16 in three
 runs (the machine's state, memory placement and the host's neighbours change the two models' costs
 differently, and interleaving trials cannot cancel a change in the *ratio*). A verdict built from one run's
-trials alone then says "costs 16% more" in one run and "no significant saving" in the next: five identical
-quick runs disagreed on 5 to 13 of 58 verdicts. Adding the between-run spread to each row's standard error
-(a random effect of the run) turns the verdict into a claim about the next run too.
+trials alone then says "costs 16% more" in one run and "no significant saving" in the next. Adding the
+between-run spread to each row's standard error (a random effect of the run) turns the verdict into a claim
+about the next run too.
 
 Where the spread comes from, in order: ``--between-run-spread`` as given; else the saved runs of the same name
 on this machine or one like it (at least ``MIN_RUNS``; per row, the variance of the run means minus their own
 sampling variance, and the ``QUANTILE`` of the rows so that most rows are covered); else ``DEFAULT_SD``,
-measured on the development VM (docs/performance.md, "Reproducibility between runs") and stated as a default
-in every footer.
+stated as a default in every footer.
 """
 
 from __future__ import annotations
@@ -29,10 +28,9 @@ from energybench.verdicts.pairing import baseline_of, paired_values
 __all__ = ["DEFAULT_SD", "MIN_RUNS", "QUANTILE", "BetweenRuns", "estimate", "from_saved", "of_run",
            "row_log_ratios"]
 
-#: The between-run standard deviation of a log ratio when nothing better is known: the 90th percentile of
-#: the rows' spread over five quick runs on the 2-vCPU development VM (2026-12-02: median 1.1%, 90th
-#: percentile 4.6%, rounded up). A dedicated quiet machine can pass ``--between-run-spread 1%``; saved runs
-#: replace it with this machine's own figure.
+#: The between-run standard deviation of a log ratio when nothing better is known: the 90th percentile of the
+#: rows' spread over quick runs of a shared 2-vCPU VM, rounded up (docs/performance.md, "Reproducibility"). A
+#: dedicated quiet machine can pass ``--between-run-spread 1%``; saved runs replace it with this machine's own.
 DEFAULT_SD = 0.05
 #: Saved runs needed before their spread replaces the default (two runs give one difference per row).
 MIN_RUNS = 3

@@ -133,6 +133,11 @@ JSON_ALLOWED = {
     "energybench/cli/export.py": "`energybench export --list --json`",
     "energybench/exporters/github_benchmark.py": "github-action-benchmark's custom JSON (not a run)",
     "energybench/exporters/bencher.py": "Bencher Metric Format JSON (not a run)",
+    "energybench/counted/profile.py": "per-event energy profiles (their own small file format)",
+    "energybench/counted/child.py": "the counted child's report to its parent (counts, not a run)",
+    "energybench/counted/runner.py": "reading the counted child's report",
+    "energybench/counted/command.py": "`energybench measure --meter counted --json`",
+    "energybench/cli/calibrate.py": "`energybench calibrate --json` (a fit, not a run)",
 }
 
 

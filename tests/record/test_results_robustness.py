@@ -36,6 +36,23 @@ def test_a_mistyped_baseline_is_bad_input_and_the_run_is_still_saved(tmp_path: P
     cli = subprocess.run([sys.executable, "-m", "energybench", "compare", "0009_typo", "latest", "--results",
                           str(tmp_path / "res")], capture_output=True, text=True)
     assert cli.returncode == 2 and cli.stderr.strip().startswith("energybench: error: no run '0009_typo'")
-    named = subprocess.run([sys.executable, "-m", "energybench", "compare", "main", "latest", "--results",
+    named = subprocess.run([sys.executable, "-m", "energybench", "compare", "mian", "latest", "--results",
                             str(tmp_path / "res")], capture_output=True, text=True)
-    assert named.returncode == 0 and "no run 'main'" in named.stdout  # a first CI run: passes, and says why
+    assert named.returncode == 2, named.stdout + named.stderr  # a name no saved run has, beside runs named x
+    assert named.stderr.count("\n") == 1 and "no baseline 'mian'" in named.stderr and "named x" in named.stderr
+    allowed = subprocess.run([sys.executable, "-m", "energybench", "compare", "mian", "latest", "--results",
+                              str(tmp_path / "res"), "--allow-missing-baseline"], capture_output=True, text=True)
+    assert allowed.returncode == 0 and "no run 'mian'" in allowed.stdout
+
+
+def test_a_missing_baseline_passes_as_a_first_run_only_in_an_empty_store(tmp_path: Path) -> None:
+    """The first CI run: nothing saved yet, so nothing to compare with; the note says why it passes."""
+    proc = run_pytest(tmp_path, "--energy-storage=res", "--energy-compare=main", "--energy-compare-fail",
+                      "energy:+5%")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "passing as a first run" in proc.stdout and "the store is empty" in proc.stdout
+    proc = run_pytest(tmp_path, "--energy-save", "x", "--energy-storage=res")
+    typo = run_pytest(tmp_path, "--energy-storage=res", "--energy-compare=main", "--energy-compare-fail",
+                      "energy:+5%")
+    assert typo.returncode == 4 and "no baseline 'main'" in typo.stdout and "--energy-allow-missing-baseline" in (
+        typo.stdout)

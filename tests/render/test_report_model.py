@@ -10,6 +10,7 @@ from report_fixtures import FAKE_FACTORS, fake_lookup, make_bench, make_run
 from energybench import stats
 from energybench.errors import ConfigError, ResultsError
 from energybench.render import cells, run_table
+from energybench.report import run_view
 from energybench.report.model import build_report, pareto_front
 from energybench.verdicts.baseline import vs_baseline
 
@@ -165,7 +166,7 @@ def test_report_and_run_table_give_the_same_verdict():
     for b in run.benchmarks[1:]:
         vs = vs_baseline(run, b)
         assert e[b.method].vs == vs
-        assert cells.verdict(vs) in run_table.format_table(run)
+        assert cells.verdict(vs) in run_table.format_table(run_view(run))
 
 
 def test_run_and_round_warnings_are_notices():

@@ -18,7 +18,7 @@ from energybench.errors import ConfigError
 from energybench.record import Benchmark, Round, Run
 from energybench.render.report_html import render_html
 from energybench.render.run_table import format_table
-from energybench.report import build_report
+from energybench.report import build_report, run_view
 from energybench.run.devices import parse_devices, plan_devices
 from energybench.verdicts.baseline import baseline_of, vs_baseline
 from energybench.verdicts.devices import device_comparisons
@@ -69,7 +69,7 @@ def test_keys_and_verdicts_are_per_device() -> None:
     across = {(c.method, c.device): c for c in device_comparisons(run)}
     gpu = across[("baseline", "cuda")]
     assert gpu.reference == "cpu" and gpu.vs.ratio == pytest.approx(0.2) and gpu.vs.outcome == "saves"
-    table = format_table(run)
+    table = format_table(run_view(run))
     assert "m/infer@cuda" in table and "hardware: m/infer [baseline]: cuda" in table
     report = build_report([run])
     groups = {bench for (_, bench, _), _ in report.groups()}

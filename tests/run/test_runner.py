@@ -11,31 +11,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from runner_subjects import TINY, write_suite
 
 from energybench.errors import ConfigError
 from energybench.record import Benchmark, BetweenRuns, Round, Run, storage
 from energybench.render.run_table import format_table
+from energybench.report import run_view
 from energybench.run.runner import RunConfig, Suite, load_suites, run_suites, select
 from energybench.subjects.api import PluginError
 from energybench.verdicts.baseline import compare_to_baseline, vs_baseline
 
-TINY = {
-    "d_model": 16, "n_heads": 2, "n_layers": 2, "d_ff": 32, "context": 16, "batch": 4, "train_steps": 20,
-    "target_loss": 5.0, "max_target_steps": 20, "steps_per_trial": 1, "gen_batch": 2, "gen_tokens": 2,
-    "score_batches": 1, "val_batches": 1, "corpus_bytes": 20_000, "distill_steps": 5,
-}
 PLUGIN_SRC = Path(__file__).parents[1] / "support" / "plugin_pkg"
-
-
-def write_suite(directory: Path, methods: list[str]) -> Path:
-    directory.mkdir(parents=True, exist_ok=True)
-    (directory / "suite.py").write_text(
-        "from energybench import Suite\n"
-        f"SUITES = [Suite('lm', methods={methods!r}, options={{'lm': {TINY!r}}}),\n"
-        "          Suite('toy', methods=['toy-scale-0.5'])]\n"
-    )
-    (directory / "bench_other.py").write_text("raise SystemExit('must not be executed')\n")
-    return directory
 
 
 def test_compare_to_baseline_is_honest() -> None:
@@ -86,11 +72,11 @@ def test_run_interleaves_saves_and_reports(tmp_path: Path) -> None:
     assert distilled.one_off.extra["steps"] == 3 and distilled.one_off.energy_j >= 0
     assert distilled.params["steps"] == 3 and distilled.method_name == "distill-hard"
     assert saved.subjects["lm"]["corpus"]["sha256"]
-    table = format_table(saved)
+    table = format_table(run_view(saved))
     assert "vs baseline" in table and "distillation training cost" in table
     assert "not-applicable: lm/train-step [int8-dynamic]: " in table
     assert max(len(line) for line in table.splitlines()) <= 100  # not a terminal here: 100 columns
-    assert "ratio to baseline" in format_table(saved, wide=True)
+    assert "ratio to baseline" in format_table(run_view(saved), wide=True)
     assert "CO2e: n/a" in table and "no region given" in table  # no --region: said, not a world average
     assert "trial 2/2 done" in err.getvalue()
     # the verdicts' rules are recorded: no saved runs of this machine yet, so the default spread

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from test_runner import write_suite
+from runner_subjects import write_suite
 
 
 def test_runner_under_torchrun_aggregates_ranks_and_saves_once(tmp_path: Path) -> None:

@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from test_runner import write_suite
+from runner_subjects import write_suite
 
 from energybench.record import storage
 

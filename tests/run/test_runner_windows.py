@@ -14,6 +14,7 @@ from fake_nvml import FakeNvml, load_trace
 from energybench.errors import ConfigError
 from energybench.record import Benchmark, Round, Run
 from energybench.render.run_table import format_table
+from energybench.report import run_view
 from energybench.run.runner import RunConfig, Suite, run_suites
 from energybench.samplers import cpu_model
 from energybench.samplers import nvml as nv
@@ -66,7 +67,7 @@ def test_a_workload_that_cannot_be_repeated_gives_partial_trials_shown_and_left_
     assert all(r.partial and r.missing == ("gpu:0",) for r in bench.rounds)
     assert all(math.isnan(r.domains["gpu:0"]) for r in bench.rounds)
     assert bench.values("energy_per_item_j") == [] and bench.summary("energy_j").n == 0
-    table = format_table(result)
+    table = format_table(run_view(result))
     row = next(line for line in table.splitlines() if line.startswith("  baseline"))  # under its heading
     assert " - " in row  # no median from partial trials
     flat = " ".join(table.split())  # the footer wraps to the terminal
@@ -117,7 +118,7 @@ def test_a_cpu_run_measures_no_gpu_and_says_which_it_left_out(test_subjects, tmp
     assert all(not any(k.startswith("gpu") for k in r.domains) for r in bench.rounds)
     devices = result.environment.devices.to_dict()
     assert devices["gpus_measured"] == [] and devices["gpus_not_measured"] == ["gpu:0", "gpu:1", "gpu:2"]
-    table = " ".join(format_table(result).split())  # the footer wraps to the terminal
+    table = " ".join(format_table(run_view(result)).split())  # the footer wraps to the terminal
     assert ("GPUs measured: none (chosen by --device cpu); seen but not measured: gpu:0, gpu:1, gpu:2 "
             "(not used by this run)") in table
     assert fake.init_count == 0
@@ -138,9 +139,9 @@ def test_a_cuda_run_measures_its_own_gpu_through_cuda_visible_devices() -> None:
         record = devices_record("cuda:0", options, meter.samplers, chosen_by="--device cuda:0")
     finally:
         meter.close()
-    assert [g["key"] for g in record["gpus_measured"]] == ["gpu:0"]
-    assert record["gpus_measured"][0]["name"].startswith("NVIDIA A100-SXM4-80GB")
-    assert record["gpus_not_measured"] == ["gpu:1"]  # the other visible one (physical 0)
+    assert [g["key"] for g in record.gpus_measured] == ["gpu:0"]
+    assert record.gpus_measured[0]["name"].startswith("NVIDIA A100-SXM4-80GB")
+    assert record.gpus_not_measured == ("gpu:1",)  # the other visible one (physical 0)
 
 
 def test_plain_cuda_means_the_gpu_of_the_processs_cuda_context(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -18,6 +18,7 @@ import pytest
 
 from energybench.measuring.meter import Meter
 from energybench.render.run_table import format_table
+from energybench.report import run_view
 from energybench.run.runner import RunConfig, Suite, run_suites
 from energybench.samplers import benchmark_options, detect_samplers
 from energybench.subjects import api
@@ -94,7 +95,7 @@ def test_energybench_run_measures_the_floor_and_shows_the_scope_note(powercap_tr
     (bench,) = run.benchmarks
     assert all(math.isfinite(r.domains[KEY]) and r.domains[KEY] >= 0 for r in bench.rounds)
     assert all(not r.partial for r in bench.rounds)
-    table = format_table(run)
+    table = format_table(run_view(run))
     assert "cpu_scope=process does not narrow RAPL" in table
     assert "no idle floor known" not in table  # the idle window gave it
 

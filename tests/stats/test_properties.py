@@ -31,7 +31,7 @@ from energybench.render.report_html import render_html
 from energybench.render.report_markdown import render_markdown
 from energybench.render.report_text import render_terminal
 from energybench.render.run_table import format_table as run_table
-from energybench.report import build_report
+from energybench.report import build_report, run_view
 from energybench.verdicts.compare import compare_runs
 from energybench.verdicts.gate import parse_gates
 
@@ -89,7 +89,7 @@ def _use_everywhere(base: Run, new: Run) -> None:
         assert not r.energy_j < 0 and not r.duration_s < 0 and r.items > 0, (b.name, r)
     run_rows(new)
     assert all(isinstance(line, str) for line in summary_table(new.benchmarks).lines)
-    run_table(new)
+    run_table(run_view(new))
     try:
         cmp = compare_runs(base, new, parse_gates(["energy:+5%", "co2e:+1mg"]))
     except EnergybenchError as exc:

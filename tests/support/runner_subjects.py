@@ -7,7 +7,27 @@ to a target from scratch), so its trials cannot be lengthened.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from energybench.subjects.api import Context, Model, Quality, Subject, Workload
+
+#: A tiny LM (seconds to train) for runner tests.
+TINY = {
+    "d_model": 16, "n_heads": 2, "n_layers": 2, "d_ff": 32, "context": 16, "batch": 4, "train_steps": 20,
+    "target_loss": 5.0, "max_target_steps": 20, "steps_per_trial": 1, "gen_batch": 2, "gen_tokens": 2,
+    "score_batches": 1, "val_batches": 1, "corpus_bytes": 20_000, "distill_steps": 5,
+}
+
+
+def write_suite(directory: Path, methods: list[str]) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "suite.py").write_text(
+        "from energybench import Suite\n"
+        f"SUITES = [Suite('lm', methods={methods!r}, options={{'lm': {TINY!r}}}),\n"
+        "          Suite('toy', methods=['toy-scale-0.5'])]\n"
+    )
+    (directory / "bench_other.py").write_text("raise SystemExit('must not be executed')\n")
+    return directory
 
 
 class FastSubject(Subject):

@@ -19,6 +19,7 @@ import pytest
 from energybench import stats
 from energybench.options import QUICK_TRIALS, TRIALS
 from energybench.record import Benchmark, BetweenRuns, Environment, Round, Run
+from energybench.report import run_view
 from energybench.stats.changepoints import pelt
 from energybench.stats.distributions import normal_ppf, t_ppf, t_sf
 from energybench.verdicts.baseline import run_verdicts
@@ -151,7 +152,7 @@ def test_a_row_whose_every_pair_was_left_out_says_it_cannot_be_tested_not_that_t
     assert verdict(vs) == "cannot be tested: 0 trial pair(s) (6 left out: saturated machine or partial), 3 needed"
     from energybench.render.run_table import format_table
 
-    table = format_table(run)  # the reason folds inside its cell: the table still fits 100 columns
+    table = format_table(run_view(run))  # the reason folds inside its cell: the table still fits 100 columns
     assert "cannot be tested:" in table and max(len(line) for line in table.splitlines()) <= 100
     alone = Run(name="r", run_id="r", created="", benchmarks=(bench("m", ()),))
     assert run_verdicts(alone) == {}  # no baseline row at all: nothing is judged
