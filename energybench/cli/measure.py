@@ -20,6 +20,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, cast
 
+from energybench import units
 from energybench.atomic import write_error, write_text_atomic
 from energybench.errors import EXIT_NOT_SAVED, ConfigError, SamplerError
 from energybench.measurement import DomainEnergy, Measurement
@@ -32,8 +33,9 @@ from energybench.options import (
     positive_seconds,
     sampler_options,
 )
-from energybench.render.measurement import format_report
+from energybench.render.measurement import LABEL, format_report
 from energybench.render.printable import printable
+from energybench.render.tables import wrap
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -50,6 +52,13 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "taken above (default 0: $ENERGYBENCH_RAPL_IDLE_W, else no RAPL share)")
     parser.add_argument("--json", metavar="PATH", help="also write the measurement as JSON (atomically)")
     parser.add_argument("--name", default=None, help="window name (default: the command's name)")
+    parser.add_argument("--meter", choices=("sampled", "counted"), default="sampled",
+                        help="sampled (default): read the energy samplers while CMD runs; counted: run CMD under "
+                        "valgrind, count its instructions and cache misses and price them per event (modeled "
+                        "joules that repeat exactly; tens of times slower; see the manual's 'Counted energy')")
+    parser.add_argument("--profile", default=None, metavar="FILE",
+                        help="with --meter counted: per-event energies from `energybench calibrate` (default "
+                        "$ENERGYBENCH_COUNTED_PROFILE, else the built-in horowitz-45nm table)")
     parser.add_argument("cmd", nargs=argparse.REMAINDER, metavar="-- CMD [ARGS...]")
     parser.set_defaults(func=run)
 
@@ -66,15 +75,28 @@ def run(args: argparse.Namespace) -> int:
     if json_path is not None:
         _check_writable(json_path)
     values = from_namespace(args, [*CARBON_OPTIONS, *SAMPLER_OPTIONS])
+    if args.profile and args.meter != "counted":
+        raise ConfigError("--profile prices counted events: use it with --meter counted")
+    if args.meter == "counted":
+        from energybench.counted.command import measure_counted
+
+        return measure_counted(cmd, name=args.name or Path(cmd[0]).name, profile_path=args.profile,
+                               json_path=json_path, carbon_options=carbon_kwargs(values))
     meter = Meter(interval=args.interval, options=sampler_options(values), **carbon_kwargs(values))
     if not meter.samplers:
         meter.close()
         raise SamplerError("no energy sampler can read here with these options; `energybench sensors` says why")
-    name = args.name or Path(cmd[0]).name
-    idle = _measure_idle(meter, args.idle)
+    return _measure_command(meter, cmd, args.name or Path(cmd[0]).name, args.idle, values, json_path)
+
+
+def _measure_command(meter: Any, cmd: list[str], name: str, idle_s: float, values: Mapping[str, Any],
+                     json_path: Path | None) -> int:
+    """Run ``cmd`` inside one window, print the report, write the JSON; the exit status as ``/usr/bin/time``'s."""
+    idle = _measure_idle(meter, idle_s)
     busy = _busy_reader(meter)
     cpu_before = busy()
     rusage_before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    slurm = _SlurmOpinion.begin()  # sacct's figure before the command: its growth is Slurm's second opinion
     forwarder = _SignalForwarder()  # installed before the child exists: a Ctrl-C now is not a traceback
     meter.begin(name)
     try:
@@ -94,27 +116,66 @@ def run(args: argparse.Namespace) -> int:
     attribution = _attribution(result, tree_cpu, busy() - cpu_before, _rapl_floor(idle, values))
     code = child.returncode if child.returncode >= 0 else 128 - child.returncode
     print(format_report(result, cmd, code, attribution, interrupted, _no_counter_reasons(result)), file=sys.stderr)
-    failed = not_saved = False
-    if json_path is not None:
-        payload = {
-            "command": cmd,
-            "exit_code": code,
-            "interrupted": interrupted,
-            "process_tree": attribution,
-            "measurement": result.to_dict(),
-        }
-        try:
-            write_text_atomic(json_path, json.dumps(payload, indent=2, default=str))
-        except OSError as exc:
-            error = write_error("--json file", json_path, exc, "the report above is all that was kept")
-            print(f"energybench: error: {error}", file=sys.stderr)
-            not_saved = True
-    if math.isnan(result.energy_j):
+    slurm.report(result)
+    not_saved = json_path is not None and not _write_json(json_path, {
+        "command": cmd, "exit_code": code, "interrupted": interrupted, "process_tree": attribution,
+        "measurement": result.to_dict(), "slurm": slurm.to_dict()})
+    failed = math.isnan(result.energy_j)
+    if failed:
         print("energybench: error: no energy figure for this command (see the warnings above)", file=sys.stderr)
-        failed = True
     if code:
         return code  # the command's own failure comes first, as with /usr/bin/time
     return 1 if failed else EXIT_NOT_SAVED if not_saved else 0
+
+
+def _write_json(path: Path, payload: Mapping[str, Any]) -> bool:
+    """Write ``payload`` atomically; on failure say so (the report above is what was kept) and return False."""
+    try:
+        write_text_atomic(path, json.dumps(payload, indent=2, default=str))
+    except OSError as exc:
+        error = write_error("--json file", path, exc, "the report above is all that was kept")
+        print(f"energybench: error: {error}", file=sys.stderr)
+        return False
+    return True
+
+
+class _SlurmOpinion:
+    """Inside a Slurm job: the job and step, its CPUs, and sacct's ``ConsumedEnergyRaw`` growth over the command
+    printed beside energybench's own figure (a second opinion from Slurm's energy plugin, or why there is none).
+    Outside Slurm it prints nothing and records ``None``."""
+
+    def __init__(self, job: Any, before: Any) -> None:
+        self.job, self.before = job, before
+        self.window: Any = None
+
+    @classmethod
+    def begin(cls) -> _SlurmOpinion:
+        from energybench.samplers.slurm import sacct_energy, slurm_job
+
+        job = slurm_job()
+        return cls(job, sacct_energy(job) if job is not None else None)
+
+    def report(self, result: Measurement) -> None:
+        if self.job is None:
+            return
+        from energybench.samplers.cpu_time import cpu_list
+        from energybench.samplers.slurm import sacct_energy, sacct_window
+
+        self.window = sacct_window(self.before, sacct_energy(self.job))
+        job, ours = self.job, units.joules(result.energy_j)
+        where = f"{job.job_step}" + (f" on {job.node}" if job.node else "")
+        cpus = f"CPUs {cpu_list(job.cpus)} ({job.cpus_source})" if job.cpus else job.cpus_source
+        figure = units.joules(self.window.joules) if self.window.joules is not None else "n/a"
+        rows = [("slurm job", f"{where}; {cpus}"),
+                ("sacct", f"{figure} beside energybench's {ours} machine-wide ({self.window.reason})")]
+        for label, text in rows:
+            print(printable("\n".join(wrap(f"  {label:<{LABEL}}{text}", hang=LABEL))), file=sys.stderr)
+
+    def to_dict(self) -> dict[str, Any] | None:
+        if self.job is None:
+            return None
+        return {"job": self.job.to_dict(), "sacct_before": self.before.to_dict() if self.before else None,
+                "sacct_window": self.window.to_dict() if self.window else None}
 
 
 def _cannot_start(program: str, exc: Exception) -> tuple[int, str]:

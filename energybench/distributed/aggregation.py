@@ -16,8 +16,9 @@ otherwise the lowest rank on the host. The dropped copies are listed in ``metada
 so ``str(result)`` and DataFrames read as a per-host, per-rank breakdown and the total is the job's.
 ``metadata["distributed"]`` holds ``world_size``, ``hosts`` (per-host joules, grams, region), ``ranks``
 (each rank's attributed joules — shared devices go to the rank that keeps them — and what it measured
-itself), ``duplicates``, the ``launcher`` environment of rank 0 and the aggregation settings. Duration spans
-the earliest begin to the latest end.
+itself), ``duplicates``, ``shared_counters`` (per host: which ranks shared which counter and whose copy
+counts), the ``launcher`` environment of rank 0 and the aggregation settings. Duration spans the earliest
+begin to the latest end.
 
 **Hosts and clocks.** A host is what the kernel says is shared (``launcher.host_id``: the boot id), so
 containers on one machine with hostnames of their own are one host; its label is the lowest rank's
@@ -93,9 +94,7 @@ def aggregate(reports: Sequence[Mapping[str, Any]], *, aggregation: Mapping[str,
     end = max(starts[rank] + m.duration_s for rank, m in measurements.items())  # each rank's monotonic span
     domains = tuple(_prefixed_domain(rep_host(reports, rank), rank, dom) for rank, dom in kept)
 
-    warnings = _merged_warnings(reports, measurements)
-    if carbon_warning:
-        warnings.append(carbon_warning)
+    warnings = _merged_warnings(reports, measurements) + ([carbon_warning] if carbon_warning else [])
     skew = max(starts.values()) - start
     if skew > max(_SKEW_WARN_S, _SKEW_WARN_FRACTION * (end - start)):
         warnings.append(
@@ -105,20 +104,12 @@ def aggregate(reports: Sequence[Mapping[str, Any]], *, aggregation: Mapping[str,
 
     first = measurements[reports[0]["rank"]]
     metadata: dict[str, Any] = {k: v for k, v in first.metadata.items() if k not in ("samplers", "distributed")}
-    metadata["samplers"] = {
-        prefixed_key(rep["host"], rep["rank"], name): meta
-        for rep in reports
-        for name, meta in measurements[rep["rank"]].metadata.get("samplers", {}).items()
-    }
+    metadata["samplers"] = {prefixed_key(rep["host"], rep["rank"], name): meta for rep in reports
+                            for name, meta in measurements[rep["rank"]].metadata.get("samplers", {}).items()}
     metadata["distributed"] = {
-        "aggregated": True,
-        "world_size": reports[0]["world_size"],
-        "key_format": KEY_FORMAT,
-        "hosts": hosts_info,
-        "ranks": ranks_info,
-        "duplicates": duplicates,
-        "launcher": reports[0].get("launcher"),
-        "aggregation": dict(aggregation or {}),
+        "aggregated": True, "world_size": reports[0]["world_size"], "key_format": KEY_FORMAT, "hosts": hosts_info,
+        "ranks": ranks_info, "duplicates": duplicates, "shared_counters": shared_counters_by_host(reports, kept),
+        "launcher": reports[0].get("launcher"), "aggregation": dict(aggregation or {}),
         "clock_offsets_s": {str(rank): offset for rank, offset in offsets.items()},
     }
     missing = [prefixed_key(rep["host"], rep["rank"], key) for rep in reports
@@ -257,6 +248,14 @@ def _deduplicate(
                     "reason": "same GPU (uuid)" if dom.details.get("uuid") else "device shared by ranks on one host",
                 }
             )
+    return _kept_copies(reports, measurements, sharers_of, duplicates), duplicates
+
+
+def _kept_copies(reports: Sequence[Mapping[str, Any]], measurements: Mapping[int, Measurement],
+                 sharers_of: Mapping[tuple[int, int], list[int]],
+                 duplicates: list[dict[str, Any]]) -> list[tuple[int, DomainEnergy]]:
+    """The kept copy of each device, with the ranks that share it; a host-wide floor inside per-process
+    figures is kept by its first copy on the host and removed from the others (noted in ``duplicates``)."""
     kept: list[tuple[int, DomainEnergy]] = []
     floor_kept_by: dict[tuple[str, str, str], str] = {}  # (host, sampler, key) -> the copy that keeps the floor
     for rep in reports:  # rank order, each rank's domains in its own order
@@ -275,17 +274,28 @@ def _deduplicate(
                     floor_j = min(floor_w * m.duration_s, dom.energy_j)
                     details["host_floor_removed_j"] = floor_j
                     dom = replace(dom, energy_j=dom.energy_j - floor_j, details=details)
-                    duplicates.append(
-                        {
-                            "key": here,
-                            "energy_j": floor_j,
-                            "counted": dom.counted,
-                            "kept_as": first,
-                            "reason": f"host-wide floor of {floor_w:g} W inside a per-process figure",
-                        }
-                    )
+                    duplicates.append({"key": here, "energy_j": floor_j, "counted": dom.counted, "kept_as": first,
+                                       "reason": f"host-wide floor of {floor_w:g} W inside a per-process figure"})
             kept.append((rep["rank"], dom))
-    return kept, duplicates
+    return kept
+
+
+def shared_counters_by_host(
+    reports: Sequence[Mapping[str, Any]], kept: Sequence[tuple[int, DomainEnergy]]
+) -> dict[str, list[dict[str, Any]]]:
+    """Per host, every counter that several ranks read (a RAPL package, a GPU by UUID, a host-wide estimate):
+    which ranks shared it and whose copy counts. ``_deduplicate`` decides this; here it is listed per host."""
+    out: dict[str, list[dict[str, Any]]] = {rep["host"]: [] for rep in reports}
+    for rank, dom in kept:
+        ranks = dom.details.get("shared_by_ranks") or []
+        if len(ranks) > 1:
+            out[rep_host(reports, rank)].append({
+                "counter": dom.key,
+                "identity": f"GPU {dom.details['uuid']}" if dom.details.get("uuid") else "host-wide",
+                "ranks": list(ranks),
+                "counted_on_rank": rank,
+            })
+    return out
 
 
 def host_floor_w(domain: DomainEnergy) -> float:

@@ -167,6 +167,11 @@ def sampler_options(values: Mapping[str, Any]) -> dict[str, Any]:
         options["tpu_generation"] = values["tpu_generation"]
     if values.get("sampler"):
         options["samplers"] = list(values["sampler"])
+    for key in ("drm_root", "amd_mode"):
+        if values.get(key):
+            options[key] = values[key]
+    if values.get("gpu_share"):
+        options["gpu_share"] = True
     if values.get("rapl_idle_w") is not None:
         options["rapl_idle_w"] = values["rapl_idle_w"]
     return options

@@ -8,6 +8,7 @@ from typing import Any
 
 from energybench.options.values import (
     alpha_level,
+    amd_mode_value,
     boolean,
     bounded_int,
     embodied_value,
@@ -133,6 +134,12 @@ OPTIONS: dict[str, Option] = _declare(
     Option("tpu_generation", "TPU generation (e.g. v4) when it cannot be detected", non_empty, None, None, "GEN"),
     Option("sampler", "use only these samplers (see `energybench sensors`); repeat for several", non_empty, (),
            None, "NAME", repeat=True),
+    Option("drm_root", "where the DRM tree with Intel GPUs' hwmon energy counters is (default: "
+           "$ENERGYBENCH_DRM_ROOT or /sys/class/drm)", non_empty, None, None, "DIR"),
+    Option("amd_mode", "how AMD GPUs are read: auto (the energy counter where it answers, else power), counter, "
+           "polling or both", amd_mode_value, None, "ENERGYBENCH_AMD_MODE", "MODE"),
+    Option("gpu_share", "add this process tree's share of each shared GPU (by its share of the GPU's utilisation; "
+           "estimated) beside the whole GPU's figure", boolean, False, "ENERGYBENCH_GPU_SHARE", flag=True),
     Option("rapl_idle_w", "the CPU packages' idle draw in watts, above which a process's share of RAPL energy "
            "is taken (energybench run measures it; measure --idle too)", non_negative_watts, None,
            "ENERGYBENCH_RAPL_IDLE_W", "W"),
@@ -175,7 +182,8 @@ RUN_OPTIONS: dict[str, Option] = _declare(
            f"{DEFAULT_SD * 100:g}%%)", spread_or_auto, None, metavar="PCT", in_config=False),
 )
 
-SAMPLER_OPTIONS = ("powercap_root", "gpu_index", "tpu_watts", "tpu_generation", "sampler", "rapl_idle_w")
+SAMPLER_OPTIONS = ("powercap_root", "gpu_index", "tpu_watts", "tpu_generation", "sampler", "drm_root", "amd_mode",
+                   "gpu_share", "rapl_idle_w")
 CARBON_OPTIONS = ("region", "intensity", "intensity_csv", "pue", "intensity_kind", "intensity_provider",
                   "intensity_api_url")
 SCI_OPTIONS = ("embodied",)

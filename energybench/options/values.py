@@ -231,3 +231,10 @@ def phase_value(text: Any) -> str:
     if value not in ("train", "inference"):
         raise ValueError(f"must be train or inference, got {_short(text)}")
     return value
+
+
+def amd_mode_value(text: Any) -> str:
+    value = str(text).strip().lower()
+    if value not in ("auto", "counter", "polling", "both"):
+        raise ValueError(f"must be auto, counter, polling or both, got {_short(text)}")
+    return value

@@ -21,7 +21,7 @@ import pytest
 
 from energybench.distributed.launcher import is_nonzero_rank
 from energybench.errors import EXIT_NOT_SAVED, EnergybenchError, WriteError, debug_enabled, internal_error_line
-from energybench.options import carbon_kwargs, from_pytest, sampler_options
+from energybench.options import SAMPLER_OPTIONS, carbon_kwargs, from_pytest, sampler_options
 from energybench.pytest_plugin.guards import INTERNAL_ERROR, TermHandler
 from energybench.pytest_plugin.table import SessionProgress, table_settings
 from energybench.record import Benchmark, CarbonBasis, Environment, Launcher, Run, Settings
@@ -30,9 +30,8 @@ SAMPLERS_FROM_ENV = "ENERGYBENCH_PYTEST_SAMPLERS"
 
 #: The options shared with the command line, declared once in ``energybench.options``: ``--energy-NAME``.
 SHARED_OPTIONS = ("results", "region", "intensity", "intensity_csv", "pue", "alpha", "fail_on", "require_baseline",
-                  "allow_missing_baseline", "history", "threads", "powercap_root", "gpu_index", "tpu_watts",
-                  "tpu_generation", "sampler", "rapl_idle_w", "intensity_kind", "intensity_provider",
-                  "intensity_api_url", "embodied", "quality_budget")
+                  "allow_missing_baseline", "history", "threads", *SAMPLER_OPTIONS, "intensity_kind",
+                  "intensity_provider", "intensity_api_url", "embodied", "quality_budget")
 
 
 @dataclass(frozen=True)

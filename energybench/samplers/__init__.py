@@ -30,12 +30,17 @@ __all__ = [
 ]
 
 ENTRY_POINT_GROUP = "energybench.samplers"
+#: Samplers whose devices ``--gpu-index`` selects (indices as torch's cuda:N numbers them, NVIDIA or ROCm).
+GPU_INDEXED = ("nvml", "amd")
 
 # name -> "module:attribute" of a SamplerFactory; imported lazily so a missing optional dependency of one
 # sampler never breaks the others.
 BUILTIN_FACTORIES = {
     "powercap": "energybench.samplers.powercap:FACTORY",
     "nvml": "energybench.samplers.nvml:FACTORY",
+    "amd": "energybench.samplers.amd:FACTORY",
+    "apple": "energybench.samplers.apple:FACTORY",
+    "intel-gpu": "energybench.samplers.intel_gpu:FACTORY",
     "tpu": "energybench.samplers.tpu:FACTORY",
     "cpu-model": "energybench.samplers.cpu_model:FACTORY",
 }
@@ -161,7 +166,7 @@ def detect_samplers(options: Mapping[str, Any] | None = None) -> list[Sampler]:
             raise ConfigError(f"--sampler {factory.name} cannot read here: {probe.reason}")
         elif factory.name == "powercap" and options.get("powercap_root"):
             raise ConfigError(f"--powercap-root {options['powercap_root']}: {probe.reason}")
-    if options.get("gpu_indices") and not any(s.name.startswith("nvml") for s in chosen):
+    if options.get("gpu_indices") and not any(s.name.startswith(GPU_INDEXED) for s in chosen):
         reason = next((p.reason for p in probe_all({**options, "samplers": ["nvml"]})), "no NVML sampler")
         raise ConfigError(f"--gpu-index given but no GPU can be read here: {reason}")
     for factory in fallbacks:

@@ -7,9 +7,14 @@
   charges a DataLoader worker's or a pool's work to whichever window reaps it (a clean-up window), not
   the one in which it ran. Live descendants are read from ``/proc/<pid>/stat`` (their own time plus what
   they reaped), so the sum carries on smoothly when a child is reaped.
-* ``cpu_share``: how many CPUs this process may use (affinity, cgroup v1/v2 CPU quota) and why: the model's
-  idle floor is that many CPUs, not the host's logical count (a small container on a 192-thread host
-  would otherwise carry ~142 W of idle floor), and machine-wide busy time is read over the same CPUs.
+* ``cpu_share``: how many CPUs this process may use (affinity, the cgroup's cpuset, cgroup v1/v2 CPU quota)
+  and why: the model's idle floor is that many CPUs, not the host's logical count (a small container on a
+  192-thread host would otherwise carry ~142 W of idle floor), and machine-wide busy time is read over the
+  same CPUs. The cpuset is what a Slurm job (``ConstrainCores``) or a pinned container is given; it is read
+  from the cgroup tree as well as through the affinity, so a job's CPUs are known from its cgroup alone.
+
+The cgroup tree is read under ``/sys/fs/cgroup``, or ``$ENERGYBENCH_CGROUP_ROOT`` (containers that mount the
+host's tree elsewhere; tests that lay a fake one).
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ except (AttributeError, ValueError, OSError):
 
 PROC = Path("/proc")
 CGROUP_ROOT = Path("/sys/fs/cgroup")
+CGROUP_ROOT_ENV = "ENERGYBENCH_CGROUP_ROOT"
 
 
 # ------------------------------------------------------------------------------------------ machine
@@ -161,17 +167,23 @@ def cpu_share(
     """The CPUs this process may run on (``sched_getaffinity``) capped by the tightest CPU quota of its
     cgroups (v2 ``cpu.max``, v1 ``cpu.cfs_quota_us / cpu.cfs_period_us``, up the hierarchy)."""
     logical = logical_cpus or psutil.cpu_count(logical=True) or 1
+    if cgroup_root == CGROUP_ROOT and os.environ.get(CGROUP_ROOT_ENV):
+        cgroup_root = Path(os.environ[CGROUP_ROOT_ENV])
     if affinity is None:
         try:
             affinity = sorted(os.sched_getaffinity(0))
         except (AttributeError, OSError):
             affinity = range(logical)
     allowed = tuple(sorted(affinity)) or tuple(range(logical))
+    basis = f"CPU affinity: {len(allowed)} of {logical} logical CPUs"
+    cpuset, cpuset_dir, cpuset_version = cgroup_cpuset(proc_self, cgroup_root)
+    narrowed = tuple(c for c in allowed if c in set(cpuset or ()))
+    if narrowed and len(narrowed) < len(allowed):
+        allowed = narrowed
+        basis = f"cgroup v{cpuset_version} cpuset: CPUs {cpu_list(allowed)}, {len(allowed)} of {logical} ({cpuset_dir})"
     quota, where, version = _cgroup_quota(proc_self, cgroup_root)
     cpus = float(len(allowed))
-    if len(allowed) < logical:
-        basis = f"CPU affinity: {len(allowed)} of {logical} logical CPUs"
-    else:
+    if len(allowed) >= logical:
         basis = f"all {logical} logical CPUs (no affinity or quota limit)"
     if quota is not None and quota < cpus:
         cpus = quota
@@ -207,6 +219,38 @@ def _walk_up(root: Path, path: str) -> list[Path]:
         here = here.parent
         dirs.append(here)
     return dirs
+
+
+def parse_cpu_list(text: str) -> tuple[int, ...]:
+    """``0-3,8,10-11`` (the kernel's CPU list format) as sorted CPU numbers; ``()`` for an empty or bad list."""
+    cpus: set[int] = set()
+    for part in text.strip().split(","):
+        if not part:
+            continue
+        first, _, last = part.partition("-")
+        try:
+            cpus.update(range(int(first), int(last or first) + 1))
+        except ValueError:
+            return ()
+    return tuple(sorted(cpus))
+
+
+def cgroup_cpuset(proc_self: Path = PROC / "self", root: Path = CGROUP_ROOT) -> tuple[tuple[int, ...] | None,
+                                                                                  str | None, int | None]:
+    """The CPUs this process's cgroup may run on (v2 ``cpuset.cpus.effective``, v1 ``cpuset.cpus``, the
+    deepest cgroup that states one), its directory and the cgroup version; ``(None, None, None)`` when none."""
+    for hierarchy, controllers, path in _cgroup_lines(proc_self):
+        if hierarchy == "0" and not controllers:
+            dirs, name, version = _walk_up(root, path), "cpuset.cpus.effective", 2
+        elif "cpuset" in controllers and (root / "cpuset").is_dir():
+            dirs, name, version = _walk_up(root / "cpuset", path), "cpuset.cpus", 1
+        else:
+            continue
+        for directory in dirs:
+            cpus = parse_cpu_list(_read(directory / name) or "")
+            if cpus:
+                return cpus, str(directory), version
+    return None, None, None
 
 
 def _cgroup_quota(proc_self: Path, root: Path) -> tuple[float | None, str | None, int | None]:
@@ -257,7 +301,7 @@ def machine_busy_reader(share: CpuShare) -> tuple[Callable[[], float], str]:
         cpus = share.affinity
         try:
             cpus_busy_seconds(cpus)
-            return (lambda: cpus_busy_seconds(cpus)), f"busy time of CPUs {_ranges(cpus)} (/proc/stat)"
+            return (lambda: cpus_busy_seconds(cpus)), f"busy time of CPUs {cpu_list(cpus)} (/proc/stat)"
         except (OSError, ValueError, IndexError):
             pass
     return busy_cpu_seconds, "busy time of every CPU (/proc/stat)"
@@ -286,8 +330,8 @@ def _cgroup_usage_reader(directory: Path, version: int | None) -> Callable[[], f
     return reader
 
 
-def _ranges(cpus: Iterable[int]) -> str:
-    """``0-3,8`` from 0, 1, 2, 3, 8."""
+def cpu_list(cpus: Iterable[int]) -> str:
+    """``0-3,8`` from 0, 1, 2, 3, 8 (the kernel's CPU list format)."""
     out: list[str] = []
     for c in sorted(cpus):
         if out and "-" in out[-1] and int(out[-1].split("-")[1]) == c - 1:

@@ -2,11 +2,11 @@
 
 Why: no NVIDIA GPU exists on the machines that run the test suite, yet the NVML sampler must be tested through
 the calls it really makes. ``FakeNvml`` implements the subset of ``pynvml`` functions the sampler and
-``scripts/gpu_check.py`` use, with the same names and signatures (``tests/test_nvml_fake.py`` checks them
+``scripts/gpu_check.py`` use, with the same names and signatures (``tests/samplers/test_nvml_fake.py`` checks them
 against the installed ``nvidia-ml-py`` so the fake cannot drift), returns the real ctypes structs and raises
 the real ``pynvml.NVMLError`` subclasses. Constants, structs and error classes come from the real module.
 
-Trace format (``tests/data/nvml_*.json``; ``scripts/gpu_check.py --record`` writes the same)::
+Trace format (``tests/support/data/nvml_*.json``; ``scripts/gpu_check.py --record`` writes the same)::
 
     {"synthetic": true, "note": "...", "driver_version": "550.54.15",
      "init_error": null,                      # or "NVML_ERROR_DRIVER_NOT_LOADED", ...
@@ -16,6 +16,10 @@ Trace format (``tests/data/nvml_*.json``; ``scripts/gpu_check.py --record`` writ
         "power_instant": true,                # false: NVML_FI_DEV_POWER_INSTANT answers NOT_SUPPORTED
         "utilization": true,                  # false: utilisation/memory -> NOT_SUPPORTED (MIG-enabled GPUs)
         "mig_mode": [0, 0], "mig_devices": ["MIG-..."],
+        "processes": [{"pid": 4242, "sm_util": 75, "mem_util": 20, "from_s": 0.0, "until_s": null}],
+                                              # per-process SM utilisation, sampled every
+        "process_sample_period_s": 0.1667,    # this many seconds (nvmlDeviceGetProcessUtilization)
+        "process_utilization": true,          # false: that call -> NOT_SUPPORTED (as on MIG-enabled GPUs)
         "counter_period_s": 0.1,              # the energy counter only moves every this many seconds
         "energy_start_mj": 1000000,
         "counter_resets_at": [],              # trace times where the counter restarts from 0 (driver reload)
@@ -48,6 +52,9 @@ from typing import Any
 import pynvml as _real
 
 DATA = Path(__file__).parent / "data"
+#: Trace time 0 as NVML's CPU-microsecond timestamps show it, and how many samples per process it keeps.
+PROCESS_EPOCH_US = 1_700_000_000_000_000
+PROCESS_SAMPLE_BUFFER = 120
 
 
 def load_trace(path_or_dict: str | Path | dict[str, Any]) -> dict[str, Any]:
@@ -275,6 +282,34 @@ class FakeNvml:
         mem.used = int(dev._at("mem_used", t))
         mem.free = mem.total - mem.used
         return mem
+
+    def nvmlDeviceGetProcessUtilization(self, handle, timeStamp):  # noqa: N802, N803
+        """Samples newer than ``timeStamp`` (CPU microseconds), one per process every sample period, as the
+        real call returns them; none newer is ``NVML_ERROR_NOT_FOUND``, like the driver says."""
+        dev, t = self._device("nvmlDeviceGetProcessUtilization", handle)
+        self._not_supported_on_mig(handle)
+        if not dev.spec.get("process_utilization", True) or dev.spec.get("mig_mode", [0])[0] == 1:
+            raise self._error("NVML_ERROR_NOT_SUPPORTED")
+        period = float(dev.spec.get("process_sample_period_s", 1 / 6))
+        newest = math.floor(t / period)
+        rows = []
+        for k in range(max(0, newest - PROCESS_SAMPLE_BUFFER + 1), newest + 1):
+            at = k * period
+            stamp = PROCESS_EPOCH_US + int(round(at * 1e6))
+            if stamp <= timeStamp:
+                continue
+            for proc in dev.spec.get("processes", []):
+                until = proc.get("until_s")
+                if float(proc.get("from_s", 0.0)) <= at and (until is None or at < float(until)):
+                    rows.append((proc, stamp))
+        if not rows:
+            raise self._error("NVML_ERROR_NOT_FOUND")
+        samples = (_real.c_nvmlProcessUtilizationSample_t * len(rows))()
+        for sample, (proc, stamp) in zip(samples, rows, strict=True):
+            sample.pid, sample.timeStamp = int(proc["pid"]), stamp
+            sample.smUtil, sample.memUtil = int(proc.get("sm_util", 0)), int(proc.get("mem_util", 0))
+            sample.encUtil = sample.decUtil = 0
+        return samples[0 : len(rows)]
 
     # -- MIG -----------------------------------------------------------------------------------------------
     def nvmlDeviceGetMigMode(self, device):  # noqa: N802

@@ -12,7 +12,7 @@ One sampler per physical GPU, so a GPU that falls off the bus (``NVML_ERROR_GPU_
 
 Options (the mapping handed to ``FACTORY.probe`` / ``FACTORY.create``):
 
-* ``nvml_module``: an object with the ``pynvml`` call shapes (tests inject ``tests/fake_nvml.py``);
+* ``nvml_module``: an object with the ``pynvml`` call shapes (tests inject ``tests/support/fake_nvml.py``);
   default ``import pynvml`` (from ``nvidia-ml-py``).
 * ``gpu_indices``: ``list[int] | None`` (``--gpu-index``), indices as this process sees GPUs, i.e. after
   ``CUDA_VISIBLE_DEVICES``; an index that does not exist makes ``create`` raise ``ConfigError``.
@@ -22,10 +22,13 @@ Options (the mapping handed to ``FACTORY.probe`` / ``FACTORY.create``):
 * ``environ``: a mapping used instead of ``os.environ`` (tests of ``CUDA_VISIBLE_DEVICES``).
 * ``clock``: the callable that timestamps utilisation samples, default ``time.monotonic`` (tests pass the
   fake's clock).
+* ``gpu_share`` / ``$ENERGYBENCH_GPU_SHARE``: add ``gpu:N:process-share``, this process tree's share of each
+  GPU by SM utilisation (``samplers.gpu_share``); ``gpu_share_pids`` (tests) says whose pids are "ours".
 
 The package, one module a job: ``errors`` (typed NVML errors and their fixes), ``library`` (loading
 ``pynvml``, checking its distribution), ``visibility`` (``CUDA_VISIBLE_DEVICES`` and MIG to physical GPUs),
-``sampler`` (the samplers) and ``factory`` (``probe``, ``create``, ``FACTORY``). This face hands their public
+``slices`` (per-process utilisation and what each MIG slice can read), ``sampler`` (the samplers) and
+``factory`` (``probe``, ``create``, ``FACTORY``). This face hands their public
 names on, so ``from energybench.samplers import nvml`` then ``nvml.FACTORY`` or ``nvml.NvmlGpuLostError`` works.
 """
 

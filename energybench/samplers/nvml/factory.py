@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from energybench.errors import ConfigError
-from energybench.samplers import SamplerFactory
+from energybench.samplers import SamplerFactory, gpu_share
 from energybench.samplers.base import Availability
 from energybench.samplers.nvml.errors import (
     FUNCTION_NOT_FOUND,
@@ -38,6 +38,7 @@ from energybench.samplers.nvml.sampler import (
     NvmlPowerSampler,
     instant_power_mw,
 )
+from energybench.samplers.nvml.slices import ProcessUtilisation, slice_note, slice_report
 from energybench.samplers.nvml.visibility import GpuTarget, Visible, nvml_text, select_targets, visible_gpus
 
 MODES = ("auto", "counter", "polling", "both")
@@ -71,6 +72,7 @@ def _identity(nvml: Any, target: GpuTarget, visible: Visible) -> dict[str, Any]:
     limit_mw = call("nvmlDeviceGetEnforcedPowerLimit", handle)
     mig_mode = call("nvmlDeviceGetMigMode", handle)
     mig = bool(target.mig_uuids) or bool(mig_mode and mig_mode[0] == 1)
+    slices = slice_report(nvml, handle, target.mig_uuids) if mig else []
     return {
         "name": nvml_text(call("nvmlDeviceGetName", handle)),
         "uuid": target.uuid,
@@ -81,6 +83,7 @@ def _identity(nvml: Any, target: GpuTarget, visible: Visible) -> dict[str, Any]:
         "power_limit_w": limit_mw / 1000.0 if limit_mw is not None else None,
         "mig": mig,
         "mig_uuids": list(target.mig_uuids),
+        "mig_slices": slices,
     }
 
 
@@ -197,6 +200,7 @@ def _build(
             f"{key} ({identity['name']}) has MIG enabled: NVML reports the whole GPU's energy, shared by "
             "every slice and process on it, not this slice's"
         )
+        notes.extend(slice_note(key, entry) for entry in identity["mig_slices"])
     where = f"GPU {target.physical_index} ({target.uuid})"
     has_counter = _counter_supported(nvml, target.handle, where)
     if mode == "counter" and not has_counter:
@@ -209,9 +213,10 @@ def _build(
         "power_source": "NVML_FI_DEV_POWER_INSTANT" if use_field else "nvmlDeviceGetPowerUsage (1 s average)",
     }
     out: list[NvmlGpuSampler] = []
-    common: dict[str, Any] = {"identity": identity, "warnings": notes, "clock": options.get("clock") or time.monotonic}
+    clock = options.get("clock") or time.monotonic
+    common: dict[str, Any] = {"identity": identity, "warnings": notes, "clock": clock}
     if has_counter and mode in ("auto", "counter", "both"):
-        out.append(NvmlEnergySampler(nvml, target, key=key, **common))
+        out.append(NvmlEnergySampler(nvml, target, key=key, share=_share(nvml, target, key, options, notes), **common))
     if mode == "polling" or (mode == "auto" and not has_counter) or mode == "both":
         polled_key = f"{key}-polled" if mode == "both" and has_counter else key
         out.append(
@@ -222,10 +227,29 @@ def _build(
                 key=polled_key,
                 counted=polled_key == key,
                 extra_details=polling_details,
+                share=_share(nvml, target, key, options, notes) if polled_key == key else None,
                 **common,
             )
         )
     return out
+
+
+def _share(
+    nvml: Any, target: GpuTarget, key: str, options: Mapping[str, Any], notes: list[str]
+) -> gpu_share.GpuShare | None:
+    """This process tree's share of the GPU (``samplers.gpu_share``) when asked for and NVML can say who used
+    it; otherwise ``None`` with the reason among the sampler's warnings."""
+    if not gpu_share.enabled(options):
+        return None
+    where = f"{key} (GPU {target.physical_index}, {target.uuid})"
+    source = ProcessUtilisation(nvml, target.handle, where)
+    try:
+        source()  # NVML answers now or never: a MIG-enabled GPU or an old driver has no per-process samples
+    except gpu_share.ShareUnavailable as exc:
+        notes.append(f"{gpu_share.share_key(key)} n/a: {exc}; the figure for {key} is the whole GPU's")
+        return None
+    mine = options.get("gpu_share_pids") or gpu_share.this_process_tree
+    return gpu_share.GpuShare(key, source, mine=mine, clock=options.get("clock") or time.monotonic)
 
 
 FACTORY = SamplerFactory(name=NAME, probe=probe, create=create)

@@ -8,7 +8,6 @@ and activity samples (utilisation, memory) in ``NvmlGpuSampler``.
 from __future__ import annotations
 
 import math
-import sys
 import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
@@ -16,8 +15,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from energybench.samplers.base import BaseSampler, Domain, Kind
+from energybench.samplers.gpu_share import GpuShare
 from energybench.samplers.nvml.errors import GPU_IS_LOST, nvml_error
 from energybench.samplers.nvml.visibility import GpuTarget
+from energybench.samplers.torch_sync import synchronize_cuda_device
 
 NAME = "nvml"
 METHOD_COUNTER = "nvml-energy-counter"
@@ -64,11 +65,12 @@ class NvmlGpuSampler(BaseSampler):
         warnings: Sequence[str] = (),
         extra_details: Mapping[str, Any] | None = None,
         clock: Callable[[], float] = time.monotonic,
+        share: GpuShare | None = None,
     ) -> None:
         nvml.nvmlInit()  # NVML is reference counted: each sampler holds one reference until close()
         self.name = f"{NAME}:{key}"  # unique per sampler: the meter keys its readings by sampler name
         self._nvml = nvml
-        self._clock = self.clock = clock  # the time source window_stats bounds are in
+        self.clock = clock  # the time source window_stats bounds are in
         self._open = True
         self.target = target
         self.key = key
@@ -79,6 +81,7 @@ class NvmlGpuSampler(BaseSampler):
         self._reported = 0
         self._activity: deque[Activity] = deque(maxlen=MAX_ACTIVITY_SAMPLES)
         self._activity_ok = True
+        self.share = share  # this process tree's part of a shared GPU (samplers.gpu_share), when asked for
         details = dict(self.identity)
         details["resolution_s"] = self.resolution_s
         if target.mig_uuids or self.identity.get("mig"):
@@ -86,46 +89,39 @@ class NvmlGpuSampler(BaseSampler):
         details.update(extra_details or {})
         limit = self.identity.get("power_limit_w")
         if isinstance(limit, int | float) and limit > 0:
-            self._power_bound = float(limit) * POWER_LIMIT_HEADROOM
+            details["power_bound_w"] = float(limit) * POWER_LIMIT_HEADROOM
             details["power_bound_source"] = f"{POWER_LIMIT_HEADROOM:g} x the enforced power limit"
         else:
-            self._power_bound = PHYSICAL_MAX_W
+            details["power_bound_w"] = PHYSICAL_MAX_W
             details["power_bound_source"] = "physical bound (NVML states no power limit)"
-        details["power_bound_w"] = self._power_bound
         self._details = details
+        if share is not None:
+            share.max_power_w = self._power_bound
 
     # -- protocol --------------------------------------------------------------------------------------
     def domains(self) -> list[Domain]:
-        return [
-            Domain(
-                key=self.key,
-                source="measured",
-                method=self.method,
-                max_value=None,  # never wraps: going backwards is a reset (driver reload)
-                counted=self._counted,
-                details=dict(self._details),
-                max_power_w=self._power_bound,
-            )
-        ]
+        own = Domain(
+            key=self.key,
+            source="measured",
+            method=self.method,
+            max_value=None,  # never wraps: going backwards is a reset (driver reload)
+            counted=self._counted,
+            details=dict(self._details),
+            max_power_w=self._power_bound,
+        )
+        return [own] if self.share is None else [own, self.share.domain()]
 
     def read(self) -> dict[str, float]:
         """Joules (counter) or watts (power) of this GPU: each concrete sampler reads its own NVML figure."""
         raise NotImplementedError
 
     def on_edge(self) -> None:
-        """Let queued CUDA kernels finish before the edge read, so they count in the right window.
-
-        Torch is never imported here: if the program has not imported it, or CUDA is not initialised,
-        there is nothing to wait for. Only devices this process already uses are synchronised, because
-        synchronising an untouched device would create a CUDA context (hundreds of MB) on it.
-        """
-        torch = sys.modules.get("torch")
-        cuda = getattr(torch, "cuda", None) if torch is not None else None
-        if cuda is None or not cuda.is_initialized():
-            return
-        index = self.target.process_index
-        if index == cuda.current_device() or cuda.memory_reserved(index) > 0:
-            cuda.synchronize(index)
+        """Let queued CUDA kernels finish before the edge read, so they count in the right window (the rules,
+        shared by every vendor, are in ``samplers.torch_sync``); a shared GPU's share finds this process
+        tree's workers afresh."""
+        synchronize_cuda_device(self.target.process_index)
+        if self.share is not None:
+            self.share.rescan()
 
     def metadata(self) -> dict[str, Any]:
         """Identity (name, UUID, driver, power limit, MIG) and warnings; the meter adds each window's activity."""
@@ -149,7 +145,7 @@ class NvmlGpuSampler(BaseSampler):
         """Warnings raised since the last call (counter reset, activity not supported...), each once."""
         fresh = self._notes[self._reported :]
         self._reported = len(self._notes)
-        return fresh
+        return fresh + (self.share.take_warnings() if self.share is not None else [])
 
 
     def window_stats(self, start: float, end: float) -> dict[str, Any]:
@@ -163,7 +159,7 @@ class NvmlGpuSampler(BaseSampler):
             return sum(known) / len(known) if known else None
 
         used = [a.mem_used_b for a in rows if a.mem_used_b is not None]
-        return {
+        stats: dict[str, Any] = {
             "samples": len(rows),
             "gpu_util_mean_pct": mean([a.gpu_pct for a in rows]),
             "memory_bw_util_mean_pct": mean([a.mem_bw_pct for a in rows]),
@@ -171,8 +167,16 @@ class NvmlGpuSampler(BaseSampler):
             "memory_used_max_bytes": max(used) if used else None,
             "memory_total_bytes": next((a.mem_total_b for a in rows if a.mem_total_b), None),
         }
+        if self.share is not None:
+            stats["shared_gpu"] = self.share.window_stats(start, end)
+        return stats
 
     # -- helpers ---------------------------------------------------------------------------------------
+    @property
+    def _power_bound(self) -> float:
+        """The most this GPU can draw (``Domain.max_power_w``): kept in the domain's details, said once."""
+        return float(self._details["power_bound_w"])
+
     def _where(self) -> str:
         return f"{self.key} ({self.identity.get('name')}, {self.target.uuid})"
 
@@ -187,7 +191,7 @@ class NvmlGpuSampler(BaseSampler):
             self._notes.append(message)
 
     def _sample_activity(self) -> None:
-        now = self._clock()
+        now = self.clock()
         if not self._activity_ok:
             return
         handle = self.target.handle
@@ -223,7 +227,10 @@ class NvmlEnergySampler(NvmlGpuSampler):
                 "at its power bound (a driver fault): such readings are ignored"
             )
             self._sample_activity()
-            return {self.key: math.nan}
+            values = {self.key: math.nan}
+            if self.share is not None:
+                values[self.share.key_out] = math.nan
+            return values
         if self._last_j is not None and joules < self._last_j:
             self._note(
                 f"{self.key}: NVML energy counter went backwards ({self._last_j:.3f} J -> {joules:.3f} J), "
@@ -232,6 +239,8 @@ class NvmlEnergySampler(NvmlGpuSampler):
             )
         self._last_j = joules
         self._sample_activity()
+        if self.share is not None:
+            return {self.key: joules, self.share.key_out: self.share.advance(joules)}
         return {self.key: joules}
 
 
@@ -256,7 +265,10 @@ class NvmlPowerSampler(NvmlGpuSampler):
         if milliwatts is None:
             milliwatts = self._call("nvmlDeviceGetPowerUsage", self.target.handle)
         self._sample_activity()
-        return {self.key: float(milliwatts) / 1000.0}
+        watts = float(milliwatts) / 1000.0
+        if self.share is not None:
+            return {self.key: watts, self.share.key_out: self.share.power(watts)}
+        return {self.key: watts}
 
 
 def field_number(value: Any) -> float:
