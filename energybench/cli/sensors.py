@@ -41,30 +41,19 @@ def run(args: argparse.Namespace) -> int:
         }
         for p in probes
     ]
+    from energybench.counted.probe import probe as probe_counted
+
+    counted = probe_counted()  # a meter, not a sampler: listed after them, never "used" by the samplers' meter
     if args.json:
-        print(json.dumps(rows, indent=2, default=str))
+        print(json.dumps([*rows, {"name": counted.name, "meter": "counted", "available": counted.available,
+                                  "used": False, "source": counted.source, "domains": [], "reason": counted.reason,
+                                  "details": counted.details}], indent=2, default=str))
         return 2 if problem else 0
     width = max(len(r["name"]) for r in rows) if rows else 8
     for r in rows:
-        if r["available"]:
-            if r["used"]:
-                state = "used"
-            elif problem:
-                state = "available, not used (see the error below)"
-            else:
-                state = "available, not used (a measured sampler covers its device)"
-            line = f"{r['name']:<{width}}  {r['source']:<9}  {state}: {', '.join(r['domains'])}"
-            if r["reason"]:
-                line += f"  ({r['reason']})"
-        else:
-            line = f"{r['name']:<{width}}  {'-':<9}  unavailable: {r['reason']}"
-        hang = width + 13  # under the state, so the name and source columns stay clear
-        print("\n".join(wrap(line, hang=hang)))
-        if r["details"].get("config_error"):
-            print("\n".join(wrap(f"{'':<{width}}  {'':<9}  cannot be used as configured: "
-                                 f"{r['details']['config_error']}", hang=2)))
-        for warning in r["details"].get("warnings") or ():
-            print("\n".join(wrap(f"{'':<{width}}  {'':<9}  warning: {warning}", hang=2)))
+        print("\n".join(_row_lines(r, width, problem)))
+    state = "available with --meter counted" if counted.available else "unavailable"
+    print("\n".join(wrap(f"{counted.name:<{width}}  {counted.source:<9}  {state}: {counted.reason}", hang=width + 13)))
     if problem:
         print(f"energybench: error: {problem}", file=sys.stderr)
         return 2
@@ -75,3 +64,21 @@ def run(args: argparse.Namespace) -> int:
         print("\n".join(wrap("estimated = a power model (no hardware counter), not a measurement; see README "
                              "'What estimated means'")))
     return 0
+
+
+def _row_lines(r: dict[str, Any], width: int, problem: str | None) -> list[str]:
+    """One sampler's lines: whether it reads here and is used, its domains or why not, then its warnings."""
+    if r["available"]:
+        state = ("used" if r["used"] else "available, not used (see the error below)" if problem
+                 else "available, not used (a measured sampler covers its device)")
+        line = f"{r['name']:<{width}}  {r['source']:<9}  {state}: {', '.join(r['domains'])}"
+        if r["reason"]:
+            line += f"  ({r['reason']})"
+    else:
+        line = f"{r['name']:<{width}}  {'-':<9}  unavailable: {r['reason']}"
+    out = wrap(line, hang=width + 13)  # under the state, so the name and source columns stay clear
+    if r["details"].get("config_error"):
+        out += wrap(f"{'':<{width}}  {'':<9}  cannot be used as configured: {r['details']['config_error']}", hang=2)
+    for warning in r["details"].get("warnings") or ():
+        out += wrap(f"{'':<{width}}  {'':<9}  warning: {warning}", hang=2)
+    return list(out)

@@ -1,0 +1,223 @@
+"""Running a program under callgrind and reading what it counted.
+
+Why callgrind and not cachegrind: valgrind 3.19 (Debian 12's) gives cachegrind no client requests (its
+``CACHEGRIND_START/STOP_INSTRUMENTATION`` arrived in 3.22), so only callgrind can limit counting to a
+window. Both simulate the same two cache levels and count the same events (``Ir Dr Dw I1mr D1mr D1mw ILmr
+DLmr DLmw``) when callgrind runs with ``--cache-sim=yes``; the whole-command mode uses callgrind too, so the
+two modes' counts are the same kind of figure.
+
+What is pinned so that counts repeat (docs: "Counted energy", determinism):
+
+* the simulated caches' geometry (``--I1/--D1/--LL``), else valgrind copies the host's and a runner with
+  another CPU model counts other misses;
+* address-space randomisation off (``setarch -R``): object addresses decide cache sets and dict orders;
+* ``PYTHONHASHSEED=0``, one thread in every BLAS/OpenMP pool (valgrind serialises threads and spinning
+  worker threads count instructions that depend on timing), and no ``.pyc`` written by the run itself.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import re
+import shutil
+import subprocess
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from energybench.counted.errors import CountedError
+
+VALGRIND_ENV = "ENERGYBENCH_VALGRIND"
+#: Set by the runner for the program it starts: where callgrind writes (so an in-process window finds its dump).
+OUT_DIR_ENV = "ENERGYBENCH_COUNTED_DIR"
+#: ``whole`` (everything is counted) or ``windows`` (only client-request windows), for the program to check.
+MODE_ENV = "ENERGYBENCH_COUNTED_MODE"
+RAW_EVENTS = ("Ir", "Dr", "Dw", "I1mr", "D1mr", "D1mw", "ILmr", "DLmr", "DLmw")
+OUT_PREFIX = "callgrind.out"
+#: Environment that removes run-to-run differences a simulator would otherwise count (see the module docstring).
+DETERMINISM_ENV = {
+    "PYTHONHASHSEED": "0",
+    "PYTHONDONTWRITEBYTECODE": "1",
+    "OMP_NUM_THREADS": "1",
+    "MKL_NUM_THREADS": "1",
+    "OPENBLAS_NUM_THREADS": "1",
+    "NUMEXPR_NUM_THREADS": "1",
+    "VECLIB_MAXIMUM_THREADS": "1",
+    "MALLOC_ARENA_MAX": "1",
+}
+#: Objects whose appearance in a dump means the workload drove a GPU, which the simulator cannot see.
+GPU_OBJECTS = re.compile(r"lib(cuda|cudart|nvidia-|cublas|cudnn|amdhip64|hsa-runtime64|ze_loader|tpu)", re.I)
+_CACHE_DESC = re.compile(r"^desc: (?P<name>I1|D1|LL) cache:\s+(?P<size>\d+) B, (?P<line>\d+) B, (?P<assoc>\d+)-way")
+INSTALL_HINT = "install valgrind (Debian/Ubuntu: sudo apt-get install valgrind) or set ENERGYBENCH_VALGRIND"
+
+
+@dataclass(frozen=True)
+class CacheGeometry:
+    """The simulated caches, each ``(size bytes, associativity, line bytes)``; part of every count's meaning."""
+
+    i1: tuple[int, int, int] = (32768, 8, 64)
+    d1: tuple[int, int, int] = (32768, 8, 64)
+    ll: tuple[int, int, int] = (8388608, 16, 64)
+
+    def args(self) -> list[str]:
+        return [f"--{name}={','.join(map(str, spec))}" for name, spec in (("I1", self.i1), ("D1", self.d1),
+                                                                         ("LL", self.ll))]
+
+    def to_dict(self) -> dict[str, list[int]]:
+        return {"I1": list(self.i1), "D1": list(self.d1), "LL": list(self.ll)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Sequence[int]]) -> CacheGeometry:
+        def spec(key: str) -> tuple[int, int, int]:
+            size, assoc, line = (int(v) for v in data[key])
+            return size, assoc, line
+
+        return cls(i1=spec("I1"), d1=spec("D1"), ll=spec("LL"))
+
+
+@dataclass(frozen=True)
+class Dump:
+    """One callgrind output file: a window (``trigger`` is the client request's label) or a whole process."""
+
+    path: Path
+    pid: int
+    trigger: str
+    events: dict[str, int]
+    objects: tuple[str, ...] = ()
+    command: str = ""
+    cache: CacheGeometry | None = None  # the caches callgrind simulated, from the file's header
+
+    @property
+    def gpu_objects(self) -> list[str]:
+        return [o for o in self.objects if GPU_OBJECTS.search(Path(o).name)]
+
+
+@dataclass
+class Invocation:
+    """A command line and environment that runs a program under callgrind, writing into ``out_dir``."""
+
+    argv: list[str]
+    env: dict[str, str]
+    out_dir: Path
+    warnings: list[str] = field(default_factory=list)
+
+
+def find_valgrind(environ: Mapping[str, str] | None = None) -> str | None:
+    """``$ENERGYBENCH_VALGRIND`` when set, else ``valgrind`` on PATH."""
+    env = os.environ if environ is None else environ
+    given = env.get(VALGRIND_ENV)
+    if given:
+        return given if os.access(given, os.X_OK) else None
+    return shutil.which("valgrind", path=env.get("PATH"))
+
+
+def valgrind_version(path: str) -> str:
+    """``3.19.0`` from ``valgrind --version``; a valgrind that cannot even say its version cannot count."""
+    try:
+        out = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=30, check=False)
+    except OSError as exc:
+        raise CountedError(f"cannot run {path} ({exc.strerror or exc}): {INSTALL_HINT}") from None
+    match = re.search(r"(\d+\.\d+(?:\.\d+)?)", out.stdout)
+    if out.returncode != 0 or match is None:
+        raise CountedError(f"{path} --version failed ({out.stderr.strip()[:80]!r}): {INSTALL_HINT}")
+    return match.group(1)
+
+
+def require_valgrind(environ: Mapping[str, str] | None = None) -> str:
+    """The valgrind to use, or one line saying how to get one (a Linux-only tool)."""
+    if platform.system() != "Linux":
+        raise CountedError(f"the counted meter needs valgrind on Linux (this is {platform.system()}): run it in a "
+                           "Linux container or CI job, or use the measured meter")
+    path = find_valgrind(environ)
+    if path is None:
+        raise CountedError(f"valgrind not found: {INSTALL_HINT}")
+    return path
+
+
+def invocation(
+    argv: Sequence[str],
+    out_dir: Path,
+    *,
+    geometry: CacheGeometry,
+    whole_program: bool,
+    valgrind: str,
+    environ: Mapping[str, str] | None = None,
+) -> Invocation:
+    """The command that counts ``argv``: the whole program (``whole_program``) or only its client-request
+    windows (instrumentation off until a window starts it, so start-up runs several times faster)."""
+    env = dict(os.environ if environ is None else environ)
+    env.update(DETERMINISM_ENV)
+    env[OUT_DIR_ENV] = str(out_dir)
+    env[MODE_ENV] = "whole" if whole_program else "windows"
+    tool = [
+        valgrind, "--tool=callgrind", "--cache-sim=yes", *geometry.args(),
+        f"--instr-atstart={'yes' if whole_program else 'no'}", "--trace-children=yes", "--separate-threads=no",
+        "--dump-instr=no", "--dump-line=no", "--compress-strings=no", "--compress-pos=no",
+        f"--callgrind-out-file={out_dir / OUT_PREFIX}.%p", f"--log-file={out_dir / 'valgrind'}.%p.log",
+    ]
+    warnings: list[str] = []
+    setarch = shutil.which("setarch", path=env.get("PATH"))
+    if setarch is None:
+        warnings.append("setarch not found (util-linux): address-space randomisation stays on, so counts may move "
+                        "between runs")
+        prefix: list[str] = []
+    else:
+        prefix = [setarch, platform.machine(), "-R"]  # outside valgrind: its own start-up is never counted
+    return Invocation([*prefix, *tool, "--", *argv], env, out_dir, warnings)
+
+
+def parse_dump(path: Path) -> Dump:
+    """Read the header and the ``totals:`` line of a callgrind output file (format docs: callgrind manual,
+    "Callgrind Format Specification"). ``totals`` is the sum of the file's cost lines; ``summary`` is not
+    used because callgrind computes it as a difference that wraps below zero after a zeroed window."""
+    pid, trigger, command = 0, "", ""
+    caches: dict[str, tuple[int, int, int]] = {}
+    names: list[str] = []
+    values: list[int] = []
+    objects: dict[str, None] = {}
+    with open(path, encoding="utf-8", errors="replace") as fh:
+        for line in fh:
+            if line.startswith("ob="):
+                objects.setdefault(line[3:].strip(), None)
+            elif line.startswith("events:"):
+                names = line.split()[1:]
+            elif line.startswith("totals:"):
+                values = [int(v) for v in line.split()[1:]]
+            elif line.startswith("pid:"):
+                pid = int(line.split()[1])
+            elif line.startswith("desc: Trigger:"):
+                trigger = line.split(":", 2)[2].strip()
+            elif line.startswith("cmd:"):
+                command = line[4:].strip()
+            elif match := _CACHE_DESC.match(line):
+                caches[match["name"]] = (int(match["size"]), int(match["assoc"]), int(match["line"]))
+    if not names:
+        raise CountedError(f"{path} is not a callgrind output file (no events: line); was it cut short?")
+    counts = dict(zip(names, values + [0] * (len(names) - len(values)), strict=True))
+    missing = [e for e in RAW_EVENTS if e not in counts]
+    if missing:
+        raise CountedError(f"{path} has no {', '.join(missing)} counts: run callgrind with --cache-sim=yes")
+    cache = CacheGeometry.from_dict(caches) if set(caches) == {"I1", "D1", "LL"} else None
+    return Dump(path, pid, trigger, {e: counts[e] for e in RAW_EVENTS}, tuple(objects), command, cache)
+
+
+def collect(out_dir: Path) -> list[Dump]:
+    """Every dump callgrind wrote into ``out_dir``, whole-process files and window files alike."""
+    return [parse_dump(p) for p in sorted(out_dir.glob(f"{OUT_PREFIX}.*")) if p.is_file()]
+
+
+def window_label(trigger: str) -> str | None:
+    """The energybench label of a window dump (``Client Request: <label>``), else ``None``."""
+    prefix = "Client Request: "
+    return trigger[len(prefix):] if trigger.startswith(prefix) else None
+
+
+def valgrind_failure(out_dir: Path) -> str:
+    """The first error valgrind logged (an option it refused, a program it could not start), for one line."""
+    for log in sorted(out_dir.glob("valgrind.*.log")):
+        for line in log.read_text(encoding="utf-8", errors="replace").splitlines():
+            text = re.sub(r"^==\d+== ", "", line).strip()
+            if text.startswith(("valgrind:", "Bad option", "FATAL", "Fatal")) or "cannot execute" in text:
+                return text
+    return ""
