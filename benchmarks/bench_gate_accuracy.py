@@ -76,7 +76,7 @@ def ab_session(meter: Meter, reps: tuple[int, int], a: np.ndarray, b: np.ndarray
     sides: list[list[Round]] = [[], []]
     workload(reps[0], a, b)  # warm-up
     r = 0
-    while r < rounds_to_measure(rounds, flagged_pairs(*([x.excluded for x in rs] for rs in sides))):
+    while r < rounds_to_measure(rounds, flagged_pairs(*([x.load for x in rs] for rs in sides))):
         for side in (0, 1):
             probe = Probe()
             probe.start()
@@ -178,15 +178,16 @@ def main() -> None:
         ab_theirs = sum(pytest_benchmark_fails(bs, nw) for bs, nw in paired[kind])
         table.append((kind, len(pairs), ours, theirs, len(hist_pairs), hist, len(paired[kind]), ab, ab_theirs))
     first = base_runs[0].benchmarks[0]
-    flagged = sum(r.excluded for runs in separate.values() for run in runs for r in run.benchmarks[0].rounds)
+    flagged = sum(r.load.get("other_cpus", 0.0) >= 0.5 for runs in separate.values() for run in runs
+                  for r in run.benchmarks[0].rounds)
     total = sum(len(run.benchmarks[0].rounds) for runs in separate.values() for run in runs)
     print(f"\n{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} CPUs; noise: {'on' if args.noise else 'off'}; "
           f"workload {BASE_REPS} x {args.size}x{args.size} matmul per call, {len(first.rounds)} rounds x "
           f"{first.extra['iterations']} iterations per run, source {first.source}; "
-          f"{time.perf_counter() - t0:.0f} s; {flagged} of {total} rounds flagged by the noise guard")
+          f"{time.perf_counter() - t0:.0f} s; {flagged} of {total} rounds with half a CPU or more busy elsewhere")
     sessions = [pair for pairs in paired.values() for pair in pairs]
     ab_pairs = sum(len(b.benchmarks[0].rounds) for b, _ in sessions)
-    ab_flagged = sum(flagged_pairs(*([x.excluded for x in run.benchmarks[0].rounds] for run in pair))
+    ab_flagged = sum(flagged_pairs(*([x.load for x in run.benchmarks[0].rounds] for run in pair))
                      for pair in sessions)
     print(f"A/B sessions: {ab_pairs} pairs measured in {len(sessions)} sessions ({AB_ROUNDS} asked for each), "
           f"{ab_flagged} flagged and replaced")

@@ -246,13 +246,20 @@ def test_intensity_csv_timestamps_out_of_range_are_refused_on_their_line(row, wo
     (["--idle", "nan"], "--idle"), (["--idle", "inf"], "--idle"), (["--idle", "-1"], "--idle"),
     (["--seed", "-1"], "--seed"), (["--seed", "1e30"], "--seed"), (["--threads", "100000"], "--threads"),
     (["--threads", "nan"], "--threads"), (["--trials", "0"], "--trials"), (["--trials", "inf"], "--trials"),
-    (["--warmup", "-1"], "--warmup"), (["--warmup", "2.5"], "--warmup"),
+    (["--warmup", "-1"], "--warmup"), (["--warmup", "2.5"], "--warmup"), (["--threads", "0"], "--threads"),
+    (["--max-trials", "2"], "--max-trials"),
 ])
 def test_run_options_out_of_range_are_refused_naming_the_option(args, flag, capsys):
     with pytest.raises(SystemExit) as stop:
         main(["run", *args])
     err = capsys.readouterr().err
     assert stop.value.code == 2 and err.count("\n") == 1 and f"argument {flag}:" in err
+
+
+def test_contradictory_run_options_are_one_line_and_exit_2():
+    proc = energybench("run", "--trials", "5", "--max-trials", "8", "--no-save")
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1
+    assert "--trials" in proc.stderr and "--max-trials" in proc.stderr and "pass one" in proc.stderr
 
 
 def test_run_config_is_checked_by_the_same_rules():

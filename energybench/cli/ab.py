@@ -111,11 +111,12 @@ def _pytest_session(args: argparse.Namespace, values: dict[str, Any]) -> list[li
         pytest_argv = [sys.executable, "-m", "pytest", *command[1:], "-p", "no:cacheprovider",
                        f"--energy-results={results}"]
         session = secrets.token_hex(8)
+        threads = _common_threads()
         runs: list[list[Any]] = [[], []]
         for process in range(args.processes):
             sides = [
                 ab.Side(name, [*pytest_argv, f"--energy-save={args.name}-{name}"], tree,
-                        {**ab.side_environment(tree), "ENERGYBENCH_AB_REF": ref or "working tree"})
+                        {**ab.side_environment(tree), "ENERGYBENCH_AB_REF": ref or "working tree", **threads})
                 for name, tree, ref in (("base", base_tree, args.base), ("new", new_tree, args.new))
             ]
             by_name = ab.Orchestrator(sides, session=session, process=process,
@@ -133,3 +134,21 @@ def _pytest_session(args: argparse.Namespace, values: dict[str, Any]) -> list[li
         for tree in trees:
             ab.remove_checkout(tree, repo)
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _common_threads() -> dict[str, str]:
+    """Both sides' thread count, decided once (``ENERGYBENCH_THREADS``): the user's, or one that fits the CPUs
+    other processes leave free, so the two sides of every pair run with the same pool."""
+    import os
+    import time
+
+    from energybench.measuring.noise import Probe
+    from energybench.measuring.threads import fitting
+
+    if os.environ.get("ENERGYBENCH_THREADS"):
+        return {}
+    probe = Probe()
+    probe.start()
+    time.sleep(0.5)
+    fits = fitting(int(probe.count), probe.count, probe.stop()[0].get("other_cpus", 0.0))
+    return {"ENERGYBENCH_THREADS": str(fits)} if fits is not None else {}

@@ -22,8 +22,9 @@ from energybench.options import (
 )
 
 #: ``energybench run``'s flags, declared in ``energybench.options`` (``RUN_OPTIONS``, plus the shared ``threads``).
-RUN_FLAGS = ("quick", "trials", "one_off_repeats", "warmup", "subjects", "phase", "name", "device", "threads",
-             "seed", "idle", "cache_dir", "no_save", "no_layers", "json", "wide", "min_change", "between_run_spread")
+RUN_FLAGS = ("quick", "max_trials", "trials", "one_off_repeats", "warmup", "subjects", "phase", "name", "device",
+             "threads", "seed", "idle", "cache_dir", "no_save", "no_layers", "json", "wide", "min_change",
+             "between_run_spread")
 ALL_FLAGS = (*RUN_FLAGS, "results", "quality_budget", *CARBON_OPTIONS, *SAMPLER_OPTIONS, *SCI_OPTIONS)
 
 

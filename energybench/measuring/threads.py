@@ -55,6 +55,18 @@ def pin(n: int) -> tuple[dict[str, Any], list[str]]:
     return state, notes
 
 
+def fitting(current: int, cpus: float, others: float) -> int | None:
+    """The intra-op thread count that fits the CPUs other processes leave free, when ``current`` does not.
+
+    Why: a thread pool larger than the free CPUs makes every parallel op wait at its barrier for the thread a
+    neighbour has descheduled; the same work then costs several times as much in one run as in the next
+    (one CPU model estimate of a torch matmul read 702 mJ and 21 mJ in two runs of one pytest suite). Fewer
+    threads than that only ever cost a little. ``None``: ``current`` fits already."""
+    free = max(cpus - others, 1.0)
+    fits = max(1, int(free + 0.5))
+    return fits if current > fits else None
+
+
 @contextmanager
 def one_thread() -> Iterator[None]:
     """torch on one intra-op thread for the block, then as before: for work too small to split across cores

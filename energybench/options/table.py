@@ -15,6 +15,7 @@ from energybench.options.values import (
     factor_kind,
     idle_seconds,
     intensity_value,
+    max_trials_count,
     non_empty,
     non_negative_int,
     non_negative_watts,
@@ -32,6 +33,7 @@ from energybench.options.values import (
 )
 from energybench.verdicts.baseline import MIN_CHANGE
 from energybench.verdicts.gate import DEFAULT_ALPHA
+from energybench.verdicts.sequential import FIRST_LOOK, LOOK_EVERY
 from energybench.verdicts.spread import DEFAULT_SD
 
 PYTEST_PREFIX = "energy"
@@ -149,9 +151,12 @@ OPTIONS: dict[str, Option] = _declare(
 #: ``energybench run``'s own flags (not read from the environment or the config file: a run is set up on its
 #: command line, or by ``RunConfig`` from Python, which takes its defaults from here).
 RUN_OPTIONS: dict[str, Option] = _declare(
-    Option("quick", f"small configs, at most {QUICK_TRIALS} trials and 2 s of idle power: every method in a few "
-           "minutes", boolean, False, flag=True, in_config=False),
-    Option("trials", f"measured trials per benchmark (default {TRIALS}, quick {QUICK_TRIALS})", trials_count, None,
+    Option("quick", f"small configs, at most {QUICK_TRIALS} trials a row and 2 s of idle power: every method in a "
+           "few minutes", boolean, False, flag=True, in_config=False),
+    Option("max_trials", f"the most trials a row gets: each row stops as soon as its verdict is decided, looked at "
+           f"every {LOOK_EVERY} trials from the {FIRST_LOOK}rd (default {TRIALS}, quick {QUICK_TRIALS})",
+           max_trials_count, None, metavar="N", in_config=False),
+    Option("trials", "a fixed count instead: every row gets exactly N trials, none stops early", trials_count, None,
            metavar="N", in_config=False),
     Option("one_off_repeats", "measure one-off costs (distillation, calibration) this many times, for an interval",
            trials_count, 3, metavar="N", in_config=False),

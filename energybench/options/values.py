@@ -111,6 +111,8 @@ thread_count = bounded_int(1, MAX_THREADS, "torch threads")
 seed_value = bounded_int(0, MAX_SEED, "seed")
 idle_seconds = bounded_seconds(0.0, MAX_IDLE_S, "idle seconds")
 min_rounds_count = bounded_int(1, MAX_TRIALS, "rounds")
+#: A sequential run's most trials a row gets: at least the first look's (``verdicts.sequential.FIRST_LOOK``).
+max_trials_count = bounded_int(3, MAX_TRIALS, "the most trials a row gets; a row is first looked at after 3")
 
 
 def for_argparse(parse: Callable[[Any], Any]) -> Callable[[str], Any]:

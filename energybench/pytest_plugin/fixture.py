@@ -118,7 +118,7 @@ class EnergyFixture:
     before_round: Callable[[], None] | None = None  # an A/B session hands the turn over here
     #: an A/B session's ``Turns.settle_rounds``: after the asked-for rounds, how many both sides measure in all
     #: once the pairs the noise guard flagged are replaced (``energy(fn)`` only: ``pedantic`` is exact)
-    settle_rounds: Callable[[str, int, list[bool]], int] | None = None
+    settle_rounds: Callable[[str, int, list[dict[str, float]]], int] | None = None
     options: EnergyOptions = field(default_factory=EnergyOptions)
     params: dict[str, Any] | None = None
     extra_info: dict[str, Any] = field(default_factory=dict)
@@ -262,7 +262,7 @@ class EnergyFixture:
         rounds: int,
         warmup_rounds: int,
         iterations: int,
-        settle: Callable[[str, int, list[bool]], int] | None = None,
+        settle: Callable[[str, int, list[dict[str, float]]], int] | None = None,
     ) -> Any:
         """Warm-up rounds (unmeasured), then one meter window per round around ``iterations`` calls. With
         ``settle`` (an A/B session), the rounds both sides measure are settled after the asked-for ones."""
@@ -295,7 +295,7 @@ class EnergyFixture:
                 done()
             i += 1
             if settle is not None and i == planned and i > warmup_rounds:
-                planned = warmup_rounds + settle(self.nodeid, rounds, [bool(r.flags) for r in self._rounds])
+                planned = warmup_rounds + settle(self.nodeid, rounds, [r.load for r in self._rounds])
                 holding_turn = True
         return result
 

@@ -27,6 +27,8 @@ from energybench.pytest_plugin.table import SessionProgress, table_settings
 from energybench.record import Benchmark, CarbonBasis, Environment, Launcher, Run, Settings
 
 SAMPLERS_FROM_ENV = "ENERGYBENCH_PYTEST_SAMPLERS"
+#: How long the session reads the machine's load before its first window, to fit the thread count.
+THREAD_PROBE_S = 0.3
 
 #: The options shared with the command line, declared once in ``energybench.options``: ``--energy-NAME``.
 SHARED_OPTIONS = ("results", "region", "intensity", "intensity_csv", "pue", "alpha", "fail_on", "require_baseline",
@@ -110,8 +112,9 @@ class SessionMeter:
             from energybench.measuring.meter import Meter
             from energybench.samplers import benchmark_options
 
-            if self.options.threads is not None:
-                self.thread_state, notes = threads.pin(self.options.threads)
+            count = self.options.threads or self._fitted_threads()
+            if count is not None:
+                self.thread_state, notes = threads.pin(count)
                 self.notes += notes
             else:
                 self.thread_state = threads.current()
@@ -125,6 +128,28 @@ class SessionMeter:
                             "for why", pytrace=False)
             self.meter = meter
         return self.meter
+
+    def _fitted_threads(self) -> int | None:
+        """Threads that fit the CPUs other processes leave free, when the default pool does not (read over a
+        short probe before the first window; announced in the notes, recorded in the run)."""
+        import sys
+        import time
+
+        from energybench.measuring.noise import Probe
+        from energybench.measuring.threads import fitting
+
+        probe = Probe()
+        probe.start()
+        time.sleep(THREAD_PROBE_S)
+        load = probe.stop()[0]
+        torch = sys.modules.get("torch")
+        current = torch.get_num_threads() if torch is not None else int(probe.count)
+        fits = fitting(current, probe.count, load.get("other_cpus", 0.0))
+        if fits is not None:
+            self.notes.append(f"threads {current} -> {fits}: about {load.get('other_cpus', 0.0):.1f} of the "
+                              f"{probe.count:g} CPUs were busy elsewhere, and a larger pool waits for them "
+                              "(--energy-threads N sets the count)")
+        return fits
 
     def resolution_s(self) -> float:
         from energybench.run.calibration import slowest_resolution_s

@@ -16,7 +16,7 @@ Unknown keys at every level are kept in ``extra`` and written back, so plugins' 
 
 from __future__ import annotations
 
-from energybench.record.benchmark import Benchmark
+from energybench.record.benchmark import Benchmark, Stopped
 from energybench.record.environment import ABSide, BetweenRuns, Devices, Environment, Launcher, Settings
 from energybench.record.layers import LayerEnergy, LayerProfile
 from energybench.record.parts import (
@@ -36,4 +36,4 @@ from energybench.record.sci import Embodied
 
 __all__ = ["BASELINE", "FIGURES", "PHASES", "SCHEMA", "VERSION", "ABSide", "Benchmark", "BetweenRuns", "CarbonBasis",
            "Devices", "Embodied", "Environment", "Idle", "Launcher", "LayerEnergy", "LayerProfile", "Machine",
-           "OneOff", "Quality", "Round", "Run", "Settings", "Size"]
+           "OneOff", "Quality", "Round", "Run", "Settings", "Size", "Stopped"]

@@ -17,6 +17,29 @@ from energybench.record.parts import BASELINE, FIGURES, OneOff, Quality, Round, 
 #: first line); the rounds finished before that are kept. ``not-applicable``: the method does not apply to this
 #: workload (int8 has no backward pass); no rounds. Written only when not ``ok``, so older readers see nothing new.
 STATUSES = ("ok", "failed", "not-applicable")
+#: Why a row of a sequential run stopped (``verdicts.sequential``): decided for a claim, futile (no claim was
+#: reachable), at the design's last look, or (a baseline) because every row judged against it had stopped.
+STOP_REASONS = ("claim", "futile", "last look", "rows decided")
+
+
+@dataclass(frozen=True)
+class Stopped:
+    """Where a row of a sequential run stopped: after how many trials, and why (one of ``STOP_REASONS``)."""
+
+    after: int
+    reason: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"after": self.after, "reason": self.reason}
+
+    @classmethod
+    def parse(cls, f: _Field) -> Stopped | None:
+        if f.opt_obj() is None:
+            return None
+        reason = f.child("reason").text()
+        if reason not in STOP_REASONS:
+            raise f.child("reason").fail(f"expected one of {', '.join(STOP_REASONS)}, got {reason!r}")
+        return cls(int(f.child("after").number(minimum=1)), reason)
 
 
 @dataclass(frozen=True)
@@ -51,6 +74,7 @@ class Benchmark:
     extra: Mapping[str, Any] = field(default_factory=dict)  # the file's free-form "extra" object
     device: str | None = None
     layers: LayerProfile | None = None
+    stopped: Stopped | None = None  # a sequential run's row: where it stopped and why
     unknown: Mapping[str, Any] = field(default_factory=dict)  # keys this version does not know, kept as they are
 
     @property
@@ -168,6 +192,8 @@ class Benchmark:
             d["device"] = self.device
         if self.layers is not None:
             d["layers"] = self.layers.to_dict()
+        if self.stopped is not None:
+            d["stopped"] = self.stopped.to_dict()
         return {**d, **self.unknown}
 
     @classmethod
@@ -196,10 +222,11 @@ class Benchmark:
             extra=f.child("extra").opt_obj() or {},
             device=f.child("device").opt_text(),
             layers=LayerProfile.parse(f.child("layers")),
+            stopped=Stopped.parse(f.child("stopped")),
             unknown=_extra(d, _BENCH_KEYS),
         )
 
 
 _BENCH_KEYS = ("name", "method", "method_name", "family", "workload", "phase", "item_unit", "params", "quality",
                "size", "rounds", "warnings", "notes", "one_off", "stats", "extra", "status", "status_reason",
-               "device", "layers")
+               "device", "layers", "stopped")

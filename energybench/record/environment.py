@@ -36,12 +36,16 @@ class Settings:
     devices: tuple[str, ...] = ()
     devices_missing: Mapping[str, str] = field(default_factory=dict)
     layers: bool | None = None
+    looks: tuple[int, ...] = ()  # a sequential run's design (verdicts.sequential): when rows were looked at...
+    spend: tuple[float, ...] = ()  # ...and the share of alpha each look spent; () for a fixed count of trials
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        d = _drop_none({k: getattr(self, k) for k in _names(Settings) if k != "extra"})
+        d = _drop_none({k: getattr(self, k) for k in _names(Settings) if k not in ("extra", "looks", "spend")})
         d["threads"] = dict(self.threads)
         d["devices"] = list(self.devices)
+        if self.looks:
+            d["looks"], d["spend"] = list(self.looks), list(self.spend)
         if self.devices_missing:
             d["devices_missing"] = dict(self.devices_missing)
         else:
@@ -68,6 +72,8 @@ class Settings:
             devices=f.child("devices").texts(),
             devices_missing={k: str(v) for k, v in (f.child("devices_missing").opt_obj() or {}).items()},
             layers=_opt_bool(f.child("layers")),
+            looks=tuple(int(x.number(minimum=1)) for x in f.child("looks").items()) if d.get("looks") else (),
+            spend=tuple(x.number(minimum=0.0, maximum=1.0) for x in f.child("spend").items()) if d.get("spend") else (),
             extra=_extra(d, _names(cls)),
         )
 

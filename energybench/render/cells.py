@@ -29,23 +29,31 @@ def verdict(vs: VsBaseline | None) -> str:
     if vs.outcome == "costs":
         return f"costs {units.percent(vs.change)} more"
     if vs.outcome == "untestable":
-        left_out = f" ({vs.excluded_trials} left out: saturated machine or partial)" if vs.excluded_trials else ""
+        left_out = (f" ({vs.excluded_trials} set aside: load differed between their sides, or partial)"
+                    if vs.excluded_trials else "")
         return f"cannot be tested: {vs.n} trial pair(s){left_out}, {MIN_PAIRS} needed"
     return _OUTCOME[vs.outcome]
+
+
+def decided(vs: VsBaseline | None) -> str:
+    """``decided after 3 trials`` for a row of a sequential run that stopped before its last look."""
+    if vs is None or vs.stopped is None or vs.stopped.reason not in ("claim", "futile"):
+        return ""
+    return f"decided after {vs.stopped.after} trials"
 
 
 def evidence(vs: VsBaseline | None) -> str:
     """What a claim rests on: ``p=0.002 (adj. 0.011), n=8``; the test and the correction are in the footer."""
     if vs is None or vs.outcome in ("untestable", "no-baseline"):
         return ""
-    return f"p={vs.p:.2g} (adj. {vs.p_adjusted:.2g}), n={vs.n}"
+    return f"p={vs.p:.2g} (adj. {vs.p_adjusted:.2g}), n={vs.n}" + (f", {d}" if (d := decided(vs)) else "")
 
 
 def short_evidence(vs: VsBaseline | None) -> str:
     """``adj. p=0.011, n=12``: the corrected p a claim rests on, for narrow tables (the raw p is in ``evidence``)."""
     if vs is None or vs.outcome in ("untestable", "no-baseline"):
         return ""
-    return f"adj. p={vs.p_adjusted:.2g}, n={vs.n}"
+    return f"adj. p={vs.p_adjusted:.2g}, n={vs.n}" + (f", {d}" if (d := decided(vs)) else "")
 
 
 def method_line(verdicts: Mapping[str, VsBaseline]) -> str | None:
@@ -59,9 +67,12 @@ def method_line(verdicts: Mapping[str, VsBaseline]) -> str | None:
             + (f", which includes the {vs.between.describe()}" if vs.between is not None and vs.between.sd > 0 else "")
             + (f"; a claim needs a change significantly beyond {units.percent(vs.min_change)} (--min-change)"
                if vs.min_change > 0 else "")
-            + f"; {vs.correction} across {vs.family_size} rows at {units.percent(vs.alpha)}")
+            + f"; {vs.correction} across {vs.family_size} rows at {units.percent(vs.alpha)}"
+            + ("; sequential: each row looked at every few trials and stopped once decided, its p taken over the "
+               "looks it reached (docs: statistics)" if vs.sequential else ""))
     if excluded:
-        text += f"; {excluded} trial pair(s) left out (a side was taken on a saturated machine or is partial)"
+        text += (f"; {excluded} trial pair(s) set aside (the load differed between their two sides, or a side is "
+                 "partial)")
     return text
 
 

@@ -45,6 +45,8 @@ class Progress:
         self.t0 = self.mark = clock()
         self.skipped = 0
         self.drawn = 0
+        self.planned: dict[str, int] = {}  # units each key is now expected to run in all (``expect``)
+        self.tail_s = 0.0  # seconds of work after the last unit (the per-layer pass), in the estimate
 
     # -- figures ------------------------------------------------------------------------------------------
     @property
@@ -65,13 +67,20 @@ class Progress:
         return sum(seen) / len(seen) if seen else None
 
     def left_s(self) -> float | None:
-        """Seconds still to go: each active key's mean duration times the units it has left (keys not seen yet
-        count the mean of the others)."""
+        """Seconds still to go: each active key's mean duration times the units it is expected to have left
+        (``expect``; else every cycle), keys not seen yet counting the mean of the others, plus ``tail_s``."""
         known = {k: v for k in self.active if (v := self.per_unit(k)) is not None}
         if not known:
             return None
         mean = sum(known.values()) / len(known)
-        return sum(known.get(k, mean) * max(0, self.cycles - self.count[k]) for k in self.active)
+        units = sum(known.get(k, mean) * max(0, self.planned.get(k, self.cycles) - self.count[k])
+                    for k in self.active)
+        return units + self.tail_s
+
+    def expect(self, planned: Mapping[str, int]) -> None:
+        """How many units each key is now expected to run in all (a sequential run's forecast of where each row
+        stops); keys not named keep every cycle."""
+        self.planned.update({k: min(int(v), self.cycles) for k, v in planned.items()})
 
     def status(self) -> str:
         """``12/60 windows, 1.2 min elapsed, about 3.4 min left``."""

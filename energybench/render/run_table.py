@@ -96,6 +96,8 @@ def _verdict(b: Benchmark, vs: VsBaseline | None, wide: bool = False) -> tuple[s
     evidence = cells.evidence(vs) if wide else cells.short_evidence(vs)
     if evidence and vs.significant:
         return (cells.verdict(vs), evidence)
+    if (decided := cells.decided(vs)) and vs.outcome == "same":
+        return (cells.verdict(vs), decided)
     head, sep, rest = cells.verdict(vs).partition(": ")  # "cannot be tested:" above "1 trial pair(s), 3 needed"
     if not sep:
         return (head,)
@@ -225,6 +227,9 @@ def footer(view: RunView) -> list[str]:
     run = view.run
     out = [line for line in (cells.method_line(view.verdicts),) if line]
     out.append(carbon_line(run))
+    if view.load is not None:
+        out.append(f"load: measured on {view.load}; trial pairs whose two sides saw different load are set aside, "
+                   "a steady load keeps them")
     if (gpus := gpu_line(run)) is not None:
         out.append(gpus)
     if run.idle:

@@ -23,7 +23,7 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from multiprocessing.connection import Client, Connection, Listener, wait
@@ -59,21 +59,29 @@ AB_ROUNDS = 20
 TURN_TIMEOUT_S = 3600.0
 
 
-def flagged_pairs(base: Sequence[bool], new: Sequence[bool]) -> int:
-    """Pairs (same index on both sides) that a comparison leaves out because either round was flagged by the
-    noise guard (``Round.excluded``: a saturated machine, a missing domain)."""
-    return sum(a or b for a, b in zip(base, new, strict=False))
+def flagged_pairs(base: Sequence[Any], new: Sequence[Any]) -> int:
+    """Pairs (same index on both sides) that a comparison sets aside because their sides saw different load
+    (``measuring.noise.pair_flags`` on each round's load). A side of an older energybench sends a flag per
+    round instead of its load: a flagged round then flags its pair."""
+    from energybench.measuring.noise import pair_flags
+
+    def apart(a: Any, b: Any) -> bool:
+        if isinstance(a, bool) or isinstance(b, bool):
+            return bool(a) or bool(b)
+        return bool(pair_flags(a or {}, b or {}))
+
+    return sum(apart(a, b) for a, b in zip(base, new, strict=False))
 
 
 def rounds_to_measure(rounds: int, flagged: int) -> int:
     """Rounds per side an A/B session measures once ``flagged`` of its pairs are flagged: one more pair for each
     flagged one, at most twice ``rounds`` in all.
 
-    Why: a comparison leaves flagged pairs out, so on a busy runner a 20-round session tested on 11 clean
-    pairs and missed changes it would catch on a quiet one. Replacing them keeps the pairs the test sees near
-    ``rounds`` whatever the neighbours do. Which pairs are replaced depends on the machine's load only (the
-    noise guard's flags), never on the figures, so the pairs that remain are not chosen for what they show;
-    the cap bounds the session's time at twice the asked-for rounds on a machine that is never quiet."""
+    Why: a comparison sets those pairs aside, so on a runner whose neighbours come and go a session would be
+    tested on fewer pairs and miss changes it catches on a quiet one. Replacing them keeps the pairs the test
+    sees near ``rounds``. Which pairs are replaced depends on the machine's load only, never on the figures, so
+    the pairs that remain are not chosen for what they show; the cap bounds the session's time at twice the
+    asked-for rounds on a machine whose load never settles."""
     return rounds + min(max(flagged, 0), rounds)
 
 
@@ -94,7 +102,7 @@ class Turns:
         self.rounds = rounds  # the fixture's rounds by default (``--energy-min-rounds`` or a marker override it)
         self.process = process  # which process pair of the session this is (``energybench ab --processes``)
         self.closed = False
-        self._peer_flags: dict[str, list[bool]] = {}  # the other side's flags per benchmark, as last sent
+        self._peer_loads: dict[str, list[Any]] = {}  # the other side's round loads per benchmark, as last sent
 
     @classmethod
     def from_environment(cls, environ: dict[str, str] | os._Environ[str] | None = None) -> Turns | None:
@@ -132,28 +140,28 @@ class Turns:
         self.conn.send(("yield", self.side))
         self.wait()
 
-    def settle_rounds(self, key: str, rounds: int, flags: Sequence[bool]) -> int:
-        """After this side measured its ``len(flags)``-th round of benchmark ``key`` (each flag: that round left
-        out by the noise guard), hand the turn over and say how many rounds both sides measure in all
-        (``rounds_to_measure``). The caller holds the turn when this returns.
+    def settle_rounds(self, key: str, rounds: int, loads: Sequence[Mapping[str, float]]) -> int:
+        """After this side measured its ``len(loads)``-th round of benchmark ``key`` (each: that round's load),
+        hand the turn over and say how many rounds both sides measure in all (``rounds_to_measure``). The
+        caller holds the turn when this returns.
 
-        Both sides reach the same answer without a referee: each sends its flags as it settles, and the
-        other side's flags come back with the next turn. When this side settles after its round m, the other
-        side has already settled after its own round m (the turns alternate), so both count flagged pairs among
-        the same first m pairs. A side of an older energybench that never settles sends no flags: no pair
-        counts as flagged, and neither side measures extra rounds."""
+        Both sides reach the same answer without a referee: each sends its loads as it settles, and the other
+        side's come back with the next turn. When this side settles after its round m, the other side has
+        already settled after its own round m (the turns alternate), so both judge the same first m pairs. A
+        side of an older energybench that never settles sends nothing: no pair is set aside, and neither side
+        measures extra rounds."""
         if self.closed:
             return rounds
-        self.conn.send(("yield", self.side, key, [bool(f) for f in flags]))
+        self.conn.send(("yield", self.side, key, [dict(x) for x in loads]))
         self.wait()
         peer = self.conn.recv()
-        theirs: list[bool] = []
+        theirs: list[Any] = []
         if isinstance(peer, tuple) and len(peer) == 3 and peer[0] == "peer" and peer[1] == key:
             theirs = list(peer[2])
         if theirs:
-            self._peer_flags[key] = theirs
-        theirs = self._peer_flags.get(key, [])
-        mine = list(flags)
+            self._peer_loads[key] = theirs
+        theirs = self._peer_loads.get(key, [])
+        mine = list(loads)
         n = min(len(mine), len(theirs))
         return rounds_to_measure(rounds, flagged_pairs(mine[:n], theirs[:n]))
 
@@ -180,8 +188,8 @@ class Side:
     saved: str | None = None
     done: bool = False
     log: Path | None = None
-    flags: tuple[str, list[bool]] | None = None  # the benchmark and round flags it last settled with
-    settling: bool = False  # its last message settled rounds: it waits for the other side's flags after "go"
+    flags: tuple[str, list[Any]] | None = None  # the benchmark and round loads it last settled with
+    settling: bool = False  # its last message settled rounds: it waits for the other side's loads after "go"
 
 
 @dataclass
@@ -249,7 +257,7 @@ class Orchestrator:
             if message is None or message[0] == "exit":
                 side.done = True
                 side.saved = message[1] if message else None
-            elif len(message) == 4:  # ("yield", side, benchmark, flags): settle_rounds
+            elif len(message) == 4:  # ("yield", side, benchmark, loads): settle_rounds
                 side.flags, side.settling = (message[2], list(message[3])), True
             else:
                 side.settling = False
@@ -261,7 +269,7 @@ class Orchestrator:
             self._go(nxt, peer=order[1 - current])
 
     def _go(self, side: Side, peer: Side | None = None) -> None:
-        """Give ``side`` the turn; a side that is settling rounds also gets the other side's latest flags."""
+        """Give ``side`` the turn; a side that is settling rounds also gets the other side's latest loads."""
         assert side.conn is not None
         try:
             side.conn.send("go")
@@ -359,7 +367,8 @@ def side_environment(tree: Path, environ: dict[str, str] | None = None) -> dict[
 def measure_commands(commands: Sequence[str], rounds: int, *, region: dict[str, Any] | None = None,
                      cwd: Path | None = None) -> list[Any]:
     """Run two commands alternately (A B A B ...), one meter window each, and return two runs whose rounds pair up
-    by index (one A/B session). A pair the noise guard flags is replaced by one more (``rounds_to_measure``)."""
+    by index (one A/B session). A pair whose sides saw different load is replaced by one more
+    (``rounds_to_measure``)."""
     from energybench.measuring.machine import commit_info, machine_info
     from energybench.measuring.meter import Meter
     from energybench.measuring.noise import Probe
@@ -378,7 +387,7 @@ def measure_commands(commands: Sequence[str], rounds: int, *, region: dict[str, 
     try:
         trial = 0
         base, new = rounds_by_side
-        while trial < rounds_to_measure(rounds, flagged_pairs([r.excluded for r in base], [r.excluded for r in new])):
+        while trial < rounds_to_measure(rounds, flagged_pairs([r.load for r in base], [r.load for r in new])):
             for side, argv in enumerate(argvs):
                 probe = Probe()
                 probe.start()

@@ -10,6 +10,7 @@ from typing import Any, TextIO
 
 from energybench.errors import ConfigError
 from energybench.options import QUICK_TRIALS, RUN_OPTIONS, TRIALS, carbon_kwargs, sampler_options
+from energybench.verdicts.sequential import Design, design, fixed
 
 __all__ = ["QUICK_IDLE_S", "RunConfig"]
 
@@ -28,7 +29,8 @@ class RunConfig:
     ``--quick``'s defaults when ``quick`` is set (``trial_count``, ``idle_seconds``)."""
 
     quick: bool = False
-    trials: int | None = None
+    trials: int | None = None  # a fixed count: every row gets exactly this many trials
+    max_trials: int | None = None  # sequential: the most trials a row gets (default TRIALS, quick QUICK_TRIALS)
     warmup: int = _default("warmup")
     phase: str | None = None
     subjects: Sequence[str] | None = None
@@ -55,7 +57,15 @@ class RunConfig:
 
     @property
     def trial_count(self) -> int:
-        return self.trials if self.trials is not None else (QUICK_TRIALS if self.quick else TRIALS)
+        """The most trials a row gets."""
+        if self.trials is not None:
+            return self.trials
+        return self.max_trials if self.max_trials is not None else (QUICK_TRIALS if self.quick else TRIALS)
+
+    def design(self) -> Design:
+        """When rows are looked at: a fixed count with ``trials``, else a sequential design up to
+        ``trial_count`` (``verdicts.sequential``)."""
+        return fixed(self.trials) if self.trials is not None else design(self.trial_count)
 
     @property
     def idle_seconds(self) -> float:
@@ -64,7 +74,8 @@ class RunConfig:
     @classmethod
     def from_options(cls, values: Mapping[str, Any], **more: Any) -> RunConfig:
         """From resolved option values (``options.from_namespace``), as ``energybench run`` builds it."""
-        return cls(quick=values["quick"], trials=values["trials"], warmup=values["warmup"], phase=values["phase"],
+        return cls(quick=values["quick"], trials=values["trials"], max_trials=values["max_trials"],
+                   warmup=values["warmup"], phase=values["phase"],
                    subjects=list(values["subjects"]) or None, carbon=carbon_kwargs(values),
                    results_dir=values["results"], name=values["name"], device=values["device"],
                    threads=values["threads"], seed=values["seed"], idle_s=values["idle"],
@@ -76,8 +87,8 @@ class RunConfig:
     def check(self) -> None:
         """The numeric settings by the command line's rules: NaN, inf, a negative or absurd count is one
         ``ConfigError`` naming the option, never a traceback from torch or ``time.sleep``."""
-        values = {"trials": self.trials, "warmup": self.warmup, "seed": self.seed, "idle": self.idle_s,
-                  "one_off_repeats": self.one_off_repeats, "phase": self.phase}
+        values = {"trials": self.trials, "max_trials": self.max_trials, "warmup": self.warmup, "seed": self.seed,
+                  "idle": self.idle_s, "one_off_repeats": self.one_off_repeats, "phase": self.phase}
         if self.threads is not None:
             from energybench.options import OPTIONS
 
@@ -93,3 +104,6 @@ class RunConfig:
                 opt.parse(value)
             except ValueError as exc:
                 raise ConfigError(f"{opt.cli_flag} {exc}") from None
+        if self.trials is not None and self.max_trials is not None:
+            raise ConfigError("--trials (a fixed count) and --max-trials (the most a row gets when it stops as soon "
+                              "as it is decided) contradict each other: pass one")

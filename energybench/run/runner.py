@@ -49,6 +49,9 @@ from energybench.verdicts.spread import from_saved
 
 __all__ = ["RunConfig", "RunNotSaved", "Suite", "load_suites", "run_suites", "select"]
 
+#: Without an idle measurement, the load is still read this long before the trials (to fit the thread count).
+IDLE_PROBE_S = 0.5
+
 
 class RunNotSaved(WriteError):
     """The run finished but its file could not be (re)written; ``run`` holds every figure, for printing."""
@@ -58,21 +61,25 @@ class RunNotSaved(WriteError):
         self.run = run
 
 
-def pin_settings(cfg: RunConfig, devices: DevicePlan | None = None) -> Settings:
-    """Pin threads, MHA fast path and seeds; return what was set, for the results file."""
+def pin_settings(cfg: RunConfig, devices: DevicePlan | None = None, threads_to_pin: int | None = None) -> Settings:
+    """Pin threads (``cfg.threads``, else ``threads_to_pin``), MHA fast path and seeds; return what was set,
+    with the run's design, for the results file."""
     import torch
 
     from energybench.measuring import threads
 
     devices = devices or DevicePlan((cfg.device,))
-    pinned = threads.pin(cfg.threads)[0] if cfg.threads else threads.current()
+    count = cfg.threads or threads_to_pin
+    pinned = threads.pin(count)[0] if count else threads.current()
     torch.backends.mha.set_fastpath_enabled(False)
     torch.manual_seed(cfg.seed)
+    design = cfg.design()
     return Settings(threads=pinned, interop_threads=torch.get_num_interop_threads(),
                     mha_fastpath=torch.backends.mha.get_fastpath_enabled(), compile=False, dtype="float32",
                     device=cfg.device, seed=cfg.seed, trials=cfg.trial_count, warmup=cfg.warmup, quick=cfg.quick,
                     quantized_engine=torch.backends.quantized.engine, devices=tuple(devices.available),
-                    devices_missing=dict(devices.missing), layers=cfg.layers)
+                    devices_missing=dict(devices.missing), layers=cfg.layers,
+                    looks=design.looks if design.sequential else (), spend=design.spend if design.sequential else ())
 
 
 def run_suites(suites: list[Suite], cfg: RunConfig) -> Run:
@@ -82,19 +89,20 @@ def run_suites(suites: list[Suite], cfg: RunConfig) -> Run:
     cfg.check()
     devices = plan_devices(cfg.device)
     plan = resolve(suites, devices.available)  # every name checked before any work
-    settings = pin_settings(cfg, devices)
     meter, measured = _open_meter(cfg, devices)
     try:
-        state = RunState(_new_run(meter, cfg, settings, measured))
+        idle, load = _measure_idle(meter, cfg, log)
+        fitted, note = _fit_threads(cfg, load)
+        settings = pin_settings(cfg, devices, fitted)
+        state = RunState(replace(_new_run(meter, cfg, settings, measured), idle=idle))
     except BaseException:
         meter.close()
         raise
-    for note in devices.notes():
-        log(note)
-        state.notes.append(note)
+    for line in [*devices.notes(), *([note] if note else [])]:
+        log(line)
+        state.notes.append(line)
     saver = RunSaver(cfg, log)
     try:
-        state.run = replace(state.run, idle=_measure_idle(meter, cfg, log))
         prepare(plan, meter, cfg, state, log)
         saver.save(state)
         warm_up(state, cfg, log, window_target_s(meter.samplers, MIN_TRIAL_S))
@@ -110,6 +118,23 @@ def run_suites(suites: list[Suite], cfg: RunConfig) -> Run:
     if saver.error is not None:
         raise RunNotSaved(f"{saver.error}; {saver.kept()}", final)
     return final
+
+
+def _fit_threads(cfg: RunConfig, load: dict[str, float]) -> tuple[int | None, str | None]:
+    """The torch thread count that fits the CPUs others leave free, and the note announcing it; (None, None)
+    when ``--threads`` chose one or torch's fits."""
+    import torch
+
+    from energybench.measuring.threads import fitting
+
+    if cfg.threads is not None or "other_cpus" not in load:
+        return None, None
+    fits = fitting(torch.get_num_threads(), load.get("cpus", 1.0), load["other_cpus"])
+    if fits is None:
+        return None, None
+    return fits, (f"torch threads {torch.get_num_threads()} -> {fits}: about {load['other_cpus']:.1f} of the "
+                  f"{load.get('cpus', 0):g} CPUs were busy elsewhere before the trials, and a larger pool waits for "
+                  "them (--threads N sets the count)")
 
 
 def _open_meter(cfg: RunConfig, devices: DevicePlan) -> tuple[Any, Devices]:
@@ -171,15 +196,23 @@ def _new_run(meter: Any, cfg: RunConfig, settings: Settings, devices: Devices) -
     )
 
 
-def _measure_idle(meter: Any, cfg: RunConfig, log: Callable[[str], None]) -> Idle | None:
+def _measure_idle(meter: Any, cfg: RunConfig, log: Callable[[str], None]) -> tuple[Idle | None, dict[str, float]]:
+    """Idle power (``None`` when ``--idle 0``) and the machine's load meanwhile: what other processes used
+    before any work, which the thread count is fitted to."""
+    from energybench.measuring.noise import Probe
+
+    probe = Probe()
+    probe.start()
     if cfg.idle_seconds <= 0:
-        return None
+        time.sleep(IDLE_PROBE_S)
+        return None, probe.stop()[0]
     log(f"measuring idle power for {cfg.idle_seconds:g} s (keep the machine quiet)")
     with meter.window("idle") as w:
         time.sleep(cfg.idle_seconds)
+    load = probe.stop()[0]
     m = w.result
     for sampler in meter.samplers:  # e.g. RAPL's process share in process scope needs the package's idle draw
         set_floor = getattr(sampler, "set_idle_floor", None)
         if set_floor is not None:
             set_floor(m)
-    return Idle(power_w=m.mean_power_w, duration_s=m.duration_s, energy_j=m.energy_j, source=m.source)
+    return Idle(power_w=m.mean_power_w, duration_s=m.duration_s, energy_j=m.energy_j, source=m.source), load

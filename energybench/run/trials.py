@@ -22,8 +22,10 @@ from energybench.measuring.noise import Probe
 from energybench.record import Round
 from energybench.render.progress import Progress
 from energybench.run.calibration import MAX_ITERATIONS, calibrate, window_target_s
+from energybench.run.config import RunConfig
 from energybench.run.devices import synchronize
-from energybench.run.state import Cell, RunConfig, RunSaver, RunState, plugin_call
+from energybench.run.looks import Looks
+from energybench.run.state import Cell, RunSaver, RunState, plugin_call
 from energybench.subjects.api import NotApplicable, PluginError
 
 __all__ = ["LAYER_MAX_REPEATS", "LAYER_SAVE_EVERY_S", "LAYER_TARGET_S", "MIN_TRIAL_S", "SAVE_EVERY_S",
@@ -47,6 +49,9 @@ TIMELINE_INTERVAL_S = 0.1
 # splits noisily): enough runs for about this many seconds of work, at most LAYER_MAX_REPEATS
 LAYER_TARGET_S = 0.25
 LAYER_MAX_REPEATS = 5
+# the profiler's set-up and post-processing around one benchmark's profiled window (a forecast, for the progress
+# line; docs/performance.md has the measured cost of the pass)
+LAYER_OVERHEAD_S = 0.4
 # The layer pass saves at most this often (a save rewrites the whole run); an interrupt or error still saves what
 # finished (run_suites' handler), so only a SIGKILL loses more
 LAYER_SAVE_EVERY_S = 10.0
@@ -118,7 +123,7 @@ def _repeats(e: Cell, cfg: RunConfig, want_s: float, last_s: float | None, notes
     return repeats
 
 
-def _run_once(e: Cell, cfg: RunConfig, meter: Any = None, trial: int = 0) -> Any:
+def _run_once(e: Cell, cfg: RunConfig, meter: Any = None, trial: int = 0, probe: Probe | None = None) -> Any:
     """One trial: setup outside the window, then at least ``e.repeats`` runs inside it, and more while the
     window is shorter than ``e.want_s`` (load can make the calibrated count too few). Under
     torch.distributed the count alone decides, so every rank runs its collectives equally often.
@@ -132,7 +137,7 @@ def _run_once(e: Cell, cfg: RunConfig, meter: Any = None, trial: int = 0) -> Any
         return plugin_call(e.label, e.workload.run), None
     synchronize(e.bench.device)
     window = f"trial{trial}:{e.label}"
-    probe = Probe()
+    probe = probe or Probe()
     probe.start()
     top_up = e.want_s if initialized_dist() is None else 0.0
     items, runs = 0.0, 0
@@ -158,41 +163,83 @@ def _round(e: Cell, trial: int, items: Any, m: Any, idle_w: float | None) -> Rou
 
 
 def run_trials(state: RunState, meter: Any, cfg: RunConfig, saver: RunSaver, stream: TextIO,
-            log: Callable[[str], None]) -> None:
-    progress = Progress([e.label for e in state.entries], cfg.trial_count, stream,
+               log: Callable[[str], None]) -> None:
+    """The interleaved trials: every open cell once per trial (A B C A B C ...), a look at the design's trial
+    counts (``run.looks``: decided rows stop), and the run file rewritten after every trial."""
+    design = cfg.design()
+    looks = Looks(design, state, cfg.min_change)
+    progress = Progress([e.label for e in state.entries], design.max_trials, stream,
                         False if is_nonzero_rank() else cfg.progress,  # under torchrun rank 0 alone prints
                         expected={e.label: max(e.warmup_s * e.repeats, e.want_s)
                                   for e in state.entries if e.warmup_s is not None})
-    idle_w = state.run.idle.power_w if state.run.idle else None
-    want_s = window_target_s(meter.samplers, MIN_TRIAL_S)
+    progress.tail_s = layer_pass_estimate(state, cfg)
+    probe = Probe()
     saved_at = time.monotonic()
     try:
-        for trial in range(cfg.trial_count):
-            for e in list(state.entries):  # interleaved: A B C A B C ...
-                try:
-                    items, m = _run_once(e, cfg, meter=meter, trial=trial)
-                except (PluginError, NotApplicable) as exc:  # this cell stops; its rounds and the other cells go on
-                    status = "not-applicable" if isinstance(exc, NotApplicable) else "failed"
-                    state.stop(e, status, f"{exc} (in trial {trial + 1} of {cfg.trial_count})", log)
-                    progress.drop(e.label)
-                    saver.save(state)
-                    continue
-                e.rounds.append(_round(e, trial, items, m, idle_w))
-                if time.monotonic() - saved_at >= SAVE_EVERY_S:
-                    saver.save(state)
-                    saved_at = time.monotonic()
-                progress.step(e.label)
-                if e.workload.can_repeat and 0 < m.duration_s < want_s:
-                    # ran faster than calibrated (less load now): lengthen the next windows. The duration is
-                    # the aggregated window's under torch.distributed, so every rank decides alike.
-                    e.repeats = min(MAX_ITERATIONS, math.ceil(e.repeats * want_s / m.duration_s * 1.1))
+        for trial in range(design.max_trials):
+            saved_at = _one_trial(state, looks, meter, cfg, saver, probe, progress, trial, saved_at, log)
             saver.save(state)  # every finished trial is on disk
             saved_at = time.monotonic()
-            progress.milestone(f"trial {trial + 1}/{cfg.trial_count} done")
+            decided = looks.look(trial + 1)
+            for cell, _ in decided:
+                progress.drop(cell.label)
+            for cell in [c for c in state.entries if c not in looks.open]:
+                progress.drop(cell.label)
+            looks.warn_set_aside(log)
+            progress.expect(looks.forecast(trial + 1))
+            progress.tail_s = layer_pass_estimate(state, cfg)
+            note = f", {len(decided)} row(s) decided" if decided else ""
+            progress.milestone(f"trial {trial + 1}/{design.max_trials} done{note}")
+            if not looks.open:
+                break
+        looks.finish()
     finally:
         progress.close()
     if not state.entries and not state.stopped and not any(b.status == "failed" for b in state.unrun):
         raise ConfigError("nothing to run: no benchmark was applicable (see the notes above)")
+
+
+def _one_trial(state: RunState, looks: Looks, meter: Any, cfg: RunConfig, saver: RunSaver, probe: Probe,
+               progress: Progress, trial: int, saved_at: float, log: Callable[[str], None]) -> float:
+    """One window of every open cell; a cell whose plugin raises stops with its status, the others go on.
+    Returns when the file was last saved."""
+    idle_w = state.run.idle.power_w if state.run.idle else None
+    want_s = window_target_s(meter.samplers, MIN_TRIAL_S)
+    for e in list(looks.open):  # interleaved: A B C A B C ...
+        try:
+            items, m = _run_once(e, cfg, meter=meter, trial=trial, probe=probe)
+        except (PluginError, NotApplicable) as exc:  # this cell stops; its rounds and the other cells go on
+            status = "not-applicable" if isinstance(exc, NotApplicable) else "failed"
+            state.stop(e, status, f"{exc} (in trial {trial + 1} of {cfg.trial_count})", log)
+            looks.drop(e)
+            progress.drop(e.label)
+            saver.save(state)
+            continue
+        e.rounds.append(_round(e, trial, items, m, idle_w))
+        if time.monotonic() - saved_at >= SAVE_EVERY_S:
+            saver.save(state)
+            saved_at = time.monotonic()
+        progress.step(e.label)
+        if e.workload.can_repeat and 0 < m.duration_s < want_s:
+            # ran faster than calibrated (less load now): lengthen the next windows. The duration is the
+            # aggregated window's under torch.distributed, so every rank decides alike.
+            e.repeats = min(MAX_ITERATIONS, math.ceil(e.repeats * want_s / m.duration_s * 1.1))
+    return saved_at
+
+
+def layer_pass_estimate(state: RunState, cfg: RunConfig) -> float:
+    """Seconds the per-layer pass after the trials will take: each benchmark's profiled runs plus the
+    profiler's own set-up and post-processing (``LAYER_OVERHEAD_S`` each), for the progress line."""
+    if not cfg.layers:
+        return 0.0
+    total = 0.0
+    for e in state.entries:
+        per_run = [r.duration_s / max(r.iterations or 1, 1) for r in e.rounds if r.duration_s > 0]
+        if e.workload.layers and per_run:
+            typical = statistics.median(per_run)
+            repeats = max(1, min(LAYER_MAX_REPEATS, math.ceil(LAYER_TARGET_S / typical))) if typical > 0 else 1
+            total += typical * (repeats if e.workload.can_repeat else 1) + LAYER_OVERHEAD_S
+    return total
 
 
 def layer_pass(state: RunState, meter: Any, cfg: RunConfig, saver: RunSaver, log: Callable[[str], None]) -> None:

@@ -21,10 +21,9 @@ from energybench.verdicts.baseline import (
     min_change_of,
     paired_values,
     run_verdicts,
-    usable,
     vs_baseline,
 )
 
 __all__ = ["MIN_CHANGE", "MIN_PAIRS", "VERDICT_ALPHA", "VERDICT_CORRECTION", "BreakEven", "VsBaseline", "baseline_of",
            "break_even", "compare_to_baseline", "judge_pairs", "min_change_of", "paired_values", "run_verdicts",
-           "usable", "vs_baseline"]
+           "vs_baseline"]

@@ -20,18 +20,20 @@ old file is judged by today's rules.
 from __future__ import annotations
 
 import math
+import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from energybench import stats
-from energybench.record import BASELINE, Benchmark, Run
+from energybench.record import BASELINE, Benchmark, Run, Stopped
 from energybench.stats.correction import DEFAULT, METHODS
-from energybench.verdicts.pairing import baseline_of, paired_values, usable
+from energybench.verdicts.pairing import baseline_of, paired_values
+from energybench.verdicts.sequential import Design, decide, sequential_p
 from energybench.verdicts.spread import BetweenRuns, of_run
 
 __all__ = ["MIN_CHANGE", "MIN_PAIRS", "VERDICT_ALPHA", "VERDICT_CORRECTION", "BreakEven", "VsBaseline", "baseline_of",
-           "break_even", "compare_to_baseline", "judge_pairs", "min_change_of", "paired_values", "run_verdicts",
-           "usable", "vs_baseline"]
+           "break_even", "compare_to_baseline", "design_of", "judge_pairs", "look_decision", "min_change_of",
+           "paired_values", "run_verdicts", "vs_baseline"]
 
 #: Level at which the corrected p-value of a row must fall for a claim ("saves" / "costs").
 VERDICT_ALPHA = 0.05
@@ -68,6 +70,8 @@ class VsBaseline:
     excluded_trials: int = 0
     min_change: float = 0.0
     between: BetweenRuns | None = None
+    stopped: Stopped | None = None  # a sequential run's row: where it stopped and why
+    sequential: bool = False  # the p is over the looks of a sequential design (``verdicts.sequential``)
 
     @property
     def change(self) -> float:
@@ -95,44 +99,92 @@ def min_change_of(run: Run) -> float:
     return value if value is not None else MIN_CHANGE
 
 
+def design_of(run: Run) -> Design | None:
+    """The sequential design a run was measured under (``Settings.looks``), or ``None`` for a fixed count."""
+    s = run.environment.settings
+    if s is None or len(s.looks) < 2 or len(s.spend) != len(s.looks):
+        return None
+    return Design(tuple(s.looks), tuple(s.spend))
+
+
 def run_verdicts(run: Run, baseline: str = BASELINE, alpha: float = VERDICT_ALPHA,
                  correction: str = VERDICT_CORRECTION) -> dict[str, VsBaseline]:
     """Every method row of the run against its baseline, corrected across the whole table, with the run's own
-    between-run spread and minimum change; keyed by ``Benchmark.key``."""
+    between-run spread, minimum change and sequential design; keyed by ``Benchmark.key``."""
     pairs = []
     for bench in run.benchmarks:
         base = baseline_of(run, bench, baseline)
         if base is None or base is bench or not bench.rounds:
             continue
         pairs.append((base, bench))
-    verdicts = judge_pairs(pairs, alpha, correction, between=of_run(run), min_change=min_change_of(run))
+    verdicts = judge_pairs(pairs, alpha, correction, between=of_run(run), min_change=min_change_of(run),
+                           design=design_of(run))
     return {bench.key: vs for (_, bench), vs in zip(pairs, verdicts, strict=True)}
+
+
+def _test(base: Benchmark, bench: Benchmark, between: BetweenRuns | None,
+          before: int | None = None) -> tuple[stats.RatioTest, int]:
+    xs, ys, dropped = paired_values(base, bench, before=before)
+    return stats.paired_ratio(xs, ys, between_sd=between.sd if between else 0.0), dropped
+
+
+def _row_p(base: Benchmark, bench: Benchmark, test: stats.RatioTest, design: Design | None,
+           between: BetweenRuns | None, min_change: float) -> float:
+    """The row's minimum-effect p: over the looks it reached when the run was sequential, else its own."""
+    if design is None:
+        return test.p_beyond(min_change)
+    reached = max((r.index for r in bench.rounds), default=-1) + 1
+    found = []
+    for i, look in enumerate(design.looks):
+        if look >= reached or i == len(design.looks) - 1:
+            found.append((i, test.p_beyond(min_change)))  # the row's last look: all its pairs
+            break
+        at = _test(base, bench, between, before=look)[0]
+        if at.n >= MIN_PAIRS and at.testable:
+            found.append((i, at.p_beyond(min_change)))
+    return sequential_p(found, design)
 
 
 def judge_pairs(pairs: Sequence[tuple[Benchmark, Benchmark]], alpha: float = VERDICT_ALPHA,
                 correction: str = VERDICT_CORRECTION, *, between: BetweenRuns | None = None,
-                min_change: float = MIN_CHANGE) -> list[VsBaseline]:
+                min_change: float = MIN_CHANGE, design: Design | None = None) -> list[VsBaseline]:
     """Each (reference, benchmark) pair of one run judged on its shared trials (paired t on log ratios with
-    the between-run spread added; a minimum-effect test beyond ``min_change``), the p-values corrected across
-    all the pairs: a method against its baseline, or one device against another (trials interleave across
-    devices as across methods, so trial t of both shares the machine's state)."""
-    rows: list[tuple[stats.RatioTest, int]] = []
-    for base, bench in pairs:
-        xs, ys, dropped = paired_values(base, bench)
-        rows.append((stats.paired_ratio(xs, ys, between_sd=between.sd if between else 0.0), dropped))
+    the between-run spread added; a minimum-effect test beyond ``min_change``; over the looks of ``design``
+    when the run was sequential), the p-values corrected across all the pairs: a method against its
+    baseline, or one device against another (trials interleave across devices as across methods, so trial t
+    of both shares the machine's state)."""
+    rows = [_test(base, bench, between) for base, bench in pairs]
     testable = [t.n >= MIN_PAIRS and t.testable for t, _ in rows]
-    adjusted = stats.adjust([t.p_beyond(min_change) if ok else math.nan
-                             for (t, _), ok in zip(rows, testable, strict=True)], correction)
+    row_p = [_row_p(base, bench, t, design, between, min_change) if ok else math.nan
+             for (base, bench), (t, _), ok in zip(pairs, rows, testable, strict=True)]
+    adjusted = stats.adjust(row_p, correction)
     family = sum(testable)
     out = []
-    for (test, dropped), p_adj in zip(rows, adjusted, strict=True):
+    for (_, bench), (test, dropped), p_adj in zip(pairs, rows, adjusted, strict=True):
         p_adj = 1.0 if math.isnan(p_adj) else p_adj
         out.append(VsBaseline(
             ratio=test.ratio, ci_low=test.ci_low, ci_high=test.ci_high, p=test.p, p_adjusted=p_adj, n=test.n,
             test=test.test, outcome=_outcome(test, p_adj, alpha, dropped), alpha=alpha, correction=METHODS[correction],
             family_size=family, excluded_trials=dropped, min_change=min_change, between=between,
+            stopped=bench.stopped, sequential=design is not None,
         ))
     return out
+
+
+def look_decision(base: Benchmark, bench: Benchmark, look: int, design: Design, between: BetweenRuns | None,
+                  min_change: float, alpha: float, rows: int) -> str:
+    """Whether a row of a sequential run stops at look ``look`` (an index into ``design.looks``): ``claim``,
+    ``futile`` or ``continue`` (``sequential.decide``, on the same test and p as the verdict's)."""
+    test, _ = _test(base, bench, between)
+    if test.n < MIN_PAIRS or not test.testable:
+        return "continue"
+    p = _row_p(base, bench, test, design, between, min_change)
+    xs, ys, _ = paired_values(base, bench)
+    logs = [math.log(y / x) for x, y in zip(xs, ys, strict=True) if x > 0 and y > 0]
+    within = statistics.stdev(logs) if len(logs) >= 2 else math.nan
+    spread = between.sd if between else 0.0
+    final_se = math.sqrt(within * within / design.max_trials + spread * spread)
+    return decide(p, test.log_mean, test.se, test.df, look, design, alpha, rows, min_change, final_se)
 
 
 def vs_baseline(run: Run, bench: Benchmark, baseline: str = BASELINE) -> VsBaseline | None:

@@ -10,8 +10,9 @@ Three ways to compare, chosen by what the runs are (``gate.MODES``):
   comparison says so).
 
 Every p-value of a comparison is corrected across its rows (Holm), so thirty identical benchmarks do not flag
-one of them as changed in every other comparison. Rounds flagged as taken on a saturated
-machine (``Round.flags``) are left out when enough clean rounds remain.
+one of them as changed in every other comparison. In an A/B session a pair whose two sides saw different
+load is set aside (``verdicts.pairing``); separate runs have no pairs, and their drift is the between-run
+spread's to cover.
 
 The pytest plugin, ``energybench compare`` and two-run reports all build a ``Comparison`` here and hand it
 to ``energybench.render.comparison``, so a CI log, a PR comment and a report show the same figures.
@@ -30,9 +31,8 @@ from energybench.measuring.machine import identity_mismatches
 from energybench.record import Benchmark, Run
 from energybench.stats.correction import DEFAULT, METHODS
 from energybench.verdicts.gate import DEFAULT_ALPHA, MODES, Gate, GateResult, evaluate_gate
+from energybench.verdicts.pairing import pair_set_aside
 
-#: Flagged rounds are left out of a comparison only if at least this many clean rounds remain (and half).
-MIN_CLEAN_ROUNDS = 5
 #: Fewest runs (the baseline and its history) whose medians give a between-run spread worth testing against.
 MIN_HISTORY_RUNS = 3
 CORRECTION = DEFAULT
@@ -117,40 +117,29 @@ def ab_session(run: Run) -> str | None:
     return run.environment.ab.session if run.environment.ab is not None else None
 
 
-def clean_values(bench: Benchmark, figure: str) -> tuple[list[float], int]:
-    """A benchmark's values without its flagged rounds, when enough clean ones remain; (values, left out)."""
-    every = bench.values(figure)
-    clean = bench.values(figure, unflagged=True)
-    if len(clean) < len(every) and len(clean) >= max(MIN_CLEAN_ROUNDS, len(every) / 2):
-        return clean, len(every) - len(clean)
-    return every, 0
-
-
 def _pairs(b: Benchmark, n: Benchmark, figure: str) -> tuple[list[float], list[float]]:
-    """Values of the trials both sides of an A/B session measured; a trial is left out when either round is
-    flagged, if enough clean pairs remain (the rule of ``clean_values``).
+    """Values of the trials both sides of an A/B session measured; a pair is left out when its sides saw
+    different load, or either has no whole figure (``pairing.pair_set_aside``).
 
     A session of several process pairs (``energybench ab --processes``) returns one pair of values per process
     pair: the geometric means of its trials on each side. The process is then the unit of the test, because a
-    process carries an effect of its own (where its memory landed, ASLR) that its trials share: identical code
-    measured in one pair of processes read from -11% to +16% apart in separate sessions, each with a tight
-    interval (``energybench.run.ab.AB_PROCESSES``)."""
+    process carries an effect of its own (where its memory landed, ASLR) that its trials share
+    (``energybench.run.ab.AB_PROCESSES``)."""
     by_trial = {(r.process, r.index): r for r in b.rounds}
-    pairs = []
+    chosen = []
     for r in n.rounds:
         other = by_trial.get((r.process, r.index))
-        x, y = (other.value(figure), r.value(figure)) if other is not None else (None, None)
+        if other is None or pair_set_aside(other, r):
+            continue
+        x, y = other.value(figure), r.value(figure)
         if x is not None and y is not None and math.isfinite(x) and math.isfinite(y):
-            assert other is not None
-            pairs.append((float(x), float(y), r.excluded or other.excluded, r.process))
-    clean = [p for p in pairs if not p[2]]
-    chosen = clean if len(clean) < len(pairs) and len(clean) >= max(MIN_CLEAN_ROUNDS, len(pairs) / 2) else pairs
-    processes = sorted({p[3] for p in chosen if p[3] is not None})
+            chosen.append((float(x), float(y), r.process))
+    processes = sorted({p[2] for p in chosen if p[2] is not None})
     if len(processes) < 2:
         return [x for x, *_ in chosen], [y for _, y, *_ in chosen]
     base, new = [], []
     for proc in processes:
-        mine = [(x, y) for x, y, _, p in chosen if p == proc and x > 0 and y > 0]
+        mine = [(x, y) for x, y, p in chosen if p == proc and x > 0 and y > 0]
         if mine:
             base.append(math.exp(statistics.fmean(math.log(x) for x, _ in mine)))
             new.append(math.exp(statistics.fmean(math.log(y) for _, y in mine)))
@@ -165,10 +154,10 @@ def _samples(mode: str, b: Benchmark, n: Benchmark, figure: str, history: Sequen
         medians = []
         for run in history:
             past = run.by_key().get(b.key)
-            if past is not None and (values := clean_values(past, figure)[0]):
+            if past is not None and (values := past.values(figure)):
                 medians.append(stats.median(values))
-        return medians, clean_values(n, figure)[0]
-    return clean_values(b, figure)[0], clean_values(n, figure)[0]
+        return medians, n.values(figure)
+    return b.values(figure), n.values(figure)
 
 
 def compare_runs(
@@ -216,17 +205,12 @@ def compare_runs(
         cmp.notes.append("one baseline run: the test sees the spread of rounds inside each run, not the drift "
                          "between runs; on a shared machine gate an A/B session (energybench ab) or against a "
                          "history of baseline runs (--history)")
-    left_out = 0
     for key in shared:
         b, n = base_b[key], new_b[key]
-        left_out += clean_values(n, "energy_j")[1] + (clean_values(b, "energy_j")[1] if cmp.mode != "history" else 0)
         cmp.rows.append(_row(cmp, key, b, n, runs))
         unstable = n.stability_warning
         if unstable:
             cmp.warnings.append(f"{key} (new run): {unstable}")
-    if left_out:
-        cmp.notes.append(f"{left_out} round(s) taken on a saturated machine left out of the comparison "
-                         "(their flags are in the results file)")
     _correct(cmp)
     cmp.notes += [f"{key}: only in the baseline (removed?)" for key in cmp.only_base]
     cmp.notes += [f"{key}: new benchmark, no baseline yet" for key in cmp.only_new]

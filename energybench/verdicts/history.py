@@ -1,9 +1,8 @@
 """A benchmark over saved runs: its level run by run, and where that level changed.
 
 Why: one comparison answers "did this change cost energy"; a history answers "when did we get slower, and
-is it still so". Each run contributes its median (over rounds not flagged as taken on a saturated machine)
-with its CI; change points come from PELT on the log medians (``stats.changepoints``), so a step that stays
-is reported and one noisy run is not.
+is it still so". Each run contributes its median with its CI; change points come from PELT on the log medians
+(``stats.changepoints``), so a step that stays is reported and one noisy run is not.
 """
 
 from __future__ import annotations
@@ -14,7 +13,6 @@ from dataclasses import dataclass
 
 from energybench import stats
 from energybench.record import FIGURES, Run
-from energybench.verdicts.compare import clean_values
 
 
 @dataclass(frozen=True)
@@ -56,7 +54,7 @@ def trends(runs: Sequence[Run], figure: str = "energy_per_item_j", keys: Sequenc
         for bench in run.benchmarks:
             if keys and not any(k in bench.key for k in keys):
                 continue
-            values, _ = clean_values(bench, figure)
+            values = bench.values(figure)
             if not values:
                 continue
             s = stats.summarize(values)

@@ -1,35 +1,44 @@
 """Which rounds of a run stand against which: a method's trials against its baseline's, trial by trial.
 
-Apart from ``energybench.verdicts.baseline`` so that what reads saved runs for another purpose (the between-run spread
-in ``energybench.verdicts.spread``) pairs trials exactly as the verdicts do, without importing the verdicts.
+A trial pair stands when both sides have a whole figure and saw the same machine: the noise guard's rule
+(``measuring.noise.pair_flags``) sets a pair aside when its two sides' load differed (a neighbour started or
+stopped between them, a burst of steal, throttling on one side), never because the machine was busy.
+Apart from ``verdicts.baseline`` so that what reads saved runs for another purpose (the between-run spread in
+``verdicts.spread``) pairs trials exactly as the verdicts do.
 """
 
 from __future__ import annotations
 
 import math
 
+from energybench.measuring.noise import pair_flags
 from energybench.record import BASELINE, Benchmark, Round, Run
 
-__all__ = ["baseline_of", "paired_values", "usable"]
+__all__ = ["baseline_of", "pair_set_aside", "paired_values"]
 
 
-def usable(r: Round) -> bool:
-    """Whether a round can stand in a comparison: it has a finite figure and was not flagged as taken on a
-    saturated machine or with a domain missing (``Round.excluded`` explains it)."""
-    return math.isfinite(r.energy_per_item_j) and not r.excluded
+def pair_set_aside(a: Round, b: Round) -> tuple[str, ...]:
+    """Why the pair of rounds ``a`` and ``b`` cannot stand in a comparison (empty when it can): a side with no
+    finite figure, a partial side (a domain missing, or only a lower bound), or loads that differed."""
+    if not (math.isfinite(a.energy_per_item_j) and math.isfinite(b.energy_per_item_j)):
+        return ("no figure",)
+    if a.partial or b.partial:
+        return ("partial",)
+    return pair_flags(a.load, b.load)
 
 
-def paired_values(base: Benchmark, bench: Benchmark, figure: str = "energy_per_item_j") -> tuple[
-        list[float], list[float], int]:
-    """Values of both benchmarks for the trials they share (matched by ``Round.index``), leaving a trial out
-    on both sides when either round is unusable; returns (base values, values, trials left out)."""
+def paired_values(base: Benchmark, bench: Benchmark, figure: str = "energy_per_item_j", *,
+                  before: int | None = None) -> tuple[list[float], list[float], int]:
+    """Values of both benchmarks for the trials they share (matched by ``Round.index``, only those below
+    ``before`` when given), leaving out a pair ``pair_set_aside`` rejects; returns (base values, values, pairs
+    left out)."""
     by_trial = {r.index: r for r in base.rounds}
     xs, ys, dropped = [], [], 0
     for r in bench.rounds:
         b = by_trial.get(r.index)
-        if b is None:
+        if b is None or (before is not None and r.index >= before):
             continue
-        if not (usable(b) and usable(r)):
+        if pair_set_aside(b, r):
             dropped += 1
             continue
         xs.append(float(b.value(figure) or math.nan))

@@ -130,10 +130,10 @@ def test_interleaved_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
     order: list[str] = []
     real = run_trials._run_once
 
-    def spy(e, cfg, meter=None, trial=0):  # type: ignore[no-untyped-def]
+    def spy(e, cfg, meter=None, trial=0, **kwargs):  # type: ignore[no-untyped-def]
         if meter is not None:
             order.append(e.bench.method)
-        return real(e, cfg, meter=meter, trial=trial)
+        return real(e, cfg, meter=meter, trial=trial, **kwargs)
 
     monkeypatch.setattr(run_trials, "_run_once", spy)
     cfg = RunConfig(trials=2, quick=True, phase="inference", results_dir=str(tmp_path), save=False, idle_s=0,
@@ -179,12 +179,12 @@ def test_the_run_file_is_rewritten_after_every_trial_not_after_every_window(tmp_
     real_once = run_trials._run_once
     calls = {"n": 0}
 
-    def interrupted(e, cfg, meter=None, trial=0):  # type: ignore[no-untyped-def]
+    def interrupted(e, cfg, meter=None, trial=0, **kwargs):  # type: ignore[no-untyped-def]
         if meter is not None:
             calls["n"] += 1
             if calls["n"] == 7:
                 raise KeyboardInterrupt
-        return real_once(e, cfg, meter=meter, trial=trial)
+        return real_once(e, cfg, meter=meter, trial=trial, **kwargs)
 
     monkeypatch.setattr(run_trials, "_run_once", interrupted)
     with pytest.raises(KeyboardInterrupt):

@@ -142,19 +142,22 @@ def test_three_trials_cannot_reach_a_corrected_claim_and_say_so():
 def test_a_row_whose_every_pair_was_left_out_says_it_cannot_be_tested_not_that_the_baseline_is_missing():
     from energybench.render.cells import verdict
 
-    def bench(method: str, flags: tuple[str, ...]) -> Benchmark:
+    def bench(method: str, other_cpus: float) -> Benchmark:
         return Benchmark(name="w", method=method, rounds=tuple(
-            Round(index=i, energy_j=1.0, duration_s=1.0, flags=flags) for i in range(6)))
+            Round(index=i, energy_j=1.0, duration_s=1.0, load={"cpus": 2.0, "other_cpus": other_cpus})
+            for i in range(6)))
 
-    run = Run(name="r", run_id="r", created="", benchmarks=(bench("baseline", ()), bench("m", ("saturated",))))
+    # a neighbour ran through every method trial and none of the baseline's: every pair's sides differ
+    run = Run(name="r", run_id="r", created="", benchmarks=(bench("baseline", 0.0), bench("m", 1.5)))
     vs = run_verdicts(run)["w [m]"]
     assert vs.outcome == "untestable" and vs.n == 0 and vs.excluded_trials == 6
-    assert verdict(vs) == "cannot be tested: 0 trial pair(s) (6 left out: saturated machine or partial), 3 needed"
+    assert verdict(vs) == ("cannot be tested: 0 trial pair(s) (6 set aside: load differed between their sides, or "
+                           "partial), 3 needed")
     from energybench.render.run_table import format_table
 
     table = format_table(run_view(run))  # the reason folds inside its cell: the table still fits 100 columns
     assert "cannot be tested:" in table and max(len(line) for line in table.splitlines()) <= 100
-    alone = Run(name="r", run_id="r", created="", benchmarks=(bench("m", ()),))
+    alone = Run(name="r", run_id="r", created="", benchmarks=(bench("m", 0.0),))
     assert run_verdicts(alone) == {}  # no baseline row at all: nothing is judged
 
 

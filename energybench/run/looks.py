@@ -1,0 +1,147 @@
+"""Which cells of a sequential run keep measuring: at each look a method row whose verdict is decided (a
+claim, or futile) stops; a baseline keeps measuring while any row judged against it does; the rows still
+open get the trials that remain (``verdicts.sequential`` has the rules and why they hold their error rates).
+
+Also the run's running account of trial pairs set aside because their two sides saw different load: when
+more than a quarter of them are, the run says so while it runs, with the reason, instead of only at the end.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+
+from energybench.measuring.noise import WARN_SET_ASIDE
+from energybench.record import BASELINE, Stopped
+from energybench.run.state import Cell, RunState
+from energybench.verdicts.baseline import MIN_PAIRS, VERDICT_ALPHA, look_decision
+from energybench.verdicts.pairing import pair_set_aside
+from energybench.verdicts.sequential import Design, projected_stop
+from energybench.verdicts.spread import of_run
+
+
+def _group(cell: Cell) -> tuple[str, str | None]:
+    return cell.bench.name, cell.bench.device
+
+
+@dataclass
+class Looks:
+    """The open cells of a run and the decisions taken at each look."""
+
+    design: Design
+    state: RunState
+    min_change: float
+    open: list[Cell] = field(default_factory=list)
+    warned: bool = False
+
+    def __post_init__(self) -> None:
+        self.open = list(self.state.entries)
+
+    @property
+    def rows(self) -> int:
+        """Method rows of the table: the family the strictest Holm level divides alpha by."""
+        return max(1, sum(1 for c in self.state.entries if c.bench.method != BASELINE))
+
+    def baseline(self, cell: Cell) -> Cell | None:
+        return next((c for c in self.state.entries if _group(c) == _group(cell) and c.bench.method == BASELINE
+                     and c is not cell), None)
+
+    def look(self, trials: int) -> list[tuple[Cell, str]]:
+        """After ``trials`` trials: the method cells decided now (with why), taken out of the open set with
+        their ``Stopped`` recorded, and baselines no open row needs any more."""
+        if not self.design.sequential or trials not in self.design.looks[:-1]:
+            return []
+        index = self.design.looks.index(trials)
+        between = of_run(self.state.run)
+        stopped = []
+        for cell in [c for c in self.open if c.bench.method != BASELINE]:
+            base = self.baseline(cell)
+            if base is None:
+                continue
+            verdict = look_decision(base.snapshot(), cell.snapshot(), index, self.design, between,
+                                    self.min_change, VERDICT_ALPHA, self.rows)
+            if verdict != "continue":
+                stopped.append((cell, verdict))
+        for cell, verdict in stopped:
+            self._stop(cell, trials, verdict)
+        needed = {_group(c) for c in self.open if c.bench.method != BASELINE}
+        for cell in [c for c in self.open if c.bench.method == BASELINE and _group(c) not in needed]:
+            self._stop(cell, trials, "rows decided")
+        return stopped
+
+    def finish(self) -> None:
+        """The rows still open ran every trial of the design: they stopped at its last look."""
+        if self.design.sequential:
+            for cell in list(self.open):
+                self._stop(cell, self.design.max_trials, "last look")
+
+    def drop(self, cell: Cell) -> None:
+        """A cell that failed or does not apply measures no more."""
+        if cell in self.open:
+            self.open.remove(cell)
+
+    def _stop(self, cell: Cell, trials: int, reason: str) -> None:
+        if cell in self.open:
+            self.open.remove(cell)
+        if self.design.sequential:
+            cell.bench = replace(cell.bench, stopped=Stopped(trials, reason))
+
+    # -- what the run tells while it runs -------------------------------------------------------------------
+    def set_aside(self) -> tuple[int, int, list[str]]:
+        """Trial pairs set aside so far, of all pairs, and the reasons (each once)."""
+        aside = total = 0
+        reasons: dict[str, None] = {}
+        for cell in self.state.entries:
+            base = self.baseline(cell) if cell.bench.method != BASELINE else None
+            if base is None:
+                continue
+            by_trial = {r.index: r for r in base.rounds}
+            for r in cell.rounds:
+                other = by_trial.get(r.index)
+                if other is None:
+                    continue
+                total += 1
+                why = pair_set_aside(other, r)
+                if why:
+                    aside += 1
+                    reasons.update(dict.fromkeys(w.split(":")[0] for w in why))
+        return aside, total, list(reasons)
+
+    def warn_set_aside(self, log: Callable[[str], None]) -> None:
+        """Once, when more than ``WARN_SET_ASIDE`` of the pairs so far were set aside: how many, and why."""
+        aside, total, reasons = self.set_aside()
+        if self.warned or total < 2 * len(self.state.entries) or aside <= WARN_SET_ASIDE * total:
+            return
+        self.warned = True
+        log(f"warning: {aside} of {total} trial pairs so far set aside ({', '.join(reasons)}): the machine's load "
+            "changed between the two sides of those pairs (a neighbour starting and stopping); a steady load "
+            "keeps its pairs, so the verdicts stand on the rest, with fewer pairs")
+
+    def forecast(self, trials_done: int) -> dict[str, int]:
+        """Each open cell's expected trials in all (the progress line's estimate): a method row's projected
+        stopping look, a baseline's the latest of its rows'."""
+        between = of_run(self.state.run).sd
+        out: dict[str, int] = {}
+        for cell in [c for c in self.open if c.bench.method != BASELINE]:
+            base = self.baseline(cell)
+            mean, sd = _log_ratios(base, cell) if base is not None else (math.nan, math.nan)
+            out[cell.label] = projected_stop(mean, sd, trials_done, self.design, VERDICT_ALPHA, self.rows,
+                                             self.min_change, between)
+        for cell in [c for c in self.open if c.bench.method == BASELINE]:
+            rows = [out[c.label] for c in self.open if c.bench.method != BASELINE and _group(c) == _group(cell)]
+            out[cell.label] = max(rows, default=trials_done)
+        return out
+
+
+def _log_ratios(base: Cell, cell: Cell) -> tuple[float, float]:
+    """Mean and spread of a row's per-trial log ratios so far (NaN where there are too few)."""
+    by_trial = {r.index: r for r in base.rounds}
+    logs = [math.log(r.energy_per_item_j / b.energy_per_item_j) for r in cell.rounds
+            if (b := by_trial.get(r.index)) is not None and not pair_set_aside(b, r)
+            and r.energy_per_item_j > 0 and b.energy_per_item_j > 0]
+    if not logs:
+        return math.nan, math.nan
+    return statistics.fmean(logs), statistics.stdev(logs) if len(logs) >= MIN_PAIRS else math.nan
+

@@ -1,0 +1,132 @@
+"""Sequential trials: rows stop at a look once decided, and the table's error rates hold at every look.
+
+The simulations stop rows exactly as the runner does (``verdicts.baseline.look_decision`` at each of the
+design's looks, a stopped row keeping the trials it had) and judge the result with ``run_verdicts``, which
+takes each row's p over the looks it reached; the fixed design judges the same data with all its trials.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+from energybench.options import QUICK_TRIALS
+from energybench.record import BetweenRuns, Environment, Run, Settings, Stopped
+from energybench.verdicts.baseline import MIN_CHANGE, VERDICT_ALPHA, look_decision, run_verdicts
+from energybench.verdicts.sequential import design, fixed, projected_stop, sequential_p
+from energybench.verdicts.spread import of_run
+
+sys.path.insert(0, str(Path(__file__).parent))
+import test_verdict_statistics as sim  # noqa: E402  (the table simulation every verdict test shares)
+
+SAVING_ROW = "w2 [m3]"
+
+
+def _upto(bench, n):
+    return replace(bench, rounds=tuple(r for r in bench.rounds if r.index < n))
+
+
+def stop_sequentially(run: Run) -> Run:
+    """The run as a sequential run of the quick design would have measured it: each method row stops at the
+    first look where it is decided, keeping the trials it had by then."""
+    d = design(QUICK_TRIALS)
+    between = of_run(run)
+    benches = list(run.benchmarks)
+    bases = {b.name: b for b in benches if b.method == "baseline"}
+    rows = sum(1 for b in benches if b.method != "baseline")
+    open_rows = {i for i, b in enumerate(benches) if b.method != "baseline"}
+    for index, look in enumerate(d.looks[:-1]):
+        for i in sorted(open_rows):
+            bench = benches[i]
+            verdict = look_decision(_upto(bases[bench.name], look), _upto(bench, look), index, d, between,
+                                    MIN_CHANGE, VERDICT_ALPHA, rows)
+            if verdict != "continue":
+                benches[i] = replace(_upto(bench, look), stopped=Stopped(look, verdict))
+                open_rows.discard(i)
+    for i in open_rows:
+        benches[i] = replace(benches[i], stopped=Stopped(d.max_trials, "last look"))
+    settings = Settings(looks=d.looks, spend=d.spend)
+    return replace(run, benchmarks=tuple(benches), environment=replace(run.environment, settings=settings))
+
+
+def _with_run_effects(rng: random.Random, run: Run, sd: float) -> Run:
+    """Each method row's ratio moved by a run effect of its own (what the between-run spread stands for)."""
+    def moved(bench):
+        effect = math.exp(rng.gauss(0, sd))
+        return replace(bench, rounds=tuple(replace(r, energy_j=r.energy_j * effect) for r in bench.rounds))
+
+    return replace(run, benchmarks=tuple(b if b.method == "baseline" else moved(b) for b in run.benchmarks))
+
+
+def test_an_identical_table_stopped_at_every_look_claims_nothing_in_at_least_95_percent_of_runs():
+    """A/A: 35 identical rows, with drift, bursts and a run effect per row, stopped sequentially: a table with
+    any false claim in at most 5% of runs, and fewer trials than the fixed design spends."""
+    rng = random.Random(21)
+    reps, false_tables, spent, fixed_spent = 120, 0, 0, 0
+    for _ in range(reps):
+        run = _with_run_effects(rng, sim.simulated_run(rng, QUICK_TRIALS), 0.03)
+        stopped = stop_sequentially(run)
+        false_tables += any(v.significant for v in run_verdicts(stopped).values())
+        spent += sum(len(b.rounds) for b in stopped.benchmarks if b.method != "baseline")
+        fixed_spent += sum(len(b.rounds) for b in run.benchmarks if b.method != "baseline")
+    assert false_tables / reps <= 0.05, false_tables / reps
+    assert spent < 0.8 * fixed_spent, spent / fixed_spent
+
+
+def test_a_real_20_percent_saving_is_claimed_at_least_as_often_as_with_fixed_trials(monkeypatch):
+    """The same simulated tables judged both ways: the sequential design claims the one real 20% saving
+    whenever the fixed design does (its last look keeps almost all of alpha, and a clear row stops early)."""
+    monkeypatch.setattr(sim, "NOISE", 0.05)
+    rng = random.Random(9)
+    reps, fixed_found, seq_found = 100, 0, 0
+    for _ in range(reps):
+        run = sim.simulated_run(rng, QUICK_TRIALS, {(2, 3): 0.8}, bursts=0.0)
+        run = replace(run, environment=Environment(between_runs=BetweenRuns(0.02, "4 saved runs")))
+        fixed_found += run_verdicts(run)[SAVING_ROW].outcome == "saves"
+        seq_found += run_verdicts(stop_sequentially(run))[SAVING_ROW].outcome == "saves"
+    assert seq_found >= fixed_found and seq_found / reps >= 0.95, (seq_found, fixed_found)
+
+
+def test_a_clear_row_is_decided_at_the_first_look_and_says_so(monkeypatch):
+    """A 0.27x row (as the CNN's static int8), its windows scattering 3%, stops after three trials with its
+    claim."""
+    monkeypatch.setattr(sim, "NOISE", 0.03)
+    rng = random.Random(3)
+    run = sim.simulated_run(rng, QUICK_TRIALS, {(0, 0): 0.27}, bursts=0.0)
+    stopped = stop_sequentially(run)
+    bench = next(b for b in stopped.benchmarks if b.key == "w0 [m0]")
+    assert bench.stopped == Stopped(3, "claim") and len(bench.rounds) == 3
+    vs = run_verdicts(stopped)["w0 [m0]"]
+    from energybench.render.cells import evidence
+
+    assert vs.outcome == "saves" and "decided after 3 trials" in evidence(vs)
+
+
+def test_the_sequential_p_is_the_smallest_spend_weighted_p_over_the_looks_reached():
+    d = design(12)
+    assert d.looks == (3, 6, 9, 12) and math.isclose(sum(d.spend), 1.0)
+    assert sequential_p([(0, 1e-4)], d) == 1e-4 / d.spend[0]
+    assert sequential_p([(0, 0.5), (3, 0.01)], d) == 0.01 / d.spend[3]
+    assert sequential_p([], d) == 1.0
+    assert fixed(7).looks == (7,) and not fixed(7).sequential
+
+
+def test_a_saved_sequential_run_is_judged_by_its_own_design():
+    """The design is recorded in the run's settings; read back, the verdicts are the same."""
+    rng = random.Random(4)
+    run = stop_sequentially(sim.simulated_run(rng, QUICK_TRIALS, {(1, 1): 0.5}))
+    again = Run.from_json(run.to_json())
+    assert again.environment.settings.looks == (3, 6, 9, 12)
+    assert {k: v.outcome for k, v in run_verdicts(again).items()} == {k: v.outcome for k, v in
+                                                                        run_verdicts(run).items()}
+    assert all(b.stopped is not None for b in again.benchmarks if b.method != "baseline")
+
+
+def test_the_forecast_of_where_a_row_stops():
+    d = design(12)
+    assert projected_stop(math.log(0.27), 0.02, 1, d, 0.05, 35, 0.05, 0.05) == 3  # clear: the first look
+    assert projected_stop(math.log(0.82), 0.05, 1, d, 0.05, 35, 0.05, 0.05) == 12  # borderline: every trial
+    assert projected_stop(0.0, 0.01, 1, d, 0.05, 35, 0.05, 0.05) == 3  # no effect, precise: futile at once
