@@ -29,7 +29,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_gate_accuracy import start_neighbours, stop_neighbours  # noqa: E402
+import neighbours  # noqa: E402
 
 from energybench.measuring.noise import cpus_available  # noqa: E402
 
@@ -83,7 +83,7 @@ def main() -> None:
     kinds = {"A/A (same work)": BASE_REPS, "+10% work": round(BASE_REPS * 1.1)}
     counts = {(k, p): [] for k in kinds for p in (1, 10)}
     t0 = time.perf_counter()
-    hogs = start_neighbours(cpus_available()) if args.noise else []
+    hogs = neighbours.start(cpus_available()) if args.noise else []
     try:
         with tempfile.TemporaryDirectory(prefix="bench-ab-") as tmp:
             repo = make_repo(Path(tmp))
@@ -96,7 +96,7 @@ def main() -> None:
                         print(f"session {i + 1}: {kind:16} --processes {processes:<2}  {change:24} "
                               f"{'FAIL' if failed else 'pass'}  ({time.perf_counter() - t0:.0f} s)", flush=True)
     finally:
-        stop_neighbours(hogs)
+        neighbours.stop(hogs)
     print(f"\n{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} CPUs; noise: {'on' if args.noise else 'off'}; "
           f"gate energy:+5%; "
           f"{time.perf_counter() - t0:.0f} s")

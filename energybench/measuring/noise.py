@@ -29,8 +29,10 @@ from energybench.samplers.cpu_time import CLOCK_TICKS, ProcessTreeClock, cpu_sha
 #: of the CPUs we may use (whichever is larger: half a CPU matters on 2 CPUs, not on 64)...
 PAIR_CPUS = 0.5
 PAIR_CPU_SHARE = 0.1
-#: ...or when the share of time tasks waited for a CPU (PSI) differs by this much,
+#: ...or when the share of time tasks waited for a CPU (PSI) differs by this much while a neighbour was there
+#: (at least ``NEIGHBOUR_CPUS`` on one side: PSI also counts this process's own threads waiting for each other),
 PAIR_PRESSURE = 0.10
+NEIGHBOUR_CPUS = 0.25
 #: or the hypervisor's steal differs by this share of our CPUs' time, or only one side was throttled.
 PAIR_STEAL = 0.05
 #: When more than this share of a run's trial pairs are set aside, the run says so while it runs.
@@ -126,7 +128,9 @@ def pair_flags(a: Mapping[str, float], b: Mapping[str, float]) -> tuple[str, ...
         step = max(PAIR_CPUS, PAIR_CPU_SHARE * cpus)
         if abs(a["other_cpus"] - b["other_cpus"]) >= step:
             out.append(f"load differs: {a['other_cpus']:.2g} vs {b['other_cpus']:.2g} CPUs busy elsewhere")
-    if "cpu_pressure" in a and "cpu_pressure" in b and abs(a["cpu_pressure"] - b["cpu_pressure"]) >= PAIR_PRESSURE:
+    neighbours = max(a.get("other_cpus", 0.0), b.get("other_cpus", 0.0)) >= NEIGHBOUR_CPUS
+    if neighbours and "cpu_pressure" in a and "cpu_pressure" in b and \
+            abs(a["cpu_pressure"] - b["cpu_pressure"]) >= PAIR_PRESSURE:
         out.append(f"CPU pressure differs: tasks waited {a['cpu_pressure']:.0%} vs {b['cpu_pressure']:.0%} of "
                    "the time")
     if abs(a.get("steal_fraction", 0.0) - b.get("steal_fraction", 0.0)) >= PAIR_STEAL:

@@ -158,8 +158,8 @@ RUN_OPTIONS: dict[str, Option] = _declare(
            max_trials_count, None, metavar="N", in_config=False),
     Option("trials", "a fixed count instead: every row gets exactly N trials, none stops early", trials_count, None,
            metavar="N", in_config=False),
-    Option("one_off_repeats", "measure one-off costs (distillation, calibration) this many times, for an interval",
-           trials_count, 3, metavar="N", in_config=False),
+    Option("one_off_repeats", "measure one-off costs (distillation, calibration) this many times, for an interval "
+           "(default 3, quick 1)", trials_count, None, metavar="N", in_config=False),
     Option("warmup", "unmeasured warm-up runs", warmup_count, 1, metavar="N", in_config=False),
     Option("subjects", "only these: a family (lm), one subject (lm/int8-dynamic) or a method everywhere (bf16); "
            "several, or a comma list", non_empty, (), metavar="S", repeat=True, nargs="+", in_config=False),

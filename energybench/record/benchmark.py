@@ -175,6 +175,12 @@ class Benchmark:
         return out
 
     def to_dict(self) -> dict[str, Any]:
+        """The benchmark as the run file holds it; built once per (frozen) benchmark, as a run is rewritten after
+        every trial and most of its benchmarks have not changed since the last time (do not mutate it)."""
+        return self._as_dict
+
+    @cached_property
+    def _as_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
             "name": self.name, "method": self.method, "method_name": self.method_name, "family": self.family,
             "workload": self.workload, "phase": self.phase, "item_unit": self.item_unit,

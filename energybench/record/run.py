@@ -8,6 +8,7 @@ import math
 import os
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import Any
 
 from energybench.errors import ResultsError
@@ -111,8 +112,14 @@ class Run:
                 "results": report.to_dict() if report is not None else None}
 
     def to_json(self) -> str:
-        """The file's text: indented JSON, NaN for figures that could not be measured."""
-        return json.dumps(self.to_dict(), indent=1, default=_json_default, allow_nan=True) + "\n"
+        """The file's text: JSON, one benchmark a line (written after every trial, so it must be quick to make:
+        json's C encoder runs only without ``indent``), NaN for figures that could not be measured."""
+        d = self.to_dict()
+        benches = d.pop("benchmarks")
+        dump = partial(json.dumps, default=_json_default, allow_nan=True, separators=(",", ":"))
+        head = dump(d)[:-1]
+        lines = ",\n".join(dump(b) for b in benches)
+        return head + ("," if d else "") + '"benchmarks":[\n' + lines + "\n]}\n"
 
     @classmethod
     def from_json(cls, text: str, where: str = "results") -> Run:

@@ -14,6 +14,9 @@ from energybench.verdicts.sequential import Design, design, fixed
 
 __all__ = ["QUICK_IDLE_S", "RunConfig"]
 
+#: One-off costs (distillation, calibration) are measured this many times for an interval; ``--quick`` once.
+ONE_OFF_REPEATS = 3
+QUICK_ONE_OFF_REPEATS = 1
 #: Idle power is measured this long before the trials (``--idle``), shorter with ``--quick``.
 IDLE_S = 3.0
 QUICK_IDLE_S = 2.0
@@ -46,7 +49,7 @@ class RunConfig:
     samplers: Sequence[Any] | None = None
     sampler_options: dict[str, Any] | None = None
     save: bool = True
-    one_off_repeats: int = _default("one_off_repeats")  # one-off costs (distillation, calibration), this often
+    one_off_repeats: int | None = None  # one-off costs (distillation, calibration), this often (quick: once)
     progress: bool | None = None  # None: only when stderr is a terminal
     stream: TextIO | None = None  # where notes and the progress bar go (stderr)
     embodied: Sequence[Any] = ()  # record.Embodied per device, for the run's SCI (carbon.sci)
@@ -66,6 +69,13 @@ class RunConfig:
         """When rows are looked at: a fixed count with ``trials``, else a sequential design up to
         ``trial_count`` (``verdicts.sequential``)."""
         return fixed(self.trials) if self.trials is not None else design(self.trial_count)
+
+    @property
+    def one_off_count(self) -> int:
+        """How many times a method's one-off work is measured: ``one_off_repeats``, else 3 (quick: once)."""
+        if self.one_off_repeats is not None:
+            return self.one_off_repeats
+        return QUICK_ONE_OFF_REPEATS if self.quick else ONE_OFF_REPEATS
 
     @property
     def idle_seconds(self) -> float:

@@ -123,12 +123,15 @@ class Looks:
         """Each open cell's expected trials in all (the progress line's estimate): a method row's projected
         stopping look, a baseline's the latest of its rows'."""
         between = of_run(self.state.run).sd
+        estimates = {c.label: _log_ratios(base, c) for c in self.open if c.bench.method != BASELINE
+                     and (base := self.baseline(c)) is not None}
+        known = sorted(sd for _, sd in estimates.values() if math.isfinite(sd))
+        typical = known[len(known) // 2] if known else math.nan  # a row without three pairs yet: the others'
         out: dict[str, int] = {}
         for cell in [c for c in self.open if c.bench.method != BASELINE]:
-            base = self.baseline(cell)
-            mean, sd = _log_ratios(base, cell) if base is not None else (math.nan, math.nan)
-            out[cell.label] = projected_stop(mean, sd, trials_done, self.design, VERDICT_ALPHA, self.rows,
-                                             self.min_change, between)
+            mean, sd = estimates.get(cell.label, (math.nan, math.nan))
+            out[cell.label] = projected_stop(mean, sd if math.isfinite(sd) else typical, trials_done, self.design,
+                                             VERDICT_ALPHA, self.rows, self.min_change, between)
         for cell in [c for c in self.open if c.bench.method == BASELINE]:
             rows = [out[c.label] for c in self.open if c.bench.method != BASELINE and _group(c) == _group(cell)]
             out[cell.label] = max(rows, default=trials_done)
@@ -145,3 +148,14 @@ def _log_ratios(base: Cell, cell: Cell) -> tuple[float, float]:
         return math.nan, math.nan
     return statistics.fmean(logs), statistics.stdev(logs) if len(logs) >= MIN_PAIRS else math.nan
 
+
+def likely_savers(looks: Looks) -> set[str]:
+    """Method rows whose estimate so far is a saving beyond the minimum change: the rows ``--quick``'s per-layer
+    pass will profile (for the progress line's forecast)."""
+    out = set()
+    for cell in looks.state.entries:
+        base = looks.baseline(cell) if cell.bench.method != BASELINE else None
+        mean = _log_ratios(base, cell)[0] if base is not None else math.nan
+        if math.isfinite(mean) and mean < math.log(1 - looks.min_change):
+            out.add(cell.bench.key)
+    return out

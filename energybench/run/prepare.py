@@ -49,13 +49,15 @@ class SubjectPlan:
     methods: Resolved
 
 
-def resolve(suites: Sequence[Suite], devices: Sequence[str]) -> list[SubjectPlan]:
-    """Every subject and method spec resolved (a typo is a ``ConfigError`` now, before anything runs)."""
+def resolve(suites: Sequence[Suite], devices: Sequence[str], quick: bool = False) -> list[SubjectPlan]:
+    """Every subject and method spec resolved (a typo is a ``ConfigError`` now, before anything runs);
+    ``quick`` leaves out each suite's ``skip_quick``."""
     known_subjects, known_methods = subjects(), methods()
     plan = []
     for suite in suites:
         subject = get_subject(suite.subject, known_subjects)
         specs = list(suite.methods) if suite.methods is not None else list(subject.default_methods)
+        specs = [s for s in specs if not (quick and s in suite.skip_quick)]
         resolved = [(spec, *resolve_method(spec, known_methods)) for spec in specs]
         plan.append((subject, suite, resolved))
     return [SubjectPlan(device, subject, suite, resolved) for device in devices for subject, suite, resolved in plan]
@@ -175,17 +177,17 @@ def _benchmark(subject: Subject, model: Model, spec: str, technique: str, wl: Wo
 
 
 def _repeat_one_off(model: Model, spec: str, cfg: RunConfig, ctx: Context, log: Callable[[str], None]) -> None:
-    """Measure a method's one-off work (distillation, calibration) ``cfg.one_off_repeats`` times in all, so its
+    """Measure a method's one-off work (distillation, calibration) ``cfg.one_off_count`` times in all, so its
     cost carries an interval instead of one sample."""
     from energybench.subjects.one_off import measure_one_off
 
     work = model.one_off_work
-    if work is None or model.one_off_energy_j is None or cfg.one_off_repeats < 2 or ctx.meter is None:
+    if work is None or model.one_off_energy_j is None or cfg.one_off_count < 2 or ctx.meter is None:
         return
     energies = [model.one_off_energy_j]
     what = str(model.one_off.get("what", "one-off work"))
-    for i in range(cfg.one_off_repeats - 1):
-        log(f"{spec}: measuring its {what} again ({i + 2}/{cfg.one_off_repeats})")
+    for i in range(cfg.one_off_count - 1):
+        log(f"{spec}: measuring its {what} again ({i + 2}/{cfg.one_off_count})")
         _, again = plugin_call(f"repeating the {what} of {spec!r}", partial(measure_one_off, ctx, what, work))
         if again.get("energy_j") is not None:
             energies.append(again["energy_j"])

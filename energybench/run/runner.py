@@ -88,7 +88,7 @@ def run_suites(suites: list[Suite], cfg: RunConfig) -> Run:
     log = note_logger(stream)
     cfg.check()
     devices = plan_devices(cfg.device)
-    plan = resolve(suites, devices.available)  # every name checked before any work
+    plan = resolve(suites, devices.available, cfg.quick)  # every name checked before any work
     meter, measured = _open_meter(cfg, devices)
     try:
         idle, load = _measure_idle(meter, cfg, log)

@@ -22,12 +22,14 @@ class Suite:
     """One subject family and the compression specs to compare against its baseline.
 
     ``methods=None`` means the subject's own ``default_methods``; ``options`` are passed to the subject
-    (e.g. ``{"lm": {"d_model": 32}}`` to shrink the LM).
+    (e.g. ``{"lm": {"d_model": 32}}`` to shrink the LM). ``skip_quick`` names methods ``--quick`` leaves out
+    (one of two methods that measure the same thing on the CPU, at several times the baseline's cost).
     """
 
     subject: str
     methods: Sequence[str] | None = None
     options: dict[str, Any] = field(default_factory=dict)
+    skip_quick: Sequence[str] = ()
 
 
 def load_suites(path: str | Path) -> list[Suite]:
@@ -86,7 +88,8 @@ def select(suites: list[Suite], wanted: Sequence[str] | None) -> list[Suite]:
         fam, _, spec = item.partition("/")
         if fam in known_subjects or fam in by_name:
             base = by_name.get(fam) or Suite(fam)
-            cur = chosen.setdefault(fam, Suite(fam, [] if spec else base.methods, base.options))
+            cur = chosen.setdefault(fam, Suite(fam, [] if spec else base.methods, base.options,
+                                               () if spec else base.skip_quick))
             if spec:
                 if cur.methods is not None:
                     cur.methods = [*cur.methods, spec] if spec != "baseline" else list(cur.methods)

@@ -24,7 +24,7 @@ from energybench.render.progress import Progress
 from energybench.run.calibration import MAX_ITERATIONS, calibrate, window_target_s
 from energybench.run.config import RunConfig
 from energybench.run.devices import synchronize
-from energybench.run.looks import Looks
+from energybench.run.looks import Looks, likely_savers
 from energybench.run.state import Cell, RunSaver, RunState, plugin_call
 from energybench.subjects.api import NotApplicable, PluginError
 
@@ -110,14 +110,19 @@ def _repeats(e: Cell, cfg: RunConfig, want_s: float, last_s: float | None, notes
         log(note)
         notes.append(note)
         return 1
-    if e.workload.setup is not None:
-        plugin_call(e.label, e.workload.setup)
+    if initialized_dist() is None and last_s is not None and last_s > 0:
+        # one process: the warm-up's time sizes the window, and each trial tops its window up to ``want_s``
+        # (``_run_once``) and lengthens the next ones, so timing extra batches first would only cost time
+        repeats = min(MAX_ITERATIONS, math.ceil(want_s / last_s))
+    else:
+        if e.workload.setup is not None:
+            plugin_call(e.label, e.workload.setup)
 
-    def once() -> None:
-        plugin_call(e.label, e.workload.run)
-        synchronize(e.bench.device)
+        def once() -> None:
+            plugin_call(e.label, e.workload.run)
+            synchronize(e.bench.device)
 
-    repeats = calibrate(once, want_s, first_call_s=last_s)
+        repeats = calibrate(once, want_s, first_call_s=last_s)
     if repeats > 1:
         log(f"{e.label}: {repeats} runs per trial window (the slowest energy counter needs {want_s:.3g} s)")
     return repeats
@@ -172,7 +177,7 @@ def run_trials(state: RunState, meter: Any, cfg: RunConfig, saver: RunSaver, str
                         False if is_nonzero_rank() else cfg.progress,  # under torchrun rank 0 alone prints
                         expected={e.label: max(e.warmup_s * e.repeats, e.want_s)
                                   for e in state.entries if e.warmup_s is not None})
-    progress.tail_s = layer_pass_estimate(state, cfg)
+    progress.tail_s = layer_pass_estimate(state, cfg, set())
     probe = Probe()
     saved_at = time.monotonic()
     try:
@@ -187,7 +192,7 @@ def run_trials(state: RunState, meter: Any, cfg: RunConfig, saver: RunSaver, str
                 progress.drop(cell.label)
             looks.warn_set_aside(log)
             progress.expect(looks.forecast(trial + 1))
-            progress.tail_s = layer_pass_estimate(state, cfg)
+            progress.tail_s = layer_pass_estimate(state, cfg, likely_savers(looks))
             note = f", {len(decided)} row(s) decided" if decided else ""
             progress.milestone(f"trial {trial + 1}/{design.max_trials} done{note}")
             if not looks.open:
@@ -227,13 +232,16 @@ def _one_trial(state: RunState, looks: Looks, meter: Any, cfg: RunConfig, saver:
     return saved_at
 
 
-def layer_pass_estimate(state: RunState, cfg: RunConfig) -> float:
+def layer_pass_estimate(state: RunState, cfg: RunConfig, savers: set[str]) -> float:
     """Seconds the per-layer pass after the trials will take: each benchmark's profiled runs plus the
-    profiler's own set-up and post-processing (``LAYER_OVERHEAD_S`` each), for the progress line."""
+    profiler's own set-up and post-processing (``LAYER_OVERHEAD_S`` each), for the progress line; with
+    ``--quick``, the baselines and ``savers`` (the rows that look like savings so far)."""
     if not cfg.layers:
         return 0.0
     total = 0.0
     for e in state.entries:
+        if cfg.quick and e.bench.method != "baseline" and e.bench.key not in savers:
+            continue
         per_run = [r.duration_s / max(r.iterations or 1, 1) for r in e.rounds if r.duration_s > 0]
         if e.workload.layers and per_run:
             typical = statistics.median(per_run)
@@ -250,8 +258,14 @@ def layer_pass(state: RunState, meter: Any, cfg: RunConfig, saver: RunSaver, log
     from energybench.measuring.layers import energy_by_layer
 
     todo = [e for e in state.entries if e.workload.layers and e.rounds]
+    if cfg.quick:  # the layers of what changed: each baseline, and the rows that save energy against it
+        from energybench.verdicts.baseline import run_verdicts
+
+        saving = {k for k, vs in run_verdicts(state.snapshot()).items() if vs.outcome == "saves"}
+        todo = [e for e in todo if e.bench.method == "baseline" or e.bench.key in saving]
     if todo:
-        log(f"attributing energy to layers: one profiled run of each of {len(todo)} benchmarks (not a trial)")
+        what = " (--quick: the baselines and the rows that save energy)" if cfg.quick else ""
+        log(f"attributing energy to layers: one profiled run of each of {len(todo)} benchmarks{what} (not a trial)")
     saved_at = time.monotonic()
     for e in todo:
         torch.manual_seed(cfg.seed)

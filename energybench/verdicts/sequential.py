@@ -40,8 +40,9 @@ LOOK_EVERY = 3
 INTERIM_SPEND = 0.002
 #: A row stops as futile when the end of this interval nearest a claim could not reach the last look's level.
 FUTILITY_CONF = 0.99
-#: The per-trial spread of a log ratio assumed before a row has two pairs (for the progress line's forecast).
-PRIOR_SD = 0.05
+#: The per-trial spread of a log ratio assumed before a row has three pairs and no other row has either (for the
+#: progress line's forecast only): the order of what 0.1 s windows of CPU work scatter on a shared VM.
+PRIOR_SD = 0.12
 
 
 @dataclass(frozen=True)
@@ -106,19 +107,20 @@ def decide(p: float, log_mean: float, se: float, df: float, look: int, d: Design
 def projected_stop(log_mean: float, sd: float, done: int, d: Design, alpha: float, rows: int, margin: float,
                    between_sd: float) -> int:
     """The trial count at which a row is expected to stop, from its estimate so far (``sd``: the per-trial
-    spread of its log ratio, ``PRIOR_SD`` before there is one): the first look where its expected evidence
-    claims or is futile, else the last. For the progress line's forecast only; it decides nothing."""
+    spread of its log ratio, ``PRIOR_SD`` when unknown): the first look where its expected evidence claims or is
+    futile, else the last. For the progress line's forecast only; it decides nothing."""
     sd = sd if math.isfinite(sd) and sd > 0 else PRIOR_SD
     shift = math.log1p(margin)
     final_se = math.sqrt(sd * sd / d.max_trials + between_sd * between_sd)
     for i, look in enumerate(d.looks):
         if look < done:
             continue
-        se = math.sqrt(sd * sd / look + between_sd * between_sd)
+        within = sd / math.sqrt(look)
+        se = math.sqrt(within * within + between_sd * between_sd)
+        df = min((look - 1) * (se / within) ** 4, 1000.0)  # Welch-Satterthwaite, as the verdict's test
         beyond = max(abs(log_mean) - shift, 0.0) / se if math.isfinite(log_mean) else 0.0
-        if beyond >= normal_ppf(1 - alpha * d.spend[i] / max(rows, 1) / 2):
+        if beyond >= t_ppf(1 - alpha * d.spend[i] / max(rows, 1) / 2, df):
             return look
-        verdict = decide(math.nan, log_mean, se, math.inf, i, d, alpha, rows, margin, final_se)
-        if verdict == "futile":
+        if decide(math.nan, log_mean, se, df, i, d, alpha, rows, margin, final_se) == "futile":
             return look
     return d.max_trials

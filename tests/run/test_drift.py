@@ -379,6 +379,8 @@ def test_pairs_are_set_aside_only_when_their_sides_differ() -> None:
     assert noise.pair_flags(busy, {**busy, "other_cpus": 0.3})[0].startswith("load differs: 1 vs 0.3")
     assert noise.pair_flags(busy, {**busy, "other_cpus": 0.8}) == ()  # 0.2 CPUs apart: the same load
     assert noise.pair_flags(busy, {**busy, "cpu_pressure": 0.1})[0].startswith("CPU pressure differs")
+    own = {"cpus": 2.0, "other_cpus": 0.0, "cpu_pressure": 0.5}  # our own threads waiting for each other
+    assert noise.pair_flags(own, {**own, "cpu_pressure": 0.01}) == ()
     assert noise.pair_flags(busy, {**busy, "steal_fraction": 0.2})[0].startswith("steal differs")
     assert noise.pair_flags({**busy, "throttle_events": 2.0}, busy) == ("thermal throttling on one side only",)
     wide = {"cpus": 64.0, "other_cpus": 20.0}  # on 64 CPUs a few CPUs' difference is the same load

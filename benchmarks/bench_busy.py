@@ -1,0 +1,145 @@
+"""Does the README's main job answer on a busy machine, and how long does it take?
+
+Runs ``energybench run benchmarks/ --quick --region FRA`` (each run in an empty results directory) on a quiet
+machine, under a steady neighbour that keeps one CPU busy (twice: identical runs must agree), and under the
+stepping neighbour (busy 1-4 s, idle 1-4 s, on every CPU), then prints side by side:
+
+* wall time, and the time against the quiet run's;
+* rows with a verdict (saves, costs, no significant saving: not "cannot be tested"), and against the quiet run's;
+* rows claiming the opposite of the quiet run (a saving where it found a cost, or the reverse), and how many
+  verdicts the two steady-neighbour runs differ on;
+* the progress line's forecast of the time left, after trial 1 and after trial 3, against the time it took;
+* the trial pairs set aside (their two sides saw different load) and the thread count the run chose.
+
+    python benchmarks/bench_busy.py                  # about 15 minutes on 2 CPUs
+    python benchmarks/bench_busy.py --only quiet     # one condition
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import neighbours  # noqa: E402
+
+from energybench.measuring.noise import cpus_available  # noqa: E402
+from energybench.record.storage import list_runs, load_run  # noqa: E402
+from energybench.verdicts.baseline import run_verdicts  # noqa: E402
+from energybench.verdicts.pairing import baseline_of, pair_set_aside  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+COMMAND = [sys.executable, "-m", "energybench", "run", "benchmarks/", "--quick", "--region", "FRA"]
+MILESTONE = re.compile(r"trial (\d+)/\d+ done.*about ([\d.]+) (s|min) left")
+
+
+@dataclass
+class Outcome:
+    """One run of the main job: its wall time, verdicts, clock and what the noise guard did."""
+
+    condition: str
+    wall_s: float
+    verdicts: dict[str, str]
+    forecasts: dict[int, tuple[float, float]] = field(default_factory=dict)  # trial -> (forecast, truth) s
+    set_aside: tuple[int, int] = (0, 0)
+    threads: str = ""
+
+    @property
+    def decided(self) -> int:
+        return sum(v in ("saves", "costs", "same") for v in self.verdicts.values())
+
+
+def run_once(condition: str, results: Path) -> Outcome:
+    """The main job, with its stderr read line by line and timed (the progress milestones' forecasts)."""
+    t0 = time.monotonic()
+    proc = subprocess.Popen([*COMMAND, "--results", str(results)], cwd=ROOT, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+    seen: dict[int, tuple[float, float]] = {}
+    threads = ""
+    assert proc.stderr is not None
+    for line in proc.stderr:
+        if (m := MILESTONE.search(line)) is not None:
+            seen[int(m[1])] = (time.monotonic(), float(m[2]) * (60 if m[3] == "min" else 1))
+        if "torch threads" in line:
+            threads = line.split("torch threads", 1)[1].split(":")[0].strip()
+    if proc.wait() != 0:
+        raise SystemExit(f"{condition}: the main job exited {proc.returncode}")
+    end = time.monotonic()
+    run = load_run(list_runs(results)[-1])
+    forecasts = {t: (left, end - at) for t, (at, left) in seen.items() if t in (1, 3)}
+    return Outcome(condition, end - t0, {k: v.outcome for k, v in run_verdicts(run).items()}, forecasts,
+                   _set_aside(run), threads or "kept")
+
+
+def _set_aside(run) -> tuple[int, int]:  # type: ignore[no-untyped-def]
+    aside = total = 0
+    for bench in run.benchmarks:
+        base = baseline_of(run, bench) if bench.method != "baseline" else None
+        if base is None:
+            continue
+        by_trial = {r.index: r for r in base.rounds}
+        for r in bench.rounds:
+            if (other := by_trial.get(r.index)) is not None:
+                total += 1
+                aside += bool(pair_set_aside(other, r))
+    return aside, total
+
+
+def opposite(a: dict[str, str], b: dict[str, str]) -> int:
+    return sum({a[k], b[k]} == {"saves", "costs"} for k in a.keys() & b.keys())
+
+
+def differ(a: dict[str, str], b: dict[str, str]) -> int:
+    return sum(a[k] != b[k] for k in a.keys() & b.keys())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", choices=("quiet", "steady", "stepping"), help="run one condition")
+    args = parser.parse_args()
+    plan = [("quiet", None), ("steady", "steady"), ("steady", "steady"), ("stepping", "stepping")]
+    plan = [p for p in plan if args.only in (None, p[0])]
+    outcomes: list[Outcome] = []
+    with tempfile.TemporaryDirectory(prefix="bench-busy-") as tmp:
+        for i, (condition, kind) in enumerate(plan):
+            pids = neighbours.start(1 if kind == "steady" else cpus_available(), kind) if kind else []
+            try:
+                time.sleep(1.0 if kind else 0.0)
+                outcome = run_once(condition, Path(tmp) / f"results-{i}")
+            finally:
+                neighbours.stop(pids)
+            outcomes.append(outcome)
+            print(f"{condition}: {outcome.wall_s:.0f} s, {outcome.decided} rows decided", flush=True)
+    report(outcomes)
+
+
+def report(outcomes: list[Outcome]) -> None:
+    quiet = next((o for o in outcomes if o.condition == "quiet"), None)
+    print(f"\n{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} CPUs; energybench {' '.join(COMMAND[3:])}")
+    print(f"{'condition':10} {'wall':>7} {'x quiet':>8} {'decided':>8} {'of quiet':>9} {'opposite':>9} "
+          f"{'clock@1':>13} {'clock@3':>13} {'set aside':>10}  threads")
+    for o in outcomes:
+        ratio = f"{o.wall_s / quiet.wall_s:.2f}" if quiet else "-"
+        share = f"{o.decided / quiet.decided:.0%}" if quiet and quiet.decided else "-"
+        opp = str(opposite(o.verdicts, quiet.verdicts)) if quiet and o is not quiet else "-"
+        clocks = [f"{f:.0f}/{t:.0f} s" if (f := o.forecasts.get(k, (0, 0))[0]) else "-"
+                  for k, t in ((1, o.forecasts.get(1, (0, 0))[1]), (3, o.forecasts.get(3, (0, 0))[1]))]
+        print(f"{o.condition:10} {o.wall_s:>6.0f}s {ratio:>8} {o.decided:>4}/{len(o.verdicts):<3} {share:>9} "
+              f"{opp:>9} {clocks[0]:>13} {clocks[1]:>13} {o.set_aside[0]:>4}/{o.set_aside[1]:<5}  {o.threads}")
+    steady = [o for o in outcomes if o.condition == "steady"]
+    if len(steady) == 2:
+        print(f"the two steady-neighbour runs differ on {differ(steady[0].verdicts, steady[1].verdicts)} of "
+              f"{len(steady[0].verdicts)} verdicts")
+    print("clock: the progress line's forecast of the time left / the time it really took, after trials 1 and 3")
+
+
+if __name__ == "__main__":
+    main()
