@@ -7,7 +7,8 @@ beside ``measured`` and ``estimated``, and are only ever compared with each othe
 
 The flow, one module each: ``valgrind`` (command line, determinism settings, dump parsing) -> ``clientreq``
 (callgrind's toggles from Python) -> ``window`` (counted windows inside a process: ``count_calls``) and
-``runner`` (processes under the simulator: whole commands, ``count_targets``) -> ``result`` (counts + price,
+``runner`` (processes under the simulator: whole commands, ``count_targets``), ``meter`` (a process's windows as
+the pytest plugin's meter: ``--energy-meter counted``) -> ``result`` (counts + price,
 ``reprice``) with ``profile`` (per-event energies, defaults and file format); ``kernels``, ``fit`` and
 ``calibrate`` fit a machine's own profile against RAPL; ``command``, ``report`` and ``probe`` serve the CLI.
 Nothing here imports numpy or torch at import time, so ``energybench sensors`` stays fast.

@@ -107,11 +107,8 @@ class CountedResult:
         )
 
     def to_measurement(self, carbon: Any = None) -> Any:
-        """An ``energybench.Measurement`` with one ``cpu:counted`` domain whose source is ``modeled``.
-
-        ``Measurement.source`` knows only measured/estimated today; the domain's own ``source`` and the
-        metadata say ``modeled``, and the counts travel in the domain's details so nothing is lost.
-        """
+        """An ``energybench.Measurement`` with one ``cpu:counted`` domain whose source (and so the
+        measurement's) is ``modeled``; the counts travel in the domain's details so nothing is lost."""
         from energybench.measurement import DomainEnergy, Measurement
 
         domain = DomainEnergy(key=DOMAIN_KEY, energy_j=self.energy_j, source=SOURCE, method=self.method,

@@ -76,12 +76,29 @@ def _out_dir(keep: Path | None) -> Iterator[Path]:
 
 
 def session_invocation(argv: Sequence[str], out_dir: Path, *, whole_program: bool = False,
-                       geometry: CacheGeometry | None = None, environ: Mapping[str, str] | None = None) -> Invocation:
+                       geometry: CacheGeometry | None = None, environ: Mapping[str, str] | None = None,
+                       trace_children: bool = True) -> Invocation:
     """The command line and environment that run ``argv`` under the counted meter, writing into ``out_dir``.
-    With ``whole_program=False`` only ``count_calls`` windows are counted (the pytest plugin's mode)."""
+    With ``whole_program=False`` only ``count_calls`` windows are counted (the pytest plugin's mode, which also
+    passes ``trace_children=False`` so that other tests' subprocesses run at native speed)."""
     valgrind = require_valgrind(environ)
     return invocation(list(argv), out_dir.resolve(), geometry=geometry or CacheGeometry(), whole_program=whole_program,
-                      valgrind=valgrind, environ=environ)
+                      valgrind=valgrind, environ=environ, trace_children=trace_children)
+
+
+def wait_for(child: subprocess.Popen[Any]) -> tuple[int, bool]:
+    """Wait for a program started under valgrind: its exit code and whether we were interrupted. Ctrl-C reaches
+    it as it reaches us (one process group); a SIGTERM sent to us alone is passed on. Either way we wait for it,
+    so that it writes its dumps and nothing counted is lost."""
+    interrupted = False
+    while True:
+        try:
+            return child.wait(), interrupted
+        except Terminated:
+            interrupted = True
+            child.terminate()
+        except KeyboardInterrupt:
+            interrupted = True
 
 
 def run_command(argv: Sequence[str], *, profile: Profile | None = None, whole_program: bool = True,
@@ -101,16 +118,7 @@ def _run(argv: Sequence[str], out_dir: Path, geometry: CacheGeometry, whole_prog
                      environ=environ)
     began = time.perf_counter()
     child = subprocess.Popen(inv.argv, env=inv.env)
-    interrupted = False
-    while True:
-        try:
-            code = child.wait()
-            break
-        except Terminated:  # SIGTERM was sent to us alone: pass it on, then wait for the dumps
-            interrupted = True
-            child.terminate()
-        except KeyboardInterrupt:
-            interrupted = True  # Ctrl-C reached the child too (one process group); wait for its dumps
+    code, interrupted = wait_for(child)
     wall = time.perf_counter() - began
     dumps = collect(out_dir)
     if not dumps:

@@ -12,11 +12,13 @@ What is pinned so that counts repeat (docs: "Counted energy", determinism):
   another CPU model counts other misses;
 * address-space randomisation off (``setarch -R``): object addresses decide cache sets and dict orders;
 * ``PYTHONHASHSEED=0``, one thread in every BLAS/OpenMP pool (valgrind serialises threads and spinning
-  worker threads count instructions that depend on timing), and no ``.pyc`` written by the run itself.
+  worker threads count instructions that depend on timing), and no ``.pyc`` written by the run itself;
+* glibc's allocator: one arena, and a fixed mmap threshold (large buffers always fresh pages).
 """
 
 from __future__ import annotations
 
+import mmap
 import os
 import platform
 import re
@@ -45,10 +47,18 @@ DETERMINISM_ENV = {
     "NUMEXPR_NUM_THREADS": "1",
     "VECLIB_MAXIMUM_THREADS": "1",
     "MALLOC_ARENA_MAX": "1",
+    # glibc raises its mmap threshold as large blocks are freed, so where a tensor's buffer comes from (fresh
+    # pages, or a heap chunk of another size to split) would follow the process's history; fixed, it does not
+    "MALLOC_MMAP_THRESHOLD_": "131072",
 }
 #: Objects whose appearance in a dump means the workload drove a GPU, which the simulator cannot see.
 GPU_OBJECTS = re.compile(r"lib(cuda|cudart|nvidia-|cublas|cudnn|amdhip64|hsa-runtime64|ze_loader|tpu)", re.I)
-_CACHE_DESC = re.compile(r"^desc: (?P<name>I1|D1|LL) cache:\s+(?P<size>\d+) B, (?P<line>\d+) B, (?P<assoc>\d+)-way")
+_CACHE_DESC = re.compile(rb"^desc: (?P<name>I1|D1|LL) cache:[ \t]+(?P<size>\d+) B, (?P<line>\d+) B, (?P<assoc>\d+)-way",
+                         re.M)
+#: The header lines a dump is read for, each found in the file as a whole (``parse_dump``).
+_FIELDS = {name: re.compile(rb"^" + re.escape(name.encode()) + rb"([^\n]*)", re.M)
+           for name in ("events:", "totals:", "pid:", "cmd:", "desc: Trigger:")}
+_OBJECT = re.compile(rb"^ob=([^\n]*)", re.M)
 INSTALL_HINT = "install valgrind (Debian/Ubuntu: sudo apt-get install valgrind) or set ENERGYBENCH_VALGRIND"
 
 
@@ -143,16 +153,20 @@ def invocation(
     whole_program: bool,
     valgrind: str,
     environ: Mapping[str, str] | None = None,
+    trace_children: bool = True,
 ) -> Invocation:
     """The command that counts ``argv``: the whole program (``whole_program``) or only its client-request
-    windows (instrumentation off until a window starts it, so start-up runs several times faster)."""
+    windows (instrumentation off until a window starts it, so start-up runs several times faster).
+    ``trace_children=False`` lets the program's own subprocesses run natively (a pytest session's other tests):
+    a window still refuses work that starts a process, from the process table rather than their dumps."""
     env = dict(os.environ if environ is None else environ)
     env.update(DETERMINISM_ENV)
     env[OUT_DIR_ENV] = str(out_dir)
     env[MODE_ENV] = "whole" if whole_program else "windows"
     tool = [
         valgrind, "--tool=callgrind", "--cache-sim=yes", *geometry.args(),
-        f"--instr-atstart={'yes' if whole_program else 'no'}", "--trace-children=yes", "--separate-threads=no",
+        f"--instr-atstart={'yes' if whole_program else 'no'}", f"--trace-children={'yes' if trace_children else 'no'}",
+        "--separate-threads=no",
         "--dump-instr=no", "--dump-line=no", "--compress-strings=no", "--compress-pos=no",
         f"--callgrind-out-file={out_dir / OUT_PREFIX}.%p", f"--log-file={out_dir / 'valgrind'}.%p.log",
     ]
@@ -170,36 +184,37 @@ def invocation(
 def parse_dump(path: Path) -> Dump:
     """Read the header and the ``totals:`` line of a callgrind output file (format docs: callgrind manual,
     "Callgrind Format Specification"). ``totals`` is the sum of the file's cost lines; ``summary`` is not
-    used because callgrind computes it as a difference that wraps below zero after a zeroed window."""
-    pid, trigger, command = 0, "", ""
-    caches: dict[str, tuple[int, int, int]] = {}
-    names: list[str] = []
-    values: list[int] = []
-    objects: dict[str, None] = {}
-    with open(path, encoding="utf-8", errors="replace") as fh:
-        for line in fh:
-            if line.startswith("ob="):
-                objects.setdefault(line[3:].strip(), None)
-            elif line.startswith("events:"):
-                names = line.split()[1:]
-            elif line.startswith("totals:"):
-                values = [int(v) for v in line.split()[1:]]
-            elif line.startswith("pid:"):
-                pid = int(line.split()[1])
-            elif line.startswith("desc: Trigger:"):
-                trigger = line.split(":", 2)[2].strip()
-            elif line.startswith("cmd:"):
-                command = line[4:].strip()
-            elif match := _CACHE_DESC.match(line):
-                caches[match["name"]] = (int(match["size"]), int(match["assoc"]), int(match["line"]))
+    used because callgrind computes it as a difference that wraps below zero after a zeroed window.
+
+    The file is searched through a memory map for the few lines needed, not read line by line: in a process
+    that goes on counting (a pytest session), reading allocates, and buffers whose sizes follow the file's would
+    leave the allocator in another state from one run to the next, moving the next windows' counts."""
+    try:
+        with open(path, "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as data:
+            return _parse(path, data)
+    except ValueError:  # an empty file cannot be mapped
+        raise CountedError(f"{path} is not a callgrind output file (no events: line); was it cut short?") from None
+
+
+def _parse(path: Path, data: mmap.mmap) -> Dump:
+    def field(name: str) -> str:
+        found = _FIELDS[name].search(data)
+        return found.group(1).decode("utf-8", "replace").strip() if found else ""
+
+    names = field("events:").split()
     if not names:
         raise CountedError(f"{path} is not a callgrind output file (no events: line); was it cut short?")
+    values = [int(v) for v in field("totals:").split()]
     counts = dict(zip(names, values + [0] * (len(names) - len(values)), strict=True))
     missing = [e for e in RAW_EVENTS if e not in counts]
     if missing:
         raise CountedError(f"{path} has no {', '.join(missing)} counts: run callgrind with --cache-sim=yes")
+    caches = {m["name"].decode(): (int(m["size"]), int(m["assoc"]), int(m["line"])) for m in _CACHE_DESC.finditer(data)}
     cache = CacheGeometry.from_dict(caches) if set(caches) == {"I1", "D1", "LL"} else None
-    return Dump(path, pid, trigger, {e: counts[e] for e in RAW_EVENTS}, tuple(objects), command, cache)
+    objects = dict.fromkeys(m.group(1).decode("utf-8", "replace").strip() for m in _OBJECT.finditer(data))
+    pid = field("pid:")
+    return Dump(path, int(pid) if pid.isdigit() else 0, field("desc: Trigger:"), {e: counts[e] for e in RAW_EVENTS},
+                tuple(objects), field("cmd:"), cache)
 
 
 def collect(out_dir: Path) -> list[Dump]:

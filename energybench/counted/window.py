@@ -116,13 +116,20 @@ class CountedSession:
         Raises ``CountedError`` (with the counts kept in ``.result``) when the calls started processes or
         used a GPU, which the simulator cannot see.
         """
+        return self.count(fn, iterations, warmup=warmup, name=name, profile=profile)[0]
+
+    def count(self, fn: Callable[[], Any], iterations: int = 1, *, warmup: int = 1, name: str | None = None,
+              profile: Profile | None = None, warm: Callable[[], Any] | None = None) -> tuple[CountedResult, Any]:
+        """``count_calls``, also returning what the last counted call returned (the pytest fixture hands it back
+        to the test). ``warm`` makes the ``warmup`` calls instead of ``fn``: a call with fresh arguments when
+        ``fn``'s own must not be used twice (``energy.pedantic`` with a ``setup``)."""
         if iterations < 1 or warmup < 0:
             raise CountedError(f"iterations must be >= 1 and warmup >= 0, got {iterations} and {warmup}")
         label = str(name or getattr(fn, "__qualname__", "calls"))
         warnings = _single_thread()
         overhead = self._loop_overhead(iterations, warmup)
         children = _children_state()
-        handle = self._counted_loop(fn, iterations, warmup, label)
+        handle, value = self._counted_loop(fn, iterations, warmup, label, warm)
         counts = {e: max(0, handle.counts[e] - overhead[e]) for e in RAW_EVENTS}
         prof = profile or resolve_profile()
         cache = handle.dump.cache if handle.dump and handle.dump.cache else CacheGeometry()
@@ -131,23 +138,24 @@ class CountedSession:
                             "energies are approximate")
         result = CountedResult(label, counts, iterations, prof, cache, handle.wall_s, overhead, tuple(warnings),
                                {"pid": self.pid, "dump": str(handle.dump.path) if handle.dump else None,
-                                "warmup": warmup, "raw": handle.counts})
+                                "warmup": warmup, "raw": handle.counts}, start_time=time.time() - handle.wall_s)
         _check_contained(result, handle.dump, children)
-        return result
+        return result, value
 
     def _loop_overhead(self, iterations: int, warmup: int) -> dict[str, int]:
         """The counts of the same window around a no-op, warmed up alike: the toggles plus ``iterations``
         empty calls."""
         key = (iterations, warmup)
         if key not in self._overhead:
-            self._overhead[key] = self._counted_loop(_noop, iterations, warmup, "overhead").counts
+            self._overhead[key] = self._counted_loop(_noop, iterations, warmup, "overhead", None)[0].counts
         return self._overhead[key]
 
-    def _counted_loop(self, fn: Callable[[], Any], iterations: int, warmup: int, label: str) -> WindowHandle:
+    def _counted_loop(self, fn: Callable[[], Any], iterations: int, warmup: int, label: str,
+                      warm: Callable[[], Any] | None) -> tuple[WindowHandle, Any]:
         """Warm up, then count ``iterations`` calls; one code path for the benchmark and its no-op twin, so
         the two windows differ by ``fn`` alone."""
         loop = _fresh_loop()
-        loop(fn, warmup)
+        loop(warm or fn, warmup)
         gc.collect()  # garbage from set-up is collected here, not inside whichever window allocates next
         # The cyclic collector decides when to run (and how much to scan) from how many objects are alive, so
         # the harness, the test session and earlier benchmarks would move a window's counts. Freezing what is
@@ -157,10 +165,10 @@ class CountedSession:
         gc.collect()
         try:
             with self.window(label) as handle:
-                loop(fn, iterations)
+                value = loop(fn, iterations)
         finally:
             gc.unfreeze()
-        return handle
+        return handle, value
 
     def _find(self, label: str) -> Dump:
         """The dump callgrind wrote for ``label`` (written before the client request returned).
@@ -201,12 +209,14 @@ def _session() -> CountedSession:
     return _SESSIONS[pid]
 
 
-def _loop(fn: Callable[[], Any], iterations: int) -> None:
+def _loop(fn: Callable[[], Any], iterations: int) -> Any:
+    value = None
     for _ in range(iterations):
-        fn()
+        value = fn()
+    return value
 
 
-def _fresh_loop() -> Callable[[Callable[[], Any], int], None]:
+def _fresh_loop() -> Callable[[Callable[[], Any], int], Any]:
     """``_loop`` with its own code object: CPython 3.11+ specialises a call site for the function it calls,
     in caches kept per code object, so a loop shared by the no-op and the benchmark would be re-specialised
     inside every window, counting the interpreter's bookkeeping as the benchmark's."""

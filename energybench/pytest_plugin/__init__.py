@@ -18,7 +18,9 @@ import pytest
 
 from energybench.errors import EnergybenchError, internal_error_line
 from energybench.options import OPTIONS, add_to_pytest, for_argparse, min_rounds_count
-from energybench.pytest_plugin.benchmark_bridge import BenchmarkEnergyTap
+from energybench.pytest_plugin.counted import VALUE_FLAGS as COUNTED_FLAGS
+from energybench.pytest_plugin.counted import add_options as add_counted_options
+from energybench.pytest_plugin.counted import fixture_class, rerun_under_valgrind, tap_class, use_counted_meter
 from energybench.pytest_plugin.fixture import EnergyFixture, EnergyOptions
 from energybench.pytest_plugin.guards import check_rootdir, internal_exit
 from energybench.pytest_plugin.session import SAMPLERS_FROM_ENV, SHARED_OPTIONS, EnergySession
@@ -46,6 +48,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                 help="run each energy benchmark's function once, unmeasured (no meter, nothing saved or compared), "
                      "like --benchmark-disable")
     add_table_options(g)
+    add_counted_options(g)
     g.addoption("--energy-min-rounds", metavar="N", type=for_argparse(min_rounds_count), default=None,
                 help="measured rounds per benchmark, at least (default 10)")
     g.addoption("--energy", action="store_true",
@@ -57,7 +60,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 #: Our options that take a value, which pytest may mistake for a test path when written with a space.
 VALUE_FLAGS = [*(f for n in SHARED_OPTIONS if not OPTIONS[n].flag for f in (OPTIONS[n].pytest_flag,
                                                                              *OPTIONS[n].pytest_aliases)),
-               "--energy-save", "--energy-compare", "--energy-json", "--energy-min-rounds", "--energy-samplers-from"]
+               "--energy-save", "--energy-compare", "--energy-json", "--energy-min-rounds", "--energy-samplers-from",
+               *COUNTED_FLAGS]
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_cmdline_main(config: pytest.Config) -> int | None:
+    """``--energy-meter counted``: run the session again under valgrind (``pytest_plugin.counted``)."""
+    return rerun_under_valgrind(config)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -68,6 +78,7 @@ def pytest_configure(config: pytest.Config) -> None:
     try:
         check_rootdir(config, VALUE_FLAGS)
         session = EnergySession(config)
+        use_counted_meter(session)
     except EnergybenchError as exc:
         raise pytest.UsageError(f"energybench: {exc}") from None
     except (pytest.UsageError, KeyboardInterrupt):
@@ -154,7 +165,7 @@ def energy(request: pytest.FixtureRequest) -> Iterator[EnergyFixture]:
     if es.options.min_rounds and options.rounds is not None and options.rounds < es.options.min_rounds:
         options = EnergyOptions(**{**options.__dict__, "rounds": es.options.min_rounds})
     callspec = getattr(request.node, "callspec", None)
-    fx = EnergyFixture(
+    fx = fixture_class(es)(
         disabled=es.options.disabled,
         nodeid=request.node.nodeid,
         meter_factory=es.meter.get,
@@ -179,7 +190,7 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> Iterator[None]:
     if es.options.with_benchmark:
         bm = getattr(pyfuncitem, "funcargs", {}).get("benchmark")
         if bm is not None:
-            tap = BenchmarkEnergyTap(bm, es)
+            tap = tap_class(es)(bm, es)
     yield
     if tap is not None:
         tap.finish()
