@@ -38,6 +38,10 @@ class Settings:
     layers: bool | None = None
     looks: tuple[int, ...] = ()  # a sequential run's design (verdicts.sequential): when rows were looked at...
     spend: tuple[float, ...] = ()  # ...and the share of alpha each look spent; () for a fixed count of trials
+    # a run cut short (Ctrl-C, SIGTERM, an error) says so beside the trials it planned: what stopped it and how
+    # many whole trials it finished; both None for a run that ran to its end
+    stopped: str | None = None
+    trials_finished: int | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -74,6 +78,8 @@ class Settings:
             layers=_opt_bool(f.child("layers")),
             looks=tuple(int(x.number(minimum=1)) for x in f.child("looks").items()) if d.get("looks") else (),
             spend=tuple(x.number(minimum=0.0, maximum=1.0) for x in f.child("spend").items()) if d.get("spend") else (),
+            stopped=f.child("stopped").opt_text(),
+            trials_finished=_opt_int(f.child("trials_finished")),
             extra=_extra(d, _names(cls)),
         )
 
@@ -197,6 +203,57 @@ class ABSide:
 
 
 @dataclass(frozen=True)
+class SlurmJob:
+    """The Slurm job and step a run was measured in (``samplers.slurm.slurm_job``), the CPUs its cgroup gave
+    it, and Slurm's own figure over the run's trials: the growth of ``sacct``'s ``ConsumedEnergyRaw`` as a
+    second opinion (``sacct_j``), or why there is none (``sacct_reason``). Written only inside a job, so a file
+    from outside Slurm, and an older reader, see nothing new; the job's other keys (cluster, array ids,
+    cgroup) are kept in ``extra``."""
+
+    job_id: str
+    step_id: str | None = None
+    node: str | None = None
+    cpus: tuple[int, ...] = ()
+    cpus_source: str = ""
+    sacct_j: float | None = None
+    sacct_reason: str = ""
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def job_step(self) -> str:
+        """``123.0``, or ``123`` outside a step: the entry ``sacct`` reports."""
+        return self.job_id if self.step_id is None else f"{self.job_id}.{self.step_id}"
+
+    def to_dict(self) -> dict[str, Any]:
+        d = _drop_none({"job_id": self.job_id, "step_id": self.step_id, "node": self.node,
+                        "cpus_source": self.cpus_source, "sacct_j": self.sacct_j, "sacct_reason": self.sacct_reason})
+        return {**d, "cpus": list(self.cpus), **self.extra}
+
+    @classmethod
+    def of(cls, job: Mapping[str, Any], sacct_j: float | None = None, sacct_reason: str = "") -> SlurmJob:
+        """From ``samplers.slurm.SlurmJob.to_dict()``: the keys not named here go to ``extra``."""
+        known = (*_names(cls), "job_step")
+        return cls(job_id=str(job["job_id"]), step_id=job.get("step_id"), node=job.get("node"),
+                   cpus=tuple(int(c) for c in job.get("cpus") or ()), cpus_source=str(job.get("cpus_source") or ""),
+                   sacct_j=sacct_j, sacct_reason=sacct_reason,
+                   extra={k: v for k, v in _extra(job, known).items() if v is not None})
+
+    @classmethod
+    def parse(cls, f: _Field) -> SlurmJob | None:
+        d = f.opt_obj()
+        if d is None:
+            return None
+        job = f.child("job_id")
+        if job.value is None or isinstance(job.value, bool) or not isinstance(job.value, str | int):
+            raise job.fail("expected the Slurm job id (a string)")
+        return cls(job_id=str(job.value), step_id=f.child("step_id").opt_text(), node=f.child("node").opt_text(),
+                   cpus=tuple(int(c.number(minimum=0)) for c in f.child("cpus").items()) if d.get("cpus") else (),
+                   cpus_source=f.child("cpus_source").opt_text() or "",
+                   sacct_j=f.child("sacct_j").opt_number(minimum=0.0),
+                   sacct_reason=f.child("sacct_reason").opt_text() or "", extra=_extra(d, (*_names(cls), "job_step")))
+
+
+@dataclass(frozen=True)
 class Environment:
     """``Run.environment``: each part ``None`` when the run's producer does not record it."""
 
@@ -206,6 +263,7 @@ class Environment:
     min_change: float | None = None  # the smallest change the run's verdicts claim
     between_runs: BetweenRuns | None = None
     ab: ABSide | None = None
+    slurm: SlurmJob | None = None  # only inside a Slurm job
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
@@ -214,7 +272,7 @@ class Environment:
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {}
-        for key in ("settings", "launcher", "devices", "between_runs", "ab"):
+        for key in ("settings", "launcher", "devices", "between_runs", "ab", "slurm"):
             part = getattr(self, key)
             if part is not None:
                 d[key] = part.to_dict()
@@ -229,7 +287,7 @@ class Environment:
         return cls(settings=Settings.parse(f.child("settings")), launcher=Launcher.parse(f.child("launcher")),
                    devices=Devices.parse(f.child("devices")), min_change=change,
                    between_runs=BetweenRuns.parse(f.child("between_runs")), ab=ABSide.parse(f.child("ab")),
-                   extra=_extra(d, _names(cls)))
+                   slurm=SlurmJob.parse(f.child("slurm")), extra=_extra(d, _names(cls)))
 
 
 def _threads(f: _Field) -> dict[str, Any]:

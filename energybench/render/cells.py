@@ -7,7 +7,7 @@ import math
 from collections.abc import Mapping
 
 from energybench import units
-from energybench.record import OneOff
+from energybench.record import OneOff, Quality
 from energybench.report.model import Entry
 from energybench.verdicts.baseline import MIN_PAIRS, BreakEven, VsBaseline
 
@@ -143,6 +143,16 @@ def entry_verdict(e: Entry) -> str:
 
 def entry_quality(e: Entry) -> str:
     return "" if e.quality is None else quality(e.quality.metric, e.quality.value, e.quality.higher_is_better)
+
+
+def tables_size(quality: Quality | None) -> str:
+    """``(tables 124 kB)``: the stored size of a model's embedding tables, as its quality records it
+    (``embedding_bytes``: the recommender's). Its energy is memory traffic, so the bytes a method saved belong
+    beside its energy in every table, not in a column a narrow terminal leaves out; empty without tables."""
+    size = quality.extra.get("embedding_bytes") if quality is not None else None
+    if isinstance(size, bool) or not isinstance(size, int | float) or not math.isfinite(size):
+        return ""
+    return f"(tables {units.si(size, 'B')})"
 
 
 def entry_quality_parts(e: Entry) -> tuple[str, ...]:

@@ -58,11 +58,13 @@ def _quality(b: Benchmark) -> tuple[str, ...]:
 
 
 def _size(b: Benchmark) -> tuple[str, ...]:
-    s = b.size
+    s, tables = b.size, cells.tables_size(b.quality)
     if s is None:
-        return ("-",)
+        return (tables,) if tables else ("-",)
     parts = [units.si(s.bytes, "B"), f"{units.count(s.params)} params"]
-    return (*parts, f"{units.percent(s.nonzero_fraction)} nz") if s.nonzero_fraction < 0.95 else tuple(parts)
+    if s.nonzero_fraction < 0.95:
+        parts.append(f"{units.percent(s.nonzero_fraction)} nz")
+    return (*parts, tables) if tables else tuple(parts)
 
 
 def _energy(s: stats.Summary, unit: str | None = None, ci: bool = True) -> tuple[str, ...]:
@@ -145,7 +147,9 @@ def _narrow_rows(run: Run, verdicts: Mapping[str, VsBaseline]) -> list[Row]:
         for b in benches:
             vs = verdicts.get(b.key)
             method = b.method + (f" ({b.source})" if len(sources) > 1 and b.rounds else "")
-            out.append([(method,), _energy(b.energy_per_item), _ratio(b, vs), _verdict(b, vs), _quality(b),
+            tables = cells.tables_size(b.quality)  # kept when the size column is left out to fit
+            out.append([(method, tables) if tables else (method,), _energy(b.energy_per_item), _ratio(b, vs),
+                        _verdict(b, vs), _quality(b),
                         _energy(b.summary("energy_above_idle_per_item_j"), ci=False), _throughput(b), _size(b)])
     return out
 
@@ -195,6 +199,22 @@ def gpu_line(run: Run) -> str | None:
     return text
 
 
+def slurm_lines(run: Run) -> list[str]:
+    """Inside a Slurm job: the job, step and CPUs, and sacct's figure over the trials beside energybench's own
+    joules of them (a second opinion from Slurm's energy plugin, or why there is none)."""
+    job = run.environment.slurm
+    if job is None:
+        return []
+    from energybench.samplers.cpu_time import cpu_list
+
+    where = job.job_step + (f" on {job.node}" if job.node else "")
+    cpus = f"CPUs {cpu_list(job.cpus)} ({job.cpus_source})" if job.cpus else job.cpus_source or "CPUs unknown"
+    figure = units.joules(job.sacct_j) if job.sacct_j is not None else "n/a"
+    return [f"slurm job {where}; {cpus}",
+            f"sacct: {figure} over the trials beside energybench's {units.joules(run.energy_j)} of them "
+            f"({job.sacct_reason or 'no reason recorded'})"]
+
+
 def _warnings_by_text(run: Run) -> dict[str, list[str]]:
     """Each distinct benchmark or trial warning once, with the benchmarks it came from (the CO2e line
     already says why there are no grams)."""
@@ -232,6 +252,7 @@ def footer(view: RunView) -> list[str]:
                    "a steady load keeps them")
     if (gpus := gpu_line(run)) is not None:
         out.append(gpus)
+    out += slurm_lines(run)
     if run.idle:
         out.append(f"idle power {units.watts(run.idle.power_w)} over {units.seconds(run.idle.duration_s)} "
                    f"({run.idle.source}); 'above idle' subtracts it; gross energy is the headline")

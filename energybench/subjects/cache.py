@@ -1,4 +1,4 @@
-"""Trained baselines on disk, shared by the subjects that train their own (the LM, the CNN).
+"""Trained baselines on disk, shared by the subjects that train their own (the LM, the CNN, speech, recsys).
 
 A baseline is keyed by everything that changes its weights: the hash of its training data, its config, the
 seed and torch's version, so a cached model is never used for a run it was not trained for. Writing the cache
@@ -12,14 +12,14 @@ import contextlib
 import hashlib
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from energybench.subjects.api import Context
 
-__all__ = ["baseline_cache", "default_cache_dir", "save_baseline"]
+__all__ = ["baseline_cache", "cached_baseline", "default_cache_dir", "save_baseline"]
 
 
 def default_cache_dir() -> str:
@@ -55,3 +55,23 @@ def save_baseline(cache: Path, state: dict[str, Any], ctx: Context, family: str)
         ctx.log(f"{family}: could not cache the trained baseline in {cache.parent}: {exc.strerror or exc}; the "
                 "run goes on (the baseline will be trained again next time; --cache-dir DIR to change)")
         return False
+
+
+def cached_baseline(family: str, data_sha: str, cfg: Any, ctx: Context, module: Any, steps: int,
+                    train_now: Callable[[], None]) -> dict[str, Any]:
+    """``module``'s trained weights from the cache (keyed by the data, config, seed and torch), or trained now
+    by ``train_now`` and cached; the baseline's provenance for the subject's metadata."""
+    import torch
+
+    cache = baseline_cache(family, {"data": data_sha}, cfg, ctx)
+    if cache.exists():
+        module.load_state_dict(torch.load(cache, map_location=ctx.device, weights_only=True)["model"])
+        ctx.log(f"{family}: baseline loaded from cache {cache}")
+        cached = True
+    else:
+        ctx.log(f"{family}: training the baseline ({steps} steps; cached afterwards in {cache.parent})")
+        train_now()
+        save_baseline(cache, {"model": module.state_dict()}, ctx, family)
+        cached = False
+    module.eval()
+    return {"cache": str(cache), "cached": cached, "train_steps": steps}

@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from energybench.errors import ConfigError
+from energybench.subjects import conv_classifier as classifier
 from energybench.subjects.api import Context, Distillable, Model, Quality, Subject, Workload
-from energybench.subjects.cache import baseline_cache, save_baseline
+from energybench.subjects.cache import cached_baseline
 
 EXTRA_HINT = "install the extra: pip install 'energybench[cnn]' (scikit-learn ships the data; nothing is downloaded)"
 CLASSES = 10
@@ -44,8 +45,6 @@ class CNNConfig:
 
 # Sized so that a quick trial window stays well under 0.1 s on two shared CPU cores.
 QUICK = CNNConfig(channels=(16, 32), hidden=64, epochs=20, steps_per_trial=4, infer_repeats=1, distill_steps=150)
-
-_HALF = {"bfloat16": "bfloat16", "float16": "float16"}
 
 
 @dataclass(frozen=True)
@@ -128,37 +127,6 @@ def batches(x: Any, y: Any, batch: int, seed: int) -> Iterator[tuple[Any, Any]]:
             yield x[idx], y[idx]
 
 
-def train(module: Any, data: Iterator[tuple[Any, Any]], steps: int, lr: float) -> None:
-    import torch
-    import torch.nn.functional as F
-
-    module.train()
-    opt = torch.optim.AdamW(module.parameters(), lr=lr, weight_decay=1e-4)
-    for _ in range(steps):
-        x, y = next(data)
-        loss = F.cross_entropy(module(x), y)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-    module.eval()
-
-
-def accuracy(module: Any, x: Any, y: Any, dtype: str = "float32") -> float:
-    import torch
-
-    with torch.inference_mode():
-        pred = module(cast(x, dtype)).float().argmax(dim=1)
-    return float((pred == y).float().mean())
-
-
-def cast(x: Any, dtype: str) -> Any:
-    """Inputs follow the weights for bf16/fp16 (the contract: methods cast the model, subjects the inputs)."""
-    import torch
-
-    name = _HALF.get(dtype)
-    return x.to(getattr(torch, name)) if name else x
-
-
 class CNNSubject(Subject):
     name = "cnn"
     description = "small CNN trained from scratch on scikit-learn's 8x8 digits (image recognition; cnn extra)"
@@ -181,14 +149,7 @@ class CNNSubject(Subject):
         return None
 
     def configure(self, ctx: Context) -> CNNConfig:
-        base = QUICK if ctx.quick else CNNConfig()
-        overrides = dict(ctx.options.get("cnn", {}))
-        unknown = set(overrides) - set(asdict(base))
-        if unknown:
-            raise ConfigError(f"unknown cnn option(s) {sorted(unknown)}; known: {sorted(asdict(base))}")
-        if "channels" in overrides:
-            overrides["channels"] = tuple(int(c) for c in overrides["channels"])
-        cfg = replace(base, **overrides)
+        cfg: CNNConfig = classifier.configured(QUICK if ctx.quick else CNNConfig(), ctx, "cnn")
         if not cfg.channels or min(cfg.channels) < 1:
             raise ConfigError(f"cnn: channels must be a non-empty list of positive counts, got {cfg.channels!r}")
         return cfg
@@ -200,22 +161,13 @@ class CNNSubject(Subject):
         self.device = ctx.device
         data = self.data = load_data(ctx.device)
         steps = cfg.epochs * (len(data.train_y) // cfg.batch)
-        cache = baseline_cache("cnn", {"data": data.sha256}, cfg, ctx)
         torch.manual_seed(ctx.seed)
         module = build_model(cfg).to(ctx.device)
-        if cache.exists():
-            state = torch.load(cache, map_location=ctx.device, weights_only=True)
-            module.load_state_dict(state["model"])
-            ctx.log(f"cnn: baseline loaded from cache {cache}")
-            cached = True
-        else:
-            ctx.log(f"cnn: training the baseline ({steps} steps; cached afterwards in {cache.parent})")
-            train(module, batches(data.train_x, data.train_y, cfg.batch, ctx.seed), steps, cfg.lr)
-            save_baseline(cache, {"model": module.state_dict()}, ctx, "cnn")
-            cached = False
-        module.eval()
-        self._baseline_info = {"cache": str(cache), "cached": cached, "train_steps": steps,
-                               "test_accuracy": accuracy(module, data.test_x, data.test_y)}
+        def train_now() -> None:
+            classifier.train(module, self._train_batches(ctx.seed), steps, cfg.lr)
+
+        info = cached_baseline("cnn", data.sha256, cfg, ctx, module, steps, train_now)
+        self._baseline_info = {**info, "test_accuracy": classifier.accuracy(module, data.test_x, data.test_y)}
         return Model(module)
 
     def metadata(self) -> dict[str, Any]:
@@ -231,15 +183,17 @@ class CNNSubject(Subject):
             raise RuntimeError("cnn: baseline() must run before workloads, quality or calibration")
         return self.cfg, self.data
 
+    def _train_batches(self, seed: int) -> Iterator[tuple[Any, Any]]:
+        cfg, data = self._ready()
+        return batches(data.train_x, data.train_y, cfg.batch, seed)
+
     # -- workloads ------------------------------------------------------------------------------------------
     def workloads(self, model: Model, ctx: Context) -> list[Workload]:
         import torch
-        import torch.nn.functional as F
 
         cfg, data = self._ready()
         module = model.module
-        images = cast(data.test_x, model.dtype)
-        state: dict[str, Any] = {}
+        images = classifier.cast(data.test_x, model.dtype)
 
         def classify() -> int:
             with torch.inference_mode():
@@ -247,20 +201,9 @@ class CNNSubject(Subject):
                     module(images).argmax(dim=1)
             return cfg.infer_repeats * len(data.test_y)
 
-        def setup_train() -> None:
-            state["module"], state["opt"] = model.training_copy(cfg.lr * 0.1)
-            state["batches"] = batches(data.train_x, data.train_y, cfg.batch, ctx.seed + 7)
-
-        def train_steps() -> int:
-            m, opt = state["module"], state["opt"]
-            for _ in range(cfg.steps_per_trial):
-                x, y = next(state["batches"])
-                loss = F.cross_entropy(m(cast(x, model.dtype)).float(), y)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-            return cfg.steps_per_trial
-
+        # a training step counts as one item
+        setup_train, train_steps = classifier.training_workload(model, cfg, self._train_batches, ctx.seed + 7,
+                                                                lambda _: 1)
         return [
             Workload("inference-classify", "inference", "image", classify,
                      metadata={"images": len(data.test_y), "repeats": cfg.infer_repeats}),
@@ -270,22 +213,13 @@ class CNNSubject(Subject):
 
     def quality(self, model: Model, baseline: Model, ctx: Context) -> Quality:
         _, data = self._ready()
-        acc = accuracy(model.module, data.test_x, data.test_y, model.dtype)
-        base = self._baseline_info.get("test_accuracy")
-        if base is None or model.module is not baseline.module:
-            base = accuracy(baseline.module, data.test_x, data.test_y)
+        acc, base = classifier.accuracies(model, baseline, data.test_x, data.test_y, self._baseline_info)
         return Quality("accuracy", acc, higher_is_better=True, baseline=base,
                        extra={"test_images": int(len(data.test_y))})
 
     def calibrate(self, module: Any, ctx: Context) -> int:
         """Runs the held-out calibration split (never trained on, never tested on) through ``module``."""
-        import torch
-
-        _, data = self._ready()
-        with torch.no_grad():
-            for i in range(0, len(data.calib_y), 64):
-                module(data.calib_x[i : i + 64])
-        return int(len(data.calib_y))
+        return classifier.calibrate_on(module, self._ready()[1].calib_x)
 
     def example_inputs(self, module: Any) -> tuple[Any, ...]:
         _, data = self._ready()
@@ -299,41 +233,8 @@ class CNNSubject(Subject):
         """Remove ``fraction`` of every conv layer's output channels (lowest filter L1 norm), shrinking the
         next conv's input channels, or ``fc1``'s input columns after the last conv (each channel feeds
         ``4 x 4`` flattened features), so every following kernel is smaller too."""
-        from energybench.subjects.pruning import shrink_conv_channels
-
-        convs = [(module.features, str(i)) for i, m in enumerate(module.features) if hasattr(m, "out_channels")]
-        return shrink_conv_channels(convs, (module, "fc1"), (SIDE // 2) ** 2, fraction)
+        return classifier.prune_conv_channels(module, (SIDE // 2) ** 2, fraction)
 
     def distillation(self) -> Distillable:
-        return _CNNDistill(self)
-
-
-class _CNNDistill(Distillable):
-    """Student: ``width`` x the channels and hidden units, ``depth`` x the conv blocks; trained on the
-    training split's images with the teacher's logits."""
-
-    def __init__(self, subject: CNNSubject) -> None:
-        self.subject = subject
-
-    def make_student(self, teacher: Any, width: float, depth: float) -> Any:
-        c: CNNConfig = teacher.config
-        n = max(1, int(round(len(c.channels) * depth)))
-        channels = tuple(max(1, int(round(ch * width))) for ch in c.channels[:n])
-        return build_model(replace(c, channels=channels, hidden=max(1, int(round(c.hidden * width)))))
-
-    def batches(self, seed: int) -> Iterator[Any]:
-        cfg, data = self.subject._ready()
-        return batches(data.train_x, data.train_y, cfg.batch, seed)
-
-    def logits(self, module: Any, batch: Any) -> Any:
-        return module(batch[0])
-
-    def targets(self, batch: Any) -> Any:
-        return batch[1]
-
-    def steps(self) -> int:
-        return self.subject._ready()[0].distill_steps
-
-    def lr(self) -> float:
-        return self.subject._ready()[0].lr
+        return classifier.ConvDistill(build_model, self._train_batches, lambda: self._ready()[0])
 

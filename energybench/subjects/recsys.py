@@ -23,7 +23,7 @@ from typing import Any
 from energybench.errors import ConfigError
 from energybench.measuring.threads import one_thread
 from energybench.subjects.api import Context, Distillable, Model, NotApplicable, Quality, Subject, Workload
-from energybench.subjects.cache import baseline_cache, save_baseline
+from energybench.subjects.cache import cached_baseline
 from energybench.subjects.embedding import table_bytes
 from energybench.subjects.recsys_data import GeneratorConfig, Interactions, generate, ranking_scores, reference_scores
 
@@ -185,23 +185,16 @@ class RecsysSubject(Subject):
         self._prepare_tensors(cfg, data, ctx.device)
         pairs = self._tensors["pairs"]
         steps = max(1, cfg.epochs * (len(pairs[0]) // cfg.batch))
-        cache = baseline_cache("recsys", {"data": data.sha256}, cfg, ctx)
         torch.manual_seed(ctx.seed)
         module = build_model(cfg).to(ctx.device)
-        if cache.exists():
-            module.load_state_dict(torch.load(cache, map_location=ctx.device, weights_only=True)["model"])
-            ctx.log(f"recsys: baseline loaded from cache {cache}")
-            cached = True
-        else:
-            ctx.log(f"recsys: training the baseline ({steps} steps; cached afterwards in {cache.parent})")
+
+        def train_now() -> None:
             with one_thread():
                 train(module, pairs, steps, cfg.lr, ctx.seed)
-            save_baseline(cache, {"model": module.state_dict()}, ctx, "recsys")
-            cached = False
-        module.eval()
+
+        info = cached_baseline("recsys", data.sha256, cfg, ctx, module, steps, train_now)
         scores = ranking_scores(catalogue_scores(module, data, ctx.device), data, cfg.k)
-        self._baseline_info = {"cache": str(cache), "cached": cached, "train_steps": steps,
-                               f"recall@{cfg.k}": scores["recall"], f"ndcg@{cfg.k}": scores["ndcg"]}
+        self._baseline_info = {**info, f"recall@{cfg.k}": scores["recall"], f"ndcg@{cfg.k}": scores["ndcg"]}
         return Model(module)
 
     def _prepare_tensors(self, cfg: RecsysConfig, data: Interactions, device: str) -> None:

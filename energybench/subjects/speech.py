@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from energybench.errors import ConfigError
 from energybench.measuring.threads import one_thread
+from energybench.subjects import conv_classifier as classifier
 from energybench.subjects.api import Context, Distillable, Model, NotApplicable, Quality, Subject, Workload
-from energybench.subjects.cache import baseline_cache, save_baseline
+from energybench.subjects.cache import cached_baseline
 from energybench.subjects.speech_data import CLASSES, N_MFCC, SpokenDigits, data_path, load_digits
 
 UNIT = "audio-s"
@@ -93,36 +94,6 @@ def batches(x: Any, y: Any, seconds: Any, batch: int, seed: int) -> Iterator[tup
             yield x[idx.to(x.device)], y[idx.to(y.device)], float(seconds[idx].sum())
 
 
-def train(module: Any, data: Iterator[tuple[Any, Any, float]], steps: int, lr: float) -> None:
-    import torch
-    import torch.nn.functional as F
-
-    module.train()
-    opt = torch.optim.AdamW(module.parameters(), lr=lr, weight_decay=1e-4)
-    for _ in range(steps):
-        x, y, _ = next(data)
-        loss = F.cross_entropy(module(x), y)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-    module.eval()
-
-
-def accuracy(module: Any, x: Any, y: Any, dtype: str = "float32") -> float:
-    import torch
-
-    with torch.inference_mode():
-        pred = module(cast(x, dtype)).float().argmax(dim=1)
-    return float((pred == y).float().mean())
-
-
-def cast(x: Any, dtype: str) -> Any:
-    """Inputs follow the weights for bf16/fp16 (the contract: methods cast the model, subjects the inputs)."""
-    import torch
-
-    return x.to(getattr(torch, dtype)) if dtype in ("bfloat16", "float16") else x
-
-
 def real_time_factor(module: Any, x: Any, audio_s: float, dtype: str) -> float:
     """Processing seconds per second of audio, best of three timed passes: a rough figure next to the quality;
     the run's measured one is ``1 / throughput`` (throughput is in audio-s per second)."""
@@ -132,7 +103,7 @@ def real_time_factor(module: Any, x: Any, audio_s: float, dtype: str) -> float:
     with torch.inference_mode():
         for _ in range(3):
             start = time.perf_counter()
-            module(cast(x, dtype))
+            module(classifier.cast(x, dtype))
             best = min(best, time.perf_counter() - start)
     return best / audio_s
 
@@ -161,14 +132,7 @@ class SpeechSubject(Subject):
         return None
 
     def configure(self, ctx: Context) -> SpeechConfig:
-        base = QUICK if ctx.quick else SpeechConfig()
-        overrides = dict(ctx.options.get("speech", {}))
-        unknown = set(overrides) - set(asdict(base))
-        if unknown:
-            raise ConfigError(f"unknown speech option(s) {sorted(unknown)}; known: {sorted(asdict(base))}")
-        if "channels" in overrides:
-            overrides["channels"] = tuple(int(c) for c in overrides["channels"])
-        cfg = replace(base, **overrides)
+        cfg: SpeechConfig = classifier.configured(QUICK if ctx.quick else SpeechConfig(), ctx, "speech")
         if not cfg.channels or min(cfg.channels) < 1 or len(cfg.channels) > 3:
             raise ConfigError(f"speech: channels must be 1 to 3 positive counts (each block halves the 13 MFCCs), "
                               f"got {cfg.channels!r}")
@@ -183,23 +147,15 @@ class SpeechSubject(Subject):
         cfg = self.cfg = self.configure(ctx)
         data = self.data = load_digits(cfg.frames, ctx.device)
         steps = cfg.epochs * (len(data.train.y) // cfg.batch)
-        cache = baseline_cache("speech", {"data": data.sha256}, cfg, ctx)
         torch.manual_seed(ctx.seed)
         module = build_model(cfg).to(ctx.device)
-        if cache.exists():
-            module.load_state_dict(torch.load(cache, map_location=ctx.device, weights_only=True)["model"])
-            ctx.log(f"speech: baseline loaded from cache {cache}")
-            cached = True
-        else:
-            ctx.log(f"speech: training the baseline ({steps} steps; cached afterwards in {cache.parent})")
+
+        def train_now() -> None:
             with one_thread():
-                train(module, batches(data.train.x, data.train.y, data.train.seconds, cfg.batch, ctx.seed), steps,
-                      cfg.lr)
-            save_baseline(cache, {"model": module.state_dict()}, ctx, "speech")
-            cached = False
-        module.eval()
-        self._baseline_info = {"cache": str(cache), "cached": cached, "train_steps": steps,
-                               "test_accuracy": accuracy(module, data.test.x, data.test.y)}
+                classifier.train(module, self._train_batches(ctx.seed), steps, cfg.lr)
+
+        info = cached_baseline("speech", data.sha256, cfg, ctx, module, steps, train_now)
+        self._baseline_info = {**info, "test_accuracy": classifier.accuracy(module, data.test.x, data.test.y)}
         return Model(module)
 
     def metadata(self) -> dict[str, Any]:
@@ -216,15 +172,17 @@ class SpeechSubject(Subject):
             raise RuntimeError("speech: baseline() must run before workloads, quality or calibration")
         return self.cfg, self.data
 
+    def _train_batches(self, seed: int) -> Iterator[tuple[Any, Any, float]]:
+        cfg, data = self._ready()
+        return batches(data.train.x, data.train.y, data.train.seconds, cfg.batch, seed)
+
     # -- workloads ------------------------------------------------------------------------------------------
     def workloads(self, model: Model, ctx: Context) -> list[Workload]:
         import torch
-        import torch.nn.functional as F
 
         cfg, data = self._ready()
         module = model.module
-        utterances = cast(data.test.x, model.dtype)
-        state: dict[str, Any] = {}
+        utterances = classifier.cast(data.test.x, model.dtype)
 
         def spot() -> float:
             with torch.inference_mode():
@@ -232,22 +190,9 @@ class SpeechSubject(Subject):
                     module(utterances).argmax(dim=1)
             return cfg.infer_repeats * data.test.audio_s
 
-        def setup_train() -> None:
-            state["module"], state["opt"] = model.training_copy(cfg.lr * 0.1)
-            state["batches"] = batches(data.train.x, data.train.y, data.train.seconds, cfg.batch, ctx.seed + 7)
-
-        def train_steps() -> float:
-            m, opt = state["module"], state["opt"]
-            audio_s = 0.0
-            for _ in range(cfg.steps_per_trial):
-                x, y, seconds = next(state["batches"])
-                loss = F.cross_entropy(m(cast(x, model.dtype)).float(), y)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                audio_s += seconds
-            return audio_s
-
+        # a training step counts the seconds of audio in its batch
+        setup_train, train_steps = classifier.training_workload(model, cfg, self._train_batches, ctx.seed + 7,
+                                                                lambda batch: float(batch[2]))
         rtf_note = "real-time factor = 1 / throughput (audio-s per s of processing)"
         return [
             Workload("inference-spot", "inference", UNIT, spot,
@@ -260,10 +205,7 @@ class SpeechSubject(Subject):
 
     def quality(self, model: Model, baseline: Model, ctx: Context) -> Quality:
         _, data = self._ready()
-        acc = accuracy(model.module, data.test.x, data.test.y, model.dtype)
-        base = self._baseline_info.get("test_accuracy")
-        if base is None or model.module is not baseline.module:
-            base = accuracy(baseline.module, data.test.x, data.test.y)
+        acc, base = classifier.accuracies(model, baseline, data.test.x, data.test.y, self._baseline_info)
         rtf = real_time_factor(model.module, data.test.x, data.test.audio_s, model.dtype)
         return Quality("accuracy", acc, higher_is_better=True, baseline=base,
                        extra={"test_utterances": int(len(data.test.y)), "test_audio_s": round(data.test.audio_s, 2),
@@ -271,13 +213,7 @@ class SpeechSubject(Subject):
 
     def calibrate(self, module: Any, ctx: Context) -> int:
         """Runs the held-out calibration utterances (never trained or tested on) through ``module``."""
-        import torch
-
-        _, data = self._ready()
-        with torch.no_grad():
-            for i in range(0, len(data.calib.y), 64):
-                module(data.calib.x[i : i + 64])
-        return int(len(data.calib.y))
+        return classifier.calibrate_on(module, self._ready()[1].calib.x)
 
     def example_inputs(self, module: Any) -> tuple[Any, ...]:
         _, data = self._ready()
@@ -290,44 +226,12 @@ class SpeechSubject(Subject):
     def prune_channels(self, module: Any, fraction: float) -> int:
         """Remove ``fraction`` of every conv layer's filters (lowest L1 norm); the next conv and ``fc1`` (which
         reads ``feature_cells`` flattened cells per channel) shrink with them."""
-        from energybench.subjects.pruning import shrink_conv_channels
-
-        convs = [(module.features, str(i)) for i, m in enumerate(module.features) if hasattr(m, "out_channels")]
-        return shrink_conv_channels(convs, (module, "fc1"), feature_cells(module.config), fraction)
+        return classifier.prune_conv_channels(module, feature_cells(module.config), fraction)
 
     def layer_list(self, module: Any) -> tuple[Any, str]:
         raise NotApplicable("speech: the spotter's conv blocks each change the feature map's shape, so there is no "
                             "stack of identical layers to drop; use prune-structured or distill-soft")
 
     def distillation(self) -> Distillable:
-        return _SpeechDistill(self)
+        return classifier.ConvDistill(build_model, self._train_batches, lambda: self._ready()[0])
 
-
-class _SpeechDistill(Distillable):
-    """Student: ``width`` x the channels and hidden units, ``depth`` x the conv blocks; trained on the
-    training utterances with the teacher's logits."""
-
-    def __init__(self, subject: SpeechSubject) -> None:
-        self.subject = subject
-
-    def make_student(self, teacher: Any, width: float, depth: float) -> Any:
-        c: SpeechConfig = teacher.config
-        n = max(1, int(round(len(c.channels) * depth)))
-        channels = tuple(max(1, int(round(ch * width))) for ch in c.channels[:n])
-        return build_model(replace(c, channels=channels, hidden=max(1, int(round(c.hidden * width)))))
-
-    def batches(self, seed: int) -> Iterator[Any]:
-        cfg, data = self.subject._ready()
-        return batches(data.train.x, data.train.y, data.train.seconds, cfg.batch, seed)
-
-    def logits(self, module: Any, batch: Any) -> Any:
-        return module(batch[0])
-
-    def targets(self, batch: Any) -> Any:
-        return batch[1]
-
-    def steps(self) -> int:
-        return self.subject._ready()[0].distill_steps
-
-    def lr(self) -> float:
-        return self.subject._ready()[0].lr
