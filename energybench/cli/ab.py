@@ -13,6 +13,7 @@ import argparse
 import shutil
 import sys
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,7 @@ from energybench.errors import ConfigError
 from energybench.options import CARBON_OPTIONS, add_to_argparse, carbon_kwargs, from_namespace
 from energybench.run.ab import AB_PROCESSES, AB_ROUNDS
 
-SHARED = ("results", "fail_on", "alpha")
+SHARED = ("results", "fail_on", "alpha", "allow_blind")
 
 
 def register(subparsers: Any) -> None:
@@ -44,6 +45,11 @@ def register(subparsers: Any) -> None:
                    help=f"pairs of pytest processes to spread the rounds over ({AB_PROCESSES}): each process "
                         "carries an effect of its own (memory layout) that rounds inside it cannot average out, so "
                         "the process pair is the unit of the test; 1 for one pair (quicker, blind to that effect)")
+    p.add_argument("--max-processes", type=int, metavar="M",
+                   help="with gates, the budget of process pairs for benchmarks still undecided (default 2 x "
+                        "--processes): the session looks at its gates after 4 pairs and every 3 after, stops each "
+                        "benchmark once its gates are decided and gives the rest more pairs; --max-processes "
+                        "equal to --processes keeps every benchmark at the same count")
     p.add_argument("--name", default="ab", help="prefix of the two saved runs' names (default ab)")
     add_to_argparse(p, SHARED)
     add_to_argparse(p, CARBON_OPTIONS, "carbon")
@@ -63,6 +69,9 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--processes must be between 1 and 1000, got {args.processes}")
     if not 2 <= args.rounds <= 100_000:
         raise ConfigError(f"--rounds must be between 2 and 100000, got {args.rounds}")
+    if args.max_processes is not None and not args.processes <= args.max_processes <= 1000:
+        raise ConfigError(f"--max-processes must be between --processes ({args.processes}) and 1000, got "
+                          f"{args.max_processes}")
     if args.command:
         if args.base or args.new or args.pytest_args:
             raise ConfigError("give either --command twice or a git ref and a pytest command line, not both")
@@ -72,32 +81,55 @@ def run(args: argparse.Namespace) -> int:
         saved = [RunFile.create(r, values["results"], f"{args.name}-{side}")[1]
                  for r, side in zip(runs, ("base", "new"), strict=True)]
     else:
-        from energybench.run.ab import merge_processes
-
-        per_process = _pytest_session(args, values)
-        saved = [RunFile.create(merge_processes(runs), values["results"], f"{args.name}-{side}")[1]
+        per_process, looks = _pytest_session(args, values, gates)
+        saved = [RunFile.create(_merged(runs, looks), values["results"], f"{args.name}-{side}")[1]
                  for runs, side in zip(per_process, ("base", "new"), strict=True)]
-    cmp = compare_runs(saved[0], saved[1], gates, alpha=values["alpha"])
+    cmp = compare_runs(saved[0], saved[1], gates, alpha=values["alpha"], allow_blind=values["allow_blind"])
     print(format_table(cmp))
     print(f"saved {saved[0].label} (baseline) and {saved[1].label} (candidate) in {values['results']}/",
           file=sys.stderr)
     return cmp.exit_code
 
 
-def _pytest_session(args: argparse.Namespace, values: dict[str, Any]) -> list[list[Any]]:
-    """Both sides' runs, one per process pair (each pair a turn-taking session of two pytest processes)."""
+def _merged(runs: list[Any], looks: Any) -> Any:
+    """One side's process runs as one run; an adaptive session records its design and where each benchmark
+    stopped, so the comparison divides each p by the share of alpha its look spent."""
+    from dataclasses import replace
+
+    from energybench.record import Settings
+    from energybench.record.benchmark import Stopped
+    from energybench.run.ab import merge_processes
+
+    run = merge_processes(runs)
+    if looks is None:
+        return run
+    benches = []
+    for bench in run.benchmarks:
+        after, reason = looks.stopped.get(bench.key, (len({r.process for r in bench.rounds}), "last look"))
+        benches.append(replace(bench, stopped=Stopped(after, reason)))
+    settings = replace(run.environment.settings or Settings(), looks=looks.design.looks, spend=looks.design.spend)
+    return replace(run, benchmarks=tuple(benches), environment=replace(run.environment, settings=settings))
+
+
+def _pytest_session(args: argparse.Namespace, values: dict[str, Any],
+                    gates: Sequence[Any] = ()) -> tuple[list[list[Any]], Any]:
+    """Both sides' runs, one per process pair (each pair a turn-taking session of two pytest processes), and
+    the adaptive design's state (None for a fixed session): with gates, the session looks at them and
+    deselects the benchmarks whose gates are decided (``verdicts.adaptive``)."""
     import secrets
 
-    from energybench.record.storage import load_run
     from energybench.run import ab
+    from energybench.verdicts.adaptive import Looks, session_design
 
     command = list(args.pytest_args)
     if command and command[0] == "--":
         command = command[1:]
     if not args.base:
         raise ConfigError("no baseline: give a git ref (energybench ab main -- pytest ...) or --command twice")
-    if not command or Path(command[0]).name not in ("pytest", "py.test"):
-        raise ConfigError("after --, give the pytest command both sides run, e.g. -- pytest benchmarks/")
+    pytest_args = ab.pytest_arguments(command)
+    if pytest_args is None:
+        raise ConfigError("after --, give the pytest command both sides run, e.g. -- pytest benchmarks/ or "
+                          "-- python -m pytest benchmarks/")
     repo = Path.cwd()
     tmp = Path(tempfile.mkdtemp(prefix="energybench-ab-trees-"))
     results = tmp / "results"  # each process's run; the caller saves the two merged runs
@@ -108,32 +140,59 @@ def _pytest_session(args: argparse.Namespace, values: dict[str, Any]) -> list[li
         new_tree = ab.checkout(args.new, repo, tmp / "new") if args.new else repo
         if args.new:
             trees.append(new_tree)
-        pytest_argv = [sys.executable, "-m", "pytest", *command[1:], "-p", "no:cacheprovider",
+        pytest_argv = [sys.executable, "-m", "pytest", *pytest_args, "-p", "no:cacheprovider",
                        f"--energy-results={results}"]
         session = secrets.token_hex(8)
         threads = _common_threads()
         runs: list[list[Any]] = [[], []]
-        for process in range(args.processes):
+        budget = args.max_processes or 2 * args.processes
+        looks = Looks(session_design(budget)) if gates and budget > args.processes and args.processes > 1 else None
+        deselect: list[str] = []
+        for process in range(budget if looks else args.processes):
+            if looks is not None and process in looks.design.looks:
+                deselect += _look(looks, runs, gates, values["alpha"], process)
+                if len(looks.stopped) >= len({b.key for b in runs[1][-1].benchmarks}):
+                    break
             sides = [
-                ab.Side(name, [*pytest_argv, f"--energy-save={args.name}-{name}"], tree,
+                ab.Side(name, [*pytest_argv, *deselect, f"--energy-save={args.name}-{name}"], tree,
                         {**ab.side_environment(tree), "ENERGYBENCH_AB_REF": ref or "working tree", **threads})
                 for name, tree, ref in (("base", base_tree, args.base), ("new", new_tree, args.new))
             ]
             by_name = ab.Orchestrator(sides, session=session, process=process,
                                       rounds=ab.rounds_per_process(args.rounds, args.processes)).run()
             for i, name in enumerate(("base", "new")):
-                side = by_name[name]
-                code = side.proc.returncode if side.proc is not None else None
-                if code not in (0, 1) or not side.saved:
-                    tail = side.log.read_text(errors="replace")[-1500:] if side.log and side.log.exists() else ""
-                    raise ab.ABError(f"the {name} side (pytest) exited {code} without saving energy figures; the "
-                                     f"end of its output: {' '.join(tail.split())[-600:]}")
-                runs[i].append(load_run(side.saved))
-        return runs
+                runs[i].append(_saved_run(name, by_name[name]))
+        if looks is not None:
+            _look(looks, runs, gates, values["alpha"], len(runs[1]))
+        return runs, looks
     finally:
         for tree in trees:
             ab.remove_checkout(tree, repo)
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _saved_run(name: str, side: Any) -> Any:
+    """The run one side of a process pair saved; an ``ABError`` with the end of its output when it saved none."""
+    from energybench.record.storage import load_run
+    from energybench.run.ab import ABError
+
+    code = side.proc.returncode if side.proc is not None else None
+    if code not in (0, 1) or not side.saved:
+        tail = side.log.read_text(errors="replace")[-1500:] if side.log and side.log.exists() else ""
+        raise ABError(f"the {name} side (pytest) exited {code} without saving energy figures; the end of its "
+                      f"output: {' '.join(tail.split())[-600:]}")
+    return load_run(side.saved)
+
+
+def _look(looks: Any, runs: list[list[Any]], gates: Sequence[Any], alpha: float, pairs: int) -> list[str]:
+    """Decide the gates after ``pairs`` process pairs; the ``--deselect`` arguments of the benchmarks that stop
+    (pytest node ids)."""
+    from energybench.run.ab import merge_processes
+    from energybench.verdicts.compare import compare_runs
+
+    cmp = compare_runs(merge_processes(runs[0]), merge_processes(runs[1]), gates, alpha=alpha)
+    names = {b.key: str(b.name) for run in runs[1] for b in run.benchmarks}
+    return [arg for key in looks.decide(cmp, pairs) for arg in ("--deselect", names.get(key, key))]
 
 
 def _common_threads() -> dict[str, str]:

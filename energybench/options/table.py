@@ -13,6 +13,7 @@ from energybench.options.values import (
     bounded_int,
     embodied_value,
     factor_kind,
+    gate_shaped,
     idle_seconds,
     intensity_value,
     max_trials_count,
@@ -64,7 +65,10 @@ class Option:
     cli_aliases: tuple[str, ...] = ()
     pytest_aliases: tuple[str, ...] = ()
     in_config: bool = True
-    nargs: str | None = None  # "+": several values after one flag (``--subjects lm cnn``)
+    nargs: str | None = None  # "+": several values after one flag (``--subjects lm cnn``), command line only
+    #: with ``nargs``: a check of each value argparse takes after the flag, so a positional argument it took
+    #: along (``--fail-on energy:+5% main``) is one line saying where it goes, not a baffling error later
+    each: Callable[[Any], Any] | None = None
 
     @property
     def cli_only(self) -> bool:
@@ -112,9 +116,10 @@ OPTIONS: dict[str, Option] = _declare(
     Option("alpha", f"significance level of the one-sided test behind a verdict (default {DEFAULT_ALPHA})", alpha_level,
            DEFAULT_ALPHA,
            "ENERGYBENCH_ALPHA", "A"),
-    Option("fail_on", "fail on a regression: METRIC:+N%% or METRIC:+N<unit>, e.g. energy:+5%%, co2e:+2mg; repeat "
-           "or give a comma list", non_empty, (), "ENERGYBENCH_FAIL_ON", "EXPR", repeat=True,
-           pytest_aliases=("--energy-compare-fail",)),
+    Option("fail_on", "fail on a regression: METRIC:+N%% or METRIC:+N<unit>, e.g. energy:+5%%, co2e:+2mg; "
+           "repeat the flag or give a comma list (energybench commands also take several after one flag)",
+           non_empty, (), "ENERGYBENCH_FAIL_ON", "EXPR", repeat=True, pytest_aliases=("--energy-compare-fail",),
+           nargs="+", each=gate_shaped),
     Option("quality_budget", "headlines (the biggest saving, the best trade-offs) count a method only if its quality "
            "is within this much of the baseline's: a percentage (default 1%%), 0 for no loss, 'any' for no budget",
            quality_budget, 0.01, "ENERGYBENCH_QUALITY_BUDGET", "PCT"),
@@ -125,6 +130,9 @@ OPTIONS: dict[str, Option] = _declare(
     Option("allow_missing_baseline", "a baseline name that matches no saved run passes as a first run even when "
            "runs of other names are saved (by default that is a typo: exit 2 / 4 naming the runs that exist)",
            boolean, False, "ENERGYBENCH_ALLOW_MISSING_BASELINE", flag=True),
+    Option("allow_blind", "a gate that could not fail (no test, or it would miss even a doubling at its n and "
+           "family size) passes instead of making the comparison exit 6 (see each gate's 'detects' figure)",
+           boolean, False, "ENERGYBENCH_ALLOW_BLIND", flag=True),
     Option("threads", "pin torch's intra-op threads and the BLAS/OpenMP pools to N (default: leave them, record "
            "them)", thread_count, None, "ENERGYBENCH_THREADS", "N"),
     Option("powercap_root", "where the RAPL powercap tree is (default: $ENERGYBENCH_POWERCAP_ROOT or "

@@ -34,9 +34,10 @@ class BenchmarkEnergyTap:
     pytest-benchmark builds a fresh runner for calibration, warm-up and rounds through ``_make_runner``; the
     runner times itself, so wrapping it from outside never changes pytest-benchmark's timings. The window
     opens at the first runner call after the fixture has created its stats (i.e. after calibration) and
-    closes when the test returns; energy per call is that window's mean power x pytest-benchmark's mean
-    time per call. If a future pytest-benchmark renames ``_make_runner``, the tap says so in extra_info
-    instead of failing the test.
+    closes when the test returns. As in a run file, ``energy_j``/``energy_co2e_g`` are the window's (what was
+    measured; totals add them) and per-call figures say so in their name: ``energy_per_call_j`` is the window's
+    mean power x pytest-benchmark's mean time per call. If a future pytest-benchmark renames ``_make_runner``,
+    the tap says so in extra_info instead of failing the test.
     """
 
     def __init__(self, bm: Any, session: TapSession) -> None:
@@ -72,14 +73,17 @@ class BenchmarkEnergyTap:
         power = m.mean_power_w
         self.bm.extra_info.update(
             {
-                "energy_j": power * per_call,
+                "energy_j": m.energy_j,
+                "energy_window_s": m.duration_s,
+                "energy_per_call_j": power * per_call,
                 "energy_round_j": power * per_call * metadata.iterations,
                 "energy_power_w": power,
-                "energy_window_s": m.duration_s,
                 "energy_source": m.source,
-                "energy_method": "mean power over the measured rounds x mean time per call",
+                "energy_method": "per call: mean power over the measured rounds x mean time per call",
             }
         )
-        if m.co2e_g is not None and m.energy_j > 0:
-            self.bm.extra_info["energy_co2e_g"] = m.co2e_g * power * per_call / m.energy_j
+        if m.co2e_g is not None:
+            self.bm.extra_info["energy_co2e_g"] = m.co2e_g
+            if m.energy_j > 0:
+                self.bm.extra_info["energy_co2e_per_call_g"] = m.co2e_g * power * per_call / m.energy_j
         self.session.tapped.append((self.bm.fullname, dict(self.bm.extra_info)))

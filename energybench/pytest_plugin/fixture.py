@@ -3,8 +3,9 @@
 Why calibration: an energy counter only changes every ``resolution_s`` (CPU-time ticks: 10 ms; NVML: ~0.1 s),
 so a window around one fast call reads 0 J or one tick. The fixture repeats the call ``iterations`` times
 inside each window so that every window lasts at least ``max(min_time, WINDOW_RESOLUTIONS x resolution)``
-of the slowest active sampler (``energybench.run.calibration``, shared with ``energybench run``), then reports
-figures per call. Rounds are separate windows, so the gate has several independent values to test.
+of the slowest active sampler (``energybench.run.calibration``, shared with ``energybench run``). Each round
+records its window's figures and its call count (``Round.iterations``); tables and gates divide (per call),
+totals add. Rounds are separate windows, so the gate has several independent values to test.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from energybench.errors import ConfigError, EnergybenchError
 from energybench.measurement import Measurement
 from energybench.measuring.noise import Probe
 from energybench.record import BASELINE, PHASES, Benchmark, Quality, Round
+from energybench.record.parse import MAX_FIGURE
 from energybench.run.calibration import WINDOW_RESOLUTIONS, calibrate
 
 #: Minimum round window in seconds even for exact counters: shorter windows are dominated by edge reads.
@@ -26,7 +28,7 @@ DEFAULT_WARMUP_ROUNDS = 1
 MAX_ITERATIONS = 10_000_000
 MAX_ROUNDS = 100_000
 MAX_MIN_TIME_S = 3600.0
-MAX_ITEMS = 1e15  # a run file refuses larger figures (energybench.record.parse.MAX_FIGURE)
+MAX_ITEMS = MAX_FIGURE  # a run file refuses larger figures; a round holds items x iterations (_check_window_items)
 NO_REGION_NOTE = "no CO2e: no region given"
 
 
@@ -96,6 +98,13 @@ def _check_items(items: Any, where: str) -> None:
                           f"call), got {_show(items)}")
 
 
+def _check_window_items(items: float, iterations: int, where: str) -> None:
+    """A round records its window's items (per call x calls), which a run file must be able to hold."""
+    if items * iterations > MAX_FIGURE:
+        raise ConfigError(f"{where}: {items:g} items per call x {iterations} calls in a round is beyond what a run "
+                          f"file holds ({MAX_FIGURE:g}); count items in larger units (item_unit='1M tokens')")
+
+
 @dataclass
 class _Round:
     measurement: Measurement
@@ -140,6 +149,8 @@ class EnergyFixture:
     @items.setter
     def items(self, value: float) -> None:
         _check_items(value, "energy.items")
+        if self._rounds:  # set after the rounds ran: they are recorded with it
+            _check_window_items(value, max(r.iterations for r in self._rounds), "energy.items")
         self.options = replace(self.options, items=value)
 
     @property
@@ -266,6 +277,7 @@ class EnergyFixture:
     ) -> Any:
         """Warm-up rounds (unmeasured), then one meter window per round around ``iterations`` calls. With
         ``settle`` (an A/B session), the rounds both sides measure are settled after the asked-for ones."""
+        _check_window_items(self.options.items, iterations, self.nodeid)
         meter = self._ours(self.meter_factory)
         window = f"energy:{self.nodeid}"
         result = None
@@ -306,14 +318,16 @@ class EnergyFixture:
         return bool(self._rounds)
 
     def record(self) -> Benchmark:
-        """This test's benchmark for the results file; figures are per call (window / iterations)."""
+        """This test's benchmark for the results file: each round is its window (all ``iterations`` calls and
+        their items), so totals over rounds are what was measured; per-call figures are derived."""
         o = self.options
         rounds = []
         warnings: list[str] = []
         for i, r in enumerate(self._rounds):
             m = r.measurement
-            rounds.append(replace(Round.from_measurement(m, index=i, items=float(o.items), iterations=r.iterations,
-                                                         per_call=True, load=r.load, flags=r.flags), warnings=()))
+            rounds.append(replace(Round.from_measurement(m, index=i, items=float(o.items) * r.iterations,
+                                                         iterations=r.iterations, load=r.load, flags=r.flags),
+                                  warnings=()))
             for w in m.warnings:
                 if not w.startswith(NO_REGION_NOTE) and w not in warnings:
                     warnings.append(w)

@@ -13,8 +13,10 @@ from __future__ import annotations
 import datetime as _dt
 import importlib
 import os
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -32,7 +34,7 @@ THREAD_PROBE_S = 0.3
 
 #: The options shared with the command line, declared once in ``energybench.options``: ``--energy-NAME``.
 SHARED_OPTIONS = ("results", "region", "intensity", "intensity_csv", "pue", "alpha", "fail_on", "require_baseline",
-                  "allow_missing_baseline", "history", "threads", *SAMPLER_OPTIONS, "intensity_kind",
+                  "allow_missing_baseline", "allow_blind", "history", "threads", *SAMPLER_OPTIONS, "intensity_kind",
                   "intensity_provider", "intensity_api_url", "embodied", "quality_budget")
 
 
@@ -58,6 +60,7 @@ class SessionOptions:
     threads: int | None
     require_baseline: bool
     allow_missing_baseline: bool
+    allow_blind: bool
     with_benchmark: bool
     samplers_from: str | None
     quality_budget: float
@@ -79,7 +82,8 @@ class SessionOptions:
                    disabled=opt("energy_disable"), min_rounds=opt("energy_min_rounds"), alpha=shared["alpha"],
                    history=shared["history"], threads=shared["threads"],
                    require_baseline=shared["require_baseline"],
-                   allow_missing_baseline=shared["allow_missing_baseline"], with_benchmark=opt("energy"),
+                   allow_missing_baseline=shared["allow_missing_baseline"],
+                   allow_blind=shared["allow_blind"], with_benchmark=opt("energy"),
                    samplers_from=opt("energy_samplers_from"), quality_budget=shared["quality_budget"],
                    table=table_settings(config))
 
@@ -181,12 +185,33 @@ class EnergySession:
         self.provider = resolve_provider(**self.options.carbon)  # an unknown region fails now, before any test
         self.turns = Turns.from_environment()  # one side of an A/B session (energybench ab), or None
         self.meter = SessionMeter(self.options)
+        if self.options.json_path:  # a saved run there is refused before any test runs (exit 4)
+            self._check_json_path()
         self.records: list[Benchmark] = []
         self.tapped: list[tuple[str, dict[str, Any]]] = []
         self.started = _dt.datetime.now(_dt.UTC)
+        self.clock0 = time.monotonic()  # the session's wall time is the SCI's time reserved
         self.outcome = Outcome()
         self.term = TermHandler()
         self.session: pytest.Session | None = None
+
+    def _check_json_path(self, inputs: tuple[str, ...] | None = None) -> None:
+        """``--energy-json`` never replaces a saved run or the baseline (``inputs``; by default the file
+        ``--energy-compare`` names), see ``energybench.outputs``; it may replace its own earlier copy."""
+        from energybench.outputs import refuse_saved_run
+
+        o = self.options
+        if inputs is None:
+            inputs = ()
+            if o.compare_ref:
+                from energybench.record.storage import resolve_run
+
+                try:
+                    inputs = (str(resolve_run(o.compare_ref, o.storage)),)
+                except EnergybenchError:
+                    pass  # no such baseline: the comparison says so at the end
+        refuse_saved_run(str(o.json_path), "--energy-json copy of this run", inputs=[Path(p) for p in inputs],
+                         results=o.storage, run_copy=True)
 
     def run_record(self) -> Run:
         from energybench.distributed.launcher import launcher_environment
@@ -196,6 +221,7 @@ class EnergySession:
         return Run(
             name=self.options.save_name or "pytest",
             created=self.started.isoformat(timespec="seconds"),
+            wall_s=time.monotonic() - self.clock0,
             kind="pytest",
             benchmarks=tuple(self.records),
             machine=machine_info(samplers),
@@ -246,16 +272,21 @@ class EnergySession:
                                              allow_missing=o.allow_missing_baseline, flags=PYTEST_FLAGS)
             except EnergybenchError as exc:
                 base_error = str(exc)
-        run, bad_input = self._save(self.run_record())
+        base_path = reference.run.path if reference is not None and reference.run is not None else None
+        run, bad_input = self._save(self.run_record(), (base_path,) if base_path else ())
         if base_error is not None:
             out.errors.append(base_error)
             bad_input = True
         elif reference is not None:
             bad_input = self._compare(reference, run) or bad_input
-        failed = bool(out.errors) or (out.comparison is not None and out.comparison.exit_code)
-        if failed and session.exitstatus == 0:
-            # pytest's own codes: 1 for a regression (tests failed), 4 for bad input (usage error)
-            session.exitstatus = pytest.ExitCode.USAGE_ERROR if bad_input else pytest.ExitCode.TESTS_FAILED
+        code = out.comparison.exit_code if out.comparison is not None else 0
+        if (out.errors or code) and session.exitstatus == 0:
+            # pytest's own codes: 1 for a regression (tests failed), 4 for bad input (usage error); a gate that
+            # could not fail is the comparison's own code (EXIT_BLIND), which pytest does not use
+            if bad_input or out.errors:
+                session.exitstatus = pytest.ExitCode.USAGE_ERROR if bad_input else pytest.ExitCode.TESTS_FAILED
+            else:
+                session.exitstatus = pytest.ExitCode.TESTS_FAILED if code == 1 else code
 
     def _close_meter(self) -> None:
         if self.meter.meter is None:
@@ -267,9 +298,10 @@ class EnergySession:
                 raise
             self.outcome.internal_errors.append(internal_error_line(exc))
 
-    def _save(self, run: Run) -> tuple[Run, bool]:
+    def _save(self, run: Run, inputs: tuple[str, ...] = ()) -> tuple[Run, bool]:
         """Save first: a bad baseline or gate must never cost the figures just measured. Returns the run as
-        saved (or marked unsaved) and whether the input was bad."""
+        saved (or marked unsaved) and whether the input was bad; ``inputs`` (the baseline's file) are never
+        replaced by the ``--energy-json`` copy."""
         from energybench.record.storage import RunFile, write_run
 
         o, out, bad_input = self.options, self.outcome, False
@@ -287,15 +319,20 @@ class EnergySession:
             bad_input = True
         if o.json_path:
             try:
+                self._check_json_path(inputs)  # again: the results directory may have changed meanwhile
                 write_run(o.json_path, run)
             except WriteError as exc:
                 out.write_errors.append(f"{exc}; the table above has every figure")
+            except EnergybenchError as exc:
+                out.errors.append(f"{exc}; the table above has every figure")
+                bad_input = True
         return run, bad_input
 
     def _compare(self, reference: Any, run: Run) -> bool:
         """Compare with the baseline (or pass as a first run, with its note); True on bad input."""
         from energybench.record.storage import history_runs
         from energybench.verdicts.compare import compare_runs
+        from energybench.verdicts.drift import from_store
 
         o = self.options
         if reference.note:
@@ -303,7 +340,9 @@ class EnergySession:
         try:
             base = reference.run
             history = history_runs(base, o.storage, o.history) if base is not None else []
-            self.outcome.comparison = compare_runs(base, run, o.gates, alpha=o.alpha, history=history)
+            drift = from_store(base, run, o.storage) if base is not None else None
+            self.outcome.comparison = compare_runs(base, run, o.gates, alpha=o.alpha, history=history, drift=drift,
+                                                   allow_blind=o.allow_blind)
         except EnergybenchError as exc:
             self.outcome.errors.append(str(exc))
             return True

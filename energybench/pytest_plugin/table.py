@@ -196,5 +196,5 @@ def _tapped(es: Any, tr: Any) -> None:
 
     tr.write_sep("-", "energy of pytest-benchmark rounds (--energy)")
     for name, info in es.tapped:
-        tr.write_line(printable(f"{name}: {units.joules(info['energy_j'])}/call, {units.watts(info['energy_power_w'])} "
-                                f"({info['energy_source']})"))
+        tr.write_line(printable(f"{name}: {units.joules(info['energy_per_call_j'])}/call, "
+                                f"{units.watts(info['energy_power_w'])} ({info['energy_source']})"))

@@ -95,16 +95,18 @@ class Benchmark:
 
     @property
     def source(self) -> str:
-        """``measured`` only when every round was; ``estimated`` as soon as one was; ``none`` without rounds."""
+        """``measured`` only when every round was; ``modeled`` (counted events, ``energybench.counted``) when every
+        round was; ``estimated`` as soon as one was; ``none`` without rounds."""
         sources = {r.source for r in self.rounds} - {"none"}
         if not sources:
             return "none"
-        return "measured" if sources == {"measured"} else "estimated"
+        return sources.pop() if sources in ({"measured"}, {"modeled"}) else "estimated"
 
     @property
     def has_items(self) -> bool:
-        """Whether the rounds count items (energy per item means something beyond energy per call)."""
-        return any(r.items != 1 for r in self.rounds) or self.item_unit is not None
+        """Whether the rounds count items (energy per item means something beyond energy per call): a round's
+        ``items`` are its window's, so a call's share is what says."""
+        return any(r.items_per_call != 1 for r in self.rounds) or self.item_unit is not None
 
     def values(self, figure: str, *, unflagged: bool = False) -> list[float]:
         """The finite per-round values of one of ``FIGURES``, partial rounds left out (``Round.partial``: a total
@@ -162,7 +164,7 @@ class Benchmark:
 
     @property
     def stability_warning(self) -> str | None:
-        """The stability rule on energy per item (per call for pytest rounds, where items are constant)."""
+        """The stability rule on energy per item (per call for pytest rounds that count no items)."""
         return stats.stability_warning(self.values("energy_per_item_j"))
 
     def stats_dict(self) -> dict[str, dict[str, float]]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from energybench.record.parse import MAX_FIGURE
 from energybench.record.parts import BASELINE
 
 
@@ -70,4 +71,55 @@ def _migrate_1_to_2(data: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _migrate_1_to_2}
+#: Kinds of run whose version-2 rounds held figures per call (window / iterations): only the pytest fixture's.
+#: ``energybench run`` trials and ``energybench ab --command`` rounds always held their window's figures.
+V2_PER_CALL_KINDS = ("pytest",)
+#: The figures of a version-2 per-call round that become the window's when multiplied by its calls (``timeline``
+#: holds watts and ``load`` the machine's busy share: neither is per call).
+_PER_CALL_FIGURES = ("energy_j", "duration_s", "items", "co2e_g", "energy_above_idle_j")
+
+
+def _times(value: Any, k: int) -> Any:
+    """``value`` x ``k`` for a JSON number; anything else as it was, for the parser to name the bad field."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return value
+    try:
+        return float(value) * k
+    except OverflowError:  # an integer literal beyond any float: the parser says so
+        return value
+
+
+def _window_round(r: Any) -> Any:
+    """A version-2 per-call round as its window: every per-call figure x ``iterations`` (absent: 1 call)."""
+    if not isinstance(r, dict):
+        return r
+    k = r.get("iterations")
+    if k is None:
+        return r
+    if isinstance(k, bool) or not isinstance(k, int | float) or not 1 <= k <= MAX_FIGURE:
+        return r  # the parser names the bad count; nothing to scale by
+    k = int(k)
+    out = {key: _times(v, k) if key in _PER_CALL_FIGURES else v for key, v in r.items()}
+    if r.get("items") is None:  # absent: one item a call
+        out["items"] = k
+    if isinstance(r.get("domains"), dict):
+        out["domains"] = {name: _times(v, k) for name, v in r["domains"].items()}
+    return out
+
+
+def _migrate_2_to_3(data: dict[str, Any]) -> dict[str, Any]:
+    """Version 2 stored pytest rounds per call (the window over ``iterations``) and runner rounds as windows, so
+    a total over rounds mixed the two; version 3 stores every round's window (``Round``: one energy per round)."""
+    out = dict(data, version=3)
+    if data.get("kind") not in V2_PER_CALL_KINDS or not isinstance(data.get("benchmarks"), list):
+        return out
+    benches = []
+    for b in data["benchmarks"]:
+        if isinstance(b, dict) and isinstance(b.get("rounds"), list):
+            b = {**b, "rounds": [_window_round(r) for r in b["rounds"]]}
+        benches.append(b)
+    out["benchmarks"] = benches
+    return out
+
+
+MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _migrate_1_to_2, 2: _migrate_2_to_3}

@@ -16,21 +16,24 @@ if TYPE_CHECKING:
 
 BASELINE = "baseline"
 PHASES = ("train", "inference", "other")
-#: Per-round figures a benchmark can be summarised, compared or gated on.
+#: Per-round figures a benchmark can be summarised, compared or gated on: the window's (``energy_j``...), and
+#: per call (``energy_per_call_j``...), which is what comparisons and gates use (a round's call count varies).
 FIGURES = (
     "energy_j", "energy_per_item_j", "duration_s", "power_w", "co2e_g", "energy_above_idle_j",
-    "energy_above_idle_per_item_j", "throughput_items_per_s",
+    "energy_above_idle_per_item_j", "throughput_items_per_s", "energy_per_call_j", "duration_per_call_s",
+    "co2e_per_call_g",
 )  # fmt: skip
 
 
 @dataclass(frozen=True)
 class Round:
-    """One measured trial (runner) or round (pytest fixture): figures per call, with their provenance.
+    """One measured trial (runner) or round (pytest fixture): the figures of its window, with their provenance.
 
-    ``energy_j`` is NaN when no sampler could give a figure for the window; ``domains`` holds joules per
-    device/domain key. The pytest fixture stores per-call figures (window / ``iterations``); the runner
-    stores the trial window's figures, with ``iterations`` the workload repeats inside it and ``items``
-    their total, so energy per item is right either way.
+    ``energy_j``, ``duration_s``, ``co2e_g``, ``domains``, ``energy_above_idle_j`` and ``items`` are always the
+    whole window's (since schema 3: one energy per round, so every total is a plain sum); ``iterations`` is the
+    calls (pytest) or workload repeats (runner) inside it, ``None`` meaning 1, and the ``*_per_call`` properties
+    divide by it. ``energy_j`` is NaN when no sampler could give a figure for the window; ``domains`` holds
+    joules per device/domain key.
 
     ``missing`` names counted domains the window's total lacks (n/a, or their sampler was lost) and
     ``lower_bound`` those whose figure is only a lower bound: such a round is ``partial``, its figures are
@@ -78,6 +81,27 @@ class Round:
     def excluded(self) -> bool:
         """Whether comparisons and gates leave this round out (its ``flags`` say why)."""
         return bool(self.flags)
+
+    @property
+    def calls(self) -> int:
+        """Calls (workload repeats) inside the window: ``iterations``, 1 when not recorded."""
+        return self.iterations or 1
+
+    @property
+    def energy_per_call_j(self) -> float:
+        return self.energy_j / self.calls
+
+    @property
+    def duration_per_call_s(self) -> float:
+        return self.duration_s / self.calls
+
+    @property
+    def co2e_per_call_g(self) -> float | None:
+        return self.co2e_g / self.calls if self.co2e_g is not None else None
+
+    @property
+    def items_per_call(self) -> float:
+        return self.items / self.calls
 
     @property
     def energy_per_item_j(self) -> float:
@@ -132,23 +156,22 @@ class Round:
 
     @classmethod
     def from_measurement(cls, m: Measurement, *, index: int, items: float = 1.0, iterations: int = 1,
-                         per_call: bool = False, idle_power_w: float | None = None, with_timeline: bool = False,
+                         idle_power_w: float | None = None, with_timeline: bool = False,
                          load: Mapping[str, float] | None = None, flags: tuple[str, ...] = (),
                          workload: Mapping[str, float] | None = None) -> Round:
         """The round of one measured window, with every field a round carries: provenance, the domains that
-        are missing or only a lower bound, the machine's load and its flags. ``per_call`` stores the figures per
-        call (the window's over ``iterations``), as the pytest fixture's rounds are."""
-        k = iterations if per_call else 1
-        co2 = m.co2e_g
-        above = max(0.0, m.energy_j - idle_power_w * m.duration_s) if idle_power_w is not None else None
+        are missing or only a lower bound, the machine's load and its flags. Figures are the window's, ``items``
+        all the items of its ``iterations`` calls."""
+        beyond = m.energy_j - idle_power_w * m.duration_s if idle_power_w is not None else None
+        above = None if beyond is None else max(0.0, beyond) if math.isfinite(beyond) else math.nan  # n/a: no 0 J
         return cls(
-            index=index, energy_j=m.energy_j / k, duration_s=m.duration_s / k, items=float(items),
-            co2e_g=co2 / k if co2 is not None else None, source=m.source,
-            domains={key: v / k for key, v in m.energy_by_domain().items()}, iterations=iterations,
+            index=index, energy_j=m.energy_j, duration_s=m.duration_s, items=float(items), co2e_g=m.co2e_g,
+            source=m.source, domains=m.energy_by_domain(), iterations=iterations,
             energy_above_idle_j=above, warnings=tuple(m.warnings), workload=dict(workload or {}),
             timeline=tuple((round(t, 4), {d: round(w, 4) for d, w in watts.items()}) for t, watts in m.timeline)
             if with_timeline else (),
-            load=dict(load or {}), flags=flags, missing=m.missing_domains, lower_bound=m.lower_bound_domains,
+            load=dict(load or {}), flags=(*flags, *m.flags), missing=m.missing_domains,
+            lower_bound=m.lower_bound_domains,
         )
 
     @classmethod

@@ -30,7 +30,7 @@ def _figure(b: Benchmark, figure: str, fmt: Callable[[float | None], str]) -> tu
 
 
 def _energy(b: Benchmark) -> tuple[str, ...]:
-    e = b.summary("energy_j")
+    e = b.summary("energy_per_call_j")
     if not e.n:
         return ("-",)
     interval = units.compact_interval(e.ci_low, e.ci_high, e.median, units.joules) if e.n > 1 else ""
@@ -42,7 +42,7 @@ def _item(b: Benchmark) -> tuple[str, ...]:
 
 
 def _spread(b: Benchmark) -> tuple[str, ...]:
-    e = b.summary("energy_j")
+    e = b.summary("energy_per_call_j")
     return (units.percent(e.spread) + (" !" if b.stability_warning or b.warnings else ""),) if e.n else ("-",)
 
 
@@ -51,8 +51,9 @@ COLUMNS: dict[str, _Col] = {
     "energy": _Col(Column(("energy/call", "[95% CI]"), right=True), _energy),
     "item": _Col(Column(("energy/item",), right=True), _item),
     "power": _Col(Column(("power",), right=True, drop=3), lambda b: _figure(b, "power_w", units.watts)),
-    "time": _Col(Column(("time/call",), right=True, drop=1), lambda b: _figure(b, "duration_s", units.seconds)),
-    "co2e": _Col(Column(("CO2e/call",), right=True, drop=2), lambda b: _figure(b, "co2e_g", units.grams)),
+    "time": _Col(Column(("time/call",), right=True, drop=1),
+                 lambda b: _figure(b, "duration_per_call_s", units.seconds)),
+    "co2e": _Col(Column(("CO2e/call",), right=True, drop=2), lambda b: _figure(b, "co2e_per_call_g", units.grams)),
     "source": _Col(Column(("source",)), lambda b: (b.source,)),
     "rounds": _Col(Column(("rounds x iters",), right=True, drop=4),
                    lambda b: (f"{len(b.rounds)} x {b.extra.get('iterations')}",)),
@@ -60,9 +61,9 @@ COLUMNS: dict[str, _Col] = {
 }
 #: ``--energy-sort`` keys: a figure (lowest first, as pytest-benchmark sorts by min) or a name.
 SORTS: dict[str, Callable[[Benchmark], object]] = {
-    "energy": lambda b: b.summary("energy_j").median, "item": lambda b: b.energy_per_item.median,
-    "power": lambda b: b.summary("power_w").median, "time": lambda b: b.summary("duration_s").median,
-    "co2e": lambda b: b.summary("co2e_g").median, "spread": lambda b: b.summary("energy_j").spread,
+    "energy": lambda b: b.summary("energy_per_call_j").median, "item": lambda b: b.energy_per_item.median,
+    "power": lambda b: b.summary("power_w").median, "time": lambda b: b.summary("duration_per_call_s").median,
+    "co2e": lambda b: b.summary("co2e_per_call_g").median, "spread": lambda b: b.summary("energy_per_call_j").spread,
     "rounds": lambda b: len(b.rounds), "name": lambda b: _func(b), "fullname": lambda b: b.name,
 }
 GROUPS = ("module", "func", "family", "method", "phase", "param", "name", "fullname")

@@ -6,8 +6,13 @@ Three ways to compare, chosen by what the runs are (``gate.MODES``):
   trial) are compared pair by pair, so slow drift of the machine cancels;
 * with a **history** of baseline runs (``history=``, three or more), the new run's median is tested against
   the spread of the baseline runs' medians, so the variance between runs is in the p-value;
-* otherwise the rounds of the two runs are tested as two samples, which cannot see drift between runs (the
-  comparison says so).
+* otherwise the rounds of the two runs are tested as two samples (Welch t on their logs) with this machine's
+  between-run spread of each benchmark added (``verdicts.drift``: from the saved runs of the baseline's name,
+  else a stated default), so identical code does not fail on drift.
+
+Each gate states its minimum detectable effect at the comparison's family size, and a comparison whose gates
+passed only because some could not fail exits ``power.EXIT_BLIND`` unless blind gates are allowed. A cell that
+failed in either run has no data to judge: it gets no verdict and no gate, and the other rows are gated.
 
 Every p-value of a comparison is corrected across its rows (Holm), so thirty identical benchmarks do not flag
 one of them as changed in every other comparison. In an A/B session a pair whose two sides saw different
@@ -30,8 +35,11 @@ from energybench.errors import ResultsError
 from energybench.measuring.machine import identity_mismatches
 from energybench.record import Benchmark, Run
 from energybench.stats.correction import DEFAULT, METHODS
+from energybench.verdicts.drift import Drift, default_for
 from energybench.verdicts.gate import DEFAULT_ALPHA, MODES, Gate, GateResult, evaluate_gate
 from energybench.verdicts.pairing import pair_set_aside
+from energybench.verdicts.power import EXIT_BLIND
+from energybench.verdicts.provenance import check_same_provenance
 
 #: Fewest runs (the baseline and its history) whose medians give a between-run spread worth testing against.
 MIN_HISTORY_RUNS = 3
@@ -57,21 +65,42 @@ class Row:
     mode: str = "independent"
     p_adjusted: float = math.nan  # two-sided, corrected across the comparison's rows
     alpha: float = DEFAULT_ALPHA
+    no_data: str | None = None  # why this row cannot be judged (a failed cell): no verdict, no gate
 
     @property
     def failed(self) -> bool:
         return any(not g.passed for g in self.gates)
 
     @property
+    def blind(self) -> bool:
+        return any(g.blind for g in self.gates)
+
+    @property
     def p(self) -> float:
         return min(1.0, 2 * min(self.p_higher, self.p_lower))
 
+    @property
+    def deciding_gate(self) -> GateResult | None:
+        """The gate whose decision the row shows: the first that failed, else the first."""
+        return next((g for g in self.gates if not g.passed), self.gates[0] if self.gates else None)
+
+    @property
+    def shown_p(self) -> float:
+        """The one p every output shows for this row: its deciding gate's corrected one-sided p when gated,
+        else the row's corrected two-sided p."""
+        gate = self.deciding_gate
+        if gate is not None:
+            return gate.p_adjusted
+        return self.p_adjusted if math.isfinite(self.p_adjusted) else self.p
+
     def verdict(self, alpha: float | None = None) -> str:
-        """``REGRESSION`` / ``pass`` with gates; else ``higher`` / ``lower`` / ``no significant change`` by the
-        corrected two-sided p."""
+        """``REGRESSION`` / ``pass`` (``pass (blind)``) with gates; else ``higher`` / ``lower`` / ``no
+        significant change`` by the corrected two-sided p; ``n/a`` for a row without data."""
         alpha = self.alpha if alpha is None else alpha
+        if self.no_data:
+            return "n/a (no data)"
         if self.gates:
-            return "REGRESSION" if self.failed else "pass"
+            return "REGRESSION" if self.failed else ("pass (blind)" if self.blind else "pass")
         p = self.p_adjusted if math.isfinite(self.p_adjusted) else self.p
         if p < alpha:
             return "higher" if self.p_higher < self.p_lower else "lower"
@@ -95,14 +124,30 @@ class Comparison:
     correction: str = METHODS[CORRECTION]
     history: tuple[str, ...] = ()  # run ids whose medians formed the between-run spread
     processes: int = 1  # process pairs of an A/B session (``energybench ab --processes``)
+    drift: Drift | None = None  # the between-run spread a separate-run comparison allowed for
+    looks: tuple[tuple[int, float], ...] = ()  # an adaptive A/B session's design: (process pairs, alpha share)
+    allow_blind: bool = False
 
     @property
     def regressions(self) -> list[GateResult]:
         return [g for r in self.rows for g in r.gates if not g.passed]
 
     @property
+    def blind(self) -> list[GateResult]:
+        """Gates that passed only because they could not fail."""
+        return [g for r in self.rows for g in r.gates if g.blind]
+
+    @property
+    def family(self) -> int:
+        """Gate decisions corrected together (each gate on each benchmark)."""
+        return sum(len(r.gates) for r in self.rows)
+
+    @property
     def exit_code(self) -> int:
-        return 1 if self.regressions else 0
+        """1 when a gate failed; else ``EXIT_BLIND`` when a gate was blind (unless allowed); else 0."""
+        if self.regressions:
+            return 1
+        return EXIT_BLIND if self.blind and not self.allow_blind else 0
 
     @property
     def test(self) -> str:
@@ -151,7 +196,7 @@ def _samples(mode: str, b: Benchmark, n: Benchmark, figure: str, history: Sequen
     if mode == "paired":
         return _pairs(b, n, figure)
     if mode == "history":
-        medians = []
+        medians: list[float] = []
         for run in history:
             past = run.by_key().get(b.key)
             if past is not None and (values := past.values(figure)):
@@ -167,25 +212,23 @@ def compare_runs(
     *,
     alpha: float = DEFAULT_ALPHA,
     history: Sequence[Run] = (),
+    drift: Drift | None = None,
+    allow_blind: bool = False,
 ) -> Comparison:
     """Compare ``new`` against ``base`` (``None``: no baseline yet, which passes with a note).
 
     ``history``: older runs of the baseline; with ``base`` they make ``MIN_HISTORY_RUNS`` or more, the
-    comparison tests against their medians' spread.
+    comparison tests against their medians' spread. ``drift``: the between-run spread of separate runs
+    (``verdicts.drift.from_store``); the stated default when not given. ``allow_blind``: a blind gate passes
+    (exit 0) instead of making the comparison exit ``EXIT_BLIND``.
     """
-    cmp = Comparison(base_id=base.label if base else None, new_id=new.label, alpha=alpha, gates=tuple(gates))
+    cmp = Comparison(base_id=base.label if base else None, new_id=new.label, alpha=alpha, gates=tuple(gates),
+                     allow_blind=allow_blind)
     if base is None:
         cmp.notes.append("no baseline to compare against yet: passing (the first run becomes the baseline)")
         return cmp
-    runs = [base, *[h for h in history if h.path != base.path or h.path is None]]
-    if ab_session(base) and ab_session(base) == ab_session(new):
-        cmp.mode = "paired"
-        cmp.processes = (new.environment.ab.processes if new.environment.ab else None) or 1
-    elif len(runs) >= MIN_HISTORY_RUNS:
-        cmp.mode, cmp.history = "history", tuple(r.label for r in runs)
-    elif history:
-        cmp.notes.append(f"history of {len(runs)} baseline run(s): {MIN_HISTORY_RUNS} are needed for a between-run "
-                         "spread; compared with the baseline's rounds instead")
+    check_same_provenance(base, new, history)  # modeled figures are never compared with sampled ones
+    runs = _choose_mode(cmp, base, new, history, drift)
     base_b, new_b = base.by_key(), new.by_key()
     shared = [k for k in new_b if k in base_b]
     if not shared:
@@ -195,21 +238,14 @@ def compare_runs(
         )
     cmp.only_base = sorted(k for k in base_b if k not in new_b)
     cmp.only_new = sorted(k for k in new_b if k not in base_b)
-    for msg in identity_mismatches(base.machine, new.machine):
-        cmp.warnings.append(f"machines differ, energy may not be comparable: {msg}")
-    threads = [r.environment.thread_counts for r in (base, new)]
-    if all(threads) and threads[0] != threads[1]:
-        cmp.warnings.append(f"thread counts differ, energy may not be comparable: {threads[0]} vs "
-                            f"{threads[1]} (pin them with --energy-threads / --threads)")
-    if cmp.mode == "independent":
-        cmp.notes.append("one baseline run: the test sees the spread of rounds inside each run, not the drift "
-                         "between runs; on a shared machine gate an A/B session (energybench ab) or against a "
-                         "history of baseline runs (--history)")
+    _warn_if_incomparable(cmp, base, new)
+    if cmp.drift is not None:
+        cmp.notes.append(_drift_note(cmp.drift))
     for key in shared:
         b, n = base_b[key], new_b[key]
         cmp.rows.append(_row(cmp, key, b, n, runs))
         unstable = n.stability_warning
-        if unstable:
+        if unstable and not cmp.rows[-1].no_data:
             cmp.warnings.append(f"{key} (new run): {unstable}")
     _correct(cmp)
     cmp.notes += [f"{key}: only in the baseline (removed?)" for key in cmp.only_base]
@@ -217,40 +253,102 @@ def compare_runs(
     return cmp
 
 
-def _row(cmp: Comparison, key: str, b: Benchmark, n: Benchmark, runs: Sequence[Run]) -> Row:
-    be, ne = _samples(cmp.mode, b, n, "energy_j", runs)
+def _choose_mode(cmp: Comparison, base: Run, new: Run, history: Sequence[Run], drift: Drift | None) -> list[Run]:
+    """Paired for two sides of one A/B session, history with enough baseline runs, else separate runs with a
+    between-run spread; returns the baseline runs the comparison reads."""
+    runs = [base, *[h for h in history if h.path != base.path or h.path is None]]
+    if ab_session(base) and ab_session(base) == ab_session(new):
+        cmp.mode = "paired"
+        cmp.processes = (new.environment.ab.processes if new.environment.ab else None) or 1
+        settings = new.environment.settings
+        if settings is not None and len(settings.looks) > 1:
+            cmp.looks = tuple(zip(settings.looks, settings.spend, strict=True))
+    elif len(runs) >= MIN_HISTORY_RUNS:
+        cmp.mode, cmp.history = "history", tuple(r.label for r in runs)
+    elif history:
+        cmp.notes.append(f"history of {len(runs)} baseline run(s): {MIN_HISTORY_RUNS} are needed for a between-run "
+                         "spread; compared with the baseline's rounds instead")
     if cmp.mode == "independent":
-        lo, hi = stats.change_ci(be, ne)
-        mb, mn = stats.median(be), stats.median(ne)
-        change = mn / mb - 1.0 if mb else math.nan
-        p_higher, p_lower = stats.mann_whitney_greater(be, ne).p, stats.mann_whitney_greater(ne, be).p
+        cmp.drift = drift or default_for([base, new])
+    return runs
+
+
+def _warn_if_incomparable(cmp: Comparison, base: Run, new: Run) -> None:
+    for msg in identity_mismatches(base.machine, new.machine):
+        cmp.warnings.append(f"machines differ, energy may not be comparable: {msg}")
+    threads = [r.environment.thread_counts for r in (base, new)]
+    if all(threads) and threads[0] != threads[1]:
+        cmp.warnings.append(f"thread counts differ, energy may not be comparable: {threads[0]} vs "
+                            f"{threads[1]} (pin them with --energy-threads / --threads)")
+
+
+def _drift_note(drift: Drift) -> str:
+    where = (f"estimated from {drift.source} on this machine" if drift.estimated
+             else f"{drift.source}: fewer than 3 saved runs of the baseline's name on this machine")
+    return (f"separate runs: each benchmark's level may move {drift.sd:.1%} between runs ({where}), and the test "
+            "allows for it; an A/B session (energybench ab) cancels it and sees smaller changes")
+
+
+def _no_data(b: Benchmark, n: Benchmark) -> str | None:
+    """Why a row has nothing to judge: a cell that failed or did not apply in either run, or no whole figures."""
+    for side, bench in (("baseline", b), ("new run", n)):
+        if bench.status != "ok":
+            why = f": {bench.status_reason}" if bench.status_reason else ""
+            return f"{bench.status} in the {side}{why}"
+        if not bench.values("energy_per_call_j"):
+            return f"no whole figure in the {side}"
+    return None
+
+
+def _row(cmp: Comparison, key: str, b: Benchmark, n: Benchmark, runs: Sequence[Run]) -> Row:
+    if (why := _no_data(b, n)) is not None:
+        cmp.warnings.append(f"{key}: no verdict and no gate ({why})")
+        return Row(key=key, base_energy=math.nan, new_energy=math.nan, change=math.nan, ci_low=math.nan,
+                   ci_high=math.nan, p_higher=1.0, p_lower=1.0, n_base=len(b.rounds), n_new=len(n.rounds),
+                   source=n.source, mode=cmp.mode, alpha=cmp.alpha, no_data=why)
+    between = cmp.drift.of(key) if cmp.drift is not None else 0.0
+    be, ne = _samples(cmp.mode, b, n, "energy_per_call_j", runs)
+    mb, mn = stats.median(be), stats.median(ne)
+    if cmp.mode == "independent":
+        test = stats.welch_ratio(be, ne, between_var=2.0 * between * between)
+    elif cmp.mode == "paired":
+        test = stats.paired_ratio(be, ne)
     else:
-        test = stats.paired_ratio(be, ne) if cmp.mode == "paired" else stats.prediction_ratio(be, stats.median(ne))
-        mb, mn = stats.median(be), stats.median(ne)
-        change, lo, hi = test.ratio - 1.0, test.ci_low - 1.0, test.ci_high - 1.0
-        p_higher, p_lower = test.p_higher, test.p_lower
+        test = stats.prediction_ratio(be, mn)
     results = []
     for gate in cmp.gates:
         bv, nv = _samples(cmp.mode, b, n, gate.metric.field, runs)
-        results.append(evaluate_gate(gate, bv, nv, alpha=cmp.alpha, benchmark=key, mode=cmp.mode))
+        result = evaluate_gate(gate, bv, nv, alpha=cmp.alpha, benchmark=key, mode=cmp.mode, between_sd=between)
+        if cmp.looks:  # an adaptive session looked more than once: the p of the look it stopped at, over its share
+            result = replace(result, p=min(1.0, result.p / _share(cmp.looks, n)))
+        results.append(result)
         if not results[-1].tested:
-            warning = (f"{key}: too few rounds (n={results[-1].n_base}/{results[-1].n_new}) for a significance test "
-                       f"at alpha={cmp.alpha:g}; gate {gate.describe()} decided on the threshold alone (use more "
-                       "rounds: --energy-min-rounds 5, or rounds>=5 in pedantic)")
+            warning = (f"{key}: too few rounds (n={results[-1].n_base}/{results[-1].n_new}) for a significance test; "
+                       f"gate {gate.describe()} decided on the threshold alone (use more rounds: "
+                       "--energy-min-rounds 5, or rounds>=5 in pedantic)")
             if warning not in cmp.warnings:
                 cmp.warnings.append(warning)
-    return Row(key=key, base_energy=mb, new_energy=mn, change=change, ci_low=lo, ci_high=hi, p_higher=p_higher,
-               p_lower=p_lower, n_base=len(be), n_new=len(ne), source=n.source, gates=tuple(results), mode=cmp.mode,
-               alpha=cmp.alpha)
+    return Row(key=key, base_energy=mb, new_energy=mn, change=test.ratio - 1.0, ci_low=test.ci_low - 1.0,
+               ci_high=test.ci_high - 1.0, p_higher=test.p_higher, p_lower=test.p_lower, n_base=len(be),
+               n_new=len(ne), source=n.source, gates=tuple(results), mode=cmp.mode, alpha=cmp.alpha)
+
+
+def _share(looks: Sequence[tuple[int, float]], bench: Benchmark) -> float:
+    """The share of alpha the look a benchmark stopped at spent (the last look's when it ran to the end)."""
+    after = bench.stopped.after if bench.stopped is not None else None
+    return next((share for pairs, share in looks if pairs == after), looks[-1][1])
 
 
 def _correct(cmp: Comparison) -> None:
-    """Correct the rows' two-sided p-values, and every gate decision, across the comparison."""
-    row_p = stats.adjust([r.p for r in cmp.rows], CORRECTION)
-    gate_p = stats.adjust([g.p for r in cmp.rows for g in r.gates], CORRECTION)
-    it = iter(gate_p)
-    cmp.rows = [replace(r, p_adjusted=p, gates=tuple(g.decided(next(it)) for g in r.gates))
-                for r, p in zip(cmp.rows, row_p, strict=True)]
+    """Correct the rows' two-sided p-values, and every gate decision, across the comparison; each gate's MDE
+    is stated at the family's size."""
+    judged = [r for r in cmp.rows if not r.no_data]
+    row_p = iter(stats.adjust([r.p for r in judged], CORRECTION))
+    gate_p = iter(stats.adjust([g.p for r in judged for g in r.gates], CORRECTION))
+    family = cmp.family
+    cmp.rows = [r if r.no_data else replace(r, p_adjusted=next(row_p),
+                                            gates=tuple(g.decided(next(gate_p), family) for g in r.gates))
+                for r in cmp.rows]
 
 
 def _some(names: list[str], shown: int = 5) -> str:

@@ -5,13 +5,14 @@ decide the same way. A gate fails only when a one-sided test says the figure gre
 by default, corrected across the comparison) AND the growth may be as large as the threshold: a threshold
 alone fires on noise, a test alone fires on tiny but real changes nobody cares about.
 
-"May be as large as the threshold" depends on what the interval knows. Two separate runs: the rounds of one
-run do not contain the drift between runs, so the interval is too narrow to trust and the change of the medians
-itself must pass the threshold. An A/B session (drift cancels pair by pair) or a history of baseline runs (the
-drift is in the spread): the interval is honest, so its upper end decides. This is what makes a +5% regression
-against a +5% gate a catch rather than a coin flip: the median of a true +5% lands below 5% half the time, its
-interval's upper end almost never (``benchmarks/bench_gate_accuracy.py``, docs/performance.md).
-With too few rounds for the test to ever reach alpha, the threshold decides alone and the result says so.
+"May be as large as the threshold" is read from an honest interval: the upper end of the change's interval
+must pass the threshold. Honest means the interval holds what moves between the two sides: in an A/B session
+drift cancels pair by pair; with a history of baseline runs it is in their medians' spread; two separate runs
+add this machine's between-run spread (``verdicts.drift``). This is what makes a +5% regression against a +5%
+gate a catch rather than a coin flip: the median of a true +5% lands below 5% half the time, its interval's
+upper end almost never (``benchmarks/bench_gate_accuracy.py``, docs/performance.md). Each gate also states
+what it can see (``verdicts.power``): its minimum detectable effect, and whether it is blind.
+With too few rounds for any test, the threshold decides alone and the result says so.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from dataclasses import dataclass, replace
 
 from energybench import stats
 from energybench.errors import ConfigError, ResultsError
+from energybench.verdicts import power
+from energybench.verdicts.power import BLIND_MDE
 
 DEFAULT_ALPHA = 0.01
 
@@ -41,12 +44,12 @@ class Metric:
 METRICS: dict[str, Metric] = {
     m.name: m
     for m in (
-        Metric("energy", "energy_j", "J", {"J": 1.0, "mJ": 1e-3, "kJ": 1e3, "Wh": 3600.0}, "energy per call"),
+        Metric("energy", "energy_per_call_j", "J", {"J": 1.0, "mJ": 1e-3, "kJ": 1e3, "Wh": 3600.0}, "energy per call"),
         Metric("energy_per_item", "energy_per_item_j", "J", {"J": 1.0, "mJ": 1e-3, "uJ": 1e-6, "kJ": 1e3},
                "energy per item"),
-        Metric("co2e", "co2e_g", "g", {"g": 1.0, "mg": 1e-3, "ug": 1e-6, "kg": 1e3}, "CO2e per call"),
+        Metric("co2e", "co2e_per_call_g", "g", {"g": 1.0, "mg": 1e-3, "ug": 1e-6, "kg": 1e3}, "CO2e per call"),
         Metric("power", "power_w", "W", {"W": 1.0, "mW": 1e-3, "kW": 1e3}, "mean power"),
-        Metric("duration", "duration_s", "s", {"s": 1.0, "ms": 1e-3, "us": 1e-6}, "duration per call"),
+        Metric("duration", "duration_per_call_s", "s", {"s": 1.0, "ms": 1e-3, "us": 1e-6}, "duration per call"),
     )
 }
 
@@ -115,10 +118,10 @@ def parse_gates(texts: Iterable[str] | None) -> list[Gate]:
     return gates
 
 
-#: How the baseline is compared: two separate runs (rounds vs rounds), an A/B session (trial pairs measured
-#: interleaved), or a history of baseline runs (their medians' spread is the between-run variance).
+#: How the baseline is compared: two separate runs (rounds vs rounds, with the between-run spread), an A/B
+#: session (trial pairs measured interleaved), or a history of baseline runs (their medians' spread).
 MODES = {
-    "independent": "one-sided Mann-Whitney U on the rounds of two separate runs (run-to-run drift is not in it)",
+    "independent": "Welch t on the log rounds of two separate runs, with the between-run spread of this machine",
     "paired": "paired t on per-trial log ratios of an A/B session (drift cancels)",
     "history": "prediction t on log run medians (the baseline's run-to-run spread is in it)",
 }
@@ -129,9 +132,11 @@ class GateResult:
     """The decision of one gate on one benchmark, with every figure a message about it quotes.
 
     ``reason`` is one of ``regression`` (over the threshold and significant), ``untested-regression`` (over
-    the threshold, too few rounds to test), ``not-significant`` (over the threshold, not significant) and
-    ``within`` (within the threshold). ``p`` is the test's own one-sided p; ``p_adjusted`` after correcting
-    across every gate decision of the comparison (what decides).
+    the threshold, too few rounds to test), ``not-significant`` (possibly over the threshold, not significant)
+    and ``within`` (within the threshold). ``p`` is the test's own one-sided p; ``p_adjusted`` after correcting
+    across every gate decision of the comparison (what decides, and the one p every output shows). ``se`` and
+    ``df`` are the test's on the log scale; ``mde`` the change it catches 80% of the time across ``family``
+    gate decisions (``verdicts.power``), in the gate's terms (a fraction, or the metric's unit).
     """
 
     gate: Gate
@@ -150,9 +155,32 @@ class GateResult:
     alpha: float = DEFAULT_ALPHA
     mode: str = "independent"
     p_adjusted: float = math.nan
+    se: float = math.nan
+    df: float = math.nan
+    family: int = 1
+    mde: float = math.inf
+    between_sd: float = 0.0  # the between-run spread a separate-run test allowed for (0: none needed)
 
-    def decided(self, p_adjusted: float) -> GateResult:
-        """This result decided on the corrected p (the comparison corrects across all its gate decisions)."""
+    @property
+    def mde_relative(self) -> float:
+        """The MDE as a fraction of the baseline (absolute gates convert with the baseline's median)."""
+        if self.gate.relative:
+            return self.mde
+        return self.mde / self.base_median if self.base_median > 0 else math.inf
+
+    @property
+    def blind(self) -> bool:
+        """It could not fail: no test, or it would miss even a doubling (``power.BLIND_MDE``)."""
+        return self.passed and (not self.tested or not self.mde_relative < BLIND_MDE)
+
+    @property
+    def enforces(self) -> bool:
+        """Whether a regression of the threshold's size is caught at least 80% of the time."""
+        return self.tested and self.mde <= self.gate.threshold
+
+    def decided(self, p_adjusted: float, family: int = 1) -> GateResult:
+        """This result decided on the corrected p (the comparison corrects across all its ``family`` gate
+        decisions), with the minimum detectable effect at that family's strictest level."""
         over = self.reason != "within"
         significant = p_adjusted < self.alpha
         passed = not (over and (significant or not self.tested))
@@ -164,7 +192,13 @@ class GateResult:
             reason = "regression"
         else:
             reason = "not-significant"
-        return replace(self, passed=passed, reason=reason, p_adjusted=p_adjusted)
+        family = max(family, 1)
+        log_effect = power.log_mde(self.se, self.df, self.alpha / family) if self.tested else math.inf
+        if self.gate.relative:
+            effect = math.expm1(log_effect) if log_effect < 700 else math.inf
+        else:
+            effect = self.base_median * math.expm1(log_effect) if log_effect < 700 else math.inf
+        return replace(self, passed=passed, reason=reason, p_adjusted=p_adjusted, family=family, mde=effect)
 
 
 def _change(mb: float, mn: float, relative: bool) -> float:
@@ -181,11 +215,14 @@ def evaluate_gate(
     alpha: float = DEFAULT_ALPHA,
     benchmark: str = "",
     mode: str = "independent",
+    between_sd: float = 0.0,
 ) -> GateResult:
     """Test one gate on one benchmark, uncorrected (``GateResult.decided`` applies a corrected p).
 
-    ``independent``: ``base`` and ``new`` are the rounds of two runs. ``paired``: they are aligned trial by
-    trial (an A/B session). ``history``: ``base`` holds one median per past baseline run.
+    ``independent``: ``base`` and ``new`` are the rounds of two runs, and ``between_sd`` the standard deviation
+    of one run's level around the machine's (``verdicts.drift``): the difference of two runs carries twice its
+    variance. ``paired``: they are aligned trial by trial (an A/B session). ``history``: ``base`` holds one
+    median per past baseline run.
     """
     if mode not in MODES:
         raise ValueError(f"unknown gate mode {mode!r}")
@@ -198,19 +235,20 @@ def evaluate_gate(
     mb, mn = stats.median(base), stats.median(new)
     change = _change(mb, mn, gate.relative)
     if mode == "independent":
-        lo, hi = stats.change_ci(base, new, relative=gate.relative)
-        p = stats.mann_whitney_greater(base, new).p
-        tested = stats.min_p_value(len(base), len(new)) < alpha
-        over = change > gate.threshold  # the interval lacks the drift between runs: the change itself decides
+        test = stats.welch_ratio(base, new, between_var=2.0 * between_sd * between_sd)
+    elif mode == "paired":
+        test = stats.paired_ratio(base, new)
     else:
-        test = stats.paired_ratio(base, new) if mode == "paired" else stats.prediction_ratio(base, mn)
-        p, tested = test.p_higher, test.testable and test.n >= 3
-        scale = 1.0 if gate.relative else mb  # a ratio's interval, in the metric's unit for absolute gates
-        lo, hi = scale * (test.ci_low - 1.0), scale * (test.ci_high - 1.0)
-        if math.isfinite(test.ratio):  # the test's own estimate: drift cancelled (paired), vs the runs' centre
-            change = scale * (test.ratio - 1.0)
-        # an honest interval: a growth as large as the threshold is still possible when its upper end passes it
-        over = (hi if tested and math.isfinite(hi) else change) > gate.threshold
+        test = stats.prediction_ratio(base, mn)
+    p, tested = test.p_higher, test.testable and test.n >= (2 if mode == "independent" else 3)
+    scale = 1.0 if gate.relative else mb  # a ratio's interval, in the metric's unit for absolute gates
+    lo, hi = scale * (test.ci_low - 1.0), scale * (test.ci_high - 1.0)
+    if math.isfinite(test.ratio):  # the test's own estimate: drift cancelled (paired), vs the runs' centre
+        change = scale * (test.ratio - 1.0)
+    # an honest interval (drift is in it): a growth as large as the threshold is still possible when its upper
+    # end passes it; without a test, the change itself decides
+    over = (hi if tested and math.isfinite(hi) else change) > gate.threshold
     result = GateResult(gate, benchmark, True, mb, mn, change, lo, hi, p, len(base), len(new), tested,
-                        "not-significant" if over else "within", alpha, mode)
+                        "not-significant" if over else "within", alpha, mode, se=test.se, df=test.df,
+                        between_sd=between_sd if mode == "independent" else 0.0)
     return result.decided(p)

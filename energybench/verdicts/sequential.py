@@ -113,7 +113,7 @@ def projected_stop(log_mean: float, sd: float, done: int, d: Design, alpha: floa
     shift = math.log1p(margin)
     final_se = math.sqrt(sd * sd / d.max_trials + between_sd * between_sd)
     for i, look in enumerate(d.looks):
-        if look < done:
+        if look < done or look < 2:  # one trial has no spread: nothing decides there
             continue
         within = sd / math.sqrt(look)
         se = math.sqrt(within * within + between_sd * between_sd)

@@ -46,7 +46,7 @@ def test_two_sessions_side_by_side_with_change_interval_and_gate():
     header = next(ln for ln in lines if ln.strip().startswith("test "))
     assert re.fullmatch(r"  test +base per call +new per call +change \[95% CI\] +verdict", header), header
     row = next(i for i, ln in enumerate(lines) if "test_sum" in ln)
-    assert re.search(r"test_sum +2\.\d+ mJ +3\.\d+ mJ +\+(19|20|21)% \[\+\d+%, \+\d+%\] +REGRESSION$", lines[row])
+    assert re.search(r"test_sum +2\.\d+ mJ +3\.\d+ mJ +\+(19|20|21)% \[\+[\d.]+%, \+[\d.]+%\] +REGRESSION$", lines[row])
     batch = next(ln for ln in lines if "test_batch" in ln)
     assert re.search(r"\d\d\.\d mJ +\d\d\.\d mJ 7\d\d uJ/sample", batch)  # per item only where items are counted
     assert "/sample" not in lines[row] and "/item" not in text

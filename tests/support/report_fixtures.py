@@ -135,12 +135,14 @@ def cluster_run(run_id: str = "0001_quick") -> Run:
 
 def pytest_run(run_id: str, scale: float = 1.0, *, seed: int = 0, rounds: int = 10) -> Run:
     """A session of the pytest plugin: two tests, one counting no items (its figure is per call) and one
-    counting samples; ``scale`` multiplies the energy of both."""
+    counting samples; ``scale`` multiplies the energy of both. ``joules`` and ``items`` are per call; each round
+    holds its window of 50 calls, as the fixture records it."""
     rng = random.Random(f"{run_id}/{seed}")
 
     def bench(name: str, joules: float, items: float, unit: str | None) -> Benchmark:
-        out = [Round(index=i, energy_j=joules * scale * (1 + rng.uniform(-0.01, 0.01)), duration_s=0.01 * scale,
-                     items=items, source="estimated", iterations=50) for i in range(rounds)]
+        out = [Round(index=i, energy_j=50 * joules * scale * (1 + rng.uniform(-0.01, 0.01)),
+                     duration_s=50 * 0.01 * scale, items=50 * items, source="estimated", iterations=50)
+               for i in range(rounds)]
         return Benchmark(name=name, family=name.split("::")[0], workload=name.split("::")[1], item_unit=unit,
                          rounds=tuple(out), extra={"iterations": 50})
 
