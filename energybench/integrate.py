@@ -46,14 +46,34 @@ def counter_delta(start: float, end: float, max_value: float | None) -> CounterD
     """Delta between two readings of a counter that wraps at ``max_value`` (``None``: never wraps).
 
     A decrease on a wrapping counter is one wrap (the caller must read often enough that at most one wrap
-    happens between two readings). On a non-wrapping counter a decrease is a reset (e.g. NVML after a
-    driver reload): the energy since the reset is the best lower bound, so that is what is returned.
+    happens between two readings). On a non-wrapping counter a decrease back towards zero is a reset (e.g.
+    NVML after a driver reload): the energy since the reset is the best lower bound, so that is what is
+    returned; one that stays above half the old value went backwards without a reset (``is_reset``): no
+    step is plausible, the window's edge is lost (0 J, a lower bound).
     """
     if end >= start:
         return CounterDelta(end - start, steps=1)
     if max_value is not None and max_value > 0:
         return CounterDelta(end + max_value - start, wraps=1, steps=1)
+    if not is_reset(start, end):
+        return CounterDelta(0.0, rejected=1, edge_lost=True, reasons=(_backwards(start, end),))
     return CounterDelta(max(end, 0.0), resets=1, steps=1)
+
+
+def is_reset(before: float, after: float) -> bool:
+    """Whether a non-wrapping counter that fell from ``before`` to ``after`` was reset (restarted near zero).
+
+    A reset restarts the count, so what it shows next is only the energy since: far below what it showed
+    before. A counter that fell by less than half went *backwards* (a sensor or driver fault, a plugin's
+    bug): taking its value as "energy since a reset" would count nearly the whole counter again (a
+    plugin's 10 MJ counter stepping back 10 kJ read as 10 MW), so such a reading is an outlier: rejected,
+    the count carried on from the last accepted reading (``counter_steps``).
+    """
+    return after <= before / 2
+
+
+def _backwards(before: float, after: float) -> str:
+    return f"went back from {before:.6g} J to {after:.6g} J without a reset to zero"
 
 
 @dataclass(frozen=True)
@@ -82,6 +102,7 @@ def counter_steps(
     max_power_w: float | None = None,
     slack_s: float = 0.0,
     started: Sequence[float] | None = None,
+    wrap_power_w: float | None = None,
 ) -> tuple[list[CounterStep], list[int]]:
     """Classify every step from the last accepted reading to the next; also return unusable readings' indices.
 
@@ -91,8 +112,9 @@ def counter_steps(
     two reads microseconds apart may straddle one update). That catches a decrease that would be a wrap or a
     reset only at an impossible power (e.g. a reading taken before the window's own start) and absurd jumps.
     A rejected reading is an outlier: the next step is taken from the last accepted reading, so a glitch
-    that comes and goes costs nothing. A wrapping step longer than ``max_value / max_power_w`` is a *gap*:
-    the counter could have wrapped once more unseen.
+    that comes and goes costs nothing, and so is a non-wrapping counter's fall without a reset (``is_reset``).
+    A wrapping step longer than ``max_value / wrap_power_w`` is a *gap*: the counter could have wrapped once
+    more unseen (``wrap_power_w``: the device's own bound, as ``max_power_w`` may be a loose physical limit).
 
     ``times`` are when each read returned; ``started`` (optional) when it began. The value was taken
     somewhere in between, so both checks use the longest time a step can have lasted (from the previous
@@ -104,7 +126,8 @@ def counter_steps(
     bad = [i for i, v in enumerate(values) if not valid_reading(float(v), max_value)]
     unusable = set(bad)
     checked = times is not None and max_power_w is not None and max_power_w > 0
-    wrap_period = max_value / max_power_w if checked and max_value and max_power_w else None
+    wrap_w = max_power_w if wrap_power_w is None else wrap_power_w
+    wrap_period = max_value / wrap_w if checked and max_value and wrap_w and wrap_w > 0 else None
     steps: list[CounterStep] = []
     prev: int | None = None
     for j in range(len(values)):
@@ -120,8 +143,8 @@ def counter_steps(
         allowed = max_power_w * (longest + slack_s) if checked and max_power_w else math.inf
         gap = wrap_period is not None and longest > wrap_period
         joules, kind, what = _step(a, b, max_value)
-        if joules > allowed:
-            reason = f"{what} in {dt:.3g} s, more than {max_power_w:g} W could draw"
+        if kind == "backwards" or joules > allowed:
+            reason = what if kind == "backwards" else f"{what} in {dt:.3g} s, more than {max_power_w:g} W could draw"
             steps.append(CounterStep(t0, t1, 0.0, "rejected", False, reason, longest))
             continue  # an outlier: the next step starts from the last accepted reading again
         if kind != "ok" and checked and _undone(values, begun, times, unusable, prev, j, max_power_w or 0.0, slack_s):
@@ -140,6 +163,8 @@ def _step(a: float, b: float, max_value: float | None) -> tuple[float, str, str]
     if max_value is not None and max_value > 0:
         joules = b + max_value - a
         return joules, "wrap", f"went from {a:.6g} J to {b:.6g} J, a wrap of {joules:.6g} J"
+    if not is_reset(a, b):
+        return 0.0, "backwards", _backwards(a, b)
     return b, "reset", f"went back from {a:.6g} J to {b:.6g} J, {b:.6g} J since a reset"
 
 
@@ -169,6 +194,7 @@ def accumulate_counter(
     max_power_w: float | None = None,
     slack_s: float = 0.0,
     started: Sequence[float] | None = None,
+    wrap_power_w: float | None = None,
 ) -> CounterDelta:
     """Total over a sequence of readings (window edges plus polls in between): one wrap per step at most.
 
@@ -177,7 +203,8 @@ def accumulate_counter(
     which also makes it a lower bound.
     """
     steps, bad = counter_steps(
-        readings, max_value, times=times, max_power_w=max_power_w, slack_s=slack_s, started=started
+        readings, max_value, times=times, max_power_w=max_power_w, slack_s=slack_s, started=started,
+        wrap_power_w=wrap_power_w,
     )
     counted = [s for s in steps if s.kind != "rejected"]
     # the window's own edge readings are unusable (or the last one was an outlier): energy next to them is lost
@@ -235,6 +262,7 @@ def energy_between(
     max_power_w: float | None = None,
     slack_s: float = 0.0,
     started: Sequence[float] | None = None,
+    wrap_power_w: float | None = None,
 ) -> Callable[[float, float], float]:
     """Joules between any two instants of one series, for cutting a window into timeline segments.
 
@@ -247,7 +275,8 @@ def energy_between(
     if power:
         return functools.partial(trapezoid, times, list(values))
     steps, _bad = counter_steps(
-        values, max_value, times=times, max_power_w=max_power_w, slack_s=slack_s, started=started
+        values, max_value, times=times, max_power_w=max_power_w, slack_s=slack_s, started=started,
+        wrap_power_w=wrap_power_w,
     )
     steps = [s for s in steps if s.kind != "rejected"]
     if not steps:

@@ -72,6 +72,8 @@ class Measurement:
     timeline: tuple[tuple[float, dict[str, float]], ...] = ()  # (seconds from start, watts per domain)
     #: counted domains with no figure in the total: n/a in this window, or their sampler was lost
     missing: tuple[str, ...] = ()
+    #: why the window must not stand in a comparison (``"clocks disagree"``: its duration is unknown)
+    flags: tuple[str, ...] = ()
 
     @property
     def energy_j(self) -> float:
@@ -106,17 +108,20 @@ class Measurement:
 
     @property
     def source(self) -> str:
-        """``measured`` only when every counted joule came from a hardware counter."""
+        """``measured`` only when every counted joule came from a hardware counter; ``modeled`` when every one
+        was priced from counted events (``energybench.counted``)."""
         sources = {d.source for d in self.domains if d.counted and not math.isnan(d.energy_j)}
         if not sources:
             return "none"
-        return "measured" if sources == {"measured"} else "estimated"
+        return sources.pop() if sources in ({"measured"}, {"modeled"}) else "estimated"
 
     def energy_by_domain(self) -> dict[str, float]:
         return {d.key: d.energy_j for d in self.domains}
 
     def __str__(self) -> str:
-        parts = ", ".join(f"{d.key} {_figure(d)} {d.source}" for d in self.domains if d.counted)
+        # an n/a figure has no provenance: it is neither measured nor estimated
+        parts = ", ".join(f"{d.key} {_figure(d)}" + (f" {d.source}" if d.has_figure else "")
+                          for d in self.domains if d.counted)
         line = (
             f"{self.name}: {_total(self)} ({parts}) {units.seconds(self.duration_s)}, "
             f"{units.watts(self.mean_power_w)}"
@@ -131,6 +136,8 @@ class Measurement:
             line += " [estimated: no hardware counter]"
         elif True in estimated:
             line += " [partly estimated: no hardware counter for some domains]"
+        if self.flags:
+            line += f" [flagged: {', '.join(self.flags)}; see warnings]"
         return line
 
     def to_dict(self) -> dict[str, Any]:
@@ -161,6 +168,7 @@ class Measurement:
             metadata=d.get("metadata", {}),
             timeline=tuple((t, w) for t, w in d.get("timeline", ())),
             missing=tuple(d.get("missing", ())),
+            flags=tuple(d.get("flags", ())),
         )
 
     def to_dataframe(self) -> pd.DataFrame:

@@ -54,7 +54,7 @@ def load_registry(builtins: Mapping[str, str], group: str, check: Callable[[Any]
             obj = load_spec(spec)
             if not check(obj) and callable(obj):
                 obj = obj()
-        except Exception as exc:  # a plugin must not break the others
+        except (Exception, SystemExit) as exc:  # a plugin must not break the others, even one calling sys.exit
             found[name] = Plugin(name, origin, error=f"{spec} failed to load: {one_line(exc)}")
             continue
         if not check(obj):

@@ -226,6 +226,8 @@ def test_sigterm_during_run_keeps_the_rounds_and_says_so(writable, plugin, tmp_p
     path = next(results.glob("*.json"))
     bench = json.loads(path.read_text())["benchmarks"][0]
     assert len(bench["rounds"]) >= 2 and bench["stats"]["energy_per_item_j"]["n"] == len(bench["rounds"])
+    settings = json.loads(path.read_text())["environment"]["settings"]  # the file says it is partial
+    assert settings["stopped"] == "terminated (SIGTERM)" and 2 <= settings["trials_finished"] < settings["trials"]
 
 
 # ---------------------------------------------------------------------------------- 5. bad input

@@ -25,6 +25,7 @@ from energybench.carbon.remote import RemoteSeriesIntensity
 from energybench.carbon.sources import IntensitySource
 from energybench.carbon.timeseries import parse_timestamp
 from energybench.errors import ConfigError, IntensityDataError
+from energybench.redact import redact
 
 DEFAULT_URL = "https://api.electricitymaps.com/v3"
 TOKEN_ENV = "ELECTRICITYMAPS_API_TOKEN"
@@ -68,6 +69,7 @@ class ElectricityMapsSource(IntensitySource):
             raise ConfigError(f"--intensity-provider electricitymaps needs an API token in ${TOKEN_ENV} (from "
                               "the Electricity Maps portal); without one nothing is fetched")
         base = (api_url or DEFAULT_URL).rstrip("/")
+        shown = redact(base)  # what messages and the saved source say: never the URL's credentials
         state = {"factor_type": "lifecycle"}
 
         def fetch(start: float, end: float) -> tuple[list[tuple[float, float]], float]:
@@ -81,8 +83,8 @@ class ElectricityMapsSource(IntensitySource):
                 hint = f"check ${TOKEN_ENV}" if exc.code in (401, 403) else "check the zone name"
                 raise IntensityDataError(f"Electricity Maps answered HTTP {exc.code} for zone {zone}: {hint}") from None
             except (urllib.error.URLError, TimeoutError, OSError, ValueError) as exc:
-                raise IntensityDataError(f"cannot reach Electricity Maps at {base}: {exc}; retry, or price with "
-                                         "--region (codecarbon's offline averages)") from None
+                raise IntensityDataError(f"cannot reach Electricity Maps at {shown}: {redact(str(exc), base)}; "
+                                         "retry, or price with --region (codecarbon's offline averages)") from None
             points, step, factor_type = parse_history(body, zone)
             state["factor_type"] = factor_type
             return points, step
@@ -93,5 +95,5 @@ class ElectricityMapsSource(IntensitySource):
             provider.prime()  # a bad token or zone fails here, before any work
         except IntensityDataError as exc:
             raise ConfigError(str(exc)) from None
-        provider.source = f"Electricity Maps API v3 {base} (zone {zone}, hourly, {state['factor_type']})"
+        provider.source = f"Electricity Maps API v3 {shown} (zone {zone}, hourly, {state['factor_type']})"
         return provider

@@ -8,7 +8,8 @@ The Green Software Foundation's specification (SCI v1.1, ISO/IEC 21031:2024):
   market-based ones); which kind was used is recorded (``factor_kind``) because the two are not comparable.
 * ``M``, the embodied emissions of the hardware, amortised by the share of its life the work reserved:
   ``M = sum over devices of TE x (TiR / EL) x RS`` (total embodied, time reserved over expected lifespan,
-  share of the device's resources reserved). ``TiR`` is the measured time of the rounds.
+  share of the device's resources reserved). ``TiR`` is the whole time the run held the machine
+  (idle, set-up, warm-up, trials: its wall time), shared among benchmarks by measured time.
 * ``R``, the functional unit: the benchmark's own item (token, 1k sentences, sample, training step).
 
 Where ``TE`` comes from: Boavizta's reference data ships in the ``boaviztapi`` package, but boaviztapi 2.5

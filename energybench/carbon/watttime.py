@@ -21,6 +21,7 @@ from energybench.carbon.remote import RemoteSeriesIntensity
 from energybench.carbon.sources import IntensitySource
 from energybench.carbon.timeseries import parse_timestamp
 from energybench.errors import ConfigError, IntensityDataError
+from energybench.redact import redact
 
 SIGNALS = {"marginal": "co2_moer", "average": "co2_aoer"}
 CREDENTIALS = ("WATTTIME_USER", "WATTTIME_PASSWORD")
@@ -69,19 +70,20 @@ class WattTimeSource(IntensitySource):
         if api_url:
             client.url_base = api_url.rstrip("/")
         signal = SIGNALS[kind]
+        shown = redact(client.url_base)  # what messages and the saved source say: never the URL's credentials
 
         def fetch(start: float, end: float) -> tuple[list[tuple[float, float]], float]:
             try:
                 responses = client.get_historical_jsons(datetime.fromtimestamp(start, UTC),
                                                         datetime.fromtimestamp(end, UTC), zone, signal_type=signal)
             except Exception as exc:  # the client raises RuntimeError/HTTPError/Exception: one line either way
-                first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-                raise IntensityDataError(f"WattTime ({client.url_base}) failed for region {zone}: {first}; check "
+                first = redact((str(exc).strip().splitlines() or [type(exc).__name__])[0], api_url)
+                raise IntensityDataError(f"WattTime ({shown}) failed for region {zone}: {first}; check "
                                          "$WATTTIME_USER/$WATTTIME_PASSWORD and the region") from None
             return parse_historical(responses, zone)
 
         provider = RemoteSeriesIntensity(fetch, region=zone, method="watttime", pue=pue, factor_kind=kind,
-                                         source=f"WattTime API v3 {client.url_base} ({signal}, region {zone}, "
+                                         source=f"WattTime API v3 {shown} ({signal}, region {zone}, "
                                                 "5-minute, lbs/MWh x 0.45359237)")
         try:
             provider.prime()

@@ -87,9 +87,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _error(text: str) -> None:
+    from energybench.redact import redact
     from energybench.render.printable import printable
 
-    print(f"energybench: error: {' '.join(printable(text).split())}", file=sys.stderr)
+    print(f"energybench: error: {' '.join(printable(redact(text)).split())}", file=sys.stderr)
 
 
 def _raise_terminated(signum: int, _frame: object) -> None:

@@ -51,10 +51,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from energybench.atomic import write_error
-    from energybench.cli.report import check_writable
     from energybench.counted.calibrate import calibrate
     from energybench.counted.profile import EVENTS, save_profile
     from energybench.counted.report import format_calibration
+    from energybench.outputs import check_outputs
     from energybench.samplers.powercap import PowercapSampler, probe, resolve_root
 
     events = [e.strip() for e in args.events.split(",") if e.strip()]
@@ -62,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
     if unknown or not events:
         raise ConfigError(f"--events {args.events!r}: unknown event(s) {', '.join(unknown) or '(none given)'}; "
                           f"choose from {', '.join(EVENTS)}")
-    check_writable(args.out, "profile")
+    check_outputs([(args.out, "profile")])  # never over a saved run
     options = {k: v for k, v in from_namespace(args, ["powercap_root"]).items() if v}
     availability = probe(options)
     if not availability.available:

@@ -1,7 +1,9 @@
 """``energybench export NAME RUN``: a saved run in another tool's format (MLflow, Prometheus, dashboards...).
 
 The exporters come from the ``energybench.exporters`` entry-point group (built-ins included); each declares
-its own options, parsed here only once NAME is known, so other commands never load them.
+its own options, parsed here only once NAME is known, so other commands never load them. This command owns
+what every exporter shares: the output-path checks (``energybench.outputs``), the atomic write of the text,
+names without control characters, and URLs without credentials in what is printed.
 """
 
 from __future__ import annotations
@@ -13,7 +15,10 @@ from typing import Any
 
 from energybench.errors import ConfigError
 from energybench.options import add_to_argparse, from_namespace
+from energybench.outputs import check_outputs, write_output
+from energybench.redact import redact
 from energybench.render.plugins import plugin_lines
+from energybench.render.printable import printable, printable_run
 
 
 def register(subparsers: Any) -> None:
@@ -66,17 +71,21 @@ def run(args: argparse.Namespace) -> int:
     exporter = get_exporter(args.exporter)
     opts = _parser(args.exporter, exporter).parse_args(args.rest)
     values = from_namespace(opts, ["results"])
-    record = load_run(resolve_run(opts.run, values["results"]))
+    source = resolve_run(opts.run, values["results"])
+    what = f"{args.exporter} export"
+    # every path an exporter writes passes the same checks as every other output: before any work, never a
+    # saved run or the exported run itself
+    check_outputs([(getattr(opts, dest, None), what) for dest in exporter.writes], inputs=[source],
+                  results=values["results"])
+    record = printable_run(load_run(source))  # names reach other tools' files and terminals as plain text
     result = exporter.export(record, opts)
     if result.text is not None:
+        text = printable(result.text)
         if opts.output and opts.output != "-":
-            from energybench.cli.report import check_writable, write_report_file
-
-            check_writable(opts.output, f"{args.exporter} export")
-            write_report_file(opts.output, result.text, f"{args.exporter} export")
-            print(f"wrote {opts.output}", file=sys.stderr)
+            write_output(opts.output, text, what)
+            print(redact(f"wrote {opts.output}"), file=sys.stderr)
         else:
-            sys.stdout.write(result.text)
+            sys.stdout.write(text)
     for line in result.messages:
-        print(line, file=sys.stderr)
+        print(printable(redact(line)), file=sys.stderr)
     return 0

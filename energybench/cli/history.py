@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
 from energybench.errors import ConfigError, ResultsError
@@ -26,7 +27,7 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from energybench.record.storage import list_runs, load_run
+    from energybench.record.storage import list_runs, load_readable
     from energybench.render.history import format_trends
     from energybench.verdicts.history import trends
 
@@ -39,7 +40,10 @@ def run(args: argparse.Namespace) -> int:
     if not paths:
         raise ResultsError(f"no saved runs{' named ' + repr(args.name) if args.name else ''} in {values['results']}; "
                            "save runs first (energybench run, or pytest --energy-save NAME)")
-    found = trends([load_run(p) for p in paths[-args.last:]], args.figure, args.benchmarks)
+    runs, skipped = load_readable(paths[-args.last:])  # one unreadable file must not cost the whole history
+    for line in skipped:
+        print(f"energybench: warning: {line}", file=sys.stderr)
+    found = trends(runs, args.figure, args.benchmarks)
     if not found:
         raise ResultsError(f"no benchmark matches {' '.join(args.benchmarks)!r} in {len(paths)} run(s)")
     print(format_trends(found), end="")

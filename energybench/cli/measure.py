@@ -200,10 +200,11 @@ def _seconds(text: str) -> float:
 
 
 def _check_writable(path: Path) -> None:
-    """Refuse an unusable --json path before the command runs, not after it has spent its energy."""
-    from energybench.cli.report import check_writable
+    """Refuse an unusable --json path, or a saved run there, before the command runs, not after it has spent
+    its energy."""
+    from energybench.outputs import check_outputs
 
-    check_writable(str(path), "--json file")
+    check_outputs([(str(path), "--json file")])
 
 
 class _SignalForwarder:

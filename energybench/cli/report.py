@@ -1,21 +1,21 @@
 """``energybench report RESULTS...``: terminal summary, plus optional HTML, Markdown and CSV files.
 
-Every output path is checked before anything is computed, and each file is written through a temp file and
-``os.replace``: a bad path costs one clear line (exit 2), never a half-written report.
+Every output path is checked before anything is computed (``energybench.outputs``: never a saved run or an
+input), and each file is written through a temp file and ``os.replace``: a bad path costs one clear line
+(exit 2), never a half-written report or a lost run.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from energybench.atomic import write_error, write_text_atomic
 from energybench.errors import ConfigError, ResultsError, WriteError
 from energybench.options import add_to_argparse, from_namespace
+from energybench.outputs import check_outputs, write_output
 
 SHARED = ("results", "fail_on", "alpha", "quality_budget")
 
@@ -64,51 +64,35 @@ def resolve_paths(refs: list[str], directory: str) -> list[Path]:
     return paths
 
 
-def check_writable(path: str, what: str) -> None:
-    """Fail early, before any work, when ``path`` clearly cannot be written (a directory, a missing or
-    non-directory parent, a name the file system refuses, no permission). What only a write can reveal (a
-    full disk, a size limit) is reported after the figures are printed (``write_report_file``)."""
-    if "\x00" in path or not path.strip():
-        raise ConfigError(f"cannot write the {what} to {path!r}: give a file name (no NUL characters)")
-    p = Path(path)
-    parent = p.parent if str(p.parent) else Path(".")
-    if p.is_dir():
-        raise ConfigError(f"cannot write the {what} to {p}: it is a directory; give a file name")
-    if not parent.is_dir():
-        blocker = _first_file(parent)
-        if blocker is not None:
-            raise ConfigError(f"cannot write the {what} to {p}: {blocker} is a file, not a directory; pick another "
-                              "path")
-        raise ConfigError(f"cannot write the {what} to {p}: directory {parent} does not exist; create it first")
-    if len(os.fsencode(p.name)) > _name_max(parent):
-        raise ConfigError(f"cannot write the {what} to {p}: the file name is too long for this file system; "
-                          "use a shorter name")
-    if not os.access(parent, os.W_OK) or (p.exists() and not os.access(p, os.W_OK)):
-        raise ConfigError(f"cannot write the {what} to {p}: permission denied; choose a writable path")
+def load_inputs(refs: list[str], directory: str) -> tuple[list[Any], list[Path]]:
+    """The runs of every RESULTS argument, each once, and their files. A file named on the command line must
+    load; an unreadable file of a directory, or the newest one when ``latest`` is asked for (the run before it
+    is then ``latest``), is skipped with a warning naming it: one bad file must not cost the whole directory."""
+    from energybench.record.storage import list_runs, load_latest, load_readable, load_run, resolve_run
 
-
-def _first_file(p: Path) -> Path | None:
-    """The first component of ``p`` that exists and is not a directory (``report.html/x`` -> ``report.html``)."""
-    for q in reversed((p, *p.parents)):
-        if q.exists() and not q.is_dir():
-            return q
-    return None
-
-
-def _name_max(directory: Path) -> int:
-    try:
-        return os.pathconf(directory, "PC_NAME_MAX")
-    except (OSError, ValueError):
-        return 255
+    runs: dict[Path, Any] = {}
+    skipped: list[str] = []
+    for ref in refs:
+        if Path(ref).is_dir():
+            found, bad = load_readable(list_runs(ref))
+        elif (latest := load_latest(ref, directory)) is not None:
+            found, bad = [latest[0]], latest[1]
+        else:
+            found, bad = [load_run(resolve_run(ref, directory))], []
+        skipped += bad
+        for one in found:
+            runs.setdefault(Path(one.path or ref).resolve(), one)  # loaded from a file: it has its path
+    for line in dict.fromkeys(skipped):
+        print(f"energybench: warning: {line}", file=sys.stderr)
+    if not runs:
+        raise ResultsError(f"no readable results file in {' '.join(refs)}: each was skipped (see the warnings)")
+    return list(runs.values()), list(runs)
 
 
 def write_report_file(path: str, text: str, what: str) -> None:
     """Atomic write; a failure is one ``WriteError`` line naming the file, the reason and the fix (the terminal
     report was printed first, so nothing computed is lost)."""
-    try:
-        write_text_atomic(path, text)
-    except OSError as exc:
-        raise write_error(f"the {what}", path, exc) from None
+    write_output(path, text, what)
 
 
 def _regions(text: str) -> list[str]:
@@ -121,20 +105,17 @@ def _regions(text: str) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from energybench.record.storage import load_run
     from energybench.render.report_html import render_html
     from energybench.render.report_markdown import render_markdown
     from energybench.render.report_text import render_terminal
     from energybench.report import build_report
 
     values = from_namespace(args, SHARED)
-    outputs = [(args.html, "HTML report"), (args.markdown, "Markdown report"), (args.csv, "CSV table")]
-    for path, what in outputs:
-        if path:
-            check_writable(path, what)
     regions = _regions(args.regions)
     paths = resolve_paths(args.runs, values["results"])
-    runs = [load_run(p) for p in paths]
+    check_outputs([(args.html, "HTML report"), (args.markdown, "Markdown report"), (args.csv, "CSV table")],
+                  inputs=paths, results=values["results"])  # never over a saved run or an input
+    runs, paths = load_inputs(args.runs, values["results"])  # an unreadable file of a directory: skipped, said
     comparison = None
     sessions = len(runs) > 2 and all(r.kind == "pytest" for r in runs)
     if len(runs) == 2 or sessions:

@@ -32,7 +32,7 @@ BUILTIN_EXPORTERS = {
 
 @dataclass(frozen=True)
 class Exported:
-    """What an export did: the text for stdout (if any) and one line per thing written or sent."""
+    """What an export did: the text (written to ``--output``, else to stdout) and one line per thing sent."""
 
     text: str | None = None
     messages: tuple[str, ...] = field(default=())
@@ -47,6 +47,10 @@ class Exporter(ABC):
     description: str
     requires: str | None = None
     extra: str | None = None
+    #: The options that name files this exporter writes: ``energybench export`` checks each before any work
+    #: (never a saved run, the exported run, a directory or an unwritable path; ``energybench.outputs``).
+    #: The text an exporter returns goes to ``--output`` through the same checked, atomic write.
+    writes: tuple[str, ...] = ("output",)
 
     def unavailable_reason(self) -> str | None:
         if self.requires is None:

@@ -27,6 +27,7 @@ from energybench.errors import ConfigError
 from energybench.exporters import Exported, Exporter
 from energybench.measurement import JOULES_PER_KWH
 from energybench.record import Benchmark, Run
+from energybench.render.csv import csv_text
 
 NAMESPACE = uuid.UUID("6f1d7c52-1b9e-4d1e-9a3f-0e6b8c1f2a10")  # energybench's own, for stable ids
 
@@ -132,12 +133,8 @@ def to_csv(run: Run, existing: str | None = None) -> str:
                               f"{_codecarbon_version()}'s: write to a new file with --output")
         ids = {r["run_id"] for r in new}
         kept = [r for r in reader if r.get("run_id") not in ids]
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=cols, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(kept)
-    writer.writerows({k: _cell(r[k]) for k in cols} for r in new)
-    return buf.getvalue()
+    # through the one CSV writer: a benchmark named `=cmd|' /C calc'!A0` is text there, not a formula
+    return csv_text(cols, [*kept, *({k: _cell(r[k]) for k in cols} for r in new)])
 
 
 def _codecarbon_version() -> str:
@@ -152,12 +149,14 @@ class CodecarbonCsvExporter(Exporter):
     # codecarbon is a core dependency (its data prices every region), so nothing extra is needed
 
     def export(self, run: Run, args: argparse.Namespace) -> Exported:
-        from energybench.atomic import write_text_atomic
-
+        """The file's new text (``energybench export`` checks the path and writes it atomically)."""
         if args.output in (None, "-"):
             return Exported(text=to_csv(run))
         path = Path(args.output)
-        existing = path.read_text(encoding="utf-8") if path.is_file() else None
-        text = to_csv(run, existing)
-        write_text_atomic(path, text)
-        return Exported(messages=(f"wrote {len(rows(run))} row(s) for {run.label} to {path}",))
+        try:
+            existing = path.read_text(encoding="utf-8") if path.is_file() else None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"cannot read the existing emissions CSV {path} to add rows to it: {exc}; write to a "
+                              "new file with --output") from None
+        return Exported(text=to_csv(run, existing),
+                        messages=(f"{len(rows(run))} row(s) for {run.label} added or replaced in {path}",))

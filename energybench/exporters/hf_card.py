@@ -47,7 +47,7 @@ def co2_eq_emissions(run: Run, phase: str = "train", training_type: str | None =
     if run.carbon is None:
         raise ConfigError(f"run {run.label} has no CO2e (it was run without --region or --intensity): re-run "
                           "with a region to fill a model card")
-    chosen = [b for b in run.benchmarks if phase == "all" or b.phase == phase]
+    chosen = [b for b in run.by_key().values() if phase == "all" or b.phase == phase]  # a key twice counts once
     if not chosen:
         phases = ", ".join(sorted({b.phase for b in run.benchmarks}))
         raise ConfigError(f"run {run.label} has no {phase!r} benchmarks (it has: {phases}): pass --phase all or "
@@ -82,6 +82,7 @@ class HfCardExporter(Exporter):
     description = "Hugging Face model card co2_eq_emissions block (YAML header), or written into a README.md"
     requires = "huggingface_hub"
     extra = "hf"
+    writes = ("output", "update")
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("--phase", default="train", help="benchmarks to count: train (default), inference, all")
@@ -101,5 +102,10 @@ class HfCardExporter(Exporter):
             card.data.co2_eq_emissions = data.co2_eq_emissions
         else:
             card = ModelCard(f"---\n{data.to_yaml()}\n---\n")
-        card.save(path)
+        try:
+            card.save(path)
+        except OSError as exc:
+            from energybench.atomic import write_error
+
+            raise write_error("the model card", path, exc) from None
         return Exported(messages=(f"wrote co2_eq_emissions ({data.co2_eq_emissions['emissions']:.4g} g) into {path}",))

@@ -6,7 +6,9 @@ Two ways in, as MLflow users expect:
   one ``mlflow.start_run()`` opened), next to your loss curves;
 * from the shell, ``energybench export mlflow RUN`` opens a new MLflow run in ``--experiment`` (default
   ``energybench``) under the tracking URI in force (``--tracking-uri`` or ``$MLFLOW_TRACKING_URI``), or
-  logs into ``--mlflow-run-id``.
+  logs into ``--mlflow-run-id``. The URIs the manual names all work with the ``[mlflow]`` extra alone:
+  ``sqlite:///mlflow.db`` (the extra adds SQLAlchemy and Alembic to mlflow-skinny), ``file:./mlruns`` and
+  ``http://HOST:5000`` (``store_ready``).
 
 Metric names are ``BENCHMARK/METHOD/FIGURE`` (MLflow groups them by the ``/``), e.g.
 ``lm/inference-generate/int8-dynamic/energy_per_item_j``; every round's energy is also logged with
@@ -134,6 +136,35 @@ def log_run(run: Run, *, html: bool = True, client: Any = None, mlflow_run_id: s
     return mlflow_run_id
 
 
+#: URI schemes of MLflow's database store (SQLAlchemy dialects, with or without a driver: ``mysql+pymysql``).
+DATABASE_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql")
+
+
+def store_ready(uri: str) -> None:
+    """Make the tracking store ``uri`` names usable from this process, or say in one line what it needs.
+
+    A database URI (``sqlite:///mlflow.db``, MLflow 3's default) needs SQLAlchemy and Alembic, which
+    ``mlflow-skinny`` does not bring (the ``[mlflow]`` extra adds them); without them MLflow's own message is
+    "Model registry functionality is unavailable", which names neither. A ``file:`` store the user names
+    is used as asked: MLflow 3 refuses it unless ``MLFLOW_ALLOW_FILE_STORE`` opts in, so this process opts in
+    (a value the user set is left alone)."""
+    import importlib.util
+    from urllib.parse import urlparse
+
+    from energybench.errors import ConfigError
+
+    scheme = urlparse(uri).scheme.split("+", 1)[0].lower()
+    if scheme in DATABASE_SCHEMES:
+        missing = [m for m in ("sqlalchemy", "alembic") if importlib.util.find_spec(m) is None]
+        if missing:
+            raise ConfigError(f"the MLflow tracking URI {uri} is a database store, which needs "
+                              f"{' and '.join(missing)} (mlflow-skinny has neither): pip install -e '.[mlflow]' "
+                              "(or pip install sqlalchemy alembic), or give --tracking-uri file:./mlruns or "
+                              "http://HOST:5000")
+    elif scheme in ("", "file"):
+        os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
+
+
 class MlflowExporter(Exporter):
     name = "mlflow"
     description = "MLflow run: metrics (energy, CO2e, SCI per benchmark), params, the HTML report as an artifact"
@@ -167,6 +198,7 @@ class MlflowExporter(Exporter):
         from mlflow.tracking import MlflowClient
 
         uri = args.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or None
+        store_ready(uri or mlflow.get_tracking_uri())
         client = MlflowClient(tracking_uri=uri)
         target = args.mlflow_run_id
         if target is None:

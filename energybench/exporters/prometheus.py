@@ -7,7 +7,7 @@ are counters; figures per item and CO2e of a finished run are gauges. Labels ide
 id is a label too, so a scrape of several runs keeps them apart.
 
 * textfile: ``energybench export prometheus RUN --output /var/lib/node_exporter/energybench.prom`` (written
-  atomically by ``prometheus_client.write_to_textfile``, as the textfile collector requires);
+  atomically, through a temp file and ``os.replace``, as the textfile collector requires);
 * push: ``--push http://pushgateway:9091`` (``push_to_gateway``, job ``energybench``, grouped by run).
 """
 
@@ -96,21 +96,21 @@ class PrometheusExporter(Exporter):
         parser.add_argument("--job", default="energybench", help="Pushgateway job label (default energybench)")
 
     def export(self, run: Run, args: argparse.Namespace) -> Exported:
-        from prometheus_client import push_to_gateway, write_to_textfile
+        from prometheus_client import push_to_gateway
 
         from energybench.errors import ConfigError
+        from energybench.redact import redact
 
         messages = []
         if args.push:
             try:
                 push_to_gateway(args.push, job=args.job, registry=registry_for(run), grouping_key={"run": run.label},
                                 timeout=30)
-            except OSError as exc:  # URLError, HTTPError, connection refused
-                raise ConfigError(f"cannot push to the Pushgateway at {args.push}: {exc}; check the URL") from None
-            messages.append(f"pushed {run.label} to {args.push} (job {args.job}, run {run.label})")
-        if args.output:
-            write_to_textfile(args.output, registry_for(run))
-            messages.append(f"wrote {args.output}")
-        if not args.push and not args.output:
-            return Exported(text=textfile(run))
-        return Exported(messages=tuple(messages))
+            except (OSError, ValueError) as exc:  # URLError, HTTPError, connection refused, a malformed URL
+                raise ConfigError(f"cannot push to the Pushgateway at {redact(args.push)}: "
+                                  f"{redact(str(exc), args.push)}; check the URL") from None
+            messages.append(f"pushed {run.label} to {redact(args.push)} (job {args.job}, run {run.label})")
+        # the text file (--output, or standard output without --push) is written by `energybench export`, with
+        # the output-path checks and the atomic write every exporter shares
+        text = textfile(run) if args.output or not args.push else None
+        return Exported(text=text, messages=tuple(messages))

@@ -65,7 +65,10 @@ class Meter:
     timeline. The polling thread starts with the first window and lives until ``close()``, so a window's
     begin+end never pays for starting a thread; while no window is open it reads nothing. ``hooks``
     replaces the registered window hooks (``[]``: none, even under torch.distributed). ``clock`` stamps
-    every reading (``time.monotonic``; tests that step time by hand pass their own).
+    every reading (``time.monotonic``; tests that step time by hand pass their own). ``wall_clock``
+    (``time.time`` with the real clock; none with a clock of one's own unless given) is read at both edges
+    too: a window over which the two disagree (a suspended machine, a clock step) has no known duration, so
+    its time-based figures are n/a and it is flagged (``record.bounds.clock_problem``).
     """
 
     def __init__(
@@ -84,6 +87,7 @@ class Meter:
         options: Mapping[str, Any] | None = None,
         hooks: Sequence[WindowHook] | None = None,
         clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] | None = None,
     ) -> None:
         for label, value in (("interval", interval), ("counter interval", counter_interval)):
             if not isinstance(value, int | float) or not value > 0 or math.isinf(value):
@@ -99,7 +103,8 @@ class Meter:
             samplers = detect_samplers(options or {})
         self.interval = float(interval)
         self._clock = clock
-        self._states = [SamplerState(s, list(s.domains())) for s in samplers]
+        self._wall = wall_clock if wall_clock is not None else (time.time if clock is time.monotonic else None)
+        self._states = [_state_of(s) for s in samplers]
         # poll counters at least 4x per shortest wrap period, so at most one wrap happens between two reads
         wrap_periods = [
             float(d.details["wrap_period_s_at_max_power"])
@@ -132,11 +137,11 @@ class Meter:
         if self.provider is not None:
             now = time.time()
             self.provider.check_covers(now, now)  # a stale intensity series fails before the work, not after
-        t_pre = self._clock()
+        t_pre, wall_pre = self._clock(), self._wall() if self._wall else None
         start = self._edge_read()
         t0 = min((r.t for r in start.values()), default=self._clock())
         with self._lock:
-            self._windows[name] = OpenWindow(name, t0, t0 + self._wall_offset, start, t_pre)
+            self._windows[name] = OpenWindow(name, t0, t0 + self._wall_offset, start, t_pre, wall_pre)
         self._ensure_thread()
 
     def end(self, name: str = "window", *, collective: bool = True) -> Measurement:
@@ -153,11 +158,12 @@ class Meter:
                 f"window {name!r} was never begun (open windows: {open_names}); call begin({name!r}) first"
             )
         end = self._edge_read()
+        clocks = self._clocks_disagree(window)
         with self._lock:
             del self._windows[name]
             result, spans = build(
                 self._states, window, end, provider=self.provider, interval=self.interval,
-                wall_offset=self._wall_offset,
+                wall_offset=self._wall_offset, clocks=clocks,
             )
             self._trim()
         samplers = {st.sampler.name: _safe_metadata(st.sampler, a, b, self._clock) for st, a, b in spans}
@@ -193,6 +199,14 @@ class Meter:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def _clocks_disagree(self, window: OpenWindow) -> str | None:
+        """Why the window's duration is unknown: its wall-clock and monotonic spans disagree (or ``None``)."""
+        if self._wall is None or window.wall_pre is None:
+            return None
+        from energybench.record.bounds import clock_problem
+
+        return clock_problem(self._clock() - window.t_pre, self._wall() - window.wall_pre)
+
     # -- reading ----------------------------------------------------------------------------------------
 
     def _read(self, state: SamplerState) -> Reading | None:
@@ -202,7 +216,7 @@ class Meter:
                 return None
             began = self._clock()
             try:
-                values = state.sampler.read()
+                values = _sampler_call(state.sampler.read)
             except SamplerError as exc:
                 state.error = str(exc)
                 return None
@@ -217,7 +231,7 @@ class Meter:
         for state in self._states:
             if not state.error:
                 try:
-                    state.sampler.on_edge()
+                    _sampler_call(state.sampler.on_edge)
                 except SamplerError as exc:
                     with state.lock:
                         state.error = str(exc)
@@ -271,6 +285,23 @@ class Meter:
             keep = [i for i, r in enumerate(state.readings) if r.t >= oldest]
             first = max(0, keep[0] - 1) if keep else len(state.readings)
             del state.readings[:first]
+
+
+def _sampler_call(fn: Callable[[], Any]) -> Any:
+    """Sampler code (a plugin's, maybe) behind ``energybench.plugin_boundary``: any failure is a
+    ``SamplerError`` naming the code, so the sampler is left out of the windows with a warning that says why
+    (``window.build``) and the other samplers' figures are kept."""
+    from energybench import plugin_boundary
+
+    return plugin_boundary.call("it", fn, error=SamplerError)  # "... left out: it raised ValueError: x (in ...)"
+
+
+def _state_of(sampler: Sampler) -> SamplerState:
+    """The meter's hold on one sampler; one whose ``domains()`` fails is held as failed (left out, warned)."""
+    try:
+        return SamplerState(sampler, list(_sampler_call(sampler.domains)))
+    except SamplerError as exc:
+        return SamplerState(sampler, [], error=str(exc))
 
 
 def _registered_hooks(meter: Meter, options: Mapping[str, Any]) -> list[WindowHook]:

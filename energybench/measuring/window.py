@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from energybench.errors import IntensityDataError
@@ -45,6 +45,7 @@ class OpenWindow:
     wall0: float
     start: dict[str, Reading]  # sampler name -> its own start-edge reading
     t_pre: float = 0.0  # just before the start edge's reads: samplers' own samples from then on belong here
+    wall_pre: float | None = None  # the wall clock at ``t_pre``, to tell a clock jump (``record.bounds``)
 
 
 @dataclass
@@ -70,8 +71,11 @@ def build(
     provider: Any,
     interval: float,
     wall_offset: float,
+    clocks: str | None = None,
 ) -> tuple[Measurement, list[tuple[SamplerState, float, float]]]:
-    """The window's ``Measurement``, and (state, start, end) per sampler for its activity metadata."""
+    """The window's ``Measurement``, and (state, start, end) per sampler for its activity metadata. ``clocks``
+    says why the window's duration is unknown (``record.bounds.clock_problem``): its time-based figures are then
+    n/a and the window flagged."""
     t1 = max((r.t for r in end.values()), default=window.t0)
     duration = max(t1 - window.t0, 0.0)
     domains: list[DomainEnergy] = []
@@ -80,15 +84,7 @@ def build(
     grid: set[float] = {window.t0, t1}
     series_by_state: list[tuple[SamplerState, list[Reading]]] = []
     for state in states:
-        name = state.sampler.name
-        if state.sampler.kind == "counter":
-            start_reading, end_reading = window.start.get(name), end.get(name)
-            readings = (_between_own_edges(state.readings, start_reading, end_reading)
-                        if start_reading is not None and end_reading is not None else None)
-        else:
-            readings = [r for r in state.readings if window.t0 <= r.t <= t1]
-            if (not readings or name not in end) and state.error:
-                readings = None
+        readings = _window_readings(state, window, end, t1)
         if readings is None:  # the sampler was lost: its counted domains are missing from the total
             warnings.append(_lost_warning(state))
             missing += [d.key for d in state.domains if d.counted]
@@ -96,6 +92,8 @@ def build(
         grid.update(r.t for r in readings)
         series_by_state.append((state, readings))
         found, notes = _sampler_domains(state, readings, window.t0, t1, interval)
+        if clocks:
+            found = _untimed(state, found, notes)
         domains += found
         missing += [d.key for d in found if d.counted and math.isnan(d.energy_j)]
         warnings.extend(f"{', '.join(keys)}: {note}" for note, keys in notes.items())
@@ -103,6 +101,7 @@ def build(
         warnings.extend(f"{state.sampler.name}: {w}" for w in state.sampler.take_warnings())
     if provider is None:
         warnings.append("no CO2e: no region given (pass region=/--region, or an intensity factor)")
+    warnings += [clocks] if clocks else []
     timeline, segments = _timeline(series_by_state, sorted(grid), window.t0, wall_offset)
     carbon = _carbon(provider, segments, window, duration, domains, warnings)
     spans = [(s, window.t_pre, t1) for s in states]
@@ -116,17 +115,34 @@ def build(
         metadata={},
         timeline=tuple(timeline),
         missing=tuple(dict.fromkeys(missing)),
+        flags=("clocks disagree",) if clocks else (),
     )
     return result, spans
+
+
+def _window_readings(state: SamplerState, window: OpenWindow, end: Mapping[str, Reading],
+                     t1: float) -> list[Reading] | None:
+    """The sampler's readings that belong to the window; ``None`` when the sampler was lost."""
+    name = state.sampler.name
+    if state.sampler.kind == "counter":
+        start_reading, end_reading = window.start.get(name), end.get(name)
+        return (_between_own_edges(state.readings, start_reading, end_reading)
+                if start_reading is not None and end_reading is not None else None)
+    readings = [r for r in state.readings if window.t0 <= r.t <= t1]
+    return None if (not readings or name not in end) and state.error else readings
 
 
 def _sampler_domains(state: SamplerState, readings: list[Reading], t0: float, t1: float,
                      interval: float) -> tuple[list[DomainEnergy], dict[str, list[str]]]:
     """One sampler's domains over the window, and each note with the domains it is about."""
+    from energybench.record import bounds  # here, not at import: a plain measure() never loads the record
+
     domains: list[DomainEnergy] = []
     notes: dict[str, list[str]] = {}
     for dom in state.domains:
         energy, dom_notes, lower = _domain_energy(state, dom, readings, t0, t1)
+        if why := bounds.domain_problem(dom.key, energy, max(t1 - t0, 0.0)):  # what a results file refuses
+            energy, lower, dom_notes = math.nan, False, [*dom_notes, f"{why}: no figure (n/a)"]
         for note in dom_notes:
             notes.setdefault(note, []).append(dom.key)
         details = dict(dom.details)
@@ -162,8 +178,8 @@ def _domain_energy(
     if values and all(math.isnan(v) for v in values):
         return math.nan, ["the sampler gave no figure in this window (its warnings say why): n/a"], False
     total = accumulate_counter(
-        values, dom.max_value, times=times, started=began, max_power_w=dom.max_power_w,
-        slack_s=max(resolution, MIN_STEP_SLACK_S),
+        values, dom.max_value, times=times, started=began, max_power_w=_limit_w(dom),
+        slack_s=max(resolution, MIN_STEP_SLACK_S), wrap_power_w=dom.max_power_w,
     )
     notes = _counter_notes(dom, total, len(values))
     if total.steps == 0 and len(values) >= 2:
@@ -216,7 +232,7 @@ def _power_energy(
 ) -> tuple[float, list[str], bool]:
     """Trapezoid over the plausible power samples; a window shorter than the reading's averaging period
     is warned about, because each reading then mostly describes time before the window."""
-    top = dom.max_power_w if dom.max_power_w else math.inf
+    top = _limit_w(dom)
     keep = [i for i, v in enumerate(values) if valid_reading(v, None) and v <= top]
     notes: list[str] = []
     if len(keep) < len(values):
@@ -235,8 +251,29 @@ def _power_energy(
     return trapezoid(times, values, t0, t1), notes, False
 
 
+def _limit_w(dom: Domain) -> float:
+    """The most ``dom`` can draw: its sampler's bound, within its device kind's physical limit
+    (``record.bounds``), so no plugin's step or reading beyond any hardware is integrated."""
+    from energybench.record import bounds
+
+    return bounds.power_limit_w(dom.key, dom.max_power_w)
+
+
+def _untimed(state: SamplerState, found: list[DomainEnergy], notes: dict[str, list[str]]) -> list[DomainEnergy]:
+    """A window of unknown duration: figures that come from time (power x seconds: polled power, a model's
+    estimate) are n/a; a hardware counter's joules stand."""
+    timed = state.sampler.kind == "power"
+    out = []
+    for d in found:
+        if (timed or d.source != "measured") and d.has_figure:
+            notes.setdefault("time-based figure: n/a (see the clocks warning)", []).append(d.key)
+            d = replace(d, energy_j=math.nan, lower_bound=False)
+        out.append(d)
+    return out
+
+
 def _lost_warning(state: SamplerState) -> str:
-    keys = ", ".join(d.key for d in state.domains)
+    keys = ", ".join(d.key for d in state.domains) or state.sampler.name  # no domains: they failed to list
     return f"{keys}: sampler {state.sampler.name} failed mid-run and is left out: {state.error}"
 
 
@@ -257,13 +294,14 @@ def _timeline(
             pts = [(r.t, r.began, float(r.values[dom.key])) for r in readings if dom.key in r.values]
             power = state.sampler.kind == "power"
             if power:
-                top = dom.max_power_w if dom.max_power_w else math.inf
+                top = _limit_w(dom)
                 pts = [(t, b, v) for t, b, v in pts if valid_reading(v, None) and v <= top]
             if len(pts) >= 2:
                 times, began, values = [p[0] for p in pts], [p[1] for p in pts], [p[2] for p in pts]
                 curves.append((dom.key, energy_between(
-                    times, values, power=power, max_value=dom.max_value, max_power_w=dom.max_power_w,
+                    times, values, power=power, max_value=dom.max_value, max_power_w=_limit_w(dom),
                     slack_s=max(float(state.sampler.resolution_s or 0.0), MIN_STEP_SLACK_S), started=began,
+                    wrap_power_w=dom.max_power_w,
                 )))
     timeline: list[tuple[float, dict[str, float]]] = []
     segments: list[tuple[float, float, float]] = []

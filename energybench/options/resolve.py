@@ -26,11 +26,16 @@ def add_to_argparse(parser: argparse.ArgumentParser | Any, names: Iterable[str],
         kwargs = _argument_kwargs(opt, opt.name)
         if not opt.flag and not opt.repeat:  # argparse checks the value: its one-line error names the flag
             kwargs["type"] = for_argparse(opt.parse)
+        if opt.nargs:  # several values after one flag (``--fail-on a b``), checked one by one if declared
+            kwargs["nargs"], kwargs["action"] = opt.nargs, "extend"
+            if opt.each is not None:
+                kwargs["type"] = for_argparse(opt.each)
         target.add_argument(opt.cli_flag, *opt.cli_aliases, **kwargs)
 
 
 def add_to_pytest(group: Any, names: Iterable[str]) -> None:
-    """Add the named options to a pytest option group as ``--energy-NAME`` (plus today's aliases)."""
+    """Add the named options to a pytest option group as ``--energy-NAME`` (plus today's aliases), one value
+    per flag: a test path after ``--energy-fail-on X`` stays a test path."""
     for name in names:
         opt = OPTIONS[name]
         group.addoption(opt.pytest_flag, *opt.pytest_aliases, **_argument_kwargs(opt, opt.pytest_dest))
@@ -46,9 +51,7 @@ def _argument_kwargs(opt: Option, dest: str) -> dict[str, Any]:
         kwargs["action"] = "store_true"
     else:
         kwargs["metavar"] = opt.metavar or opt.name.upper()
-        if opt.nargs:
-            kwargs["nargs"], kwargs["action"] = opt.nargs, "extend"
-        elif opt.repeat:
+        if opt.repeat:
             kwargs["action"] = "append"
     return kwargs
 

@@ -128,6 +128,18 @@ def for_argparse(parse: Callable[[Any], Any]) -> Callable[[str], Any]:
     return convert
 
 
+def gate_shaped(text: Any) -> str:
+    """A value after ``--fail-on`` that can be a gate (``METRIC:THRESHOLD``, or a comma list of them); the
+    grammar itself is checked by ``verdicts.gate``. A value with no colon is a run or a path that argparse took
+    as one more gate (``--fail-on energy:+5% main latest``)."""
+    value = non_empty(text)
+    stray = next((part.strip() for part in value.split(",") if part.strip() and ":" not in part), None)
+    if stray is not None:
+        raise ValueError(f"{stray!r} is not a gate (METRIC:+N%, e.g. energy:+5%); give the runs, refs or paths "
+                         "before --fail-on")
+    return value
+
+
 def non_empty(text: Any) -> str:
     value = str(text).strip()
     if not value:

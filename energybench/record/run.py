@@ -13,6 +13,7 @@ from typing import Any
 
 from energybench.errors import ResultsError
 from energybench.measurement import JOULES_PER_KWH
+from energybench.record import bounds
 from energybench.record.benchmark import Benchmark
 from energybench.record.environment import Environment
 from energybench.record.migrations import MIGRATIONS
@@ -22,7 +23,7 @@ from energybench.record.sci import Embodied, parse_embodied_list
 from energybench.record.sci_figures import run_sci
 
 SCHEMA = "energybench/run"
-VERSION = 2
+VERSION = 3
 _MAX_DEPTH = 64
 
 
@@ -32,6 +33,8 @@ class Run:
 
     ``kind`` says who produced it: ``suite`` (``energybench run``: subjects and methods) or ``pytest`` (the
     ``energy`` fixture: a test suite's functions). ``path`` is where it was loaded from (not serialised).
+    ``wall_s`` is how long the run held the machine (idle window, set-up, warm-up and trials), the SCI's time
+    reserved; ``None`` in files written before it was recorded.
     """
 
     name: str
@@ -50,6 +53,7 @@ class Run:
     extra: Mapping[str, Any] = field(default_factory=dict)
     path: str | None = field(default=None, compare=False)
     embodied: tuple[Embodied, ...] = ()  # SCI inputs: the hardware's embodied emissions (``carbon.sci``)
+    wall_s: float | None = None
 
     @property
     def label(self) -> str:
@@ -60,7 +64,9 @@ class Run:
         return {b.key: b for b in self.benchmarks}
 
     def rounds(self) -> Iterator[tuple[Benchmark, Round]]:
-        for b in self.benchmarks:
+        """Every round, each benchmark key once: a key written twice counts once (the later benchmark, as
+        ``by_key`` and every comparison read it), so no total counts the same work twice."""
+        for b in self.by_key().values():
             for r in b.rounds:
                 yield b, r
 
@@ -89,15 +95,26 @@ class Run:
         return replace(self, benchmarks=tuple(benchmarks))
 
     def to_dict(self) -> dict[str, Any]:
-        d = {
+        """The run as its file holds it; the caller's to change (the benchmarks' cached dicts are copied)."""
+        d = self._shared_dict()
+        d["benchmarks"] = [_copied(b) for b in d["benchmarks"]]
+        return d
+
+    def _shared_dict(self) -> dict[str, Any]:
+        """``to_dict`` without copying the benchmarks' dicts, which are cached and shared: for writing only
+        (a run is rewritten after every trial)."""
+        idle, idle_notes = bounds.settled_idle(self.idle)
+        d: dict[str, Any] = {
             "schema": SCHEMA, "version": VERSION, "run_id": self.run_id, "name": self.name, "kind": self.kind,
             "created": self.created, "machine": self.machine.to_dict(), "commit": dict(self.commit),
             "environment": self.environment.to_dict(),
             "carbon": self.carbon.to_dict() if self.carbon else None,
-            "idle": self.idle.to_dict() if self.idle else None,
-            "subjects": dict(self.subjects), "notes": list(self.notes), "warnings": list(self.warnings),
-            "benchmarks": [b.to_dict() for b in self.benchmarks],
+            "idle": idle, "subjects": dict(self.subjects), "notes": list(self.notes),
+            "warnings": [*self.warnings, *idle_notes],
+            "benchmarks": [bounds.settled(b) for b in self.benchmarks],  # a figure beyond the bounds: n/a
         }
+        if self.wall_s is not None:
+            d["wall_s"] = self.wall_s
         sci = self.sci_dict()
         if sci is not None:
             d["sci"] = sci
@@ -114,7 +131,7 @@ class Run:
     def to_json(self) -> str:
         """The file's text: JSON, one benchmark a line (written after every trial, so it must be quick to make:
         json's C encoder runs only without ``indent``), NaN for figures that could not be measured."""
-        d = self.to_dict()
+        d = self._shared_dict()
         benches = d.pop("benchmarks")
         dump = partial(json.dumps, default=_json_default, allow_nan=True, separators=(",", ":"))
         head = dump(d)[:-1]
@@ -160,6 +177,8 @@ class Run:
         for key in ("id", "branch"):
             f.child("commit").child(key).opt_text()
         benches = [Benchmark.parse(b) for b in _required_list(f, "benchmarks")]
+        idle = Idle.parse(f.child("idle"))
+        bounds.check(benches, idle, where)  # what the writer never writes (it n/a's it) is refused
         return cls(
             name=f.child("name").opt_text() or "run",
             created=f.child("created").opt_text() or "",
@@ -170,17 +189,18 @@ class Run:
             commit=f.child("commit").opt_obj() or {},
             environment=Environment.parse(f.child("environment")),
             carbon=CarbonBasis.parse(f.child("carbon")),
-            idle=Idle.parse(f.child("idle")),
+            idle=idle,
             subjects=f.child("subjects").opt_obj() or {},
             notes=f.child("notes").texts(),
             warnings=f.child("warnings").texts(),
             extra=_extra(d, _RUN_KEYS),
             embodied=parse_embodied_list(f.child("sci").child("inputs").child("embodied")),
+            wall_s=f.child("wall_s").opt_number(minimum=0),
         )
 
 
 _RUN_KEYS = ("schema", "version", "run_id", "name", "kind", "created", "machine", "commit", "environment",
-             "carbon", "idle", "subjects", "notes", "warnings", "benchmarks", "_path", "sci")
+             "carbon", "idle", "subjects", "notes", "warnings", "benchmarks", "_path", "sci", "wall_s")
 
 
 def _depth(value: Any, limit: int = _MAX_DEPTH + 1) -> int:
@@ -212,3 +232,11 @@ def _json_default(obj: Any) -> Any:
         return sorted(obj, key=repr) if not isinstance(obj, tuple) else list(obj)
     return repr(obj)
 
+
+def _copied(value: Any) -> Any:
+    """A deep copy of JSON-shaped data (dicts, lists, scalars), much quicker than ``copy.deepcopy``."""
+    if isinstance(value, dict):
+        return {k: _copied(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_copied(v) for v in value]
+    return value

@@ -18,9 +18,11 @@ from energybench.record.parts import CarbonBasis
 from energybench.record.sci import Embodied
 
 __all__ = ["JOULES_PER_KWH", "SECONDS_PER_YEAR", "SciReport", "SciResult", "SciRun", "benchmark_sci", "embodied_g",
-           "run_sci"]
+           "held_by_benchmark", "run_sci"]
 
 SECONDS_PER_YEAR = 365.25 * 86400.0
+#: How a benchmark's time reserved (TiR) was found when the run's wall time is known (``held_by_benchmark``).
+HELD = "the run's wall time (idle, set-up, warm-up, trials) shared by measured time"
 
 
 class SciRun(Protocol):
@@ -37,6 +39,9 @@ class SciRun(Protocol):
 
     @property
     def label(self) -> str: ...
+
+    @property
+    def wall_s(self) -> float | None: ...
 
 
 def embodied_g(devices: Sequence[Embodied], reserved_s: float) -> float:
@@ -57,8 +62,9 @@ class SciResult:
     energy_kwh: float  # E over those rounds (before PUE)
     operational_g: float  # E x I (x PUE), as the rounds measured it
     embodied_g: float | None  # M, None when no device was given
-    reserved_s: float  # TiR: measured time of those rounds
+    reserved_s: float  # TiR: the time this benchmark held the machine (see ``run_sci``)
     rounds: int
+    reserved_basis: str = "measured rounds only"
 
     @property
     def operational_per_item_g(self) -> float:
@@ -86,7 +92,8 @@ class SciResult:
         return {"benchmark": self.benchmark, "method": self.method, "phase": self.phase,
                 "functional_unit": self.functional_unit, "items": self.items, "energy_kwh": self.energy_kwh,
                 "intensity_g_per_kwh": self.intensity_g_per_kwh, "operational_g": self.operational_g,
-                "embodied_g": self.embodied_g, "reserved_s": self.reserved_s, "rounds": self.rounds,
+                "embodied_g": self.embodied_g, "reserved_s": self.reserved_s, "reserved_basis": self.reserved_basis,
+                "rounds": self.rounds,
                 "operational_g_per_item": self.operational_per_item_g,
                 "embodied_g_per_item": self.embodied_per_item_g, "sci_g_per_item": self.sci_g,
                 "complete": self.complete}
@@ -116,13 +123,15 @@ class SciReport:
                 "complete": self.complete, "per_benchmark": [r.to_dict() for r in self.results]}
 
 
-def benchmark_sci(bench: Benchmark, devices: Sequence[Embodied]) -> SciResult | None:
-    """SCI of one benchmark from its rounds that have both energy and CO2e; ``None`` when none has."""
+def benchmark_sci(bench: Benchmark, devices: Sequence[Embodied], held_s: float | None = None) -> SciResult | None:
+    """SCI of one benchmark from its rounds that have both energy and CO2e; ``None`` when none has. ``held_s`` is
+    the time it held the machine (``run_sci``); without it, only the measured time of those rounds."""
     rounds = [r for r in bench.rounds if math.isfinite(r.energy_j) and r.co2e_g is not None
               and math.isfinite(r.co2e_g) and r.items > 0]
     if not rounds:
         return None
-    reserved = math.fsum(r.duration_s for r in rounds)
+    measured = math.fsum(r.duration_s for r in rounds)
+    reserved = measured if held_s is None else max(held_s, measured)
     return SciResult(
         benchmark=bench.key, method=bench.method, phase=bench.phase,
         functional_unit=bench.item_unit or ("item" if bench.has_items else "call"),
@@ -131,7 +140,21 @@ def benchmark_sci(bench: Benchmark, devices: Sequence[Embodied]) -> SciResult | 
         operational_g=math.fsum(r.co2e_g for r in rounds if r.co2e_g is not None),
         embodied_g=embodied_g(devices, reserved) if devices else None,
         reserved_s=reserved, rounds=len(rounds),
+        reserved_basis=HELD if held_s is not None else "measured rounds only (the run's wall time was not recorded)",
     )
+
+
+def held_by_benchmark(run: SciRun) -> dict[str, float]:
+    """The machine time each benchmark is charged: the run's whole wall time (the hardware was reserved for the
+    idle window, set-up and warm-up too, not only the measured rounds), shared in proportion to each
+    benchmark's measured time; empty when the run's wall time was not recorded."""
+    wall = getattr(run, "wall_s", None)
+    if wall is None:
+        return {}
+    measured = {b.key: math.fsum(r.duration_s for r in b.rounds if math.isfinite(r.duration_s))
+                for b in run.benchmarks}
+    total = math.fsum(measured.values())
+    return {key: wall * seconds / total for key, seconds in measured.items()} if total > 0 else {}
 
 
 def run_sci(run: SciRun, devices: Sequence[Embodied] | None = None) -> SciReport | None:
@@ -140,7 +163,8 @@ def run_sci(run: SciRun, devices: Sequence[Embodied] | None = None) -> SciReport
     if run.carbon is None:
         return None
     used = tuple(run.embodied if devices is None else devices)
-    results = tuple(r for b in run.benchmarks if (r := benchmark_sci(b, used)) is not None)
+    held = held_by_benchmark(run)
+    results = tuple(r for b in run.benchmarks if (r := benchmark_sci(b, used, held.get(b.key))) is not None)
     if not results:
         return None
     return SciReport(results=results, devices=used, factor_kind=run.carbon.factor_kind, region=run.carbon.region,

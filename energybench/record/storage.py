@@ -16,7 +16,7 @@ import contextlib
 import itertools
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -47,6 +47,11 @@ def list_runs(directory: str | os.PathLike[str] = DEFAULT_DIR) -> list[Path]:
         return []
     found = [(int(m["num"]), p) for p in d.iterdir() if (m := _RUN_FILE.match(p.name)) and p.is_file()]
     return [p for _, p in sorted(found)]
+
+
+def is_run_file_name(name: str) -> bool:
+    """Whether ``name`` is how a saved run's file is named (``NNNN_name.json``)."""
+    return _RUN_FILE.match(name) is not None
 
 
 def _run_number(path: Path) -> int | None:
@@ -175,6 +180,10 @@ def resolve_run(ref: str | os.PathLike[str], directory: str | os.PathLike[str] =
     p = Path(text)
     if p.is_file() or text.endswith(".json") or os.sep in text:
         return p
+    if not Path(directory).is_dir():  # not "it holds 0 runs": a mistyped --results must say so
+        what = "is not a directory" if Path(directory).exists() else "does not exist"
+        raise ResultsError(f"no run {text!r}: results directory {os.fspath(directory)} {what}; pass --results DIR "
+                           "naming the directory the runs were saved in (default: results)")
     runs = list_runs(directory)
     m = re.fullmatch(r"latest(?:-(\d+))?", text)
     if m:
@@ -215,3 +224,34 @@ def history_runs(baseline: Run, directory: str | os.PathLike[str] = DEFAULT_DIR,
     if own is None:
         return []
     return list(itertools.islice(runs_named(baseline.name, directory, before=own), max(limit - 1, 1)))
+
+
+def load_readable(paths: Sequence[Path]) -> tuple[list[Run], list[str]]:
+    """The runs of ``paths`` that load, in order, and one line for each file that does not (naming it, with
+    why): one bad file in a directory must not cost the report or the history of all the others."""
+    runs, skipped = [], []
+    for path in paths:
+        try:
+            runs.append(load_run(path))
+        except ResultsError as exc:
+            skipped.append(f"skipped {exc}")
+    return runs, skipped
+
+
+def load_latest(ref: str, directory: str | os.PathLike[str] = DEFAULT_DIR) -> tuple[Run, list[str]] | None:
+    """``latest`` / ``latest-N`` counted over the runs of ``directory`` that load, and a line for each newer file
+    skipped because it does not; ``None`` when ``ref`` is no such reference (or names a file)."""
+    m = re.fullmatch(r"latest(?:-(\d+))?", os.fspath(ref))
+    if m is None or Path(ref).is_file():
+        return None
+    back, seen, skipped = int(m.group(1) or 0), 0, []
+    for path in reversed(list_runs(directory)):
+        try:
+            run = load_run(path)
+        except ResultsError as exc:
+            skipped.append(f"skipped {exc}")
+            continue
+        if seen == back:
+            return run, skipped
+        seen += 1
+    raise ResultsError(f"no run {ref!r} in {directory}: it holds {seen} readable run(s); save one first")

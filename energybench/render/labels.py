@@ -15,7 +15,7 @@ drawn with its point's marker, so nothing is ever hidden or illegible.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 Box = tuple[float, float, float, float]  # x0, y0, x1, y1
@@ -86,3 +86,33 @@ def place_labels(anchors: Sequence[tuple[float, float, str]], bounds: Box, size:
 def _edge(box: Box, x: float, y: float) -> tuple[float, float]:
     """The point of ``box`` nearest to (x, y): where a leader line from the marker should end."""
     return min(max(x, box[0]), box[2]), min(max(y, box[1]), box[3])
+
+
+def distinct_cuts(texts: Iterable[str], cut: Callable[[str, int], str], keep: int,
+                  name: Callable[[str], str] = lambda text: text) -> dict[str, str]:
+    """Each text shortened by ``cut`` to ``keep`` characters (an ellipsis where text was left out), and further
+    only where a label could be read as another text's name: ``distill-hard-w0.5-d0.5`` and
+    ``distill-soft-t2-w0.5-d0.5`` both cut in the middle to 16 are ``distill\u2026w0.5-d0.5``, a label that names
+    two rows and so neither. Such labels keep one more character at a time until each fits only its own text
+    (at worst the whole text). ``name`` is the part that must tell texts apart (a mark after a name, such as
+    the Pareto front's ``*``, does not)."""
+    out = {t: cut(t, keep) for t in dict.fromkeys(texts)}
+    names = {t: name(t) for t in out}
+    longest = max((len(t) for t in out), default=0)
+    while keep < longest:
+        clashing = [t for t, label in out.items()
+                    if any(names[u] != names[t] and _reads_as(name(label), names[u]) for u in out)]
+        if not clashing:
+            break
+        keep += 1
+        for t in clashing:
+            out[t] = cut(t, keep)
+    return out
+
+
+def _reads_as(label: str, text: str) -> bool:
+    """Whether ``label`` (``head\u2026tail``, or whole) could stand for ``text``."""
+    head, ellipsis, tail = label.partition("\u2026")
+    if not ellipsis:
+        return label == text
+    return len(text) >= len(head) + len(tail) and text.startswith(head) and text.endswith(tail)

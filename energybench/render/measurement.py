@@ -66,8 +66,9 @@ def format_report(
     row("machine-wide", f"{units.joules(result.energy_j)}, {_co2e(machine_co2e, has_carbon)} ({result.source}; "
         "every process and the idle floor, as the samplers saw it)")
     for d in result.domains:
-        note = "" if d.counted else "  (inside another domain, not added)"
-        lines.append(f"    {d.key:<18} {units.joules(d.energy_j):>10}  {d.source:<9} {d.method}{note}")
+        note = "" if d.counted else "  (inside another, not added)"
+        source = d.source if d.has_figure else "-"  # n/a is neither measured nor estimated
+        lines.append(f"    {d.key:<18} {units.joules(d.energy_j):>10}  {source:<9} {d.method}{note}")
     share = attribution.get("cpu_energy_j")
     if share is not None:
         row("this command", f"{units.joules(share)}, {_co2e(share_co2e_g(result, attribution), has_carbon)} "

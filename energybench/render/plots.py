@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from html import escape
 
-from energybench.render.labels import place_labels
+from energybench.render.labels import distinct_cuts, place_labels
 
 # Okabe-Ito (distinguishable with the common kinds of colour blindness), then Paul Tol's muted scheme for
 # suites with many subjects; yellow last because it is faint on white.
@@ -229,8 +229,9 @@ def scatter_pareto(points: Sequence[Point], *, title: str, fmt_x: Formatter, x_l
         cy = sy(p.y)
         if p.x_low is not None and p.x_high is not None:
             body.append(f'<path d="M{sx(p.x_low):.1f},{cy:.1f}H{sx(p.x_high):.1f}" stroke="#999"/>')
-    names = [short(p.label if not p.baseline or "baseline" in p.label else f"{p.label} (baseline)", 28)
-             for p in points]
+    labels = [p.label if not p.baseline or "baseline" in p.label else f"{p.label} (baseline)" for p in points]
+    cuts = distinct_cuts(labels, short, 28)  # two points never carry the same label
+    names = [cuts[label] for label in labels]
     spots = place_labels([(sx(p.x), sy(p.y), n) for p, n in zip(points, names, strict=True)],
                          (left, top, left + pw, top + ph), FONT - 1)
     for spot, p in zip(spots, points, strict=True):

@@ -9,6 +9,7 @@ keeps newlines and tabs.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import re
 from collections.abc import Callable
@@ -18,6 +19,7 @@ from typing import Any, TypeVar, cast
 _UNPRINTABLE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
 F = TypeVar("F", bound=Callable[..., Any])
+R = TypeVar("R")
 
 
 def printable(text: str) -> str:
@@ -38,3 +40,35 @@ def printable_output(fn: F) -> F:
         return out
 
     return cast(F, wrapper)
+
+
+def printable_run(record: R) -> R:
+    """A frozen record (a ``Run``, its benchmarks, their rounds...) with every text field ``printable``.
+
+    For writers of structured formats (JSON, YAML, Prometheus labels, CSV): their escaping keeps a control
+    character as an escape that the reading tool turns back into the character, so the names are cleaned
+    before they are serialised. Mappings (params, extra) are left as they are; unchanged objects are reused.
+    """
+    if not dataclasses.is_dataclass(record) or isinstance(record, type):
+        return record
+    changes: dict[str, Any] = {}
+    for f in dataclasses.fields(record):
+        if not f.init:
+            continue
+        value = getattr(record, f.name)
+        clean = _printable_value(value)
+        if clean is not value:
+            changes[f.name] = clean
+    return cast(R, dataclasses.replace(record, **changes)) if changes else record
+
+
+def _printable_value(value: Any) -> Any:
+    if isinstance(value, str):
+        clean = printable(value)
+        return value if clean == value else clean
+    if isinstance(value, tuple):
+        if not value or not (isinstance(value[0], str | tuple) or dataclasses.is_dataclass(value[0])):
+            return value  # figures (a timeline's numbers): nothing to clean
+        items = [_printable_value(v) for v in value]
+        return value if all(a is b for a, b in zip(items, value, strict=True)) else tuple(items)
+    return printable_run(value)

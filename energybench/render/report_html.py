@@ -29,7 +29,7 @@ from energybench.render.plots import (
     stacked_hbar,
 )
 from energybench.render.printable import printable_output
-from energybench.report.model import Entry, Report
+from energybench.report.model import Entry, Report, stopped_note
 
 STAR = " \u2605"
 DOT = " \u00b7 "
@@ -42,6 +42,7 @@ body{margin:0;font:15px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-seri
 header{background:#12263a;color:#fff;padding:18px 20px}
 header h1{margin:0 0 4px;font-size:1.35rem}
 header p{margin:0;color:#c9d3dd;font-size:.9rem;overflow-wrap:anywhere}
+header p.partial{color:#ffd08a;font-weight:600;margin-top:4px}
 main{max-width:1200px;margin:0 auto;padding:14px}
 .grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(min(100%,520px),1fr));gap:14px}
 section{background:var(--card);border:1px solid var(--line);border-radius:10px;padding:14px 16px;margin:0 0 14px;
@@ -377,6 +378,12 @@ def _machine(run: Run) -> str:
             f"</tr></thead><tbody>{samplers}</tbody></table></div>")
 
 
+def _partial_lines(report: Report) -> str:
+    """A run cut short says so under the title: its figures are of fewer trials than its settings planned."""
+    return "".join(f'<p class="partial" data-partial="{esc(r.label)}">run {esc(r.label)}: {esc(note)}</p>'
+                   for r in report.runs if (note := stopped_note(r)) is not None)
+
+
 def _warnings_section(report: Report) -> str:
     if not report.notices:
         return '<section><h2>Warnings</h2><p class="note">None: every benchmark was stable.</p></section>'
@@ -418,5 +425,5 @@ def render_html(report: Report) -> str:
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>energybench report: {esc(runs)}</title><style>{CSS}{LAYERS_CSS}</style></head><body>"
         f"<header><h1>energybench report</h1><p>{esc(runs)}{DOT + esc(created) if created else ''}</p>"
-        f"</header><main>{body}</main></body></html>\n"
+        f"{_partial_lines(report)}</header><main>{body}</main></body></html>\n"
     )

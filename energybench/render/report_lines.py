@@ -6,7 +6,7 @@ from __future__ import annotations
 from energybench import units
 from energybench.render import tables
 from energybench.render.tables import Column, Row, fit_table
-from energybench.report.model import Report
+from energybench.report.model import Report, stopped_note
 
 __all__ = ["machine_lines", "notice_lines", "regions_lines", "wrap"]
 
@@ -24,6 +24,8 @@ def machine_lines(report: Report, width: int) -> list[str]:
         gpus = ", ".join(str(g.get("name", "?")) for g in m.gpus) or "no GPU"
         samplers = ", ".join(f"{s.get('name', '?')} ({s.get('source', '?')})" for s in m.samplers) or "none"
         out += wrap(f"run {run.label}  {run.created}  {m.cpu_model or '?'}, {gpus}; samplers: {samplers}", width)
+        if (partial := stopped_note(run)) is not None:  # first thing a reader sees, not only among the warnings
+            out += wrap(f"! {partial}", width, "  ")
     return out
 
 

@@ -38,7 +38,8 @@ def _row(e: Entry, baseline: str) -> list[tuple[str, ...]]:
     evidence = cells.short_evidence(e.vs) if e.vs is not None and e.vs.significant else ""
     per_item = units.per(units.joules(e.per_item.value), e.per_what)
     interval = units.compact_interval(e.per_item.low, e.per_item.high, e.per_item.value, units.joules)
-    return [(e.method + (" *" if e.on_front else ""),), (per_item, interval) if interval else (per_item,),
+    method = (e.method + (" *" if e.on_front else ""), cells.tables_size(e.quality))  # an empty part is left out
+    return [method, (per_item, interval) if interval else (per_item,),
             _split(vs), (cells.entry_verdict(e), evidence) if evidence else (cells.entry_verdict(e),),
             cells.entry_quality_parts(e), (e.source,), (str(e.rounds),)]
 

@@ -23,9 +23,10 @@ def assumptions(report: SciReport) -> list[str]:
     if not report.devices:
         out.append("M: not given (pass --embodied NAME=KGCO2E[:YEARS[:SHARE]] per device), so SCI covers "
                    "operational emissions only")
+    held = next((r.reserved_basis for r in report.results), "measured rounds only")
     for d in report.devices:
         out.append(f"M: {d.name} {d.kgco2e:g} kgCO2e embodied ({d.source}), {d.lifetime_years:g}-year life, "
-                   f"{d.share:g} of it reserved, for the measured time of each benchmark's rounds")
+                   f"{d.share:g} of it reserved, for the time each benchmark held it: {held}")
     return out
 
 

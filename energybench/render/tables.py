@@ -12,6 +12,7 @@ import textwrap
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
+from energybench.render.labels import distinct_cuts
 from energybench.render.printable import printable
 
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]|#])")
@@ -132,15 +133,18 @@ def fit_table(columns: Sequence[Column], rows: Sequence[Row], width: int | None 
 
     Tried in order, keeping the first that fits: every column on one line per row; cells folded (each part of
     a cell on its own line, e.g. a figure above its interval); the same with columns left out, highest
-    ``Column.drop`` first (the caller says which: ``Fitted.dropped``); last, names cut in the middle
-    (``Column.shrink``, not below 16 characters): a name is what tells rows apart. ``wide`` keeps every
-    column on one line whatever the width. Heading rows (plain strings) are left whole.
+    ``Column.drop`` first (the caller says which: ``Fitted.dropped``); then names cut in the middle
+    (``Column.shrink``, not below 16 characters, never two alike): a name is what tells rows apart; last, long
+    text cells wrapped (``_wrapped``). ``wide`` keeps every column on one line whatever the width. Heading rows
+    (plain strings) are left whole.
     """
     width = terminal_width() if width is None else width
     if wide:
         return Fitted(_layout(columns, rows, False, indent))
     order = sorted((i for i, c in enumerate(columns) if c.drop), key=lambda i: -columns[i].drop)
     lines: list[str] = []
+    cols: list[Column] = []
+    sub: list[Row] = []
     for n in range(len(order) + 1):
         dropped = order[:n]
         keep = [i for i in range(len(columns)) if i not in dropped]
@@ -148,32 +152,72 @@ def fit_table(columns: Sequence[Column], rows: Sequence[Row], width: int | None 
         sub = [r if isinstance(r, str) else [r[k] for k in keep] for r in rows]
         last = n == len(order)
         for fold, cut in ((False, False), (True, False), *(((True, True),) if last else ())):
-            lines = _layout(cols, _shrunk(cols, sub, lines, width, 16) if cut else sub, fold, indent)
+            if cut:
+                sub = _shrunk(cols, sub, lines, width, 16)
+            lines = _layout(cols, sub, fold, indent)
             if _fits(lines, rows, width):
                 return Fitted(lines, tuple(" ".join(columns[d].header) for d in dropped), fold)
-    return Fitted(lines, tuple(" ".join(columns[d].header) for d in order), True)
+    return Fitted(_wrapped(cols, sub, width, indent), tuple(" ".join(columns[d].header) for d in order), True)
 
 
 def _shrunk(cols: Sequence[Column], rows: Sequence[Row], lines: Sequence[str], width: int, floor: int) -> list[Row]:
     """Rows with the cells of ``shrink`` columns no longer than their column's width less what the widest line
-    is over ``width`` (and not below ``floor``): only the longest names are cut."""
+    is over ``width`` (and not below ``floor``): only the longest names are cut, and never two alike."""
     over = max((len(line) for line in lines), default=0) - width
-    target = {i: max(floor, max((len(p) for r in rows if not isinstance(r, str) for p in r[i]), default=0) - over)
-              for i, c in enumerate(cols) if c.shrink}
-    return [r if isinstance(r, str) else [_cut(cell, target[i]) if i in target else cell for i, cell in enumerate(r)]
-            for r in rows]
+    cuts: dict[int, dict[str, str]] = {}
+    for i, c in enumerate(cols):
+        if c.shrink:
+            parts = [p for r in rows if not isinstance(r, str) for p in r[i]]
+            keep = max(floor, max((len(p) for p in parts), default=0) - over)
+            cuts[i] = distinct_cuts(parts, _cut_name, keep, name=_first_word)
+    return [r if isinstance(r, str) else [tuple(cuts[i][p] for p in cell) if i in cuts else cell
+                                          for i, cell in enumerate(r)] for r in rows]
 
 
-def _cut(cell: Cell, keep: int) -> Cell:
-    """A cell's parts longer than ``keep`` cut in the middle to ``keep`` characters: the ends are what tell names
-    apart (a module's name, a test's parameters)."""
-    def cut(part: str) -> str:
-        if len(part) <= keep:
-            return part
-        head = (keep - 1) // 2
-        return part[:head] + "\u2026" + part[len(part) - (keep - 1 - head):]
+def _first_word(text: str) -> str:
+    """A row's name: ``int8-dynamic`` of ``int8-dynamic *`` (the mark after it is not part of the name)."""
+    return text.split(" ", 1)[0]
 
-    return tuple(cut(p) for p in cell)
+
+def _cut_name(part: str, keep: int) -> str:
+    """``part`` no longer than ``keep``, its first word (the name) cut in the middle and a mark after it kept."""
+    if len(part) <= keep:
+        return part
+    word, space, mark = part.partition(" ")
+    return cut_middle(word, max(keep - len(space + mark), 3)) + space + mark
+
+
+def cut_middle(part: str, keep: int) -> str:
+    """``part`` cut in the middle to ``keep`` characters when longer: the ends are what tell names apart (a
+    module's name, a test's parameters)."""
+    if len(part) <= keep:
+        return part
+    head = (keep - 1) // 2
+    return part[:head] + "\u2026" + part[len(part) - (keep - 1 - head):]
+
+
+def _wrapped(cols: Sequence[Column], rows: Sequence[Row], width: int, indent: str, floor: int = 12) -> list[str]:
+    """The last resort, so a table never runs past ``width`` while saying it fits: the text cells (a long
+    verdict such as ``cannot be tested: ... set aside ...``, a quality note; never a figure) wrapped onto more
+    lines, the widest column first, none narrower than ``floor`` or its longest word."""
+    rows = list(rows)
+    stuck: set[int] = set()
+    while True:
+        lines = _layout(cols, rows, True, indent)
+        over = max((len(line) for line in lines if line not in {r for r in rows if isinstance(r, str)}),
+                   default=0) - width
+        widths = {i: max((len(_clean(p)) for r in rows if not isinstance(r, str) for p in r[i]), default=0)
+                  for i, c in enumerate(cols) if not c.right and not c.shrink and i not in stuck}
+        widths = {i: w for i, w in widths.items() if w > floor}
+        if over <= 0 or not widths:
+            return lines
+        i = max(widths, key=lambda k: widths[k])
+        limit = max(floor, widths[i] - over)
+        rows = [r if isinstance(r, str) else [tuple(line for part in cell for line in (
+                    textwrap.wrap(_clean(part), limit, break_long_words=False, break_on_hyphens=False) or [""]))
+                    if k == i else cell for k, cell in enumerate(r)] for r in rows]
+        if max((len(p) for r in rows if not isinstance(r, str) for p in r[i]), default=0) >= widths[i]:
+            stuck.add(i)  # one word longer than the limit: this column cannot narrow further
 
 
 def _fits(lines: Sequence[str], rows: Sequence[Row], width: int) -> bool:

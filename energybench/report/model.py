@@ -281,15 +281,19 @@ def _run_entries(run: Run, baseline: str, keep: set[str], multi: bool,
                  notices: list[Notice]) -> tuple[list[Entry], list[tuple[str, LayerTable]]]:
     """One run's entries (benchmarks every run shares, with rounds) grouped by workload and device, and
     its per-layer tables; what is left out goes to ``notices`` with why."""
+    if (partial := stopped_note(run)) is not None:
+        notices.append(Notice(f"run {run.label}", partial))
     notices += [Notice(f"run {run.label}", w) for w in run.warnings]
-    notices += [Notice(f"run {run.label}", n) for n in run.notes]
+    notices += [Notice(f"run {run.label}", n) for n in run.notes if not _restates_a_status(n, run)]
     verdicts = run_verdicts(run, baseline)
     by_group: dict[tuple[str, str], list[Benchmark]] = {}
-    for b in run.benchmarks:
+    for b in run.by_key().values():  # a key written twice is one benchmark (the later), counted once
         if b.name not in keep:
             continue
         if not b.values("energy_per_item_j"):
-            why = f"{b.status}: {b.status_reason}" if not b.ok else "no measured rounds (not run, or stopped before it)"
+            # the method is named where the notice is: without it, one reason on many cells is one warning
+            reason = (b.status_reason or "").removeprefix(f"{b.method}: ")
+            why = f"{b.status}: {reason}" if not b.ok else "no measured rounds (not run, or stopped before it)"
             notices.append(Notice(f"{b.name} / {b.method}", f"{why}: left out"))
             continue
         if not b.ok:
@@ -309,6 +313,23 @@ def _run_entries(run: Run, baseline: str, keep: set[str], multi: bool,
         if table is not None:
             layers.append((run.label, table))
     return entries, layers
+
+
+def _restates_a_status(note: str, run: Run) -> bool:
+    """A run note that says what a cell's status says (``lm/train-step [int8-dynamic]: not applicable: ...``):
+    the cell's own notice below carries it, and the same warning twice buries the others."""
+    return any(not b.ok and b.status_reason and note.startswith(f"{b.name} [{b.method}]") and b.status_reason in note
+               for b in run.benchmarks)
+
+
+def stopped_note(run: Run) -> str | None:
+    """``partial run: interrupted (Ctrl-C) after 2 of 12 trials ...`` for a run cut short, else ``None``."""
+    settings = run.environment.settings
+    if settings is None or settings.stopped is None:
+        return None
+    planned = f" of {settings.trials}" if settings.trials else ""
+    return (f"partial run: {settings.stopped} after {settings.trials_finished or 0}{planned} trial(s); its figures "
+            "and verdicts are of the finished trials only")
 
 
 def _shown_name(b: Benchmark) -> str:

@@ -17,9 +17,11 @@ socket. For two plain commands the alternation happens in one process (``measure
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import shlex
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -322,6 +324,25 @@ def merge_processes(runs: Sequence[Run]) -> Run:
     environment = replace(first.environment, ab=replace(ab, process=None, processes=len(runs)) if ab else None)
     return replace(first, environment=environment,
                    benchmarks=tuple(replace(b, rounds=tuple(rounds[key])) for key, b in benches.items()))
+
+
+_PYTEST = re.compile(r"py\.?test(-3)?")
+_PYTHON = re.compile(r"python(\d+(\.\d+)?)?")
+
+
+def pytest_arguments(command: Sequence[str]) -> list[str] | None:
+    """The arguments after the pytest of ``command`` (``pytest ARGS``, ``py.test ARGS`` or ``python -m pytest
+    ARGS``, python under any path or version), or ``None`` when it is not a pytest run. Both sides run them
+    as ``python -m pytest`` under this interpreter, each from its own tree."""
+    if not command:
+        return None
+    first = Path(command[0]).name
+    if _PYTEST.fullmatch(first):
+        return list(command[1:])
+    if (_PYTHON.fullmatch(first) or os.path.realpath(command[0]) == os.path.realpath(sys.executable)) and \
+            len(command) >= 3 and command[1] == "-m" and command[2] in ("pytest", "py.test"):
+        return list(command[3:])
+    return None
 
 
 # ------------------------------------------------------------------------------------------------ git

@@ -35,12 +35,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from energybench.distributed.launcher import launcher_environment
-from energybench.errors import ConfigError, SamplerError, WriteError
+from energybench.errors import ConfigError, SamplerError, Terminated, WriteError
 from energybench.record import BetweenRuns, CarbonBasis, Devices, Environment, Idle, Launcher, Run, Settings
 from energybench.run.calibration import window_target_s
 from energybench.run.config import RunConfig
 from energybench.run.devices import DevicePlan, devices_record, plan_devices, sampler_options_for
 from energybench.run.prepare import prepare, resolve
+from energybench.run.slurm import SlurmWatch
 from energybench.run.state import RunSaver, RunState, note_logger
 from energybench.run.suites import Suite, load_suites, select
 from energybench.run.trials import MIN_TRIAL_S, TIMELINE_INTERVAL_S, layer_pass, run_trials, warm_up
@@ -84,6 +85,7 @@ def pin_settings(cfg: RunConfig, devices: DevicePlan | None = None, threads_to_p
 
 def run_suites(suites: list[Suite], cfg: RunConfig) -> Run:
     """Run the suites and return the run (also saved under ``cfg.results_dir`` after every trial)."""
+    started = time.monotonic()  # the run holds the machine from here: its wall time is the SCI's time reserved
     stream = cfg.stream or sys.stderr
     log = note_logger(stream)
     cfg.check()
@@ -94,7 +96,7 @@ def run_suites(suites: list[Suite], cfg: RunConfig) -> Run:
         idle, load = _measure_idle(meter, cfg, log)
         fitted, note = _fit_threads(cfg, load)
         settings = pin_settings(cfg, devices, fitted)
-        state = RunState(replace(_new_run(meter, cfg, settings, measured), idle=idle))
+        state = RunState(replace(_new_run(meter, cfg, settings, measured), idle=idle), started=started)
     except BaseException:
         meter.close()
         raise
@@ -106,12 +108,14 @@ def run_suites(suites: list[Suite], cfg: RunConfig) -> Run:
         prepare(plan, meter, cfg, state, log)
         saver.save(state)
         warm_up(state, cfg, log, window_target_s(meter.samplers, MIN_TRIAL_S))
+        slurm = SlurmWatch.begin(state)  # inside a Slurm job: the job, and sacct's figure before the trials
         run_trials(state, meter, cfg, saver, stream, log)
+        slurm.finish(state)  # sacct's growth over the trials, a second opinion beside energybench's joules
         if cfg.layers:
             layer_pass(state, meter, cfg, saver, log)
         final = saver.save(state)
-    except BaseException:
-        _keep_finished(state, saver, stream, log)
+    except BaseException as exc:
+        _keep_finished(state, saver, stream, log, exc)
         raise
     finally:
         meter.close()
@@ -160,14 +164,38 @@ def _open_meter(cfg: RunConfig, devices: DevicePlan) -> tuple[Any, Devices]:
         raise
 
 
-def _keep_finished(state: RunState, saver: RunSaver, stream: Any, log: Callable[[str], None]) -> None:
-    """On an interrupt or error: save every finished trial, or print them when the file cannot be written."""
+def stopped_by(exc: BaseException) -> str:
+    """What cut a run short, as its file and reports say it."""
+    if isinstance(exc, Terminated):
+        return "terminated (SIGTERM)"
+    if isinstance(exc, KeyboardInterrupt):
+        return "interrupted (Ctrl-C)"
+    first = (str(exc).strip().splitlines() or [""])[0]
+    return f"stopped by an error ({type(exc).__name__}{': ' + first[:200] if first else ''})"
+
+
+def _mark_stopped(state: RunState, exc: BaseException) -> None:
+    """The run's settings say it was cut short and how many whole trials it finished, so no reader takes the
+    planned ``trials`` for what was measured."""
+    settings = state.run.environment.settings or Settings()
+    settings = replace(settings, stopped=stopped_by(exc), trials_finished=state.trials_done)
+    state.run = replace(state.run, environment=replace(state.run.environment, settings=settings))
+
+
+def _keep_finished(state: RunState, saver: RunSaver, stream: Any, log: Callable[[str], None],
+                   exc: BaseException) -> None:
+    """On an interrupt or error: save every finished trial marked partial, or print them when the file cannot
+    be written."""
+    _mark_stopped(state, exc)
     if not state.rounds:
+        if saver.file is not None:  # the file claimed before the trials says the run stopped before any
+            saver.save(state)
         return
     saved = saver.save(state)
     if saver.error is None:
         where = saved.path if saved.path else "memory (not saved: --no-save)"
-        log(f"kept {state.rounds} finished trial(s) in {where}")
+        log(f"kept {state.trials_done} finished trial(s) in {where} ({state.rounds} round(s) in all), marked "
+            f"partial ({stopped_by(exc)})")
         return
     from energybench.render.run_table import format_table
     from energybench.report import run_view
@@ -215,4 +243,14 @@ def _measure_idle(meter: Any, cfg: RunConfig, log: Callable[[str], None]) -> tup
         set_floor = getattr(sampler, "set_idle_floor", None)
         if set_floor is not None:
             set_floor(m)
-    return Idle(power_w=m.mean_power_w, duration_s=m.duration_s, energy_j=m.energy_j, source=m.source), load
+    return Idle(power_w=m.mean_power_w, duration_s=m.duration_s, energy_j=m.energy_j, source=_idle_source(m)), load
+
+
+def _idle_source(m: Any) -> str:
+    """Where the idle figure came from, and when it is partial, why: a domain n/a or only a lower bound
+    (a sampler's impossible reading) must not pass as a whole measured or estimated idle power."""
+    if m.missing_domains:
+        return f"{m.source}; partial: no figure for {', '.join(m.missing_domains)}"
+    if m.lower_bound_domains:
+        return f"{m.source}; at least: only a lower bound for {', '.join(m.lower_bound_domains)}"
+    return str(m.source)

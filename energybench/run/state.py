@@ -8,12 +8,14 @@ and one failing subject never costs the others their figures. Nothing here measu
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, TextIO
 
+from energybench import plugin_boundary
 from energybench.distributed.launcher import is_nonzero_rank
-from energybench.errors import EnergybenchError, WriteError
+from energybench.errors import WriteError
 from energybench.record import BASELINE, Benchmark, Round, Run
 from energybench.render.printable import printable
 from energybench.run.config import RunConfig
@@ -63,11 +65,13 @@ class RunState:
     subjects: dict[str, Any] = field(default_factory=dict)
     stopped: list[Cell] = field(default_factory=list)  # cells that failed after measuring: rounds kept
     unrun: list[Benchmark] = field(default_factory=list)  # cells that failed or did not apply before any round
+    trials_done: int = 0  # whole trials finished: what a run cut short says it kept (``Settings.trials_finished``)
+    started: float = field(default_factory=time.monotonic)  # when the run took the machine (before its idle window)
 
     def snapshot(self) -> Run:
         benches = [e.snapshot() for e in [*self.entries, *self.stopped]]
         return replace(self.run, benchmarks=(*benches, *self.unrun), notes=tuple(self.notes),
-                       subjects=dict(self.subjects))
+                       subjects=dict(self.subjects), wall_s=time.monotonic() - self.started)
 
     def stop(self, e: Cell, status: str, reason: str, log: Callable[[str], None]) -> None:
         """Take a cell out of the run with its status; the other cells go on (a finished round is kept)."""
@@ -86,14 +90,9 @@ class RunState:
 
 
 def plugin_call(what: str, fn: Callable[[], Any]) -> Any:
-    """Run plugin code; anything but our own errors becomes one clear line naming the plugin."""
-    try:
-        return fn()
-    except (EnergybenchError, NotApplicable, KeyboardInterrupt):
-        raise
-    except Exception as exc:
-        text = str(exc).strip().splitlines()
-        raise PluginError(f"{what} raised {type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")) from exc
+    """Run plugin code behind ``energybench.plugin_boundary``: an exception or a ``sys.exit`` in it becomes a
+    ``PluginError`` naming the plugin (the cell stops as ``failed``; the others go on)."""
+    return plugin_boundary.call(what, fn, error=PluginError, passthrough=(NotApplicable,))
 
 
 def note_logger(stream: TextIO) -> Callable[[str], None]:

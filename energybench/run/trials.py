@@ -183,6 +183,7 @@ def run_trials(state: RunState, meter: Any, cfg: RunConfig, saver: RunSaver, str
     try:
         for trial in range(design.max_trials):
             saved_at = _one_trial(state, looks, meter, cfg, saver, probe, progress, trial, saved_at, log)
+            state.trials_done = trial + 1
             saver.save(state)  # every finished trial is on disk
             saved_at = time.monotonic()
             decided = looks.look(trial + 1)

@@ -14,7 +14,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from energybench.errors import ConfigError
+from energybench import plugin_boundary
+from energybench.errors import ConfigError, SamplerError
 from energybench.samplers.base import Availability, BaseSampler, Domain, Sampler
 
 __all__ = [
@@ -77,8 +78,9 @@ def factories() -> list[SamplerFactory]:
     for ep in _plugin_entry_points():
         try:
             obj = ep.load()
-        except Exception as exc:  # a third-party plugin must not break detection
-            found.append(_broken_factory(ep.name, f"plugin {ep.value} failed to load: {exc}"))
+        except (Exception, SystemExit) as exc:  # a third-party plugin must not break detection
+            found.append(_broken_factory(ep.name, f"plugin {ep.value} failed to load: it "
+                                                  f"{plugin_boundary.failure(exc)}"))
             continue
         found.append(obj() if callable(obj) and not isinstance(obj, SamplerFactory) else obj)
     return found
@@ -104,9 +106,23 @@ def _broken_factory(name: str, reason: str) -> SamplerFactory:
 
 def _safe_probe(factory: SamplerFactory, options: Mapping[str, Any]) -> Availability:
     try:
-        return factory.probe(options)
-    except Exception as exc:  # probing is where hardware failures become stated reasons
+        return plugin_boundary.call("it", factory.probe, options, error=SamplerError)
+    except SamplerError as exc:  # probing is where hardware failures (and plugin bugs) become stated reasons
         return Availability(name=factory.name, available=False, reason=f"probe failed: {exc}")
+
+
+def _create(factory: SamplerFactory, options: Mapping[str, Any]) -> list[tuple[Sampler, list[Domain]]]:
+    """The factory's samplers with their domains. Its code is a plugin's, maybe: a failure here, before
+    anything is measured, is one line naming it (``plugin_boundary``), never an internal error."""
+
+    def build() -> list[tuple[Sampler, list[Domain]]]:
+        return [(s, list(s.domains())) for s in factory.create(options)]
+
+    try:
+        return plugin_boundary.call(f"sampler {factory.name}: creating its samplers", build, error=SamplerError)
+    except SamplerError as exc:
+        raise SamplerError(f"{exc}; fix or uninstall that sampler, or choose others with --sampler "
+                           "(`energybench sensors` lists them)") from exc.__cause__
 
 
 def _wanted(name: str, options: Mapping[str, Any]) -> bool:
@@ -159,9 +175,9 @@ def detect_samplers(options: Mapping[str, Any] | None = None) -> list[Sampler]:
             continue
         probe = _safe_probe(factory, options)
         if probe.available:
-            for sampler in factory.create(options):
+            for sampler, domains in _create(factory, options):
                 chosen.append(sampler)
-                covered.update(d.device for d in sampler.domains())
+                covered.update(d.device for d in domains)
         elif factory.name in requested:
             raise ConfigError(f"--sampler {factory.name} cannot read here: {probe.reason}")
         elif factory.name == "powercap" and options.get("powercap_root"):
@@ -174,7 +190,7 @@ def detect_samplers(options: Mapping[str, Any] | None = None) -> list[Sampler]:
             continue
         probe = _safe_probe(factory, options)
         if probe.available:
-            chosen.extend(factory.create(options))
+            chosen.extend(sampler for sampler, _ in _create(factory, options))
         elif factory.name in requested:
             raise ConfigError(f"--sampler {factory.name} cannot read here: {probe.reason}")
     return chosen

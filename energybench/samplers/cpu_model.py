@@ -32,6 +32,12 @@ memory figure is CCF's average of Crucial's "3 W per 8 GB of DDR3/DDR4" (0.375 W
 pre-3.0 rule) and Micron's DDR4 power note (0.408 W/GB). The 0.1 idle fraction is the zero-load term of
 codecarbon's ``TDP x (0.1 + 0.9 x load^3)``; the model here stays linear in load. Every figure this
 sampler returns is ``estimated`` and its domains say so, with the constants in their details.
+
+What the CPU figure covers decides its name and whether RAM is added. CCF's per-vCPU watts come from
+SPECpower, which measures the whole server at the wall (CPUs, memory, disks, fans, power supply): the figure is
+a share of the server, ``cpu:server-share``, and ``cpu:dram`` is reported but not added (memory is already
+in it). A TDP describes the packages alone: the figure is ``cpu:package`` and ``cpu:dram`` is added. Files
+written before this keep their ``cpu:package`` from per-vCPU watts, with RAM added: read them as such.
 """
 
 from __future__ import annotations
@@ -65,7 +71,9 @@ from energybench.samplers.cpu_time import (
 __all__ = ["busy_cpu_seconds", "process_busy_cpu_seconds"]
 
 NAME = "cpu-model"
-CPU_KEY = "cpu:package"
+SERVER_KEY = "cpu:server-share"  # per-vCPU whole-server watts (CCF): memory included
+PACKAGE_KEY = "cpu:package"  # from a TDP: the packages alone, memory added
+CPU_KEY = SERVER_KEY  # the key of the default constants
 DRAM_KEY = "cpu:dram"
 CPU_METHOD = "linear-cpu-time-model"
 DRAM_METHOD = "used-memory-linear-model"
@@ -168,6 +176,12 @@ class ModelConstants:
     dram_source: str
     logical_cpus: int = 0  # the host's, over which a TDP is spread
     cpu_share: dict[str, Any] = field(default_factory=dict)
+    whole_server: bool = True  # per-vCPU watts of the whole server (CCF); False: the max came from a TDP
+
+    @property
+    def cpu_key(self) -> str:
+        """What the CPU figure covers: a share of the whole server, or the packages (see the module docstring)."""
+        return SERVER_KEY if self.whole_server else PACKAGE_KEY
 
     @property
     def idle_power_w(self) -> float:
@@ -270,6 +284,7 @@ def resolve_constants(
         dram_source=f"from {dram_label}" if dram_label else DRAM_SOURCE,
         logical_cpus=logical,
         cpu_share=share.to_dict(),
+        whole_server=not max_label.startswith("TDP"),
     )
 
 
@@ -305,7 +320,7 @@ class CpuModelSampler(BaseSampler):
         c = constants
         self._domains = [
             Domain(
-                key=CPU_KEY,
+                key=c.cpu_key,
                 source="estimated",
                 method=CPU_METHOD,
                 details={
@@ -323,22 +338,11 @@ class CpuModelSampler(BaseSampler):
                     # across ranks of one host must count it once
                     **({"host_floor_w": c.idle_power_w} if scope == "process" else {}),
                     "constants_source": c.source,
+                    "covers": "a share of the whole server (SPECpower watts per vCPU: memory included)"
+                    if c.whole_server else "the CPU packages (from a TDP)",
                 },
             ),
-            Domain(
-                key=DRAM_KEY,
-                source="estimated",
-                method=DRAM_METHOD,
-                details={
-                    "w_per_gb": c.dram_w_per_gb,
-                    "basis": "used memory (total - available), trapezoid between reads"
-                    if scope == "machine"
-                    else "resident memory of this process, trapezoid between reads",
-                    "total_gb": psutil.virtual_memory().total / GB,
-                    "scope": scope,
-                    "constants_source": c.dram_source,
-                },
-            ),
+            _dram_domain(c, scope),
         ]
 
     def domains(self) -> list[Domain]:
@@ -364,7 +368,7 @@ class CpuModelSampler(BaseSampler):
             self._t_last, self._mem_last = now, mem
             c = self.constants
             cpu_j = cpu_energy_j(c.idle_w_per_cpu, c.max_w_per_cpu, c.n_cpu, now - self._t0, busy - self._busy0)
-            return {CPU_KEY: cpu_j, DRAM_KEY: self._dram_j}
+            return {c.cpu_key: cpu_j, DRAM_KEY: self._dram_j}
 
     def metadata(self) -> dict[str, Any]:
         return {
@@ -374,6 +378,28 @@ class CpuModelSampler(BaseSampler):
             "scope": self.scope,
             **asdict(self.constants),
         }
+
+
+def _dram_domain(c: ModelConstants, scope: str) -> Domain:
+    """RAM as watts per GB used: added beside a TDP's packages, reported but not added beside whole-server
+    per-vCPU watts, which hold the memory already (see the module docstring)."""
+    return Domain(
+        key=DRAM_KEY,
+        source="estimated",
+        method=DRAM_METHOD,
+        counted=not c.whole_server,
+        details={
+            "role": f"inside {SERVER_KEY} (whole-server constants): reported, not added"
+            if c.whole_server else "outside the packages: added",
+            "w_per_gb": c.dram_w_per_gb,
+            "basis": "used memory (total - available), trapezoid between reads"
+            if scope == "machine"
+            else "resident memory of this process, trapezoid between reads",
+            "total_gb": psutil.virtual_memory().total / GB,
+            "scope": scope,
+            "constants_source": c.dram_source,
+        },
+    )
 
 
 def probe(options: Mapping[str, Any]) -> Availability:
@@ -388,11 +414,14 @@ def probe(options: Mapping[str, Any]) -> Availability:
         used_memory_gb()
     except (OSError, RuntimeError, NotImplementedError) as exc:
         return Availability(name=NAME, available=False, reason=f"psutil cannot read CPU times here: {exc}")
+    key = CPU_KEY
     try:
-        details: dict[str, Any] = {"model": CPU_METHOD, **asdict(resolve_constants(options))}
+        constants = resolve_constants(options)
+        details: dict[str, Any] = {"model": CPU_METHOD, **asdict(constants)}
+        key = constants.cpu_key
     except ConfigError as exc:
         details = {"model": CPU_METHOD, "config_error": str(exc)}
-    return Availability(name=NAME, available=True, source="estimated", domains=(CPU_KEY, DRAM_KEY), details=details)
+    return Availability(name=NAME, available=True, source="estimated", domains=(key, DRAM_KEY), details=details)
 
 
 def create(options: Mapping[str, Any]) -> list[Sampler]:

@@ -31,7 +31,7 @@ def test_measure_reports_estimate_and_passes_exit_code(tmp_path):
     )
     assert proc.returncode == 3, proc.stderr
     assert proc.stdout.strip() == "child says hi"  # the child's output is untouched
-    assert "estimated" in proc.stderr and "cpu:package" in proc.stderr
+    assert "estimated" in proc.stderr and "cpu:server-share" in proc.stderr
     assert "FRA" in proc.stderr and "gCO2e/kWh" in proc.stderr
     assert all(len(line) <= 100 for line in proc.stderr.splitlines())
     payload = json.loads(out.read_text())

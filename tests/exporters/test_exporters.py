@@ -263,11 +263,11 @@ def test_bencher_metric_format(real_run):
     jsonschema.validate(bmf, BMF_SCHEMA)
     for f in bench_figures(real_run):
         measures = bmf[f.label]
-        assert all(len(slug) <= 64 for slug in measures)
-        e = measures["energy-per-item-joules"]
+        assert all(len(slug) <= 64 and slug.endswith(f"-{f.bench.source}") for slug in measures)
+        e = measures[f"energy-per-item-joules-{f.bench.source}"]
         assert e["value"] == pytest.approx(f.per_item_j)
         assert e["lower_value"] <= e["value"] <= e["upper_value"]
-        assert measures["co2e-per-item-grams"]["value"] == pytest.approx(f.co2e_per_item_g)
+        assert measures[f"co2e-per-item-grams-{f.bench.source}"]["value"] == pytest.approx(f.co2e_per_item_g)
 
 
 # ------------------------------------------------------------------------------------------------ Hugging Face

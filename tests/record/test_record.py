@@ -138,6 +138,8 @@ JSON_ALLOWED = {
     "energybench/counted/runner.py": "reading the counted child's report",
     "energybench/counted/command.py": "`energybench measure --meter counted --json`",
     "energybench/cli/calibrate.py": "`energybench calibrate --json` (a fit, not a run)",
+    "energybench/render/comparison_json.py": "`energybench compare --json` (a comparison, not a run)",
+    "energybench/outputs.py": "recognising a results file at an output path (reads, never writes one)",
 }
 
 

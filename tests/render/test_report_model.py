@@ -185,3 +185,40 @@ def test_benchmark_without_rounds_is_left_out_with_a_notice():
     report = build_report([run], lookup=fake_lookup)
     assert [e.method for e in report.entries] == ["baseline"]
     assert any(n.where == "b / int8" and "no measured rounds" in n.text for n in report.notices)
+
+
+def test_a_cell_that_did_not_apply_is_one_warning_not_two():
+    """The runner notes ``lm/train-step [int8-dynamic]: not applicable: ...`` and the cell carries the same status:
+    the report said it twice (a quick run: 75 warnings, 16 of them repeats)."""
+    why = "int8-dynamic: the model has no backward pass (inference-only kernels)"
+    skipped = replace(make_bench("lm/train-step", "int8-dynamic", 0.5, None, phase="train"), rounds=(),
+                      status="not-applicable", status_reason=why)
+    run = replace(make_run(benchmarks=[make_bench("lm/train-step", "baseline", 1.0, None, phase="train"), skipped]),
+                  notes=(f"lm/train-step [int8-dynamic]: not applicable: {why}", "torch threads 2 -> 1: busy"))
+    texts = [n.text for n in build_report([run], lookup=fake_lookup).notices]
+    assert sum("the model has no backward pass" in t for t in texts) == 1, texts
+    assert "torch threads 2 -> 1: busy" in texts  # other notes stay
+
+
+def test_cells_left_out_for_one_reason_are_one_warning():
+    """The reason names the method (``int8-static: the model has no backward pass``) and so did the notice's
+    place: sixteen training cells made sixteen warnings of one fact."""
+    benches = [make_bench("lm/train-step", "baseline", 1.0, None, phase="train")]
+    benches += [replace(make_bench("lm/train-step", m, 0.5, None, phase="train"), rounds=(),
+                        status="not-applicable", status_reason=f"{m}: the model has no backward pass")
+                for m in ("int8-dynamic", "int8-static", "int4-weight")]
+    notices = build_report([make_run(benchmarks=benches)], lookup=fake_lookup).notices
+    (skipped,) = [n for n in notices if "no backward pass" in n.text]
+    assert skipped.text == "not-applicable: the model has no backward pass: left out"
+    assert all(f"lm/train-step / {m}" in skipped.where for m in ("int8-dynamic", "int8-static", "int4-weight"))
+
+
+def test_a_partial_run_says_so_first():
+    from energybench.record import Settings
+
+    run = make_run()
+    stopped = replace(run, environment=replace(run.environment, settings=Settings(
+        trials=12, stopped="terminated (SIGTERM)", trials_finished=4)))
+    notices = build_report([stopped], lookup=fake_lookup).notices
+    assert notices[0].text.startswith("partial run: terminated (SIGTERM) after 4 of 12 trial(s)")
+    assert not any("partial run" in n.text for n in build_report([run], lookup=fake_lookup).notices)

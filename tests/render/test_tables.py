@@ -46,3 +46,41 @@ def test_names_are_cut_in_the_middle_last_and_only_the_long_ones():
 def test_wide_keeps_every_column_on_one_line():
     fitted = fit_table(COLS, ROWS, 40, wide=True)
     assert not fitted.dropped and widest(fitted.lines) > 40 and len(fitted.lines) == 4
+
+
+def test_names_cut_to_fit_stay_distinct():
+    """Cut in the middle to 16 characters, both distillation settings read ``distill…0.5-d0.5``: the rows they
+    name must still be told apart, so the clashing names keep more of themselves."""
+    names = ["baseline", "distill-hard-w0.5-d0.5", "distill-soft-t2-w0.5-d0.5", "int8-weight-pergroup-g32"]
+    rows = [[(n,), ("1.05 mJ", "[331 uJ, 2.46 mJ]"), ("600 kB",), ("512 token/s",)] for n in names]
+    fitted = fit_table(COLS, rows, 30)
+    shown = [line.split()[0] for line in fitted.lines if line[:1].strip() and not line.startswith(("name", "-"))]
+    assert any("\u2026" in s for s in shown) and len(shown) == len(names)
+    assert len(set(shown)) == len(names), shown
+
+
+def test_distinct_cuts_cut_only_what_clashes_further():
+    from energybench.render.labels import distinct_cuts
+    from energybench.render.plots import short
+    from energybench.render.tables import cut_middle
+
+    names = ["distill-hard-w0.5-d0.5", "distill-soft-t2-w0.5-d0.5", "a-rather-long-method-name-0.5", "short"]
+    cuts = distinct_cuts(names, cut_middle, 16)
+    assert len(set(cuts.values())) == len(names) and cuts["short"] == "short"
+    assert cuts["a-rather-long-method-name-0.5"] == cut_middle("a-rather-long-method-name-0.5", 16)  # no clash
+    ends = distinct_cuts(["prune-structured-heads-0.5-a", "prune-structured-heads-0.5-b"], short, 12)
+    assert len(set(ends.values())) == 2 and all(v.endswith(("a", "b")) for v in ends.values())
+
+
+def test_a_long_text_cell_is_wrapped_rather_than_run_past_the_width():
+    """A verdict like ``cannot be tested: ...`` is one part: once nothing else helps, it wraps, so a table that
+    says it fits 100 columns does (a quick run's report printed rows of 154)."""
+    cols = (Column(("method",), shrink=True), Column(("energy",), right=True), Column(("verdict",)),
+            Column(("rounds",), right=True, drop=1))
+    long = "cannot be tested: 2 trial pair(s) (3 set aside: load differed between their sides, or partial), 5 needed"
+    rows = [[("distill-soft-t2-w0.5-d0.5",), ("1.05 mJ",), (long,), ("5",)],
+            [("baseline",), ("2.10 mJ",), ("",), ("5",)]]
+    fitted = fit_table(cols, rows, 60)
+    assert widest(fitted.lines) <= 60, fitted.lines
+    text = " ".join(" ".join(fitted.lines).split())
+    assert "cannot be tested:" in text and "5 needed" in text and "1.05 mJ" in text

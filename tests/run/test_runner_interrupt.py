@@ -40,3 +40,25 @@ def test_ctrl_c_keeps_finished_trials(tmp_path: Path) -> None:
     run = storage.load_run(next(results.glob("*.json")))
     rounds = [len(b.rounds) for b in run.benchmarks]
     assert min(rounds) >= 2  # both finished trials of every benchmark survived
+    # the file says the run was cut short, how far it got, and every report says so too
+    settings = run.environment.settings
+    assert settings is not None and settings.trials == 200 and settings.stopped == "interrupted (Ctrl-C)"
+    assert settings.trials_finished is not None and 2 <= settings.trials_finished <= min(rounds)
+    assert f"kept {settings.trials_finished} finished trial(s)" in err and "marked partial" in err
+    html = tmp_path / "report.html"
+    report = subprocess.run([sys.executable, "-m", "energybench", "report", run.path, "--html", str(html)],
+                            capture_output=True, text=True, timeout=120)
+    assert report.returncode == 0, report.stderr
+    said = f"partial run: interrupted (Ctrl-C) after {settings.trials_finished} of 200 trial(s)"
+    assert said in " ".join(report.stdout.split())
+    page = html.read_text()
+    assert 'class="partial"' in page and said in page and "stopped=interrupted (Ctrl-C)" in page
+
+
+def test_what_stopped_a_run_is_named() -> None:
+    from energybench.errors import ConfigError, Terminated
+    from energybench.run.runner import stopped_by
+
+    assert stopped_by(KeyboardInterrupt()) == "interrupted (Ctrl-C)"
+    assert stopped_by(Terminated("signal 15")) == "terminated (SIGTERM)"
+    assert stopped_by(ConfigError("bad\nsecond line")) == "stopped by an error (ConfigError: bad)"

@@ -24,7 +24,7 @@ SPIN = "import time\nt = time.process_time()\nwhile time.process_time() - t < {s
 
 def busy_cpu_s(m: Measurement) -> float:
     """The CPU-seconds the model charged in a window: (energy - floor) / (max_w - idle_w)."""
-    cpu = next(d for d in m.domains if d.key == "cpu:package")
+    cpu = next(d for d in m.domains if d.key == cpu_model.CPU_KEY)
     d = cpu.details
     return (cpu.energy_j - d["idle_power_w"] * m.duration_s) / (d["max_w_per_cpu"] - d["idle_w_per_cpu"])
 
@@ -182,6 +182,6 @@ def test_the_cpu_share_is_recorded_with_every_result() -> None:
     with Meter(cpu_model.create({})) as meter, meter.window("w") as w:
         pass
     assert w.result is not None
-    cpu = next(d for d in w.result.domains if d.key == "cpu:package")
+    cpu = next(d for d in w.result.domains if d.key == cpu_model.CPU_KEY)
     assert cpu.details["n_cpu"] == cpu_share().cpus and cpu.details["n_cpu_basis"] == cpu_share().basis
     assert w.result.metadata["samplers"]["cpu-model"]["cpu_share"]["logical_cpus"] == psutil.cpu_count()

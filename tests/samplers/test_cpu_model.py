@@ -76,9 +76,9 @@ def test_counter_is_exact_integral_of_the_linear_model() -> None:
 def test_domains_say_estimated_and_name_the_model() -> None:
     sampler = FakeClock().sampler()
     doms = {d.key: d for d in sampler.domains()}
-    assert set(doms) == {"cpu:package", "cpu:dram"}
-    assert all(d.source == "estimated" and d.counted and d.max_value is None for d in doms.values())
-    cpu = doms["cpu:package"]
+    assert set(doms) == {"cpu:server-share", "cpu:dram"}
+    assert all(d.source == "estimated" and d.max_value is None for d in doms.values())
+    cpu = doms["cpu:server-share"]
     assert cpu.method == "linear-cpu-time-model"
     assert cpu.details["idle_w_per_cpu"] == CCF_IDLE_W_PER_CPU and cpu.details["max_w_per_cpu"] == CCF_MAX_W_PER_CPU
     assert cpu.details["n_cpu"] == 4 and cpu.details["idle_power_w"] == pytest.approx(4 * CCF_IDLE_W_PER_CPU)
@@ -218,8 +218,8 @@ def test_process_scope_ignores_other_processes_work():
     m = machine.end("w")
     floor = p.domains[0].details["idle_power_w"] * p.duration_s
     max_extra = p.domains[0].details["max_w_per_cpu"] - p.domains[0].details["idle_w_per_cpu"]
-    p_cpu = next(d.energy_j for d in p.domains if d.key == "cpu:package")
-    m_cpu = next(d.energy_j for d in m.domains if d.key == "cpu:package")
+    p_cpu = next(d.energy_j for d in p.domains if d.key == CPU_KEY)
+    m_cpu = next(d.energy_j for d in m.domains if d.key == CPU_KEY)
     assert p.domains[0].details["scope"] == "process"
     assert p_cpu < floor + 0.05 * max_extra  # sleeping: at most a few hundredths of a CPU-second of our own
     assert m_cpu > floor + 0.3 * max_extra  # the neighbour's ~0.6 CPU-s shows machine-wide
@@ -246,3 +246,24 @@ def test_fast_proc_readers_agree_with_psutil():
     assert busy_cpu_seconds() == _pytest.approx(sum(getattr(t, n, 0.0) for n in _BUSY_FIELDS), abs=0.05)
     vm = _psutil.virtual_memory()
     assert used_memory_gb() == _pytest.approx((vm.total - vm.available) / 1e9, rel=0.02)
+
+
+def test_whole_server_watts_are_a_server_share_that_holds_the_memory() -> None:
+    """CCF's per-vCPU watts are SPECpower's whole server at the wall: the figure is named a share of the server
+    and RAM, already inside it, is reported but never added; a TDP covers the packages alone, so RAM is added."""
+    from energybench.measuring.meter import Meter
+
+    fake = FakeClock()
+    per_vcpu = fake.sampler()
+    doms = {d.key: d for d in per_vcpu.domains()}
+    assert doms["cpu:server-share"].counted and not doms["cpu:dram"].counted
+    assert "inside cpu:server-share" in doms["cpu:dram"].details["role"]
+    with Meter([per_vcpu], hooks=[]) as meter, meter.window("w") as w:
+        fake.t += 10.0
+        fake.busy += 5.0
+    m = w.result
+    assert m is not None and m.energy_j == pytest.approx(m.energy_by_domain()["cpu:server-share"])
+    assert m.energy_by_domain()["cpu:dram"] > 0  # reported beside it
+    tdp = {d.key: d for d in fake.sampler(cpu_tdp_w=125.0, cpu_packages=1).domains()}
+    assert set(tdp) == {"cpu:package", "cpu:dram"} and all(d.counted for d in tdp.values())
+    assert probe({"cpu_tdp_w": 125.0, "cpu_packages": 1}).domains == ("cpu:package", "cpu:dram")

@@ -116,7 +116,7 @@ def test_process_scope_share_is_not_discounted_twice() -> None:
     proc, payload = measure("--", sys.executable, "-c", SPIN.format(s=0.6), env={"ENERGYBENCH_CPU_SCOPE": "process"})
     assert proc.returncode == 0, proc.stderr
     tree = payload["process_tree"]
-    cpu = next(d for d in payload["measurement"]["domains"] if d["key"] == "cpu:package")["details"]
+    cpu = next(d for d in payload["measurement"]["domains"] if d["key"] == "cpu:server-share")["details"]
     expected = (cpu["max_w_per_cpu"] - cpu["idle_w_per_cpu"]) * tree["cpu_s"]
     assert tree["cpu_s"] >= 0.55
     assert tree["cpu_energy_j"] == pytest.approx(expected, rel=0.1)  # energybench's own CPU time is in it too

@@ -70,7 +70,7 @@ def test_the_cpu_figure_counts_only_the_jobs_cpus(tmp_path: Path) -> None:
 def test_the_cpu_model_reads_the_job_cgroup_from_its_options(tmp_path: Path) -> None:
     proc_self, root, _ = cgroup_v2_job(tmp_path, cpus="0")
     (sampler,) = cpu_model.create({"proc_self": str(proc_self), "cgroup_root": str(root)})
-    details = {d.key: d for d in sampler.domains()}["cpu:package"].details
+    details = {d.key: d for d in sampler.domains()}[cpu_model.CPU_KEY].details
     assert details["n_cpu"] == 1.0 and details["n_cpu_basis"].startswith(
         "cgroup v2 cpuset" if (psutil.cpu_count() or 1) > 1 else "all 1 logical")
 
@@ -149,7 +149,7 @@ def test_measure_inside_a_fake_job_shows_sacct_beside_its_own_figure(tmp_path: P
     assert sacct_line.startswith("  sacct          500 J beside energybench's ") and "machine-wide" in sacct_line
     payload = json.loads(out.read_text())
     assert payload["slurm"]["job"]["job_step"] == "4242.0" and payload["slurm"]["sacct_window"]["joules"] == 500.0
-    cpu = next(d for d in payload["measurement"]["domains"] if d["key"] == "cpu:package")
+    cpu = next(d for d in payload["measurement"]["domains"] if d["key"] == cpu_model.CPU_KEY)
     if (psutil.cpu_count() or 1) > 1:
         assert cpu["details"]["n_cpu"] == 1.0 and "cgroup v2 cpuset: CPUs 0," in cpu["details"]["n_cpu_basis"]
 
