@@ -20,13 +20,14 @@ import io
 import math
 import platform
 import uuid
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from energybench.errors import ConfigError
 from energybench.exporters import Exported, Exporter
 from energybench.measurement import JOULES_PER_KWH
-from energybench.record import Benchmark, Run
+from energybench.record import Benchmark, Round, Run
 from energybench.render.csv import csv_text
 
 NAMESPACE = uuid.UUID("6f1d7c52-1b9e-4d1e-9a3f-0e6b8c1f2a10")  # energybench's own, for stable ids
@@ -39,8 +40,24 @@ def columns() -> list[str]:
     return [f.name for f in dataclasses.fields(EmissionsData)]
 
 
-def _device_energy(domains: dict[str, float], prefix: tuple[str, ...]) -> float:
+def _device_energy(domains: Mapping[str, float], prefix: tuple[str, ...]) -> float:
     return math.fsum(v for k, v in domains.items() if k.split(":", 1)[0] in prefix and math.isfinite(v))
+
+
+def _is_memory(key: str) -> bool:
+    device, _, part = key.partition(":")
+    return device in ("dram", "ram", "memory") or part.startswith(("dram", "ram", "memory"))
+
+
+def _split(r: Round) -> tuple[float, float, float]:
+    """A round's energy as codecarbon's cpu, gpu and ram parts, adding up to the round's total. A round keeps
+    every domain a sampler reported, also those inside another or not added (RAPL's core zone inside the
+    package; the per-vCPU model's DRAM, which its ``cpu:server-share`` already includes), so the CPU part is
+    what the total leaves after the GPUs and the memory, and memory counts only where it was added."""
+    gpu = _device_energy(r.domains, ("gpu",))
+    included = not any(k.endswith(":server-share") for k in r.domains)  # samplers.cpu_model: DRAM inside it
+    ram = math.fsum(v for k, v in r.domains.items() if _is_memory(k) and math.isfinite(v)) if included else 0.0
+    return max(r.energy_j - gpu - ram, 0.0), gpu, ram
 
 
 def rows(run: Run) -> list[dict[str, Any]]:
@@ -70,12 +87,8 @@ def _row(run: Run, b: Benchmark, place: Any) -> dict[str, Any]:
     kind = place.kind if place is not None else ""
     rounds = [r for r in b.rounds if math.isfinite(r.energy_j)]
     duration = math.fsum(r.duration_s for r in rounds)
-    domains: dict[str, float] = {}
-    for r in rounds:
-        for k, v in r.domains.items():
-            domains[k] = domains.get(k, 0.0) + v
-    cpu_j, gpu_j = _device_energy(domains, ("cpu",)), _device_energy(domains, ("gpu",))
-    ram_j = _device_energy(domains, ("dram", "ram", "memory"))
+    split = [_split(r) for r in rounds]
+    cpu_j, gpu_j, ram_j = (math.fsum(parts[i] for parts in split) for i in range(3))
     total_j = math.fsum(r.energy_j for r in rounds)
     grams = [r.co2e_g for r in rounds if r.co2e_g is not None and math.isfinite(r.co2e_g)]
     kg = math.fsum(grams) / 1000.0 if grams and len(grams) == len(rounds) else math.nan
