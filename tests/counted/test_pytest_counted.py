@@ -80,7 +80,9 @@ def test_a_counted_session_records_modeled_rounds_with_their_counts(tmp_path):
     per_call = [b.rounds[0].extra["counted"]["counts"]["Ir"] / b.rounds[0].calls for b in (small, large)]
     assert per_call[0] > MIN_WINDOW_INSTRUCTIONS and small.rounds[0].calls == 1 and len(small.rounds) == 2
     assert per_call[1] == pytest.approx(2 * per_call[0], rel=0.02)  # twice the work, twice the instructions
-    assert small.rounds[1].energy_j == pytest.approx(small.rounds[0].energy_j, rel=1e-3) and small.rounds[0].co2e_g > 0
+    # two rounds of one benchmark in one session: within the 2% that identical pure-Python code moved at worst
+    # between sessions (docs/counted.md; 0.13% at the median): the allocator's state differs from window to window
+    assert small.rounds[1].energy_j == pytest.approx(small.rounds[0].energy_j, rel=0.02) and small.rounds[0].co2e_g > 0
     assert len(by_name["test_sort_in_place"].rounds) == 2
     empty = by_name["test_empty"].rounds[0]  # the toggles' own cost is taken out: what is left is harness noise
     assert empty.calls == MAX_CALIBRATED_ITERATIONS and empty.extra["counted"]["counts"]["Ir"] < 20_000
