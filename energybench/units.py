@@ -140,3 +140,12 @@ def compact_interval(low: float | None, high: float | None, value: float | None,
 def intensity(g_per_kwh: float | None) -> str:
     """A grid factor: ``56 gCO2e/kWh`` (three significant digits, no prefix: nobody writes kgCO2e/MWh here)."""
     return NA if g_per_kwh is None or not _finite(g_per_kwh) else f"{g_per_kwh:.3g} gCO2e/kWh"
+
+
+def is_number(text: str) -> bool:
+    """Whether ``text`` reads as a number (``float`` accepts it): a CSV cell's or a header's test."""
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True

@@ -28,6 +28,7 @@ from pathlib import Path
 
 from energybench.errors import IntensityDataError
 from energybench.measurement import JOULES_PER_KWH
+from energybench.units import is_number
 
 Segment = tuple[float, float, float]  # (start unix s, end unix s, joules)
 
@@ -133,12 +134,6 @@ def _is_timestamp(text: str) -> bool:
     return True
 
 
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
 
 
 def parse_intensity_series(text: str, path: str = "<memory>") -> IntensitySeries:
@@ -154,7 +149,7 @@ def parse_intensity_series(text: str, path: str = "<memory>") -> IntensitySeries
         cells = [c.strip() for c in next(csv.reader([raw]))]
         while cells and not cells[-1]:
             cells.pop()
-        if header_allowed and len(cells) >= 2 and not _is_timestamp(cells[0]) and not _is_number(cells[1]):
+        if header_allowed and len(cells) >= 2 and not _is_timestamp(cells[0]) and not is_number(cells[1]):
             header_allowed = False  # "timestamp,g_per_kwh": neither cell is data, so it is the header
             continue
         header_allowed = False

@@ -16,6 +16,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from energybench.render.printable import printable
+from energybench.units import is_number
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -25,7 +26,7 @@ FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 def neutralise(value: Any) -> Any:
     """A text cell that a spreadsheet would run as a formula, prefixed with ``'``; anything else unchanged."""
-    if isinstance(value, str) and value.startswith(FORMULA_START) and not _is_number(value):
+    if isinstance(value, str) and value.startswith(FORMULA_START) and not is_number(value):
         return "'" + value
     return value
 
@@ -56,9 +57,3 @@ def safe_csv(table: pd.DataFrame) -> str:
     return safe.to_csv(index=False)
 
 
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
