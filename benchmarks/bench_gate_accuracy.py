@@ -126,18 +126,22 @@ def main() -> None:
     finally:
         neighbours.stop(hogs)
     table = []
+    blind: dict[str, tuple[int, int]] = {}
     base_runs = separate["A/A (same work)"]
     for kind in KINDS:
         if kind.startswith("A/A"):
             pairs = list(zip(base_runs, base_runs[1:], strict=False))
         else:
             pairs = list(zip(base_runs, separate[kind], strict=True))
-        ours = sum(compare_runs(bs, nw, gates).exit_code for bs, nw in pairs)
+        codes = [compare_runs(bs, nw, gates).exit_code for bs, nw in pairs]  # 1 failed, 6 blind
+        ours = codes.count(1)
         theirs = sum(pytest_benchmark_fails(bs, nw) for bs, nw in pairs)
         hist_pairs = [(i, nw) for i, (_, nw) in enumerate(pairs) if i >= HISTORY - 1]
-        hist = sum(compare_runs(base_runs[i], nw, gates, history=base_runs[i - HISTORY + 1:i]).exit_code
-                   for i, nw in hist_pairs)
-        ab = sum(compare_runs(bs, nw, gates).exit_code for bs, nw in paired[kind])
+        hist_codes = [compare_runs(base_runs[i], nw, gates, history=base_runs[i - HISTORY + 1:i]).exit_code
+                      for i, nw in hist_pairs]
+        hist = hist_codes.count(1)
+        ab = [compare_runs(bs, nw, gates).exit_code for bs, nw in paired[kind]].count(1)
+        blind[kind] = (codes.count(6), hist_codes.count(6))
         ab_theirs = sum(pytest_benchmark_fails(bs, nw) for bs, nw in paired[kind])
         table.append((kind, len(pairs), ours, theirs, len(hist_pairs), hist, len(paired[kind]), ab, ab_theirs))
     first = base_runs[0].benchmarks[0]
@@ -154,11 +158,12 @@ def main() -> None:
                      for pair in sessions)
     print(f"A/B sessions: {ab_pairs} pairs measured in {len(sessions)} sessions ({AB_ROUNDS} asked for each), "
           f"{ab_flagged} flagged and replaced")
-    print("gate energy:+5%, failures / comparisons; pytest-benchmark mean:5% on the same rounds in brackets")
+    print("gate energy:+5%, failures (exit 1) / comparisons; pytest-benchmark mean:5% on the same rounds in "
+          "brackets; blind gates (exit 6) counted apart")
     print(f"{'comparison':16} {'separate runs':>22} {'history (5 runs)':>18} {'A/B session':>22}")
     for kind, n, ours, theirs, hn, hist, an, ab, ab_theirs in table:
         print(f"{kind:16} {ours:>6}/{n:<3} [{theirs:>3}/{n:<3}]  {hist:>8}/{hn:<7}  "
-              f"{ab:>6}/{an:<3} [{ab_theirs:>3}/{an:<3}]")
+              f"{ab:>6}/{an:<3} [{ab_theirs:>3}/{an:<3}]  blind: separate {blind[kind][0]}, history {blind[kind][1]}")
 
 
 if __name__ == "__main__":
