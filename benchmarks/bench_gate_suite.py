@@ -14,7 +14,8 @@ any benchmark's mean time per call grew by more than 5%):
   candidate's stream, the others from the A/A stream). What is not in it: the effect a real process carries
   (``bench_ab_processes.py`` measures that). Each session is gated twice: fixed (10 process pairs per
   benchmark, as ``energybench ab`` did) and adaptive (``verdicts.adaptive``: looks at 4, 7, ... pairs, up to
-  20 for the undecided); its cost is the pairs measured, against the fixed session's.
+  40 for the undecided, the session at most twice the fixed one's pairs); its cost is the pairs measured,
+  against the fixed session's.
 
     python benchmarks/bench_gate_suite.py              # quiet (~10 minutes on 2 CPUs)
     python benchmarks/bench_gate_suite.py --noise      # under the stepping neighbour on every CPU
@@ -46,7 +47,7 @@ from energybench.pytest_plugin.fixture import EnergyFixture  # noqa: E402
 from energybench.record import ABSide, Benchmark, Environment, Round, Run  # noqa: E402
 from energybench.record.storage import RunFile, list_runs, load_run  # noqa: E402
 from energybench.samplers import benchmark_options  # noqa: E402
-from energybench.verdicts.adaptive import Looks, session_design  # noqa: E402
+from energybench.verdicts.adaptive import BUDGET_FACTOR, MAX_PAIRS_FACTOR, Looks, session_design  # noqa: E402
 from energybench.verdicts.compare import compare_runs  # noqa: E402
 from energybench.verdicts.drift import from_store  # noqa: E402
 from energybench.verdicts.gate import parse_gates  # noqa: E402
@@ -54,8 +55,9 @@ from energybench.verdicts.gate import parse_gates  # noqa: E402
 BENCHES = 30
 GATES = parse_gates(["energy:+5%"])
 KINDS = {"A/A (same work)": 1.0, "+5% work": 1.05, "+10% work": 1.10}
-PROCESSES, BUDGET, PER_PROCESS = 10, 20, 5
-WINDOW_S = 0.1  # the energy fixture's default round  # energybench ab's defaults: 10 process pairs, 20 rounds -> 5 each
+PROCESSES, PER_PROCESS = 10, 5  # energybench ab's defaults: 10 process pairs, 20 rounds -> 5 each
+BUDGET = MAX_PAIRS_FACTOR * PROCESSES  # the most process pairs an undecided benchmark gets
+WINDOW_S = 0.1  # the energy fixture's default round
 
 
 def matmul(reps: int, a: np.ndarray, b: np.ndarray) -> float:
@@ -166,7 +168,9 @@ def trimmed(run: Run, upto: dict[str, int]) -> Run:
 
 
 def adaptive(base: Run, new: Run) -> tuple[int, int]:
-    """Gate an adaptive session over the full-budget session's data; (exit code, pairs measured)."""
+    """Gate an adaptive session over the full-budget session's data, as ``energybench ab`` runs one: looks at
+    4, 7, ... process pairs, up to ``BUDGET`` for an undecided benchmark, the session's cost (benchmark-pairs
+    here) at most ``BUDGET_FACTOR`` fixed sessions'. (exit code, pairs measured)."""
     from dataclasses import replace
 
     from energybench.record import Settings
@@ -174,9 +178,19 @@ def adaptive(base: Run, new: Run) -> tuple[int, int]:
 
     looks = Looks(session_design(BUDGET))
     upto = {b.key: BUDGET for b in new.benchmarks}
-    for look in looks.design.looks:
+    spent = 0
+    previous = 0
+
+    def affordable(rows: int, pairs: int) -> bool:
+        return spent + rows * pairs <= BUDGET_FACTOR * BENCHES * PROCESSES
+
+    for look in session_design(BUDGET).looks:
+        if look not in looks.design.looks:
+            break  # the budget ended the design at an earlier look
+        spent += (look - previous) * (len(upto) - len(looks.stopped))
+        previous = look
         current = {k: (look if k not in looks.stopped else looks.stopped[k][0]) for k in upto}
-        looks.decide(compare_runs(trimmed(base, current), trimmed(new, current), GATES), look)
+        looks.decide(compare_runs(trimmed(base, current), trimmed(new, current), GATES), look, affordable)
         if len(looks.stopped) == len(upto):
             break
     final = {k: looks.stopped.get(k, (BUDGET, ""))[0] for k in upto}
@@ -194,7 +208,7 @@ def ab_part(meter: Meter, cycles: int, pairs: int) -> list[str]:
     window = statistics.fmean(d for rows in data.values() for r in rows for d in r[2:])
     lines = [f"A/B stream: {pairs} real pairs per kind in {time.perf_counter() - t0:.0f} s "
              f"(windows of {window * 1e3:.0f} ms)",
-             f"{'comparison':16} {'fixed (10 pairs)':>18} {'[pytest-benchmark]':>19} {'adaptive (<=20)':>16} "
+             f"{'comparison':16} {'fixed (10 pairs)':>18} {'[pytest-benchmark]':>19} {f'adaptive (<={BUDGET})':>16} "
              f"{'cost vs fixed':>14}"]
     rng = random.Random(2)
     for kind in KINDS:
@@ -218,8 +232,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--noise", action="store_true", help="a stepping neighbour on every CPU")
     parser.add_argument("--cycles", type=int, default=20)
-    parser.add_argument("--runs", type=int, default=8, help="real separate runs of the suite")
-    parser.add_argument("--pairs", type=int, default=300, help="real A/B pairs per kind")
+    parser.add_argument("--runs", type=int, default=8, help="real separate runs of the suite (0: the A/B part "
+                        "alone)")
+    parser.add_argument("--pairs", type=int, default=600, help="real A/B pairs per kind (a session draws up "
+                        "to BUDGET x 5 of them per benchmark)")
     parser.add_argument("--one-run", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one_run:
@@ -229,7 +245,7 @@ def main() -> None:
     t0 = time.perf_counter()
     try:
         with tempfile.TemporaryDirectory() as tmp:
-            separate = separate_runs(args.runs, args.cycles, Path(tmp) / "store")
+            separate = separate_runs(args.runs, args.cycles, Path(tmp) / "store") if args.runs else ""
         with Meter(options=benchmark_options()) as meter:
             source = ", ".join(f"{s.name}" for s in meter.samplers)
             ab = ab_part(meter, args.cycles, args.pairs)
@@ -238,8 +254,7 @@ def main() -> None:
     print(f"\n{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} CPUs, noise {'on' if args.noise else 'off'}, "
           f"samplers {source}; {BENCHES} benchmarks, gate energy:+5%, {args.cycles} cycles; "
           f"{time.perf_counter() - t0:.0f} s")
-    print(separate)
-    print("\n".join(ab))
+    print("\n".join([separate, *ab] if separate else ab))
 
 
 if __name__ == "__main__":

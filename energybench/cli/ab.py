@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import argparse
 import shutil
+import statistics
 import sys
 import tempfile
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -46,10 +48,11 @@ def register(subparsers: Any) -> None:
                         "carries an effect of its own (memory layout) that rounds inside it cannot average out, so "
                         "the process pair is the unit of the test; 1 for one pair (quicker, blind to that effect)")
     p.add_argument("--max-processes", type=int, metavar="M",
-                   help="with gates, the budget of process pairs for benchmarks still undecided (default 2 x "
+                   help="with gates, the most process pairs a still undecided benchmark gets (default 4 x "
                         "--processes): the session looks at its gates after 4 pairs and every 3 after, stops each "
-                        "benchmark once its gates are decided and gives the rest more pairs; --max-processes "
-                        "equal to --processes keeps every benchmark at the same count")
+                        "benchmark once its gates are decided and gives the rest more pairs, the whole session "
+                        "taking at most twice the time of a fixed one; --max-processes equal to --processes keeps "
+                        "every benchmark at the same count")
     p.add_argument("--name", default="ab", help="prefix of the two saved runs' names (default ab)")
     add_to_argparse(p, SHARED)
     add_to_argparse(p, CARBON_OPTIONS, "carbon")
@@ -119,7 +122,7 @@ def _pytest_session(args: argparse.Namespace, values: dict[str, Any],
     import secrets
 
     from energybench.run import ab
-    from energybench.verdicts.adaptive import Looks, session_design
+    from energybench.verdicts.adaptive import MAX_PAIRS_FACTOR, Looks, session_design
 
     command = list(args.pytest_args)
     if command and command[0] == "--":
@@ -145,12 +148,13 @@ def _pytest_session(args: argparse.Namespace, values: dict[str, Any],
         session = secrets.token_hex(8)
         threads = _common_threads()
         runs: list[list[Any]] = [[], []]
-        budget = args.max_processes or 2 * args.processes
+        budget = args.max_processes or MAX_PAIRS_FACTOR * args.processes
         looks = Looks(session_design(budget)) if gates and budget > args.processes and args.processes > 1 else None
         deselect: list[str] = []
+        walls: list[float] = []  # each process pair's seconds: the session's budget is BUDGET_FACTOR fixed sessions
         for process in range(budget if looks else args.processes):
             if looks is not None and process in looks.design.looks:
-                deselect += _look(looks, runs, gates, values["alpha"], process)
+                deselect += _look(looks, runs, gates, values["alpha"], process, _affordable(walls, args.processes))
                 if len(looks.stopped) >= len({b.key for b in runs[1][-1].benchmarks}):
                     break
             sides = [
@@ -158,8 +162,10 @@ def _pytest_session(args: argparse.Namespace, values: dict[str, Any],
                         {**ab.side_environment(tree), "ENERGYBENCH_AB_REF": ref or "working tree", **threads})
                 for name, tree, ref in (("base", base_tree, args.base), ("new", new_tree, args.new))
             ]
+            began = time.monotonic()
             by_name = ab.Orchestrator(sides, session=session, process=process,
                                       rounds=ab.rounds_per_process(args.rounds, args.processes)).run()
+            walls.append(time.monotonic() - began)
             for i, name in enumerate(("base", "new")):
                 runs[i].append(_saved_run(name, by_name[name]))
         if looks is not None:
@@ -184,7 +190,8 @@ def _saved_run(name: str, side: Any) -> Any:
     return load_run(side.saved)
 
 
-def _look(looks: Any, runs: list[list[Any]], gates: Sequence[Any], alpha: float, pairs: int) -> list[str]:
+def _look(looks: Any, runs: list[list[Any]], gates: Sequence[Any], alpha: float, pairs: int,
+          affordable: Callable[[int, int], bool] | None = None) -> list[str]:
     """Decide the gates after ``pairs`` process pairs; the ``--deselect`` arguments of the benchmarks that stop
     (pytest node ids)."""
     from energybench.run.ab import merge_processes
@@ -192,7 +199,22 @@ def _look(looks: Any, runs: list[list[Any]], gates: Sequence[Any], alpha: float,
 
     cmp = compare_runs(merge_processes(runs[0]), merge_processes(runs[1]), gates, alpha=alpha)
     names = {b.key: str(b.name) for run in runs[1] for b in run.benchmarks}
-    return [arg for key in looks.decide(cmp, pairs) for arg in ("--deselect", names.get(key, key))]
+    return [arg for key in looks.decide(cmp, pairs, affordable) for arg in ("--deselect", names.get(key, key))]
+
+
+def _affordable(walls: Sequence[float], processes: int) -> Callable[[int, int], bool]:
+    """Whether ``pairs`` more process pairs fit the session's budget: ``BUDGET_FACTOR`` times a fixed session
+    (``processes`` pairs as long as the first ones, which ran every benchmark). The next pairs are priced at
+    the last pair's time: benchmarks only leave, so it errs on the side of stopping."""
+    from energybench.verdicts.adaptive import BUDGET_FACTOR, FIRST_LOOK
+
+    def affordable(_rows: int, pairs: int) -> bool:
+        if not walls:
+            return True
+        full = statistics.fmean(walls[:FIRST_LOOK])
+        return sum(walls) + pairs * walls[-1] <= BUDGET_FACTOR * processes * full
+
+    return affordable
 
 
 def _common_threads() -> dict[str, str]:

@@ -64,7 +64,7 @@ class CommandRun:
 
 
 @contextlib.contextmanager
-def _out_dir(keep: Path | None) -> Iterator[Path]:
+def dump_dir(keep: Path | None) -> Iterator[Path]:
     """A fresh directory for one run's dumps: a temporary one, or a new one inside ``keep`` that stays (the
     dumps open in kcachegrind / callgrind_annotate)."""
     if keep is not None:
@@ -106,7 +106,7 @@ def run_command(argv: Sequence[str], *, profile: Profile | None = None, whole_pr
     """Run ``argv`` under callgrind with the profile's caches; returns once it exits (Ctrl-C reaches it as
     it reaches us, and its dumps are still read)."""
     prof = profile or resolve_profile(environ=environ)
-    with _out_dir(keep) as out_dir:
+    with dump_dir(keep) as out_dir:
         return _run(argv, out_dir, prof.cache, whole_program, environ)
 
 
@@ -152,7 +152,7 @@ def count_targets(targets: Sequence[str], iterations: int = 1, *, warmup: int = 
     ``path/to/file.py:factory``), all in one fresh process; set-up and imports are not counted."""
     prof = profile or resolve_profile(environ=environ)
     labels = list(names or targets)
-    with _out_dir(keep) as out_dir:
+    with dump_dir(keep) as out_dir:
         argv = [python or sys.executable, "-m", "energybench.counted.child", *targets, "--iterations", str(iterations),
                 "--warmup", str(warmup), "--result", str(out_dir / RESULT_FILE)]
         for label in labels:

@@ -35,6 +35,8 @@ VALGRIND_ENV = "ENERGYBENCH_VALGRIND"
 OUT_DIR_ENV = "ENERGYBENCH_COUNTED_DIR"
 #: ``whole`` (everything is counted) or ``windows`` (only client-request windows), for the program to check.
 MODE_ENV = "ENERGYBENCH_COUNTED_MODE"
+#: A folder where a counted pytest session keeps its callgrind dumps (one per window: they open in kcachegrind).
+KEEP_ENV = "ENERGYBENCH_COUNTED_KEEP"
 RAW_EVENTS = ("Ir", "Dr", "Dw", "I1mr", "D1mr", "D1mw", "ILmr", "DLmr", "DLmw")
 OUT_PREFIX = "callgrind.out"
 #: Environment that removes run-to-run differences a simulator would otherwise count (see the module docstring).

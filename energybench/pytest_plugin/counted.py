@@ -25,7 +25,6 @@ import os
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
@@ -38,8 +37,8 @@ from energybench.counted.errors import CountedError
 from energybench.counted.meter import CountedMeter, round_record
 from energybench.counted.profile import Profile, resolve_profile
 from energybench.counted.result import CountedResult
-from energybench.counted.runner import session_invocation
-from energybench.counted.valgrind import MODE_ENV, OUT_DIR_ENV, OUT_PREFIX, valgrind_failure
+from energybench.counted.runner import dump_dir, session_invocation
+from energybench.counted.valgrind import KEEP_ENV, MODE_ENV, OUT_DIR_ENV, OUT_PREFIX, valgrind_failure
 from energybench.pytest_plugin.benchmark_bridge import BenchmarkEnergyTap
 from energybench.pytest_plugin.fixture import EnergyFixture, _Round
 from energybench.record import Benchmark
@@ -82,8 +81,9 @@ def rerun_under_valgrind(config: pytest.Config) -> int | None:
         return None
     try:
         profile = resolve_profile(config.getoption("energy_profile"))  # a bad profile fails before valgrind starts
-        with tempfile.TemporaryDirectory(prefix="energybench-counted-") as tmp:
-            return _run_child(config, profile, Path(tmp))
+        keep = os.environ.get(KEEP_ENV)
+        with dump_dir(Path(keep) if keep else None) as out_dir:
+            return _run_child(config, profile, out_dir)
     except CountedError as exc:
         raise pytest.UsageError(f"energybench: {exc}") from None
 

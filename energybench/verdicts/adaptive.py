@@ -16,12 +16,19 @@ A gate is decided at a look when:
 
 The final comparison (``verdicts.compare``, paired mode) divides each gate's p by the share of alpha of the
 look its benchmark stopped at (the design is saved with the runs), so the error rate holds across the looks.
+
+**The budget.** A benchmark may get up to ``MAX_PAIRS_FACTOR`` times the fixed session's process pairs, but the
+session as a whole spends at most ``BUDGET_FACTOR`` times what the fixed session would (the caller's cost: wall
+seconds in ``energybench ab``, benchmark-pairs in a simulation). When the undecided benchmarks cannot reach the
+next look within what is left, this look becomes the last one (``truncate``): the design saved with the runs
+ends there, and the open gates are judged with the last look's share of alpha (the interim shares already
+spent plus that share still sum to one, so the error rate holds wherever the session ends).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from energybench.stats.distributions import t_ppf
@@ -29,13 +36,18 @@ from energybench.verdicts.compare import Comparison
 from energybench.verdicts.gate import GateResult
 from energybench.verdicts.sequential import Design, design, sequential_p
 
-__all__ = ["FIRST_LOOK", "FUTILITY_CONF", "LOOK_EVERY", "Looks", "session_design"]
+__all__ = ["BUDGET_FACTOR", "FIRST_LOOK", "FUTILITY_CONF", "LOOK_EVERY", "MAX_PAIRS_FACTOR", "Looks",
+           "session_design"]
 
 #: Process pairs before the first look (the paired t needs a few units for its spread), and between looks.
 FIRST_LOOK = 4
 LOOK_EVERY = 3
 #: A gate stops as futile when the upper end of this interval is below its threshold.
 FUTILITY_CONF = 0.99
+#: An undecided benchmark gets up to this many times the fixed session's process pairs ...
+MAX_PAIRS_FACTOR = 4
+#: ... while the whole session costs at most this many times the fixed session.
+BUDGET_FACTOR = 2.0
 
 
 def session_design(budget: int) -> Design:
@@ -56,13 +68,32 @@ class Looks:
     def look_index(self, pairs: int) -> int | None:
         return self.design.looks.index(pairs) if pairs in self.design.looks else None
 
-    def decide(self, cmp: Comparison, pairs: int) -> Mapping[str, str]:
+    def decide(self, cmp: Comparison, pairs: int,
+               affordable: Callable[[int, int], bool] | None = None) -> Mapping[str, str]:
         """Decide every still-running benchmark after ``pairs`` process pairs; returns the new stops
-        (key -> ``claim`` / ``futile`` / ``last look``) and records them."""
+        (key -> ``claim`` / ``futile`` / ``last look`` / ``budget``) and records them.
+
+        ``affordable(rows, pairs)``: whether the budget left pays for ``rows`` benchmarks to run ``pairs`` more
+        process pairs; when it does not pay for the undecided ones to reach the next look, this look is made
+        the last (``truncate``) and they are judged now."""
         index = self.look_index(pairs)
         if index is None:
             return {}
-        last = index == len(self.design.looks) - 1
+        decided = self._decide_at(cmp, pairs, index, index == len(self.design.looks) - 1, "last look")
+        if index < len(self.design.looks) - 1 and affordable is not None:
+            still = [r for r in cmp.rows if r.gates and r.key not in self.stopped]
+            if still and not affordable(len(still), self.design.looks[index + 1] - pairs):
+                self.truncate(index)
+                decided.update(self._decide_at(cmp, pairs, index, True, "budget"))
+        return decided
+
+    def truncate(self, index: int) -> None:
+        """End the design at look ``index``: it becomes the last, with what the earlier looks left of alpha."""
+        looks = self.design.looks[: index + 1]
+        interim = self.design.spend[:index]
+        self.design = Design(looks, (*interim, 1.0 - sum(interim)))
+
+    def _decide_at(self, cmp: Comparison, pairs: int, index: int, last: bool, reason_last: str) -> dict[str, str]:
         family = max(cmp.family, 1)
         decided: dict[str, str] = {}
         for row in cmp.rows:
@@ -71,10 +102,10 @@ class Looks:
             outcomes = []
             for g in row.gates:
                 history = self.p_history.setdefault((row.key, g.gate.text), [])
-                history.append((index, g.p))
+                history[:] = [h for h in history if h[0] != index] + [(index, g.p)]  # a look judged again
                 outcomes.append(_gate_outcome(g, sequential_p(history, self.design), cmp.alpha / family))
             if last:
-                reason = "last look"
+                reason = reason_last
             elif "continue" in outcomes:
                 continue
             else:
