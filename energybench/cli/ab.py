@@ -50,9 +50,9 @@ def register(subparsers: Any) -> None:
     p.add_argument("--max-processes", type=int, metavar="M",
                    help="with gates, the most process pairs a still undecided benchmark gets (default 4 x "
                         "--processes): the session looks at its gates after 4 pairs and every 3 after, stops each "
-                        "benchmark once its gates are decided and gives the rest more pairs, the whole session "
-                        "taking at most twice the time of a fixed one; --max-processes equal to --processes keeps "
-                        "every benchmark at the same count")
+                        "benchmark once its gates are decided and gives the rest more pairs; by default the whole "
+                        "session takes at most twice the time of a fixed one, a given M is the only limit; "
+                        "--max-processes equal to --processes keeps every benchmark at the same count")
     p.add_argument("--name", default="ab", help="prefix of the two saved runs' names (default ab)")
     add_to_argparse(p, SHARED)
     add_to_argparse(p, CARBON_OPTIONS, "carbon")
@@ -154,14 +154,13 @@ def _pytest_session(args: argparse.Namespace, values: dict[str, Any],
         walls: list[float] = []  # each process pair's seconds: the session's budget is BUDGET_FACTOR fixed sessions
         for process in range(budget if looks else args.processes):
             if looks is not None and process in looks.design.looks:
-                deselect += _look(looks, runs, gates, values["alpha"], process, _affordable(walls, args.processes))
+                budget_rule = None if args.max_processes else _affordable(walls, args.processes)  # the user's cap rules
+                deselect += _look(looks, runs, gates, values["alpha"], process, budget_rule)
                 if len(looks.stopped) >= len({b.key for b in runs[1][-1].benchmarks}):
                     break
-            sides = [
-                ab.Side(name, [*pytest_argv, *deselect, f"--energy-save={args.name}-{name}"], tree,
-                        {**ab.side_environment(tree), "ENERGYBENCH_AB_REF": ref or "working tree", **threads})
-                for name, tree, ref in (("base", base_tree, args.base), ("new", new_tree, args.new))
-            ]
+            sides = [ab.Side(name, [*pytest_argv, *deselect, f"--energy-save={args.name}-{name}"], tree,
+                             {**ab.side_environment(tree), "ENERGYBENCH_AB_REF": ref or "working tree", **threads})
+                     for name, tree, ref in (("base", base_tree, args.base), ("new", new_tree, args.new))]
             began = time.monotonic()
             by_name = ab.Orchestrator(sides, session=session, process=process,
                                       rounds=ab.rounds_per_process(args.rounds, args.processes)).run()

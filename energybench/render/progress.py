@@ -45,7 +45,7 @@ class Progress:
         self.t0 = self.mark = clock()
         self.skipped = 0
         self.drawn = 0
-        self.planned: dict[str, int] = {}  # units each key is now expected to run in all (``expect``)
+        self.planned: dict[str, float] = {}  # units each key is now expected to run in all (``expect``)
         self.tail_s = 0.0  # seconds of work after the last unit (the per-layer pass), in the estimate
 
     # -- figures ------------------------------------------------------------------------------------------
@@ -77,10 +77,10 @@ class Progress:
                     for k in self.active)
         return units + self.tail_s
 
-    def expect(self, planned: Mapping[str, int]) -> None:
+    def expect(self, planned: Mapping[str, float]) -> None:
         """How many units each key is now expected to run in all (a sequential run's forecast of where each row
-        stops); keys not named keep every cycle."""
-        self.planned.update({k: min(int(v), self.cycles) for k, v in planned.items()})
+        stops, an expectation: it may be fractional); keys not named keep every cycle."""
+        self.planned.update({k: min(float(v), self.cycles) for k, v in planned.items()})
 
     def status(self) -> str:
         """``12/60 windows, 1.2 min elapsed, about 3.4 min left``."""

@@ -18,7 +18,7 @@ from energybench.record import BASELINE, Stopped
 from energybench.run.state import Cell, RunState
 from energybench.verdicts.baseline import MIN_PAIRS, VERDICT_ALPHA, look_decision
 from energybench.verdicts.pairing import pair_set_aside
-from energybench.verdicts.sequential import Design, projected_stop
+from energybench.verdicts.sequential import Design, simulated_stops
 from energybench.verdicts.spread import of_run
 
 
@@ -119,31 +119,39 @@ class Looks:
             "changed between the two sides of those pairs (a neighbour starting and stopping); a steady load "
             "keeps its pairs, so the verdicts stand on the rest, with fewer pairs")
 
-    def forecast(self, trials_done: int) -> dict[str, int]:
-        """Each open cell's expected trials in all (the progress line's estimate): a method row's projected
-        stopping look, a baseline's the latest of its rows'."""
+    def forecast(self, trials_done: int) -> dict[str, float]:
+        """Each open cell's expected trials in all (the progress line's estimate): the mean over plausible
+        futures (``sequential.simulated_stops``) of a method row's stopping look, and of a baseline's latest
+        stop among its rows in each future. A row without three pairs yet assumes the others' typical spread."""
         between = of_run(self.state.run).sd
-        estimates = {c.label: _log_ratios(base, c) for c in self.open if c.bench.method != BASELINE
-                     and (base := self.baseline(c)) is not None}
-        known = sorted(sd for _, sd in estimates.values() if math.isfinite(sd))
-        typical = known[len(known) // 2] if known else math.nan  # a row without three pairs yet: the others'
-        out: dict[str, int] = {}
-        for cell in [c for c in self.open if c.bench.method != BASELINE]:
-            mean, sd = estimates.get(cell.label, (math.nan, math.nan))
-            out[cell.label] = projected_stop(mean, sd if math.isfinite(sd) else typical, trials_done, self.design,
-                                             VERDICT_ALPHA, self.rows, self.min_change, between)
+        methods = [c for c in self.open if c.bench.method != BASELINE and self.baseline(c) is not None]
+        logs = {c.label: _logs(self.baseline(c), c) for c in methods}  # type: ignore[arg-type]
+        spreads = {k: statistics.stdev(v) if len(v) >= MIN_PAIRS else math.nan for k, v in logs.items()}
+        known = sorted(sd for sd in spreads.values() if math.isfinite(sd))
+        typical = known[len(known) // 2] if known else math.nan
+        rows = [(logs[c.label], spreads[c.label] if math.isfinite(spreads[c.label]) else typical) for c in methods]
+        futures = simulated_stops(rows, trials_done, self.design, VERDICT_ALPHA, self.rows, self.min_change, between)
+        out: dict[str, float] = {}
+        for i, cell in enumerate(methods):
+            out[cell.label] = statistics.fmean(f[i] for f in futures) if futures else float(self.design.max_trials)
         for cell in [c for c in self.open if c.bench.method == BASELINE]:
-            rows = [out[c.label] for c in self.open if c.bench.method != BASELINE and _group(c) == _group(cell)]
-            out[cell.label] = max(rows, default=trials_done)
+            mine = [i for i, c in enumerate(methods) if _group(c) == _group(cell)]
+            out[cell.label] = (statistics.fmean(max(f[i] for i in mine) for f in futures)
+                               if mine and futures else float(trials_done))
         return out
+
+
+def _logs(base: Cell, cell: Cell) -> list[float]:
+    """A row's per-trial log ratios so far (pairs set aside left out)."""
+    by_trial = {r.index: r for r in base.rounds}
+    return [math.log(r.energy_per_item_j / b.energy_per_item_j) for r in cell.rounds
+            if (b := by_trial.get(r.index)) is not None and not pair_set_aside(b, r)
+            and r.energy_per_item_j > 0 and b.energy_per_item_j > 0]
 
 
 def _log_ratios(base: Cell, cell: Cell) -> tuple[float, float]:
     """Mean and spread of a row's per-trial log ratios so far (NaN where there are too few)."""
-    by_trial = {r.index: r for r in base.rounds}
-    logs = [math.log(r.energy_per_item_j / b.energy_per_item_j) for r in cell.rounds
-            if (b := by_trial.get(r.index)) is not None and not pair_set_aside(b, r)
-            and r.energy_per_item_j > 0 and b.energy_per_item_j > 0]
+    logs = _logs(base, cell)
     if not logs:
         return math.nan, math.nan
     return statistics.fmean(logs), statistics.stdev(logs) if len(logs) >= MIN_PAIRS else math.nan

@@ -24,14 +24,16 @@ under. A run of older files, or with ``--trials N`` (a fixed count), has one loo
 
 from __future__ import annotations
 
+import functools
 import math
+import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from energybench.stats.distributions import normal_ppf, t_ppf
 
 __all__ = ["FIRST_LOOK", "INTERIM_SPEND", "LOOK_EVERY", "Design", "decide", "design", "fixed",
-           "projected_stop", "sequential_p"]
+           "sequential_p", "simulated_stops"]
 
 #: Trials before a row is first looked at (the fewest pairs a verdict is tested on), and between looks.
 FIRST_LOOK = 3
@@ -43,6 +45,8 @@ FUTILITY_CONF = 0.99
 #: The per-trial spread of a log ratio assumed before a row has three pairs and no other row has either (for the
 #: progress line's forecast only): the order of what 0.1 s windows of CPU work scatter on a shared VM.
 PRIOR_SD = 0.12
+#: Futures drawn per forecast (``simulated_stops``): enough for the mean stop of a row to within a few percent.
+FORECAST_DRAWS = 200
 
 
 @dataclass(frozen=True)
@@ -104,23 +108,92 @@ def decide(p: float, log_mean: float, se: float, df: float, look: int, d: Design
     return "continue"
 
 
-def projected_stop(log_mean: float, sd: float, done: int, d: Design, alpha: float, rows: int, margin: float,
-                   between_sd: float) -> int:
-    """The trial count at which a row is expected to stop, from its estimate so far (``sd``: the per-trial
-    spread of its log ratio, ``PRIOR_SD`` when unknown): the first look where its expected evidence claims or is
-    futile, else the last. For the progress line's forecast only; it decides nothing."""
-    sd = sd if math.isfinite(sd) and sd > 0 else PRIOR_SD
+def simulated_stops(rows: Sequence[tuple[Sequence[float], float]], done: int, d: Design, alpha: float, n_rows: int,
+                    margin: float, between_sd: float, draws: int = FORECAST_DRAWS, seed: int = 0) -> list[list[int]]:
+    """Where each row may stop, in ``draws`` plausible futures: ``stops[draw][row]`` (trial counts). For the
+    progress line's forecast only; it decides nothing.
+
+    Each row is ``(log ratios so far, per-trial spread)``. A future draws the row's true effect from what its
+    pairs so far allow (their mean, give or take its standard error) and its remaining trials around it, and
+    applies the looks' rules to the running mean and the *sample* spread, as the run will. Why futures rather than one
+    projection: at the first look a row has three pairs, and whether it stops depends on
+    how small their spread happens to be (a t with 2 degrees of freedom); a projection from the assumed
+    spread itself never stops a row there, and planned more trials than the run measured. Seeded: the same
+    state gives the same forecast."""
+    rng = random.Random(seed)
     shift = math.log1p(margin)
-    final_se = math.sqrt(sd * sd / d.max_trials + between_sd * between_sd)
-    for i, look in enumerate(d.looks):
-        if look < done or look < 2:  # one trial has no spread: nothing decides there
+    futures: list[list[int]] = []
+    looks = [(i, look) for i, look in enumerate(d.looks) if look > done]
+    spreads = [sd if math.isfinite(sd) and sd > 0 else PRIOR_SD for _, sd in rows]
+    effects = _effects(rows, spreads)
+    for _ in range(draws):
+        stops = []
+        for (logs, _), sd, (centre, scatter) in zip(rows, spreads, effects, strict=True):
+            effect = rng.gauss(centre, scatter)
+            n = len(logs)
+            total, squares, count = math.fsum(logs), math.fsum(x * x for x in logs), n
+            stop = d.max_trials
+            for i, look in looks:
+                while count < look:
+                    x = rng.gauss(effect, sd)
+                    total, squares, count = total + x, squares + x * x, count + 1
+                if count < 2:
+                    continue
+                mean = total / count
+                s = math.sqrt(max(squares - count * mean * mean, 0.0) / (count - 1))
+                if _stops_at(mean, s, count, i, d, alpha, n_rows, shift, margin, between_sd):
+                    stop = look
+                    break
+            stops.append(stop)
+        futures.append(stops)
+    return futures
+
+
+def _effects(rows: Sequence[tuple[Sequence[float], float]], spreads: Sequence[float]) -> list[tuple[float, float]]:
+    """Each row's true effect as its pairs so far and the table allow: mean and standard deviation (empirical
+    Bayes with limited translation). One pair says little about a row, but a table's rows together say how far
+    true effects spread: robustly (the median absolute deviation of the rows' means, less their sampling
+    variance), since a few large effects would otherwise make every row look far from the rest. A row whose mean
+    is within two of its standard deviations of the table's median is drawn towards it by its share of noise (a
+    first pair of -10% on a table of mostly equal rows is expected nearer 0); a row further out keeps its own."""
+    stats = [(math.fsum(logs) / len(logs), sd * sd / len(logs)) if logs else None
+             for (logs, _), sd in zip(rows, spreads, strict=True)]
+    known = sorted(m for m, _ in filter(None, stats))
+    noises = sorted(v for _, v in filter(None, stats))
+    centre = known[len(known) // 2] if known else 0.0
+    mad = sorted(abs(m - centre) for m in known)[len(known) // 2] if known else 0.0
+    spread = max((1.4826 * mad) ** 2 - (noises[len(noises) // 2] if noises else 0.0), 0.0)
+    out = []
+    for stat, sd in zip(stats, spreads, strict=True):
+        if stat is None:
+            out.append((centre, math.sqrt(spread + sd * sd)))
             continue
-        within = sd / math.sqrt(look)
-        se = math.sqrt(within * within + between_sd * between_sd)
-        df = min((look - 1) * (se / within) ** 4, 1000.0)  # Welch-Satterthwaite, as the verdict's test
-        beyond = max(abs(log_mean) - shift, 0.0) / se if math.isfinite(log_mean) else 0.0
-        if beyond >= t_ppf(1 - alpha * d.spend[i] / max(rows, 1) / 2, df):
-            return look
-        if decide(math.nan, log_mean, se, df, i, d, alpha, rows, margin, final_se) == "futile":
-            return look
-    return d.max_trials
+        mean, noise = stat
+        if len(known) >= 3 and abs(mean - centre) <= 2 * math.sqrt(spread + noise):
+            weight = spread / (spread + noise) if spread + noise > 0 else 0.0
+            out.append((centre + weight * (mean - centre), math.sqrt(weight * noise)))
+        else:
+            out.append((mean, math.sqrt(noise)))
+    return out
+
+
+def _stops_at(mean: float, s: float, n: int, index: int, d: Design, alpha: float, rows: int, shift: float,
+              margin: float, between_sd: float) -> bool:
+    """Whether a row with this running mean and sample spread after ``n`` trials claims or is futile at look
+    ``index`` (the rules of ``decide``, with the claim's t quantile for the test's p)."""
+    within = max(s, 1e-12) / math.sqrt(n)
+    se = math.sqrt(within * within + between_sd * between_sd)
+    df = min(round((n - 1) * (se / within) ** 4), 1000)
+    if max(abs(mean) - shift, 0.0) / se >= _t(1 - alpha * d.spend[index] / max(rows, 1) / 2, df):
+        return True
+    if index >= len(d.looks) - 1:
+        return False
+    final_se = math.sqrt(s * s / d.max_trials + between_sd * between_sd)
+    half = _t(0.5 + FUTILITY_CONF / 2, df) * se
+    needed = normal_ppf(1 - alpha * d.spend[-1] / max(rows, 1) / 2) * final_se
+    return mean - half > -shift - needed and mean + half < shift + needed
+
+
+@functools.lru_cache(maxsize=4096)
+def _t(p: float, df: int) -> float:
+    return t_ppf(p, df)

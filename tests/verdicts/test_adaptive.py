@@ -105,3 +105,12 @@ def test_an_undecided_benchmark_gets_more_pairs_than_a_fixed_session() -> None:
         code, looks, _ = adaptive(base, new, 40, 10)
         adaptive_caught += code == 1
     assert adaptive_caught > fixed_caught, (adaptive_caught, fixed_caught)
+
+
+def test_energybench_ab_prices_the_next_pairs_at_the_last_pair_s_time_against_twice_a_fixed_session() -> None:
+    from energybench.cli.ab import _affordable
+
+    walls = [10.0] * 4 + [6.0] * 16  # 4 pairs with every benchmark, then fewer: 136 s of 200
+    assert _affordable(walls, 10)(5, 10)  # 136 + 10 x 6 = 196
+    assert not _affordable(walls, 10)(5, 11)  # 202
+    assert _affordable([], 10)(30, 4)  # nothing measured yet: no reason to stop

@@ -195,5 +195,6 @@ def test_statistics_work_for_any_n_at_bounded_cost():
     elapsed = time.perf_counter() - started
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
-    assert cmp.exit_code == 0 and elapsed < 30 and peak < 500e6, (elapsed, peak)
+    # linear work: seconds on a slow shared VM under tracemalloc; an exact or quadratic test would take hours
+    assert cmp.exit_code == 0 and elapsed < 120 and peak < 500e6, (elapsed, peak)
     assert stats.min_p_value(400, 400) > 0  # no OverflowError
