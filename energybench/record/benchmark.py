@@ -18,8 +18,9 @@ from energybench.record.parts import BASELINE, FIGURES, OneOff, Quality, Round, 
 #: workload (int8 has no backward pass); no rounds. Written only when not ``ok``, so older readers see nothing new.
 STATUSES = ("ok", "failed", "not-applicable")
 #: Why a row of a sequential run stopped (``verdicts.sequential``): decided for a claim, futile (no claim was
-#: reachable), at the design's last look, or (a baseline) because every row judged against it had stopped.
-STOP_REASONS = ("claim", "futile", "last look", "rows decided")
+#: reachable), at the design's last look, (a baseline) because every row judged against it had stopped, or (an
+#: adaptive A/B session, ``verdicts.adaptive``) because the session's budget made this look its last.
+STOP_REASONS = ("claim", "futile", "last look", "rows decided", "budget")
 
 
 @dataclass(frozen=True)

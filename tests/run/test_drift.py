@@ -441,3 +441,28 @@ def test_adaptive_ab_session_gives_further_pairs_only_to_undecided_benchmarks(re
     assert {r.process for r in same.rounds} == {0, 1, 2, 3}  # not measured in the fifth pair
     assert work.stopped.reason in ("claim", "last look")
     assert "REGRESSION" in res.stdout and "test_work" in res.stdout
+
+
+NOISY_TESTS = '''
+import random
+import time
+
+def test_noisy(energy):
+    energy.pedantic(lambda: time.sleep(random.uniform(0.005, 0.05)), rounds=6, warmup_rounds=0, iterations=1)
+'''
+
+
+def test_by_default_the_adaptive_session_stops_at_twice_a_fixed_session_s_time(repo: Path) -> None:
+    """Two process pairs asked for, no --max-processes: four pairs are twice the fixed session's time, so a
+    benchmark still undecided at the first look (identical code whose calls scatter tenfold, against +20%) is
+    judged there, with the alpha the design has left, instead of running to 8 pairs."""
+    (repo / "test_ab.py").write_text(NOISY_TESTS)
+    _git("commit", "-q", "-am", "a noisy benchmark", cwd=repo)
+    res = _ab(repo, "--fail-on", "energy:+20%", processes=2)
+    assert res.returncode in (0, 6), res.stdout + res.stderr  # passed, or blind at this noise: never a failure
+    runs = [storage.load_run(p) for p in storage.list_runs(repo.parent / "res")]
+    new = next(r for r in runs if r.environment.ab.side == "new")
+    noisy = new.benchmarks[0]
+    assert {r.process for r in noisy.rounds} == {0, 1, 2, 3}, noisy.stopped
+    assert noisy.stopped.after == 4 and noisy.stopped.reason == "budget", noisy.stopped
+    assert new.environment.settings.looks == (4,) and new.environment.settings.spend == (1.0,)
