@@ -114,12 +114,11 @@ def simulated_stops(rows: Sequence[tuple[Sequence[float], float]], done: int, d:
     progress line's forecast only; it decides nothing.
 
     Each row is ``(log ratios so far, per-trial spread)``. A future draws the row's true effect from what its
-    pairs so far allow (their mean, give or take its standard error) and its remaining trials around it, and
-    applies the looks' rules to the running mean and the *sample* spread, as the run will. Why futures rather than one
-    projection: at the first look a row has three pairs, and whether it stops depends on
-    how small their spread happens to be (a t with 2 degrees of freedom); a projection from the assumed
-    spread itself never stops a row there, and planned more trials than the run measured. Seeded: the same
-    state gives the same forecast."""
+    pairs and the table allow (``_effects``), its remaining trials around it, and applies the looks' rules to
+    the running mean and the *sample* spread, as the run will. Why futures rather than one projection: at the
+    first look a row has three pairs, and whether it stops depends on how small their spread happens to be (a
+    t with 2 degrees of freedom); a projection from the assumed spread itself never stops a row there, and
+    planned more trials than the run measured. Seeded: the same state gives the same forecast."""
     rng = random.Random(seed)
     shift = math.log1p(margin)
     futures: list[list[int]] = []
