@@ -47,7 +47,7 @@ from energybench.pytest_plugin.fixture import EnergyFixture  # noqa: E402
 from energybench.record import ABSide, Benchmark, Environment, Round, Run  # noqa: E402
 from energybench.record.storage import RunFile, list_runs, load_run  # noqa: E402
 from energybench.samplers import benchmark_options  # noqa: E402
-from energybench.verdicts.adaptive import BUDGET_FACTOR, MAX_PAIRS_FACTOR, Looks, session_design  # noqa: E402
+from energybench.verdicts.adaptive import MAX_PAIRS_FACTOR, replay, up_to  # noqa: E402
 from energybench.verdicts.compare import compare_runs  # noqa: E402
 from energybench.verdicts.drift import from_store  # noqa: E402
 from energybench.verdicts.gate import parse_gates  # noqa: E402
@@ -160,46 +160,11 @@ def session(rng: random.Random, aa: list, changed: list, processes: int) -> tupl
                      benchmarks=tuple(bs)) for n, bs in zip(("base", "new"), sides, strict=True))  # type: ignore
 
 
-def trimmed(run: Run, upto: dict[str, int]) -> Run:
-    from dataclasses import replace
-
-    return replace(run, benchmarks=tuple(replace(b, rounds=tuple(r for r in b.rounds if r.process < upto[b.key]))
-                                         for b in run.benchmarks))
-
-
 def adaptive(base: Run, new: Run) -> tuple[int, int]:
-    """Gate an adaptive session over the full-budget session's data, as ``energybench ab`` runs one: looks at
-    4, 7, ... process pairs, up to ``BUDGET`` for an undecided benchmark, the session's cost (benchmark-pairs
-    here) at most ``BUDGET_FACTOR`` fixed sessions'. (exit code, pairs measured)."""
-    from dataclasses import replace
-
-    from energybench.record import Settings
-    from energybench.record.benchmark import Stopped
-
-    looks = Looks(session_design(BUDGET))
-    upto = {b.key: BUDGET for b in new.benchmarks}
-    spent = 0
-    previous = 0
-
-    def affordable(rows: int, pairs: int) -> bool:
-        return spent + rows * pairs <= BUDGET_FACTOR * BENCHES * PROCESSES
-
-    for look in session_design(BUDGET).looks:
-        if look not in looks.design.looks:
-            break  # the budget ended the design at an earlier look
-        spent += (look - previous) * (len(upto) - len(looks.stopped))
-        previous = look
-        current = {k: (look if k not in looks.stopped else looks.stopped[k][0]) for k in upto}
-        looks.decide(compare_runs(trimmed(base, current), trimmed(new, current), GATES), look, affordable)
-        if len(looks.stopped) == len(upto):
-            break
-    final = {k: looks.stopped.get(k, (BUDGET, ""))[0] for k in upto}
-    settings = Settings(looks=looks.design.looks, spend=looks.design.spend)
-    stopped_new = replace(trimmed(new, final), environment=replace(new.environment, settings=settings),
-                          benchmarks=tuple(replace(b, stopped=Stopped(final[b.key], looks.stopped.get(
-                              b.key, (0, "last look"))[1])) for b in trimmed(new, final).benchmarks))
-    code = compare_runs(trimmed(base, final), stopped_new, GATES).exit_code
-    return code, sum(final.values()) * PER_PROCESS
+    """Gate an adaptive session over the full-budget session's data, as ``energybench ab`` runs one
+    (``verdicts.adaptive.replay``): (exit code, pairs measured)."""
+    cmp, _, measured = replay(base, new, GATES, BUDGET, PROCESSES)
+    return cmp.exit_code, measured * PER_PROCESS
 
 
 def ab_part(meter: Meter, cycles: int, pairs: int) -> list[str]:
@@ -217,7 +182,7 @@ def ab_part(meter: Meter, cycles: int, pairs: int) -> list[str]:
         for _ in range(cycles):
             base, new = session(rng, data["A/A (same work)"], data[kind], BUDGET)
             ten = {b.key: PROCESSES for b in new.benchmarks}
-            fb, fn = trimmed(base, ten), trimmed(new, ten)
+            fb, fn = up_to(base, ten), up_to(new, ten)
             fixed += compare_runs(fb, fn, GATES).exit_code == 1
             theirs += pytest_benchmark_fails(fb, fn)
             code, measured = adaptive(base, new)

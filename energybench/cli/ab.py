@@ -96,22 +96,11 @@ def run(args: argparse.Namespace) -> int:
 
 def _merged(runs: list[Any], looks: Any) -> Any:
     """One side's process runs as one run; an adaptive session records its design and where each benchmark
-    stopped, so the comparison divides each p by the share of alpha its look spent."""
-    from dataclasses import replace
-
-    from energybench.record import Settings
-    from energybench.record.benchmark import Stopped
+    stopped (``Looks.stamp``)."""
     from energybench.run.ab import merge_processes
 
     run = merge_processes(runs)
-    if looks is None:
-        return run
-    benches = []
-    for bench in run.benchmarks:
-        after, reason = looks.stopped.get(bench.key, (len({r.process for r in bench.rounds}), "last look"))
-        benches.append(replace(bench, stopped=Stopped(after, reason)))
-    settings = replace(run.environment.settings or Settings(), looks=looks.design.looks, spend=looks.design.spend)
-    return replace(run, benchmarks=tuple(benches), environment=replace(run.environment, settings=settings))
+    return run if looks is None else looks.stamp(run)
 
 
 def _pytest_session(args: argparse.Namespace, values: dict[str, Any],

@@ -28,16 +28,18 @@ spent plus that share still sum to one, so the error rate holds wherever the ses
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 
+from energybench.record import Run, Settings
+from energybench.record.benchmark import Stopped
 from energybench.stats.distributions import t_ppf
-from energybench.verdicts.compare import Comparison
-from energybench.verdicts.gate import GateResult
+from energybench.verdicts.compare import DEFAULT_ALPHA, Comparison, compare_runs
+from energybench.verdicts.gate import Gate, GateResult
 from energybench.verdicts.sequential import Design, design, sequential_p
 
-__all__ = ["BUDGET_FACTOR", "FIRST_LOOK", "FUTILITY_CONF", "LOOK_EVERY", "MAX_PAIRS_FACTOR", "Looks",
-           "session_design"]
+__all__ = ["BUDGET_FACTOR", "FIRST_LOOK", "FUTILITY_CONF", "LOOK_EVERY", "MAX_PAIRS_FACTOR", "Looks", "replay",
+           "session_design", "up_to"]
 
 #: Process pairs before the first look (the paired t needs a few units for its spread), and between looks.
 FIRST_LOOK = 4
@@ -87,6 +89,16 @@ class Looks:
                 decided.update(self._decide_at(cmp, pairs, index, True, "budget"))
         return decided
 
+    def stamp(self, run: Run) -> Run:
+        """``run`` (the new side) with the design and where each benchmark stopped, so the comparison divides
+        each p by the share of alpha its look spent; a benchmark never stopped ran to the end."""
+        benches = []
+        for bench in run.benchmarks:
+            after, reason = self.stopped.get(bench.key, (len({r.process for r in bench.rounds}), "last look"))
+            benches.append(replace(bench, stopped=Stopped(after, reason)))
+        settings = replace(run.environment.settings or Settings(), looks=self.design.looks, spend=self.design.spend)
+        return replace(run, benchmarks=tuple(benches), environment=replace(run.environment, settings=settings))
+
     def truncate(self, index: int) -> None:
         """End the design at look ``index``: it becomes the last, with what the earlier looks left of alpha."""
         looks = self.design.looks[: index + 1]
@@ -125,3 +137,37 @@ def _gate_outcome(g: GateResult, p_seq: float, level: float) -> str:
         return "continue"
     upper = math.log1p(g.change / scale) + t_ppf(FUTILITY_CONF, g.df) * g.se
     return "futile" if upper < math.log1p(g.gate.threshold / scale) else "continue"
+
+
+def up_to(run: Run, pairs: Mapping[str, int]) -> Run:
+    """``run`` with each benchmark's rounds from its first ``pairs[key]`` process pairs (a round without a
+    process number counts as the first pair's)."""
+    return replace(run, benchmarks=tuple(
+        replace(b, rounds=tuple(r for r in b.rounds if (r.process or 0) < pairs[b.key])) for b in run.benchmarks))
+
+
+def replay(base: Run, new: Run, gates: Sequence[Gate], max_pairs: int, fixed: int,
+           alpha: float = DEFAULT_ALPHA) -> tuple[Comparison, Looks, int]:
+    """An adaptive session played over the data of a session that ran every benchmark ``max_pairs`` process
+    pairs: the looks as ``energybench ab`` takes them, the budget counted in benchmark-pairs (``BUDGET_FACTOR``
+    times a fixed session of ``fixed`` pairs). For simulations of what a session would decide and cost: the
+    final comparison, the looks, and the benchmark-pairs measured."""
+    looks = Looks(session_design(max_pairs))
+    keys = [b.key for b in new.benchmarks]
+    spent = previous = 0
+
+    def affordable(rows: int, pairs: int) -> bool:
+        return spent + rows * pairs <= BUDGET_FACTOR * len(keys) * fixed
+
+    for look in session_design(max_pairs).looks:
+        if look not in looks.design.looks:
+            break  # the budget ended the design at an earlier look
+        spent += (look - previous) * (len(keys) - len(looks.stopped))
+        previous = look
+        now = {k: looks.stopped[k][0] if k in looks.stopped else look for k in keys}
+        looks.decide(compare_runs(up_to(base, now), up_to(new, now), gates, alpha=alpha), look, affordable)
+        if len(looks.stopped) == len(keys):
+            break
+    final = {k: looks.stopped.get(k, (max_pairs, ""))[0] for k in keys}
+    cmp = compare_runs(up_to(base, final), looks.stamp(up_to(new, final)), gates, alpha=alpha)
+    return cmp, looks, sum(final.values())

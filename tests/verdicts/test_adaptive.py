@@ -7,11 +7,9 @@ from __future__ import annotations
 
 import math
 import random
-from dataclasses import replace
 
-from energybench.record import ABSide, Benchmark, Environment, Round, Run, Settings
-from energybench.record.benchmark import Stopped
-from energybench.verdicts.adaptive import BUDGET_FACTOR, Looks, session_design
+from energybench.record import ABSide, Benchmark, Environment, Round, Run
+from energybench.verdicts.adaptive import BUDGET_FACTOR, Looks, replay, session_design, up_to
 from energybench.verdicts.compare import compare_runs
 from energybench.verdicts.gate import parse_gates
 
@@ -36,43 +34,18 @@ def session(rng: random.Random, benches: int, pairs: int, effects: dict[int, flo
                      benchmarks=tuple(bs)) for n, bs in zip(("base", "new"), sides, strict=True))  # type: ignore
 
 
-def upto(run: Run, pairs: dict[str, int]) -> Run:
-    return replace(run, benchmarks=tuple(replace(b, rounds=tuple(r for r in b.rounds if r.process < pairs[b.key]))
-                                         for b in run.benchmarks))
-
-
 def adaptive(base: Run, new: Run, max_pairs: int, fixed: int) -> tuple[int, Looks, int]:
-    """Run the looks as ``energybench ab`` does; (exit code, the looks, benchmark-pairs spent)."""
-    looks = Looks(session_design(max_pairs))
-    keys = [b.key for b in new.benchmarks]
-    spent = previous = 0
-
-    def affordable(rows: int, pairs: int) -> bool:
-        return spent + rows * pairs <= BUDGET_FACTOR * len(keys) * fixed
-
-    for look in session_design(max_pairs).looks:
-        if look not in looks.design.looks:
-            break
-        spent += (look - previous) * (len(keys) - len(looks.stopped))
-        previous = look
-        now = {k: looks.stopped[k][0] if k in looks.stopped else look for k in keys}
-        looks.decide(compare_runs(upto(base, now), upto(new, now), GATES), look, affordable)
-        if len(looks.stopped) == len(keys):
-            break
-    final = {k: looks.stopped.get(k, (max_pairs, ""))[0] for k in keys}
-    settings = Settings(looks=looks.design.looks, spend=looks.design.spend)
-    stopped = replace(upto(new, final), environment=replace(new.environment, settings=settings),
-                      benchmarks=tuple(replace(b, stopped=Stopped(final[b.key], looks.stopped.get(b.key, (0, ""))[1]))
-                                       for b in upto(new, final).benchmarks))
-    return compare_runs(upto(base, final), stopped, GATES).exit_code, looks, sum(final.values())
+    """The looks as ``energybench ab`` takes them; (exit code, the looks, benchmark-pairs spent)."""
+    cmp, looks, spent = replay(base, new, GATES, max_pairs, fixed)
+    return cmp.exit_code, looks, spent
 
 
 def test_a_look_the_budget_cannot_pass_becomes_the_last_with_the_alpha_left() -> None:
     rng = random.Random(3)
     base, new = session(rng, 3, 40, {0: 0.05}, 0.04)  # a borderline row keeps looking
     looks = Looks(session_design(40))
-    cmp = compare_runs(upto(base, dict.fromkeys((b.key for b in base.benchmarks), 7)),
-                       upto(new, dict.fromkeys((b.key for b in new.benchmarks), 7)), GATES)
+    cmp = compare_runs(up_to(base, dict.fromkeys((b.key for b in base.benchmarks), 7)),
+                       up_to(new, dict.fromkeys((b.key for b in new.benchmarks), 7)), GATES)
     decided = looks.decide(cmp, 7, lambda rows, pairs: False)  # nothing more is affordable after pair 7
     assert looks.design.looks == (4, 7)
     assert math.isclose(sum(looks.design.spend), 1.0) and looks.design.spend[0] == session_design(40).spend[0]
@@ -101,7 +74,7 @@ def test_an_undecided_benchmark_gets_more_pairs_than_a_fixed_session() -> None:
     for _ in range(30):
         base, new = session(rng, 12, 40, {0: 0.08}, 0.08)
         ten = {b.key: 10 for b in new.benchmarks}
-        fixed_caught += compare_runs(upto(base, ten), upto(new, ten), GATES).exit_code == 1
+        fixed_caught += compare_runs(up_to(base, ten), up_to(new, ten), GATES).exit_code == 1
         code, looks, _ = adaptive(base, new, 40, 10)
         adaptive_caught += code == 1
     assert adaptive_caught > fixed_caught, (adaptive_caught, fixed_caught)
