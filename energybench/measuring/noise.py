@@ -37,6 +37,10 @@ NEIGHBOUR_CPUS = 0.25
 PAIR_STEAL = 0.05
 #: When more than this share of a run's trial pairs are set aside, the run says so while it runs.
 WARN_SET_ASIDE = 0.25
+#: /proc/stat counts whole clock ticks, so a window's busy and steal rates are only known to within a tick at
+#: each end of it: a difference between two sides smaller than this many ticks per second of the shorter
+#: window is below what was measured (a 20 ms window resolves 1 CPU, not 0.5), and cannot set a pair aside.
+RESOLUTION_TICKS = 2.0
 
 PROC_STAT = Path("/proc/stat")
 PRESSURE = Path("/proc/pressure/cpu")
@@ -105,7 +109,7 @@ def window_load(start: Snapshot, end: Snapshot, cpus: float) -> dict[str, float]
     share of our CPUs, PSI, throttling events."""
     elapsed = max(end.t - start.t, 1e-9)
     own = max(0.0, end.own_s - start.own_s) / elapsed
-    load: dict[str, float] = {"cpus": float(cpus), "own_cpus": own}
+    load: dict[str, float] = {"cpus": float(cpus), "own_cpus": own, "window_s": elapsed}
     if start.busy_s is not None and end.busy_s is not None:
         busy = max(0.0, end.busy_s - start.busy_s) / elapsed
         load["busy_fraction"] = min(1.0, busy / cpus)
@@ -124,8 +128,9 @@ def pair_flags(a: Mapping[str, float], b: Mapping[str, float]) -> tuple[str, ...
     side's load was not recorded)."""
     out = []
     cpus = max(a.get("cpus", 1.0), b.get("cpus", 1.0))
+    tick = _resolution(a, b)  # CPUs; 0 for loads saved before windows recorded their length
     if "other_cpus" in a and "other_cpus" in b:
-        step = max(PAIR_CPUS, PAIR_CPU_SHARE * cpus)
+        step = max(PAIR_CPUS, PAIR_CPU_SHARE * cpus, tick)
         if abs(a["other_cpus"] - b["other_cpus"]) >= step:
             out.append(f"load differs: {a['other_cpus']:.2g} vs {b['other_cpus']:.2g} CPUs busy elsewhere")
     neighbours = max(a.get("other_cpus", 0.0), b.get("other_cpus", 0.0)) >= NEIGHBOUR_CPUS
@@ -133,11 +138,18 @@ def pair_flags(a: Mapping[str, float], b: Mapping[str, float]) -> tuple[str, ...
             abs(a["cpu_pressure"] - b["cpu_pressure"]) >= PAIR_PRESSURE:
         out.append(f"CPU pressure differs: tasks waited {a['cpu_pressure']:.0%} vs {b['cpu_pressure']:.0%} of "
                    "the time")
-    if abs(a.get("steal_fraction", 0.0) - b.get("steal_fraction", 0.0)) >= PAIR_STEAL:
+    if abs(a.get("steal_fraction", 0.0) - b.get("steal_fraction", 0.0)) >= max(PAIR_STEAL, tick / cpus):
         out.append(f"steal differs: {a.get('steal_fraction', 0.0):.0%} vs {b.get('steal_fraction', 0.0):.0%}")
     if (a.get("throttle_events", 0.0) > 0) != (b.get("throttle_events", 0.0) > 0):
         out.append("thermal throttling on one side only")
     return tuple(out)
+
+
+def _resolution(a: Mapping[str, float], b: Mapping[str, float]) -> float:
+    """The smallest difference in CPUs busy elsewhere that the shorter of two windows can resolve
+    (``RESOLUTION_TICKS``)."""
+    windows = [x["window_s"] for x in (a, b) if x.get("window_s", 0.0) > 0]
+    return RESOLUTION_TICKS / CLOCK_TICKS / min(windows) if windows else 0.0
 
 
 def describe_condition(loads: Sequence[Mapping[str, float]]) -> str | None:

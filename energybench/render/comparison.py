@@ -22,6 +22,8 @@ def why(r: GateResult) -> str:
         return "higher, significantly, and may be over the threshold"
     if r.reason == "untested-regression":
         return "over the threshold on the change alone (too few rounds for a test)"
+    if r.reason == "no-pairs":
+        return "no pair stands (every pair's sides saw different load)"
     if r.reason == "not-significant":
         if r.change > 0:
             return "higher but not significantly (its interval reaches over the threshold)"
@@ -52,6 +54,8 @@ def _needs(r: GateResult) -> str:
 
 def sees(r: GateResult) -> str:
     """What the gate can see: its MDE at its n and family size, and whether that enforces its threshold."""
+    if r.reason == "no-pairs":
+        return "no test: BLIND; needs a steadier machine or more rounds"
     if not r.tested:
         return "no test (threshold alone)"
     shown = gate_change(r.mde, r) if math.isfinite(r.mde) else "no finite change"

@@ -36,7 +36,7 @@ from energybench.measuring.machine import identity_mismatches
 from energybench.record import Benchmark, Run
 from energybench.stats.correction import DEFAULT, METHODS
 from energybench.verdicts.drift import Drift, default_for
-from energybench.verdicts.gate import DEFAULT_ALPHA, MODES, Gate, GateResult, evaluate_gate
+from energybench.verdicts.gate import DEFAULT_ALPHA, MODES, Gate, GateResult, evaluate_gate, unjudged
 from energybench.verdicts.pairing import pair_set_aside
 from energybench.verdicts.power import EXIT_BLIND
 from energybench.verdicts.provenance import check_same_provenance
@@ -308,6 +308,14 @@ def _row(cmp: Comparison, key: str, b: Benchmark, n: Benchmark, runs: Sequence[R
                    source=n.source, mode=cmp.mode, alpha=cmp.alpha, no_data=why)
     between = cmp.drift.of(key) if cmp.drift is not None else 0.0
     be, ne = _samples(cmp.mode, b, n, "energy_per_call_j", runs)
+    if cmp.mode == "paired" and not (be and ne):  # every pair set aside: nothing to test, and a gate cannot fail
+        why = (f"every trial pair set aside ({len(n.rounds)}): its two sides saw different load; rerun on a "
+               "steadier machine, or with more rounds")
+        cmp.warnings.append(f"{key}: no verdict ({why})")
+        return Row(key=key, base_energy=math.nan, new_energy=math.nan, change=math.nan, ci_low=math.nan,
+                   ci_high=math.nan, p_higher=1.0, p_lower=1.0, n_base=0, n_new=0, source=n.source,
+                   mode=cmp.mode, alpha=cmp.alpha, no_data=why,
+                   gates=tuple(unjudged(g, key, cmp.alpha, cmp.mode) for g in cmp.gates))
     mb, mn = stats.median(be), stats.median(ne)
     if cmp.mode == "independent":
         test = stats.welch_ratio(be, ne, between_var=2.0 * between * between)
@@ -346,8 +354,8 @@ def _correct(cmp: Comparison) -> None:
     row_p = iter(stats.adjust([r.p for r in judged], CORRECTION))
     gate_p = iter(stats.adjust([g.p for r in judged for g in r.gates], CORRECTION))
     family = cmp.family
-    cmp.rows = [r if r.no_data else replace(r, p_adjusted=next(row_p),
-                                            gates=tuple(g.decided(next(gate_p), family) for g in r.gates))
+    cmp.rows = [replace(r, gates=tuple(replace(g, family=family) for g in r.gates)) if r.no_data else
+                replace(r, p_adjusted=next(row_p), gates=tuple(g.decided(next(gate_p), family) for g in r.gates))
                 for r in cmp.rows]
 
 

@@ -207,6 +207,13 @@ def _change(mb: float, mn: float, relative: bool) -> float:
     return mn - mb
 
 
+def unjudged(gate: Gate, benchmark: str, alpha: float = DEFAULT_ALPHA, mode: str = "paired") -> GateResult:
+    """A gate on a benchmark no pair of which stands (``reason`` ``no-pairs``): it passes without a test, so it
+    is blind and the comparison exits ``power.EXIT_BLIND``, never a plain pass."""
+    return GateResult(gate, benchmark, True, math.nan, math.nan, math.nan, math.nan, math.nan, 1.0, 0, 0, False,
+                      "no-pairs", alpha, mode, p_adjusted=1.0)
+
+
 def evaluate_gate(
     gate: Gate,
     base: Sequence[float],

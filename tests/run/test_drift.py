@@ -392,6 +392,42 @@ def test_pairs_are_set_aside_only_when_their_sides_differ() -> None:
     assert noise.pair_flags({}, busy) == ()  # a side without a recorded load (an older file) is not judged
 
 
+def test_a_difference_below_a_short_window_s_tick_resolution_does_not_set_a_pair_aside() -> None:
+    """/proc/stat counts 10 ms ticks: over a 20 ms window one tick elsewhere reads as 0.5 CPU, and one tick of
+    steal as 25% of two CPUs. Such a difference is below what was measured; over a second it is a real one."""
+    short = {"cpus": 2.0, "other_cpus": 0.0, "steal_fraction": 0.0, "window_s": 0.02}
+    assert noise.pair_flags(short, {**short, "other_cpus": 0.5}) == ()
+    assert noise.pair_flags(short, {**short, "steal_fraction": 0.25}) == ()
+    assert noise.pair_flags(short, {**short, "other_cpus": 1.5})[0].startswith("load differs")
+    long = {**short, "window_s": 1.0}
+    assert noise.pair_flags(long, {**long, "other_cpus": 0.5})[0].startswith("load differs")
+    assert noise.pair_flags(long, {**long, "steal_fraction": 0.25})[0].startswith("steal differs")
+    probe = noise.Probe()
+    probe.start()
+    time.sleep(0.05)
+    assert 0.04 < probe.stop()[0]["window_s"] < 1.0  # every round records its window's length
+
+
+def test_an_ab_row_whose_every_pair_was_set_aside_is_blind_not_an_error() -> None:
+    """A session whose every pair's sides saw different load has nothing to test: no verdict, and a gate that
+    could not fail exits EXIT_BLIND (6), not 2 ("no figures") and not a pass."""
+    from energybench.render.comparison import format_table
+    from energybench.verdicts.power import EXIT_BLIND
+
+    def side(name: str, other: float) -> Run:
+        rounds = tuple(Round(index=i, energy_j=1.0, duration_s=1.0, load={"cpus": 2.0, "other_cpus": other,
+                                                                           "window_s": 1.0}) for i in range(8))
+        return Run(name=name, created="", environment=Environment(ab=ABSide("s", side=name)),
+                   benchmarks=(Benchmark(name="b", rounds=rounds),))
+
+    cmp = compare_runs(side("base", 0.0), side("new", 1.5), parse_gates(["energy:+5%"]))
+    assert cmp.mode == "paired" and cmp.exit_code == EXIT_BLIND
+    row = cmp.rows[0]
+    assert row.no_data and "every trial pair set aside (8)" in row.no_data and row.gates[0].blind
+    text = format_table(cmp, wide=True)
+    assert "BLIND b energy:+5%" in text and "no pair stands" in text
+
+
 def test_history_command_and_report_show_the_trend_and_its_change_point(tmp_path: Path) -> None:
     rng = __import__("random").Random(4)
     levels = [(1.0 if i < 4 else 1.2) * (1 + rng.gauss(0, 0.015)) for i in range(8)]  # a 20% step at run 5
