@@ -35,6 +35,9 @@ class Looks:
     min_change: float
     open: list[Cell] = field(default_factory=list)
     warned: bool = False
+    #: Each row's per-trial spread in saved runs of this machine (``spread.saved_trial_spreads``): what the
+    #: forecast assumes for a row before it has three pairs of its own.
+    prior: dict[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.open = list(self.state.entries)
@@ -122,15 +125,20 @@ class Looks:
     def forecast(self, trials_done: int) -> dict[str, float]:
         """Each open cell's expected trials in all (the progress line's estimate): the mean over plausible
         futures (``sequential.simulated_stops``) of a method row's stopping look, and of a baseline's latest
-        stop among its rows in each future. A row without three pairs yet assumes the others' typical spread."""
+        stop among its rows in each future. A row without three pairs yet assumes its spread in this machine's
+        saved runs (``prior``), else the others' typical spread; future pairs stand as often as this run's have."""
         between = of_run(self.state.run).sd
         methods = [c for c in self.open if c.bench.method != BASELINE and self.baseline(c) is not None]
         logs = {c.label: _logs(self.baseline(c), c) for c in methods}  # type: ignore[arg-type]
         spreads = {k: statistics.stdev(v) if len(v) >= MIN_PAIRS else math.nan for k, v in logs.items()}
         known = sorted(sd for sd in spreads.values() if math.isfinite(sd))
         typical = known[len(known) // 2] if known else math.nan
-        rows = [(logs[c.label], spreads[c.label] if math.isfinite(spreads[c.label]) else typical) for c in methods]
-        futures = simulated_stops(rows, trials_done, self.design, VERDICT_ALPHA, self.rows, self.min_change, between)
+        rows = [(logs[c.label], spreads[c.label] if math.isfinite(spreads[c.label])
+                 else self.prior.get(c.bench.key, typical)) for c in methods]
+        aside, total, _ = self.set_aside()
+        usable = 1.0 - (aside + 0.5) / (total + 1.0)  # Jeffreys: no pair set aside yet is not a promise of none
+        futures = simulated_stops(rows, trials_done, self.design, VERDICT_ALPHA, self.rows, self.min_change, between,
+                                  usable=usable, min_pairs=MIN_PAIRS)
         out: dict[str, float] = {}
         for i, cell in enumerate(methods):
             out[cell.label] = statistics.fmean(f[i] for f in futures) if futures else float(self.design.max_trials)

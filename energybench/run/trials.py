@@ -27,6 +27,7 @@ from energybench.run.devices import synchronize
 from energybench.run.looks import Looks, likely_savers
 from energybench.run.state import Cell, RunSaver, RunState, plugin_call
 from energybench.subjects.api import NotApplicable, PluginError
+from energybench.verdicts.spread import saved_trial_spreads
 
 __all__ = ["LAYER_MAX_REPEATS", "LAYER_SAVE_EVERY_S", "LAYER_TARGET_S", "MIN_TRIAL_S", "SAVE_EVERY_S",
            "TIMELINE_INTERVAL_S", "layer_pass", "run_trials", "warm_up"]
@@ -172,7 +173,8 @@ def run_trials(state: RunState, meter: Any, cfg: RunConfig, saver: RunSaver, str
     """The interleaved trials: every open cell once per trial (A B C A B C ...), a look at the design's trial
     counts (``run.looks``: decided rows stop), and the run file rewritten after every trial."""
     design = cfg.design()
-    looks = Looks(design, state, cfg.min_change)
+    looks = Looks(design, state, cfg.min_change,
+                  prior=saved_trial_spreads(cfg.name, cfg.results_dir, state.run.machine) if design.sequential else {})
     progress = Progress([e.label for e in state.entries], design.max_trials, stream,
                         False if is_nonzero_rank() else cfg.progress,  # under torchrun rank 0 alone prints
                         expected={e.label: max(e.warmup_s * e.repeats, e.want_s)

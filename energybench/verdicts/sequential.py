@@ -109,7 +109,8 @@ def decide(p: float, log_mean: float, se: float, df: float, look: int, d: Design
 
 
 def simulated_stops(rows: Sequence[tuple[Sequence[float], float]], done: int, d: Design, alpha: float, n_rows: int,
-                    margin: float, between_sd: float, draws: int = FORECAST_DRAWS, seed: int = 0) -> list[list[int]]:
+                    margin: float, between_sd: float, draws: int = FORECAST_DRAWS, seed: int = 0, *,
+                    usable: float = 1.0, min_pairs: int = FIRST_LOOK) -> list[list[int]]:
     """Where each row may stop, in ``draws`` plausible futures: ``stops[draw][row]`` (trial counts). For the
     progress line's forecast only; it decides nothing.
 
@@ -118,7 +119,10 @@ def simulated_stops(rows: Sequence[tuple[Sequence[float], float]], done: int, d:
     the running mean and the *sample* spread, as the run will. Why futures rather than one projection: at the
     first look a row has three pairs, and whether it stops depends on how small their spread happens to be (a
     t with 2 degrees of freedom); a projection from the assumed spread itself never stops a row there, and
-    planned more trials than the run measured. Seeded: the same state gives the same forecast."""
+    planned more trials than the run measured. Each future trial's pair stands with probability ``usable``
+    (the share of pairs the noise guard kept so far): looks count trials, tests count the pairs that stood, and a
+    row with fewer than ``min_pairs`` of them cannot stop, as in the run. Seeded: the same state gives the same
+    forecast."""
     rng = random.Random(seed)
     shift = math.log1p(margin)
     futures: list[list[int]] = []
@@ -129,14 +133,16 @@ def simulated_stops(rows: Sequence[tuple[Sequence[float], float]], done: int, d:
         stops = []
         for (logs, _), sd, (centre, scatter) in zip(rows, spreads, effects, strict=True):
             effect = rng.gauss(centre, scatter)
-            n = len(logs)
-            total, squares, count = math.fsum(logs), math.fsum(x * x for x in logs), n
+            total, squares, count = math.fsum(logs), math.fsum(x * x for x in logs), len(logs)
+            trials = max(done, count)
             stop = d.max_trials
             for i, look in looks:
-                while count < look:
-                    x = rng.gauss(effect, sd)
-                    total, squares, count = total + x, squares + x * x, count + 1
-                if count < 2:
+                while trials < look:
+                    trials += 1
+                    if usable >= 1.0 or rng.random() < usable:
+                        x = rng.gauss(effect, sd)
+                        total, squares, count = total + x, squares + x * x, count + 1
+                if count < max(min_pairs, 2):
                     continue
                 mean = total / count
                 s = math.sqrt(max(squares - count * mean * mean, 0.0) / (count - 1))

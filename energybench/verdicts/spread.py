@@ -26,7 +26,7 @@ from energybench.record import BASELINE, BetweenRuns, Run
 from energybench.verdicts.pairing import baseline_of, paired_values
 
 __all__ = ["DEFAULT_SD", "MIN_RUNS", "QUANTILE", "BetweenRuns", "estimate", "from_saved", "of_run",
-           "row_log_ratios"]
+           "row_log_ratios", "saved_trial_spreads", "trial_spreads"]
 
 #: The between-run standard deviation of a log ratio when nothing better is known: the 90th percentile of the
 #: rows' spread over quick runs of a shared 2-vCPU VM, rounded up (docs/performance.md, "Reproducibility"). A
@@ -90,3 +90,30 @@ def from_saved(name: str, directory: str, machine: Any, limit: int = 10) -> Betw
     same_machine = (r for r in runs_named(name, directory) if not identity_mismatches(r.machine, machine))
     found = estimate(list(itertools.islice(same_machine, limit)))
     return found or BetweenRuns(DEFAULT_SD, "default")
+
+
+def trial_spreads(runs: Sequence[Run]) -> dict[str, float]:
+    """Each method row's per-trial spread of its log ratio (standard deviation of the usable pairs, with at
+    least 3), the median over ``runs``: what the progress line's forecast assumes for a row before this run has
+    three pairs of it (``run.looks``), instead of one figure for every row of every machine."""
+    found: dict[str, list[float]] = {}
+    for run in runs:
+        for bench in run.benchmarks:
+            base = baseline_of(run, bench) if bench.method != BASELINE and bench.rounds else None
+            if base is None:
+                continue
+            xs, ys, _ = paired_values(base, bench)
+            logs = [math.log(y / x) for x, y in zip(xs, ys, strict=True) if x > 0 and y > 0]
+            if len(logs) >= 3:
+                found.setdefault(bench.key, []).append(statistics.stdev(logs))
+    return {key: statistics.median(sds) for key, sds in found.items()}
+
+
+def saved_trial_spreads(name: str, directory: str, machine: Any, limit: int = 3) -> dict[str, float]:
+    """``trial_spreads`` of up to ``limit`` saved runs of that name on a machine like this one (``from_saved``'s
+    rule); empty when there are none."""
+    from energybench.measuring.machine import identity_mismatches
+    from energybench.record.storage import runs_named
+
+    same_machine = (r for r in runs_named(name, directory) if not identity_mismatches(r.machine, machine))
+    return trial_spreads(list(itertools.islice(same_machine, limit)))

@@ -161,3 +161,57 @@ def test_a_clear_row_is_forecast_to_stop_early_and_a_borderline_one_late():
     assert clear <= 6.5 and none <= 6.5 and borderline >= 9, (clear, borderline, none)
     assert simulated_stops([([0.1], 0.1)], 1, d, 0.05, 35, 0.05, 0.0) == simulated_stops(
         [([0.1], 0.1)], 1, d, 0.05, 35, 0.05, 0.0)  # seeded: the same state, the same forecast
+
+
+def test_the_forecast_counts_the_pairs_the_noise_guard_sets_aside():
+    """A third of the pairs set aside (their sides saw different load): rows reach the looks with fewer pairs
+    and stop later. Told the share that stands, the forecast after the first trial agrees with where the
+    runner's rule stops them within 15%; assuming every pair stands, it would promise fewer trials."""
+    rng = random.Random(11)
+    d = design(QUICK_TRIALS)
+    effects = [0.0] * 29 + [math.log(0.5), math.log(0.27), math.log(1.6), math.log(0.93), math.log(1.07),
+                            math.log(0.9)]
+    quiet, busy = ({"cpus": 2.0, "other_cpus": other, "window_s": 1.0} for other in (0.0, 1.5))
+    forecast = naive = actual = 0.0
+    for _ in range(8):
+        sd = rng.choice([0.03, 0.08])
+        benches, rows = [], []
+        for w, effect in enumerate(effects):
+            logs = [rng.gauss(effect, sd) for _ in range(QUICK_TRIALS)]
+            aside = [t > 0 and rng.random() < 1 / 3 for t in range(QUICK_TRIALS)]
+            benches.append(Benchmark(name=f"w{w}", rounds=tuple(
+                Round(index=t, energy_j=1.0, duration_s=1.0, load=quiet) for t in range(QUICK_TRIALS))))
+            benches.append(Benchmark(name=f"w{w}", method="m", rounds=tuple(
+                Round(index=t, energy_j=math.exp(x), duration_s=1.0, load=busy if aside[t] else quiet)
+                for t, x in enumerate(logs))))
+            rows.append((logs[:1], sd))
+        run = stop_sequentially(Run(name="sim", created="", benchmarks=tuple(benches)))
+        actual += sum(b.stopped.after for b in run.benchmarks if b.method != "baseline")
+        for usable, into in ((2 / 3, "forecast"), (1.0, "naive")):
+            futures = simulated_stops(rows, 1, d, VERDICT_ALPHA, len(rows), MIN_CHANGE, of_run(run).sd,
+                                      usable=usable)
+            total = sum(statistics.fmean(f[i] for f in futures) for i in range(len(rows)))
+            if into == "forecast":
+                forecast += total
+            else:
+                naive += total
+    assert forecast == pytest.approx(actual, rel=0.15), (forecast, actual)
+    assert naive < forecast, (naive, forecast)
+
+
+def test_a_row_s_spread_in_saved_runs_is_its_prior():
+    """``spread.trial_spreads``: each method row's per-trial spread of its log ratio in saved runs (median over
+    them), the forecast's assumption before a row has three pairs of its own."""
+    from energybench.verdicts.spread import trial_spreads
+
+    def run(logs):
+        base = Benchmark(name="w", rounds=tuple(Round(index=t, energy_j=1.0, duration_s=1.0)
+                                                for t in range(len(logs))))
+        bench = Benchmark(name="w", method="m", rounds=tuple(Round(index=t, energy_j=math.exp(x), duration_s=1.0)
+                                                             for t, x in enumerate(logs)))
+        return Run(name="s", created="", benchmarks=(base, bench))
+
+    tight, loose = [0.0, 0.01, -0.01, 0.0], [0.0, 0.2, -0.2, 0.1]
+    spreads = trial_spreads([run(tight), run(loose), run(tight)])
+    assert spreads == {"w [m]": pytest.approx(statistics.stdev(tight))}
+    assert trial_spreads([run([0.0, 0.1])]) == {}  # two pairs say nothing about a spread
