@@ -32,7 +32,7 @@ SUITE = textwrap.dedent('''
             total += i * i
         return total
 
-    @pytest.mark.parametrize("n", [20000, 40000])
+    @pytest.mark.parametrize("n", [10000, 20000])  # i * i stays one 30-bit digit: the same work per step
     def test_work(energy, n):
         assert energy(work, n) == sum(i * i for i in range(n))  # the last call's value reaches the test
 
@@ -67,7 +67,7 @@ def test_a_counted_session_records_modeled_rounds_with_their_counts(tmp_path):
     assert "started a process while counted" in out and "measured meter" in out
     run = load_run(tmp_path / "run.json")
     by_name = {b.name.split("::")[-1]: b for b in run.benchmarks}
-    assert sorted(by_name) == ["test_empty", "test_sort_in_place", "test_work[20000]", "test_work[40000]"]
+    assert sorted(by_name) == ["test_empty", "test_sort_in_place", "test_work[10000]", "test_work[20000]"]
     for bench in run.benchmarks:
         assert bench.source == "modeled" and bench.extra["counted"]["profile"]["name"] == DEFAULT_PROFILE.name
         for r in bench.rounds:
@@ -76,7 +76,7 @@ def test_a_counted_session_records_modeled_rounds_with_their_counts(tmp_path):
             assert kept["iterations"] == r.iterations and kept["counts"]["Ir"] >= 0
             # the counts in the file give the joules back: a run can be re-priced without running it again
             assert reprice(kept["counts"], DEFAULT_PROFILE).energy_j == pytest.approx(r.energy_j, rel=1e-9)
-    small, large = (by_name[f"test_work[{n}]"] for n in (20000, 40000))
+    small, large = (by_name[f"test_work[{n}]"] for n in (10000, 20000))
     per_call = [b.rounds[0].extra["counted"]["counts"]["Ir"] / b.rounds[0].calls for b in (small, large)]
     assert per_call[0] > MIN_WINDOW_INSTRUCTIONS and small.rounds[0].calls == 1 and len(small.rounds) == 2
     assert per_call[1] == pytest.approx(2 * per_call[0], rel=0.02)  # twice the work, twice the instructions
