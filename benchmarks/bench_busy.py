@@ -13,6 +13,12 @@ stepping neighbour (busy 1-4 s, idle 1-4 s, on every CPU), then prints side by s
 
     python benchmarks/bench_busy.py                  # about 15 minutes on 2 CPUs
     python benchmarks/bench_busy.py --only quiet     # one condition
+    python benchmarks/bench_busy.py --history        # a first quiet run, then each condition with it saved
+
+Each run starts in an empty results directory, so its forecast knows nothing of this machine: a first run.
+``--history`` puts the first quiet run's file in every later run's directory, as a user's ``results/`` holds
+the last run: the forecast then takes each row's spread from it (one saved run: the between-run spread stays
+the default, so verdicts are judged as without it).
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -104,18 +111,29 @@ def differ(a: dict[str, str], b: dict[str, str]) -> int:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", choices=("quiet", "steady", "stepping"), help="run one condition")
+    parser.add_argument("--history", action="store_true",
+                        help="a first quiet run, then every condition with that run saved beside it")
     args = parser.parse_args()
     plan = [("quiet", None), ("steady", "steady"), ("steady", "steady"), ("stepping", "stepping")]
     plan = [p for p in plan if args.only in (None, p[0])]
+    if args.history:
+        plan = [("first", None), *plan]
     outcomes: list[Outcome] = []
     with tempfile.TemporaryDirectory(prefix="bench-busy-") as tmp:
+        first: Path | None = None
         for i, (condition, kind) in enumerate(plan):
+            results = Path(tmp) / f"results-{i}"
+            if first is not None:
+                results.mkdir()
+                shutil.copy(first, results / first.name)
             pids = neighbours.start(1 if kind == "steady" else cpus_available(), kind) if kind else []
             try:
                 time.sleep(1.0 if kind else 0.0)
-                outcome = run_once(condition, Path(tmp) / f"results-{i}")
+                outcome = run_once(condition, results)
             finally:
                 neighbours.stop(pids)
+            if condition == "first":
+                first = list_runs(results)[-1]
             outcomes.append(outcome)
             print(f"{condition}: {outcome.wall_s:.0f} s, {outcome.decided} rows decided", flush=True)
     report(outcomes)
