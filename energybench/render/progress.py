@@ -51,7 +51,8 @@ class Progress:
     # -- figures ------------------------------------------------------------------------------------------
     @property
     def total(self) -> int:
-        return sum(self.cycles for _ in self.count) - self.skipped
+        """Units planned; never fewer than done (a run's top-up trials go past its cycles)."""
+        return max(sum(self.cycles for _ in self.count) - self.skipped, self.done)
 
     @property
     def done(self) -> int:

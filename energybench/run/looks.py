@@ -75,10 +75,23 @@ class Looks:
         return stopped
 
     def finish(self) -> None:
-        """The rows still open ran every trial of the design: they stopped at its last look."""
+        """The rows still open ran every trial of the design (and any top-up): they stopped at its last look."""
         if self.design.sequential:
             for cell in list(self.open):
-                self._stop(cell, self.design.max_trials, "last look")
+                self._stop(cell, max(self.design.max_trials, len(cell.rounds)), "last look")
+
+    def short_of_pairs(self) -> list[Cell]:
+        """Open method rows with fewer than ``MIN_PAIRS`` pairs that stood (the noise guard set the others
+        aside): a top-up trial gives them the pairs a verdict needs. Whether a row gets one depends only on the
+        machine's load, never on its values, so the last look's error rate holds."""
+        return [c for c in self.open if c.bench.method != BASELINE and (base := self.baseline(c)) is not None
+                and len(_logs(base, c)) < MIN_PAIRS]
+
+    def top_up(self, rows: list[Cell]) -> None:
+        """Only ``rows`` and their baselines measure on: every other open cell stops at the last look."""
+        keep = {id(c) for c in rows} | {id(b) for c in rows if (b := self.baseline(c)) is not None}
+        for cell in [c for c in self.open if id(c) not in keep]:
+            self._stop(cell, self.design.max_trials, "last look")
 
     def drop(self, cell: Cell) -> None:
         """A cell that failed or does not apply measures no more."""

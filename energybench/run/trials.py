@@ -27,6 +27,7 @@ from energybench.run.devices import synchronize
 from energybench.run.looks import Looks, likely_savers
 from energybench.run.state import Cell, RunSaver, RunState, plugin_call
 from energybench.subjects.api import NotApplicable, PluginError
+from energybench.verdicts.baseline import MIN_PAIRS
 from energybench.verdicts.spread import saved_trial_spreads
 
 __all__ = ["LAYER_MAX_REPEATS", "LAYER_SAVE_EVERY_S", "LAYER_TARGET_S", "MIN_TRIAL_S", "SAVE_EVERY_S",
@@ -168,10 +169,16 @@ def _round(e: Cell, trial: int, items: Any, m: Any, idle_w: float | None) -> Rou
                                   workload={k: v for k, v in state.items() if isinstance(v, int | float)})
 
 
+#: A sequential run's rows whose pairs the noise guard set aside get top-up trials after the design's last, up to
+#: this many times its trials in all, until each has the ``MIN_PAIRS`` a verdict needs (``Looks.short_of_pairs``).
+TOP_UP_FACTOR = 2
+
+
 def run_trials(state: RunState, meter: Any, cfg: RunConfig, saver: RunSaver, stream: TextIO,
                log: Callable[[str], None]) -> None:
     """The interleaved trials: every open cell once per trial (A B C A B C ...), a look at the design's trial
-    counts (``run.looks``: decided rows stop), and the run file rewritten after every trial."""
+    counts (``run.looks``: decided rows stop), top-up trials for rows a changing load left short of pairs, and
+    the run file rewritten after every trial."""
     design = cfg.design()
     looks = Looks(design, state, cfg.min_change,
                   prior=saved_trial_spreads(cfg.name, cfg.results_dir, state.run.machine) if design.sequential else {})
@@ -200,6 +207,16 @@ def run_trials(state: RunState, meter: Any, cfg: RunConfig, saver: RunSaver, str
             progress.milestone(f"trial {trial + 1}/{design.max_trials} done{note}")
             if not looks.open:
                 break
+        trial = design.max_trials
+        while design.sequential and trial < TOP_UP_FACTOR * design.max_trials and (short := looks.short_of_pairs()):
+            looks.top_up(short)
+            saved_at = _one_trial(state, looks, meter, cfg, saver, probe, progress, trial, saved_at, log)
+            trial += 1
+            state.trials_done = trial
+            saver.save(state)
+            saved_at = time.monotonic()
+            progress.milestone(f"top-up trial {trial} done: {len(short)} row(s) had fewer than {MIN_PAIRS} pairs "
+                               "that stood (their sides saw different load)")
         looks.finish()
     finally:
         progress.close()

@@ -386,3 +386,45 @@ def test_fractional_items_give_energy_per_item_not_per_round() -> None:
     bench = Benchmark(name="m/embed", phase="inference", rounds=rounds)
     assert bench.energy_per_item.median == pytest.approx(10.0 / 0.128)
     assert bench.stats_dict()["energy_per_item_j"]["median"] == pytest.approx(10.0 / 0.128)
+
+
+def test_rows_a_changing_load_left_short_of_pairs_get_top_up_trials(tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """A neighbour that changed between the sides of every pair of the first five trials: after the design's
+    six trials each row has one pair that stood, too few for a verdict. Top-up trials (the rows and their
+    baselines alone) run until each has three, and the rows are judged at the last look on all of them. The
+    machine's load is the one stand-in: the probe's reading is scripted per window."""
+    import energybench.run.trials as run_trials
+
+    class ScriptedProbe:
+        current = ("baseline", 0)
+
+        def start(self) -> None:
+            pass
+
+        def stop(self) -> tuple[dict[str, float], tuple[str, ...]]:
+            method, trial = self.current
+            busy = method != "baseline" and trial < 5
+            return {"cpus": 2.0, "other_cpus": 1.5 if busy else 0.0, "window_s": 1.0}, ()
+
+    real = run_trials._run_once
+
+    def scripted(e, cfg, meter=None, trial=0, probe=None):  # type: ignore[no-untyped-def]
+        if probe is not None:
+            probe.current = (e.bench.method, trial)
+        return real(e, cfg, meter=meter, trial=trial, probe=probe)
+
+    monkeypatch.setattr(run_trials, "Probe", ScriptedProbe)
+    monkeypatch.setattr(run_trials, "_run_once", scripted)
+    stream = io.StringIO()
+    cfg = RunConfig(max_trials=6, quick=True, phase="inference", results_dir=str(tmp_path / "res"), idle_s=0,
+                    cache_dir=str(tmp_path / "c"), threads=1, layers=False, stream=stream)
+    run = run_suites([Suite("lm", methods=["bf16"], options={"lm": {**TINY}})], cfg)
+    assert run.environment.settings.looks == (3, 6)
+    rows = [b for b in run.benchmarks if b.method == "bf16"]
+    assert rows and all(len(b.rounds) == 8 and b.stopped.after == 8 and b.stopped.reason == "last look"
+                        for b in rows), [(len(b.rounds), b.stopped) for b in rows]
+    assert "top-up trial 8 done: 2 row(s) had fewer than 3 pairs" in stream.getvalue()
+    for bench in rows:
+        vs = vs_baseline(run, bench)
+        assert vs is not None and vs.n == 3 and vs.outcome != "untestable", vs
