@@ -81,7 +81,7 @@ class Progress:
     def expect(self, planned: Mapping[str, float]) -> None:
         """How many units each key is now expected to run in all (a sequential run's forecast of where each row
         stops, an expectation: it may be fractional); keys not named keep every cycle."""
-        self.planned.update({k: min(float(v), self.cycles) for k, v in planned.items()})
+        self.planned.update({k: max(float(v), 0.0) for k, v in planned.items()})  # top-up trials pass the cycles
 
     def status(self) -> str:
         """``12/60 windows, 1.2 min elapsed, about 3.4 min left``."""

@@ -19,7 +19,11 @@ from energybench.run.state import Cell, RunState
 from energybench.verdicts.baseline import MIN_PAIRS, VERDICT_ALPHA, look_decision
 from energybench.verdicts.pairing import pair_set_aside
 from energybench.verdicts.sequential import Design, simulated_stops
-from energybench.verdicts.spread import of_run
+from energybench.verdicts.spread import SavedSpreads, of_run
+
+#: A sequential run's rows whose pairs the noise guard set aside get top-up trials after the design's last, up to
+#: this many times its trials in all, until each has the ``MIN_PAIRS`` a verdict needs (``Looks.short_of_pairs``).
+TOP_UP_FACTOR = 2
 
 
 def _group(cell: Cell) -> tuple[str, str | None]:
@@ -36,8 +40,8 @@ class Looks:
     open: list[Cell] = field(default_factory=list)
     warned: bool = False
     #: Each row's per-trial spread in saved runs of this machine (``spread.saved_trial_spreads``): what the
-    #: forecast assumes for a row before it has three pairs of its own.
-    prior: dict[str, float] = field(default_factory=dict)
+    #: forecast assumes for a row before it has three pairs of its own, while this run's load is like theirs.
+    prior: SavedSpreads = field(default_factory=lambda: SavedSpreads({}))
 
     def __post_init__(self) -> None:
         self.open = list(self.state.entries)
@@ -139,19 +143,24 @@ class Looks:
         """Each open cell's expected trials in all (the progress line's estimate): the mean over plausible
         futures (``sequential.simulated_stops``) of a method row's stopping look, and of a baseline's latest
         stop among its rows in each future. A row without three pairs yet assumes its spread in this machine's
-        saved runs (``prior``), else the others' typical spread; future pairs stand as often as this run's have."""
+        saved runs (``prior``) when they saw a load like this run's, else the others' typical spread; future pairs
+        stand as often as this run's have, and rows short of pairs get the runner's top-up trials."""
         between = of_run(self.state.run).sd
         methods = [c for c in self.open if c.bench.method != BASELINE and self.baseline(c) is not None]
         logs = {c.label: _logs(self.baseline(c), c) for c in methods}  # type: ignore[arg-type]
         spreads = {k: statistics.stdev(v) if len(v) >= MIN_PAIRS else math.nan for k, v in logs.items()}
         known = sorted(sd for sd in spreads.values() if math.isfinite(sd))
         typical = known[len(known) // 2] if known else math.nan
-        rows = [(logs[c.label], spreads[c.label] if math.isfinite(spreads[c.label])
-                 else self.prior.get(c.bench.key, typical)) for c in methods]
         aside, total, _ = self.set_aside()
         usable = 1.0 - (aside + 0.5) / (total + 1.0)  # Jeffreys: no pair set aside yet is not a promise of none
+        # saved runs measured under another kind of load (a changing neighbour sets more than WARN_SET_ASIDE of
+        # the pairs aside) say little about this run's spread
+        alike = (aside / total > WARN_SET_ASIDE if total else False) == (self.prior.set_aside > WARN_SET_ASIDE)
+        prior = self.prior.rows if alike else {}
+        rows = [(logs[c.label], spreads[c.label] if math.isfinite(spreads[c.label])
+                 else prior.get(c.bench.key, typical)) for c in methods]
         futures = simulated_stops(rows, trials_done, self.design, VERDICT_ALPHA, self.rows, self.min_change, between,
-                                  usable=usable, min_pairs=MIN_PAIRS)
+                                  usable=usable, min_pairs=MIN_PAIRS, top_up_to=TOP_UP_FACTOR * self.design.max_trials)
         out: dict[str, float] = {}
         for i, cell in enumerate(methods):
             out[cell.label] = statistics.fmean(f[i] for f in futures) if futures else float(self.design.max_trials)

@@ -24,7 +24,7 @@ from energybench.render.progress import Progress
 from energybench.run.calibration import MAX_ITERATIONS, calibrate, window_target_s
 from energybench.run.config import RunConfig
 from energybench.run.devices import synchronize
-from energybench.run.looks import Looks, likely_savers
+from energybench.run.looks import TOP_UP_FACTOR, Looks, likely_savers
 from energybench.run.state import Cell, RunSaver, RunState, plugin_call
 from energybench.subjects.api import NotApplicable, PluginError
 from energybench.verdicts.baseline import MIN_PAIRS
@@ -169,19 +169,17 @@ def _round(e: Cell, trial: int, items: Any, m: Any, idle_w: float | None) -> Rou
                                   workload={k: v for k, v in state.items() if isinstance(v, int | float)})
 
 
-#: A sequential run's rows whose pairs the noise guard set aside get top-up trials after the design's last, up to
-#: this many times its trials in all, until each has the ``MIN_PAIRS`` a verdict needs (``Looks.short_of_pairs``).
-TOP_UP_FACTOR = 2
-
-
 def run_trials(state: RunState, meter: Any, cfg: RunConfig, saver: RunSaver, stream: TextIO,
                log: Callable[[str], None]) -> None:
     """The interleaved trials: every open cell once per trial (A B C A B C ...), a look at the design's trial
     counts (``run.looks``: decided rows stop), top-up trials for rows a changing load left short of pairs, and
     the run file rewritten after every trial."""
     design = cfg.design()
-    looks = Looks(design, state, cfg.min_change,
-                  prior=saved_trial_spreads(cfg.name, cfg.results_dir, state.run.machine) if design.sequential else {})
+    settings = state.run.environment.settings
+    looks = Looks(design, state, cfg.min_change)
+    if design.sequential:
+        looks.prior = saved_trial_spreads(cfg.name, cfg.results_dir, state.run.machine,
+                                          settings.thread_counts() if settings is not None else None)
     progress = Progress([e.label for e in state.entries], design.max_trials, stream,
                         False if is_nonzero_rank() else cfg.progress,  # under torchrun rank 0 alone prints
                         expected={e.label: max(e.warmup_s * e.repeats, e.want_s)

@@ -110,7 +110,7 @@ def decide(p: float, log_mean: float, se: float, df: float, look: int, d: Design
 
 def simulated_stops(rows: Sequence[tuple[Sequence[float], float]], done: int, d: Design, alpha: float, n_rows: int,
                     margin: float, between_sd: float, draws: int = FORECAST_DRAWS, seed: int = 0, *,
-                    usable: float = 1.0, min_pairs: int = FIRST_LOOK) -> list[list[int]]:
+                    usable: float = 1.0, min_pairs: int = FIRST_LOOK, top_up_to: int = 0) -> list[list[int]]:
     """Where each row may stop, in ``draws`` plausible futures: ``stops[draw][row]`` (trial counts). For the
     progress line's forecast only; it decides nothing.
 
@@ -121,7 +121,8 @@ def simulated_stops(rows: Sequence[tuple[Sequence[float], float]], done: int, d:
     t with 2 degrees of freedom); a projection from the assumed spread itself never stops a row there, and
     planned more trials than the run measured. Each future trial's pair stands with probability ``usable``
     (the share of pairs the noise guard kept so far): looks count trials, tests count the pairs that stood, and a
-    row with fewer than ``min_pairs`` of them cannot stop, as in the run. Seeded: the same state gives the same
+    row with fewer than ``min_pairs`` of them cannot stop, as in the run, and one still short of them at the last
+    look gets top-up trials up to ``top_up_to`` in all (``run.trials``). Seeded: the same state gives the same
     forecast."""
     rng = random.Random(seed)
     shift = math.log1p(margin)
@@ -149,6 +150,10 @@ def simulated_stops(rows: Sequence[tuple[Sequence[float], float]], done: int, d:
                 if _stops_at(mean, s, count, i, d, alpha, n_rows, shift, margin, between_sd):
                     stop = look
                     break
+            while stop == d.max_trials and count < min_pairs and trials < top_up_to:
+                trials += 1
+                count += rng.random() < usable
+                stop = trials
             stops.append(stop)
         futures.append(stops)
     return futures

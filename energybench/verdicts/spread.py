@@ -18,7 +18,8 @@ from __future__ import annotations
 import itertools
 import math
 import statistics
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from energybench import stats
@@ -26,7 +27,7 @@ from energybench.record import BASELINE, BetweenRuns, Run
 from energybench.verdicts.pairing import baseline_of, paired_values
 
 __all__ = ["DEFAULT_SD", "MIN_RUNS", "QUANTILE", "BetweenRuns", "estimate", "from_saved", "of_run",
-           "row_log_ratios", "saved_trial_spreads", "trial_spreads"]
+           "SavedSpreads", "row_log_ratios", "saved_trial_spreads", "trial_spreads"]
 
 #: The between-run standard deviation of a log ratio when nothing better is known: the 90th percentile of the
 #: rows' spread over quick runs of a shared 2-vCPU VM, rounded up (docs/performance.md, "Reproducibility"). A
@@ -92,28 +93,46 @@ def from_saved(name: str, directory: str, machine: Any, limit: int = 10) -> Betw
     return found or BetweenRuns(DEFAULT_SD, "default")
 
 
-def trial_spreads(runs: Sequence[Run]) -> dict[str, float]:
+@dataclass(frozen=True)
+class SavedSpreads:
+    """What saved runs say about a new run's trials before it has its own: each method row's per-trial spread of
+    its log ratio, and the share of their trial pairs the noise guard set aside (the load they saw)."""
+
+    rows: dict[str, float]
+    set_aside: float = 0.0
+
+
+def trial_spreads(runs: Sequence[Run]) -> SavedSpreads:
     """Each method row's per-trial spread of its log ratio (standard deviation of the usable pairs, with at
     least 3), the median over ``runs``: what the progress line's forecast assumes for a row before this run has
     three pairs of it (``run.looks``), instead of one figure for every row of every machine."""
     found: dict[str, list[float]] = {}
+    aside = total = 0
     for run in runs:
         for bench in run.benchmarks:
             base = baseline_of(run, bench) if bench.method != BASELINE and bench.rounds else None
             if base is None:
                 continue
-            xs, ys, _ = paired_values(base, bench)
+            xs, ys, dropped = paired_values(base, bench)
+            aside, total = aside + dropped, total + dropped + len(xs)
             logs = [math.log(y / x) for x, y in zip(xs, ys, strict=True) if x > 0 and y > 0]
             if len(logs) >= 3:
                 found.setdefault(bench.key, []).append(statistics.stdev(logs))
-    return {key: statistics.median(sds) for key, sds in found.items()}
+    return SavedSpreads({key: statistics.median(sds) for key, sds in found.items()}, aside / total if total else 0.0)
 
 
-def saved_trial_spreads(name: str, directory: str, machine: Any, limit: int = 3) -> dict[str, float]:
+def saved_trial_spreads(name: str, directory: str, machine: Any, threads: Mapping[str, Any] | None = None,
+                        limit: int = 3) -> SavedSpreads:
     """``trial_spreads`` of up to ``limit`` saved runs of that name on a machine like this one (``from_saved``'s
-    rule); empty when there are none."""
+    rule) that ran with the same thread counts (``Settings.thread_counts``, when given): one intra-op thread
+    scatters less than two sharing a busy CPU, so a quiet run's spread would overstate a fitted run's."""
     from energybench.measuring.machine import identity_mismatches
     from energybench.record.storage import runs_named
 
-    same_machine = (r for r in runs_named(name, directory) if not identity_mismatches(r.machine, machine))
+    def same_threads(run: Run) -> bool:
+        settings = run.environment.settings
+        return threads is None or (settings is not None and settings.thread_counts() == dict(threads))
+
+    same_machine = (r for r in runs_named(name, directory)
+                    if not identity_mismatches(r.machine, machine) and same_threads(r))
     return trial_spreads(list(itertools.islice(same_machine, limit)))

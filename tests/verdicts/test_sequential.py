@@ -213,5 +213,44 @@ def test_a_row_s_spread_in_saved_runs_is_its_prior():
 
     tight, loose = [0.0, 0.01, -0.01, 0.0], [0.0, 0.2, -0.2, 0.1]
     spreads = trial_spreads([run(tight), run(loose), run(tight)])
-    assert spreads == {"w [m]": pytest.approx(statistics.stdev(tight))}
-    assert trial_spreads([run([0.0, 0.1])]) == {}  # two pairs say nothing about a spread
+    assert spreads.rows == {"w [m]": pytest.approx(statistics.stdev(tight))} and spreads.set_aside == 0.0
+    assert trial_spreads([run([0.0, 0.1])]).rows == {}  # two pairs say nothing about a spread
+
+
+def test_the_prior_comes_from_saved_runs_of_this_name_machine_and_thread_count(tmp_path):
+    """A quiet run at two threads scatters more than a run fitted to one thread beside a neighbour: its spread
+    is not the fitted run's prior. Saved runs of another name are not either."""
+    from energybench.record import Machine
+    from energybench.record.storage import save_run
+    from energybench.verdicts.spread import saved_trial_spreads
+
+    def run(name, logs, torch_threads):
+        base = Benchmark(name="w", rounds=tuple(Round(index=t, energy_j=1.0, duration_s=1.0)
+                                                for t in range(len(logs))))
+        bench = Benchmark(name="w", method="m", rounds=tuple(Round(index=t, energy_j=math.exp(x), duration_s=1.0)
+                                                             for t, x in enumerate(logs)))
+        settings = Settings(threads={"torch": torch_threads})
+        return Run(name=name, created="", machine=Machine(cpu_model="cpu"),
+                   environment=Environment(settings=settings), benchmarks=(base, bench))
+
+    tight, loose = [0.0, 0.01, -0.01, 0.0], [0.0, 0.2, -0.2, 0.1]
+    save_run(run("main", loose, 2), tmp_path)
+    save_run(run("main", tight, 1), tmp_path)
+    save_run(run("other", loose, 1), tmp_path)
+    machine = Machine(cpu_model="cpu")
+    one = saved_trial_spreads("main", str(tmp_path), machine, {"torch": 1})
+    assert one.rows == {"w [m]": pytest.approx(statistics.stdev(tight))}
+    assert saved_trial_spreads("main", str(tmp_path), machine, {"torch": 2}).rows == {
+        "w [m]": pytest.approx(statistics.stdev(loose))}
+    assert saved_trial_spreads("main", str(tmp_path), Machine(cpu_model="another cpu"), {"torch": 1}).rows == {}
+
+
+def test_rows_short_of_pairs_at_the_last_look_are_forecast_their_top_up_trials():
+    """With most pairs set aside a row can reach the last look with fewer than 3 pairs; the runner tops it up
+    (``run.trials``), and the forecast counts those trials."""
+    d = design(12)
+    rows = [([], 0.05)] * 20
+    plain = simulated_stops(rows, 1, d, 0.05, 20, 0.05, 0.0, usable=0.2)
+    topped = simulated_stops(rows, 1, d, 0.05, 20, 0.05, 0.0, usable=0.2, top_up_to=24)
+    assert max(max(f) for f in plain) == 12 and 12 < max(max(f) for f in topped) <= 24
+    assert statistics.fmean(x for f in topped for x in f) > statistics.fmean(x for f in plain for x in f)
