@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from energybench import stats
 from energybench.record import BASELINE, Benchmark, Run, Stopped
 from energybench.stats.correction import DEFAULT, METHODS
-from energybench.verdicts.pairing import baseline_of, paired_values
+from energybench.verdicts.pairing import baseline_of, paired_log_ratios, paired_values
 from energybench.verdicts.sequential import Design, decide, sequential_p
 from energybench.verdicts.spread import BetweenRuns, of_run
 
@@ -179,8 +179,7 @@ def look_decision(base: Benchmark, bench: Benchmark, look: int, design: Design, 
     if test.n < MIN_PAIRS or not test.testable:
         return "continue"
     p = _row_p(base, bench, test, design, between, min_change)
-    xs, ys, _ = paired_values(base, bench)
-    logs = [math.log(y / x) for x, y in zip(xs, ys, strict=True) if x > 0 and y > 0]
+    logs, _ = paired_log_ratios(base, bench)
     within = statistics.stdev(logs) if len(logs) >= 2 else math.nan
     spread = between.sd if between else 0.0
     final_se = math.sqrt(within * within / design.max_trials + spread * spread)

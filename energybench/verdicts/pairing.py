@@ -14,7 +14,7 @@ import math
 from energybench.measuring.noise import pair_flags
 from energybench.record import BASELINE, Benchmark, Round, Run
 
-__all__ = ["baseline_of", "pair_set_aside", "paired_values"]
+__all__ = ["baseline_of", "pair_set_aside", "paired_log_ratios", "paired_values"]
 
 
 def pair_set_aside(a: Round, b: Round) -> tuple[str, ...]:
@@ -44,6 +44,13 @@ def paired_values(base: Benchmark, bench: Benchmark, figure: str = "energy_per_i
         xs.append(float(b.value(figure) or math.nan))
         ys.append(float(r.value(figure) or math.nan))
     return xs, ys, dropped
+
+
+def paired_log_ratios(base: Benchmark, bench: Benchmark) -> tuple[list[float], int]:
+    """The per-trial log ratios of the pairs that stand (``paired_values``, positive figures only), and the
+    pairs left out: what a row's spread is computed from, in the verdicts and in the forecast's prior."""
+    xs, ys, dropped = paired_values(base, bench)
+    return [math.log(y / x) for x, y in zip(xs, ys, strict=True) if x > 0 and y > 0], dropped
 
 
 def baseline_of(run: Run, bench: Benchmark, baseline: str = BASELINE) -> Benchmark | None:

@@ -24,7 +24,7 @@ from typing import Any
 
 from energybench import stats
 from energybench.record import BASELINE, BetweenRuns, Run
-from energybench.verdicts.pairing import baseline_of, paired_values
+from energybench.verdicts.pairing import baseline_of, paired_log_ratios, paired_values
 
 __all__ = ["DEFAULT_SD", "MIN_RUNS", "QUANTILE", "BetweenRuns", "estimate", "from_saved", "of_run",
            "SavedSpreads", "row_log_ratios", "saved_trial_spreads", "trial_spreads"]
@@ -113,9 +113,8 @@ def trial_spreads(runs: Sequence[Run]) -> SavedSpreads:
             base = baseline_of(run, bench) if bench.method != BASELINE and bench.rounds else None
             if base is None:
                 continue
-            xs, ys, dropped = paired_values(base, bench)
-            aside, total = aside + dropped, total + dropped + len(xs)
-            logs = [math.log(y / x) for x, y in zip(xs, ys, strict=True) if x > 0 and y > 0]
+            logs, dropped = paired_log_ratios(base, bench)
+            aside, total = aside + dropped, total + dropped + len(logs)
             if len(logs) >= 3:
                 found.setdefault(bench.key, []).append(statistics.stdev(logs))
     return SavedSpreads({key: statistics.median(sds) for key, sds in found.items()}, aside / total if total else 0.0)
