@@ -16,7 +16,12 @@ of each kind run on run files assembled per benchmark from those real runs (each
 real run and its new figures from another), so every figure compared is a real counted one. ``--same 5 --more 4``
 gives 20 real comparisons of each kind instead.
 
-Run: ``python benchmarks/bench_counted_gate.py [--same 2] [--more 1] [--cycles 20]``
+``--history``: each real comparison as CI makes it once counted runs of main are saved: the baseline is one of a
+store of the identical-code runs, the new run is not in it, and ``energybench compare --results STORE`` takes the
+between-run spread from the store (``verdicts.drift.from_store``); ``--same 5 --more 4`` gives 20 comparisons of
+each kind, every history 4 runs (or 5 for the runs with more work).
+
+Run: ``python benchmarks/bench_counted_gate.py [--same 2] [--more 1] [--cycles 20] [--history]``
 """
 
 from __future__ import annotations
@@ -37,6 +42,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import neighbours  # noqa: E402  (benchmarks/ is not a package)
+
+from energybench.record.storage import RunFile, load_run  # noqa: E402
 
 TARGET = "test_sum_squares[2]"
 EXTRA_ENV = "EB_EXTRA_WORK"
@@ -127,8 +134,10 @@ def session(work: Path, name: str, extra: str, counted: bool = True) -> tuple[fl
     args = ["--energy-meter", "counted", f"--energy-json={out}"] if counted else ["--energy-disable"]
     env = {**os.environ, EXTRA_ENV: extra.ljust(WIDTH)}
     began = time.perf_counter()
+    # in a folder of its own that no run file joins, as a CI checkout's: the import system lists the folder pytest
+    # puts on sys.path, and one more name in it leaves the allocator in another state (docs: Counted energy)
     proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:randomly",
-                           "test_suite.py", *args], cwd=work, env=env, capture_output=True, text=True)
+                           "test_suite.py", *args], cwd=work / "suite", env=env, capture_output=True, text=True)
     wall = time.perf_counter() - began
     if proc.returncode != 0:
         sys.exit(f"session {name} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
@@ -144,12 +153,20 @@ def per_call(run: dict) -> dict[str, float]:
     return out
 
 
-def compare(work: Path, base: str, new: str) -> tuple[int, list[str], dict]:
-    """``energybench compare`` of two saved runs with the +2% gate: exit code, failing rows, the JSON."""
+def compare(work: Path, base: str, new: str, history: list[str] | None = None) -> tuple[int, list[str], dict]:
+    """``energybench compare`` of two saved runs with the +2% gate: exit code, failing rows, the JSON. With
+    ``history``, the baseline is one of a store of those runs (the new run never is), as CI's saved runs of main."""
     result = work / "cmp.json"
     result.unlink(missing_ok=True)
-    proc = subprocess.run([sys.executable, "-m", "energybench", "compare", str(work / f"{base}.json"),
-                           str(work / f"{new}.json"), "--fail-on", "energy:+2%", "--results", str(work / "none"),
+    store, base_path = work / "none", work / f"{base}.json"
+    if history is not None:
+        store = Path(tempfile.mkdtemp(prefix="store-", dir=work))
+        for name in history:
+            _, saved = RunFile.create(load_run(work / f"{name}.json"), str(store), "main")
+            if name == base:
+                base_path = Path(saved.path)
+    proc = subprocess.run([sys.executable, "-m", "energybench", "compare", str(base_path),
+                           str(work / f"{new}.json"), "--fail-on", "energy:+2%", "--results", str(store),
                            "--json", str(result)], capture_output=True, text=True)
     if not result.is_file():
         return proc.returncode, [(proc.stderr.strip().splitlines() or ["?"])[-1]], {}
@@ -186,11 +203,14 @@ def main() -> None:
     parser.add_argument("--more", type=int, default=1, help="runs with +2%% work in one benchmark, all busy")
     parser.add_argument("--cycles", type=int, default=20, help="derived comparisons of each kind")
     parser.add_argument("--keep", metavar="DIR", help="keep the run files in DIR (default: a temporary directory)")
+    parser.add_argument("--history", action="store_true", help="also compare each real pair against a store of the "
+                        "other identical-code runs (each benchmark's own spread), as CI does once main's are saved")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-counted-gate-") as tmp:
         work = Path(args.keep or tmp)
         work.mkdir(parents=True, exist_ok=True)
-        (work / "test_suite.py").write_text(SUITE)
+        (work / "suite").mkdir(exist_ok=True)
+        (work / "suite" / "test_suite.py").write_text(SUITE)
         plain, _ = session(work, "plain", "none=1.00", counted=False)
         runs: dict[str, dict] = {}
         plan = [(f"same-{i + 1}", "none=1.00", i % 2 == 1) for i in range(args.same)]
@@ -204,10 +224,10 @@ def main() -> None:
                 neighbours.stop(pids)
             print(f"{name:<8} {'beside a CPU neighbour' if busy else 'quiet':<23} counted session {wall:6.1f} s "
                   f"({wall / plain:.0f}x the plain session)", flush=True)
-        report(work, runs, args.cycles)
+        report(work, runs, args.cycles, args.history)
 
 
-def report(work: Path, runs: dict[str, dict], cycles: int) -> None:
+def report(work: Path, runs: dict[str, dict], cycles: int, history: bool = False) -> None:
     same, more = [r for r in runs if r.startswith("same")], [r for r in runs if r.startswith("more")]
     figures = {name: per_call(run) for name, run in runs.items()}
     quiet, busy = same[0], same[1]
@@ -229,17 +249,24 @@ def report(work: Path, runs: dict[str, dict], cycles: int) -> None:
     print(f"{TARGET} with 2% more loop iterations: modeled energy {min(target):+.3%} to {max(target):+.3%}")
     outcome(work, "real runs, identical code", list(itertools.permutations(same, 2)), None)
     outcome(work, f"real runs, +2% work in {TARGET}", [(s, m) for s in same for m in more], TARGET)
+    if history:
+        outcome(work, "real runs against a store of the other identical-code runs, identical code",
+                list(itertools.permutations(same, 2)), None, same)
+        outcome(work, f"real runs against a store of the identical-code runs, +2% work in {TARGET}",
+                [(s, m) for s in same for m in more], TARGET, same)
     derived = [derive(work, runs, f"d{k}", same, [*same, *more], k) for k in range(cycles)]
     outcome(work, "derived from the real runs, identical code", derived, None)
     derived = [derive(work, runs, f"r{k}", same, [*same, *more], 1000 + k, TARGET) for k in range(cycles)]
     outcome(work, f"derived from the real runs, +2% work in {TARGET}", derived, TARGET)
 
 
-def outcome(work: Path, what: str, pairs: list[tuple[str, str]], target: str | None) -> None:
-    """Run the comparisons and print how many failed (identical code) or caught the target (and nothing else)."""
+def outcome(work: Path, what: str, pairs: list[tuple[str, str]], target: str | None,
+            store: list[str] | None = None) -> None:
+    """Run the comparisons and print how many failed (identical code) or caught the target (and nothing else);
+    with ``store``, each against a store of those runs less the new one."""
     failed, caught, others, codes, mode = 0, 0, 0, [], ""
     for base, new in pairs:
-        code, failing, data = compare(work, base, new)
+        code, failing, data = compare(work, base, new, None if store is None else [r for r in store if r != new])
         codes.append(code)
         mode = mode or f"{data.get('mode')}, between-run sd {data.get('between_run_sd')}"
         failed += code != 0
