@@ -39,6 +39,7 @@ DEFAULT_SD = 0.05
 #: pure-Python benchmark by 2.7%. With the former 1% a separate-run gate failed identical code in 4 of 20 real
 #: comparisons, saved runs or not (their spread, read from 4 runs, missed the rare session); with 5%, none did.
 MODELED_SD = 0.05
+#: The counted default's source, which ``from_store`` reads to keep ``MODELED_SD`` as the floor.
 COUNTED_DEFAULT = "default (counted runs)"
 #: Saved runs needed before their spread replaces the default.
 MIN_RUNS = 3
@@ -66,7 +67,7 @@ class Drift:
 
 
 def default_for(runs: Sequence[Run]) -> Drift:
-    """The default when no saved runs say better: counted runs repeat, measured ones drift."""
+    """The default when no saved runs say better, named so that a counted run keeps ``MODELED_SD`` as its floor."""
     if runs and all(b.source == "modeled" for r in runs for b in r.benchmarks if b.rounds):
         return Drift(MODELED_SD, COUNTED_DEFAULT)
     return Drift(DEFAULT_SD, "default")
