@@ -13,7 +13,12 @@ What is pinned so that counts repeat (docs: "Counted energy", determinism):
 * address-space randomisation off (``setarch -R``): object addresses decide cache sets and dict orders;
 * ``PYTHONHASHSEED=0``, one thread in every BLAS/OpenMP pool (valgrind serialises threads and spinning
   worker threads count instructions that depend on timing), and no ``.pyc`` written by the run itself;
-* glibc's allocator: one arena, and a fixed mmap threshold (large buffers always fresh pages).
+* glibc's allocator: one arena, a fixed mmap threshold (large buffers always fresh pages), and no per-thread
+  cache or fast bins (``GLIBC_TUNABLES``): both keep freed blocks unmerged in the order they were freed, so where
+  a window's buffers landed followed small differences in what the process did long before (seen right after
+  pytest-benchmark's start-up subprocesses). Eight sessions of a suite beside a CPU neighbour split into two
+  layouts (a small convolution 9.6% apart); without the two caches seven of seven agreed within 0.001%. The
+  price: glibc's allocation paths are those of a heap without them, a few more instructions per ``malloc``.
 """
 
 from __future__ import annotations
@@ -53,6 +58,8 @@ DETERMINISM_ENV = {
     # pages, or a heap chunk of another size to split) would follow the process's history; fixed, it does not
     "MALLOC_MMAP_THRESHOLD_": "131072",
 }
+#: glibc tunables (merged into any the user set): no per-thread cache, no fast bins (module docstring).
+MALLOC_TUNABLES = ("glibc.malloc.tcache_count=0", "glibc.malloc.mxfast=0")
 #: Objects whose appearance in a dump means the workload drove a GPU, which the simulator cannot see.
 GPU_OBJECTS = re.compile(r"lib(cuda|cudart|nvidia-|cublas|cudnn|amdhip64|hsa-runtime64|ze_loader|tpu)", re.I)
 _CACHE_DESC = re.compile(rb"^desc: (?P<name>I1|D1|LL) cache:[ \t]+(?P<size>\d+) B, (?P<line>\d+) B, (?P<assoc>\d+)-way",
@@ -163,6 +170,7 @@ def invocation(
     a window still refuses work that starts a process, from the process table rather than their dumps."""
     env = dict(os.environ if environ is None else environ)
     env.update(DETERMINISM_ENV)
+    env["GLIBC_TUNABLES"] = tunables(env.get("GLIBC_TUNABLES", ""))
     env[OUT_DIR_ENV] = str(out_dir)
     env[MODE_ENV] = "whole" if whole_program else "windows"
     tool = [
@@ -181,6 +189,13 @@ def invocation(
     else:
         prefix = [setarch, platform.machine(), "-R"]  # outside valgrind: its own start-up is never counted
     return Invocation([*prefix, *tool, "--", *argv], env, out_dir, warnings)
+
+
+def tunables(existing: str) -> str:
+    """``existing`` glibc tunables with the counted meter's allocator settings in place of any it gives for them."""
+    ours = {t.split("=")[0] for t in MALLOC_TUNABLES}
+    kept = [t for t in existing.split(":") if t and t.split("=")[0] not in ours]
+    return ":".join([*kept, *MALLOC_TUNABLES])
 
 
 def parse_dump(path: Path) -> Dump:
