@@ -21,7 +21,8 @@ store of the identical-code runs, the new run is not in it, and ``energybench co
 between-run spread from the store (``verdicts.drift.from_store``); ``--same 5 --more 4`` gives 20 comparisons of
 each kind, every history 4 runs (or 5 for the runs with more work).
 
-Run: ``python benchmarks/bench_counted_gate.py [--same 2] [--more 1] [--cycles 20] [--history]``
+Run: ``python benchmarks/bench_counted_gate.py [--same 2] [--more 1] [--cycles 20] [--history] [--keep DIR]``;
+``--reuse DIR`` judges the sessions a ``--keep DIR`` run saved again (after a change to the gate) without counting anew.
 """
 
 from __future__ import annotations
@@ -205,7 +206,17 @@ def main() -> None:
     parser.add_argument("--keep", metavar="DIR", help="keep the run files in DIR (default: a temporary directory)")
     parser.add_argument("--history", action="store_true", help="also compare each real pair against a store of the "
                         "other identical-code runs (each benchmark's own spread), as CI does once main's are saved")
+    parser.add_argument("--reuse", metavar="DIR", help="judge the sessions a --keep DIR run saved (same-N.json, "
+                        "more-N.json) again, with this checkout's gate, instead of running new ones")
     args = parser.parse_args()
+    if args.reuse:
+        work = Path(args.reuse)
+        runs = {p.stem: json.loads(p.read_text()) for p in sorted(work.glob("*-*.json"), key=_order)
+                if p.stem.startswith(("same-", "more-"))}
+        if not any(r.startswith("same") for r in runs) or not any(r.startswith("more") for r in runs):
+            sys.exit(f"--reuse {work}: no same-N.json and more-N.json run files there (make them with --keep)")
+        report(work, runs, args.cycles, args.history)
+        return
     with tempfile.TemporaryDirectory(prefix="bench-counted-gate-") as tmp:
         work = Path(args.keep or tmp)
         work.mkdir(parents=True, exist_ok=True)
@@ -225,6 +236,11 @@ def main() -> None:
             print(f"{name:<8} {'beside a CPU neighbour' if busy else 'quiet':<23} counted session {wall:6.1f} s "
                   f"({wall / plain:.0f}x the plain session)", flush=True)
         report(work, runs, args.cycles, args.history)
+
+
+def _order(path: Path) -> tuple[bool, int]:
+    kind, _, number = path.stem.partition("-")
+    return kind != "same", int(number) if number.isdigit() else 0
 
 
 def report(work: Path, runs: dict[str, dict], cycles: int, history: bool = False) -> None:
