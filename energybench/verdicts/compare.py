@@ -36,7 +36,7 @@ from energybench.measuring.machine import identity_mismatches
 from energybench.record import Benchmark, Run
 from energybench.stats.correction import DEFAULT, METHODS
 from energybench.verdicts.drift import Drift, default_for
-from energybench.verdicts.gate import DEFAULT_ALPHA, MODES, Gate, GateResult, evaluate_gate, unjudged
+from energybench.verdicts.gate import DEFAULT_ALPHA, MODES, Gate, GateResult, evaluate_gate, separate_test, unjudged
 from energybench.verdicts.pairing import pair_set_aside
 from energybench.verdicts.power import EXIT_BLIND
 from energybench.verdicts.provenance import check_same_provenance
@@ -151,6 +151,10 @@ class Comparison:
 
     @property
     def test(self) -> str:
+        judged = [r for r in self.rows if not r.no_data]
+        if self.mode == "independent" and judged and all(r.source == "modeled" for r in judged):
+            return ("t on round-by-round log ratios of two separate counted runs (their rounds repeat position by "
+                    "position), with the between-run spread of counted runs")
         if self.mode == "paired" and self.processes > 1:
             return (f"paired t on the log ratios of an A/B session's {self.processes} process pairs (each pair's "
                     "geometric mean: drift cancels, process effects are in the test)")
@@ -285,8 +289,8 @@ def _warn_if_incomparable(cmp: Comparison, base: Run, new: Run) -> None:
 def _drift_note(drift: Drift) -> str:
     where = (f"estimated from {drift.source} on this machine" if drift.estimated
              else f"{drift.source}: fewer than 3 saved runs of the baseline's name on this machine")
-    return (f"separate runs: each benchmark's level may move {drift.sd:.1%} between runs ({where}), and the test "
-            "allows for it; an A/B session (energybench ab) cancels it and sees smaller changes")
+    return (f"separate runs: each benchmark's level may move {drift.sd * 100:.2g}% between runs ({where}), and the "
+            "test allows for it; an A/B session (energybench ab) cancels it and sees smaller changes")
 
 
 def _no_data(b: Benchmark, n: Benchmark) -> str | None:
@@ -317,8 +321,9 @@ def _row(cmp: Comparison, key: str, b: Benchmark, n: Benchmark, runs: Sequence[R
                    mode=cmp.mode, alpha=cmp.alpha, no_data=why,
                    gates=tuple(unjudged(g, key, cmp.alpha, cmp.mode) for g in cmp.gates))
     mb, mn = stats.median(be), stats.median(ne)
+    aligned = b.source == n.source == "modeled"  # counted rounds repeat position by position
     if cmp.mode == "independent":
-        test = stats.welch_ratio(be, ne, between_var=2.0 * between * between)
+        test = separate_test(be, ne, between, aligned)
     elif cmp.mode == "paired":
         test = stats.paired_ratio(be, ne)
     else:
@@ -326,7 +331,8 @@ def _row(cmp: Comparison, key: str, b: Benchmark, n: Benchmark, runs: Sequence[R
     results = []
     for gate in cmp.gates:
         bv, nv = _samples(cmp.mode, b, n, gate.metric.field, runs)
-        result = evaluate_gate(gate, bv, nv, alpha=cmp.alpha, benchmark=key, mode=cmp.mode, between_sd=between)
+        result = evaluate_gate(gate, bv, nv, alpha=cmp.alpha, benchmark=key, mode=cmp.mode, between_sd=between,
+                               aligned=aligned)
         if cmp.looks:  # an adaptive session looked more than once: the p of the look it stopped at, over its share
             result = replace(result, p=min(1.0, result.p / _share(cmp.looks, n)))
         results.append(result)
