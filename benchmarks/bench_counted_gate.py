@@ -32,6 +32,7 @@ import itertools
 import json
 import os
 import random
+import shutil
 import statistics
 import subprocess
 import sys
@@ -166,9 +167,13 @@ def compare(work: Path, base: str, new: str, history: list[str] | None = None) -
             _, saved = RunFile.create(load_run(work / f"{name}.json"), str(store), "main")
             if name == base:
                 base_path = Path(saved.path)
-    proc = subprocess.run([sys.executable, "-m", "energybench", "compare", str(base_path),
-                           str(work / f"{new}.json"), "--fail-on", "energy:+2%", "--results", str(store),
-                           "--json", str(result)], capture_output=True, text=True)
+    try:
+        proc = subprocess.run([sys.executable, "-m", "energybench", "compare", str(base_path),
+                               str(work / f"{new}.json"), "--fail-on", "energy:+2%", "--results", str(store),
+                               "--json", str(result)], capture_output=True, text=True)
+    finally:
+        if history is not None:  # a --keep or --reuse folder would gather one store per comparison
+            shutil.rmtree(store, ignore_errors=True)
     if not result.is_file():
         return proc.returncode, [(proc.stderr.strip().splitlines() or ["?"])[-1]], {}
     data = json.loads(result.read_text())
