@@ -226,7 +226,8 @@ class ProfiledEvent:
 
 
 def profiled_events(prof: Any) -> list[ProfiledEvent]:
-    """The events of a finished ``torch.profiler.profile`` with their CPU parents, read straight from its
+    """The events of a finished ``torch.profiler.profile`` (or the ``torch.autograd.profiler.profile`` it wraps)
+    with their CPU parents, read straight from its
     kineto results.
 
     Why not ``prof.events()``: torch builds a full ``FunctionEvent`` per op there (memory records, shapes,
@@ -234,7 +235,7 @@ def profiled_events(prof: Any) -> list[ProfiledEvent]:
     attribution pass; this keeps the same parent rule (per thread, an event is the child of the innermost
     synchronous CPU event whose ``[start, end)`` holds it) at a fraction of the cost.
     """
-    result = getattr(getattr(prof, "profiler", None), "kineto_results", None)
+    result = getattr(getattr(prof, "profiler", prof), "kineto_results", None)  # torch.profiler's or autograd's
     if result is None:
         raise ValueError("the profile holds no kineto results: was it stopped?")
     skip = {"[memory]", "[OutOfMemory]", "profiler::_record_function_enter", "profiler::_record_function_enter_new",
@@ -381,14 +382,16 @@ def _profiled_window(module: Any, work: Callable[[], Any], m: Meter, setup: Call
     """``repeats`` runs of ``work`` in one meter window under ``torch.profiler``: the window's measurement,
     what each run returned, and the host and kernel intervals of each module, on the window's clock."""
     import torch
-    from torch.profiler import ProfilerActivity, profile, record_function
+    from torch.autograd.profiler import profile, record_function
 
-    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
     window = f"layers:{id(module)}:{time.monotonic_ns()}"
     with module_ranges(module):
         if setup is not None:
             setup()
-        with profile(activities=activities) as prof:
+        # torch.autograd.profiler.profile is the kineto profiler that torch.profiler.profile wraps; the wrapper's
+        # start asks hasattr(torch, "_inductor"), which imports inductor and dynamo (1.4 s a process on the
+        # 2-core machine, more than the profiled window itself) only to read a CUDA-graphs setting
+        with profile(use_cpu=True, use_device="cuda" if cuda else None) as prof:
             if cuda:
                 torch.cuda.synchronize()
             m.begin(window)
