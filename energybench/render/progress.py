@@ -5,8 +5,10 @@ with ``\\r`` and cut to the terminal's width; where the stream is not a terminal
 fill the log with carriage returns, so plain lines are written at milestones instead (``milestone``).
 
 The estimate of what is left is per unit of work, not a flat average: trials run A B C A B C, and one
-training window can take fifty inference windows' time, so each key's mean duration so far (a first guess,
-e.g. from its warm-up, counts as one observation) times how often it still runs gives the time left.
+training window can take fifty inference windows' time, so each key's mean duration so far times how often it
+still runs gives the time left. A first guess (e.g. from a warm-up run) stands in only until the key's first unit
+finishes: a unit's real time also holds what surrounds the work (set-up, saving, the next look), which a warm-up
+run never sees, so averaging the guess in kept the estimate low for the whole run.
 Callers keep it off on ranks other than 0 under torchrun (``enabled=False``), so a job prints each line once.
 """
 
@@ -35,8 +37,7 @@ class Progress:
         self.active = list(dict.fromkeys(keys))
         self.cycles = max(cycles, 0)
         self.count = dict.fromkeys(self.active, 0)
-        # seconds per unit of each key: the mean of what was seen (a first guess counts as one observation)
-        self.seen = {k: [v] for k, v in (expected or {}).items() if v is not None and v >= 0}
+        self.durations = _Durations({k: v for k, v in (expected or {}).items() if v is not None and v >= 0})
         self.stream = stream
         self.off = enabled is False
         self.live = bool(enabled) or (enabled is None and _isatty(stream))
@@ -63,9 +64,8 @@ class Progress:
         return self.clock() - self.t0
 
     def per_unit(self, key: str) -> float | None:
-        """Mean seconds of one unit of ``key`` so far (None before any)."""
-        seen = self.seen.get(key)
-        return sum(seen) / len(seen) if seen else None
+        """Mean seconds of one unit of ``key`` so far; its first guess before any (None without one)."""
+        return self.durations.mean(key)
 
     def left_s(self) -> float | None:
         """Seconds still to go: each active key's mean duration times the units it is expected to have left
@@ -93,7 +93,7 @@ class Progress:
     def step(self, key: str) -> None:
         """One unit of ``key`` finished; its duration is the time since the previous step."""
         now = self.clock()
-        self.seen.setdefault(key, []).append(now - self.mark)
+        self.durations.add(key, now - self.mark)
         self.mark = now
         self.count[key] = self.count.get(key, 0) + 1
         if key not in self.active:
@@ -129,6 +129,21 @@ class Progress:
             self.stream.write("\n")
             self.stream.flush()
             self.drawn = 0
+
+
+class _Durations:
+    """Seconds per unit of each key: the mean of the units seen, and a first guess until the first one."""
+
+    def __init__(self, guess: dict[str, float]) -> None:
+        self.guess = guess
+        self.seen: dict[str, list[float]] = {}
+
+    def add(self, key: str, seconds: float) -> None:
+        self.seen.setdefault(key, []).append(seconds)
+
+    def mean(self, key: str) -> float | None:
+        seen = self.seen.get(key)
+        return sum(seen) / len(seen) if seen else self.guess.get(key)
 
 
 def _isatty(stream: TextIO) -> bool:

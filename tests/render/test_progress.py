@@ -44,6 +44,17 @@ def test_a_first_guess_gives_an_estimate_before_anything_finished():
     assert "about 20 s left" in p.status()
 
 
+def test_a_first_guess_gives_way_to_the_first_measured_unit():
+    # a warm-up run of 1 s guessed low: the real window (with its set-up and saving) takes 3 s, and the estimate
+    # must say 3 s per window from then on, not the mean of guess and truth (2 s)
+    clock = Clock()
+    p = Progress(["a"], 5, io.StringIO(), expected={"a": 1.0}, clock=clock)
+    assert p.left_s() == 5 * 1.0
+    clock.t = 3.0
+    p.step("a")
+    assert p.left_s() == 4 * 3.0
+
+
 def test_a_dropped_key_leaves_the_total_and_the_estimate():
     clock = Clock()
     p = Progress(["a", "b"], 5, io.StringIO(), clock=clock)
