@@ -18,7 +18,7 @@ from energybench.record import BASELINE, Stopped
 from energybench.run.state import Cell, RunState
 from energybench.verdicts.baseline import MIN_PAIRS, VERDICT_ALPHA, look_decision
 from energybench.verdicts.pairing import pair_set_aside
-from energybench.verdicts.sequential import Design, simulated_stops
+from energybench.verdicts.sequential import Design, simulated_futures, table_spread
 from energybench.verdicts.spread import SavedSpreads, of_run
 
 #: A sequential run's rows whose pairs the noise guard set aside get top-up trials after the design's last, up to
@@ -42,6 +42,9 @@ class Looks:
     #: Each row's per-trial spread in saved runs of this machine (``spread.saved_trial_spreads``): what the
     #: forecast assumes for a row before it has three pairs of its own, while this run's load is like theirs.
     prior: SavedSpreads = field(default_factory=lambda: SavedSpreads({}))
+    #: Each open row's share of the last forecast's futures in which it ends claiming a saving (by benchmark key):
+    #: how likely ``--quick``'s per-layer pass is to profile it.
+    saving_odds: dict[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.open = list(self.state.entries)
@@ -143,14 +146,15 @@ class Looks:
         """Each open cell's expected trials in all (the progress line's estimate): the mean over plausible
         futures (``sequential.simulated_stops``) of a method row's stopping look, and of a baseline's latest
         stop among its rows in each future. A row without three pairs yet assumes its spread in this machine's
-        saved runs (``prior``) when they saw a load like this run's, else the others' typical spread; future pairs
+        saved runs (``prior``) when they saw a load like this run's, else the others' typical spread, else the table's
+        (``sequential.table_spread``: what the rows' first pairs scatter); future pairs
         stand as often as this run's have, and rows short of pairs get the runner's top-up trials."""
         between = of_run(self.state.run).sd
         methods = [c for c in self.open if c.bench.method != BASELINE and self.baseline(c) is not None]
         logs = {c.label: _logs(self.baseline(c), c) for c in methods}  # type: ignore[arg-type]
         spreads = {k: statistics.stdev(v) if len(v) >= MIN_PAIRS else math.nan for k, v in logs.items()}
         known = sorted(sd for sd in spreads.values() if math.isfinite(sd))
-        typical = known[len(known) // 2] if known else math.nan
+        typical = known[len(known) // 2] if known else table_spread(list(logs.values()))
         aside, total, _ = self.set_aside()
         usable = 1.0 - (aside + 0.5) / (total + 1.0)  # Jeffreys: no pair set aside yet is not a promise of none
         # saved runs measured under another kind of load (a changing neighbour sets more than WARN_SET_ASIDE of
@@ -159,11 +163,13 @@ class Looks:
         prior = self.prior.rows if alike else {}
         rows = [(logs[c.label], spreads[c.label] if math.isfinite(spreads[c.label])
                  else prior.get(c.bench.key, typical)) for c in methods]
-        futures = simulated_stops(rows, trials_done, self.design, VERDICT_ALPHA, self.rows, self.min_change, between,
-                                  usable=usable, min_pairs=MIN_PAIRS, top_up_to=TOP_UP_FACTOR * self.design.max_trials)
+        futures, savings = simulated_futures(rows, trials_done, self.design, VERDICT_ALPHA, self.rows,
+                                             self.min_change, between, usable=usable, min_pairs=MIN_PAIRS,
+                                             top_up_to=TOP_UP_FACTOR * self.design.max_trials)
         out: dict[str, float] = {}
         for i, cell in enumerate(methods):
             out[cell.label] = statistics.fmean(f[i] for f in futures) if futures else float(self.design.max_trials)
+            self.saving_odds[cell.bench.key] = statistics.fmean(s[i] for s in savings) if savings else 0.0
         for cell in [c for c in self.open if c.bench.method == BASELINE]:
             mine = [i for i, c in enumerate(methods) if _group(c) == _group(cell)]
             out[cell.label] = (statistics.fmean(max(f[i] for i in mine) for f in futures)
@@ -187,13 +193,18 @@ def _log_ratios(base: Cell, cell: Cell) -> tuple[float, float]:
     return statistics.fmean(logs), statistics.stdev(logs) if len(logs) >= MIN_PAIRS else math.nan
 
 
-def likely_savers(looks: Looks) -> set[str]:
-    """Method rows whose estimate so far is a saving beyond the minimum change: the rows ``--quick``'s per-layer
-    pass will profile (for the progress line's forecast)."""
-    out = set()
+def likely_savers(looks: Looks) -> dict[str, float]:
+    """How likely each method row is to be among the rows ``--quick``'s per-layer pass profiles (those that save
+    energy), for the progress line's forecast: for a row still open, the share of the forecast's futures in
+    which it claims a saving (one pair says little: counting every row whose first pair read a saving had the
+    clock expect the pass to take twice its time); for a decided row, whether its estimate is a saving beyond
+    the minimum change."""
+    out = {}
     for cell in looks.state.entries:
         base = looks.baseline(cell) if cell.bench.method != BASELINE else None
         mean = _log_ratios(base, cell)[0] if base is not None else math.nan
         if math.isfinite(mean) and mean < math.log(1 - looks.min_change):
-            out.add(cell.bench.key)
-    return out
+            out[cell.bench.key] = 1.0
+    open_keys = {c.bench.key for c in looks.open}
+    out.update({k: odds for k, odds in looks.saving_odds.items() if k in open_keys})
+    return {k: v for k, v in out.items() if v > 0}

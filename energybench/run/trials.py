@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from functools import partial
 from typing import Any, TextIO
@@ -184,7 +184,7 @@ def run_trials(state: RunState, meter: Any, cfg: RunConfig, saver: RunSaver, str
                         False if is_nonzero_rank() else cfg.progress,  # under torchrun rank 0 alone prints
                         expected={e.label: max(e.warmup_s * e.repeats, e.want_s)
                                   for e in state.entries if e.warmup_s is not None})
-    progress.tail_s = layer_pass_estimate(state, cfg, set())
+    progress.tail_s = layer_pass_estimate(state, cfg, {})
     probe = Probe()
     saved_at = time.monotonic()
     try:
@@ -250,21 +250,23 @@ def _one_trial(state: RunState, looks: Looks, meter: Any, cfg: RunConfig, saver:
     return saved_at
 
 
-def layer_pass_estimate(state: RunState, cfg: RunConfig, savers: set[str]) -> float:
+def layer_pass_estimate(state: RunState, cfg: RunConfig, savers: Mapping[str, float]) -> float:
     """Seconds the per-layer pass after the trials will take: each benchmark's profiled runs plus the
     profiler's own set-up and post-processing (``LAYER_OVERHEAD_S`` each), for the progress line; with
-    ``--quick``, the baselines and ``savers`` (the rows that look like savings so far)."""
+    ``--quick``, the baselines and the method rows weighted by how likely each is to save energy
+    (``savers``: benchmark key -> probability, ``looks.likely_savers``)."""
     if not cfg.layers:
         return 0.0
     total = 0.0
     for e in state.entries:
-        if cfg.quick and e.bench.method != "baseline" and e.bench.key not in savers:
+        weight = savers.get(e.bench.key, 0.0) if cfg.quick and e.bench.method != "baseline" else 1.0
+        if weight <= 0:
             continue
         per_run = [r.duration_s / max(r.iterations or 1, 1) for r in e.rounds if r.duration_s > 0]
         if e.workload.layers and per_run:
             typical = statistics.median(per_run)
             repeats = max(1, min(LAYER_MAX_REPEATS, math.ceil(LAYER_TARGET_S / typical))) if typical > 0 else 1
-            total += typical * (repeats if e.workload.can_repeat else 1) + LAYER_OVERHEAD_S
+            total += weight * (typical * (repeats if e.workload.can_repeat else 1) + LAYER_OVERHEAD_S)
     return total
 
 

@@ -27,13 +27,14 @@ from __future__ import annotations
 import functools
 import math
 import random
+import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from energybench.stats.distributions import normal_ppf, t_ppf
 
 __all__ = ["FIRST_LOOK", "INTERIM_SPEND", "LOOK_EVERY", "Design", "decide", "design", "fixed",
-           "sequential_p", "simulated_stops"]
+           "sequential_p", "simulated_futures", "simulated_stops", "table_spread"]
 
 #: Trials before a row is first looked at (the fewest pairs a verdict is tested on), and between looks.
 FIRST_LOOK = 3
@@ -42,9 +43,12 @@ LOOK_EVERY = 3
 INTERIM_SPEND = 0.002
 #: A row stops as futile when the end of this interval nearest a claim could not reach the last look's level.
 FUTILITY_CONF = 0.99
-#: The per-trial spread of a log ratio assumed before a row has three pairs and no other row has either (for the
-#: progress line's forecast only): the order of what 0.1 s windows of CPU work scatter on a shared VM.
+#: The per-trial spread of a log ratio assumed when neither the row, nor saved runs, nor the table can say (fewer
+#: than ``TABLE_ROWS`` rows with a pair; for the progress line's forecast only): the order of what 0.1 s windows
+#: of CPU work scatter on a shared VM.
 PRIOR_SD = 0.12
+#: Rows with pairs the table needs before its scatter stands for a row's spread (``table_spread``).
+TABLE_ROWS = 5
 #: Futures drawn per forecast (``simulated_stops``): enough for the mean stop of a row to within a few percent.
 FORECAST_DRAWS = 200
 
@@ -111,8 +115,19 @@ def decide(p: float, log_mean: float, se: float, df: float, look: int, d: Design
 def simulated_stops(rows: Sequence[tuple[Sequence[float], float]], done: int, d: Design, alpha: float, n_rows: int,
                     margin: float, between_sd: float, draws: int = FORECAST_DRAWS, seed: int = 0, *,
                     usable: float = 1.0, min_pairs: int = FIRST_LOOK, top_up_to: int = 0) -> list[list[int]]:
-    """Where each row may stop, in ``draws`` plausible futures: ``stops[draw][row]`` (trial counts). For the
-    progress line's forecast only; it decides nothing.
+    """Where each row may stop, in ``draws`` plausible futures: ``stops[draw][row]`` (trial counts); the
+    first half of ``simulated_futures``."""
+    return simulated_futures(rows, done, d, alpha, n_rows, margin, between_sd, draws, seed, usable=usable,
+                             min_pairs=min_pairs, top_up_to=top_up_to)[0]
+
+
+def simulated_futures(rows: Sequence[tuple[Sequence[float], float]], done: int, d: Design, alpha: float,
+                      n_rows: int, margin: float, between_sd: float, draws: int = FORECAST_DRAWS, seed: int = 0, *,
+                      usable: float = 1.0, min_pairs: int = FIRST_LOOK,
+                      top_up_to: int = 0) -> tuple[list[list[int]], list[list[bool]]]:
+    """Where each row may stop, in ``draws`` plausible futures, and whether it stops claiming a saving there:
+    ``(stops[draw][row], saves[draw][row])``. For the progress line's forecast only (its trials, and which rows
+    the per-layer pass of ``--quick`` will profile); it decides nothing.
 
     Each row is ``(log ratios so far, per-trial spread)``. A future draws the row's true effect from what its
     pairs and the table allow (``_effects``), its remaining trials around it, and applies the looks' rules to
@@ -127,16 +142,17 @@ def simulated_stops(rows: Sequence[tuple[Sequence[float], float]], done: int, d:
     rng = random.Random(seed)
     shift = math.log1p(margin)
     futures: list[list[int]] = []
+    savings: list[list[bool]] = []
     looks = [(i, look) for i, look in enumerate(d.looks) if look > done]
     spreads = [sd if math.isfinite(sd) and sd > 0 else PRIOR_SD for _, sd in rows]
     effects = _effects(rows, spreads)
     for _ in range(draws):
-        stops = []
+        stops, saves = [], []
         for (logs, _), sd, (centre, scatter) in zip(rows, spreads, effects, strict=True):
             effect = rng.gauss(centre, scatter)
             total, squares, count = math.fsum(logs), math.fsum(x * x for x in logs), len(logs)
             trials = max(done, count)
-            stop = d.max_trials
+            stop, saving = d.max_trials, False
             for i, look in looks:
                 while trials < look:
                     trials += 1
@@ -147,16 +163,41 @@ def simulated_stops(rows: Sequence[tuple[Sequence[float], float]], done: int, d:
                     continue
                 mean = total / count
                 s = math.sqrt(max(squares - count * mean * mean, 0.0) / (count - 1))
-                if _stops_at(mean, s, count, i, d, alpha, n_rows, shift, margin, between_sd):
-                    stop = look
+                if (why := _stops_at(mean, s, count, i, d, alpha, n_rows, shift, margin, between_sd)) is not None:
+                    stop, saving = look, why == "claim" and mean < 0
                     break
             while stop == d.max_trials and count < min_pairs and trials < top_up_to:
                 trials += 1
                 count += rng.random() < usable
                 stop = trials
             stops.append(stop)
+            saves.append(saving)
         futures.append(stops)
-    return futures
+        savings.append(saves)
+    return futures, savings
+
+
+def table_spread(logs: Sequence[Sequence[float]]) -> float:
+    """A row's per-trial spread as the whole table shows it before rows have the three pairs their own needs
+    (NaN with fewer than ``TABLE_ROWS`` rows to go on). For the forecast only.
+
+    Why: after the first trial no row has a spread, and a fixed guess is wrong by a factor of several on a
+    quiet machine or a busy one (on the 2-core VM the guess, 12%, had the README's job's clock promise 45% more
+    windows than the run took). The table already shows it, robustly (medians, so a few large effects or one
+    burst do not decide):
+
+    * rows with two pairs: their difference scatters by the spread times sqrt(2), whatever the row's effect;
+    * rows with one pair: their scatter about the table's median is the spread and the rows' differing effects
+      together, an overestimate where effects differ (the forecast then errs towards more trials) and close
+      where most rows change little, as in a compression table."""
+    pairs = [row[0] - row[1] for row in logs if len(row) >= 2]
+    if len(pairs) >= TABLE_ROWS:
+        return 1.4826 * statistics.median(abs(x) for x in pairs) / math.sqrt(2)
+    firsts = [row[0] for row in logs if row]
+    if len(firsts) < TABLE_ROWS:
+        return math.nan
+    centre = statistics.median(firsts)
+    return 1.4826 * statistics.median(abs(x - centre) for x in firsts)
 
 
 def _effects(rows: Sequence[tuple[Sequence[float], float]], spreads: Sequence[float]) -> list[tuple[float, float]]:
@@ -188,20 +229,21 @@ def _effects(rows: Sequence[tuple[Sequence[float], float]], spreads: Sequence[fl
 
 
 def _stops_at(mean: float, s: float, n: int, index: int, d: Design, alpha: float, rows: int, shift: float,
-              margin: float, between_sd: float) -> bool:
-    """Whether a row with this running mean and sample spread after ``n`` trials claims or is futile at look
-    ``index`` (the rules of ``decide``, with the claim's t quantile for the test's p)."""
+              margin: float, between_sd: float) -> str | None:
+    """Whether a row with this running mean and sample spread after ``n`` trials claims (``"claim"``) or is
+    futile (``"futile"``) at look ``index``, else None (the rules of ``decide``, with the claim's t quantile
+    for the test's p)."""
     within = max(s, 1e-12) / math.sqrt(n)
     se = math.sqrt(within * within + between_sd * between_sd)
     df = min(round((n - 1) * (se / within) ** 4), 1000)
     if max(abs(mean) - shift, 0.0) / se >= _t(1 - alpha * d.spend[index] / max(rows, 1) / 2, df):
-        return True
+        return "claim"
     if index >= len(d.looks) - 1:
-        return False
+        return None
     final_se = math.sqrt(s * s / d.max_trials + between_sd * between_sd)
     half = _t(0.5 + FUTILITY_CONF / 2, df) * se
     needed = normal_ppf(1 - alpha * d.spend[-1] / max(rows, 1) / 2) * final_se
-    return mean - half > -shift - needed and mean + half < shift + needed
+    return "futile" if mean - half > -shift - needed and mean + half < shift + needed else None
 
 
 @functools.lru_cache(maxsize=4096)
