@@ -14,6 +14,7 @@ Callers keep it off on ranks other than 0 under torchrun (``enabled=False``), so
 
 from __future__ import annotations
 
+import math
 import shutil
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -69,14 +70,15 @@ class Progress:
 
     def left_s(self) -> float | None:
         """Seconds still to go: each active key's mean duration times the units it is expected to have left
-        (``expect``; else every cycle), keys not seen yet counting the mean of the others, plus ``tail_s``."""
+        (``expect``; else every cycle), keys not seen yet counting the mean of the others, the time a cycle
+        spends after its last unit (``milestone``) times the cycles left, plus ``tail_s``."""
         known = {k: v for k in self.active if (v := self.per_unit(k)) is not None}
         if not known:
             return None
         mean = sum(known.values()) / len(known)
-        units = sum(known.get(k, mean) * max(0, self.planned.get(k, self.cycles) - self.count[k])
-                    for k in self.active)
-        return units + self.tail_s
+        left = {k: max(0.0, self.planned.get(k, self.cycles) - self.count[k]) for k in self.active}
+        units = sum(known.get(k, mean) * n for k, n in left.items())
+        return units + self.durations.between_s() * math.ceil(max(left.values(), default=0.0)) + self.tail_s
 
     def expect(self, planned: Mapping[str, float]) -> None:
         """How many units each key is now expected to run in all (a sequential run's forecast of where each row
@@ -109,7 +111,12 @@ class Progress:
         self.mark = self.clock()
 
     def milestone(self, text: str) -> None:
-        """A plain line (``trial 3/12 done``) with the status, for logs; a live line already shows it."""
+        """A cycle ended (``trial 3/12 done``): a plain line with the status, for logs (a live line already shows
+        it). The time since its last unit (saving, looks, a forecast: 0.4 s a trial in the README's job) is
+        the cycle's own, counted in what is left instead of being charged to the next cycle's first key."""
+        now = self.clock()
+        self.durations.between.append(now - self.mark)
+        self.mark = now
         if self.off or self.live:
             return
         self.stream.write(f"energybench: {text} ({self.status()})\n")
@@ -132,11 +139,16 @@ class Progress:
 
 
 class _Durations:
-    """Seconds per unit of each key: the mean of the units seen, and a first guess until the first one."""
+    """Seconds per unit of each key (the mean of the units seen, and a first guess until the first one), and
+    the time cycles spend after their last unit."""
 
     def __init__(self, guess: dict[str, float]) -> None:
         self.guess = guess
         self.seen: dict[str, list[float]] = {}
+        self.between: list[float] = []  # each cycle's time after its last unit
+
+    def between_s(self) -> float:
+        return sum(self.between) / len(self.between) if self.between else 0.0
 
     def add(self, key: str, seconds: float) -> None:
         self.seen.setdefault(key, []).append(seconds)

@@ -18,7 +18,7 @@ from energybench.record import BASELINE, Stopped
 from energybench.run.state import Cell, RunState
 from energybench.verdicts.baseline import MIN_PAIRS, VERDICT_ALPHA, look_decision
 from energybench.verdicts.pairing import pair_set_aside
-from energybench.verdicts.sequential import Design, simulated_futures, table_spread
+from energybench.verdicts.sequential import Design, simulated_futures
 from energybench.verdicts.spread import SavedSpreads, of_run
 
 #: A sequential run's rows whose pairs the noise guard set aside get top-up trials after the design's last, up to
@@ -146,15 +146,14 @@ class Looks:
         """Each open cell's expected trials in all (the progress line's estimate): the mean over plausible
         futures (``sequential.simulated_stops``) of a method row's stopping look, and of a baseline's latest
         stop among its rows in each future. A row without three pairs yet assumes its spread in this machine's
-        saved runs (``prior``) when they saw a load like this run's, else the others' typical spread, else the table's
-        (``sequential.table_spread``: what the rows' first pairs scatter); future pairs
+        saved runs (``prior``) when they saw a load like this run's, else the others' typical spread; future pairs
         stand as often as this run's have, and rows short of pairs get the runner's top-up trials."""
         between = of_run(self.state.run).sd
         methods = [c for c in self.open if c.bench.method != BASELINE and self.baseline(c) is not None]
         logs = {c.label: _logs(self.baseline(c), c) for c in methods}  # type: ignore[arg-type]
         spreads = {k: statistics.stdev(v) if len(v) >= MIN_PAIRS else math.nan for k, v in logs.items()}
         known = sorted(sd for sd in spreads.values() if math.isfinite(sd))
-        typical = known[len(known) // 2] if known else table_spread(list(logs.values()))
+        typical = known[len(known) // 2] if known else math.nan
         aside, total, _ = self.set_aside()
         usable = 1.0 - (aside + 0.5) / (total + 1.0)  # Jeffreys: no pair set aside yet is not a promise of none
         # saved runs measured under another kind of load (a changing neighbour sets more than WARN_SET_ASIDE of

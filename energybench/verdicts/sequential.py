@@ -27,14 +27,13 @@ from __future__ import annotations
 import functools
 import math
 import random
-import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from energybench.stats.distributions import normal_ppf, t_ppf
 
 __all__ = ["FIRST_LOOK", "INTERIM_SPEND", "LOOK_EVERY", "Design", "decide", "design", "fixed",
-           "sequential_p", "simulated_futures", "simulated_stops", "table_spread"]
+           "sequential_p", "simulated_futures", "simulated_stops"]
 
 #: Trials before a row is first looked at (the fewest pairs a verdict is tested on), and between looks.
 FIRST_LOOK = 3
@@ -43,12 +42,12 @@ LOOK_EVERY = 3
 INTERIM_SPEND = 0.002
 #: A row stops as futile when the end of this interval nearest a claim could not reach the last look's level.
 FUTILITY_CONF = 0.99
-#: The per-trial spread of a log ratio assumed when neither the row, nor saved runs, nor the table can say (fewer
-#: than ``TABLE_ROWS`` rows with a pair; for the progress line's forecast only): the order of what 0.1 s windows
-#: of CPU work scatter on a shared VM.
+#: The per-trial spread of a log ratio assumed before a row has three pairs and no other row has either (for the
+#: progress line's forecast only): the order of what 0.1 s windows of CPU work scatter on a shared VM (the
+#: README's job on the 2-core VM, 2026-12-07: median row 12.7% quiet, 10.0% beside a steady neighbour). Why not
+#: from the table's first pairs: in a compression table most rows change (first pairs from -1.7 to +2.2 in log
+#: ratio), so their scatter says how far effects differ, not how noisy a pair is (0.54 there).
 PRIOR_SD = 0.12
-#: Rows with pairs the table needs before its scatter stands for a row's spread (``table_spread``).
-TABLE_ROWS = 5
 #: Futures drawn per forecast (``simulated_stops``): enough for the mean stop of a row to within a few percent.
 FORECAST_DRAWS = 200
 
@@ -175,29 +174,6 @@ def simulated_futures(rows: Sequence[tuple[Sequence[float], float]], done: int, 
         futures.append(stops)
         savings.append(saves)
     return futures, savings
-
-
-def table_spread(logs: Sequence[Sequence[float]]) -> float:
-    """A row's per-trial spread as the whole table shows it before rows have the three pairs their own needs
-    (NaN with fewer than ``TABLE_ROWS`` rows to go on). For the forecast only.
-
-    Why: after the first trial no row has a spread, and a fixed guess is wrong by a factor of several on a
-    quiet machine or a busy one (on the 2-core VM the guess, 12%, had the README's job's clock promise 45% more
-    windows than the run took). The table already shows it, robustly (medians, so a few large effects or one
-    burst do not decide):
-
-    * rows with two pairs: their difference scatters by the spread times sqrt(2), whatever the row's effect;
-    * rows with one pair: their scatter about the table's median is the spread and the rows' differing effects
-      together, an overestimate where effects differ (the forecast then errs towards more trials) and close
-      where most rows change little, as in a compression table."""
-    pairs = [row[0] - row[1] for row in logs if len(row) >= 2]
-    if len(pairs) >= TABLE_ROWS:
-        return 1.4826 * statistics.median(abs(x) for x in pairs) / math.sqrt(2)
-    firsts = [row[0] for row in logs if row]
-    if len(firsts) < TABLE_ROWS:
-        return math.nan
-    centre = statistics.median(firsts)
-    return 1.4826 * statistics.median(abs(x - centre) for x in firsts)
 
 
 def _effects(rows: Sequence[tuple[Sequence[float], float]], spreads: Sequence[float]) -> list[tuple[float, float]]:

@@ -55,6 +55,23 @@ def test_a_first_guess_gives_way_to_the_first_measured_unit():
     assert p.left_s() == 4 * 3.0
 
 
+def test_the_time_a_cycle_spends_after_its_last_unit_counts_for_every_cycle_left():
+    # two 1 s windows a trial, then 0.5 s of saving and looks before the next trial: 3 trials left cost 7.5 s,
+    # and the 0.5 s is not charged to the next trial's first window
+    clock = Clock()
+    p = Progress(["a", "b"], 4, io.StringIO(), clock=clock)
+    clock.t = 1.0
+    p.step("a")
+    clock.t = 2.0
+    p.step("b")
+    clock.t = 2.5
+    p.milestone("trial 1/4 done")
+    assert p.left_s() == 3 * (1.0 + 1.0 + 0.5)
+    clock.t = 3.5
+    p.step("a")
+    assert p.per_unit("a") == 1.0
+
+
 def test_a_dropped_key_leaves_the_total_and_the_estimate():
     clock = Clock()
     p = Progress(["a", "b"], 5, io.StringIO(), clock=clock)

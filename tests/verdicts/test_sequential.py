@@ -20,13 +20,11 @@ from energybench.options import QUICK_TRIALS
 from energybench.record import Benchmark, BetweenRuns, Environment, Round, Run, Settings, Stopped
 from energybench.verdicts.baseline import MIN_CHANGE, VERDICT_ALPHA, look_decision, run_verdicts
 from energybench.verdicts.sequential import (
-    PRIOR_SD,
     design,
     fixed,
     sequential_p,
     simulated_futures,
     simulated_stops,
-    table_spread,
 )
 from energybench.verdicts.spread import of_run
 
@@ -159,47 +157,6 @@ def test_the_forecast_of_where_rows_stop_matches_where_they_stop():
         futures = simulated_stops(rows, 1, d, VERDICT_ALPHA, len(rows), MIN_CHANGE, of_run(run).sd)
         forecast += sum(statistics.fmean(f[i] for f in futures) for i in range(len(rows)))
     assert forecast == pytest.approx(actual, rel=0.15), (forecast, actual)
-
-
-def test_after_the_first_trial_the_tables_scatter_stands_for_the_rows_spread():
-    """After one trial no row has a spread of its own; the table's scatter of first pairs (``table_spread``) stands
-    in. On 35-row tables of mostly unchanged rows with spreads from 2% to 20%, the forecast from it agrees with
-    where the runner's rule stops the rows within 20% in all; a fixed guess (``PRIOR_SD``) is off by more."""
-    rng = random.Random(21)
-    d = design(QUICK_TRIALS)
-    effects = [0.0] * 29 + [math.log(0.5), math.log(0.27), math.log(1.6), math.log(0.93), math.log(1.07),
-                            math.log(0.9)]
-    from_table = from_guess = actual = 0.0
-    for sd in (0.02, 0.05, 0.1, 0.2, 0.03, 0.08):
-        benches, firsts = [], []
-        for w, effect in enumerate(effects):
-            logs = [rng.gauss(effect, sd) for _ in range(QUICK_TRIALS)]
-            benches.append(Benchmark(name=f"w{w}", rounds=tuple(
-                Round(index=t, energy_j=1.0, duration_s=1.0) for t in range(QUICK_TRIALS))))
-            benches.append(Benchmark(name=f"w{w}", method="m", rounds=tuple(
-                Round(index=t, energy_j=math.exp(x), duration_s=1.0) for t, x in enumerate(logs))))
-            firsts.append(logs[:1])
-        run = stop_sequentially(Run(name="sim", created="", benchmarks=tuple(benches)))
-        actual += sum(b.stopped.after for b in run.benchmarks if b.method != "baseline")
-        for spread, into in ((table_spread(firsts), "table"), (PRIOR_SD, "guess")):
-            futures = simulated_stops([(f, spread) for f in firsts], 1, d, VERDICT_ALPHA, len(firsts), MIN_CHANGE,
-                                      of_run(run).sd)
-            total = sum(statistics.fmean(f[i] for f in futures) for i in range(len(firsts)))
-            from_table, from_guess = (from_table + total, from_guess) if into == "table" else (
-                from_table, from_guess + total)
-    assert from_table == pytest.approx(actual, rel=0.2), (from_table, actual)
-    assert abs(from_guess / actual - 1) > abs(from_table / actual - 1), (from_guess, from_table, actual)
-
-
-def test_the_tables_spread_from_first_pairs_and_from_second_pairs():
-    rng = random.Random(5)
-    same = [[rng.gauss(0.0, 0.04)] for _ in range(64)]
-    assert table_spread(same) == pytest.approx(0.04, rel=0.3)
-    # second pairs: each row's two pairs differ by its noise alone, whatever its effect (here up to 0.16x)
-    mixed = [[e + rng.gauss(0.0, 0.04), e + rng.gauss(0.0, 0.04)]
-             for e in [math.log(rng.choice([0.16, 0.5, 1.0, 1.0, 1.3])) for _ in range(64)]]
-    assert table_spread(mixed) == pytest.approx(0.04, rel=0.3)
-    assert math.isnan(table_spread([[0.1], [0.0], [0.2]]))  # too few rows to say
 
 
 def test_the_forecast_says_which_rows_will_claim_a_saving():
