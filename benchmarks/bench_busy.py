@@ -154,8 +154,14 @@ def report(outcomes: list[Outcome]) -> None:
               f"{opp:>9} {clocks[0]:>13} {clocks[1]:>13} {o.set_aside[0]:>4}/{o.set_aside[1]:<5}  {o.threads}")
     steady = [o for o in outcomes if o.condition == "steady"]
     if len(steady) == 2:
-        print(f"the two steady-neighbour runs differ on {differ(steady[0].verdicts, steady[1].verdicts)} of "
-              f"{len(steady[0].verdicts)} verdicts")
+        a, b = steady[0].verdicts, steady[1].verdicts
+        print(f"the two steady-neighbour runs differ on {differ(a, b)} of {len(a)} verdicts"
+              + "".join(f"\n  {k}: {a[k]} / {b[k]}" for k in sorted(a.keys() & b.keys()) if a[k] != b[k]))
+    first = next((o for o in outcomes if o.condition == "first"), None)
+    if first is not None and quiet is not None:
+        a, b = first.verdicts, quiet.verdicts
+        print(f"the two quiet runs (first, quiet) differ on {differ(a, b)} of {len(a)} verdicts"
+              + "".join(f"\n  {k}: {a[k]} / {b[k]}" for k in sorted(a.keys() & b.keys()) if a[k] != b[k]))
     print("clock: the progress line's forecast of the time left / the time it really took, after trials 1 and 3")
 
 
