@@ -26,7 +26,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from energybench.errors import ResultsError
-from energybench.record.parse import MAX_FIGURE
+from energybench.record.parse import MAX_FIGURE, one_line
 
 if TYPE_CHECKING:
     from energybench.record.benchmark import Benchmark
@@ -177,7 +177,7 @@ def check(benchmarks: Sequence[Benchmark], idle: Idle | None, where: str) -> Non
             found = round_problems(r, timeline=False)
             if found:
                 field, problem = found[0]
-                raise ResultsError(f"{where}: malformed results file: benchmarks[{i}].rounds[{j}].{field}: "
+                raise ResultsError(f"{where}: malformed results file: benchmarks[{i}].rounds[{j}].{one_line(field)}: "
                                    f"{problem}; delete or re-run")
     if idle is not None and (why := idle_problem(idle)):
         raise ResultsError(f"{where}: malformed results file: idle: {why}; delete or re-run")

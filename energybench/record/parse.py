@@ -14,6 +14,12 @@ from energybench.errors import ResultsError
 MAX_FIGURE = 1e15
 
 
+def one_line(path: str) -> str:
+    """A field's path as one printable line: a key of a hand-edited or corrupt file may hold a newline or another
+    control character, and the error that names it must stay one line (``"\\n"`` is written as such)."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in path)
+
+
 class _Field:
     """A cursor into the JSON being parsed: every type error names its path (``benchmarks[2].rounds[0]``)."""
 
@@ -23,7 +29,7 @@ class _Field:
         self.where = where
 
     def fail(self, problem: str) -> ResultsError:
-        return ResultsError(f"{self.where}: malformed results file: {self.path}: {problem}")
+        return ResultsError(f"{self.where}: malformed results file: {one_line(self.path)}: {problem}")
 
     def child(self, key: str | int) -> _Field:
         if isinstance(key, int):

@@ -13,6 +13,7 @@ import json
 import math
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from report_fixtures import fake_lookup, make_bench, make_run
@@ -107,6 +108,15 @@ def _use_everywhere(base: Run, new: Run) -> None:
         return
     for text in (render_terminal(report), render_markdown(report), render_html(report)):
         assert "\x00" not in text and "\x1b" not in text
+
+
+def test_a_key_with_a_newline_is_named_on_one_line() -> None:
+    """Found by the property below: a domain key holding a newline, with an impossible or missing value."""
+    for value, problem in ((-1, "-1 J is impossible"), (None, "expected a number, got null")):
+        data = _mutated(NEW_DICT, ("benchmarks", 0, "rounds", 2, "domains"), {"cpu\nx": value})
+        with pytest.raises(ResultsError) as err:
+            Run.from_json(json.dumps(data), where="new.json")
+        assert "\n" not in str(err.value) and "domains.cpu\\nx: " + problem in str(err.value), str(err.value)
 
 
 @SLOW
