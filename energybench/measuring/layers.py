@@ -227,8 +227,7 @@ class ProfiledEvent:
 
 def profiled_events(prof: Any) -> list[ProfiledEvent]:
     """The events of a finished ``torch.profiler.profile`` (or the ``torch.autograd.profiler.profile`` it wraps)
-    with their CPU parents, read straight from its
-    kineto results.
+    with their CPU parents, read straight from its kineto results.
 
     Why not ``prof.events()``: torch builds a full ``FunctionEvent`` per op there (memory records, shapes,
     stack, demangled names), which took ~1.4 s per profiled benchmark on the 2-core machine, 85 % of the

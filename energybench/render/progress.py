@@ -115,7 +115,7 @@ class Progress:
         it). The time since its last unit (saving, looks, a forecast: 0.4 s a trial in the README's job) is
         the cycle's own, counted in what is left instead of being charged to the next cycle's first key."""
         now = self.clock()
-        self.durations.between.append(now - self.mark)
+        self.durations.cycle_ended(now - self.mark)
         self.mark = now
         if self.off or self.live:
             return
@@ -149,6 +149,9 @@ class _Durations:
 
     def between_s(self) -> float:
         return sum(self.between) / len(self.between) if self.between else 0.0
+
+    def cycle_ended(self, seconds: float) -> None:
+        self.between.append(seconds)
 
     def add(self, key: str, seconds: float) -> None:
         self.seen.setdefault(key, []).append(seconds)

@@ -198,12 +198,10 @@ def likely_savers(looks: Looks) -> dict[str, float]:
     which it claims a saving (one pair says little: counting every row whose first pair read a saving had the
     clock expect the pass to take twice its time); for a decided row, whether its estimate is a saving beyond
     the minimum change."""
-    out = {}
-    for cell in looks.state.entries:
-        base = looks.baseline(cell) if cell.bench.method != BASELINE else None
+    out = {k: odds for c in looks.open if (odds := looks.saving_odds.get(k := c.bench.key, 0.0)) > 0}
+    for cell in [c for c in looks.state.entries if c not in looks.open and c.bench.method != BASELINE]:
+        base = looks.baseline(cell)
         mean = _log_ratios(base, cell)[0] if base is not None else math.nan
         if math.isfinite(mean) and mean < math.log(1 - looks.min_change):
             out[cell.bench.key] = 1.0
-    open_keys = {c.bench.key for c in looks.open}
-    out.update({k: odds for k, odds in looks.saving_odds.items() if k in open_keys})
-    return {k: v for k, v in out.items() if v > 0}
+    return out

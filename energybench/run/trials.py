@@ -262,12 +262,20 @@ def layer_pass_estimate(state: RunState, cfg: RunConfig, savers: Mapping[str, fl
         weight = savers.get(e.bench.key, 0.0) if cfg.quick and e.bench.method != "baseline" else 1.0
         if weight <= 0:
             continue
-        per_run = [r.duration_s / max(r.iterations or 1, 1) for r in e.rounds if r.duration_s > 0]
-        if e.workload.layers and per_run:
-            typical = statistics.median(per_run)
-            repeats = max(1, min(LAYER_MAX_REPEATS, math.ceil(LAYER_TARGET_S / typical))) if typical > 0 else 1
-            total += weight * (typical * (repeats if e.workload.can_repeat else 1) + LAYER_OVERHEAD_S)
+        if e.workload.layers and e.rounds:
+            typical, repeats = _layer_runs(e)
+            total += weight * (typical * repeats + LAYER_OVERHEAD_S)
     return total
+
+
+def _layer_runs(e: Cell) -> tuple[float, int]:
+    """A benchmark's seconds per run in its trials (a window holds ``rounds[].iterations`` runs) and how many
+    runs its profiled window holds: enough for ``LAYER_TARGET_S`` of work, at most ``LAYER_MAX_REPEATS``, one
+    for a workload that cannot repeat."""
+    per_run = [r.duration_s / max(r.iterations or 1, 1) for r in e.rounds if r.duration_s > 0]
+    typical = statistics.median(per_run) if per_run else 0.0
+    repeats = max(1, min(LAYER_MAX_REPEATS, math.ceil(LAYER_TARGET_S / typical))) if typical > 0 else 1
+    return typical, repeats if e.workload.can_repeat else 1
 
 
 def layer_pass(state: RunState, meter: Any, cfg: RunConfig, saver: RunSaver, log: Callable[[str], None]) -> None:
@@ -289,12 +297,7 @@ def layer_pass(state: RunState, meter: Any, cfg: RunConfig, saver: RunSaver, log
     saved_at = time.monotonic()
     for e in todo:
         torch.manual_seed(cfg.seed)
-        # seconds per run: a trial window holds rounds[].iterations runs
-        per_run = [r.duration_s / max(r.iterations or 1, 1) for r in e.rounds if r.duration_s > 0]
-        typical = statistics.median(per_run) if per_run else 0.0
-        repeats = max(1, min(LAYER_MAX_REPEATS, math.ceil(LAYER_TARGET_S / typical))) if typical > 0 else 1
-        if not e.workload.can_repeat:
-            repeats = 1
+        repeats = _layer_runs(e)[1]
         try:
             profile = energy_by_layer(e.model.module, partial(plugin_call, e.label, e.workload.run), meter=meter,
                                       setup=e.workload.setup, device=e.bench.device, repeats=repeats)
