@@ -16,6 +16,13 @@ class Clock:
         return self.t
 
 
+def steps(p: Progress, clock: Clock, *at: tuple[float, str]) -> None:
+    """Each key's unit finishing at its time."""
+    for t, key in at:
+        clock.t = t
+        p.step(key)
+
+
 class Tty(io.StringIO):
     def isatty(self) -> bool:
         return True
@@ -60,10 +67,7 @@ def test_the_time_a_cycle_spends_after_its_last_unit_counts_for_every_cycle_left
     # and the 0.5 s is not charged to the next trial's first window
     clock = Clock()
     p = Progress(["a", "b"], 4, io.StringIO(), clock=clock)
-    clock.t = 1.0
-    p.step("a")
-    clock.t = 2.0
-    p.step("b")
+    steps(p, clock, (1.0, "a"), (2.0, "b"))
     clock.t = 2.5
     p.milestone("trial 1/4 done")
     assert p.left_s() == 3 * (1.0 + 1.0 + 0.5)
@@ -75,10 +79,7 @@ def test_the_time_a_cycle_spends_after_its_last_unit_counts_for_every_cycle_left
 def test_a_dropped_key_leaves_the_total_and_the_estimate():
     clock = Clock()
     p = Progress(["a", "b"], 5, io.StringIO(), clock=clock)
-    clock.t = 1.0
-    p.step("a")
-    clock.t = 3.0
-    p.step("b")
+    steps(p, clock, (1.0, "a"), (3.0, "b"))
     p.drop("b")  # b failed: its 4 remaining windows will not run
     assert p.total == 6 and p.left_s() == 4 * 1.0
 
