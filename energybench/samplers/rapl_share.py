@@ -5,9 +5,14 @@ otherwise silently get the machine's figure, so the powercap sampler in process 
 as it is (it is what the hardware measured) and adds a separate, labelled, uncounted domain
 ``cpu:process-share``: this process tree's CPU-time share of the package energy above the idle floor,
 
-    share = sum over reads of max(0, dE - floor x dt) x min(1, d(process tree CPU-s) / d(machine busy CPU-s))
+    share = sum over reads of max(0, dE - floor x dt + carry) x min(1, d(process tree CPU-s) / d(machine busy CPU-s))
 
-which is an attribution (``estimated``), not a measurement. The idle floor is the package's draw with the
+where ``carry`` is what the reads before fell short of the floor (<= 0). Why carry it: a counter that updates
+late, or a read whose clock is taken late, shows one interval below the floor and the next above it; clamping
+each read at zero would keep the excess and drop the shortfall, billing the process for energy the package
+never drew above its floor.
+
+This is an attribution (``estimated``), not a measurement. The idle floor is the package's draw with the
 machine idle: ``rapl_idle_w`` / ``$ENERGYBENCH_RAPL_IDLE_W``, or measured by ``energybench run``'s idle
 window (``set_idle_floor``). Without one the figure is n/a and says why: charging the floor to whichever
 process happens to run would bill it for the machine being on.
@@ -73,6 +78,7 @@ class ProcessShare:
         self._lock = threading.Lock()
         self._last: tuple[float, dict[str, float], float, float] | None = None
         self._joules = 0.0
+        self._shortfall = 0.0  # joules the reads so far fell below the floor, not yet made up (<= 0)
 
     def set_idle(self, watts: float, source: str) -> None:
         with self._lock:
@@ -99,7 +105,8 @@ class ProcessShare:
                 plausible = energy <= self.bound_w * (dt + 0.01)
                 d_busy, d_proc = busy - busy0, proc - proc0
                 if self.idle_w is not None and plausible and d_busy > 0 and d_proc > 0:
-                    above = max(0.0, energy - self.idle_w * dt)
-                    self._joules += above * min(1.0, d_proc / d_busy)
+                    above = energy - self.idle_w * dt + self._shortfall
+                    self._shortfall = min(0.0, above)
+                    self._joules += max(0.0, above) * min(1.0, d_proc / d_busy)
             self._last = (now, dict(counters), proc, busy)
             return self._joules if self.idle_w is not None else math.nan

@@ -56,6 +56,27 @@ def test_the_share_is_the_process_cpu_fraction_of_the_energy_above_the_floor() -
     assert math.isnan(none.advance({"cpu:package-0": 5.0}))  # no idle floor: no figure
 
 
+
+def test_a_counter_that_updates_late_does_not_raise_the_share_above_the_packages_energy() -> None:
+    """A steady 40 W package whose counter lands in lumps (nothing one read, twice the next): each read's
+    shortfall below the 10 W floor is made up by the next, so the share is the 30 W above the floor, never
+    more (clamping each read at zero would give 40 W: 10 J kept from every lump, none taken back)."""
+    from energybench.samplers.rapl_share import ProcessShare
+
+    t = [0.0]
+    share = ProcessShare(["cpu:package-0"], {"cpu:package-0": None}, 300.0, idle_w=10.0,
+                         clock=lambda: t[0], process_cpu=lambda: t[0], machine_busy=lambda: t[0])
+    counter = 0.0
+    share.advance({"cpu:package-0": counter})
+    for read in range(1, 11):
+        t[0] = float(read)
+        counter += 80.0 if read % 2 == 0 else 0.0  # 40 W on average, in lumps of two seconds
+        joules = share.advance({"cpu:package-0": counter})
+        if read % 2 == 0:  # the lump has landed: all the package drew so far is in the counter
+            assert joules <= counter - 10.0 * t[0] + 1e-9
+    assert joules == pytest.approx(30.0 * 10)
+
+
 def test_process_scope_on_rapl_says_it_measures_the_machine_and_offers_the_share(powercap_tree) -> None:
     powercap_tree.add_package(0, 40.0, dram_w=5.0, max_power_w=125)
     samplers = detect_samplers(benchmark_options({}))  # benchmarks ask for process scope
