@@ -112,6 +112,22 @@ def change(fraction: float | None) -> str:
     return percent(fraction, signed=True)
 
 
+#: p-values below this print as ``<1e-16``: a figure far below it (or a 0 from underflow) claims more than the test's
+#: assumptions can carry, and "p=0" would claim certainty.
+P_FLOOR = 1e-16
+
+
+def p_value(p: float, digits: int = 2) -> str:
+    """``0.011``, or ``<1e-16`` for a p below ``P_FLOOR`` (``nan`` as is)."""
+    return f"<{P_FLOOR:g}" if p < P_FLOOR else f"{p:.{digits}g}"
+
+
+def p_is(p: float, digits: int = 2) -> str:
+    """``=0.011`` or ``<1e-16``: to follow a label, as in ``p=0.011`` and ``p<1e-16``."""
+    text = p_value(p, digits)
+    return text if text.startswith("<") else f"={text}"
+
+
 def ratio(value: float | None) -> str:
     """A ratio to a baseline: ``0.62x``."""
     return NA if value is None or not _finite(value) else f"{value:.2f}x"

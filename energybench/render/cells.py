@@ -46,14 +46,15 @@ def evidence(vs: VsBaseline | None) -> str:
     """What a claim rests on: ``p=0.002 (adj. 0.011), n=8``; the test and the correction are in the footer."""
     if vs is None or vs.outcome in ("untestable", "no-baseline"):
         return ""
-    return f"p={vs.p:.2g} (adj. {vs.p_adjusted:.2g}), n={vs.n}" + (f", {d}" if (d := decided(vs)) else "")
+    text = f"p{units.p_is(vs.p)} (adj. {units.p_value(vs.p_adjusted)}), n={vs.n}"
+    return text + (f", {d}" if (d := decided(vs)) else "")
 
 
 def short_evidence(vs: VsBaseline | None) -> str:
     """``adj. p=0.011, n=12``: the corrected p a claim rests on, for narrow tables (the raw p is in ``evidence``)."""
     if vs is None or vs.outcome in ("untestable", "no-baseline"):
         return ""
-    return f"adj. p={vs.p_adjusted:.2g}, n={vs.n}" + (f", {d}" if (d := decided(vs)) else "")
+    return f"adj. p{units.p_is(vs.p_adjusted)}, n={vs.n}" + (f", {d}" if (d := decided(vs)) else "")
 
 
 def method_line(verdicts: Mapping[str, VsBaseline]) -> str | None:

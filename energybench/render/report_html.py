@@ -306,7 +306,7 @@ def _gates_section(report: Report) -> str:
         verdict = r.verdict(cmp.alpha)
         detail = "; ".join(gate_message(g) for g in r.gates) or (
             f"median {units.joules(r.base_energy)} -> {units.joules(r.new_energy)} per round, "
-            f"p={r.p:.3g}, n={r.n_base}/{r.n_new}")
+            f"p{units.p_is(r.p, 3)}, n={r.n_base}/{r.n_new}")
         change, _, interval = change_with_ci(r).partition(" [")
         rows.append(
             f"<tr><td class=name>{esc(r.key)}</td>"

@@ -52,7 +52,7 @@ def _tail(report: Report) -> list[str]:
     cmp = report.comparison
     if cmp is not None and cmp.rows and report.kind != "pytest":
         rows = [[r.key, r.verdict(cmp.alpha), change_with_ci(r),
-                 "; ".join(gate_message(g) for g in r.gates) or f"p={r.p:.3g}, n={r.n_base}/{r.n_new}"]
+                 "; ".join(gate_message(g) for g in r.gates) or f"p{units.p_is(r.p, 3)}, n={r.n_base}/{r.n_new}"]
                 for r in cmp.rows]
         out += ["**Gates**" if cmp.gates else "**Comparison**", "",
                 markdown_table(["benchmark", "verdict", "change [95% CI]", "detail"], rows, "llrl"), ""]
