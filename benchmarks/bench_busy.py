@@ -7,13 +7,15 @@ stepping neighbour (busy 1-4 s, idle 1-4 s, on every CPU), then prints side by s
 * wall time, and the time against the quiet run's;
 * rows with a verdict (saves, costs, no significant saving: not "cannot be tested"), and against the quiet run's;
 * rows claiming the opposite of the quiet run (a saving where it found a cost, or the reverse), and how many
-  verdicts the two steady-neighbour runs differ on;
+  verdicts identical runs differ on (each pair of runs of one condition), with the rows that differ and their
+  ratio in each run;
 * the progress line's forecast of the time left, after trial 1 and after trial 3, against the time it took;
 * the trial pairs set aside (their two sides saw different load) and the thread count the run chose.
 
     python benchmarks/bench_busy.py                  # about 15 minutes on 2 CPUs
     python benchmarks/bench_busy.py --only quiet     # one condition
     python benchmarks/bench_busy.py --history        # a first quiet run, then each condition with it saved
+    python benchmarks/bench_busy.py --repeat 4 --only quiet steady   # agreement of identical runs, ~17 min
 
 Each run starts in an empty results directory, so its forecast knows nothing of this machine: a first run.
 ``--history`` puts the first quiet run's file in every later run's directory, as a user's ``results/`` holds
@@ -55,6 +57,7 @@ class Outcome:
     condition: str
     wall_s: float
     verdicts: dict[str, str]
+    ratios: dict[str, float] = field(default_factory=dict)
     forecasts: dict[int, tuple[float, float]] = field(default_factory=dict)  # trial -> (forecast, truth) s
     set_aside: tuple[int, int] = (0, 0)
     threads: str = ""
@@ -82,8 +85,9 @@ def run_once(condition: str, results: Path) -> Outcome:
     end = time.monotonic()
     run = load_run(list_runs(results)[-1])
     forecasts = {t: (left, end - at) for t, (at, left) in seen.items() if t in (1, 3)}
-    return Outcome(condition, end - t0, {k: v.outcome for k, v in run_verdicts(run).items()}, forecasts,
-                   _set_aside(run), threads or "kept")
+    verdicts = run_verdicts(run)
+    return Outcome(condition, end - t0, {k: v.outcome for k, v in verdicts.items()},
+                   {k: v.ratio for k, v in verdicts.items()}, forecasts, _set_aside(run), threads or "kept")
 
 
 def _set_aside(run) -> tuple[int, int]:  # type: ignore[no-untyped-def]
@@ -110,12 +114,17 @@ def differ(a: dict[str, str], b: dict[str, str]) -> int:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--only", choices=("quiet", "steady", "stepping"), help="run one condition")
+    parser.add_argument("--only", nargs="+", choices=("quiet", "steady", "stepping"), help="run these conditions")
     parser.add_argument("--history", action="store_true",
                         help="a first quiet run, then every condition with that run saved beside it")
+    parser.add_argument("--repeat", type=int, default=1, metavar="N",
+                        help="N quiet and N steady runs (at least 2 steady), for the agreement of identical runs")
     args = parser.parse_args()
-    plan = [("quiet", None), ("steady", "steady"), ("steady", "steady"), ("stepping", "stepping")]
-    plan = [p for p in plan if args.only in (None, p[0])]
+    if args.repeat < 1:
+        parser.error("--repeat must be at least 1")
+    plan = ([("quiet", None)] * args.repeat + [("steady", "steady")] * max(2, args.repeat)
+            + [("stepping", "stepping")])
+    plan = [p for p in plan if args.only is None or p[0] in args.only]
     if args.history:
         plan = [("first", None), *plan]
     outcomes: list[Outcome] = []
@@ -152,17 +161,26 @@ def report(outcomes: list[Outcome]) -> None:
                   for k, t in ((1, o.forecasts.get(1, (0, 0))[1]), (3, o.forecasts.get(3, (0, 0))[1]))]
         print(f"{o.condition:10} {o.wall_s:>6.0f}s {ratio:>8} {o.decided:>4}/{len(o.verdicts):<3} {share:>9} "
               f"{opp:>9} {clocks[0]:>13} {clocks[1]:>13} {o.set_aside[0]:>4}/{o.set_aside[1]:<5}  {o.threads}")
-    steady = [o for o in outcomes if o.condition == "steady"]
-    if len(steady) == 2:
-        a, b = steady[0].verdicts, steady[1].verdicts
-        print(f"the two steady-neighbour runs differ on {differ(a, b)} of {len(a)} verdicts"
-              + "".join(f"\n  {k}: {a[k]} / {b[k]}" for k in sorted(a.keys() & b.keys()) if a[k] != b[k]))
-    first = next((o for o in outcomes if o.condition == "first"), None)
-    if first is not None and quiet is not None:
-        a, b = first.verdicts, quiet.verdicts
-        print(f"the two quiet runs (first, quiet) differ on {differ(a, b)} of {len(a)} verdicts"
-              + "".join(f"\n  {k}: {a[k]} / {b[k]}" for k in sorted(a.keys() & b.keys()) if a[k] != b[k]))
+    for condition, label in (("quiet", "quiet (with the first run)"), ("steady", "steady-neighbour")):
+        same = [o for o in outcomes if o.condition == condition or (condition == "quiet" and o.condition == "first")]
+        if len(same) >= 2:
+            agreement(label, same)
     print("clock: the progress line's forecast of the time left / the time it really took, after trials 1 and 3")
+
+
+def agreement(label: str, runs: list[Outcome]) -> None:
+    """How many verdicts each pair of identical runs differs on, and each differing row's verdict and ratio per
+    run (a row whose ratio holds steady while its verdict flips sits at the claim's edge; one whose ratio moves
+    has a run-level effect the between-run spread did not cover)."""
+    pairs = [(i, j) for i in range(len(runs)) for j in range(i + 1, len(runs))]
+    counts = [differ(runs[i].verdicts, runs[j].verdicts) for i, j in pairs]
+    keys = sorted({k for i, j in pairs for k in runs[i].verdicts.keys() & runs[j].verdicts.keys()
+                   if runs[i].verdicts[k] != runs[j].verdicts[k]})
+    print(f"{len(runs)} {label} runs: each pair differs on {', '.join(map(str, counts))} of "
+          f"{len(runs[0].verdicts)} verdicts")
+    for k in keys:
+        cells = [f"{o.verdicts.get(k, '-')} {o.ratios[k]:.2f}x" if k in o.ratios else "-" for o in runs]
+        print(f"  {k}: {' | '.join(cells)}")
 
 
 if __name__ == "__main__":
