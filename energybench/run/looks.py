@@ -144,7 +144,7 @@ class Looks:
 
     def forecast(self, trials_done: int) -> dict[str, float]:
         """Each open cell's expected trials in all (the progress line's estimate): the mean over plausible
-        futures (``sequential.simulated_stops``) of a method row's stopping look, and of a baseline's latest
+        futures (``sequential.simulated_futures``) of a method row's stopping look, and of a baseline's latest
         stop among its rows in each future. A row without three pairs yet assumes its spread in this machine's
         saved runs (``prior``) when they saw a load like this run's, else the others' typical spread; future pairs
         stand as often as this run's have, and rows short of pairs get the runner's top-up trials."""

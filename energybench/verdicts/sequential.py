@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from energybench.stats.distributions import normal_ppf, t_ppf
 
 __all__ = ["FIRST_LOOK", "INTERIM_SPEND", "LOOK_EVERY", "Design", "decide", "design", "fixed",
-           "sequential_p", "simulated_futures", "simulated_stops"]
+           "sequential_p", "simulated_futures"]
 
 #: Trials before a row is first looked at (the fewest pairs a verdict is tested on), and between looks.
 FIRST_LOOK = 3
@@ -48,7 +48,7 @@ FUTILITY_CONF = 0.99
 #: from the table's first pairs: in a compression table most rows change (first pairs from -1.7 to +2.2 in log
 #: ratio), so their scatter says how far effects differ, not how noisy a pair is (0.54 there).
 PRIOR_SD = 0.12
-#: Futures drawn per forecast (``simulated_stops``): enough for the mean stop of a row to within a few percent.
+#: Futures drawn per forecast (``simulated_futures``): enough for the mean stop of a row to within a few percent.
 FORECAST_DRAWS = 200
 
 
@@ -109,15 +109,6 @@ def decide(p: float, log_mean: float, se: float, df: float, look: int, d: Design
     if log_mean - half > -shift - needed and log_mean + half < shift + needed:
         return "futile"
     return "continue"
-
-
-def simulated_stops(rows: Sequence[tuple[Sequence[float], float]], done: int, d: Design, alpha: float, n_rows: int,
-                    margin: float, between_sd: float, draws: int = FORECAST_DRAWS, seed: int = 0, *,
-                    usable: float = 1.0, min_pairs: int = FIRST_LOOK, top_up_to: int = 0) -> list[list[int]]:
-    """Where each row may stop, in ``draws`` plausible futures: ``stops[draw][row]`` (trial counts); the
-    first half of ``simulated_futures``."""
-    return simulated_futures(rows, done, d, alpha, n_rows, margin, between_sd, draws, seed, usable=usable,
-                             min_pairs=min_pairs, top_up_to=top_up_to)[0]
 
 
 def simulated_futures(rows: Sequence[tuple[Sequence[float], float]], done: int, d: Design, alpha: float,

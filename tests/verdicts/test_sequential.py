@@ -24,7 +24,6 @@ from energybench.verdicts.sequential import (
     fixed,
     sequential_p,
     simulated_futures,
-    simulated_stops,
 )
 from energybench.verdicts.spread import of_run
 
@@ -32,6 +31,11 @@ sys.path.insert(0, str(Path(__file__).parent))
 import test_verdict_statistics as sim  # noqa: E402  (the table simulation every verdict test shares)
 
 SAVING_ROW = "w2 [m3]"
+
+
+def _stops(*args, **kwargs) -> list[list[int]]:  # noqa: ANN002, ANN003 - simulated_futures' arguments
+    """Where each row stops in each simulated future (the first half of ``simulated_futures``)."""
+    return simulated_futures(*args, **kwargs)[0]
 
 
 def _upto(bench, n):
@@ -154,7 +158,7 @@ def test_the_forecast_of_where_rows_stop_matches_where_they_stop():
             rows.append((logs[:1], sd))
         run = stop_sequentially(Run(name="sim", created="", benchmarks=tuple(benches)))
         actual += sum(b.stopped.after for b in run.benchmarks if b.method != "baseline")
-        futures = simulated_stops(rows, 1, d, VERDICT_ALPHA, len(rows), MIN_CHANGE, of_run(run).sd)
+        futures = _stops(rows, 1, d, VERDICT_ALPHA, len(rows), MIN_CHANGE, of_run(run).sd)
         forecast += sum(statistics.fmean(f[i] for f in futures) for i in range(len(rows)))
     assert forecast == pytest.approx(actual, rel=0.15), (forecast, actual)
 
@@ -171,11 +175,11 @@ def test_the_forecast_says_which_rows_will_claim_a_saving():
 
 def test_a_clear_row_is_forecast_to_stop_early_and_a_borderline_one_late():
     d = design(12)
-    futures = simulated_stops([([math.log(0.27)] * 3, 0.02), ([math.log(0.95)] * 3, 0.03), ([0.0] * 3, 0.01)],
+    futures = _stops([([math.log(0.27)] * 3, 0.02), ([math.log(0.95)] * 3, 0.03), ([0.0] * 3, 0.01)],
                               3, d, 0.05, 35, 0.05, 0.0)
     clear, borderline, none = (statistics.fmean(f[i] for f in futures) for i in range(3))
     assert clear <= 6.5 and none <= 6.5 and borderline >= 9, (clear, borderline, none)
-    assert simulated_stops([([0.1], 0.1)], 1, d, 0.05, 35, 0.05, 0.0) == simulated_stops(
+    assert _stops([([0.1], 0.1)], 1, d, 0.05, 35, 0.05, 0.0) == _stops(
         [([0.1], 0.1)], 1, d, 0.05, 35, 0.05, 0.0)  # seeded: the same state, the same forecast
 
 
@@ -204,7 +208,7 @@ def test_the_forecast_counts_the_pairs_the_noise_guard_sets_aside():
         run = stop_sequentially(Run(name="sim", created="", benchmarks=tuple(benches)))
         actual += sum(b.stopped.after for b in run.benchmarks if b.method != "baseline")
         for usable, into in ((2 / 3, "forecast"), (1.0, "naive")):
-            futures = simulated_stops(rows, 1, d, VERDICT_ALPHA, len(rows), MIN_CHANGE, of_run(run).sd,
+            futures = _stops(rows, 1, d, VERDICT_ALPHA, len(rows), MIN_CHANGE, of_run(run).sd,
                                       usable=usable)
             total = sum(statistics.fmean(f[i] for f in futures) for i in range(len(rows)))
             if into == "forecast":
@@ -266,7 +270,7 @@ def test_rows_short_of_pairs_at_the_last_look_are_forecast_their_top_up_trials()
     (``run.trials``), and the forecast counts those trials."""
     d = design(12)
     rows = [([], 0.05)] * 20
-    plain = simulated_stops(rows, 1, d, 0.05, 20, 0.05, 0.0, usable=0.2)
-    topped = simulated_stops(rows, 1, d, 0.05, 20, 0.05, 0.0, usable=0.2, top_up_to=24)
+    plain = _stops(rows, 1, d, 0.05, 20, 0.05, 0.0, usable=0.2)
+    topped = _stops(rows, 1, d, 0.05, 20, 0.05, 0.0, usable=0.2, top_up_to=24)
     assert max(max(f) for f in plain) == 12 and 12 < max(max(f) for f in topped) <= 24
     assert statistics.fmean(x for f in topped for x in f) > statistics.fmean(x for f in plain for x in f)
