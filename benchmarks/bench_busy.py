@@ -7,8 +7,8 @@ stepping neighbour (busy 1-4 s, idle 1-4 s, on every CPU), then prints side by s
 * wall time, and the time against the quiet run's;
 * rows with a verdict (saves, costs, no significant saving: not "cannot be tested"), and against the quiet run's;
 * rows claiming the opposite of the quiet run (a saving where it found a cost, or the reverse), and how many
-  verdicts identical runs differ on (each pair of runs of one condition), with the rows that differ and their
-  ratio in each run;
+  verdicts identical runs differ on (each pair of runs of one condition), in all and among those neither run
+  marked borderline, with the rows that differ, their ratio and stated chance of repeating in each run;
 * the progress line's forecast of the time left, after trial 1 and after trial 3, against the time it took;
 * the trial pairs set aside (their two sides saw different load) and the thread count the run chose.
 
@@ -44,6 +44,7 @@ from energybench.measuring.noise import cpus_available  # noqa: E402
 from energybench.record.storage import list_runs, load_run  # noqa: E402
 from energybench.verdicts.baseline import run_verdicts  # noqa: E402
 from energybench.verdicts.pairing import baseline_of, pair_set_aside  # noqa: E402
+from energybench.verdicts.repeat import BORDERLINE_BELOW  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 COMMAND = [sys.executable, "-m", "energybench", "run", "benchmarks/", "--quick", "--region", "FRA"]
@@ -61,6 +62,7 @@ class Outcome:
     forecasts: dict[int, tuple[float, float]] = field(default_factory=dict)  # trial -> (forecast, truth) s
     set_aside: tuple[int, int] = (0, 0)
     threads: str = ""
+    repeats: dict[str, float] = field(default_factory=dict)  # each row's stated chance an identical run agrees
 
     @property
     def decided(self) -> int:
@@ -87,7 +89,8 @@ def run_once(condition: str, results: Path) -> Outcome:
     forecasts = {t: (left, end - at) for t, (at, left) in seen.items() if t in (1, 3)}
     verdicts = run_verdicts(run)
     return Outcome(condition, end - t0, {k: v.outcome for k, v in verdicts.items()},
-                   {k: v.ratio for k, v in verdicts.items()}, forecasts, _set_aside(run), threads or "kept")
+                   {k: v.ratio for k, v in verdicts.items()}, forecasts, _set_aside(run), threads or "kept",
+                   {k: v.repeat_agreement for k, v in verdicts.items()})
 
 
 def _set_aside(run) -> tuple[int, int]:  # type: ignore[no-untyped-def]
@@ -110,6 +113,11 @@ def opposite(a: dict[str, str], b: dict[str, str]) -> int:
 
 def differ(a: dict[str, str], b: dict[str, str]) -> int:
     return sum(a[k] != b[k] for k in a.keys() & b.keys())
+
+
+def firm(o: Outcome, key: str) -> bool:
+    """Not marked borderline: the run states at least ``BORDERLINE_BELOW`` chance that a repeat agrees."""
+    return not o.repeats.get(key, 1.0) < BORDERLINE_BELOW
 
 
 def main() -> None:
@@ -169,18 +177,30 @@ def report(outcomes: list[Outcome]) -> None:
 
 
 def agreement(label: str, runs: list[Outcome]) -> None:
-    """How many verdicts each pair of identical runs differs on, and each differing row's verdict and ratio per
-    run (a row whose ratio holds steady while its verdict flips sits at the claim's edge; one whose ratio moves
-    has a run-level effect the between-run spread did not cover)."""
+    """How many verdicts each pair of identical runs differs on, how many of those both runs stated firm (not
+    borderline), each differing row's verdict, ratio and stated chance of repeating per run, and the stated
+    chance against the share of verdicts the other runs repeated (a row whose ratio holds steady while its
+    verdict flips sits at the claim's edge; one whose ratio moves has a run-level effect the between-run spread
+    did not cover)."""
     pairs = [(i, j) for i in range(len(runs)) for j in range(i + 1, len(runs))]
     counts = [differ(runs[i].verdicts, runs[j].verdicts) for i, j in pairs]
+    both_firm = [sum(runs[i].verdicts[k] != runs[j].verdicts[k] and firm(runs[i], k) and firm(runs[j], k)
+                     for k in runs[i].verdicts.keys() & runs[j].verdicts.keys()) for i, j in pairs]
     keys = sorted({k for i, j in pairs for k in runs[i].verdicts.keys() & runs[j].verdicts.keys()
                    if runs[i].verdicts[k] != runs[j].verdicts[k]})
     print(f"{len(runs)} {label} runs: each pair differs on {', '.join(map(str, counts))} of "
-          f"{len(runs[0].verdicts)} verdicts")
+          f"{len(runs[0].verdicts)} verdicts; on {', '.join(map(str, both_firm))} that neither run marked "
+          f"borderline; borderline per run: {', '.join(str(sum(not firm(o, k) for k in o.verdicts)) for o in runs)}")
     for k in keys:
-        cells = [f"{o.verdicts.get(k, '-')} {o.ratios[k]:.2f}x" if k in o.ratios else "-" for o in runs]
+        cells = [f"{o.verdicts.get(k, '-')} {o.ratios[k]:.2f}x ({o.repeats.get(k, float('nan')):.0%})"
+                 if k in o.ratios else "-" for o in runs]
         print(f"  {k}: {' | '.join(cells)}")
+    stated = [(o.repeats[k], o.verdicts[k] == other.verdicts[k]) for o in runs for other in runs if other is not o
+              for k in o.verdicts.keys() & other.verdicts.keys() if o.repeats.get(k, float("nan")) >= 0]
+    if stated:
+        print(f"  stated chance of repeating, mean over rows and ordered pairs: "
+              f"{sum(s for s, _ in stated) / len(stated):.3f}; share repeated: "
+              f"{sum(r for _, r in stated) / len(stated):.3f} (n={len(stated)})")
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ from energybench import units
 from energybench.record import OneOff, Quality
 from energybench.report.model import Entry
 from energybench.verdicts.baseline import MIN_PAIRS, BreakEven, VsBaseline
+from energybench.verdicts.repeat import BORDERLINE_BELOW
 
 _OUTCOME = {"same": "no significant saving", "no-baseline": "no baseline energy to compare"}
 
@@ -19,20 +20,31 @@ def workload(bench: str, phase: str) -> str:
     return bench if phase == "other" else f"{bench} ({phase})"
 
 
-def verdict(vs: VsBaseline | None) -> str:
+def verdict(vs: VsBaseline | None, marked: bool = True) -> str:
     """``saves 38%``, ``costs 12% more``, ``no significant saving``, or why no claim is possible at this n;
-    empty for the baseline itself."""
+    empty for the baseline itself. ``(borderline)`` follows a verdict an identical run would likely not repeat
+    (unless ``marked`` is False, for a table that shows ``repeats`` beside it)."""
     if vs is None:
         return ""
-    if vs.outcome == "saves":
-        return f"saves {units.percent(-vs.change)}"
-    if vs.outcome == "costs":
-        return f"costs {units.percent(vs.change)} more"
     if vs.outcome == "untestable":
         left_out = (f" ({vs.excluded_trials} set aside: load differed between their sides, or partial)"
                     if vs.excluded_trials else "")
         return f"cannot be tested: {vs.n} trial pair(s){left_out}, {MIN_PAIRS} needed"
-    return _OUTCOME[vs.outcome]
+    if vs.outcome == "saves":
+        text = f"saves {units.percent(-vs.change)}"
+    elif vs.outcome == "costs":
+        text = f"costs {units.percent(vs.change)} more"
+    else:
+        text = _OUTCOME[vs.outcome]
+    return f"{text} (borderline)" if marked and vs.borderline else text
+
+
+def repeats(vs: VsBaseline | None) -> str:
+    """``borderline: repeats ~62%``: the chance an identical run gives the same verdict, shown where it is below
+    ``repeat.BORDERLINE_BELOW`` (the row's estimate stands near a claim's edge); empty otherwise."""
+    if vs is None or not vs.borderline:
+        return ""
+    return f"borderline: repeats ~{vs.repeat_agreement * 100:.0f}%"
 
 
 def decided(vs: VsBaseline | None) -> str:
@@ -71,6 +83,10 @@ def method_line(verdicts: Mapping[str, VsBaseline]) -> str | None:
             + f"; {vs.correction} across {vs.family_size} rows at {units.percent(vs.alpha)}"
             + ("; sequential: each row looked at every few trials and stopped once decided, its p taken over the "
                "looks it reached (docs: statistics)" if vs.sequential else ""))
+    if any(v.borderline for v in verdicts.values()):
+        text += (f"; borderline: an identical run would give that verdict less than "
+                 f"{units.percent(BORDERLINE_BELOW)} of the time, its estimate being near a claim's edge "
+                 "(docs: statistics)")
     if excluded:
         text += (f"; {excluded} trial pair(s) set aside (the load differed between their two sides, or a side is "
                  "partial)")

@@ -96,10 +96,13 @@ def _verdict(b: Benchmark, vs: VsBaseline | None, wide: bool = False) -> tuple[s
     if b.is_baseline or vs is None:
         return ("",)
     evidence = cells.evidence(vs) if wide else cells.short_evidence(vs)
+    mark = (repeats,) if (repeats := cells.repeats(vs)) else ()
     if evidence and vs.significant:
-        return (cells.verdict(vs), evidence)
+        return (cells.verdict(vs, marked=False), *mark, evidence)
     if (decided := cells.decided(vs)) and vs.outcome == "same":
-        return (cells.verdict(vs), decided)
+        return (cells.verdict(vs, marked=False), *mark, decided)
+    if mark:
+        return (cells.verdict(vs, marked=False), *mark)
     head, sep, rest = cells.verdict(vs).partition(": ")  # "cannot be tested:" above "1 trial pair(s), 3 needed"
     if not sep:
         return (head,)

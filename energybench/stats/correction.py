@@ -37,3 +37,32 @@ def adjust(pvalues: Sequence[float], method: str = DEFAULT) -> list[float]:
             running = max(running, pvalues[i] * (m - rank))
             out[i] = min(1.0, running)
     return out
+
+
+def claim_limit(pvalues: Sequence[float], row: int, alpha: float, method: str = DEFAULT) -> float:
+    """The largest p that row ``row`` could have and still be claimed at ``alpha``, every other row's p held as
+    it is: how far the row stands from its claim's edge (``verdicts.repeat``); 0.0 when no p would do.
+
+    The corrected p of one row, as its own p grows, steps where it passes another row's p and otherwise grows
+    linearly up to ``alpha``, so the limit is one of: another row's p (or just below it), or ``alpha`` times a
+    rank factor (``k / m`` for Benjamini-Hochberg, ``1 / k`` for Holm). A binary search over those candidates
+    finds it, the claim being monotone in the row's p."""
+    others = [p for i, p in enumerate(pvalues) if i != row and p is not None and not math.isnan(p)]
+    m = len(others) + 1
+    exact = {alpha * k / m for k in range(1, m + 1)} | {alpha / k for k in range(1, m + 1)} | set(others)
+    # (each also just below itself: at a tie, or where rounding lifts k * alpha / k above alpha, it is not claimed)
+    ordered = sorted({c * f for c in exact for f in (1.0, 1 - 1e-9) if 0 < c * f <= alpha})
+    values = list(pvalues)
+
+    def claimed(p: float) -> bool:
+        values[row] = p
+        return adjust(values, method)[row] <= alpha
+
+    lo, hi = -1, len(ordered)  # ordered[lo] is claimed (or none), ordered[hi] is not (or none)
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if claimed(ordered[mid]):
+            lo = mid
+        else:
+            hi = mid
+    return ordered[lo] if lo >= 0 else 0.0

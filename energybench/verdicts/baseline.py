@@ -26,7 +26,8 @@ from dataclasses import dataclass
 
 from energybench import stats
 from energybench.record import BASELINE, Benchmark, Run, Stopped
-from energybench.stats.correction import DEFAULT, METHODS
+from energybench.stats.correction import DEFAULT, METHODS, claim_limit
+from energybench.verdicts import repeat
 from energybench.verdicts.pairing import baseline_of, paired_log_ratios, paired_values
 from energybench.verdicts.sequential import Design, decide, sequential_p
 from energybench.verdicts.spread import BetweenRuns, of_run
@@ -72,6 +73,7 @@ class VsBaseline:
     between: BetweenRuns | None = None
     stopped: Stopped | None = None  # a sequential run's row: where it stopped and why
     sequential: bool = False  # the p is over the looks of a sequential design (``verdicts.sequential``)
+    repeat_agreement: float = math.nan  # the chance an identical run gives the same outcome (``verdicts.repeat``)
 
     @property
     def change(self) -> float:
@@ -81,6 +83,12 @@ class VsBaseline:
     @property
     def significant(self) -> bool:
         return self.outcome in ("saves", "costs")
+
+    @property
+    def borderline(self) -> bool:
+        """An identical run would likely give another outcome (``repeat.BORDERLINE_BELOW``): the row's estimate
+        stands near the edge of a claim."""
+        return self.repeat_agreement < repeat.BORDERLINE_BELOW  # (NaN: no verdict to repeat, never borderline)
 
 
 def _outcome(test: stats.RatioTest, p_adjusted: float, alpha: float, dropped: int = 0) -> str:
@@ -128,21 +136,30 @@ def _test(base: Benchmark, bench: Benchmark, between: BetweenRuns | None,
     return stats.paired_ratio(xs, ys, between_sd=between.sd if between else 0.0), dropped
 
 
-def _row_p(base: Benchmark, bench: Benchmark, test: stats.RatioTest, design: Design | None,
-           between: BetweenRuns | None, min_change: float) -> float:
-    """The row's minimum-effect p: over the looks it reached when the run was sequential, else its own."""
+def _looks(base: Benchmark, bench: Benchmark, test: stats.RatioTest, design: Design | None,
+           between: BetweenRuns | None) -> list[tuple[float, stats.RatioTest]]:
+    """(share of alpha spent, test) at each look the row reached, its final test last; one look with the whole
+    alpha for a fixed design."""
     if design is None:
-        return test.p_beyond(min_change)
+        return [(1.0, test)]
     reached = max((r.index for r in bench.rounds), default=-1) + 1
     found = []
     for i, look in enumerate(design.looks):
+        share = design.spend[min(i, len(design.spend) - 1)]
         if look >= reached or i == len(design.looks) - 1:
-            found.append((i, test.p_beyond(min_change)))  # the row's last look: all its pairs
+            found.append((share, test))  # the row's last look: all its pairs
             break
         at = _test(base, bench, between, before=look)[0]
         if at.n >= MIN_PAIRS and at.testable:
-            found.append((i, at.p_beyond(min_change)))
-    return sequential_p(found, design)
+            found.append((share, at))
+    return found
+
+
+def _row_p(looks: Sequence[tuple[float, stats.RatioTest]], min_change: float) -> float:
+    """The row's minimum-effect p: ``min(p_look / share_look)`` over the looks it reached (``sequential_p``;
+    a fixed design's one look spends everything, so its p is its own)."""
+    return sequential_p([(i, t.p_beyond(min_change)) for i, (_, t) in enumerate(looks)],
+                        Design(tuple(range(len(looks))), tuple(share for share, _ in looks)))
 
 
 def judge_pairs(pairs: Sequence[tuple[Benchmark, Benchmark]], alpha: float = VERDICT_ALPHA,
@@ -155,18 +172,22 @@ def judge_pairs(pairs: Sequence[tuple[Benchmark, Benchmark]], alpha: float = VER
     of both shares the machine's state)."""
     rows = [_test(base, bench, between) for base, bench in pairs]
     testable = [t.n >= MIN_PAIRS and t.testable for t, _ in rows]
-    row_p = [_row_p(base, bench, t, design, between, min_change) if ok else math.nan
+    looks = [_looks(base, bench, t, design, between) if ok else []
              for (base, bench), (t, _), ok in zip(pairs, rows, testable, strict=True)]
+    row_p = [_row_p(at, min_change) if at else math.nan for at in looks]
     adjusted = stats.adjust(row_p, correction)
     family = sum(testable)
     out = []
-    for (_, bench), (test, dropped), p_adj in zip(pairs, rows, adjusted, strict=True):
+    for i, ((_, bench), (test, dropped), p_adj) in enumerate(zip(pairs, rows, adjusted, strict=True)):
         p_adj = 1.0 if math.isnan(p_adj) else p_adj
+        outcome = _outcome(test, p_adj, alpha, dropped)
+        repeats = (repeat.agreement(outcome, looks[i], claim_limit(row_p, i, alpha, correction), min_change)
+                   if looks[i] else math.nan)
         out.append(VsBaseline(
             ratio=test.ratio, ci_low=test.ci_low, ci_high=test.ci_high, p=test.p, p_adjusted=p_adj, n=test.n,
-            test=test.test, outcome=_outcome(test, p_adj, alpha, dropped), alpha=alpha, correction=METHODS[correction],
+            test=test.test, outcome=outcome, alpha=alpha, correction=METHODS[correction],
             family_size=family, excluded_trials=dropped, min_change=min_change, between=between,
-            stopped=bench.stopped, sequential=design is not None,
+            stopped=bench.stopped, sequential=design is not None, repeat_agreement=repeats,
         ))
     return out
 
@@ -178,7 +199,7 @@ def look_decision(base: Benchmark, bench: Benchmark, look: int, design: Design, 
     test, _ = _test(base, bench, between)
     if test.n < MIN_PAIRS or not test.testable:
         return "continue"
-    p = _row_p(base, bench, test, design, between, min_change)
+    p = _row_p(_looks(base, bench, test, design, between), min_change)
     logs, _ = paired_log_ratios(base, bench)
     within = statistics.stdev(logs) if len(logs) >= 2 else math.nan
     spread = between.sd if between else 0.0

@@ -1,0 +1,113 @@
+"""How likely an identical run is to repeat a verdict (``verdicts.repeat``), and the correction's limit on one
+row's p it rests on (``stats.correction.claim_limit``)."""
+
+from __future__ import annotations
+
+import math
+import random
+from dataclasses import replace
+
+import pytest
+
+from energybench import stats
+from energybench.record import BASELINE, Benchmark, BetweenRuns, Environment, Round, Run
+from energybench.stats.correction import adjust, claim_limit
+from energybench.verdicts.baseline import run_verdicts
+from energybench.verdicts.repeat import BORDERLINE_BELOW, agreement
+
+
+# ------------------------------------------------------------------------------------------- claim_limit
+@pytest.mark.parametrize("method", ["holm", "bh"])
+def test_the_claim_limit_is_the_largest_p_the_correction_still_claims(method):
+    rng = random.Random(1)
+    for _ in range(300):
+        m = rng.randint(1, 40)
+        ps = [10 ** rng.uniform(-8, 0) for _ in range(m)]
+        row = rng.randrange(m)
+        limit = claim_limit(ps, row, 0.05, method)
+        if limit > 0:
+            assert adjust([*ps[:row], limit, *ps[row + 1:]], method)[row] <= 0.05
+        if limit < 0.05:  # just above it the row is no longer claimed
+            above = limit * (1 + 1e-6) if limit > 0 else 1e-300
+            assert adjust([*ps[:row], above, *ps[row + 1:]], method)[row] > 0.05
+
+
+def test_with_holm_the_limit_of_a_row_behind_clear_ones_is_alpha_over_the_rows_left():
+    ps = [1e-9, 1e-8, 0.3, 0.4, 0.02]  # two clear rows claimed; the last one competes with three rows
+    assert claim_limit(ps, 4, 0.05, "holm") == pytest.approx(0.05 / 3)
+    assert claim_limit(ps, 4, 0.05, "bh") == pytest.approx(0.05 * 3 / 5)
+    assert claim_limit([math.nan, 0.5], 1, 0.05) == pytest.approx(0.05)  # an untested row is not in the family
+
+
+# ------------------------------------------------------------------------------------------------ agreement
+def _test(log_mean: float, se: float = 0.05, df: float = 200.0) -> stats.RatioTest:
+    return stats.RatioTest(math.exp(log_mean), math.nan, math.nan, 0.5, 0.5, 12, df, "t", log_mean=log_mean,
+                           se=se)
+
+
+def test_a_verdict_at_its_edge_is_a_coin_flip_and_one_far_from_it_repeats():
+    margin, se, df, level = 0.05, 0.05, 200.0, 0.01
+    edge = -math.log1p(margin) + stats.distributions.t_ppf(level / 2, df) * se  # where a saving is just claimed
+    assert agreement("saves", [(1.0, _test(edge, se, df))], level, margin) == pytest.approx(0.5, abs=1e-6)
+    assert agreement("same", [(1.0, _test(edge + 1e-9, se, df))], level, margin) == pytest.approx(0.5, abs=1e-6)
+    one_step = math.sqrt(2) * se  # how far a repeat's estimate lands from this one's, one standard deviation
+    assert agreement("saves", [(1.0, _test(edge - one_step, se, df))], level, margin) == pytest.approx(0.841, abs=1e-3)
+    assert agreement("same", [(1.0, _test(0.0, se, df))], level, margin) > 0.99  # 2.5 repeat-steps from either
+    assert agreement("costs", [(1.0, _test(1.0, se, df))], level, margin) > 0.999
+
+
+def test_an_interim_look_that_claimed_counts_as_where_the_row_stands():
+    """A row claimed at an early look with overwhelming evidence stands far from the edge even when its last
+    test alone would be borderline: the repeat would stop at that look too."""
+    margin, se = 0.05, 0.05
+    final = _test(-0.2, se)
+    interim = _test(-1.0, 0.02, df=50.0)  # claimed at its 0.002 share of the level, with a wide berth
+    alone = agreement("saves", [(1.0, final)], 0.01, margin)
+    both = agreement("saves", [(0.002, interim), (0.998, final)], 0.01, margin)
+    assert alone < BORDERLINE_BELOW < 0.99 < both
+
+
+def test_no_verdict_to_repeat_has_no_agreement():
+    assert math.isnan(agreement("untestable", [(1.0, _test(0.0))], 0.05, 0.05))
+    assert math.isnan(agreement("saves", [], 0.05, 0.05))
+    assert agreement("saves", [(1.0, _test(-0.5, se=0.0))], 0.05, 0.05) == 1.0
+
+
+# ---------------------------------------------------------------------------- calibrated over identical runs
+def _run(rng: random.Random, ratios: dict[str, float], run_effect: float, noise: float = 0.03, n: int = 12) -> Run:
+    drifts = [math.exp(rng.gauss(0, 0.1)) for _ in range(n)]
+    benches = [Benchmark(name="w", method=BASELINE, rounds=tuple(
+        Round(index=t, energy_j=d * math.exp(rng.gauss(0, noise)), duration_s=1.0) for t, d in enumerate(drifts)))]
+    for method, ratio in ratios.items():
+        shifted = ratio * math.exp(rng.gauss(0, run_effect))
+        benches.append(Benchmark(name="w", method=method, rounds=tuple(
+            Round(index=t, energy_j=shifted * d * math.exp(rng.gauss(0, noise)), duration_s=1.0)
+            for t, d in enumerate(drifts))))
+    run = Run(name="suite", created="", benchmarks=tuple(benches))
+    return replace(run, environment=Environment(between_runs=BetweenRuns(run_effect, "option")))
+
+
+def test_over_pairs_of_identical_runs_the_stated_agreement_is_what_happens():
+    """Ten rows spread across a claim's edge (0.70-0.88x; a 5% between-run spread, the true one) over 300 pairs
+    of identical runs: verdicts stated to repeat at least 95% of the time repeat at least 93% of the time, those
+    stated below 65% repeat at most 70% of the time, and the mean stated chance is at most 0.08 above the share
+    repeated (0.03-0.06 over seeds 1-8: each row's edge is found with the other rows' p held fixed, but they
+    move too, and in this table every row is near its edge). Calling every verdict firm fails the first and
+    the last; stating 0.5 everywhere fails the second and the mean."""
+    rng = random.Random(7)
+    ratios = {f"m{i}": 0.70 + 0.02 * i for i in range(10)}
+    stated, repeated, sure, unsure = [], [], [], []
+    for _ in range(300):
+        first, second = (run_verdicts(_run(rng, ratios, run_effect=0.05)) for _ in range(2))
+        for key, vs in first.items():
+            same = second[key].outcome == vs.outcome
+            stated.append(vs.repeat_agreement)
+            repeated.append(same)
+            if vs.repeat_agreement >= 0.95:
+                sure.append(same)
+            elif vs.repeat_agreement < 0.65:
+                unsure.append(same)
+            assert vs.borderline == (vs.repeat_agreement < BORDERLINE_BELOW)
+    assert len(sure) > 500 and sum(sure) / len(sure) >= 0.93
+    assert len(unsure) > 300 and sum(unsure) / len(unsure) <= 0.7
+    assert abs(sum(stated) / len(stated) - sum(repeated) / len(repeated)) <= 0.08
