@@ -67,7 +67,8 @@ def text_line(h: Headline, multi_run: bool = False) -> str:
     where = cells.workload(bench, phase) + (f" [{run}]" if multi_run else "")
     if h.best is not None:
         e = h.best.entry
-        text = (f"{where}: {e.method} saves {saving(e)} energy per {e.per_what} ({e.source}); "
+        near_edge = f"{r}; " if (r := cells.repeats(e.vs)) else ""
+        text = (f"{where}: {e.method} saves {saving(e)} energy per {e.per_what} ({e.source}); {near_edge}"
                 f"{quality_change(h.best, h.baseline) if h.has_quality else 'no quality metric'}, "
                 f"{budget_text(h)}")
     else:
@@ -88,7 +89,8 @@ def _card(report: Report, h: Headline) -> str:
         e = h.best.entry
         big = (f'<div class="big good">{esc(cells.entry_change(e))} {tag(e.source)}</div>'
                f'<div class="what">energy per {esc(e.per_what)} with <b>{esc(e.method)}</b>: saves '
-               f"{esc(saving(e))} ({esc(cells.entry_ratio(e))}, {esc(cells.evidence(e.vs))}); "
+               f"{esc(saving(e))} ({esc(cells.entry_ratio(e))}, {esc(cells.evidence(e.vs))}"
+               + (f", {esc(r)}" if (r := cells.repeats(e.vs)) else "") + "); "
                f"{esc(quality_change(h.best, h.baseline) if h.has_quality else 'no quality metric')}, "
                f"{esc(budget_text(h))}</div>")
     else:

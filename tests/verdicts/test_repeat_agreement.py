@@ -111,3 +111,24 @@ def test_over_pairs_of_identical_runs_the_stated_agreement_is_what_happens():
     assert len(sure) > 500 and sum(sure) / len(sure) >= 0.93
     assert len(unsure) > 300 and sum(unsure) / len(unsure) <= 0.7
     assert abs(sum(stated) / len(stated) - sum(repeated) / len(repeated)) <= 0.08
+
+
+# ------------------------------------------------------------------------------------------------ shown
+def test_the_table_marks_a_verdict_at_its_edge_and_leaves_a_clear_one_alone():
+    from energybench.render import cells
+    from energybench.render.run_table import format_table
+    from energybench.report.run_view import run_view
+
+    rng = random.Random(3)
+    for _ in range(50):  # a run whose edge row is borderline (about half of them are)
+        run = _run(rng, {"edge": 0.80, "clear": 0.40}, run_effect=0.05)
+        view = run_view(run)
+        if view.verdicts["w [edge]"].borderline:
+            break
+    edge, clear = view.verdicts["w [edge]"], view.verdicts["w [clear]"]
+    assert edge.borderline and not clear.borderline and clear.outcome == "saves"
+    table = format_table(view, width=100)
+    assert f"borderline: repeats ~{edge.repeat_agreement * 100:.0f}%" in table
+    assert table.count("borderline: repeats") == 1  # the clear saving carries no mark
+    assert "an identical run would give that verdict less than 80% of the time" in " ".join(table.split())
+    assert cells.verdict(edge).endswith(" (borderline)") and not cells.verdict(clear).endswith(")")
