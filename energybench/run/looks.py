@@ -193,15 +193,19 @@ def _log_ratios(base: Cell, cell: Cell) -> tuple[float, float]:
 
 
 def likely_savers(looks: Looks) -> dict[str, float]:
-    """How likely each method row is to be among the rows ``--quick``'s per-layer pass profiles (those that save
-    energy), for the progress line's forecast: for a row still open, the share of the forecast's futures in
-    which it claims a saving (one pair says little: counting every row whose first pair read a saving had the
-    clock expect the pass to take twice its time); for a decided row, whether its estimate is a saving beyond
-    the minimum change."""
+    """How likely each method row is to be among the rows ``--quick``'s per-layer pass profiles (those whose
+    verdict is "saves"), for the progress line's forecast: for a row still open, the share of the forecast's
+    futures in which it claims a saving (one pair says little: counting every row whose first pair read a
+    saving had the clock expect the pass to take twice its time); for a row decided at a look, how: a claim
+    below 1 is a saving (its p is below the strictest Holm level, so the table claims it too), a futile row
+    never is, whatever its estimate; for a row closed otherwise, whether its estimate is a saving beyond the
+    minimum change."""
     out = {k: odds for c in looks.open if (odds := looks.saving_odds.get(k := c.bench.key, 0.0)) > 0}
     for cell in [c for c in looks.state.entries if c not in looks.open and c.bench.method != BASELINE]:
+        reason = cell.bench.stopped.reason if cell.bench.stopped is not None else None
         base = looks.baseline(cell)
-        mean = _log_ratios(base, cell)[0] if base is not None else math.nan
-        if math.isfinite(mean) and mean < math.log(1 - looks.min_change):
+        mean = _log_ratios(base, cell)[0] if base is not None and reason != "futile" else math.nan
+        edge = 0.0 if reason == "claim" else math.log(1 - looks.min_change)
+        if math.isfinite(mean) and mean < edge:
             out[cell.bench.key] = 1.0
     return out
