@@ -4,7 +4,7 @@ terminal, a PR comment and HTML."""
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 from energybench import units
 from energybench.record import OneOff, Quality
@@ -67,6 +67,14 @@ def short_evidence(vs: VsBaseline | None) -> str:
     if vs is None or vs.outcome in ("untestable", "no-baseline"):
         return ""
     return f"adj. p{units.p_is(vs.p_adjusted)}, n={vs.n}" + (f", {d}" if (d := decided(vs)) else "")
+
+
+def borderline_note(entries: Iterable[Entry]) -> str:
+    """What ``(borderline)`` means, for a report with such a verdict; empty otherwise."""
+    if not any(e.vs is not None and e.vs.borderline for e in entries):
+        return ""
+    return (f"(borderline): an identical run would give that verdict less than {units.percent(BORDERLINE_BELOW)} "
+            "of the time, its estimate being near a claim's edge (docs: statistics)")
 
 
 def method_line(verdicts: Mapping[str, VsBaseline]) -> str | None:

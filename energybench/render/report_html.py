@@ -159,7 +159,8 @@ def _energy_section(report: Report, colors: dict[str, str]) -> tuple[str, str]:
     )
     return (f"<section><h2>Energy per item</h2>{chart}</section>",
             f'<section><h2>All figures</h2>{table}<p class="note">\u2605 on the energy/quality Pareto front.</p>'
-            "</section>")
+            + (f'<p class="note">{esc(note)}</p>' if (note := cells.borderline_note(report.entries)) else "")
+            + "</section>")
 
 
 def _pareto_section(report: Report, colors: dict[str, str]) -> str:

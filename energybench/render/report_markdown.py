@@ -38,6 +38,8 @@ def render_markdown(report: Report) -> str:
     if any(e.on_front for e in report.entries):
         out += ["\u2605 on the energy/quality Pareto front (no other method uses less energy at better quality).",
                 ""]
+    if note := cells.borderline_note(report.entries):
+        out += [md_escape(note), ""]
     return "\n".join(out + _tail(report))
 
 

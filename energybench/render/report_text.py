@@ -83,5 +83,7 @@ def render_terminal(report: Report, *, width: int | None = None, wide: bool = Fa
                     "column)", width)
     if any(e.on_front for e in report.entries):
         out += ["", "* on the energy/quality Pareto front"]
+    if note := cells.borderline_note(report.entries):
+        out += wrap(note, width)
     out += regions_lines(report, width) + comparison_lines(report, width) + notice_lines(report, width)
     return "\n".join(out) + "\n"

@@ -132,3 +132,24 @@ def test_the_table_marks_a_verdict_at_its_edge_and_leaves_a_clear_one_alone():
     assert table.count("borderline: repeats") == 1  # the clear saving carries no mark
     assert "an identical run would give that verdict less than 80% of the time" in " ".join(table.split())
     assert cells.verdict(edge).endswith(" (borderline)") and not cells.verdict(clear).endswith(")")
+
+
+def test_reports_say_what_borderline_means_only_when_a_verdict_is():
+    from energybench.render.report_html import render_html
+    from energybench.render.report_markdown import render_markdown
+    from energybench.render.report_text import render_terminal
+    from energybench.report import build_report
+
+    rng = random.Random(3)
+    edge_run = clear_run = None
+    for _ in range(80):
+        run = _run(rng, {"edge": 0.80, "clear": 0.40}, run_effect=0.05)
+        near = run_verdicts(run)["w [edge]"].borderline
+        edge_run, clear_run = (run, clear_run) if near else (edge_run, run)
+        if edge_run and clear_run:
+            break
+    meaning = "an identical run would give that verdict less than 80% of the time"
+    for render in (render_markdown, render_html, lambda r: render_terminal(r, width=100)):
+        marked, plain = (" ".join(render(build_report([r])).split()) for r in (edge_run, clear_run))
+        assert "(borderline)" in marked and meaning in marked
+        assert "(borderline)" not in plain and meaning not in plain
