@@ -8,9 +8,10 @@ import random
 from dataclasses import replace
 
 import pytest
+from verdict_runs import simulated_run
 
 from energybench import stats
-from energybench.record import BASELINE, Benchmark, BetweenRuns, Environment, Round, Run
+from energybench.record import BetweenRuns, Environment, Run
 from energybench.stats.correction import adjust, claim_limit
 from energybench.verdicts.baseline import run_verdicts
 from energybench.verdicts.repeat import BORDERLINE_BELOW, agreement
@@ -74,16 +75,9 @@ def test_no_verdict_to_repeat_has_no_agreement():
 
 
 # ---------------------------------------------------------------------------- calibrated over identical runs
-def _run(rng: random.Random, ratios: dict[str, float], run_effect: float, noise: float = 0.03, n: int = 12) -> Run:
-    drifts = [math.exp(rng.gauss(0, 0.1)) for _ in range(n)]
-    benches = [Benchmark(name="w", method=BASELINE, rounds=tuple(
-        Round(index=t, energy_j=d * math.exp(rng.gauss(0, noise)), duration_s=1.0) for t, d in enumerate(drifts)))]
-    for method, ratio in ratios.items():
-        shifted = ratio * math.exp(rng.gauss(0, run_effect))
-        benches.append(Benchmark(name="w", method=method, rounds=tuple(
-            Round(index=t, energy_j=shifted * d * math.exp(rng.gauss(0, noise)), duration_s=1.0)
-            for t, d in enumerate(drifts))))
-    run = Run(name="suite", created="", benchmarks=tuple(benches))
+def _run(rng: random.Random, ratios: dict[str, float], run_effect: float) -> Run:
+    """A simulated run judged with its true between-run spread."""
+    run = simulated_run(rng, ratios, run_effect=run_effect)
     return replace(run, environment=Environment(between_runs=BetweenRuns(run_effect, "option")))
 
 

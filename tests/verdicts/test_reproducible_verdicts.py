@@ -10,28 +10,16 @@ import sys
 from dataclasses import replace
 
 import pytest
+from verdict_runs import simulated_run
 
 from energybench import stats
-from energybench.record import BASELINE, Benchmark, BetweenRuns, Environment, Machine, Round, Run
+from energybench.record import BetweenRuns, Environment, Machine, Run
 from energybench.record.storage import save_run
 from energybench.verdicts.baseline import MIN_CHANGE, run_verdicts
 from energybench.verdicts.gate import evaluate_gate, parse_gate
 from energybench.verdicts.spread import DEFAULT_SD, estimate, from_saved, of_run
 
-
-def _run(rng: random.Random, ratios: dict[str, float], n: int = 12, noise: float = 0.03, run_effect: float = 0.0,
-         machine: Machine | None = None, name: str = "suite") -> Run:
-    """One run of a workload: a baseline and methods with true ``ratios``; each method's ratio moves by a
-    run effect of standard deviation ``run_effect`` (what differs between runs), trials interleaved."""
-    drifts = [math.exp(rng.gauss(0, 0.1)) for _ in range(n)]
-    benches = [Benchmark(name="w", method=BASELINE, rounds=tuple(
-        Round(index=t, energy_j=d * math.exp(rng.gauss(0, noise)), duration_s=1.0) for t, d in enumerate(drifts)))]
-    for method, ratio in ratios.items():
-        shifted = ratio * math.exp(rng.gauss(0, run_effect))
-        benches.append(Benchmark(name="w", method=method, rounds=tuple(
-            Round(index=t, energy_j=shifted * d * math.exp(rng.gauss(0, noise)), duration_s=1.0)
-            for t, d in enumerate(drifts))))
-    return Run(name=name, created="", benchmarks=tuple(benches), machine=machine or Machine())
+_run = simulated_run
 
 
 def _with(run: Run, sd: float, min_change: float = MIN_CHANGE) -> Run:
