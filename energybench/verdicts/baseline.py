@@ -29,7 +29,7 @@ from energybench.record import BASELINE, Benchmark, Run, Stopped
 from energybench.stats.correction import DEFAULT, METHODS, claim_limit
 from energybench.verdicts import repeat
 from energybench.verdicts.pairing import baseline_of, paired_log_ratios, paired_values
-from energybench.verdicts.sequential import Design, decide, sequential_p
+from energybench.verdicts.sequential import Design, decide, p_over_shares
 from energybench.verdicts.spread import BetweenRuns, of_run
 
 __all__ = ["MIN_CHANGE", "MIN_PAIRS", "VERDICT_ALPHA", "VERDICT_CORRECTION", "BreakEven", "VsBaseline", "baseline_of",
@@ -156,10 +156,9 @@ def _looks(base: Benchmark, bench: Benchmark, test: stats.RatioTest, design: Des
 
 
 def _row_p(looks: Sequence[tuple[float, stats.RatioTest]], min_change: float) -> float:
-    """The row's minimum-effect p: ``min(p_look / share_look)`` over the looks it reached (``sequential_p``;
+    """The row's minimum-effect p: ``min(p_look / share_look)`` over the looks it reached (``p_over_shares``;
     a fixed design's one look spends everything, so its p is its own)."""
-    return sequential_p([(i, t.p_beyond(min_change)) for i, (_, t) in enumerate(looks)],
-                        Design(tuple(range(len(looks))), tuple(share for share, _ in looks)))
+    return p_over_shares([(share, t.p_beyond(min_change)) for share, t in looks])
 
 
 def judge_pairs(pairs: Sequence[tuple[Benchmark, Benchmark]], alpha: float = VERDICT_ALPHA,

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from energybench.stats.distributions import normal_ppf, t_ppf
 
 __all__ = ["FIRST_LOOK", "INTERIM_SPEND", "LOOK_EVERY", "Design", "decide", "design", "fixed",
-           "sequential_p", "simulated_futures"]
+           "p_over_shares", "sequential_p", "simulated_futures"]
 
 #: Trials before a row is first looked at (the fewest pairs a verdict is tested on), and between looks.
 FIRST_LOOK = 3
@@ -86,9 +86,14 @@ def fixed(trials: int) -> Design:
 def sequential_p(p_at_looks: Sequence[tuple[int, float]], d: Design) -> float:
     """A row's p over the looks it reached: ``min(p_look / spend_look)``, capped at 1. ``p_at_looks`` holds
     (look index, p) pairs; a look the design does not have counts as the last one."""
+    return p_over_shares([(d.spend[min(index, len(d.spend) - 1)], p) for index, p in p_at_looks])
+
+
+def p_over_shares(share_and_p: Sequence[tuple[float, float]]) -> float:
+    """``sequential_p`` once each look's share of alpha is known: ``min(p / share)`` over (share, p) pairs,
+    capped at 1; a look that spends nothing, or has no p, counts for nothing."""
     best = 1.0
-    for index, p in p_at_looks:
-        share = d.spend[min(index, len(d.spend) - 1)]
+    for share, p in share_and_p:
         if math.isfinite(p) and share > 0:
             best = min(best, p / share)
     return best
