@@ -69,12 +69,16 @@ def short_evidence(vs: VsBaseline | None) -> str:
     return f"adj. p{units.p_is(vs.p_adjusted)}, n={vs.n}" + (f", {d}" if (d := decided(vs)) else "")
 
 
+#: What a borderline verdict is, in the run table's footer and under every report's table.
+BORDERLINE_MEANING = (f"an identical run would give that verdict less than {units.percent(BORDERLINE_BELOW)} of the "
+                      "time, its estimate being near a claim's edge (docs: statistics)")
+
+
 def borderline_note(entries: Iterable[Entry]) -> str:
     """What ``(borderline)`` means, for a report with such a verdict; empty otherwise."""
     if not any(e.vs is not None and e.vs.borderline for e in entries):
         return ""
-    return (f"(borderline): an identical run would give that verdict less than {units.percent(BORDERLINE_BELOW)} "
-            "of the time, its estimate being near a claim's edge (docs: statistics)")
+    return f"(borderline): {BORDERLINE_MEANING}"
 
 
 def method_line(verdicts: Mapping[str, VsBaseline]) -> str | None:
@@ -92,9 +96,7 @@ def method_line(verdicts: Mapping[str, VsBaseline]) -> str | None:
             + ("; sequential: each row looked at every few trials and stopped once decided, its p taken over the "
                "looks it reached (docs: statistics)" if vs.sequential else ""))
     if any(v.borderline for v in verdicts.values()):
-        text += (f"; borderline: an identical run would give that verdict less than "
-                 f"{units.percent(BORDERLINE_BELOW)} of the time, its estimate being near a claim's edge "
-                 "(docs: statistics)")
+        text += f"; borderline: {BORDERLINE_MEANING}"
     if excluded:
         text += (f"; {excluded} trial pair(s) set aside (the load differed between their two sides, or a side is "
                  "partial)")
