@@ -26,6 +26,7 @@ the default, so verdicts are judged as without it).
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import re
 import shutil
@@ -44,7 +45,6 @@ from energybench.measuring.noise import cpus_available  # noqa: E402
 from energybench.record.storage import list_runs, load_run  # noqa: E402
 from energybench.verdicts.baseline import run_verdicts  # noqa: E402
 from energybench.verdicts.pairing import baseline_of, pair_set_aside  # noqa: E402
-from energybench.verdicts.repeat import BORDERLINE_BELOW  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 COMMAND = [sys.executable, "-m", "energybench", "run", "benchmarks/", "--quick", "--region", "FRA"]
@@ -63,6 +63,7 @@ class Outcome:
     set_aside: tuple[int, int] = (0, 0)
     threads: str = ""
     repeats: dict[str, float] = field(default_factory=dict)  # each row's stated chance an identical run agrees
+    borderline: set[str] = field(default_factory=set)  # rows the run marked borderline (``VsBaseline.borderline``)
 
     @property
     def decided(self) -> int:
@@ -90,7 +91,8 @@ def run_once(condition: str, results: Path) -> Outcome:
     verdicts = run_verdicts(run)
     return Outcome(condition, end - t0, {k: v.outcome for k, v in verdicts.items()},
                    {k: v.ratio for k, v in verdicts.items()}, forecasts, _set_aside(run), threads or "kept",
-                   {k: v.repeat_agreement for k, v in verdicts.items()})
+                   {k: v.repeat_agreement for k, v in verdicts.items()},
+                   {k for k, v in verdicts.items() if v.borderline})
 
 
 def _set_aside(run) -> tuple[int, int]:  # type: ignore[no-untyped-def]
@@ -116,8 +118,7 @@ def differ(a: dict[str, str], b: dict[str, str]) -> int:
 
 
 def firm(o: Outcome, key: str) -> bool:
-    """Not marked borderline: the run states at least ``BORDERLINE_BELOW`` chance that a repeat agrees."""
-    return not o.repeats.get(key, 1.0) < BORDERLINE_BELOW
+    return key not in o.borderline
 
 
 def main() -> None:
@@ -190,13 +191,13 @@ def agreement(label: str, runs: list[Outcome]) -> None:
                    if runs[i].verdicts[k] != runs[j].verdicts[k]})
     print(f"{len(runs)} {label} runs: each pair differs on {', '.join(map(str, counts))} of "
           f"{len(runs[0].verdicts)} verdicts; on {', '.join(map(str, both_firm))} that neither run marked "
-          f"borderline; borderline per run: {', '.join(str(sum(not firm(o, k) for k in o.verdicts)) for o in runs)}")
+          f"borderline; borderline per run: {', '.join(str(len(o.borderline)) for o in runs)}")
     for k in keys:
         cells = [f"{o.verdicts.get(k, '-')} {o.ratios[k]:.2f}x ({o.repeats.get(k, float('nan')):.0%})"
                  if k in o.ratios else "-" for o in runs]
         print(f"  {k}: {' | '.join(cells)}")
     stated = [(o.repeats[k], o.verdicts[k] == other.verdicts[k]) for o in runs for other in runs if other is not o
-              for k in o.verdicts.keys() & other.verdicts.keys() if o.repeats.get(k, float("nan")) >= 0]
+              for k in o.verdicts.keys() & other.verdicts.keys() if math.isfinite(o.repeats.get(k, math.nan))]
     if stated:
         print(f"  stated chance of repeating, mean over rows and ordered pairs: "
               f"{sum(s for s, _ in stated) / len(stated):.3f}; share repeated: "
