@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 import statistics
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from energybench import stats
 from energybench.record import BASELINE, Benchmark, Run, Stopped
@@ -180,7 +180,8 @@ def judge_pairs(pairs: Sequence[tuple[Benchmark, Benchmark]], alpha: float = VER
     for i, ((_, bench), (test, dropped), p_adj) in enumerate(zip(pairs, rows, adjusted, strict=True)):
         p_adj = 1.0 if math.isnan(p_adj) else p_adj
         outcome = _outcome(test, p_adj, alpha, dropped)
-        repeats = (repeat.agreement(outcome, looks[i], claim_limit(row_p, i, alpha, correction), min_change)
+        repeats = (repeat.agreement(outcome, _repeat_looks(*pairs[i], looks[i], design, between),
+                                    claim_limit(row_p, i, alpha, correction), min_change)
                    if looks[i] else math.nan)
         out.append(VsBaseline(
             ratio=test.ratio, ci_low=test.ci_low, ci_high=test.ci_high, p=test.p, p_adjusted=p_adj, n=test.n,
@@ -199,11 +200,33 @@ def look_decision(base: Benchmark, bench: Benchmark, look: int, design: Design, 
     if test.n < MIN_PAIRS or not test.testable:
         return "continue"
     p = _row_p(_looks(base, bench, test, design, between), min_change)
-    logs, _ = paired_log_ratios(base, bench)
-    within = statistics.stdev(logs) if len(logs) >= 2 else math.nan
-    spread = between.sd if between else 0.0
-    final_se = math.sqrt(within * within / design.max_trials + spread * spread)
+    final_se = _at_last_look(base, bench, design, between)[0]
     return decide(p, test.log_mean, test.se, test.df, look, design, alpha, rows, min_change, final_se)
+
+
+def _at_last_look(base: Benchmark, bench: Benchmark, design: Design,
+                  between: BetweenRuns | None) -> tuple[float, float]:
+    """The standard error the row would have at the design's last look (its per-trial spread so far over that
+    look's trials, plus the between-run spread) and its Welch-Satterthwaite degrees of freedom."""
+    logs, _ = paired_log_ratios(base, bench)
+    within = statistics.stdev(logs) / math.sqrt(design.max_trials) if len(logs) >= 2 else math.nan
+    spread = between.sd if between else 0.0
+    total = math.sqrt(within * within + spread * spread)
+    df = min((design.max_trials - 1) * (total / within) ** 4, 1000.0) if within > 0 else 1000.0
+    return total, df
+
+
+def _repeat_looks(base: Benchmark, bench: Benchmark, looks: list[tuple[float, stats.RatioTest]],
+                  design: Design | None, between: BetweenRuns | None) -> list[tuple[float, stats.RatioTest]]:
+    """The looks an identical run could reach. A row decided at an interim look (a claim, or futile) would, in a
+    repeat that did not stop there, go on to the design's last look and could still reach the same verdict, so it
+    gets that look too: its estimate as now, with the standard error it would have there."""
+    if design is None or bench.stopped is None or bench.stopped.reason not in ("claim", "futile") or not looks:
+        return looks
+    se, df = _at_last_look(base, bench, design, between)
+    if not (math.isfinite(se) and se > 0):
+        return looks
+    return [*looks, (design.spend[-1], replace(looks[-1][1], se=se, df=df))]
 
 
 def vs_baseline(run: Run, bench: Benchmark, baseline: str = BASELINE) -> VsBaseline | None:

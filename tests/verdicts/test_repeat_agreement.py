@@ -147,3 +147,23 @@ def test_reports_say_what_borderline_means_only_when_a_verdict_is():
         marked, plain = (" ".join(render(build_report([r])).split()) for r in (edge_run, clear_run))
         assert "(borderline)" in marked and meaning in marked
         assert "(borderline)" not in plain and meaning not in plain
+
+
+def test_a_row_claimed_at_an_interim_look_is_judged_at_the_last_look_a_repeat_could_reach():
+    """A row claimed after 6 of 12 trials spent only its interim share of alpha there; a repeat that did not stop
+    there would go on to the last look and claim with far less evidence. Its chance of repeating counts that look
+    (at the standard error 12 trials would give): a 40% saving claimed early is not borderline. Judged at its
+    interim look alone, the same rows read as low as 0.55."""
+    from energybench.record import Stopped
+    from energybench.verdicts.baseline import judge_pairs
+    from energybench.verdicts.sequential import design
+
+    rng = random.Random(11)
+    claimed = []
+    for _ in range(300):
+        base, bench = simulated_run(rng, {"m": 0.6}, n=6, noise=0.25, run_effect=0.05).benchmarks
+        vs = judge_pairs([(base, replace(bench, stopped=Stopped(6, "claim")))], between=BetweenRuns(0.05, "option"),
+                         design=design(12))[0]
+        if vs.outcome == "saves":
+            claimed.append(vs.repeat_agreement)
+    assert len(claimed) > 20 and min(claimed) > 0.9
